@@ -1,0 +1,115 @@
+"""byok's one error type and the table that turns provider failures into a message, a cause and a fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from byok.protocol import ErrorCode
+
+_DEFAULTS: dict[ErrorCode, tuple[str, str]] = {
+    ErrorCode.INVALID_KEY: ("Invalid or expired API key", "Regenerate the key at the provider, then set it again"),
+    ErrorCode.NO_MODEL_ACCESS: ("Key lacks model access", "Enable model access for this key at the provider"),
+    ErrorCode.MODEL_NOT_FOUND: ("Model not found", "Pick one of the models the key can see"),
+    ErrorCode.RATE_LIMITED: ("Too many requests", "Wait, or upgrade the provider plan"),
+    ErrorCode.QUOTA_EXHAUSTED: ("The account has no credit or quota left", "Add credit or raise the quota at the provider"),
+    ErrorCode.PROVIDER_OVERLOADED: ("The provider is overloaded", "Try again in a moment, or pick another model"),
+    ErrorCode.PROVIDER_ERROR: ("The provider failed", "Try again; if it persists, check the provider's status page"),
+    ErrorCode.ENDPOINT_UNREACHABLE: ("Cannot connect to the endpoint", "Check the base URL, your network and proxy"),
+    ErrorCode.BAD_API_VERSION: ("The API version is not supported", "Set a supported apiVersion (e.g. 2024-10-21)"),
+    ErrorCode.TIMEOUT: ("The provider did not answer in time", "Try again, or raise byok.timeouts"),
+    ErrorCode.STREAM_INTERRUPTED: ("The answer was cut off mid-stream", "Try again; the partial answer is in data.partialText"),
+    ErrorCode.KEY_MISSING: ("No API key is set for this provider", "Run `byok keys set PROVIDER` or set the env var"),
+    ErrorCode.KEY_ENDPOINT_MISMATCH: (
+        "The stored key belongs to another endpoint",
+        "If the new endpoint is right, store the key again while it is configured",
+    ),
+    ErrorCode.KEY_REJECTED: ("The key was refused before storing", "Paste the key meant for this provider"),
+    ErrorCode.KEYRING_UNAVAILABLE: (
+        "No usable OS keychain",
+        "Unlock a Secret Service (gnome-keyring/KWallet), set PYTHON_KEYRING_BACKEND, or use the env var",
+    ),
+    ErrorCode.INSECURE_ENDPOINT: (
+        "Keys are only sent over HTTPS (or to this machine)",
+        "Use an https:// URL, or a loopback host for a local server",
+    ),
+    ErrorCode.BAD_REQUEST: ("The provider rejected the request", "Read the provider's message and adjust the request"),
+    ErrorCode.UNKNOWN_PROVIDER: ("Unknown provider", "Use a known provider id or add it under byok.providers"),
+    ErrorCode.CONTEXT_TOO_LARGE: ("The request is larger than the model's context window", "Send fewer files"),
+    ErrorCode.BUDGET_EXCEEDED: ("The spending limit would be crossed", "Raise the limit or wait until the 1st"),
+    ErrorCode.BUILTIN_ONLY: ("This feature always runs on the built-in model", "Do not pass a model"),
+}
+
+
+class ByokError(Exception):
+    """A failure the user can act on; becomes a JSON-RPC error whose `data` is `to_data()`.
+
+    Never put a key in any field: messages are shown, logged and returned.
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str | None = None,
+        *,
+        provider: str | None = None,
+        status: int | None = None,
+        cause: str | None = None,
+        fix: str | None = None,
+        **extra: Any,
+    ) -> None:
+        default_cause, default_fix = _DEFAULTS[code]
+        self.code = code
+        self.provider = provider
+        self.status = status
+        self.cause = cause or default_cause
+        self.fix = fix or default_fix
+        self.message = message or self.cause
+        self.extra = {name: value for name, value in extra.items() if value is not None}
+        super().__init__(self.message)
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "code": self.code.value,
+            "provider": self.provider,
+            "status": self.status,
+            "message": self.message,
+            "cause": self.cause,
+            "fix": self.fix,
+            **self.extra,
+        }
+
+    def __str__(self) -> str:
+        where = f"{self.provider}: " if self.provider else ""
+        return f"{where}{self.message} ({self.code.value}). {self.fix}"
+
+
+def error_for_status(
+    status: int,
+    provider: str,
+    provider_message: str,
+    *,
+    retry_after_s: float | None = None,
+) -> ByokError:
+    """The generic HTTP status mapping; providers refine it for their own quirks before calling this."""
+    message = provider_message or f"HTTP {status}"
+    if status == 401:
+        return ByokError(ErrorCode.INVALID_KEY, message, provider=provider, status=status)
+    if status == 403:
+        return ByokError(ErrorCode.NO_MODEL_ACCESS, message, provider=provider, status=status)
+    if status == 404:
+        return ByokError(ErrorCode.MODEL_NOT_FOUND, message, provider=provider, status=status)
+    if status == 402:
+        return ByokError(ErrorCode.QUOTA_EXHAUSTED, message, provider=provider, status=status)
+    if status == 429:
+        return ByokError(
+            ErrorCode.RATE_LIMITED, message, provider=provider, status=status, retryAfterS=retry_after_s
+        )
+    if status in (529, 503):
+        return ByokError(
+            ErrorCode.PROVIDER_OVERLOADED, message, provider=provider, status=status, retryAfterS=retry_after_s
+        )
+    if status in (408, 504):
+        return ByokError(ErrorCode.TIMEOUT, message, provider=provider, status=status)
+    if status >= 500:
+        return ByokError(ErrorCode.PROVIDER_ERROR, message, provider=provider, status=status)
+    return ByokError(ErrorCode.BAD_REQUEST, message, provider=provider, status=status, cause=message)

@@ -1,0 +1,161 @@
+"""The one small protocol every provider adapter implements, and the normalised types it speaks.
+
+Adapters turn a `ChatRequest` into their wire format and their wire stream into `StreamEvent`s.
+They never know LSP; the features never know HTTP. Streaming and non-streaming share one path:
+`complete()` is the stream, collected.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """A complete tool call the model asked for; `arguments` is the parsed JSON object."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    raw_arguments: str = ""
+    provider_data: dict[str, Any] | None = None
+    """Opaque data the provider needs echoed back (e.g. Gemini's thoughtSignature)."""
+
+
+@dataclass(slots=True)
+class Message:
+    role: Role
+    content: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_call_id: str | None = None
+    """For role "tool": the id of the call this answers."""
+    name: str | None = None
+    """For role "tool": the tool's name (Gemini needs it)."""
+    is_error: bool = False
+
+
+@dataclass(slots=True)
+class ToolSpec:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    """A JSON Schema object."""
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    model: str
+    """The provider's own model name (Azure: ignored, the deployment decides)."""
+    messages: list[Message]
+    max_tokens: int = 4096
+    temperature: float | None = None
+    reasoning_effort: str | None = None
+    tools: list[ToolSpec] = field(default_factory=list)
+
+    @property
+    def system(self) -> str:
+        return "\n\n".join(m.content for m in self.messages if m.role == "system")
+
+    @property
+    def conversation(self) -> list[Message]:
+        return [m for m in self.messages if m.role != "system"]
+
+
+@dataclass(slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(slots=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(slots=True)
+class ToolCallEvent:
+    call: ToolCall
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    estimated: bool = False
+
+
+@dataclass(slots=True)
+class Finish:
+    reason: str
+    """Normalised: stop, length, tool_calls, content_filter, or the provider's own word."""
+
+
+StreamEvent = TextDelta | ReasoningDelta | ToolCallEvent | Usage | Finish
+
+
+@dataclass(slots=True)
+class ChatResult:
+    text: str = ""
+    reasoning: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    usage: Usage | None = None
+    finish_reason: str = "stop"
+
+    def add(self, event: StreamEvent) -> None:
+        """Fold one stream event into the result."""
+        if isinstance(event, TextDelta):
+            self.text += event.text
+        elif isinstance(event, ReasoningDelta):
+            self.reasoning += event.text
+        elif isinstance(event, ToolCallEvent):
+            self.tool_calls.append(event.call)
+        elif isinstance(event, Usage):
+            self.usage = event
+        else:
+            self.finish_reason = event.reason
+
+
+class Provider(Protocol):
+    """One provider family's adapter, bound to one configured endpoint and (maybe) one key."""
+
+    provider_id: str
+
+    @property
+    def key_endpoint(self) -> str:
+        """The origin the key is sent to; a stored key is bound to it."""
+        ...
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Stream one chat turn; raises `ByokError` for every provider failure."""
+        ...
+
+    async def verify(self) -> list[str]:
+        """Prove the key works with the cheapest call the provider has; return the model ids it can see."""
+        ...
+
+
+async def complete(provider: Provider, request: ChatRequest) -> ChatResult:
+    """The non-streaming call: the same stream, collected."""
+    result = ChatResult()
+    async for event in provider.stream(request):
+        result.add(event)
+    return result
+
+
+def parse_tool_arguments(raw: str) -> dict[str, Any]:
+    """Parse streamed tool-call arguments; malformed JSON becomes `{"_raw": raw, "_error": ...}`.
+
+    The agent loop reports such a call back to the model as a failed tool call instead of crashing.
+    """
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return {"_raw": raw, "_error": f"arguments are not valid JSON: {exc.msg}"}
+    return value if isinstance(value, dict) else {"_raw": raw, "_error": "arguments are not a JSON object"}
