@@ -7,18 +7,42 @@ from typing import Any
 from byok.protocol import ErrorCode
 
 _DEFAULTS: dict[ErrorCode, tuple[str, str]] = {
-    ErrorCode.INVALID_KEY: ("Invalid or expired API key", "Regenerate the key at the provider, then set it again"),
+    ErrorCode.INVALID_KEY: (
+        "Invalid or expired API key",
+        "Regenerate the key at the provider, then set it again",
+    ),
     ErrorCode.NO_MODEL_ACCESS: ("Key lacks model access", "Enable model access for this key at the provider"),
     ErrorCode.MODEL_NOT_FOUND: ("Model not found", "Pick one of the models the key can see"),
     ErrorCode.RATE_LIMITED: ("Too many requests", "Wait, or upgrade the provider plan"),
-    ErrorCode.QUOTA_EXHAUSTED: ("The account has no credit or quota left", "Add credit or raise the quota at the provider"),
-    ErrorCode.PROVIDER_OVERLOADED: ("The provider is overloaded", "Try again in a moment, or pick another model"),
-    ErrorCode.PROVIDER_ERROR: ("The provider failed", "Try again; if it persists, check the provider's status page"),
-    ErrorCode.ENDPOINT_UNREACHABLE: ("Cannot connect to the endpoint", "Check the base URL, your network and proxy"),
-    ErrorCode.BAD_API_VERSION: ("The API version is not supported", "Set a supported apiVersion (e.g. 2024-10-21)"),
+    ErrorCode.QUOTA_EXHAUSTED: (
+        "The account has no credit or quota left",
+        "Add credit or raise the quota at the provider",
+    ),
+    ErrorCode.PROVIDER_OVERLOADED: (
+        "The provider is overloaded",
+        "Try again in a moment, or pick another model",
+    ),
+    ErrorCode.PROVIDER_ERROR: (
+        "The provider failed",
+        "Try again; if it persists, check the provider's status page",
+    ),
+    ErrorCode.ENDPOINT_UNREACHABLE: (
+        "Cannot connect to the endpoint",
+        "Check the base URL, your network and proxy",
+    ),
+    ErrorCode.BAD_API_VERSION: (
+        "The API version is not supported",
+        "Set a supported apiVersion (e.g. 2024-10-21)",
+    ),
     ErrorCode.TIMEOUT: ("The provider did not answer in time", "Try again, or raise byok.timeouts"),
-    ErrorCode.STREAM_INTERRUPTED: ("The answer was cut off mid-stream", "Try again; the partial answer is in data.partialText"),
-    ErrorCode.KEY_MISSING: ("No API key is set for this provider", "Run `byok keys set PROVIDER` or set the env var"),
+    ErrorCode.STREAM_INTERRUPTED: (
+        "The answer was cut off mid-stream",
+        "Try again; the partial answer is in data.partialText",
+    ),
+    ErrorCode.KEY_MISSING: (
+        "No API key is set for this provider",
+        "Run `byok keys set PROVIDER` or set the env var",
+    ),
     ErrorCode.KEY_ENDPOINT_MISMATCH: (
         "The stored key belongs to another endpoint",
         "If the new endpoint is right, store the key again while it is configured",
@@ -32,10 +56,22 @@ _DEFAULTS: dict[ErrorCode, tuple[str, str]] = {
         "Keys are only sent over HTTPS (or to this machine)",
         "Use an https:// URL, or a loopback host for a local server",
     ),
-    ErrorCode.BAD_REQUEST: ("The provider rejected the request", "Read the provider's message and adjust the request"),
-    ErrorCode.UNKNOWN_PROVIDER: ("Unknown provider", "Use a known provider id or add it under byok.providers"),
-    ErrorCode.CONTEXT_TOO_LARGE: ("The request is larger than the model's context window", "Send fewer files"),
-    ErrorCode.BUDGET_EXCEEDED: ("The spending limit would be crossed", "Raise the limit or wait until the 1st"),
+    ErrorCode.BAD_REQUEST: (
+        "The provider rejected the request",
+        "Read the provider's message and adjust the request",
+    ),
+    ErrorCode.UNKNOWN_PROVIDER: (
+        "Unknown provider",
+        "Use a known provider id or add it under byok.providers",
+    ),
+    ErrorCode.CONTEXT_TOO_LARGE: (
+        "The request is larger than the model's context window",
+        "Send fewer files",
+    ),
+    ErrorCode.BUDGET_EXCEEDED: (
+        "The spending limit would be crossed",
+        "Raise the limit or wait until the 1st",
+    ),
     ErrorCode.BUILTIN_ONLY: ("This feature always runs on the built-in model", "Do not pass a model"),
 }
 
@@ -106,7 +142,11 @@ def error_for_status(
         )
     if status in (529, 503):
         return ByokError(
-            ErrorCode.PROVIDER_OVERLOADED, message, provider=provider, status=status, retryAfterS=retry_after_s
+            ErrorCode.PROVIDER_OVERLOADED,
+            message,
+            provider=provider,
+            status=status,
+            retryAfterS=retry_after_s,
         )
     if status in (408, 504):
         return ByokError(ErrorCode.TIMEOUT, message, provider=provider, status=status)

@@ -1,0 +1,240 @@
+"""Anthropic Messages API: named SSE events, top-level `system`, `tool_use`/`tool_result` blocks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+
+from byok.errors import ByokError, error_for_status
+from byok.protocol import ErrorCode
+from byok.providers.base import (
+    ChatRequest,
+    Finish,
+    Message,
+    ReasoningDelta,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallEvent,
+    Usage,
+    parse_tool_arguments,
+)
+from byok.providers.http import interrupted, iter_lines, json_body, open_stream, origin, parse_retry_after
+from byok.providers.sse import iter_sse
+
+API_VERSION = "2023-06-01"
+STOP_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+ERROR_TYPES = {
+    "overloaded_error": 529,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "invalid_request_error": 400,
+    "request_too_large": 413,
+}
+
+
+class AnthropicProvider:
+    def __init__(self, provider_id: str, base_url: str, key: str | None, client: httpx.AsyncClient) -> None:
+        self.provider_id = provider_id
+        self.base_url = base_url.rstrip("/")
+        self.key = key
+        self.client = client
+
+    @property
+    def key_endpoint(self) -> str:
+        return origin(self.base_url)
+
+    def headers(self) -> dict[str, str]:
+        headers = {"anthropic-version": API_VERSION}
+        if self.key:
+            headers["x-api-key"] = self.key
+        return headers
+
+    def request_body(self, request: ChatRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": request.max_tokens,
+            "messages": _wire_messages(request.conversation),
+            "stream": True,
+        }
+        if request.system:
+            body["system"] = request.system
+        if request.temperature is not None:
+            body["temperature"] = min(max(request.temperature, 0.0), 1.0)
+        if request.tools:
+            body["tools"] = [
+                {"name": t.name, "description": t.description, "input_schema": t.parameters}
+                for t in request.tools
+            ]
+        return body
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        async with open_stream(
+            self.client,
+            "POST",
+            f"{self.base_url}/v1/messages",
+            provider=self.provider_id,
+            parse_error=self.parse_error,
+            headers={**self.headers(), "Accept": "text/event-stream"},
+            body=self.request_body(request),
+        ) as response:
+            async for event in self.decode(iter_lines(response, self.provider_id)):
+                yield event
+
+    async def decode(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
+        usage = Usage()
+        blocks: dict[int, dict[str, str]] = {}
+        stop_reason = "stop"
+        async for sse in iter_sse(lines):
+            data = json_body(sse.data.encode())
+            if not isinstance(data, dict):
+                raise ByokError(
+                    ErrorCode.PROVIDER_ERROR,
+                    "The provider sent a malformed stream chunk",
+                    provider=self.provider_id,
+                    cause="Malformed stream chunk",
+                )
+            kind = data.get("type") or sse.event
+            if kind == "message_start":
+                message_usage = (data.get("message") or {}).get("usage") or {}
+                usage = _merge_usage(usage, message_usage)
+            elif kind == "content_block_start":
+                block = data.get("content_block") or {}
+                if block.get("type") == "tool_use":
+                    blocks[int(data.get("index", 0))] = {
+                        "id": block.get("id", ""),
+                        "name": block.get("name", ""),
+                        "json": "",
+                    }
+            elif kind == "content_block_delta":
+                delta = data.get("delta") or {}
+                delta_type = delta.get("type")
+                if delta_type == "text_delta":
+                    yield TextDelta(delta.get("text", ""))
+                elif delta_type == "thinking_delta":
+                    yield ReasoningDelta(delta.get("thinking", ""))
+                elif delta_type == "input_json_delta":
+                    blocks.setdefault(int(data.get("index", 0)), {"id": "", "name": "", "json": ""})
+                    blocks[int(data.get("index", 0))]["json"] += delta.get("partial_json", "")
+            elif kind == "content_block_stop":
+                if (block := blocks.pop(int(data.get("index", 0)), None)) is not None:
+                    yield ToolCallEvent(
+                        ToolCall(
+                            block["id"], block["name"], parse_tool_arguments(block["json"]), block["json"]
+                        )
+                    )
+            elif kind == "message_delta":
+                reason = (data.get("delta") or {}).get("stop_reason")
+                if reason:
+                    stop_reason = STOP_REASONS.get(reason, reason)
+                usage = _merge_usage(usage, data.get("usage") or {})
+            elif kind == "message_stop":
+                yield usage
+                yield Finish(stop_reason)
+                return
+            elif kind == "error":
+                raise self.stream_error(data.get("error") or {})
+        raise interrupted(self.provider_id, "the stream ended before message_stop")
+
+    def stream_error(self, error: Mapping[str, Any]) -> ByokError:
+        status = ERROR_TYPES.get(str(error.get("type")), 500)
+        exc = self.error_from(status, error, {})
+        exc.extra["midStream"] = True
+        return exc
+
+    def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ByokError:
+        payload = json_body(body)
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if not isinstance(error, dict):
+            error = {"message": body[:300].decode(errors="replace").strip()}
+        return self.error_from(status, error, headers)
+
+    def error_from(self, status: int, error: Mapping[str, Any], headers: Mapping[str, str]) -> ByokError:
+        message = str(error.get("message") or f"HTTP {status}")
+        if "credit balance" in message.lower() or error.get("type") == "billing_error":
+            return ByokError(ErrorCode.QUOTA_EXHAUSTED, message, provider=self.provider_id, status=status)
+        return error_for_status(status, self.provider_id, message, retry_after_s=parse_retry_after(headers))
+
+    async def verify(self) -> list[str]:
+        models: list[str] = []
+        params: dict[str, str] = {"limit": "1000"}
+        for _ in range(20):
+            async with open_stream(
+                self.client,
+                "GET",
+                f"{self.base_url}/v1/models",
+                provider=self.provider_id,
+                parse_error=self.parse_error,
+                headers=self.headers(),
+                params=params,
+            ) as response:
+                payload = json_body(await response.aread())
+            if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+                raise ByokError(
+                    ErrorCode.PROVIDER_ERROR,
+                    "The model list had an unexpected shape",
+                    provider=self.provider_id,
+                )
+            models += [str(m["id"]) for m in payload["data"] if isinstance(m, dict) and "id" in m]
+            if not payload.get("has_more") or not payload.get("last_id"):
+                break
+            params = {"limit": "1000", "after_id": str(payload["last_id"])}
+        return sorted(models)
+
+
+def _merge_usage(usage: Usage, wire: Mapping[str, Any]) -> Usage:
+    """Anthropic's usage fields are cumulative: later values replace earlier ones."""
+    cached = int(wire.get("cache_read_input_tokens") or 0) + int(wire.get("cache_creation_input_tokens") or 0)
+    return Usage(
+        input_tokens=int(wire["input_tokens"]) + cached
+        if wire.get("input_tokens") is not None
+        else usage.input_tokens,
+        output_tokens=int(wire.get("output_tokens") or usage.output_tokens),
+        cached_input_tokens=int(wire.get("cache_read_input_tokens") or usage.cached_input_tokens),
+    )
+
+
+def _wire_messages(messages: list[Message]) -> list[dict[str, Any]]:
+    """User/assistant turns with content blocks; consecutive turns of one role are merged."""
+    wire: list[dict[str, Any]] = []
+    for message in messages:
+        role = "assistant" if message.role == "assistant" else "user"
+        blocks: list[dict[str, Any]] = []
+        if message.role == "tool":
+            blocks.append(
+                {
+                    "type": "tool_result",
+                    "tool_use_id": message.tool_call_id,
+                    "content": message.content,
+                    "is_error": message.is_error,
+                }
+            )
+        elif message.content:
+            blocks.append({"type": "text", "text": message.content})
+        blocks += [
+            {
+                "type": "tool_use",
+                "id": c.id,
+                "name": c.name,
+                "input": c.arguments if "_error" not in c.arguments else {},
+            }
+            for c in message.tool_calls
+        ]
+        if not blocks:
+            continue
+        if wire and wire[-1]["role"] == role:
+            wire[-1]["content"] += blocks
+        else:
+            wire.append({"role": role, "content": blocks})
+    return wire

@@ -1,0 +1,86 @@
+"""Azure OpenAI: the OpenAI adapter with a deployment URL, the `api-key` header and Azure's error codes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from byok.errors import ByokError
+from byok.protocol import ErrorCode
+from byok.providers.base import ChatRequest, Message, complete
+from byok.providers.openai import OpenAIProvider
+
+DEFAULT_API_VERSION = "2024-10-21"
+
+
+class AzureOpenAIProvider(OpenAIProvider):
+    def __init__(
+        self,
+        provider_id: str,
+        endpoint: str,
+        deployment: str,
+        api_version: str | None,
+        key: str | None,
+        client: httpx.AsyncClient,
+    ) -> None:
+        super().__init__(provider_id, endpoint, key, client)
+        self.deployment = deployment
+        self.api_version = api_version or DEFAULT_API_VERSION
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"api-key": self.key} if self.key else {}
+
+    def chat_url(self) -> str:
+        return f"{self.base_url}/openai/deployments/{self.deployment}/chat/completions"
+
+    def chat_params(self) -> dict[str, str]:
+        return {"api-version": self.api_version}
+
+    def request_body(self, request: ChatRequest) -> dict[str, Any]:
+        body = super().request_body(request)
+        body.pop("model", None)
+        if self.api_version < "2024-09-01":
+            body.pop("stream_options", None)
+        return body
+
+    def unreachable_fix(self) -> str:
+        return "Verify endpoint URL and version (https://<resource>.openai.azure.com)"
+
+    def error_from(self, status: int, error: Mapping[str, Any], headers: Mapping[str, str]) -> ByokError:
+        code = str(error.get("code") or "")
+        message = str(error.get("message") or f"HTTP {status}")
+        if code == "DeploymentNotFound":
+            return ByokError(
+                ErrorCode.MODEL_NOT_FOUND,
+                message,
+                provider=self.provider_id,
+                status=status,
+                cause=f"No deployment named {self.deployment!r} on this resource",
+                fix="Copy the deployment name from the Azure portal (Deployments) into byok.providers.azure",
+            )
+        if status == 404 or "api version" in message.lower() or "api-version" in message.lower():
+            return ByokError(
+                ErrorCode.BAD_API_VERSION,
+                message,
+                provider=self.provider_id,
+                status=status,
+                cause=f"The resource does not answer apiVersion {self.api_version!r} on this path",
+                fix="Verify endpoint URL and version: set apiVersion to a supported one (e.g. 2024-10-21)",
+            )
+        if status == 401:
+            return ByokError(
+                ErrorCode.INVALID_KEY,
+                message,
+                provider=self.provider_id,
+                status=status,
+                fix="Use key 1 or 2 from the resource's 'Keys and Endpoint' page, with that resource's endpoint",
+            )
+        return super().error_from(status, error, headers)
+
+    async def verify(self) -> list[str]:
+        """A 1-token request checks key, deployment and API version together."""
+        probe = ChatRequest(model=self.deployment, messages=[Message("user", "ping")], max_tokens=1)
+        await complete(self, probe)
+        return [self.deployment]

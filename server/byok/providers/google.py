@@ -1,0 +1,253 @@
+"""Google Gemini (AI Studio keys): `streamGenerateContent?alt=sse`, `systemInstruction`, user/model roles."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from byok.errors import ByokError, error_for_status
+from byok.protocol import ErrorCode
+from byok.providers.base import (
+    ChatRequest,
+    Finish,
+    Message,
+    ReasoningDelta,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallEvent,
+    Usage,
+)
+from byok.providers.http import interrupted, iter_lines, json_body, open_stream, origin, parse_retry_after
+from byok.providers.sse import iter_sse
+
+FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
+FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "LANGUAGE"}
+
+
+class GeminiProvider:
+    def __init__(self, provider_id: str, base_url: str, key: str | None, client: httpx.AsyncClient) -> None:
+        self.provider_id = provider_id
+        self.base_url = base_url.rstrip("/")
+        self.key = key
+        self.client = client
+
+    @property
+    def key_endpoint(self) -> str:
+        return origin(self.base_url)
+
+    def headers(self) -> dict[str, str]:
+        return {"x-goog-api-key": self.key} if self.key else {}
+
+    def request_body(self, request: ChatRequest) -> dict[str, Any]:
+        config: dict[str, Any] = {"maxOutputTokens": request.max_tokens}
+        if request.temperature is not None:
+            config["temperature"] = request.temperature
+        body: dict[str, Any] = {"contents": _wire_contents(request.conversation), "generationConfig": config}
+        if request.system:
+            body["systemInstruction"] = {"parts": [{"text": request.system}]}
+        if request.tools:
+            body["tools"] = [
+                {
+                    "functionDeclarations": [
+                        {"name": t.name, "description": t.description, "parametersJsonSchema": t.parameters}
+                        for t in request.tools
+                    ]
+                }
+            ]
+        return body
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        model = request.model.removeprefix("models/")
+        async with open_stream(
+            self.client,
+            "POST",
+            f"{self.base_url}/v1beta/models/{quote(model, safe='')}:streamGenerateContent",
+            provider=self.provider_id,
+            parse_error=self.parse_error,
+            headers={**self.headers(), "Accept": "text/event-stream"},
+            body=self.request_body(request),
+            params={"alt": "sse"},
+        ) as response:
+            async for event in self.decode(iter_lines(response, self.provider_id)):
+                yield event
+
+    async def decode(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
+        usage: dict[str, Any] = {}
+        finish: str | None = None
+        saw_call = False
+        call_index = 0
+        async for sse in iter_sse(lines):
+            chunk = json_body(sse.data.encode())
+            if not isinstance(chunk, dict):
+                raise ByokError(
+                    ErrorCode.PROVIDER_ERROR,
+                    "The provider sent a malformed stream chunk",
+                    provider=self.provider_id,
+                    cause="Malformed stream chunk",
+                )
+            if isinstance(chunk.get("error"), dict):
+                error = chunk["error"]
+                status = int(error.get("code") or 500)
+                exc = self.error_from(status, error, {})
+                exc.extra["midStream"] = True
+                raise exc
+            usage.update(chunk.get("usageMetadata") or {})
+            feedback = chunk.get("promptFeedback") or {}
+            if feedback.get("blockReason") and not chunk.get("candidates"):
+                finish = "content_filter"
+            for candidate in (chunk.get("candidates") or [])[:1]:
+                for part in (candidate.get("content") or {}).get("parts") or []:
+                    if "functionCall" in part:
+                        saw_call = True
+                        call = part["functionCall"]
+                        extra = (
+                            {"thoughtSignature": part["thoughtSignature"]}
+                            if "thoughtSignature" in part
+                            else None
+                        )
+                        args = call.get("args") if isinstance(call.get("args"), dict) else {}
+                        yield ToolCallEvent(
+                            ToolCall(
+                                id=str(call.get("id") or f"call_{call_index}"),
+                                name=str(call.get("name", "")),
+                                arguments=args,
+                                provider_data=extra,
+                            )
+                        )
+                        call_index += 1
+                    elif text := part.get("text"):
+                        yield ReasoningDelta(text) if part.get("thought") else TextDelta(text)
+                if reason := candidate.get("finishReason"):
+                    finish = (
+                        "content_filter" if reason in FILTERED else FINISH_REASONS.get(reason, reason.lower())
+                    )
+        if finish is None:
+            raise interrupted(self.provider_id, "the stream ended before a finishReason")
+        if usage:
+            yield Usage(
+                input_tokens=int(usage.get("promptTokenCount") or 0),
+                output_tokens=int(usage.get("candidatesTokenCount") or 0)
+                + int(usage.get("thoughtsTokenCount") or 0),
+                cached_input_tokens=int(usage.get("cachedContentTokenCount") or 0),
+            )
+        yield Finish("tool_calls" if saw_call and finish == "stop" else finish)
+
+    def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ByokError:
+        payload = json_body(body)
+        if isinstance(payload, list) and payload:
+            payload = payload[0]
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if not isinstance(error, dict):
+            error = {"message": body[:300].decode(errors="replace").strip()}
+        return self.error_from(status, error, headers)
+
+    def error_from(self, status: int, error: Mapping[str, Any], headers: Mapping[str, str]) -> ByokError:
+        message = str(error.get("message") or f"HTTP {status}")
+        details = [d for d in error.get("details") or [] if isinstance(d, dict)]
+        reasons = {str(d.get("reason")) for d in details if d.get("reason")}
+        if reasons & {"API_KEY_INVALID", "API_KEY_EXPIRED"} or "api key not valid" in message.lower():
+            return ByokError(
+                ErrorCode.INVALID_KEY,
+                message,
+                provider=self.provider_id,
+                status=status,
+                fix="Create a new key at aistudio.google.com (API keys), then set it again",
+            )
+        if status == 400 and error.get("status") == "FAILED_PRECONDITION":
+            return ByokError(
+                ErrorCode.NO_MODEL_ACCESS,
+                message,
+                provider=self.provider_id,
+                status=status,
+                cause="The free tier is not available here, or billing is not enabled",
+                fix="Enable billing for the key's project in Google AI Studio",
+            )
+        if status == 429:
+            quota_ids = [
+                str(v.get("quotaId", ""))
+                for d in details
+                for v in d.get("violations") or []
+                if isinstance(v, dict)
+            ]
+            if any("PerDay" in q for q in quota_ids):
+                return ByokError(
+                    ErrorCode.QUOTA_EXHAUSTED,
+                    message,
+                    provider=self.provider_id,
+                    status=status,
+                    cause="The daily quota for this model is used up",
+                    fix="Wait until tomorrow, enable billing, or pick another model",
+                )
+            return error_for_status(
+                status,
+                self.provider_id,
+                message,
+                retry_after_s=_retry_delay(details) or parse_retry_after(headers),
+            )
+        return error_for_status(status, self.provider_id, message, retry_after_s=parse_retry_after(headers))
+
+    async def verify(self) -> list[str]:
+        models: list[str] = []
+        params = {"pageSize": "1000"}
+        for _ in range(20):
+            async with open_stream(
+                self.client,
+                "GET",
+                f"{self.base_url}/v1beta/models",
+                provider=self.provider_id,
+                parse_error=self.parse_error,
+                headers=self.headers(),
+                params=params,
+            ) as response:
+                payload = json_body(await response.aread())
+            if not isinstance(payload, dict):
+                raise ByokError(
+                    ErrorCode.PROVIDER_ERROR,
+                    "The model list had an unexpected shape",
+                    provider=self.provider_id,
+                )
+            for model in payload.get("models") or []:
+                methods = model.get("supportedGenerationMethods") or ["generateContent"]
+                if "generateContent" in methods:
+                    models.append(str(model.get("name", "")).removeprefix("models/"))
+            if not payload.get("nextPageToken"):
+                break
+            params = {"pageSize": "1000", "pageToken": str(payload["nextPageToken"])}
+        return sorted(models)
+
+
+def _retry_delay(details: list[dict[str, Any]]) -> float | None:
+    for detail in details:
+        delay = detail.get("retryDelay")
+        if isinstance(delay, str) and (match := re.fullmatch(r"([\d.]+)s", delay)):
+            return float(match.group(1))
+    return None
+
+
+def _wire_contents(messages: list[Message]) -> list[dict[str, Any]]:
+    contents: list[dict[str, Any]] = []
+    for message in messages:
+        role = "model" if message.role == "assistant" else "user"
+        parts: list[dict[str, Any]] = []
+        if message.role == "tool":
+            parts.append(
+                {"functionResponse": {"name": message.name or "", "response": {"result": message.content}}}
+            )
+        elif message.content:
+            parts.append({"text": message.content})
+        for call in message.tool_calls:
+            part: dict[str, Any] = {"functionCall": {"name": call.name, "args": call.arguments}}
+            part.update(call.provider_data or {})
+            parts.append(part)
+        if not parts:
+            continue
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"] += parts
+        else:
+            contents.append({"role": role, "parts": parts})
+    return contents

@@ -1,0 +1,188 @@
+"""HTTP plumbing shared by every adapter: the client, endpoint checks, and status-to-error mapping.
+
+Every transport failure leaves here as a `ByokError`; nothing here ever sees LSP.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from byok.config import Settings
+from byok.errors import ByokError
+from byok.protocol import ErrorCode
+
+MAX_ERROR_BODY = 64 * 1024
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+ErrorParser = Callable[[int, bytes, Mapping[str, str]], ByokError]
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def origin(url: str) -> str:
+    """`scheme://host[:port]` of a URL: what a stored key is bound to."""
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{(parts.netloc or '').lower()}"
+
+
+def require_secure(url: str, provider: str) -> None:
+    """Keys go only over HTTPS, except to loopback hosts."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ByokError(
+            ErrorCode.INSECURE_ENDPOINT,
+            f"{url!r} is not an http(s) URL",
+            provider=provider,
+            cause="The configured endpoint is not a valid URL",
+            fix="Set baseUrl to a full https:// URL",
+        )
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ByokError(
+            ErrorCode.INSECURE_ENDPOINT,
+            f"Refusing to send a key over plain HTTP to {parts.hostname}",
+            provider=provider,
+        )
+
+
+def build_client(settings: Settings) -> httpx.AsyncClient:
+    """One pooled client for all providers: proxies from settings or the environment, never for loopback."""
+    timeouts = settings.timeouts
+    direct = httpx.AsyncHTTPTransport(verify=settings.ca_bundle or True)
+    loopback = {f"all://{host}": direct for host in ("127.0.0.1", "localhost", "[::1]")}
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(connect=timeouts.connect_s, read=timeouts.first_byte_s, write=30.0, pool=30.0),
+        proxy=settings.proxy,
+        verify=settings.ca_bundle or True,
+        mounts=loopback,
+        trust_env=True,
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=20),
+        follow_redirects=False,
+    )
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the provider asked us to wait (`retry-after-ms`, then `retry-after` in seconds)."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return max(0.0, float(value) * scale)
+            except ValueError:
+                continue
+    return None
+
+
+def json_body(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+@asynccontextmanager
+async def open_stream(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    provider: str,
+    parse_error: ErrorParser,
+    headers: Mapping[str, str] | None = None,
+    body: Any = None,
+    content: bytes | None = None,
+    params: Mapping[str, str] | None = None,
+    unreachable_fix: str | None = None,
+) -> AsyncIterator[httpx.Response]:
+    """Send a request and yield the response once its status is a success; map every failure.
+
+    The response is closed when the context exits, which closes the connection of an unfinished stream.
+    """
+    request = client.build_request(method, url, headers=headers, json=body, content=content, params=params)
+    try:
+        response = await client.send(request, stream=True)
+    except httpx.ConnectTimeout as exc:
+        raise unreachable(provider, url, "the connection timed out", unreachable_fix) from exc
+    except httpx.TimeoutException as exc:
+        raise ByokError(
+            ErrorCode.TIMEOUT,
+            f"No answer from {origin(url)} within {client.timeout.read:g} s",
+            provider=provider,
+            limitS=client.timeout.read,
+        ) from exc
+    except (httpx.ConnectError, httpx.UnsupportedProtocol) as exc:
+        raise unreachable(provider, url, _reason(exc), unreachable_fix) from exc
+    except httpx.TransportError as exc:
+        raise ByokError(
+            ErrorCode.STREAM_INTERRUPTED,
+            f"The connection to {origin(url)} failed: {_reason(exc)}",
+            provider=provider,
+        ) from exc
+    try:
+        if response.status_code >= 400:
+            error_body = await _read_bounded(response)
+            raise parse_error(response.status_code, error_body, response.headers)
+        yield response
+    finally:
+        await response.aclose()
+
+
+async def iter_lines(response: httpx.Response, provider: str) -> AsyncIterator[str]:
+    """The response's text lines; transport failures mid-stream become `ByokError`s."""
+    try:
+        async for line in response.aiter_lines():
+            yield line
+    except httpx.TimeoutException as exc:
+        raise ByokError(
+            ErrorCode.TIMEOUT,
+            "The stream went silent",
+            provider=provider,
+            cause="The provider stopped sending",
+        ) from exc
+    except httpx.TransportError as exc:
+        raise interrupted(provider, _reason(exc)) from exc
+
+
+def interrupted(provider: str, reason: str) -> ByokError:
+    return ByokError(ErrorCode.STREAM_INTERRUPTED, f"The stream broke off: {reason}", provider=provider)
+
+
+def unreachable(provider: str, url: str, reason: str, fix: str | None = None) -> ByokError:
+    return ByokError(
+        ErrorCode.ENDPOINT_UNREACHABLE,
+        f"Cannot connect to {origin(url)}: {reason}",
+        provider=provider,
+        fix=fix,
+    )
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
+
+
+async def _read_bounded(response: httpx.Response) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in response.aiter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= MAX_ERROR_BODY:
+                break
+    except httpx.TransportError:
+        pass
+    return b"".join(chunks)[:MAX_ERROR_BODY]

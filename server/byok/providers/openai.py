@@ -1,0 +1,275 @@
+"""OpenAI Chat Completions, and every OpenAI-compatible server (Ollama, LM Studio, vLLM, Together, OpenRouter).
+
+Azure OpenAI reuses this adapter with its own URL, auth header and error quirks (see `azure.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+
+from byok.errors import ByokError, error_for_status
+from byok.protocol import ErrorCode
+from byok.providers.base import (
+    ChatRequest,
+    Finish,
+    Message,
+    ReasoningDelta,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallEvent,
+    Usage,
+    parse_tool_arguments,
+)
+from byok.providers.http import interrupted, iter_lines, json_body, open_stream, origin, parse_retry_after
+from byok.providers.sse import RAW_JSON_EVENT, iter_sse
+
+REASONING_MODEL = re.compile(r"^(?:openai/)?(?:o\d|gpt-5)", re.IGNORECASE)
+FINISH_REASONS = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+}
+
+
+def is_reasoning_model(model: str) -> bool:
+    return bool(REASONING_MODEL.match(model))
+
+
+class OpenAIProvider:
+    """Chat Completions over SSE. `compatible=True` relaxes OpenAI-only request fields for local servers."""
+
+    def __init__(
+        self,
+        provider_id: str,
+        base_url: str,
+        key: str | None,
+        client: httpx.AsyncClient,
+        *,
+        compatible: bool = False,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.provider_id = provider_id
+        self.base_url = base_url.rstrip("/")
+        self.key = key
+        self.client = client
+        self.compatible = compatible
+        self.extra_headers = dict(extra_headers or {})
+
+    @property
+    def key_endpoint(self) -> str:
+        return origin(self.base_url)
+
+    # -- request shape ---------------------------------------------------------------------------------
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"} if self.key else {}
+
+    def chat_url(self) -> str:
+        return f"{self.base_url}/chat/completions"
+
+    def chat_params(self) -> dict[str, str] | None:
+        return None
+
+    def request_body(self, request: ChatRequest) -> dict[str, Any]:
+        reasoning = not self.compatible and is_reasoning_model(request.model)
+        messages = [_wire_message(m, reasoning) for m in request.messages]
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if reasoning:
+            body["max_completion_tokens"] = request.max_tokens
+            if request.reasoning_effort:
+                body["reasoning_effort"] = request.reasoning_effort
+        else:
+            body["max_tokens"] = request.max_tokens
+            if request.temperature is not None:
+                body["temperature"] = request.temperature
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+                }
+                for t in request.tools
+            ]
+        return body
+
+    # -- the stream --------------------------------------------------------------------------------------
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        headers = {**self.extra_headers, **self.auth_headers(), "Accept": "text/event-stream"}
+        async with open_stream(
+            self.client,
+            "POST",
+            self.chat_url(),
+            provider=self.provider_id,
+            parse_error=self.parse_error,
+            headers=headers,
+            body=self.request_body(request),
+            params=self.chat_params(),
+            unreachable_fix=self.unreachable_fix(),
+        ) as response:
+            async for event in self.decode(iter_lines(response, self.provider_id)):
+                yield event
+
+    async def decode(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
+        """Turn Chat Completions SSE into normalised events (shared by Azure and compatible servers)."""
+        calls: dict[int, dict[str, str]] = {}
+        finished = False
+        async for sse in iter_sse(lines):
+            if sse.data.startswith("[DONE]"):
+                break
+            chunk = json_body(sse.data.encode())
+            if not isinstance(chunk, dict):
+                raise ByokError(
+                    ErrorCode.PROVIDER_ERROR,
+                    "The provider sent a malformed stream chunk",
+                    provider=self.provider_id,
+                    cause="Malformed stream chunk",
+                )
+            if chunk.get("error"):
+                raise self.stream_error(chunk["error"])
+            if sse.event == RAW_JSON_EVENT:
+                continue
+            for choice in chunk.get("choices") or []:
+                delta = choice.get("delta") or {}
+                if text := delta.get("content"):
+                    yield TextDelta(text)
+                if text := delta.get("refusal"):
+                    yield TextDelta(text)
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                if isinstance(reasoning, str) and reasoning:
+                    yield ReasoningDelta(reasoning)
+                for fragment in delta.get("tool_calls") or []:
+                    call = calls.setdefault(int(fragment.get("index", 0)), {"id": "", "name": "", "args": ""})
+                    call["id"] = fragment.get("id") or call["id"]
+                    function = fragment.get("function") or {}
+                    call["name"] = function.get("name") or call["name"]
+                    call["args"] += function.get("arguments") or ""
+                if reason := choice.get("finish_reason"):
+                    for index in sorted(calls):
+                        call = calls[index]
+                        yield ToolCallEvent(
+                            ToolCall(
+                                id=call["id"] or f"call_{index}",
+                                name=call["name"],
+                                arguments=parse_tool_arguments(call["args"]),
+                                raw_arguments=call["args"],
+                            )
+                        )
+                    calls.clear()
+                    finished = True
+                    yield Finish(FINISH_REASONS.get(reason, reason))
+            if usage := chunk.get("usage"):
+                details = usage.get("prompt_tokens_details") or {}
+                yield Usage(
+                    input_tokens=int(usage.get("prompt_tokens") or 0),
+                    output_tokens=int(usage.get("completion_tokens") or 0),
+                    cached_input_tokens=int(details.get("cached_tokens") or 0),
+                )
+        else:
+            if not finished:
+                raise interrupted(self.provider_id, "the stream ended before the answer was complete")
+
+    # -- errors and verification ------------------------------------------------------------------------
+
+    def unreachable_fix(self) -> str | None:
+        if self.compatible:
+            return f"Is the server running at {self.base_url}? Start it or fix baseUrl"
+        return None
+
+    def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ByokError:
+        payload = json_body(body)
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if isinstance(error, str):
+            error = {"message": error}
+        if not isinstance(error, dict):
+            error = {"message": body[:300].decode(errors="replace").strip()}
+        return self.error_from(status, error, headers)
+
+    def stream_error(self, error: Any) -> ByokError:
+        if not isinstance(error, dict):
+            error = {"message": str(error)}
+        code = error.get("code")
+        status = code if isinstance(code, int) and 400 <= code < 600 else 500
+        exc = self.error_from(status, error, {})
+        exc.extra["midStream"] = True
+        return exc
+
+    def error_from(self, status: int, error: Mapping[str, Any], headers: Mapping[str, str]) -> ByokError:
+        message = str(error.get("message") or f"HTTP {status}")
+        kind = str(error.get("type") or "")
+        code = str(error.get("code") or "")
+        if kind == "insufficient_quota" or code in ("insufficient_quota", "credit_balance_exhausted"):
+            return ByokError(ErrorCode.QUOTA_EXHAUSTED, message, provider=self.provider_id, status=status)
+        if status == 401 and "scope" in message.lower():
+            return ByokError(
+                ErrorCode.NO_MODEL_ACCESS,
+                message,
+                provider=self.provider_id,
+                status=status,
+                cause="The key is valid but restricted: it lacks a permission this request needs",
+                fix="Give the key the missing scope at the provider, or use an unrestricted key",
+            )
+        if status == 400 and code == "unsupported_value" and error.get("param") == "stream":
+            return ByokError(
+                ErrorCode.NO_MODEL_ACCESS,
+                message,
+                provider=self.provider_id,
+                status=status,
+                cause="This model streams only for verified organizations",
+                fix="Verify the organization at the provider, or pick another model",
+            )
+        return error_for_status(status, self.provider_id, message, retry_after_s=parse_retry_after(headers))
+
+    async def verify(self) -> list[str]:
+        async with open_stream(
+            self.client,
+            "GET",
+            f"{self.base_url}/models",
+            provider=self.provider_id,
+            parse_error=self.parse_error,
+            headers={**self.extra_headers, **self.auth_headers()},
+            unreachable_fix=self.unreachable_fix(),
+        ) as response:
+            payload = json_body(await response.aread())
+        items = payload.get("data") if isinstance(payload, dict) else payload
+        if not isinstance(items, list):
+            raise ByokError(
+                ErrorCode.PROVIDER_ERROR,
+                "The model list had an unexpected shape",
+                provider=self.provider_id,
+            )
+        return sorted(str(item["id"]) for item in items if isinstance(item, dict) and "id" in item)
+
+
+def _wire_message(message: Message, reasoning: bool) -> dict[str, Any]:
+    if message.role == "system":
+        return {"role": "developer" if reasoning else "system", "content": message.content}
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    wire: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        wire["content"] = message.content or None
+        wire["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {
+                    "name": call.name,
+                    "arguments": call.raw_arguments or json.dumps(call.arguments),
+                },
+            }
+            for call in message.tool_calls
+        ]
+    return wire
