@@ -1,0 +1,179 @@
+"""Provider presets and the factory that builds an adapter for a configured provider id.
+
+Adapter modules are imported lazily, so a user who never uses Bedrock never pays for botocore.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import httpx
+
+from byok.config import ProviderKind, ProviderSettings, Settings
+from byok.errors import ByokError
+from byok.protocol import ErrorCode
+from byok.providers.base import Provider
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    kind: ProviderKind
+    label: str
+    base_url: str | None
+    env_vars: tuple[str, ...] = ()
+    key_required: bool = True
+    key_prefixes: tuple[str, ...] = ()
+    """Shapes a key for this provider usually has (a hint for messages, never a validity check)."""
+    default_model: str | None = None
+
+
+PRESETS: dict[str, Preset] = {
+    "openai": Preset(
+        "openai", "OpenAI", "https://api.openai.com/v1", ("OPENAI_API_KEY",), True, ("sk-",), "gpt-4.1-mini"
+    ),
+    "anthropic": Preset(
+        "anthropic",
+        "Anthropic",
+        "https://api.anthropic.com",
+        ("ANTHROPIC_API_KEY",),
+        True,
+        ("sk-ant-",),
+        "claude-sonnet-4-5",
+    ),
+    "google": Preset(
+        "google",
+        "Google Gemini",
+        "https://generativelanguage.googleapis.com",
+        ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        True,
+        ("AIza",),
+        "gemini-2.5-flash",
+    ),
+    "azure": Preset("azure", "Azure OpenAI", None, ("AZURE_OPENAI_API_KEY",), True),
+    "bedrock": Preset(
+        "bedrock",
+        "AWS Bedrock",
+        None,
+        ("AWS_BEARER_TOKEN_BEDROCK",),
+        False,
+        (),
+        "us.anthropic.claude-sonnet-4-20250514-v1:0",
+    ),
+    "ollama": Preset("openai-compatible", "Ollama", "http://localhost:11434/v1", ("OLLAMA_API_KEY",), False),
+    "lmstudio": Preset(
+        "openai-compatible", "LM Studio", "http://localhost:1234/v1", ("LMSTUDIO_API_KEY",), False
+    ),
+    "vllm": Preset("openai-compatible", "vLLM", "http://localhost:8000/v1", ("VLLM_API_KEY",), False),
+    "together": Preset(
+        "openai-compatible", "Together AI", "https://api.together.xyz/v1", ("TOGETHER_API_KEY",), True
+    ),
+    "openrouter": Preset(
+        "openai-compatible",
+        "OpenRouter",
+        "https://openrouter.ai/api/v1",
+        ("OPENROUTER_API_KEY",),
+        True,
+        ("sk-or-",),
+    ),
+}
+
+PROVIDER_ID = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedProvider:
+    """A provider id with its preset and the user's settings merged."""
+
+    provider_id: str
+    preset: Preset
+    settings: ProviderSettings
+
+    @property
+    def kind(self) -> ProviderKind:
+        return self.settings.kind or self.preset.kind
+
+    @property
+    def base_url(self) -> str | None:
+        return self.settings.base_url or self.preset.base_url
+
+    @property
+    def key_endpoint(self) -> str | None:
+        """The URL a key for this provider is sent to (None: resolved by the adapter, e.g. Bedrock)."""
+        if self.kind == "azure":
+            return self.settings.endpoint
+        if self.kind == "bedrock":
+            return self.settings.endpoint_url
+        return self.base_url
+
+
+def known_provider_ids(settings: Settings) -> list[str]:
+    return sorted(set(PRESETS) | set(settings.providers))
+
+
+def resolve_provider(settings: Settings, provider_id: str) -> ResolvedProvider:
+    configured = settings.providers.get(provider_id)
+    preset = PRESETS.get(provider_id)
+    if preset is None and configured is None:
+        raise ByokError(
+            ErrorCode.UNKNOWN_PROVIDER,
+            f"Unknown provider {provider_id!r}",
+            provider=provider_id,
+            fix=f"Use one of {', '.join(known_provider_ids(settings))}, or add it under byok.providers",
+        )
+    if preset is None:
+        env_var = re.sub(r"[^A-Z0-9]", "_", provider_id.upper()) + "_API_KEY"
+        preset = Preset(
+            configured.kind if configured and configured.kind else "openai-compatible",
+            provider_id,
+            None,
+            (env_var,),
+            False,
+        )
+    resolved_settings = (configured or ProviderSettings()).with_azure_url_expanded()
+    return ResolvedProvider(provider_id, preset, resolved_settings)
+
+
+def create_provider(resolved: ResolvedProvider, key: str | None, client: httpx.AsyncClient) -> Provider:
+    """Build the adapter for a resolved provider. The caller has already checked the key's binding."""
+    pid, kind, settings = resolved.provider_id, resolved.kind, resolved.settings
+    if kind == "bedrock":
+        from byok.providers.bedrock import BedrockProvider
+
+        return BedrockProvider(pid, settings, key, client)
+    if kind == "azure":
+        from byok.providers.azure import AzureOpenAIProvider
+
+        if not settings.endpoint or not settings.deployment:
+            raise ByokError(
+                ErrorCode.BAD_REQUEST,
+                "Azure needs an endpoint and a deployment",
+                provider=pid,
+                cause="byok.providers.azure.endpoint or .deployment is not set",
+                fix="Paste the deployment's full URL from the Azure portal into byok.providers.azure.endpoint",
+            )
+        return AzureOpenAIProvider(
+            pid, settings.endpoint, settings.deployment, settings.api_version, key, client
+        )
+    base_url = resolved.base_url
+    if not base_url:
+        raise ByokError(
+            ErrorCode.BAD_REQUEST,
+            f"No baseUrl for provider {pid!r}",
+            provider=pid,
+            cause="A custom provider needs a base URL",
+            fix=f"Set byok.providers.{pid}.baseUrl",
+        )
+    if kind == "anthropic":
+        from byok.providers.anthropic import AnthropicProvider
+
+        return AnthropicProvider(pid, base_url, key, client)
+    if kind == "google":
+        from byok.providers.google import GeminiProvider
+
+        return GeminiProvider(pid, base_url, key, client)
+    from byok.providers.openai import OpenAIProvider
+
+    return OpenAIProvider(
+        pid, base_url, key, client, compatible=kind == "openai-compatible", extra_headers=settings.headers
+    )
