@@ -1,0 +1,190 @@
+"""The price table: USD per 1M tokens for a model id in any of the shapes providers use.
+
+The table ships as `byok/data/prices.json`; the `byok.prices` setting overrides or adds entries. A model
+we have no price for costs `None` ("unknown"), never 0. Local servers (ollama, lmstudio, vllm) are priced
+only by the user's settings (e.g. `"ollama/*": {"input": 0, "output": 0}`), never from the cloud table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from byok.config import PriceSettings
+from byok.providers.base import ChatRequest, Usage
+
+LOCAL_PROVIDERS = frozenset({"ollama", "lmstudio", "vllm"})
+"""Provider ids whose models run on the user's machine: no table price, only the user's own."""
+
+_PER_MESSAGE_TOKENS = 4
+
+_BEDROCK_ID = re.compile(
+    r"^(?:(?P<region>us|us-gov|eu|apac|au|ca|jp|global)\.)?"
+    r"(?P<vendor>anthropic|amazon|meta|mistral|cohere|ai21|deepseek|openai|qwen|google|nvidia|writer)\."
+    r"(?P<name>.+)$"
+)
+_SUFFIXES = (
+    re.compile(r":[a-z0-9.]+$"),  # Bedrock ":0", OpenRouter ":thinking"
+    re.compile(r"-v\d+$"),  # Bedrock "-v2"
+    re.compile(r"@[a-z0-9]+$"),  # Vertex "@20241022"
+    re.compile(r"-latest$"),
+    re.compile(r"-\d{4}-\d{2}-\d{2}$"),  # OpenAI snapshots
+    re.compile(r"-\d{8}$"),  # Anthropic snapshots
+    re.compile(r"-preview$"),
+    re.compile(r"-\d{2}-\d{2}$"),  # Gemini "-preview-05-06"
+    re.compile(r"-\d{3,4}$"),  # Gemini "-002", OpenAI "-0613"
+)
+_CLAUDE_DOT = re.compile(r"(?<=\d)\.(?=\d)")
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """USD per 1M tokens. `cached_input` is the cache-read price; None means "same as input"."""
+
+    input: float
+    output: float
+    cached_input: float | None = None
+
+    @classmethod
+    def from_settings(cls, settings: PriceSettings) -> Price:
+        return cls(settings.input, settings.output, settings.cached_input)
+
+
+def price_for(
+    model: str,
+    provider: str | None,
+    overrides: Mapping[str, PriceSettings],
+    *,
+    local: bool | None = None,
+) -> Price | None:
+    """The price of `model` as sent to `provider`, or None when unknown.
+
+    Settings win. An override key is matched, in order, as `"{provider}/{model}"` exactly, `model` exactly,
+    a plain model name (no "/") equal to the model id without its date/version suffixes (so
+    `"claude-sonnet-4-5"` prices `claude-sonnet-4-5-20250929`), and finally `"{provider}/*"`.
+    `local` (default: the provider id is one of `LOCAL_PROVIDERS`) skips the shipped table.
+    Azure callers should pass the deployment's underlying model name when they know it.
+    """
+    override = _override(model, provider, overrides)
+    if override is not None:
+        return override
+    if local if local is not None else (provider or "").lower() in LOCAL_PROVIDERS:
+        return None
+    return _table_price(model)
+
+
+def cost_usd(price: Price | None, usage: Usage) -> float | None:
+    """What `usage` costs at `price`; None when the price is unknown.
+
+    `usage.cached_input_tokens` is the part of `usage.input_tokens` that was read from the prompt cache
+    (OpenAI's convention; the Anthropic adapter folds cache reads into input_tokens to match).
+    """
+    if price is None:
+        return None
+    cached = min(max(usage.cached_input_tokens, 0), usage.input_tokens)
+    cached_rate = price.input if price.cached_input is None else price.cached_input
+    total = (usage.input_tokens - cached) * price.input + cached * cached_rate + usage.output_tokens * price.output
+    return total / 1_000_000
+
+
+def worst_case_usd(price: Price | None, *, input_tokens: int, max_output_tokens: int) -> float | None:
+    """The most a request can cost: all input uncached, and every allowed output token generated."""
+    return cost_usd(price, Usage(input_tokens=input_tokens, output_tokens=max_output_tokens))
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate that errs high: one token per 4 ASCII characters, one per other character.
+
+    English prose and code run at about 4 characters per token on current BPE tokenizers; CJK and other
+    non-ASCII scripts at roughly one token per character or more, so those count whole.
+    """
+    ascii_chars = len(text.encode("ascii", "ignore"))
+    return -(-ascii_chars // 4) + (len(text) - ascii_chars)
+
+
+def estimate_input_tokens(request: ChatRequest) -> int:
+    """Estimated input tokens of a whole request: messages, tool calls, tool schemas, framing."""
+    total = 0
+    for message in request.messages:
+        total += _PER_MESSAGE_TOKENS + estimate_tokens(message.content)
+        for call in message.tool_calls:
+            total += estimate_tokens(call.name) + estimate_tokens(call.raw_arguments or json.dumps(call.arguments))
+    for tool in request.tools:
+        total += estimate_tokens(tool.name + tool.description + json.dumps(tool.parameters))
+    return total
+
+
+def _override(model: str, provider: str | None, overrides: Mapping[str, PriceSettings]) -> Price | None:
+    if not overrides:
+        return None
+    keyed = {key.strip().lower(): value for key, value in overrides.items()}
+    name = model.strip().lower()
+    scope = (provider or "").lower()
+    if scope and (hit := keyed.get(f"{scope}/{name}")) is not None:
+        return Price.from_settings(hit)
+    if (hit := keyed.get(name)) is not None:
+        return Price.from_settings(hit)
+    plain = {_dotless(key): value for key, value in keyed.items() if "/" not in key}
+    for candidate in _candidates(name):
+        if (hit := plain.get(candidate)) is not None:
+            return Price.from_settings(hit)
+    if scope and (hit := keyed.get(f"{scope}/*")) is not None:
+        return Price.from_settings(hit)
+    return None
+
+
+def _table_price(model: str) -> Price | None:
+    models, bedrock = _table()
+    name = model.strip().lower().rsplit("/", 1)[-1]  # OpenRouter "vendor/model", ARNs, "models/..."
+    if name.endswith(":free"):
+        return Price(0.0, 0.0)
+    match = _BEDROCK_ID.match(name)
+    if match:
+        if match["region"] != "global":
+            for candidate in _candidates(f"{match['vendor']}.{match['name']}"):
+                if candidate in bedrock:
+                    return bedrock[candidate]
+        name = match["name"]
+    for candidate in _candidates(name):
+        if candidate in models:
+            return models[candidate]
+    return None
+
+
+def _candidates(name: str) -> Iterator[str]:
+    """`name`, then `name` with one more date/version/alias suffix removed each step."""
+    current = _dotless(name)
+    yield current
+    changed = True
+    while changed:
+        changed = False
+        for suffix in _SUFFIXES:
+            stripped = suffix.sub("", current)
+            if stripped != current and stripped:
+                current = stripped
+                changed = True
+                yield current
+                break
+
+
+def _dotless(name: str) -> str:
+    """Claude ids are spelled `claude-3.5-sonnet` on OpenRouter and `claude-3-5-sonnet` elsewhere."""
+    return _CLAUDE_DOT.sub("-", name) if "claude" in name else name
+
+
+@cache
+def _table() -> tuple[dict[str, Price], dict[str, Price]]:
+    raw = json.loads(resources.files("byok").joinpath("data/prices.json").read_text(encoding="utf-8"))
+    return _parse(raw["models"]), _parse(raw["bedrock"]["models"])
+
+
+def _parse(entries: dict[str, Any]) -> dict[str, Price]:
+    return {
+        name.lower(): Price(float(entry["input"]), float(entry["output"]), entry.get("cachedInput"))
+        for name, entry in entries.items()
+    }
