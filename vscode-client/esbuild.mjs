@@ -1,0 +1,16 @@
+// Bundle the extension into dist/extension.js (vscode is provided by the editor at run time).
+import * as esbuild from 'esbuild';
+
+const production = process.argv.includes('--production');
+await esbuild.build({
+  entryPoints: ['src/extension.ts'],
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  outfile: 'dist/extension.js',
+  external: ['vscode'],
+  sourcemap: !production,
+  minify: production,
+  logLevel: 'info',
+});

@@ -1,0 +1,287 @@
+import * as vscode from 'vscode';
+import {
+  ExecuteCommandRequest,
+  LanguageClient,
+  RevealOutputChannelOn,
+  Trace,
+  type LanguageClientOptions,
+  type ServerOptions,
+  type WorkspaceEdit,
+} from 'vscode-languageclient/node';
+import { ChatPanel, type ChatBackend, type ChatResult, type Delta } from './chat';
+import {
+  BUILTIN_PROVIDERS,
+  byokSettings,
+  describeError,
+  findExecutable,
+  isCancellation,
+  nonce,
+  resolveServerCommand,
+} from './util';
+
+let client: LanguageClient | undefined;
+let output: vscode.OutputChannel;
+let statusItem: vscode.StatusBarItem;
+const streams = new Map<string, (delta: Delta) => void>();
+
+/** Run a server command through `workspace/executeCommand` with its ONE object argument. */
+async function exec<T>(command: string, args: object, token?: vscode.CancellationToken): Promise<T> {
+  if (client === undefined || !client.isRunning()) {
+    throw new Error('the byok server is not running (BYOK: Show Logs, then BYOK: Restart Server)');
+  }
+  const params = { command, arguments: [args] };
+  return (token ? client.sendRequest(ExecuteCommandRequest.type, params, token)
+    : client.sendRequest(ExecuteCommandRequest.type, params)) as Promise<T>;
+}
+
+/** Run a streaming command: `byok/stream` deltas with our streamId go to onDelta. */
+async function execStreaming<T>(command: string, args: object, token: vscode.CancellationToken,
+  onDelta: (delta: Delta) => void): Promise<T> {
+  const streamId = nonce();
+  streams.set(streamId, onDelta);
+  try {
+    return await exec<T>(command, { ...args, streamId }, token);
+  } finally {
+    streams.delete(streamId);
+  }
+}
+
+async function startClient(): Promise<void> {
+  const cfg = vscode.workspace.getConfiguration('byok');
+  const server = resolveServerCommand(cfg);
+  output.appendLine(`[byok] starting ${server.command} ${server.args.join(' ')} (from ${server.source})`);
+  if (findExecutable(server.command) === undefined) {
+    return startFailed(`${server.command} not found (from ${server.source}). Install byok (pip install byok) ` +
+      `or set byok.server.command.`);
+  }
+  const serverOptions: ServerOptions = { command: server.command, args: server.args };
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
+    outputChannel: output,
+    revealOutputChannelOn: RevealOutputChannelOn.Never,
+    initializationOptions: { byok: byokSettings() },
+    synchronize: { configurationSection: 'byok' },
+    initializationFailedHandler: (err) => {
+      void startFailed(describeError(err));
+      return false;
+    },
+  };
+  client = new LanguageClient('byok', 'byok', serverOptions, clientOptions);
+  client.onNotification('byok/stream', (p: { streamId?: string; delta?: Delta }) => {
+    if (p.streamId !== undefined && p.delta !== undefined) {
+      streams.get(p.streamId)?.(p.delta);
+    }
+  });
+  try {
+    await client.start();
+  } catch (err) {
+    return startFailed(describeError(err));
+  }
+  void refreshStatus();
+}
+
+async function startFailed(reason: string): Promise<void> {
+  output.appendLine(`[byok] the server could not start: ${reason}`);
+  statusItem.text = '$(error) byok';
+  statusItem.tooltip = `byok server not running: ${reason}`;
+  const pick = await vscode.window.showErrorMessage(`byok: the language server could not start: ${reason}`,
+    'Show Logs');
+  if (pick === 'Show Logs') {
+    output.show();
+  }
+}
+
+/** Status bar: chat model and this month's spend. Either command may fail; show what we have. */
+async function refreshStatus(): Promise<void> {
+  const [status, usage] = await Promise.allSettled([
+    exec<Record<string, unknown>>('byok.status', {}),
+    exec<Record<string, unknown>>('byok.usage', {}),
+  ]);
+  const st = (status.status === 'fulfilled' ? status.value : undefined) ?? {};
+  const features = (st.features ?? {}) as Record<string, unknown>;
+  const str = (v: unknown): string | undefined => (typeof v === 'string' || typeof v === 'number' ? String(v) : undefined);
+  const modelOf = (f: unknown): string => {
+    if (typeof f === 'string') return f;
+    const o = (f ?? {}) as Record<string, unknown>;
+    const name = str(o.model) ?? str(o.id);
+    const provider = str(o.provider);
+    return name === undefined ? 'not set' : `${name}${provider ? ` (${provider})` : ''}`;
+  };
+  const u = (usage.status === 'fulfilled' ? usage.value : undefined) ?? {};
+  const totals = (u.totals ?? {}) as Record<string, unknown>;
+  const spend = [u.totalUsd, u.costUsd, u.total, totals.costUsd, totals.usd].find((v) => typeof v === 'number');
+  const chat = modelOf(features.chat);
+  statusItem.text = `$(sparkle) ${chat === 'not set' ? 'byok' : chat.split(' ')[0]}${typeof spend === 'number' ? ` · $${spend.toFixed(2)}` : ''}`;
+  statusItem.tooltip = new vscode.MarkdownString([
+    '**byok**',
+    `- Chat: ${chat}`,
+    `- Inline edit: ${modelOf(features.inlineEdit ?? features.chat)}`,
+    '- Tab: built-in model',
+    '- Apply: built-in model',
+    `- This month: ${typeof spend === 'number' ? `$${spend.toFixed(4)}` : 'unknown'}`,
+    status.status === 'rejected' ? `- status unavailable: ${describeError(status.reason)}` : '',
+  ].filter(Boolean).join('\n'));
+}
+
+async function pickProvider(title: string): Promise<string | undefined> {
+  const configured = Object.keys(vscode.workspace.getConfiguration('byok').get<object>('providers') ?? {});
+  const stored = await exec<{ provider: string; source: string }[]>('byok.listKeys', {}).catch(() => []);
+  const ids = [...new Set([...configured, ...BUILTIN_PROVIDERS])];
+  return vscode.window.showQuickPick(ids.map((id) => {
+    const key = stored.find((k) => k.provider === id);
+    return { label: id, description: key ? `key from ${key.source}` : configured.includes(id) ? 'configured' : '' };
+  }), { title, placeHolder: 'Provider id' }).then((item) => item?.label);
+}
+
+/** Never let a key reach a trace log: switch tracing off while the request runs. */
+async function withoutTrace<T>(fn: () => Promise<T>): Promise<T> {
+  const level = vscode.workspace.getConfiguration('byok').get<string>('trace.server', 'off');
+  if (level === 'off' || client === undefined) return fn();
+  await client.setTrace(Trace.Off);
+  try {
+    return await fn();
+  } finally {
+    await client.setTrace(Trace.fromString(level));
+  }
+}
+
+async function setKey(): Promise<void> {
+  const provider = await pickProvider('BYOK: Set API Key');
+  if (!provider) return;
+  const key = await vscode.window.showInputBox({
+    title: `API key for ${provider}`, password: true, ignoreFocusOut: true,
+    prompt: 'Stored in the OS keychain by the byok server; never in settings.',
+  });
+  if (!key) return;
+  const res = await withoutTrace(() => exec<{ fingerprint?: string }>('byok.setKey', { provider, key }));
+  void vscode.window.showInformationMessage(`byok: ${provider} key stored (${res.fingerprint ?? 'ok'})`);
+  void refreshStatus();
+}
+
+async function verifyKey(): Promise<void> {
+  const provider = await pickProvider('BYOK: Verify API Key');
+  if (!provider) return;
+  const res = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `byok: verifying ${provider}…`, cancellable: true },
+    (_p, token) => exec<{ ok: boolean; fingerprint?: string; models?: unknown[]; error?: unknown }>(
+      'byok.verifyKey', { provider }, token));
+  if (res.ok) {
+    void vscode.window.showInformationMessage(
+      `byok: ${provider} key OK — ${res.models?.length ?? 0} models (${res.fingerprint ?? 'no key needed'})`);
+  } else {
+    void vscode.window.showErrorMessage(`byok: ${provider} key failed: ${describeError(res.error)}`);
+  }
+}
+
+async function deleteKey(): Promise<void> {
+  const provider = await pickProvider('BYOK: Delete API Key');
+  if (!provider) return;
+  const res = await exec<{ deleted?: boolean }>('byok.deleteKey', { provider });
+  void vscode.window.showInformationMessage(`byok: ${provider} key ${res.deleted ? 'deleted' : 'was not stored'}`);
+}
+
+async function applyEdit(edit: WorkspaceEdit | undefined): Promise<void> {
+  if (client === undefined || edit === undefined || edit === null) return;
+  const ok = await vscode.workspace.applyEdit(await client.protocol2CodeConverter.asWorkspaceEdit(edit));
+  if (!ok) throw new Error('the editor refused the edit (was the file changed meanwhile?)');
+}
+
+async function inlineEdit(): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  if (editor === undefined || client === undefined) return;
+  const instruction = await vscode.window.showInputBox({
+    title: 'BYOK: Inline Edit', prompt: 'What should change in the selection?', ignoreFocusOut: true,
+  });
+  if (!instruction) return;
+  const args = {
+    uri: editor.document.uri.toString(), range: client.code2ProtocolConverter.asRange(editor.selection),
+    instruction,
+    apply: false,
+  };
+  const res = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: 'byok: editing…', cancellable: true },
+    (progress, token) => execStreaming<{ edit?: WorkspaceEdit }>('byok.inlineEdit', args, token,
+      (d) => d.type === 'status' && progress.report({ message: d.text })));
+  await applyEdit(res.edit);
+}
+
+async function applyCode(code?: string): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  if (editor === undefined) {
+    throw new Error('open the file to apply the code block to');
+  }
+  const text = code ?? (await vscode.env.clipboard.readText());
+  if (!text.trim()) {
+    throw new Error('no code block: copy one to the clipboard, or use Apply in the chat panel');
+  }
+  const res = await exec<{ edit?: WorkspaceEdit }>('byok.apply',
+    { uri: editor.document.uri.toString(), code: text, apply: false });
+  await applyEdit(res.edit);
+}
+
+async function showUsage(): Promise<void> {
+  const res = await exec<unknown>('byok.usage', {});
+  const doc = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(res, null, 2) });
+  await vscode.window.showTextDocument(doc, { preview: true });
+  void refreshStatus();
+}
+
+const chatBackend: ChatBackend = {
+  chat: (messages, token, onDelta) => {
+    const uri = vscode.window.activeTextEditor?.document.uri;
+    const files = uri?.scheme === 'file' ? [uri.toString()] : [];
+    return execStreaming<ChatResult>('byok.chat', { messages, files }, token, onDelta)
+      .finally(() => void refreshStatus());
+  },
+  apply: (code) => applyCode(code),
+};
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  output = vscode.window.createOutputChannel('byok');
+  statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
+  statusItem.text = '$(sparkle) byok';
+  statusItem.command = 'byok.ui.usage';
+  statusItem.show();
+  context.subscriptions.push(output, statusItem);
+  const commands: Record<string, (...args: unknown[]) => Promise<void>> = {
+    'byok.ui.setKey': setKey,
+    'byok.ui.verifyKey': verifyKey,
+    'byok.ui.deleteKey': deleteKey,
+    'byok.ui.chat': () => Promise.resolve(ChatPanel.show(chatBackend,
+      vscode.window.activeTextEditor?.document.getText(vscode.window.activeTextEditor.selection))),
+    'byok.ui.inlineEdit': inlineEdit,
+    'byok.ui.apply': (code?: unknown) => applyCode(typeof code === 'string' ? code : undefined),
+    'byok.ui.usage': showUsage,
+    'byok.ui.restart': async () => {
+      if (client?.isRunning()) {
+        await client.restart();
+        void refreshStatus();
+      } else {
+        await client?.dispose().catch(() => undefined);
+        await startClient();
+      }
+    },
+    'byok.ui.showLogs': () => Promise.resolve(output.show()),
+  };
+  for (const [id, fn] of Object.entries(commands)) {
+    context.subscriptions.push(vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+      try {
+        await fn(...args);
+      } catch (err) {
+        if (!isCancellation(err)) {
+          void vscode.window.showErrorMessage(`byok: ${describeError(err)}`);
+        }
+      }
+    }));
+  }
+  context.subscriptions.push(vscode.workspace.onDidChangeConfiguration((e) => {
+    if (e.affectsConfiguration('byok.features') || e.affectsConfiguration('byok.models')) {
+      setTimeout(() => void refreshStatus(), 500);
+    }
+  }));
+  await startClient();
+}
+
+export async function deactivate(): Promise<void> {
+  await client?.stop();
+}
