@@ -88,7 +88,11 @@ def cost_usd(price: Price | None, usage: Usage) -> float | None:
         return None
     cached = min(max(usage.cached_input_tokens, 0), usage.input_tokens)
     cached_rate = price.input if price.cached_input is None else price.cached_input
-    total = (usage.input_tokens - cached) * price.input + cached * cached_rate + usage.output_tokens * price.output
+    total = (
+        (usage.input_tokens - cached) * price.input
+        + cached * cached_rate
+        + usage.output_tokens * price.output
+    )
     return total / 1_000_000
 
 
@@ -113,7 +117,9 @@ def estimate_input_tokens(request: ChatRequest) -> int:
     for message in request.messages:
         total += _PER_MESSAGE_TOKENS + estimate_tokens(message.content)
         for call in message.tool_calls:
-            total += estimate_tokens(call.name) + estimate_tokens(call.raw_arguments or json.dumps(call.arguments))
+            total += estimate_tokens(call.name) + estimate_tokens(
+                call.raw_arguments or json.dumps(call.arguments)
+            )
     for tool in request.tools:
         total += estimate_tokens(tool.name + tool.description + json.dumps(tool.parameters))
     return total

@@ -1,0 +1,435 @@
+"""The usage ledger and the monthly spending limit, shared by every byok process on the machine.
+
+One SQLite file (WAL mode) holds one row per BYOK request. A request's life:
+
+1. `reserve()` checks the limits and inserts a `pending` row holding the request's worst-case cost, in one
+   `BEGIN IMMEDIATE` transaction: of several processes racing for the last dollar, only as many get a row
+   as the limit allows. A pending row counts against the limits at its worst-case cost.
+2. `update_progress()` records the streamed output so far, so that a process killed mid-stream still
+   leaves what it streamed. Contract: call it from the delta loop at most about twice a second (e.g. when
+   500 ms passed since the last call); each call is one small UPDATE, no fsync.
+3. `settle()` writes the provider's token counts, the cost and the outcome.
+
+A pending row becomes `interrupted` (costed from its progress at the reserved price, marked estimated) when
+its process is gone (same host, POSIX) or it saw no progress for `stale_after_s` (default 20 min, longer
+than `timeouts.totalS` plus retries). Months are local-time calendar months ("wait until the 1st").
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+
+from byok.config import BudgetSettings
+from byok.errors import ByokError
+from byok.prices import Price
+from byok.protocol import ErrorCode
+
+Outcome = Literal["ok", "error", "cancelled", "interrupted"]
+GroupBy = Literal["model", "provider", "feature", "day"]
+
+STALE_AFTER_S = 20 * 60.0
+_EPSILON_USD = 1e-9
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_GROUP_COLUMNS: dict[str, str] = {
+    "model": "model",
+    "provider": "provider",
+    "feature": "feature",
+    "day": "day",
+}
+_HOST = socket.gethostname()
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS requests (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        started_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        month TEXT NOT NULL,
+        day TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        feature TEXT NOT NULL,
+        reserved_usd REAL,
+        price_input REAL,
+        price_output REAL,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        estimated INTEGER NOT NULL DEFAULT 1,
+        cost_usd REAL,
+        outcome TEXT NOT NULL,
+        request_id TEXT,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS requests_month ON requests (month, provider)",
+    "CREATE INDEX IF NOT EXISTS requests_pending ON requests (outcome) WHERE outcome = 'pending'",
+    """CREATE TABLE IF NOT EXISTS warnings (
+        month TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (month, scope)
+    )""",
+    "PRAGMA user_version = 1",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """A pending ledger row; pass it to `update_progress` and `settle`."""
+
+    id: int
+    provider: str
+    model: str
+    feature: str
+    month: str
+    worst_case_usd: float | None
+
+
+def default_path() -> Path:
+    return platformdirs.user_data_path("byok") / "usage.sqlite3"
+
+
+class Ledger:
+    """The usage ledger. Methods are synchronous and thread-safe; call them via `asyncio.to_thread`."""
+
+    def __init__(
+        self, path: Path | None = None, *, stale_after_s: float = STALE_AFTER_S, busy_timeout_s: float = 30.0
+    ) -> None:
+        self.path = path or default_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.stale_after_s = stale_after_s
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        self._init(busy_timeout_s)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def reserve(
+        self,
+        *,
+        provider: str,
+        model: str,
+        feature: str,
+        worst_case_usd: float | None,
+        budget: BudgetSettings,
+        price: Price | None = None,
+        input_tokens_estimate: int = 0,
+        now: datetime | None = None,
+    ) -> Reservation:
+        """Check the limits and insert a pending row, atomically across processes.
+
+        Raises `budget_exceeded` (writing nothing) when `worst_case_usd` would take this month's committed
+        spend (settled costs plus open reservations) past `budget.monthly_usd` or the provider's limit. An
+        unknown worst case (None: no price) is let through unless a limit is already reached. `price` and
+        `input_tokens_estimate` let an interrupted row be costed from what it streamed.
+        """
+        when = _local(now)
+        month = when.strftime("%Y-%m")
+        with self._transaction() as db:
+            self._reap(db, when.timestamp())
+            for provider_limit, limit in _limits(budget, provider):
+                spent = _spent(db, month, provider if provider_limit else None, include_pending=True)
+                if _crosses(spent, worst_case_usd, limit):
+                    raise _budget_error(provider, provider_limit, spent, limit, worst_case_usd)
+            cursor = db.execute(
+                """INSERT INTO requests (started_at, updated_at, month, day, provider, model, feature,
+                    reserved_usd, price_input, price_output, input_tokens, outcome, host, pid)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)""",
+                (
+                    when.timestamp(),
+                    when.timestamp(),
+                    month,
+                    when.strftime("%Y-%m-%d"),
+                    provider,
+                    model,
+                    feature,
+                    worst_case_usd,
+                    price.input if price else None,
+                    price.output if price else None,
+                    input_tokens_estimate,
+                    _HOST,
+                    os.getpid(),
+                ),
+            )
+            row_id = cursor.lastrowid
+        assert row_id is not None
+        return Reservation(row_id, provider, model, feature, month, worst_case_usd)
+
+    def update_progress(
+        self, reservation: Reservation, *, output_tokens_estimate: int, now: datetime | None = None
+    ) -> None:
+        """Record the output streamed so far (see the module docstring for how often to call it)."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE requests SET output_tokens = ?, updated_at = ? WHERE id = ? AND outcome = 'pending'",
+                (output_tokens_estimate, _local(now).timestamp(), reservation.id),
+            )
+
+    def settle(
+        self,
+        reservation: Reservation,
+        *,
+        input_tokens: int,
+        output_tokens: int,
+        estimated: bool,
+        cost_usd: float | None,
+        outcome: Outcome,
+        request_id: str | None,
+        now: datetime | None = None,
+    ) -> None:
+        """Write the final counts and cost (None = unknown); overrides an `interrupted` mark."""
+        with self._lock:
+            self._db.execute(
+                """UPDATE requests SET input_tokens = ?, output_tokens = ?, estimated = ?, cost_usd = ?,
+                    outcome = ?, request_id = ?, updated_at = ? WHERE id = ?""",
+                (
+                    input_tokens,
+                    output_tokens,
+                    int(estimated),
+                    cost_usd,
+                    outcome,
+                    request_id,
+                    _local(now).timestamp(),
+                    reservation.id,
+                ),
+            )
+
+    def summary(
+        self,
+        month: str | None = None,
+        group_by: GroupBy = "model",
+        budget: BudgetSettings | None = None,
+        *,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        """The `byok.usage` result for `month` ("YYYY-MM", default this month) grouped by `group_by`.
+
+        Unknown cost is never shown as 0: a row's `costUsd` sums its requests' known costs and is None when
+        none is known; `unknownCostRequests` (per row and in total) counts the requests without a price, so
+        a partial sum is always labelled. `totalUsd` follows the same rule; `remainingUsd` subtracts the
+        known spend and the open reservations (`reservedUsd`) from `budget.monthlyUsd`, floored at 0.
+        In-flight requests appear only in `reservedUsd`.
+        """
+        when = _local(now)
+        month = month or when.strftime("%Y-%m")
+        if not _MONTH.match(month):
+            raise ValueError(f"month must look like 2025-01, got {month!r}")
+        column = _GROUP_COLUMNS[group_by]
+        with self._transaction() as db:
+            self._reap(db, when.timestamp())
+            groups = db.execute(
+                f"""SELECT {column}, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cost_usd),
+                    COUNT(cost_usd), MAX(estimated)
+                FROM requests WHERE month = ? AND outcome != 'pending' GROUP BY {column}""",
+                (month,),
+            ).fetchall()
+            reserved = db.execute(
+                "SELECT COALESCE(SUM(reserved_usd), 0) FROM requests WHERE month = ? AND outcome = 'pending'",
+                (month,),
+            ).fetchone()[0]
+        rows = [
+            {
+                "key": key,
+                "requests": requests,
+                "inputTokens": input_tokens,
+                "outputTokens": output_tokens,
+                "costUsd": None if known == 0 else round(cost, 6),
+                "estimated": bool(estimated),
+                "unknownCostRequests": requests - known,
+            }
+            for key, requests, input_tokens, output_tokens, cost, known, estimated in groups
+        ]
+        if group_by == "day":
+            rows.sort(key=lambda row: row["key"])
+        else:
+            rows.sort(key=lambda row: (row["costUsd"] is None, -(row["costUsd"] or 0.0), row["key"]))
+        requests_total = sum(row["requests"] for row in rows)
+        unknown = sum(row["unknownCostRequests"] for row in rows)
+        known_total = sum(row["costUsd"] or 0.0 for row in rows)
+        limit = budget.monthly_usd if budget else None
+        return {
+            "month": month,
+            "totalUsd": None if requests_total and unknown == requests_total else round(known_total, 6),
+            "budgetUsd": limit,
+            "remainingUsd": None if limit is None else round(max(0.0, limit - known_total - reserved), 6),
+            "reservedUsd": round(reserved, 6),
+            "unknownCostRequests": unknown,
+            "rows": rows,
+        }
+
+    def should_warn(
+        self,
+        budget: BudgetSettings,
+        *,
+        month: str | None = None,
+        threshold: float = 0.8,
+        now: datetime | None = None,
+    ) -> list[str]:
+        """Warnings for limits whose settled spend reached `threshold`, each at most once per month.
+
+        The "already warned" mark lives in the database, so of several processes only one warns. Returns
+        the messages to show (empty: nothing to say); call it after `settle`.
+        """
+        when = _local(now)
+        month = month or when.strftime("%Y-%m")
+        messages: list[str] = []
+        with self._transaction() as db:
+            self._reap(db, when.timestamp())
+            for provider, limit in _all_limits(budget):
+                if limit <= 0:
+                    continue
+                spent = _spent(db, month, provider, include_pending=False)
+                if spent < threshold * limit:
+                    continue
+                scope = f"provider:{provider}" if provider else "monthly"
+                inserted = db.execute(
+                    "INSERT OR IGNORE INTO warnings (month, scope, at) VALUES (?, ?, ?)",
+                    (month, scope, when.timestamp()),
+                ).rowcount
+                if inserted:
+                    which = f"your {provider} limit" if provider else "your monthly byok limit"
+                    messages.append(
+                        f"byok has spent {_usd(spent)} of {which} of {_usd(limit)} this month "
+                        f"({spent / limit:.0%})."
+                    )
+        return messages
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _init(self, busy_timeout_s: float) -> None:
+        """WAL mode and schema; retried because a fresh file may be being created by another process."""
+        deadline = time.monotonic() + busy_timeout_s
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute("PRAGMA synchronous = NORMAL")
+                with self._transaction() as db:
+                    for statement in _SCHEMA:
+                        db.execute(statement)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _reap(self, db: sqlite3.Connection, now_ts: float) -> None:
+        """Mark pending rows of dead processes, or without progress for too long, as interrupted."""
+        pending = db.execute("SELECT id, host, pid, updated_at FROM requests WHERE outcome = 'pending'")
+        gone = [
+            row_id
+            for row_id, host, pid, updated_at in pending.fetchall()
+            if updated_at < now_ts - self.stale_after_s or (host == _HOST and not _alive(pid))
+        ]
+        if gone:
+            db.execute(
+                f"""UPDATE requests SET outcome = 'interrupted', estimated = 1,
+                    cost_usd = (input_tokens * price_input + output_tokens * price_output) / 1000000.0
+                WHERE id IN ({",".join("?" * len(gone))})""",
+                gone,
+            )
+
+
+def _spent(db: sqlite3.Connection, month: str, provider: str | None, *, include_pending: bool) -> float:
+    """Known spend this month; with `include_pending`, open reservations count at their worst case."""
+    pending = "COALESCE(reserved_usd, 0)" if include_pending else "0"
+    sql = f"""SELECT COALESCE(SUM(CASE WHEN outcome = 'pending' THEN {pending} ELSE COALESCE(cost_usd, 0) END), 0)
+        FROM requests WHERE month = ?"""
+    if provider is None:
+        return float(db.execute(sql, (month,)).fetchone()[0])
+    return float(db.execute(sql + " AND provider = ?", (month, provider)).fetchone()[0])
+
+
+def _limits(budget: BudgetSettings, provider: str) -> Iterator[tuple[bool, float]]:
+    """(is the provider's own limit, limit) for each limit that applies to a request to `provider`."""
+    if budget.monthly_usd is not None:
+        yield False, budget.monthly_usd
+    if provider in budget.per_provider:
+        yield True, budget.per_provider[provider]
+
+
+def _all_limits(budget: BudgetSettings) -> Iterator[tuple[str | None, float]]:
+    if budget.monthly_usd is not None:
+        yield None, budget.monthly_usd
+    yield from budget.per_provider.items()
+
+
+def _crosses(spent: float, worst_case: float | None, limit: float) -> bool:
+    if worst_case is None:
+        return spent >= limit - _EPSILON_USD
+    return spent + worst_case > limit + _EPSILON_USD
+
+
+def _budget_error(
+    provider: str, provider_limit: bool, spent: float, limit: float, worst_case: float | None
+) -> ByokError:
+    where = f" on {provider}" if provider_limit else ""
+    setting = f"byok.budget.perProvider.{provider}" if provider_limit else "byok.budget.monthlyUsd"
+    if worst_case is None:
+        message = f"The spending limit{where} is reached, and this model's price is unknown"
+        fix = f"Raise the limit ({setting}), set this model's price in byok.prices, or wait until the 1st"
+    else:
+        message = f"This request could cost up to {_usd(worst_case)}, which would cross the limit{where}"
+        fix = f"Raise the limit ({setting}) or wait until the 1st"
+    return ByokError(
+        ErrorCode.BUDGET_EXCEEDED,
+        message,
+        provider=provider,
+        cause=f"spent {_usd(spent)} of {_usd(limit)}{where} this month",
+        fix=fix,
+        spentUsd=round(spent, 6),
+        limitUsd=limit,
+        worstCaseUsd=worst_case,
+    )
+
+
+def _usd(amount: float) -> str:
+    return f"${amount:,.2f}" if amount >= 0.1 or amount == 0 else f"${amount:.4f}"
+
+
+def _local(now: datetime | None) -> datetime:
+    """`now` in local time (naive values are taken as local); the current time when None."""
+    return (now or datetime.now()).astimezone()
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` exists on this host; assumed alive where that cannot be asked cheaply."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
