@@ -1,0 +1,516 @@
+"""The built-in Apply model: place a chat model's code block into a file as minimal edits.
+
+A snippet is split at lazy markers (`# ... existing code ...`, `// ...`, `/* ... */`, `<!-- ... -->`, a
+bare `...`) into segments. Each segment is located in the original by its context lines (the rarest line
+picks candidate places, a patience diff aligns the segment there); the original lines between its first
+and last matched line are replaced by the segment. A segment that holds a complete block (a function, a
+class, an element) replaces the original block with the same header up to its end. A segment that cannot
+be placed with confidence (no context, or context matching in several places equally well) is reported
+in `unresolved` and left out. Edits are computed per replaced region, one per changed hunk.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from bisect import bisect_left
+from dataclasses import dataclass, field
+
+from byok.builtin.diff import changed_ranges, matching_blocks
+from byok.builtin.text import apply_edits, newline_of, split_lines, utf16_len
+
+__all__ = ["ApplyResult", "TextEditSpec", "apply_snippet"]
+
+
+@dataclass
+class TextEditSpec:
+    """One LSP TextEdit: 0-based lines, `character` in UTF-16 code units."""
+
+    start_line: int
+    start_character: int
+    end_line: int
+    end_character: int
+    new_text: str
+
+
+@dataclass
+class ApplyResult:
+    """The edits (one per hunk), how many hunks, the pieces left out, and the file after the edits."""
+
+    edits: list[TextEditSpec]
+    hunks: int
+    unresolved: list[str]
+    new_text: str
+    regions: list[tuple[int, int]] = field(default_factory=list)
+    """Original line ranges `[start, end)` each placed segment replaced (for diagnostics)."""
+
+
+_COMMENT = re.compile(r"^(?:#+|//+|--|;+|%+|/\*+|<!--|\{/\*+)\s*(?P<body>.*?)\s*(?:\*+/\}?|-->)?$")
+_DOTS = re.compile(r"\.\.\.|…")
+_WORDS = re.compile(r"^[\w\s,.'’()/&:+-]*$")
+_DEFINITION = re.compile(
+    r"\b(?:def|class|function|func|fn|struct|enum|trait|interface|impl|type|module)\s+(?:\([^)]*\)\s*)?"
+    r"([A-Za-z_$][\w$]*)"
+)
+_METHOD = re.compile(r"^\s*(?:[\w<>\[\],.?]+\s+)+([A-Za-z_$][\w$]*)\s*\(")
+_CLOSER = re.compile(r"^(?:[}\])]|</|end\b)")
+_MAX_CANDIDATES = 40
+
+
+def is_marker(line: str) -> bool:
+    """Whether `line` is a lazy "unchanged code elided here" marker."""
+    stripped = line.strip()
+    if stripped in ("...", "…"):
+        return True
+    match = _COMMENT.match(stripped)
+    if match is None:
+        return False
+    body = match["body"]
+    return len(body) <= 80 and bool(_DOTS.search(body)) and bool(_WORDS.match(_DOTS.sub(" ", body)))
+
+
+def _key(line: str) -> str:
+    return " ".join(line.split())
+
+
+def _indent(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def _width(line: str) -> int:
+    return len(_indent(line).expandtabs(4))
+
+
+def _trivial(key: str) -> bool:
+    return sum(ch.isalnum() for ch in key) < 2
+
+
+def _is_closer(line: str) -> bool:
+    return bool(_CLOSER.match(line.lstrip()))
+
+
+def block_end(lines: list[str], header: int) -> int | None:
+    """Last line of the block `lines[header]` opens (deeper lines, then a closer at its width), or None."""
+    width = _width(lines[header])
+    last = header
+    k = header + 1
+    while k < len(lines):
+        if lines[k].strip():
+            if _width(lines[k]) <= width:
+                break
+            last = k
+        k += 1
+    if last == header:
+        return None
+    if k < len(lines) and _width(lines[k]) == width and _is_closer(lines[k]):
+        last = k
+    return last
+
+
+@dataclass
+class _Segment:
+    lines: list[str]
+    start: int
+    marker_before: str | None
+    marker_after: str | None
+
+    def describe(self) -> str:
+        return f"snippet lines {self.start + 1}-{self.start + len(self.lines)}:\n" + "\n".join(self.lines)
+
+
+@dataclass
+class _Shift:
+    """Re-indentation of snippet lines onto the original: drop `remove`, then prefix `add`."""
+
+    add: str = ""
+    remove: str = ""
+
+    @staticmethod
+    def between(original: str, snippet: str) -> _Shift:
+        o, s = _indent(original), _indent(snippet)
+        if o == s:
+            return _Shift()
+        if len(o) > len(s) and o.endswith(s):
+            return _Shift(add=o[: len(o) - len(s)])
+        if len(s) > len(o) and s.endswith(o):
+            return _Shift(remove=s[: len(s) - len(o)])
+        return _Shift()
+
+    def __call__(self, line: str) -> str:
+        if not line.strip():
+            return line
+        if self.remove and line.startswith(self.remove):
+            line = line[len(self.remove) :]
+        return self.add + line
+
+
+@dataclass
+class _Placement:
+    start: int
+    end: int
+    lines: list[str]
+    pairs: list[tuple[int, int]]
+    shift: _Shift
+    score: int
+
+
+@dataclass
+class _OpenBlock:
+    snippet_width: int
+    end: int
+    shift: _Shift
+
+
+class _Planner:
+    """Places segments into the original, left to right."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.keys = [_key(line) for line in lines]
+        self.index: dict[str, list[int]] = {}
+        for number, key in enumerate(self.keys):
+            if not _trivial(key):
+                self.index.setdefault(key, []).append(number)
+
+    def occurrences(self, key: str, lo: int) -> list[int]:
+        found = self.index.get(key, [])
+        return found[bisect_left(found, lo) :]
+
+    def locate(self, seg: list[str], lo: int, inside: _OpenBlock | None) -> _Placement | str | None:
+        """Best placement of `seg` at or after line `lo`; "ambiguous" on a tie; None without context."""
+        keys = [_key(line) for line in seg]
+        anchor = -1
+        spots: list[int] = []
+        for i, key in enumerate(keys):
+            if _trivial(key):
+                continue
+            found = self.occurrences(key, lo)
+            if found and (anchor < 0 or len(found) < len(spots)):
+                anchor, spots = i, found
+        if anchor < 0:
+            return None
+        found_places: dict[tuple[int, int], _Placement] = {}
+        for spot in spots[:_MAX_CANDIDATES]:
+            place = self._align(seg, keys, anchor, spot, lo)
+            if place is not None:
+                known = found_places.get((place.start, place.end))
+                if known is None or known.score < place.score:
+                    found_places[(place.start, place.end)] = place
+        if not found_places:
+            return None
+
+        def rank(place: _Placement) -> tuple[int, int]:
+            within = inside is not None and place.start <= inside.end
+            return place.score, int(within)
+
+        ranked = sorted(found_places.values(), key=rank, reverse=True)
+        if len(ranked) > 1 and rank(ranked[0]) == rank(ranked[1]):
+            return "ambiguous"
+        return ranked[0]
+
+    def _align(self, seg: list[str], keys: list[str], anchor: int, spot: int, lo: int) -> _Placement | None:
+        m, n = len(seg), len(self.lines)
+        wlo = max(lo, spot - 3 * anchor - 50)
+        whi = min(n, spot + 3 * (m - anchor) + 200)
+        shift = _Shift.between(self.lines[spot], seg[anchor])
+        pairs = self._pairs(keys, self.keys[wlo:whi], wlo, anchor, spot)
+        if pairs:
+            first = next((p for p in pairs if not _trivial(keys[p[0]])), pairs[0])
+            shift = _Shift.between(self.lines[first[1]], seg[first[0]])
+            delta = _width(self.lines[first[1]]) - _width(seg[first[0]])
+            exact_keys = [f"{_width(line) + delta}|{key}" if key else "" for line, key in zip(seg, keys, strict=True)]
+            window = [f"{_width(line)}|{key}" if key else "" for line, key in zip(
+                self.lines[wlo:whi], self.keys[wlo:whi], strict=True)]
+            strict_pairs = self._pairs(exact_keys, window, wlo, anchor, spot)
+            if 5 * self._score(strict_pairs, keys) >= 3 * self._score(pairs, keys):
+                pairs = strict_pairs
+        if not pairs or not any(i == anchor or not _trivial(keys[i]) for i, _ in pairs):
+            return None
+        new = [shift(line) for line in seg]
+        start, end = pairs[0][1], pairs[-1][1] + 1
+        first_seg, last_seg = pairs[0][0], pairs[-1][0]
+        while first_seg > 0 and start > lo and _key(new[first_seg - 1]) == self.keys[start - 1]:
+            first_seg -= 1
+            start -= 1
+        while last_seg < m - 1 and end < n and _key(new[last_seg + 1]) == self.keys[end]:
+            last_seg += 1
+            end += 1
+        return _Placement(start, end, new, pairs, shift, self._score(pairs, keys))
+
+    @staticmethod
+    def _score(pairs: list[tuple[int, int]], keys: list[str]) -> int:
+        return sum(1 for i, _ in pairs if not _trivial(keys[i]))
+
+    @staticmethod
+    def _pairs(
+        seg_keys: list[str], window: list[str], offset: int, anchor: int, spot: int
+    ) -> list[tuple[int, int]]:
+        """Matched (segment line, original line) pairs, dropping weak matches that jump far away."""
+        blocks = matching_blocks(seg_keys, window)
+        if not blocks:
+            return []
+
+        def strength(block: tuple[int, int, int]) -> int:
+            return sum(1 for i in range(block[0], block[0] + block[2]) if not _trivial(seg_keys[i]))
+
+        home = max(
+            range(len(blocks)),
+            key=lambda b: (blocks[b][0] <= anchor < blocks[b][0] + blocks[b][2]
+                           and blocks[b][1] + offset + anchor - blocks[b][0] == spot, strength(blocks[b])),
+        )
+        kept = [blocks[home]]
+        for block in blocks[home + 1 :]:
+            prev = kept[-1]
+            seg_gap = block[0] - (prev[0] + prev[2])
+            orig_gap = block[1] - (prev[1] + prev[2])
+            if orig_gap <= seg_gap + 3 or strength(block) >= 2:
+                kept.append(block)
+        head: list[tuple[int, int, int]] = []
+        nearest = blocks[home]
+        for block in reversed(blocks[:home]):
+            seg_gap = nearest[0] - (block[0] + block[2])
+            orig_gap = nearest[1] - (block[1] + block[2])
+            if orig_gap <= seg_gap + 3 or strength(block) >= 2:
+                head.append(block)
+                nearest = block
+        head.reverse()
+        return [(i + k, j + k + offset) for i, j, size in head + kept for k in range(size)]
+
+    def complete_blocks(self, place: _Placement, seg: _Segment) -> None:
+        """Stretch the placement over whole original blocks whose header the segment closes."""
+        seg_lines = place.lines
+        for i, j in place.pairs:
+            if self._closes(seg_lines, i, seg.marker_after):
+                end = block_end(self.lines, j)
+                if end is not None and end + 1 > place.end:
+                    place.end = end + 1
+
+    @staticmethod
+    def _closes(seg_lines: list[str], header: int, marker_after: str | None) -> bool:
+        """Whether the segment holds the complete block opened at `seg_lines[header]`."""
+        width = _width(seg_lines[header])
+        deeper = False
+        for line in seg_lines[header + 1 :]:
+            if not line.strip():
+                continue
+            if _width(line) <= width:
+                return deeper
+            deeper = True
+        return deeper and (marker_after is None or len(marker_after.expandtabs(4)) <= width)
+
+    def open_blocks(self, place: _Placement, seg: _Segment) -> list[_OpenBlock]:
+        """Blocks the segment opens but leaves to a later segment (a marker deeper than the header follows)."""
+        if seg.marker_after is None:
+            return []
+        marker_width = len(seg.marker_after.expandtabs(4))
+        opened: list[_OpenBlock] = []
+        for i, j in place.pairs:
+            width = _width(seg.lines[i])
+            if width < marker_width and all(
+                not line.strip() or _width(line) > width for line in seg.lines[i + 1 :]
+            ):
+                end = block_end(self.lines, j)
+                if end is not None:
+                    opened.append(_OpenBlock(width, end, place.shift))
+        return opened
+
+    def by_signature(self, seg: list[str], lo: int) -> _Placement | None:
+        """Place a segment with no matching line by the name of the definition it starts with."""
+        head = next((i for i, line in enumerate(seg) if line.strip()), None)
+        if head is None:
+            return None
+        name = _definition_name(seg[head])
+        if name is None:
+            return None
+        spots = [j for j in range(lo, len(self.lines)) if _definition_name(self.lines[j]) == name]
+        if len(spots) != 1:
+            return None
+        shift = _Shift.between(self.lines[spots[0]], seg[head])
+        return _Placement(spots[0], spots[0] + 1, [shift(line) for line in seg], [(head, spots[0])], shift, 1)
+
+
+def _definition_name(line: str) -> str | None:
+    match = _DEFINITION.search(line) or _METHOD.match(line)
+    return match[1] if match else None
+
+
+def _strip_fence(snippet: str) -> str:
+    lines = snippet.split("\n")
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        return snippet
+    opening = lines[first].strip()
+    fence = re.match(r"^(`{3,}|~{3,})", opening)
+    if fence is None:
+        return snippet
+    mark = fence[1]
+    close = next((i for i in range(len(lines) - 1, first, -1) if lines[i].strip().startswith(mark)), len(lines))
+    return "\n".join(line.rstrip("\r") for line in lines[first + 1 : close]) + "\n"
+
+
+def _drop_path_comment(lines: list[str], original: set[str], path: str | None) -> list[str]:
+    """Drop a first line like `// src/app.ts` or `# filepath: x.py` naming the file."""
+    if not lines or path is None:
+        return lines
+    first = lines[0].strip()
+    name = os.path.basename(path)
+    if name and name in first and _COMMENT.match(first) and _key(first) not in original:
+        return lines[1:]
+    return lines
+
+
+def _unit(widths: list[int]) -> int:
+    positive = [w for w in widths if w > 0]
+    return min(positive) if positive and min(positive) in (2, 3, 4, 8) else 4
+
+
+def _match_tabs(lines: list[str], original: list[str]) -> list[str]:
+    """Convert the snippet's indentation to tabs or spaces as the original uses."""
+
+    def style(text: list[str]) -> tuple[int, int]:
+        return sum(1 for x in text if x.startswith("\t")), sum(1 for x in text if x.startswith(" ") and x.strip())
+
+    o_tabs, o_spaces = style(original)
+    s_tabs, s_spaces = style(lines)
+    if o_tabs > o_spaces and s_spaces > s_tabs:
+        unit = _unit([len(_indent(x)) for x in lines if x.strip() and "\t" not in _indent(x)])
+        out = []
+        for line in lines:
+            ind = _indent(line)
+            if ind and "\t" not in ind:
+                out.append("\t" * (len(ind) // unit) + " " * (len(ind) % unit) + line[len(ind) :])
+            else:
+                out.append(line)
+        return out
+    if o_spaces > o_tabs and s_tabs > s_spaces:
+        unit = _unit(sorted({_width(x) for x in original if x.strip()}))
+        return [_indent(x).replace("\t", " " * unit) + x.lstrip(" \t") if x.strip() else x for x in lines]
+    return lines
+
+
+def _segments(lines: list[str]) -> list[_Segment]:
+    segments: list[_Segment] = []
+    current: list[str] = []
+    start = 0
+    before: str | None = None
+    for number, line in enumerate([*lines, None]):
+        if line is not None and not is_marker(line):
+            if not current:
+                start = number
+            current.append(line)
+            continue
+        after = None if line is None else _indent(line)
+        if any(x.strip() for x in current):
+            segments.append(_Segment(current, start, before, after))
+        current = []
+        before = after if line is not None else before
+    if segments:
+        head, tail = segments[0], segments[-1]
+        if head.marker_before is None:
+            while head.lines and not head.lines[0].strip():
+                head.lines.pop(0)
+                head.start += 1
+        if tail.marker_after is None:
+            while tail.lines and not tail.lines[-1].strip():
+                tail.lines.pop()
+    return segments
+
+
+def apply_snippet(
+    original: str, snippet: str, *, language_id: str | None = None, path: str | None = None
+) -> ApplyResult:
+    """Turn a chat model's code block into minimal edits of `original`.
+
+    `language_id` is accepted for the LSP wiring; markers of every comment syntax are recognised.
+    """
+    del language_id
+    snippet = _strip_fence(snippet)
+    nl = newline_of(original)
+    olines, ofinal = split_lines(original)
+    slines, _ = split_lines(snippet)
+    if not original.strip():
+        text = "".join(line + nl for line in slines)
+        last_line = original.count("\n")
+        edit = TextEditSpec(0, 0, last_line, utf16_len(original.rsplit("\n", 1)[-1]), text)
+        changed = text != original
+        return ApplyResult([edit] if changed else [], int(changed), [], text)
+    slines = _match_tabs(_drop_path_comment(slines, set(_planner_keys(olines)), path), olines)
+    planner = _Planner(olines)
+    regions: list[tuple[int, int, list[str]]] = []
+    unresolved: list[str] = []
+    lo = 0
+    opened: list[_OpenBlock] = []
+    segments = _segments(slines)
+    for number, seg in enumerate(segments):
+        width = min(_width(line) for line in seg.lines if line.strip())
+        while opened and width <= opened[-1].snippet_width:
+            opened.pop()
+        inside = opened[-1] if opened else None
+        found = planner.locate(seg.lines, lo, inside)
+        if found is None:
+            placement = _contextless(planner, seg, number, len(segments), lo, inside)
+        elif isinstance(found, str):
+            placement = None
+        else:
+            placement = found
+        if placement is None and found is None and inside is None:
+            retry = planner.locate(seg.lines, 0, None)
+            if isinstance(retry, _Placement) and not any(
+                retry.start < end and start < retry.end for start, end, _ in regions
+            ):
+                placement = retry
+        if placement is None:
+            unresolved.append(seg.describe())
+            continue
+        planner.complete_blocks(placement, seg)
+        if any(placement.start < end and start < placement.end for start, end, _ in regions):
+            unresolved.append(seg.describe())
+            continue
+        regions.append((placement.start, placement.end, placement.lines))
+        lo = max(lo, placement.end)
+        opened.extend(planner.open_blocks(placement, seg))
+    regions.sort(key=lambda region: region[0])
+    edits: list[TextEditSpec] = []
+    for start, end, new in regions:
+        for i1, i2, j1, j2 in changed_ranges(olines[start:end], new):
+            edits.append(_edit(olines, ofinal, nl, start + i1, start + i2, new[j1:j2]))
+    return ApplyResult(edits, len(edits), unresolved, apply_edits(original, edits),
+                       [(start, end) for start, end, _ in regions])
+
+
+def _planner_keys(lines: list[str]) -> list[str]:
+    return [_key(line) for line in lines]
+
+
+def _contextless(
+    planner: _Planner, seg: _Segment, number: int, count: int, lo: int, inside: _OpenBlock | None
+) -> _Placement | None:
+    """Place a segment none of whose lines exist in the original: by its position among the markers."""
+    lines = planner.lines
+    if inside is not None:
+        at = inside.end if _is_closer(lines[inside.end]) else inside.end + 1
+        at = max(at, lo)
+        return _Placement(at, at, [inside.shift(line) for line in seg.lines], [], inside.shift, 0)
+    signed = planner.by_signature(seg.lines, lo)
+    if signed is not None:
+        return signed
+    if count > 1 and number == 0 and seg.marker_before is None:
+        return _Placement(0, 0, seg.lines, [], _Shift(), 0)
+    if count > 1 and number == count - 1 and seg.marker_after is None:
+        return _Placement(len(lines), len(lines), seg.lines, [], _Shift(), 0)
+    return None
+
+
+def _edit(olines: list[str], ofinal: bool, nl: str, i1: int, i2: int, new: list[str]) -> TextEditSpec:
+    """The TextEdit replacing original lines `[i1, i2)` with `new`, keeping the final-newline state."""
+    n = len(olines)
+    if ofinal or i2 < n:
+        return TextEditSpec(i1, 0, i2, 0, "".join(line + nl for line in new))
+    last = utf16_len(olines[n - 1])
+    if new and i1 < n:
+        return TextEditSpec(i1, 0, n - 1, last, nl.join(new))
+    if new:
+        return TextEditSpec(n - 1, last, n - 1, last, nl + nl.join(new))
+    if i1 == 0:
+        return TextEditSpec(0, 0, n - 1, last, "")
+    return TextEditSpec(i1 - 1, utf16_len(olines[i1 - 1]), n - 1, last, "")
