@@ -1,0 +1,628 @@
+"""AWS Bedrock: ConverseStream over httpx, signed with botocore's SigV4 or sent with a Bedrock API key.
+
+botocore is imported only inside functions, so importing this module costs almost nothing; users who
+never pick Bedrock never load it. botocore does the signing, the credential chain and the event-stream
+decoding; httpx sends the bytes, so cancellation and timeouts behave as for every other provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from byok.config import ProviderSettings
+from byok.errors import ByokError, error_for_status
+from byok.protocol import ErrorCode
+from byok.providers.base import (
+    ChatRequest,
+    Finish,
+    Message,
+    ReasoningDelta,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallEvent,
+    Usage,
+    parse_tool_arguments,
+)
+from byok.providers.http import interrupted, json_body, open_stream, origin, require_secure
+
+SERVICE = "bedrock"
+"""The SigV4 signing name of both the runtime and the control plane."""
+DEFAULT_REGION = "us-east-1"
+EVENT_STREAM = "application/vnd.amazon.eventstream"
+BEARER_ENV = "AWS_BEARER_TOKEN_BEDROCK"
+REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d+$")
+GEO_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "ca.", "jp.", "au.", "global.")
+MAX_PROFILE_PAGES = 5
+
+STOP_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "guardrail_intervened": "content_filter",
+    "content_filtered": "content_filter",
+}
+STREAM_EXCEPTION_STATUS = {
+    "validationexception": 400,
+    "accessdeniedexception": 403,
+    "throttlingexception": 429,
+    "modelstreamerrorexception": 424,
+    "internalserverexception": 500,
+    "serviceunavailableexception": 503,
+    "modeltimeoutexception": 408,
+    "servicequotaexceededexception": 400,
+}
+"""HTTP status of each in-stream exception's REST twin, so one mapping serves both."""
+BAD_CREDENTIALS = frozenset(
+    {
+        "unrecognizedclientexception",
+        "invalidsignatureexception",
+        "incompletesignatureexception",
+        "missingauthenticationtokenexception",
+        "invalidclienttokenid",
+        "signaturedoesnotmatch",
+    }
+)
+CONTEXT_LIMIT = ("too many input tokens", "input is too long", "prompt is too long", "context window")
+
+
+@dataclass(frozen=True, slots=True)
+class _Bearer:
+    """A Bedrock API key, sent as `Authorization: Bearer`."""
+
+    token: str = field(repr=False)
+
+
+@dataclass(slots=True)
+class _Signer:
+    """botocore credentials (static, or refreshable from the chain) for SigV4."""
+
+    credentials: Any = field(repr=False)
+
+
+_Auth = _Bearer | _Signer
+
+
+class BedrockProvider:
+    """ConverseStream chat and ListFoundationModels verification for one region (or endpoint override)."""
+
+    def __init__(
+        self, provider_id: str, settings: ProviderSettings, key: str | None, client: httpx.AsyncClient
+    ) -> None:
+        self.provider_id = provider_id
+        self.region = (
+            settings.region
+            or os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+            or DEFAULT_REGION
+        ).strip()
+        if not REGION.fullmatch(self.region):
+            raise ByokError(
+                ErrorCode.BAD_REQUEST,
+                f"{self.region!r} is not an AWS region name",
+                provider=provider_id,
+                cause="The Bedrock region setting is malformed",
+                fix="Set byok.providers.bedrock.region to a region such as us-east-1",
+            )
+        override = settings.endpoint_url.rstrip("/") if settings.endpoint_url else None
+        self.runtime_url = override or f"https://bedrock-runtime.{self.region}.amazonaws.com"
+        self.control_url = override or f"https://bedrock.{self.region}.amazonaws.com"
+        require_secure(self.runtime_url, provider_id)
+        self.profile = settings.profile
+        self.client = client
+        self._key = key or None
+        self._auth: _Auth | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"BedrockProvider({self.provider_id!r}, region={self.region!r}, endpoint={self.key_endpoint!r})"
+        )
+
+    @property
+    def key_endpoint(self) -> str:
+        return origin(self.runtime_url)
+
+    # -- credentials and signing ------------------------------------------------------------------
+
+    async def auth(self) -> _Auth:
+        """The stored key if there is one, else the AWS credential chain (resolved once, off the loop)."""
+        if self._auth is None:
+            if self._key is not None:
+                self._auth = _auth_from_key(self._key, self.provider_id)
+            else:
+                self._auth = await asyncio.to_thread(_auth_from_chain, self.profile, self.provider_id)
+        return self._auth
+
+    async def signed_headers(
+        self, method: str, url: str, body: bytes, headers: dict[str, str]
+    ) -> dict[str, str]:
+        """`headers` plus authentication for exactly this method, URL and body."""
+        auth = await self.auth()
+        if isinstance(auth, _Bearer):
+            return {**headers, "Authorization": f"Bearer {auth.token}"}
+        frozen = await asyncio.to_thread(_freeze, auth.credentials, self.provider_id)
+        return _sign(frozen, self.region, method, url, body, headers)
+
+    # -- chat ---------------------------------------------------------------------------------------
+
+    def request_body(self, request: ChatRequest) -> dict[str, Any]:
+        """The Converse request body (the model id travels in the URL)."""
+        body: dict[str, Any] = {"messages": _wire_messages(request.conversation)}
+        if request.system:
+            body["system"] = [{"text": request.system}]
+        config: dict[str, Any] = {"maxTokens": request.max_tokens}
+        if request.temperature is not None:
+            config["temperature"] = min(max(request.temperature, 0.0), 1.0)
+        body["inferenceConfig"] = config
+        tools = [
+            {
+                "toolSpec": {
+                    "name": t.name,
+                    "description": t.description,
+                    "inputSchema": {"json": t.parameters},
+                }
+            }
+            for t in request.tools
+        ]
+        if not tools:
+            # Bedrock rejects toolUse/toolResult blocks without a toolConfig: declare the tools the history used.
+            used = dict.fromkeys(c.name for m in request.conversation for c in m.tool_calls)
+            tools = [
+                {"toolSpec": {"name": name, "description": name, "inputSchema": {"json": {"type": "object"}}}}
+                for name in used
+            ]
+        if tools:
+            body["toolConfig"] = {"tools": tools}
+        return body
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        url = f"{self.runtime_url}/model/{quote(request.model, safe='')}/converse-stream"
+        body = json.dumps(self.request_body(request), separators=(",", ":")).encode()
+        headers = await self.signed_headers(
+            "POST", url, body, {"Content-Type": "application/json", "Accept": EVENT_STREAM}
+        )
+        async with open_stream(
+            self.client,
+            "POST",
+            url,
+            provider=self.provider_id,
+            parse_error=lambda status, data, hdrs: self.parse_error(status, data, hdrs, request.model),
+            headers=headers,
+            content=body,
+            unreachable_fix=self.unreachable_fix(),
+        ) as response:
+            async for event in self.decode(_iter_bytes(response, self.provider_id)):
+                yield event
+
+    async def decode(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[StreamEvent]:
+        """Turn event-stream bytes into events; Usage and Finish come once both messageStop and metadata did."""
+        from botocore.eventstream import EventStreamBuffer, ParserError
+
+        buffer = EventStreamBuffer()
+        state = _StreamState(self)
+        received = consumed = 0
+        async for chunk in chunks:
+            buffer.add_data(chunk)
+            received += len(chunk)
+            while True:
+                try:
+                    message: Any = next(buffer)  # the botocore stubs mistype its prelude and headers
+                except StopIteration:
+                    break
+                except ParserError as exc:
+                    raise interrupted(self.provider_id, f"a corrupt event-stream frame ({exc})") from exc
+                consumed += message.prelude.total_length
+                for event in state.feed(message.headers, message.payload):
+                    yield event
+                if state.complete:
+                    yield state.usage or Usage()
+                    yield Finish(state.stop or "stop")
+                    return
+        if state.stop is not None:
+            if state.usage is not None:
+                yield state.usage
+            yield Finish(state.stop)
+            return
+        where = "mid-frame" if received > consumed else "before messageStop"
+        raise interrupted(self.provider_id, f"the stream ended {where}")
+
+    # -- errors -------------------------------------------------------------------------------------
+
+    def unreachable_fix(self) -> str:
+        if self.runtime_url.endswith(".amazonaws.com"):
+            return (
+                f"Check the region ({self.region}): Bedrock runs only in some regions (e.g. us-east-1, us-west-2, "
+                "eu-central-1); also check your network and proxy"
+            )
+        return "Check byok.providers.bedrock.endpointUrl, your network and proxy"
+
+    def parse_error(
+        self, status: int, body: bytes, headers: Mapping[str, str], model: str | None = None
+    ) -> ByokError:
+        """A REST-JSON error: type from `x-amzn-ErrorType` (or `__type`), text from `message`/`Message`."""
+        payload = json_body(body)
+        if not isinstance(payload, dict):
+            payload = {"message": body[:300].decode(errors="replace").strip()}
+        message = str(payload.get("message") or payload.get("Message") or f"HTTP {status}")
+        raw_type = str(headers.get("x-amzn-errortype") or payload.get("__type") or payload.get("code") or "")
+        error_type = raw_type.split(":")[0].rsplit("#", 1)[-1]
+        return self.error_from(status, error_type, message, model)
+
+    def stream_error(self, exception_type: str, payload: bytes) -> ByokError:
+        """An in-stream exception frame, mapped like its REST twin and marked mid-stream."""
+        data = json_body(payload)
+        message = (
+            str(data.get("message") or data.get("Message") or exception_type)
+            if isinstance(data, dict)
+            else ""
+        )
+        status = STREAM_EXCEPTION_STATUS.get(exception_type.lower(), 500)
+        error = self.error_from(status, exception_type, message or exception_type, None)
+        error.extra["midStream"] = True
+        return error
+
+    def error_from(self, status: int, error_type: str, message: str, model: str | None) -> ByokError:
+        pid, kind, lowered = self.provider_id, error_type.lower(), message.lower()
+        if kind == "expiredtokenexception" or "token included in the request is expired" in lowered:
+            return ByokError(
+                ErrorCode.INVALID_KEY,
+                message,
+                provider=pid,
+                status=status,
+                cause="the session token has expired",
+                fix="Refresh your temporary credentials (aws sso login / a new STS token), then set them again",
+            )
+        if kind in BAD_CREDENTIALS or status == 401:
+            return ByokError(
+                ErrorCode.INVALID_KEY,
+                message,
+                provider=pid,
+                status=status,
+                fix=self._credentials_fix(lowered),
+            )
+        if kind == "accessdeniedexception" or status == 403:
+            if "not authorized to perform" in lowered:
+                fix = "Allow bedrock:InvokeModelWithResponseStream and bedrock:ListFoundationModels in IAM"
+            else:
+                fix = f"Request model access in the Bedrock console for region {self.region}"
+            return ByokError(ErrorCode.NO_MODEL_ACCESS, message, provider=pid, status=status, fix=fix)
+        if "on-demand throughput" in lowered:
+            example = model if model and model.startswith(GEO_PREFIXES) else f"us.{model or '<modelId>'}"
+            return ByokError(
+                ErrorCode.MODEL_NOT_FOUND,
+                message,
+                provider=pid,
+                status=status,
+                cause="This model is only served through a cross-region inference profile",
+                fix=f"Use the inference profile id, e.g. {example}",
+            )
+        if kind == "resourcenotfoundexception" or "model identifier is invalid" in lowered:
+            return ByokError(
+                ErrorCode.MODEL_NOT_FOUND,
+                message,
+                provider=pid,
+                status=status,
+                fix=f"Pick a model id offered in {self.region}; byok.verifyKey lists them",
+            )
+        if kind == "servicequotaexceededexception":
+            return ByokError(
+                ErrorCode.QUOTA_EXHAUSTED,
+                message,
+                provider=pid,
+                status=status,
+                fix="Wait for the quota to reset, or request a higher Bedrock quota in Service Quotas",
+            )
+        if kind == "validationexception" and any(phrase in lowered for phrase in CONTEXT_LIMIT):
+            return ByokError(ErrorCode.CONTEXT_TOO_LARGE, message, provider=pid, status=status)
+        if kind == "modelnotreadyexception":
+            return ByokError(ErrorCode.PROVIDER_OVERLOADED, message, provider=pid, status=status)
+        if kind in ("modelerrorexception", "modelstreamerrorexception") or status == 424:
+            return ByokError(ErrorCode.PROVIDER_ERROR, message, provider=pid, status=status)
+        return error_for_status(status, pid, message)
+
+    def _credentials_fix(self, lowered_message: str) -> str:
+        if "signature expired" in lowered_message or "signature not yet current" in lowered_message:
+            return "Sync this machine's clock: AWS rejects signatures more than 5 minutes off"
+        if "scoped to a valid region" in lowered_message or "scoped to correct region" in lowered_message:
+            return f"Check the region setting ({self.region})"
+        if isinstance(self._auth, _Bearer):
+            return (
+                "Generate a new Bedrock API key and set it with `byok keys set bedrock` (short-term keys last "
+                f"at most 12 h and work only in the region they were made for; this is {self.region})"
+            )
+        return (
+            "Check the access key id and secret access key, then set them again with `byok keys set bedrock`"
+        )
+
+    # -- verification -------------------------------------------------------------------------------
+
+    async def verify(self) -> list[str]:
+        """ListFoundationModels (text models), plus the inference profile ids when that call is allowed."""
+        payload = await self._get_json(f"{self.control_url}/foundation-models")
+        summaries = payload.get("modelSummaries")
+        if not isinstance(summaries, list):
+            raise ByokError(
+                ErrorCode.PROVIDER_ERROR, "The model list had an unexpected shape", provider=self.provider_id
+            )
+        models = {
+            str(m["modelId"])
+            for m in summaries
+            if isinstance(m, dict) and "modelId" in m and "TEXT" in m.get("outputModalities", ["TEXT"])
+        }
+        with contextlib.suppress(ByokError):  # many IAM policies allow only ListFoundationModels
+            models |= await self._inference_profiles()
+        return sorted(models)
+
+    async def _inference_profiles(self) -> set[str]:
+        profiles: set[str] = set()
+        query = "maxResults=1000"
+        for _ in range(MAX_PROFILE_PAGES):
+            payload = await self._get_json(f"{self.control_url}/inference-profiles?{query}")
+            profiles |= {
+                str(p["inferenceProfileId"])
+                for p in payload.get("inferenceProfileSummaries") or []
+                if isinstance(p, dict) and "inferenceProfileId" in p and p.get("status", "ACTIVE") == "ACTIVE"
+            }
+            token = payload.get("nextToken")
+            if not token:
+                break
+            query = f"maxResults=1000&nextToken={quote(str(token), safe='-_.~')}"
+        return profiles
+
+    async def _get_json(self, url: str) -> dict[str, Any]:
+        headers = await self.signed_headers("GET", url, b"", {"Accept": "application/json"})
+        async with open_stream(
+            self.client,
+            "GET",
+            url,
+            provider=self.provider_id,
+            parse_error=self.parse_error,
+            headers=headers,
+            unreachable_fix=self.unreachable_fix(),
+        ) as response:
+            payload = json_body(await response.aread())
+        if not isinstance(payload, dict):
+            raise ByokError(
+                ErrorCode.PROVIDER_ERROR, "Bedrock sent a non-JSON answer", provider=self.provider_id
+            )
+        return payload
+
+
+class _StreamState:
+    """Folds ConverseStream events; tool-use input fragments are joined per contentBlockIndex."""
+
+    def __init__(self, provider: BedrockProvider) -> None:
+        self.provider = provider
+        self.tools: dict[int, dict[str, str]] = {}
+        self.stop: str | None = None
+        self.usage: Usage | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.stop is not None and self.usage is not None
+
+    def feed(self, headers: Mapping[str, Any], payload: bytes) -> Iterator[StreamEvent]:
+        message_type = headers.get(":message-type")
+        if message_type == "exception":
+            raise self.provider.stream_error(str(headers.get(":exception-type", "")), payload)
+        if message_type == "error":
+            raise ByokError(
+                ErrorCode.PROVIDER_ERROR,
+                str(headers.get(":error-message") or headers.get(":error-code") or "stream error"),
+                provider=self.provider.provider_id,
+                midStream=True,
+            )
+        data = json_body(payload)
+        if not isinstance(data, dict):
+            raise ByokError(
+                ErrorCode.PROVIDER_ERROR,
+                "The provider sent a malformed stream event",
+                provider=self.provider.provider_id,
+                cause="Malformed stream event",
+                midStream=True,
+            )
+        event_type = headers.get(":event-type")
+        index = int(data.get("contentBlockIndex") or 0)
+        if event_type == "contentBlockStart":
+            start = (data.get("start") or {}).get("toolUse")
+            if isinstance(start, dict):
+                self.tools[index] = {
+                    "id": str(start.get("toolUseId", "")),
+                    "name": str(start.get("name", "")),
+                    "json": "",
+                }
+        elif event_type == "contentBlockDelta":
+            delta = data.get("delta") or {}
+            if text := delta.get("text"):
+                yield TextDelta(str(text))
+            elif isinstance(tool_use := delta.get("toolUse"), dict):
+                self.tools.setdefault(index, {"id": "", "name": "", "json": ""})["json"] += str(
+                    tool_use.get("input", "")
+                )
+            elif isinstance(reasoning := delta.get("reasoningContent"), dict) and reasoning.get("text"):
+                yield ReasoningDelta(str(reasoning["text"]))
+        elif event_type == "contentBlockStop":
+            if (tool := self.tools.pop(index, None)) is not None:
+                yield ToolCallEvent(
+                    ToolCall(tool["id"], tool["name"], parse_tool_arguments(tool["json"]), tool["json"])
+                )
+        elif event_type == "messageStop":
+            reason = str(data.get("stopReason") or "end_turn")
+            self.stop = STOP_REASONS.get(reason, reason)
+        elif event_type == "metadata":
+            self.usage = _usage(data.get("usage") or {})
+
+
+def _usage(wire: Mapping[str, Any]) -> Usage:
+    """Bedrock's inputTokens excludes cache reads and writes; byok counts all input."""
+    cache_read = int(wire.get("cacheReadInputTokens") or 0)
+    cache_write = int(wire.get("cacheWriteInputTokens") or 0)
+    return Usage(
+        input_tokens=int(wire.get("inputTokens") or 0) + cache_read + cache_write,
+        output_tokens=int(wire.get("outputTokens") or 0),
+        cached_input_tokens=cache_read,
+    )
+
+
+def _wire_messages(messages: list[Message]) -> list[dict[str, Any]]:
+    """Converse turns with content blocks; tool results ride in user turns; same-role turns are merged."""
+    wire: list[dict[str, Any]] = []
+    for message in messages:
+        role = "assistant" if message.role == "assistant" else "user"
+        blocks: list[dict[str, Any]] = []
+        if message.role == "tool":
+            blocks.append(
+                {
+                    "toolResult": {
+                        "toolUseId": message.tool_call_id,
+                        "content": [{"text": message.content or "(no output)"}],
+                        "status": "error" if message.is_error else "success",
+                    }
+                }
+            )
+        elif message.content:
+            blocks.append({"text": message.content})
+        blocks += [
+            {
+                "toolUse": {
+                    "toolUseId": c.id,
+                    "name": c.name,
+                    "input": c.arguments if "_error" not in c.arguments else {},
+                }
+            }
+            for c in message.tool_calls
+        ]
+        if not blocks:
+            continue
+        if wire and wire[-1]["role"] == role:
+            wire[-1]["content"] += blocks
+        else:
+            wire.append({"role": role, "content": blocks})
+    return wire
+
+
+async def _iter_bytes(response: httpx.Response, provider: str) -> AsyncIterator[bytes]:
+    """The response's bytes; transport failures mid-stream become `ByokError`s."""
+    try:
+        async for chunk in response.aiter_bytes():
+            yield chunk
+    except httpx.TimeoutException as exc:
+        raise ByokError(
+            ErrorCode.TIMEOUT,
+            "The stream went silent",
+            provider=provider,
+            cause="The provider stopped sending",
+        ) from exc
+    except httpx.TransportError as exc:
+        raise interrupted(provider, str(exc) or type(exc).__name__) from exc
+
+
+def _auth_from_key(key: str, provider: str) -> _Auth:
+    """A stored secret: JSON IAM credentials (camelCase, or the AWS CLI's PascalCase), else a Bedrock API key."""
+    if not key.lstrip().startswith("{"):
+        return _Bearer(key.strip())
+    data = json_body(key.encode())
+    if isinstance(data, dict) and isinstance(data.get("Credentials"), dict):
+        data = data["Credentials"]  # `aws sts assume-role` / `get-session-token` output
+    fields = {name.lower(): value for name, value in data.items()} if isinstance(data, dict) else {}
+    access_key, secret_key = fields.get("accesskeyid"), fields.get("secretaccesskey")
+    token = fields.get("sessiontoken")
+    if not (isinstance(access_key, str) and access_key and isinstance(secret_key, str) and secret_key):
+        raise ByokError(
+            ErrorCode.INVALID_KEY,
+            "The stored Bedrock credentials are not usable",
+            provider=provider,
+            cause="The JSON key needs string fields accessKeyId and secretAccessKey (sessionToken optional)",
+            fix='Run `byok keys set bedrock` with {"accessKeyId": "...", "secretAccessKey": "..."} or an API key',
+        )
+    from botocore.credentials import Credentials
+
+    return _Signer(Credentials(access_key, secret_key, token if isinstance(token, str) and token else None))
+
+
+def _auth_from_chain(profile: str | None, provider: str) -> _Auth:
+    """botocore's credential chain (env, shared files, SSO, ...), then AWS_BEARER_TOKEN_BEDROCK. Blocking."""
+    import botocore.exceptions
+    import botocore.session
+
+    from byok.keys import REDACTOR
+
+    try:
+        credentials = botocore.session.Session(profile=profile).get_credentials()
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise ByokError(
+            ErrorCode.KEY_MISSING,
+            f"AWS profile {profile!r} was not found",
+            provider=provider,
+            cause=str(exc),
+            fix="Fix byok.providers.bedrock.profile, or add the profile with `aws configure --profile NAME`",
+        ) from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise _chain_error(exc, provider) from None
+    if credentials is not None:
+        return _Signer(credentials)
+    if token := os.environ.get(BEARER_ENV, "").strip():
+        REDACTOR.register(token)
+        return _Bearer(token)
+    raise ByokError(
+        ErrorCode.KEY_MISSING,
+        "No AWS credentials found",
+        provider=provider,
+        cause="No stored key, and the AWS credential chain found nothing",
+        fix=(
+            'Run `byok keys set bedrock` with JSON credentials {"accessKeyId", "secretAccessKey", '
+            '"sessionToken"?} or a Bedrock API key; or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or '
+            f"{BEARER_ENV}, "
+            "or run `aws configure` (or `aws sso login`)"
+        ),
+    )
+
+
+def _freeze(credentials: Any, provider: str) -> Any:
+    """A consistent snapshot of (maybe refreshable) credentials, with its secrets registered for redaction."""
+    import botocore.exceptions
+
+    from byok.keys import REDACTOR
+
+    try:
+        frozen = credentials.get_frozen_credentials()
+    except botocore.exceptions.BotoCoreError as exc:
+        raise _chain_error(exc, provider) from None
+    for secret in (frozen.secret_key, frozen.token):
+        if secret:
+            REDACTOR.register(secret)
+    return frozen
+
+
+def _chain_error(exc: Exception, provider: str) -> ByokError:
+    return ByokError(
+        ErrorCode.INVALID_KEY,
+        f"The AWS credential chain failed: {type(exc).__name__}",
+        provider=provider,
+        cause=str(exc),
+        fix="Refresh your AWS credentials (aws sso login, or `aws configure`), or store a key with `byok keys set bedrock`",
+    )
+
+
+def _sign(
+    credentials: Any, region: str, method: str, url: str, body: bytes, headers: dict[str, str]
+) -> dict[str, str]:
+    """SigV4 headers for exactly this request; the URL is signed (and must be sent) byte for byte."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    aws_request = AWSRequest(method=method, url=url, data=body, headers=headers)
+    SigV4Auth(credentials, SERVICE, region).add_auth(aws_request)
+    return dict(aws_request.headers.items())
