@@ -44,54 +44,107 @@ def anthropic_stream(
     """
     input_tokens, output_tokens = usage
     uses = tool_uses or []
-    events: list[Item] = [named_event("message_start", {
-        "type": "message_start",
-        "message": {
-            "id": MESSAGE_ID, "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": None, "stop_sequence": None,
-            "usage": {"input_tokens": input_tokens, "cache_creation_input_tokens": 0,
-                      "cache_read_input_tokens": 0, "output_tokens": 1, "service_tier": "standard"},
-        },
-    })]
+    events: list[Item] = [
+        named_event(
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": MESSAGE_ID,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {
+                        "input_tokens": input_tokens,
+                        "cache_creation_input_tokens": 0,
+                        "cache_read_input_tokens": 0,
+                        "output_tokens": 1,
+                        "service_tier": "standard",
+                    },
+                },
+            },
+        )
+    ]
     index = 0
     if texts or error_after is not None:
-        events.append(named_event("content_block_start", {
-            "type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""},
-        }))
+        events.append(
+            named_event(
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            )
+        )
         if ping:
             events.append(named_event("ping", {"type": "ping"}))
         for count, text in enumerate(texts):
             if count == error_after:
                 break
-            events.append(named_event("content_block_delta", {
-                "type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text},
-            }))
+            events.append(
+                named_event(
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "text_delta", "text": text},
+                    },
+                )
+            )
         if error_after is not None:
-            events.append(named_event("error", {
-                "type": "error", "error": {"type": error_type, "message": error_message},
-            }))
+            events.append(
+                named_event(
+                    "error",
+                    {
+                        "type": "error",
+                        "error": {"type": error_type, "message": error_message},
+                    },
+                )
+            )
             return stream_reply(events, {**ANTHROPIC_HEADERS, **(headers or {})}, delay_between)
         events.append(named_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
         index = 1
     for offset, (use_id, name, tool_input) in enumerate(uses):
         block = index + offset
-        events.append(named_event("content_block_start", {
-            "type": "content_block_start", "index": block,
-            "content_block": {"type": "tool_use", "id": use_id, "name": name, "input": {}},
-        }))
+        events.append(
+            named_event(
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": block,
+                    "content_block": {"type": "tool_use", "id": use_id, "name": name, "input": {}},
+                },
+            )
+        )
         events += [
-            named_event("content_block_delta", {
-                "type": "content_block_delta", "index": block,
-                "delta": {"type": "input_json_delta", "partial_json": piece},
-            })
+            named_event(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": block,
+                    "delta": {"type": "input_json_delta", "partial_json": piece},
+                },
+            )
             for piece in ["", *fragments(_input_json(tool_input), 4)]
         ]
         events.append(named_event("content_block_stop", {"type": "content_block_stop", "index": block}))
-    events.append(named_event("message_delta", {
-        "type": "message_delta",
-        "delta": {"stop_reason": stop_reason or ("tool_use" if uses else "end_turn"), "stop_sequence": None},
-        "usage": {"output_tokens": output_tokens},
-    }))
+    events.append(
+        named_event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {
+                    "stop_reason": stop_reason or ("tool_use" if uses else "end_turn"),
+                    "stop_sequence": None,
+                },
+                "usage": {"output_tokens": output_tokens},
+            },
+        )
+    )
     events.append(named_event("message_stop", {"type": "message_stop"}))
     return stream_reply(events, {**ANTHROPIC_HEADERS, **(headers or {})}, delay_between)
 
@@ -105,25 +158,43 @@ def anthropic_message(
 ) -> Reply:
     """A non-streaming Messages reply with one text block."""
     input_tokens, output_tokens = usage
-    return json_reply(200, {
-        "id": MESSAGE_ID, "type": "message", "role": "assistant", "model": model,
-        "content": [{"type": "text", "text": text}],
-        "stop_reason": stop_reason, "stop_sequence": None,
-        "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens,
-                  "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "service_tier": "standard"},
-    }, ANTHROPIC_HEADERS)
+    return json_reply(
+        200,
+        {
+            "id": MESSAGE_ID,
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": stop_reason,
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+                "service_tier": "standard",
+            },
+        },
+        ANTHROPIC_HEADERS,
+    )
 
 
 def anthropic_models(ids: list[str]) -> Reply:
     """A `GET /v1/models` page (everything on one page)."""
-    return json_reply(200, {
-        "data": [
-            {"type": "model", "id": i, "display_name": i, "created_at": "2025-09-29T00:00:00Z"} for i in ids
-        ],
-        "has_more": False,
-        "first_id": ids[0] if ids else None,
-        "last_id": ids[-1] if ids else None,
-    }, ANTHROPIC_HEADERS)
+    return json_reply(
+        200,
+        {
+            "data": [
+                {"type": "model", "id": i, "display_name": i, "created_at": "2025-09-29T00:00:00Z"}
+                for i in ids
+            ],
+            "has_more": False,
+            "first_id": ids[0] if ids else None,
+            "last_id": ids[-1] if ids else None,
+        },
+        ANTHROPIC_HEADERS,
+    )
 
 
 def anthropic_error(

@@ -29,7 +29,10 @@ AZURE_PROMPT_FILTER_CHUNK = {
     "prompt_filter_results": [
         {
             "prompt_index": 0,
-            "content_filter_results": {**AZURE_FILTER_RESULTS, "jailbreak": {"filtered": False, "detected": False}},
+            "content_filter_results": {
+                **AZURE_FILTER_RESULTS,
+                "jailbreak": {"filtered": False, "detected": False},
+            },
         }
     ],
 }
@@ -63,6 +66,7 @@ def _chat_stream_events(
     finish: str | None,
     tool_calls: list[ToolCall] | None,
     role_chunk: bool,
+    whole_tool_calls: bool,
     reasoning: list[str] | None,
     reasoning_field: str,
     error_after: int | None,
@@ -70,7 +74,12 @@ def _chat_stream_events(
     azure: bool,
 ) -> list[Item]:
     def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-        choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        choice: dict[str, Any] = {
+            "index": 0,
+            "delta": delta,
+            "logprobs": None,
+            "finish_reason": finish_reason,
+        }
         if azure:
             choice["content_filter_results"] = AZURE_FILTER_RESULTS if "content" in delta else {}
         body: dict[str, Any] = {
@@ -97,35 +106,49 @@ def _chat_stream_events(
             break
         events.append(chunk({"content": text}))
     if error_after is not None:
-        fault = error or {"message": "The server had an error while processing your request.",
-                          "type": "server_error", "param": None, "code": None}
+        fault = error or {
+            "message": "The server had an error while processing your request.",
+            "type": "server_error",
+            "param": None,
+            "code": None,
+        }
         events.append(data_event({"error": fault}))
         return events
     for index, (call_id, name, arguments) in enumerate(calls):
+        pieces = fragments(_arguments(arguments), 4)
         opening: dict[str, Any] = {
             "tool_calls": [
-                {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+                {
+                    "index": index,
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": name, "arguments": "".join(pieces) if whole_tool_calls else ""},
+                }
             ]
         }
         if role_pending:
             opening = {"role": "assistant", "content": None, **opening, "refusal": None}
             role_pending = False
         events.append(chunk(opening))
-        events += [
-            chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
-            for piece in fragments(_arguments(arguments), 4)
-        ]
+        if not whole_tool_calls:
+            events += [
+                chunk({"tool_calls": [{"index": index, "function": {"arguments": p}}]}) for p in pieces
+            ]
     events.append(chunk({}, finish or ("tool_calls" if calls else "stop")))
     if usage is not None:
-        events.append(data_event({
-            "id": CHUNK_ID,
-            "object": "chat.completion.chunk",
-            "created": CREATED,
-            "model": model,
-            "system_fingerprint": FINGERPRINT,
-            "choices": [],
-            "usage": _usage(usage),
-        }))
+        events.append(
+            data_event(
+                {
+                    "id": CHUNK_ID,
+                    "object": "chat.completion.chunk",
+                    "created": CREATED,
+                    "model": model,
+                    "system_fingerprint": FINGERPRINT,
+                    "choices": [],
+                    "usage": _usage(usage),
+                }
+            )
+        )
     events.append(data_event("[DONE]"))
     return events
 
@@ -138,6 +161,7 @@ def openai_stream(
     finish: str | None = None,
     tool_calls: list[ToolCall] | None = None,
     role_chunk: bool = True,
+    whole_tool_calls: bool = False,
     reasoning: list[str] | None = None,
     reasoning_field: str = "reasoning_content",
     error_after: int | None = None,
@@ -149,14 +173,24 @@ def openai_stream(
 
     A role chunk opens (merged into the first tool-call delta when there is no text), then `reasoning`
     deltas (in `delta[reasoning_field]`, as compatible servers send them), text deltas, tool calls
-    (opening delta then argument fragments, one index per call), the finish chunk (`finish` defaults to
+    (opening delta then argument fragments, one index per call; with `whole_tool_calls`, each call in
+    one delta as Ollama sends them), the finish chunk (`finish` defaults to
     "tool_calls" with tool calls, else "stop"), the `choices: []` usage chunk when `usage` is given
     (other chunks then carry `"usage": null`), and `[DONE]`. `error_after=n` instead ends after n text
     deltas with a `data: {"error": ...}` event (`error` overrides its object) and no `[DONE]`.
     """
     events = _chat_stream_events(
-        texts, model=model, usage=usage, finish=finish, tool_calls=tool_calls, role_chunk=role_chunk,
-        reasoning=reasoning, reasoning_field=reasoning_field, error_after=error_after, error=error,
+        texts,
+        model=model,
+        usage=usage,
+        finish=finish,
+        tool_calls=tool_calls,
+        role_chunk=role_chunk,
+        whole_tool_calls=whole_tool_calls,
+        reasoning=reasoning,
+        reasoning_field=reasoning_field,
+        error_after=error_after,
+        error=error,
         azure=False,
     )
     return stream_reply(events, {**OPENAI_HEADERS, **(headers or {})}, delay_between)
@@ -178,8 +212,17 @@ def azure_stream(
     """openai_stream() as Azure sends it: first a prompt-filter chunk with `choices: []`, empty id and
     model and `created: 0`, then chunks whose choices carry `content_filter_results`."""
     events = _chat_stream_events(
-        texts, model=model, usage=usage, finish=finish, tool_calls=tool_calls, role_chunk=role_chunk,
-        reasoning=None, reasoning_field="reasoning_content", error_after=error_after, error=error,
+        texts,
+        model=model,
+        usage=usage,
+        finish=finish,
+        tool_calls=tool_calls,
+        role_chunk=role_chunk,
+        whole_tool_calls=False,
+        reasoning=None,
+        reasoning_field="reasoning_content",
+        error_after=error_after,
+        error=error,
         azure=True,
     )
     return stream_reply(events, {**AZURE_HEADERS, **(headers or {})}, delay_between)
@@ -197,32 +240,46 @@ def openai_completion(
     message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None, "annotations": []}
     if tool_calls:
         message["tool_calls"] = [
-            {"id": call_id, "type": "function", "function": {"name": name, "arguments": _arguments(arguments)}}
+            {
+                "id": call_id,
+                "type": "function",
+                "function": {"name": name, "arguments": _arguments(arguments)},
+            }
             for call_id, name, arguments in tool_calls
         ]
-    return json_reply(200, {
-        "id": CHUNK_ID,
-        "object": "chat.completion",
-        "created": CREATED,
-        "model": model,
-        "choices": [{
-            "index": 0,
-            "message": message,
-            "logprobs": None,
-            "finish_reason": finish or ("tool_calls" if tool_calls else "stop"),
-        }],
-        "usage": _usage(usage),
-        "service_tier": "default",
-        "system_fingerprint": FINGERPRINT,
-    }, OPENAI_HEADERS)
+    return json_reply(
+        200,
+        {
+            "id": CHUNK_ID,
+            "object": "chat.completion",
+            "created": CREATED,
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": finish or ("tool_calls" if tool_calls else "stop"),
+                }
+            ],
+            "usage": _usage(usage),
+            "service_tier": "default",
+            "system_fingerprint": FINGERPRINT,
+        },
+        OPENAI_HEADERS,
+    )
 
 
 def openai_models(ids: list[str]) -> Reply:
     """A `GET /v1/models` list."""
-    return json_reply(200, {
-        "object": "list",
-        "data": [{"id": i, "object": "model", "created": CREATED, "owned_by": "system"} for i in ids],
-    }, OPENAI_HEADERS)
+    return json_reply(
+        200,
+        {
+            "object": "list",
+            "data": [{"id": i, "object": "model", "created": CREATED, "owned_by": "system"} for i in ids],
+        },
+        OPENAI_HEADERS,
+    )
 
 
 def openai_error(
@@ -296,17 +353,21 @@ def azure_deployment_not_found() -> Reply:
 
 def azure_models(ids: list[str]) -> Reply:
     """A `GET /openai/models?api-version=...` list (models available to the resource)."""
-    return json_reply(200, {
-        "object": "list",
-        "data": [
-            {
-                "id": i,
-                "object": "model",
-                "status": "succeeded",
-                "capabilities": {"chat_completion": True, "completion": False, "embeddings": False},
-                "lifecycle_status": "generally-available",
-                "created_at": CREATED,
-            }
-            for i in ids
-        ],
-    }, AZURE_HEADERS)
+    return json_reply(
+        200,
+        {
+            "object": "list",
+            "data": [
+                {
+                    "id": i,
+                    "object": "model",
+                    "status": "succeeded",
+                    "capabilities": {"chat_completion": True, "completion": False, "embeddings": False},
+                    "lifecycle_status": "generally-available",
+                    "created_at": CREATED,
+                }
+                for i in ids
+            ],
+        },
+        AZURE_HEADERS,
+    )

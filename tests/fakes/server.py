@@ -60,10 +60,14 @@ class Reply:
         if self.chunks is not None and self.body:
             raise ValueError("a Reply has either body or chunks, not both")
 
+    def with_inserted(self, after: int, *items: Item) -> Reply:
+        """A copy with `items` written after its first `after` chunks (a body becomes one chunk)."""
+        current = self._items()
+        return replace(self, body=b"", chunks=[*current[:after], *items, *current[after:]])
+
     def with_stall(self, after: int, seconds: float) -> Reply:
-        """A copy that stalls `seconds` after its first `after` chunks (a body becomes one chunk)."""
-        items = self._items()
-        return replace(self, body=b"", chunks=[*items[:after], Stall(seconds), *items[after:]])
+        """A copy that stalls `seconds` after its first `after` chunks."""
+        return self.with_inserted(after, Stall(seconds))
 
     def with_drop(self, after: int, *, reset: bool = False) -> Reply:
         """A copy cut after its first `after` chunks by an abrupt close."""

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.fakes import (
+    OPENROUTER_PROCESSING,
     Drop,
     FakeServer,
     Reply,
@@ -22,15 +23,35 @@ from tests.fakes import (
     azure_bad_key,
     azure_error,
     azure_stream,
+    gemini_bad_key,
+    gemini_error,
+    gemini_models,
+    gemini_response,
+    gemini_stream,
     json_reply,
     openai_bad_key,
     openai_completion,
     openai_error,
     openai_models,
     openai_stream,
+    openrouter_error,
+    openrouter_stream_error,
     refused_url,
     sse_reply,
+    thought_signature,
+    together_models,
+    vllm_error,
+    vllm_unauthorized,
 )
+
+HTTP = httpx.Client(timeout=5)
+"""One client for the plain request/response tests (creating a client per request costs ~50 ms)."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_http() -> Iterator[None]:
+    yield
+    HTTP.close()
 
 
 @pytest.fixture
@@ -62,7 +83,7 @@ def parse_sse(text: str) -> list[tuple[str | None, str]]:
 
 
 def post(server: FakeServer, path: str, body: Any = None) -> httpx.Response:
-    return httpx.post(server.url + path, json=body or {}, timeout=5)
+    return HTTP.post(server.url + path, json=body or {})
 
 
 def stream_datas(server: FakeServer, path: str) -> list[Any]:
@@ -83,16 +104,18 @@ def test_routes_pop_in_order_then_last_repeats(server: FakeServer) -> None:
 def test_regex_routes_latest_wins_and_default(server: FakeServer) -> None:
     server.route("POST", r"/v1beta/models/.+:streamGenerateContent", json_reply(200, {"which": "regex"}))
     assert post(server, "/v1beta/models/gemini-2.5-flash:streamGenerateContent").json() == {"which": "regex"}
-    server.route("*", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", json_reply(200, {"which": "x"}))
+    server.route(
+        "*", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", json_reply(200, {"which": "x"})
+    )
     assert post(server, "/v1beta/models/gemini-2.5-flash:streamGenerateContent").json() == {"which": "x"}
-    assert httpx.get(server.url + "/v1beta/models/gemini-2.5-flash:streamGenerateContent").status_code == 200
+    assert HTTP.get(server.url + "/v1beta/models/gemini-2.5-flash:streamGenerateContent").status_code == 200
     assert post(server, "/elsewhere").status_code == 404
     server.default(json_reply(418, {}))
     assert post(server, "/elsewhere").status_code == 418
 
 
 def test_records_requests_fully(server: FakeServer) -> None:
-    httpx.post(
+    HTTP.post(
         server.url + "/v1/messages?alt=sse&key=",
         json={"model": "m"},
         headers={"X-Api-Key": "sk-fake", "Anthropic-Version": "2023-06-01"},
@@ -102,7 +125,7 @@ def test_records_requests_fully(server: FakeServer) -> None:
         yield b'{"part":'
         yield b" 1}"
 
-    httpx.post(server.url + "/upload", content=chunked_body())
+    HTTP.post(server.url + "/upload", content=chunked_body())
     first, second = server.requests
     assert (first.method, first.path, first.query) == ("POST", "/v1/messages", {"alt": "sse", "key": ""})
     assert first.headers["x-api-key"] == "sk-fake"
@@ -126,7 +149,7 @@ def test_streaming_is_incremental(server: FakeServer) -> None:
 def test_delay_between_and_close_framing(server: FakeServer) -> None:
     server.route("GET", "/s", Reply(chunks=[b"a", b"b", b"c"], delay_between=0.1, framing="close"))
     started = time.monotonic()
-    response = httpx.get(server.url + "/s")
+    response = HTTP.get(server.url + "/s")
     assert response.content == b"abc"
     assert response.headers["connection"] == "close"
     assert "transfer-encoding" not in response.headers
@@ -143,13 +166,13 @@ def test_drop_mid_stream_is_a_protocol_error(server: FakeServer) -> None:
 def test_drop_with_reset_is_a_transport_error(server: FakeServer) -> None:
     server.route("GET", "/s", Reply(chunks=[b"partial", Drop(reset=True)]))
     with pytest.raises(httpx.TransportError):
-        httpx.get(server.url + "/s")
+        HTTP.get(server.url + "/s")
 
 
 def test_drop_before_headers(server: FakeServer) -> None:
     server.route("GET", "/s", Reply(chunks=[Drop()], stall_before_headers=True))
     with pytest.raises(httpx.RemoteProtocolError):
-        httpx.get(server.url + "/s")
+        HTTP.get(server.url + "/s")
 
 
 def test_client_closing_mid_stream_counts_as_disconnect(server: FakeServer) -> None:
@@ -165,7 +188,7 @@ def test_client_closing_mid_stream_counts_as_disconnect(server: FakeServer) -> N
 def test_stall_before_headers_times_out_and_counts(server: FakeServer) -> None:
     server.route("GET", "/h", Reply(chunks=[Stall(5.0), b"late"], stall_before_headers=True))
     with pytest.raises(httpx.ReadTimeout):
-        httpx.get(server.url + "/h", timeout=httpx.Timeout(5.0, read=0.3))
+        HTTP.get(server.url + "/h", timeout=httpx.Timeout(5.0, read=0.3))
     assert server.wait_disconnect(timeout=2.0)
 
 
@@ -186,7 +209,10 @@ async def test_async_cancel_closes_upstream(server: FakeServer) -> None:
     streaming = asyncio.Event()
 
     async def consume() -> None:
-        async with httpx.AsyncClient() as client, client.stream("POST", server.url + "/v1/chat/completions") as r:
+        async with (
+            httpx.AsyncClient() as client,
+            client.stream("POST", server.url + "/v1/chat/completions") as r,
+        ):
             async for _ in r.aiter_raw():
                 streaming.set()
 
@@ -201,7 +227,7 @@ async def test_async_cancel_closes_upstream(server: FakeServer) -> None:
 
 def test_refused_url_refuses() -> None:
     with pytest.raises(httpx.ConnectError):
-        httpx.get(refused_url() + "/v1/models", timeout=2)
+        HTTP.get(refused_url() + "/v1/models", timeout=2)
 
 
 def test_stop_interrupts_a_stalled_response() -> None:
@@ -258,7 +284,10 @@ def test_openai_parallel_tool_calls(server: FakeServer) -> None:
     assert deltas[0]["role"] == "assistant"
     opening = deltas[0]["tool_calls"][0]
     assert opening == {
-        "index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}
+        "index": 0,
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": ""},
     }
     arguments: dict[int, str] = {}
     names: dict[int, str] = {}
@@ -284,7 +313,7 @@ def test_openai_error_inside_200(server: FakeServer) -> None:
 def test_openai_json_bodies(server: FakeServer) -> None:
     server.route("GET", "/v1/models", openai_models(["gpt-4.1", "gpt-4.1-mini"]))
     server.route("POST", "/v1/chat/completions", openai_completion("Hi!", (19, 10)))
-    models = httpx.get(server.url + "/v1/models").json()
+    models = HTTP.get(server.url + "/v1/models").json()
     assert models["object"] == "list"
     assert [m["id"] for m in models["data"]] == ["gpt-4.1", "gpt-4.1-mini"]
     completion = post(server, "/v1/chat/completions").json()
@@ -295,7 +324,8 @@ def test_openai_json_bodies(server: FakeServer) -> None:
 
 def test_openai_errors(server: FakeServer) -> None:
     server.route(
-        "POST", "/c",
+        "POST",
+        "/c",
         openai_bad_key(),
         openai_error(429, "Rate limit reached", "requests", "rate_limit_exceeded", retry_after=1.5),
     )
@@ -321,8 +351,14 @@ def test_azure_stream_starts_with_prompt_filter_chunk(server: FakeServer) -> Non
 
 
 def test_azure_errors(server: FakeServer) -> None:
-    server.route("POST", "/c", azure_bad_key(), azure_error(429, "429", "Please retry after 86400 seconds.",
-                                                            retry_after=86400, retry_after_ms=86400000))
+    server.route(
+        "POST",
+        "/c",
+        azure_bad_key(),
+        azure_error(
+            429, "429", "Please retry after 86400 seconds.", retry_after=86400, retry_after_ms=86400000
+        ),
+    )
     bad = post(server, "/c")
     assert bad.status_code == 401 and bad.json()["error"]["code"] == "401"
     limited = post(server, "/c")
@@ -331,15 +367,23 @@ def test_azure_errors(server: FakeServer) -> None:
 
 
 def test_hand_made_sse(server: FakeServer) -> None:
-    server.route("POST", "/c", sse_reply([
-        ": OPENROUTER PROCESSING",
-        'data: {"choices":[{"index":0,"delta":{"content":"a"}}]}\r\n\r\n',
-        "data: {not json",
-        "data: [DONE]",
-    ]))
+    server.route(
+        "POST",
+        "/c",
+        sse_reply(
+            [
+                ": OPENROUTER PROCESSING",
+                'data: {"choices":[{"index":0,"delta":{"content":"a"}}]}\r\n\r\n',
+                "data: {not json",
+                "data: [DONE]",
+            ]
+        ),
+    )
     events = parse_sse(post(server, "/c").text)
     assert [data for _, data in events] == [
-        '{"choices":[{"index":0,"delta":{"content":"a"}}]}', "data: {not json"[6:], "[DONE]"
+        '{"choices":[{"index":0,"delta":{"content":"a"}}]}',
+        "data: {not json"[6:],
+        "[DONE]",
     ]
 
 
@@ -351,8 +395,14 @@ def test_anthropic_text_stream(server: FakeServer) -> None:
     events = parse_sse(post(server, "/v1/messages").text)
     names = [name for name, _ in events]
     assert names == [
-        "message_start", "content_block_start", "ping", "content_block_delta", "content_block_delta",
-        "content_block_stop", "message_delta", "message_stop",
+        "message_start",
+        "content_block_start",
+        "ping",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
     ]
     payloads = [json.loads(data) for _, data in events]
     assert all(p["type"] == n for n, p in zip(names, payloads, strict=True))
@@ -368,8 +418,9 @@ def test_anthropic_tool_use_stream(server: FakeServer) -> None:
     payloads = [json.loads(data) for _, data in parse_sse(post(server, "/v1/messages").text)]
     start = next(p for p in payloads if p["type"] == "content_block_start" and p["index"] == 1)
     assert start["content_block"] == {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}
-    partial = [p["delta"]["partial_json"] for p in payloads
-               if p["type"] == "content_block_delta" and p["index"] == 1]
+    partial = [
+        p["delta"]["partial_json"] for p in payloads if p["type"] == "content_block_delta" and p["index"] == 1
+    ]
     assert partial[0] == "" and len(partial) >= 3
     assert json.loads("".join(partial)) == {"location": "Paris"}
     assert payloads[-2]["delta"]["stop_reason"] == "tool_use"
@@ -382,19 +433,156 @@ def test_anthropic_error_event_after_200(server: FakeServer) -> None:
     assert response.status_code == 200
     events = parse_sse(response.text)
     assert [name for name, _ in events][-3:] == ["content_block_delta", "content_block_delta", "error"]
-    assert json.loads(events[-1][1]) == {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    assert json.loads(events[-1][1]) == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "Overloaded"},
+    }
 
 
 def test_anthropic_json_bodies_and_errors(server: FakeServer) -> None:
     server.route("GET", "/v1/models", anthropic_bad_key(), anthropic_models(["claude-sonnet-4-5"]))
-    server.route("POST", "/v1/messages", anthropic_error(529, "overloaded_error", "Overloaded", retry_after=2))
-    bad = httpx.get(server.url + "/v1/models")
+    server.route(
+        "POST", "/v1/messages", anthropic_error(529, "overloaded_error", "Overloaded", retry_after=2)
+    )
+    bad = HTTP.get(server.url + "/v1/models")
     assert bad.status_code == 401
     assert bad.json()["error"] == {"type": "authentication_error", "message": "invalid x-api-key"}
-    models = httpx.get(server.url + "/v1/models").json()
+    models = HTTP.get(server.url + "/v1/models").json()
     assert models["data"][0]["id"] == "claude-sonnet-4-5" and models["has_more"] is False
     overloaded = post(server, "/v1/messages")
     assert overloaded.status_code == 529
     assert overloaded.headers["x-should-retry"] == "true"
     assert overloaded.headers["retry-after"] == "2"
     assert overloaded.json()["type"] == "error"
+
+
+# --- Gemini ---------------------------------------------------------------------------------------------
+
+GEMINI_STREAM = "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+
+
+def test_gemini_text_stream(server: FakeServer) -> None:
+    server.route(
+        "POST", r"/v1beta/models/.+:streamGenerateContent", gemini_stream(["Hel", "lo"], usage=(15, 6))
+    )
+    response = post(server, GEMINI_STREAM + "?alt=sse")
+    assert server.requests[0].query == {"alt": "sse"}
+    assert "[DONE]" not in response.text
+    events = parse_sse(response.text)
+    assert all(name is None for name, _ in events)
+    chunks = [json.loads(data) for _, data in events]
+    assert "".join(c["candidates"][0]["content"]["parts"][0]["text"] for c in chunks) == "Hello"
+    assert all(c["candidates"][0]["content"]["role"] == "model" for c in chunks)
+    assert "finishReason" not in chunks[0]["candidates"][0]
+    assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
+    counts = [c["usageMetadata"]["candidatesTokenCount"] for c in chunks]
+    assert counts == sorted(counts) and counts[-1] == 6
+    assert chunks[-1]["usageMetadata"] == {
+        "promptTokenCount": 15,
+        "candidatesTokenCount": 6,
+        "totalTokenCount": 21,
+    }
+
+
+def test_gemini_function_calls_arrive_whole(server: FakeServer) -> None:
+    calls = [("get_weather", {"city": "Paris"}, "call-1"), ("get_time", {"tz": "CET"})]
+    server.route("POST", GEMINI_STREAM, gemini_stream(["Checking."], function_calls=calls))
+    chunks = [json.loads(data) for _, data in parse_sse(post(server, GEMINI_STREAM).text)]
+    parts = chunks[-1]["candidates"][0]["content"]["parts"]
+    assert parts[0]["functionCall"] == {"name": "get_weather", "args": {"city": "Paris"}, "id": "call-1"}
+    assert parts[1]["functionCall"] == {"name": "get_time", "args": {"tz": "CET"}}
+    assert parts[1]["thoughtSignature"] == thought_signature("get_time", 1)
+    assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
+
+
+def test_gemini_raw_json_error_mid_stream(server: FakeServer) -> None:
+    server.route("POST", GEMINI_STREAM, gemini_stream(["a", "b"], error_after=1))
+    text = post(server, GEMINI_STREAM).text
+    events = parse_sse(text)
+    assert len(events) == 1
+    raw = text[text.index("\n\n") + 2 :]
+    assert not raw.startswith("data:")
+    assert json.loads(raw)["error"]["status"] == "UNAVAILABLE"
+
+
+def test_gemini_json_bodies_and_errors(server: FakeServer) -> None:
+    server.route(
+        "GET",
+        "/v1beta/models",
+        gemini_bad_key(),
+        gemini_models(["gemini-2.5-flash", ("embed", ["embedContent"])]),
+    )
+    server.route(
+        "POST",
+        "/v1beta/models/gemini-2.5-flash:generateContent",
+        gemini_response("Hi!", (15, 6)),
+        gemini_error(
+            429,
+            "You exceeded your current quota",
+            "RESOURCE_EXHAUSTED",
+            quota_id="GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+            retry_delay="38s",
+        ),
+    )
+    bad = HTTP.get(server.url + "/v1beta/models")
+    assert bad.status_code == 400
+    assert bad.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert bad.json()["error"]["details"][0]["reason"] == "API_KEY_INVALID"
+    models = HTTP.get(server.url + "/v1beta/models").json()["models"]
+    assert models[0]["name"] == "models/gemini-2.5-flash"
+    assert "generateContent" in models[0]["supportedGenerationMethods"]
+    assert models[1]["supportedGenerationMethods"] == ["embedContent"]
+    assert (
+        post(server, "/v1beta/models/gemini-2.5-flash:generateContent").json()["usageMetadata"][
+            "totalTokenCount"
+        ]
+        == 21
+    )
+    limited = post(server, "/v1beta/models/gemini-2.5-flash:generateContent").json()["error"]
+    assert limited["code"] == 429
+    assert {d["@type"].rsplit(".", 1)[1] for d in limited["details"]} == {"QuotaFailure", "RetryInfo"}
+
+
+# --- OpenAI-compatible quirks ---------------------------------------------------------------------------
+
+
+def test_openrouter_comments_and_error_in_200(server: FakeServer) -> None:
+    stream = openai_stream(["a"], usage=None).with_inserted(0, OPENROUTER_PROCESSING, OPENROUTER_PROCESSING)
+    server.route("POST", "/ok", stream)
+    server.route(
+        "POST", "/err", openai_stream(["a"]).with_inserted(2, openrouter_stream_error(502, "Upstream down"))
+    )
+    raw = post(server, "/ok").text
+    assert raw.startswith(": OPENROUTER PROCESSING\n\n")
+    assert parse_sse(raw)[-1][1] == "[DONE]"
+    failing = [json.loads(data) for _, data in parse_sse(post(server, "/err").text) if data != "[DONE]"]
+    assert failing[2]["error"] == {"code": 502, "message": "Upstream down"}
+    assert failing[2]["choices"][0]["finish_reason"] == "error"
+
+
+def test_whole_tool_calls_like_ollama(server: FakeServer) -> None:
+    server.route(
+        "POST", "/c", openai_stream([], tool_calls=[("call_0", "f", {"a": 1})], whole_tool_calls=True)
+    )
+    datas = stream_datas(server, "/c")
+    assert datas[0]["choices"][0]["delta"]["tool_calls"][0]["function"] == {
+        "name": "f",
+        "arguments": '{"a": 1}',
+    }
+    assert datas[1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_compat_error_and_model_shapes(server: FakeServer) -> None:
+    server.route(
+        "GET",
+        "/v1/models",
+        vllm_unauthorized(),
+        vllm_error(400, "bad"),
+        openrouter_error(402, "Insufficient credits"),
+        together_models(["meta-llama/Llama-3.3-70B-Instruct-Turbo"]),
+    )
+    assert HTTP.get(server.url + "/v1/models").json() == {"error": "Unauthorized"}
+    assert HTTP.get(server.url + "/v1/models").json()["error"]["code"] == 400
+    credits = HTTP.get(server.url + "/v1/models")
+    assert credits.status_code == 402 and credits.json()["error"]["code"] == 402
+    assert HTTP.get(server.url + "/v1/models").json()[0]["id"] == "meta-llama/Llama-3.3-70B-Instruct-Turbo"
