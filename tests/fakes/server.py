@@ -73,6 +73,10 @@ class Reply:
         """A copy cut after its first `after` chunks by an abrupt close."""
         return replace(self, body=b"", chunks=[*self._items()[:after], Drop(reset)])
 
+    def delayed(self, seconds: float) -> Reply:
+        """A copy that waits `seconds` before sending its status line (a body becomes one chunk)."""
+        return replace(self.with_inserted(0, Stall(seconds)), stall_before_headers=True)
+
     def _items(self) -> list[Item]:
         return list(self.chunks) if self.chunks is not None else [self.body]
 
@@ -239,7 +243,8 @@ class _Handler(BaseHTTPRequestHandler):
         if reset:
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         else:
-            self.connection.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
         self.connection.close()
 
     def _wait(self, seconds: float) -> None:

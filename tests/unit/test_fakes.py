@@ -187,9 +187,13 @@ def test_client_closing_mid_stream_counts_as_disconnect(server: FakeServer) -> N
 
 def test_stall_before_headers_times_out_and_counts(server: FakeServer) -> None:
     server.route("GET", "/h", Reply(chunks=[Stall(5.0), b"late"], stall_before_headers=True))
+    server.route("GET", "/j", json_reply(200, {"ok": True}).delayed(0.2))
     with pytest.raises(httpx.ReadTimeout):
         HTTP.get(server.url + "/h", timeout=httpx.Timeout(5.0, read=0.3))
     assert server.wait_disconnect(timeout=2.0)
+    started = time.monotonic()
+    assert HTTP.get(server.url + "/j").json() == {"ok": True}
+    assert time.monotonic() - started >= 0.2
 
 
 def test_completed_response_is_not_a_disconnect(server: FakeServer) -> None:
