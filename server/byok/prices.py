@@ -136,7 +136,10 @@ def _override(model: str, provider: str | None, overrides: Mapping[str, PriceSet
     if (hit := keyed.get(name)) is not None:
         return Price.from_settings(hit)
     plain = {_dotless(key): value for key, value in keyed.items() if "/" not in key}
-    for candidate in _candidates(name):
+    bare = name.rsplit("/", 1)[-1]
+    if match := _BEDROCK_ID.match(bare):
+        bare = match["name"]
+    for candidate in _candidates(bare):
         if (hit := plain.get(candidate)) is not None:
             return Price.from_settings(hit)
     if scope and (hit := keyed.get(f"{scope}/*")) is not None:

@@ -1,0 +1,90 @@
+"""A separate process that uses the usage ledger, for the multi-process tests in test_usage.py.
+
+    ledger_worker.py race DB LIMIT_USD WORST_USD   reserve+settle until refused; prints {"accepted": n}
+    ledger_worker.py write DB COUNT                 COUNT reserve+settle pairs, no limit; prints {"ids": [...]}
+    ledger_worker.py stream DB TOKENS               reserve, record TOKENS streamed, then block until killed
+
+Each mode prints "ready" and waits for a line on stdin before it starts, so the parent can release all
+workers at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from byok.config import BudgetSettings
+from byok.errors import ByokError
+from byok.prices import Price
+from byok.protocol import ErrorCode
+from byok.usage import Ledger
+
+
+def main(mode: str, db: str, *args: str) -> None:
+    ledger = Ledger(Path(db))
+    print("ready", flush=True)
+    sys.stdin.readline()
+    if mode == "race":
+        limit, worst = float(args[0]), float(args[1])
+        budget = BudgetSettings(monthly_usd=limit)
+        accepted = 0
+        while True:
+            try:
+                reservation = ledger.reserve(
+                    provider="openai", model="gpt-4o", feature="chat", worst_case_usd=worst, budget=budget
+                )
+            except ByokError as exc:
+                assert exc.code == ErrorCode.BUDGET_EXCEEDED
+                break
+            accepted += 1
+            ledger.settle(
+                reservation,
+                input_tokens=100,
+                output_tokens=10,
+                estimated=False,
+                cost_usd=worst,
+                outcome="ok",
+                request_id=f"req-{accepted}",
+            )
+        print(json.dumps({"accepted": accepted}), flush=True)
+    elif mode == "write":
+        ids = []
+        for index in range(int(args[0])):
+            reservation = ledger.reserve(
+                provider="anthropic",
+                model="claude",
+                feature="agent",
+                worst_case_usd=0.01,
+                budget=BudgetSettings(),
+            )
+            ledger.settle(
+                reservation,
+                input_tokens=1,
+                output_tokens=1,
+                estimated=False,
+                cost_usd=0.001,
+                outcome="ok",
+                request_id=str(index),
+            )
+            ids.append(reservation.id)
+        print(json.dumps({"ids": ids}), flush=True)
+    elif mode == "stream":
+        tokens = int(args[0])
+        reservation = ledger.reserve(
+            provider="anthropic",
+            model="claude-sonnet-4-5",
+            feature="chat",
+            worst_case_usd=1.0,
+            budget=BudgetSettings(),
+            price=Price(3.0, 15.0),
+            input_tokens_estimate=1000,
+        )
+        for streamed in range(10, tokens + 1, 10):
+            ledger.update_progress(reservation, output_tokens_estimate=streamed)
+        print(json.dumps({"id": reservation.id}), flush=True)
+        sys.stdin.readline()  # "streaming" until the parent kills us
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,337 @@
+"""The usage ledger: budget enforcement, summaries, warnings, and several processes sharing one file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from byok.config import BudgetSettings
+from byok.errors import ByokError
+from byok.prices import Price
+from byok.protocol import ErrorCode
+from byok.usage import Ledger, Reservation, default_path
+
+WORKER = Path(__file__).with_name("ledger_worker.py")
+NOW = datetime(2025, 3, 15, 12, 0, 0)
+NO_LIMIT = BudgetSettings()
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    with Ledger(tmp_path / "usage.sqlite3") as opened:
+        yield opened
+
+
+def spend(
+    ledger: Ledger,
+    cost: float | None,
+    *,
+    provider: str = "openai",
+    model: str = "gpt-4o",
+    feature: str = "chat",
+    now: datetime = NOW,
+    estimated: bool = False,
+    tokens: tuple[int, int] = (100, 10),
+) -> Reservation:
+    reservation = ledger.reserve(
+        provider=provider, model=model, feature=feature, worst_case_usd=cost, budget=NO_LIMIT, now=now
+    )
+    ledger.settle(
+        reservation,
+        input_tokens=tokens[0],
+        output_tokens=tokens[1],
+        estimated=estimated,
+        cost_usd=cost,
+        outcome="ok",
+        request_id="req",
+        now=now,
+    )
+    return reservation
+
+
+def row_count(ledger: Ledger) -> int:
+    with ledger._transaction() as db:
+        return int(db.execute("SELECT COUNT(*) FROM requests").fetchone()[0])
+
+
+def test_file_is_in_wal_mode(ledger: Ledger) -> None:
+    with ledger._transaction() as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert default_path().name == "usage.sqlite3"
+
+
+def test_reserve_refuses_past_the_monthly_limit_and_writes_nothing(ledger: Ledger) -> None:
+    budget = BudgetSettings(monthly_usd=1.0)
+    spend(ledger, 0.90)
+    assert row_count(ledger) == 1
+    with pytest.raises(ByokError) as caught:
+        ledger.reserve(
+            provider="openai", model="gpt-4o", feature="chat", worst_case_usd=0.2, budget=budget, now=NOW
+        )
+    error = caught.value
+    assert error.code == ErrorCode.BUDGET_EXCEEDED
+    assert error.cause == "spent $0.90 of $1.00 this month"
+    assert "wait until the 1st" in error.fix
+    assert error.provider == "openai"
+    assert error.to_data()["worstCaseUsd"] == 0.2
+    assert row_count(ledger) == 1
+    # what still fits is allowed, and the limit counts open reservations at their worst case
+    ledger.reserve(
+        provider="openai", model="gpt-4o", feature="chat", worst_case_usd=0.1, budget=budget, now=NOW
+    )
+    with pytest.raises(ByokError):
+        ledger.reserve(
+            provider="openai", model="gpt-4o", feature="chat", worst_case_usd=0.01, budget=budget, now=NOW
+        )
+
+
+def test_last_month_does_not_count(ledger: Ledger) -> None:
+    spend(ledger, 5.0, now=NOW - timedelta(days=30))
+    ledger.reserve(
+        provider="openai",
+        model="gpt-4o",
+        feature="chat",
+        worst_case_usd=0.5,
+        budget=BudgetSettings(monthly_usd=1.0),
+        now=NOW,
+    )
+
+
+def test_per_provider_limit(ledger: Ledger) -> None:
+    budget = BudgetSettings(per_provider={"anthropic": 0.5})
+    spend(ledger, 0.45, provider="anthropic", model="claude-sonnet-4-5")
+    spend(ledger, 10.0, provider="openai")
+    with pytest.raises(ByokError) as caught:
+        ledger.reserve(
+            provider="anthropic", model="claude", feature="chat", worst_case_usd=0.1, budget=budget, now=NOW
+        )
+    assert caught.value.cause == "spent $0.45 of $0.50 on anthropic this month"
+    assert "perProvider.anthropic" in caught.value.fix
+    ledger.reserve(
+        provider="openai", model="gpt-4o", feature="chat", worst_case_usd=5.0, budget=budget, now=NOW
+    )
+
+
+def test_unknown_price_is_allowed_until_a_limit_is_reached(ledger: Ledger) -> None:
+    budget = BudgetSettings(monthly_usd=1.0)
+    ledger.reserve(
+        provider="ollama", model="llama3", feature="chat", worst_case_usd=None, budget=budget, now=NOW
+    )
+    spend(ledger, 1.0)
+    with pytest.raises(ByokError) as caught:
+        ledger.reserve(
+            provider="ollama", model="llama3", feature="chat", worst_case_usd=None, budget=budget, now=NOW
+        )
+    assert "byok.prices" in caught.value.fix
+
+
+def test_summary_shape_and_unknown_cost_is_never_zero(ledger: Ledger) -> None:
+    spend(ledger, 0.25, model="gpt-4o", feature="chat")
+    spend(ledger, 0.50, model="gpt-4o", feature="agent", estimated=True, now=NOW + timedelta(days=1))
+    spend(ledger, None, provider="ollama", model="llama3", feature="chat")
+    spend(ledger, 0.125, provider="anthropic", model="claude-sonnet-4-5", feature="chat")
+    ledger.reserve(
+        provider="openai", model="o1", feature="chat", worst_case_usd=0.3, budget=NO_LIMIT, now=NOW
+    )
+
+    result = ledger.summary("2025-03", "model", BudgetSettings(monthly_usd=2.0), now=NOW)
+    assert set(result) == {
+        "month",
+        "totalUsd",
+        "budgetUsd",
+        "remainingUsd",
+        "reservedUsd",
+        "unknownCostRequests",
+        "rows",
+    }
+    assert result["month"] == "2025-03"
+    assert result["totalUsd"] == pytest.approx(0.875)
+    assert result["budgetUsd"] == 2.0
+    assert result["reservedUsd"] == pytest.approx(0.3)
+    assert result["remainingUsd"] == pytest.approx(2.0 - 0.875 - 0.3)
+    assert result["unknownCostRequests"] == 1
+    assert result["rows"] == [
+        {
+            "key": "gpt-4o",
+            "requests": 2,
+            "inputTokens": 200,
+            "outputTokens": 20,
+            "costUsd": 0.75,
+            "estimated": True,
+            "unknownCostRequests": 0,
+        },
+        {
+            "key": "claude-sonnet-4-5",
+            "requests": 1,
+            "inputTokens": 100,
+            "outputTokens": 10,
+            "costUsd": 0.125,
+            "estimated": False,
+            "unknownCostRequests": 0,
+        },
+        {
+            "key": "llama3",
+            "requests": 1,
+            "inputTokens": 100,
+            "outputTokens": 10,
+            "costUsd": None,
+            "estimated": False,
+            "unknownCostRequests": 1,
+        },
+    ]
+
+    by_feature = {row["key"]: row for row in ledger.summary("2025-03", "feature", now=NOW)["rows"]}
+    # a mixed group sums what is known and says how many requests are unpriced
+    assert by_feature["chat"]["costUsd"] == pytest.approx(0.375)
+    assert by_feature["chat"]["unknownCostRequests"] == 1
+    by_day = ledger.summary("2025-03", "day", now=NOW)["rows"]
+    assert [row["key"] for row in by_day] == ["2025-03-15", "2025-03-16"]
+    by_provider = [row["key"] for row in ledger.summary("2025-03", "provider", now=NOW)["rows"]]
+    assert by_provider == ["openai", "anthropic", "ollama"]
+
+
+def test_summary_of_an_empty_or_all_unknown_month(ledger: Ledger) -> None:
+    empty = ledger.summary("2025-02", now=NOW)
+    assert empty["totalUsd"] == 0.0 and empty["rows"] == [] and empty["remainingUsd"] is None
+    spend(ledger, None, provider="ollama", model="llama3")
+    unknown = ledger.summary(now=NOW)
+    assert unknown["totalUsd"] is None and unknown["unknownCostRequests"] == 1
+    with pytest.raises(ValueError):
+        ledger.summary("March", now=NOW)
+
+
+def test_stale_pending_row_becomes_interrupted_with_what_it_streamed(ledger: Ledger) -> None:
+    reservation = ledger.reserve(
+        provider="anthropic",
+        model="claude-sonnet-4-5",
+        feature="chat",
+        worst_case_usd=0.5,
+        budget=NO_LIMIT,
+        price=Price(3.0, 15.0),
+        input_tokens_estimate=2000,
+        now=NOW,
+    )
+    ledger.update_progress(reservation, output_tokens_estimate=300, now=NOW + timedelta(minutes=5))
+    # still within the stale limit of its last progress: in flight, counted as reserved
+    live = ledger.summary(now=NOW + timedelta(minutes=20))
+    assert live["rows"] == [] and live["reservedUsd"] == 0.5
+    later = ledger.summary(now=NOW + timedelta(minutes=26))
+    [row] = later["rows"]
+    assert (row["outputTokens"], row["inputTokens"], row["estimated"]) == (300, 2000, True)
+    assert row["costUsd"] == pytest.approx((2000 * 3.0 + 300 * 15.0) / 1e6)
+    assert later["reservedUsd"] == 0.0
+    # the owner may still settle it afterwards: the real numbers win
+    ledger.settle(
+        reservation,
+        input_tokens=2100,
+        output_tokens=320,
+        estimated=False,
+        cost_usd=0.0111,
+        outcome="ok",
+        request_id="msg_1",
+        now=NOW,
+    )
+    [row] = ledger.summary(now=NOW)["rows"]
+    assert (row["inputTokens"], row["costUsd"], row["estimated"]) == (2100, 0.0111, False)
+
+
+def test_warn_once_per_month_per_limit_across_processes(tmp_path: Path) -> None:
+    path = tmp_path / "usage.sqlite3"
+    budget = BudgetSettings(monthly_usd=10.0, per_provider={"anthropic": 2.0})
+    first, second = Ledger(path), Ledger(path)  # two windows on one file
+    spend(first, 7.0)
+    assert first.should_warn(budget, now=NOW) == []
+    spend(first, 1.0)
+    [message] = first.should_warn(budget, now=NOW)
+    assert "$8.00" in message and "$10.00" in message and "80%" in message
+    assert second.should_warn(budget, now=NOW) == []
+    assert first.should_warn(budget, now=NOW) == []
+    spend(second, 1.7, provider="anthropic")
+    [message] = second.should_warn(budget, now=NOW)
+    assert "anthropic" in message
+    # next month warns afresh
+    spend(first, 9.0, now=NOW + timedelta(days=30))
+    assert len(first.should_warn(budget, now=NOW + timedelta(days=30))) == 1
+    first.close()
+    second.close()
+
+
+def start_worker(*args: str) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, str(WORKER), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "ready"
+    return process
+
+
+def release(processes: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    results = []
+    for process in processes:
+        out, _ = process.communicate()
+        assert process.returncode == 0
+        results.append(json.loads(out))
+    return results
+
+
+def test_processes_racing_for_the_last_dollar_never_overshoot(tmp_path: Path) -> None:
+    path = tmp_path / "usage.sqlite3"
+    workers = [start_worker("race", str(path), "1.0", "0.07") for _ in range(6)]
+    results = release(workers)
+    accepted = sum(int(result["accepted"]) for result in results)
+    assert accepted == 14  # 14 x $0.07 = $0.98; a 15th would make $1.05
+    with Ledger(path) as ledger:
+        summary = ledger.summary(budget=BudgetSettings(monthly_usd=1.0))
+    assert summary["totalUsd"] == pytest.approx(0.98)
+    assert summary["totalUsd"] <= 1.0
+    assert summary["rows"][0]["requests"] == 14
+
+
+def test_concurrent_writers_lose_no_rows(tmp_path: Path) -> None:
+    path = tmp_path / "usage.sqlite3"
+    workers = [start_worker("write", str(path), "40") for _ in range(5)]
+    results = release(workers)
+    ids = [row_id for result in results for row_id in result["ids"]]
+    assert len(ids) == len(set(ids)) == 200
+    with Ledger(path) as ledger:
+        [row] = ledger.summary()["rows"]
+    assert row["requests"] == 200
+    assert row["costUsd"] == pytest.approx(0.2)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL and pid liveness are POSIX")
+def test_a_process_killed_mid_stream_leaves_what_it_streamed(tmp_path: Path) -> None:
+    path = tmp_path / "usage.sqlite3"
+    worker = start_worker("stream", str(path), "120")
+    assert worker.stdin is not None and worker.stdout is not None
+    worker.stdin.write("go\n")
+    worker.stdin.flush()
+    json.loads(worker.stdout.readline())  # it has recorded its progress and is "streaming"
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    assert worker.returncode == -signal.SIGKILL
+    with Ledger(path) as ledger:
+        summary = ledger.summary()
+        with ledger._transaction() as db:
+            outcome = db.execute("SELECT outcome FROM requests").fetchone()[0]
+    [row] = summary["rows"]
+    assert outcome == "interrupted"
+    assert (row["inputTokens"], row["outputTokens"], row["estimated"]) == (1000, 120, True)
+    assert row["costUsd"] == pytest.approx((1000 * 3.0 + 120 * 15.0) / 1e6)
+    assert summary["reservedUsd"] == 0.0
