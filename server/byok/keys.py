@@ -148,7 +148,8 @@ def check_key_shape(provider: str, secret: str, expected_prefixes: tuple[str, ..
             fix="Copy the key again; paste it alone, without quotes or line breaks",
         )
     family = key_family(secret)
-    if expected_prefixes and family and family != provider and not secret.startswith(expected_prefixes):
+    expected = key_family(expected_prefixes[0]) if expected_prefixes else None
+    if expected and family and family != expected:
         raise ByokError(
             ErrorCode.KEY_REJECTED,
             f"This looks like {_FAMILY_LABEL.get(family, 'another provider')} key, not a key for {provider}",

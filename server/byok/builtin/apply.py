@@ -218,9 +218,13 @@ class _Planner:
             first = next((p for p in pairs if not _trivial(keys[p[0]])), pairs[0])
             shift = _Shift.between(self.lines[first[1]], seg[first[0]])
             delta = _width(self.lines[first[1]]) - _width(seg[first[0]])
-            exact_keys = [f"{_width(line) + delta}|{key}" if key else "" for line, key in zip(seg, keys, strict=True)]
-            window = [f"{_width(line)}|{key}" if key else "" for line, key in zip(
-                self.lines[wlo:whi], self.keys[wlo:whi], strict=True)]
+            exact_keys = [
+                f"{_width(line) + delta}|{key}" if key else "" for line, key in zip(seg, keys, strict=True)
+            ]
+            window = [
+                f"{_width(line)}|{key}" if key else ""
+                for line, key in zip(self.lines[wlo:whi], self.keys[wlo:whi], strict=True)
+            ]
             strict_pairs = self._pairs(exact_keys, window, wlo, anchor, spot)
             if 5 * self._score(strict_pairs, keys) >= 3 * self._score(pairs, keys):
                 pairs = strict_pairs
@@ -255,8 +259,11 @@ class _Planner:
 
         home = max(
             range(len(blocks)),
-            key=lambda b: (blocks[b][0] <= anchor < blocks[b][0] + blocks[b][2]
-                           and blocks[b][1] + offset + anchor - blocks[b][0] == spot, strength(blocks[b])),
+            key=lambda b: (
+                blocks[b][0] <= anchor < blocks[b][0] + blocks[b][2]
+                and blocks[b][1] + offset + anchor - blocks[b][0] == spot,
+                strength(blocks[b]),
+            ),
         )
         kept = [blocks[home]]
         for block in blocks[home + 1 :]:
@@ -344,7 +351,9 @@ def _strip_fence(snippet: str) -> str:
     if fence is None:
         return snippet
     mark = fence[1]
-    close = next((i for i in range(len(lines) - 1, first, -1) if lines[i].strip().startswith(mark)), len(lines))
+    close = next(
+        (i for i in range(len(lines) - 1, first, -1) if lines[i].strip().startswith(mark)), len(lines)
+    )
     return "\n".join(line.rstrip("\r") for line in lines[first + 1 : close]) + "\n"
 
 
@@ -368,7 +377,9 @@ def _match_tabs(lines: list[str], original: list[str]) -> list[str]:
     """Convert the snippet's indentation to tabs or spaces as the original uses."""
 
     def style(text: list[str]) -> tuple[int, int]:
-        return sum(1 for x in text if x.startswith("\t")), sum(1 for x in text if x.startswith(" ") and x.strip())
+        return sum(1 for x in text if x.startswith("\t")), sum(
+            1 for x in text if x.startswith(" ") and x.strip()
+        )
 
     o_tabs, o_spaces = style(original)
     s_tabs, s_spaces = style(lines)
@@ -474,8 +485,13 @@ def apply_snippet(
     for start, end, new in regions:
         for i1, i2, j1, j2 in changed_ranges(olines[start:end], new):
             edits.append(_edit(olines, ofinal, nl, start + i1, start + i2, new[j1:j2]))
-    return ApplyResult(edits, len(edits), unresolved, apply_edits(original, edits),
-                       [(start, end) for start, end, _ in regions])
+    return ApplyResult(
+        edits,
+        len(edits),
+        unresolved,
+        apply_edits(original, edits),
+        [(start, end) for start, end, _ in regions],
+    )
 
 
 def _planner_keys(lines: list[str]) -> list[str]:

@@ -66,7 +66,10 @@ def apply_edits(text: str, edits: Iterable[RangeEdit]) -> str:
         return begin + utf16_to_index(content, character)
 
     spans = sorted(
-        ((offset(e.start_line, e.start_character), offset(e.end_line, e.end_character), e.new_text) for e in edits),
+        (
+            (offset(e.start_line, e.start_character), offset(e.end_line, e.end_character), e.new_text)
+            for e in edits
+        ),
         key=lambda span: (span[0], span[1]),
     )
     out: list[str] = []

@@ -85,9 +85,21 @@ class _Bearer:
     token: str = field(repr=False)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class _StaticCredentials:
+    """A stored access key pair; quacks like botocore's credentials for `SigV4Auth`."""
+
+    access_key: str
+    secret_key: str = field(repr=False)
+    token: str | None = field(default=None, repr=False)
+
+    def get_frozen_credentials(self) -> _StaticCredentials:
+        return self
+
+
+@dataclass(frozen=True, slots=True)
 class _Signer:
-    """botocore credentials (static, or refreshable from the chain) for SigV4."""
+    """Credentials for SigV4: a stored pair, or botocore's (maybe refreshable) ones from the chain."""
 
     credentials: Any = field(repr=False)
 
@@ -122,8 +134,7 @@ class BedrockProvider:
         require_secure(self.runtime_url, provider_id)
         self.profile = settings.profile
         self.client = client
-        self._key = key or None
-        self._auth: _Auth | None = None
+        self._auth: _Auth | None = _auth_from_key(key, provider_id) if key else None
 
     def __repr__(self) -> str:
         return (
@@ -139,10 +150,7 @@ class BedrockProvider:
     async def auth(self) -> _Auth:
         """The stored key if there is one, else the AWS credential chain (resolved once, off the loop)."""
         if self._auth is None:
-            if self._key is not None:
-                self._auth = _auth_from_key(self._key, self.provider_id)
-            else:
-                self._auth = await asyncio.to_thread(_auth_from_chain, self.profile, self.provider_id)
+            self._auth = await asyncio.to_thread(_auth_from_chain, self.profile, self.provider_id)
         return self._auth
 
     async def signed_headers(
@@ -547,9 +555,9 @@ def _auth_from_key(key: str, provider: str) -> _Auth:
             cause="The JSON key needs string fields accessKeyId and secretAccessKey (sessionToken optional)",
             fix='Run `byok keys set bedrock` with {"accessKeyId": "...", "secretAccessKey": "..."} or an API key',
         )
-    from botocore.credentials import Credentials
-
-    return _Signer(Credentials(access_key, secret_key, token if isinstance(token, str) and token else None))
+    return _Signer(
+        _StaticCredentials(access_key, secret_key, token if isinstance(token, str) and token else None)
+    )
 
 
 def _auth_from_chain(profile: str | None, provider: str) -> _Auth:

@@ -1,0 +1,74 @@
+"""Chat: a streamed conversation on the user's own key, with files as context."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
+
+from byok.backend import Backend
+from byok.config import CamelModel
+from byok.context import OpenDocumentReader, check_context_window, format_files, read_file
+from byok.protocol import Command
+from byok.providers.base import ChatRequest, Message
+from byok.runner import StreamSink, run_turn
+
+if TYPE_CHECKING:
+    from byok.lsp import ByokServer
+
+MAX_MESSAGE_CHARS = 4_000_000
+
+
+class ChatMessageParam(CamelModel):
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(max_length=MAX_MESSAGE_CHARS)
+
+
+class ChatParams(CamelModel):
+    messages: list[ChatMessageParam] = Field(min_length=1, max_length=1000)
+    model: str | None = Field(default=None, min_length=1, max_length=200)
+    files: list[str] = Field(default_factory=list, max_length=200)
+    stream_id: str | None = Field(default=None, max_length=200)
+    max_tokens: int | None = Field(default=None, gt=0, le=1_000_000)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+
+
+async def chat(
+    backend: Backend,
+    params: ChatParams,
+    sink: StreamSink,
+    open_document: OpenDocumentReader | None = None,
+) -> dict[str, object]:
+    routes = await backend.routes("chat", params.model)
+    files = [read_file(uri, open_document) for uri in params.files]
+    messages = [Message(m.role, m.content) for m in params.messages]
+    if files:
+        context = "The user shared these files:\n\n" + format_files(files)
+        first_user = next(i for i, m in enumerate(messages) if m.role != "system") if messages else 0
+        messages.insert(first_user, Message("user", context))
+    check_context_window(files, "".join(m.content for m in params.messages), routes[0].context_window)
+    request = ChatRequest(
+        model=routes[0].upstream,
+        messages=messages,
+        max_tokens=params.max_tokens or backend.settings.max_output_tokens,
+        temperature=params.temperature,
+    )
+    turn = await run_turn(backend, routes, request, sink, feature="chat")
+    return {
+        "text": turn.result.text,
+        "model": turn.route.model_id,
+        "provider": turn.route.provider_id,
+        "finishReason": turn.result.finish_reason,
+        "usage": turn.usage_dict(),
+    }
+
+
+def register(server: ByokServer) -> None:
+    @server.byok_command(Command.CHAT, ChatParams)
+    async def handle_chat(params: ChatParams) -> dict[str, object]:
+        sink = server.stream_sink(params.stream_id)
+        try:
+            result = await chat(server.backend, params, sink, server.open_document_text)
+        finally:
+            sink.close()
+        return {**result, "streamId": sink.stream_id}

@@ -1,0 +1,193 @@
+"""The LSP side shared by all feature modules: the server class, the command wrapper, the stream sink.
+
+Each feature module exposes `register(server)` and uses `server.byok_command` to add its commands,
+which validates params at the boundary and turns every failure into a proper JSON-RPC error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from lsprotocol import types
+from pydantic import BaseModel, ValidationError
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol, lsp_method
+
+from byok import __version__
+from byok.backend import Backend
+from byok.errors import ByokError
+from byok.keys import redact
+from byok.protocol import BYOK_ERROR, Command, Notification
+
+log = logging.getLogger("byok")
+P = TypeVar("P", bound=BaseModel)
+
+WORK_DONE_TOKEN: contextvars.ContextVar[types.ProgressToken | None] = contextvars.ContextVar(
+    "work_done_token", default=None
+)
+COALESCE_S = 0.004
+"""Deltas arriving within this window after a sent one are batched into the next notification."""
+
+
+class ByokProtocol(LanguageServerProtocol):
+    """Runs commands as the request's own task, so `$/cancelRequest` cancels the command itself.
+
+    (pygls' built-in executeCommand is a generator that runs the command as a separate, uncancellable
+    task.) Also remembers the request's `workDoneToken` for progress reports.
+    """
+
+    @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)
+    async def lsp_workspace__execute_command(self, params: types.ExecuteCommandParams) -> Any:
+        handler = self.fm.commands.get(params.command)
+        if handler is None:
+            raise JsonRpcInvalidParams(f"Command name {params.command!r} is not defined")
+        WORK_DONE_TOKEN.set(params.work_done_token)
+        return await handler(*(params.arguments or ()))
+
+
+class ByokServer(LanguageServer):
+    def __init__(self, backend: Backend | None = None) -> None:
+        super().__init__("byok", __version__, protocol_cls=ByokProtocol)
+        self.backend = backend or Backend()
+        self.pending_settings: Any = None
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Out-of-band failures are logged (redacted), never echoed with tracebacks."""
+        log.error("server error: %s", redact(str(error)))
+
+    def byok_command(
+        self, name: Command, params_model: type[P]
+    ) -> Callable[[Callable[[P], Awaitable[Any]]], Callable[[P], Awaitable[Any]]]:
+        """Register an async command taking ONE object argument validated by `params_model`."""
+
+        def decorator(handler: Callable[[P], Awaitable[Any]]) -> Callable[[P], Awaitable[Any]]:
+            async def run(*args: Any) -> Any:
+                params = validate_params(name, params_model, args)
+                try:
+                    return await handler(params)
+                except ByokError as exc:
+                    log.info("%s failed: %s", name.value, exc)
+                    raise JsonRpcException(
+                        message=redact(str(exc)), code=BYOK_ERROR, data=_redacted(exc.to_data())
+                    ) from None
+                except (JsonRpcException, asyncio.CancelledError):
+                    raise
+                except Exception as exc:
+                    log.exception("%s crashed", name.value)
+                    raise JsonRpcInternalError(
+                        message=f"byok internal error in {name.value}: {type(exc).__name__}"
+                    ) from None
+
+            self.command(name.value)(run)
+            return handler
+
+        return decorator
+
+    def stream_sink(self, stream_id: str | None) -> LspStreamSink:
+        return LspStreamSink(self, stream_id or uuid.uuid4().hex)
+
+    def open_document_text(self, uri: str) -> str | None:
+        document = self.workspace.text_documents.get(uri)
+        return document.source if document is not None else None
+
+
+def validate_params(name: Command, model: type[P], args: tuple[Any, ...]) -> P:
+    if len(args) > 1:
+        raise JsonRpcInvalidParams(f"{name.value} takes one object argument, got {len(args)}")
+    raw = _plain(args[0]) if args else {}
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise JsonRpcInvalidParams(f"{name.value} takes one object argument, got {type(raw).__name__}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            {"field": ".".join(str(p) for p in error["loc"]) or "(params)", "message": error["msg"]}
+            for error in exc.errors(include_input=False, include_url=False)
+        ]
+        first = problems[0]
+        raise JsonRpcInvalidParams(
+            f"{name.value}: invalid {first['field']}: {first['message']}", data={"fields": problems[:20]}
+        ) from None
+
+
+def _plain(value: Any) -> Any:
+    """Namedtuples and attrs objects from pygls' converter back into JSON-like data."""
+    if hasattr(value, "_asdict"):
+        return {k: _plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _redacted(data: Any) -> Any:
+    if isinstance(data, str):
+        return redact(data)
+    if isinstance(data, dict):
+        return {k: _redacted(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_redacted(v) for v in data]
+    return data
+
+
+class LspStreamSink:
+    """Sends `byok/stream` notifications: the first delta at once, later ones coalesced for a few ms.
+
+    Also mirrors status lines into `$/progress` when the request carried a workDoneToken.
+    """
+
+    def __init__(self, server: ByokServer, stream_id: str) -> None:
+        self.server = server
+        self.stream_id = stream_id
+        self.progress_token = WORK_DONE_TOKEN.get()
+        self._pending: list[tuple[str, str]] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._last_sent = 0.0
+        self._loop = asyncio.get_running_loop()
+        if self.progress_token is not None:
+            self.server.work_done_progress.begin(
+                self.progress_token, types.WorkDoneProgressBegin(title="byok", cancellable=True)
+            )
+
+    def delta(self, kind: str, text: str) -> None:
+        if not text:
+            return
+        if self._pending and self._pending[-1][0] == kind:
+            self._pending[-1] = (kind, self._pending[-1][1] + text)
+        else:
+            self._pending.append((kind, text))
+        if kind == "status" and self.progress_token is not None:
+            self.server.work_done_progress.report(
+                self.progress_token, types.WorkDoneProgressReport(message=text[:200])
+            )
+        now = self._loop.time()
+        if kind == "status" or now - self._last_sent >= COALESCE_S:
+            self.flush()
+        elif self._flush_handle is None:
+            self._flush_handle = self._loop.call_later(COALESCE_S, self.flush)
+
+    def flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        pending, self._pending = self._pending, []
+        for kind, text in pending:
+            self.server.protocol.notify(
+                Notification.STREAM.value, {"streamId": self.stream_id, "delta": {"type": kind, "text": text}}
+            )
+        if pending:
+            self._last_sent = self._loop.time()
+
+    def close(self) -> None:
+        self.flush()
+        if self.progress_token is not None:
+            self.server.work_done_progress.end(self.progress_token, types.WorkDoneProgressEnd())

@@ -1,0 +1,174 @@
+"""`byok-server`: wires LSP handlers to the features. State lives on `ByokServer`; features register themselves."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from lsprotocol import types
+from pydantic import Field
+
+from byok import __version__, chat
+from byok.backend import Backend
+from byok.config import CamelModel, load_settings
+from byok.keys import RedactingFormatter, redact
+from byok.lsp import ByokServer
+from byok.protocol import Command
+
+log = logging.getLogger("byok")
+
+
+class ProviderParams(CamelModel):
+    provider: str = Field(min_length=1, max_length=40)
+
+
+class SetKeyParams(ProviderParams):
+    key: str = Field(min_length=1, max_length=8192)
+
+    def __repr__(self) -> str:
+        return f"SetKeyParams(provider={self.provider!r}, key=<redacted>)"
+
+
+class EmptyParams(CamelModel):
+    pass
+
+
+class LspLogHandler(logging.Handler):
+    """Mirrors byok's log records into `window/logMessage`, redacted."""
+
+    LEVELS = {
+        logging.ERROR: types.MessageType.Error,
+        logging.WARNING: types.MessageType.Warning,
+        logging.INFO: types.MessageType.Info,
+    }
+
+    def __init__(self, server: ByokServer) -> None:
+        super().__init__(logging.INFO)
+        self.server = server
+        self.setFormatter(RedactingFormatter("%(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.server.protocol.writer is None:
+            return
+        message_type = self.LEVELS.get(record.levelno, types.MessageType.Log)
+        try:
+            self.server.window_log_message(
+                types.LogMessageParams(type=message_type, message=self.format(record))
+            )
+        except Exception:  # a closed transport must never break the caller
+            return
+
+
+def apply_settings(server: ByokServer, raw: Any) -> None:
+    settings, problems = load_settings(raw)
+    server.backend.update_settings(settings)
+    for problem in problems:
+        log.warning("%s", problem)
+    if problems:
+        server.window_show_message(
+            types.ShowMessageParams(
+                type=types.MessageType.Warning,
+                message="byok: some settings are invalid; defaults are used for them. "
+                + "; ".join(problems[:3]),
+            )
+        )
+
+
+def create_server(backend: Backend | None = None) -> ByokServer:
+    server = ByokServer(backend)
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: ByokServer, params: types.InitializeParams) -> None:
+        options = params.initialization_options
+        if isinstance(options, dict):
+            ls.pending_settings = options.get("byok", options)
+
+    @server.feature(types.INITIALIZED)
+    def initialized(ls: ByokServer, params: types.InitializedParams) -> None:
+        if ls.pending_settings is not None:
+            apply_settings(ls, ls.pending_settings)
+            ls.pending_settings = None
+        log.info("byok %s ready", __version__)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def configuration_changed(ls: ByokServer, params: types.DidChangeConfigurationParams) -> None:
+        raw: Any = None
+        capabilities = ls.client_capabilities
+        if capabilities.workspace and capabilities.workspace.configuration:
+            try:
+                values = await ls.workspace_configuration_async(
+                    types.ConfigurationParams(items=[types.ConfigurationItem(section="byok")])
+                )
+                raw = values[0] if values else None
+            except Exception as exc:
+                log.warning("workspace/configuration failed: %s", redact(str(exc)))
+        if raw is None and isinstance(params.settings, dict):
+            raw = params.settings.get("byok")
+        if raw is not None:
+            apply_settings(ls, raw)
+
+    @server.byok_command(Command.SET_KEY, SetKeyParams)
+    async def set_key(params: SetKeyParams) -> dict[str, Any]:
+        return await server.backend.set_key(params.provider, params.key)
+
+    @server.byok_command(Command.DELETE_KEY, ProviderParams)
+    async def delete_key(params: ProviderParams) -> dict[str, Any]:
+        return await server.backend.delete_key(params.provider)
+
+    @server.byok_command(Command.LIST_KEYS, EmptyParams)
+    async def list_keys(params: EmptyParams) -> list[dict[str, Any]]:
+        return await server.backend.list_keys()
+
+    @server.byok_command(Command.VERIFY_KEY, ProviderParams)
+    async def verify_key(params: ProviderParams) -> dict[str, Any]:
+        return await server.backend.verify(params.provider)
+
+    @server.byok_command(Command.LIST_MODELS, EmptyParams)
+    async def list_models(params: EmptyParams) -> list[dict[str, Any]]:
+        return server.backend.model_list()
+
+    @server.byok_command(Command.STATUS, EmptyParams)
+    async def status(params: EmptyParams) -> dict[str, Any]:
+        return await server.backend.status()
+
+    chat.register(server)
+
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(ls: ByokServer, params: None) -> None:
+        await ls.backend.aclose()
+
+    return server
+
+
+def configure_logging(server: ByokServer | None, level: int = logging.INFO) -> None:
+    """Log to stderr only (stdout is the LSP channel) and to window/logMessage; always redacted."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logging.getLogger("byok").setLevel(level)
+    logging.getLogger("pygls").setLevel(logging.WARNING)  # pygls logs whole message bodies at INFO
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if server is not None:
+        logging.getLogger("byok").addHandler(LspLogHandler(server))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="byok-server", description="byok language server (stdio by default)"
+    )
+    parser.add_argument("--stdio", action="store_true", help="serve on stdin/stdout (the default)")
+    parser.add_argument("--tcp", action="store_true", help="serve on a TCP port instead, for debugging")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=2087)
+    parser.add_argument("--version", action="version", version=f"byok {__version__}")
+    args = parser.parse_args(argv)
+    server = create_server()
+    configure_logging(server)
+    if args.tcp:
+        server.start_tcp(args.host, args.port)
+    else:
+        server.start_io()

@@ -1,0 +1,58 @@
+"""Shared fixtures: an isolated keyring file, environment for server subprocesses, and fake providers."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Chosen before keyring is first used, for this process and every subprocess it starts.
+os.environ.setdefault("PYTHON_KEYRING_BACKEND", "tests.keyring_backend.FileKeyring")
+
+from tests.fakes import FakeServer
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_KEY_OPENAI = "sk-proj-TESTKEY0openai0aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1b2c"
+TEST_KEY_ANTHROPIC = "sk-ant-api03-TESTKEY0anthropic0bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb9z8y"
+TEST_KEY_GOOGLE = "AIzaTESTKEY0google0cccccccccccccccccc"
+TEST_KEY_AZURE = "0123456789abcdef0123456789abTEST"
+TEST_KEY_COMPAT = "local-TESTKEY-compat-dddddddddddddddd"
+ALL_TEST_KEYS = (TEST_KEY_OPENAI, TEST_KEY_ANTHROPIC, TEST_KEY_GOOGLE, TEST_KEY_AZURE, TEST_KEY_COMPAT)
+
+
+@pytest.fixture
+def keyring_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Selects the shared-file test keyring for this process and every subprocess."""
+    path = tmp_path / "keyring.json"
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "tests.keyring_backend.FileKeyring")
+    monkeypatch.setenv("BYOK_TEST_KEYRING_FILE", str(path))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    for name in (
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "AZURE_OPENAI_API_KEY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    return path
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeServer]:
+    with FakeServer() as server:
+        yield server
+
+
+@pytest.fixture
+def server_env(keyring_file: Path, tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["XDG_DATA_HOME"] = str(tmp_path / "data")
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    return env
+
+
+SERVER_COMMAND = [sys.executable, "-m", "byok"]
