@@ -292,7 +292,7 @@ def release(processes: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
 
 def test_processes_racing_for_the_last_dollar_never_overshoot(tmp_path: Path) -> None:
     path = tmp_path / "usage.sqlite3"
-    workers = [start_worker("race", str(path), "1.0", "0.07") for _ in range(6)]
+    workers = [start_worker("race", str(path), "1.0", "0.004") for _ in range(8)]
     results = release(workers)
     accepted = sum(int(result["accepted"]) for result in results)
     assert accepted == 14  # 14 x $0.07 = $0.98; a 15th would make $1.05
