@@ -1,0 +1,202 @@
+"""`byok`: the headless CLI over the same backend and features as the language server.
+
+Keys are read from a hidden prompt or stdin, never from argv. Every command takes `--json` for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from byok import __version__
+from byok.backend import Backend
+from byok.chat import ChatParams, chat
+from byok.config import load_settings
+from byok.errors import ByokError
+from byok.keys import redact
+
+EXIT_FAILED = 1
+
+
+def settings_path() -> Path:
+    explicit = os.environ.get("BYOK_SETTINGS")
+    return Path(explicit) if explicit else platformdirs.user_config_path("byok") / "settings.json"
+
+
+def load_backend(path: Path | None) -> Backend:
+    path = path or settings_path()
+    raw: Any = None
+    if path.exists():
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            print(f"byok: {path} is not valid JSON ({exc}); using defaults", file=sys.stderr)
+    settings, problems = load_settings(raw.get("byok", raw) if isinstance(raw, dict) else raw)
+    for problem in problems:
+        print(f"byok: {problem}", file=sys.stderr)
+    return Backend(settings)
+
+
+class TerminalSink:
+    """Streams answer text to stdout as it arrives; status and reasoning go to stderr."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def delta(self, kind: str, text: str) -> None:
+        if self.quiet:
+            return
+        stream = sys.stdout if kind == "text" else sys.stderr
+        stream.write(text if kind == "text" else f"[{kind}] {text}\n")
+        stream.flush()
+
+
+def read_secret(provider: str) -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass(f"API key for {provider} (input hidden): ")
+    return sys.stdin.read()
+
+
+def print_result(value: Any, as_json: bool, render: Callable[[Any], str]) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False) if as_json else render(value))
+
+
+def _table(rows: list[list[str]]) -> str:
+    if not rows:
+        return "(none)"
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows
+    )
+
+
+async def run(args: argparse.Namespace) -> int:
+    backend = load_backend(args.settings)
+    try:
+        return await dispatch(backend, args)
+    finally:
+        await backend.aclose()
+
+
+async def dispatch(backend: Backend, args: argparse.Namespace) -> int:
+    as_json: bool = args.json
+    if args.command == "keys":
+        if args.keys_command == "set":
+            result = await backend.set_key(args.provider, args.secret)
+            print_result(
+                result, as_json, lambda r: f"Stored {r['provider']} key {r['fingerprint']} in the keychain"
+            )
+        elif args.keys_command == "delete":
+            result = await backend.delete_key(args.provider)
+            print_result(result, as_json, lambda r: "Deleted" if r["deleted"] else "No stored key")
+        else:
+            keys = await backend.list_keys()
+            print_result(
+                keys, as_json, lambda ks: _table([[k["provider"], k["fingerprint"], k["source"]] for k in ks])
+            )
+        return 0
+    if args.command == "verify":
+        result = await backend.verify(args.provider)
+        print_result(result, as_json, _render_verify)
+        return 0 if result["ok"] else EXIT_FAILED
+    if args.command == "models":
+        print_result(backend.model_list(), as_json, lambda ms: _table([[m["id"], m["provider"]] for m in ms]))
+        return 0
+    if args.command == "status":
+        print_result(await backend.status(), as_json, _render_status)
+        return 0
+    if args.command == "chat":
+        params = ChatParams.model_validate(
+            {
+                "messages": [{"role": "user", "content": args.prompt}],
+                "model": args.model,
+                "files": args.file_uris,
+            }
+        )
+        result = await chat(backend, params, TerminalSink(quiet=as_json))
+        if as_json:
+            print(json.dumps(result, indent=2, ensure_ascii=False))
+        else:
+            usage = result["usage"]
+            assert isinstance(usage, dict)
+            print(
+                f"\n[{result['model']} via {result['provider']}: {usage['inputTokens']} in / "
+                f"{usage['outputTokens']} out{' (estimated)' if usage['estimated'] else ''}]",
+                file=sys.stderr,
+            )
+        return 0
+    raise AssertionError(args.command)
+
+
+def _render_verify(result: dict[str, Any]) -> str:
+    if result["ok"]:
+        shown = ", ".join(result["models"][:8]) + (" …" if len(result["models"]) > 8 else "")
+        return f"OK: {result['provider']} key {result['fingerprint']} works ({len(result['models'])} models: {shown})"
+    error = result["error"]
+    return f"FAILED: {error['message']}\n  cause: {error['cause']}\n  fix:   {error['fix']}"
+
+
+def _render_status(status: dict[str, Any]) -> str:
+    lines = [f"byok {status['version']}"]
+    for feature, info in status["features"].items():
+        where = "built-in" if info["builtin"] else info.get("provider") or "-"
+        lines.append(f"  {feature:<11} {info.get('model') or '(none)'}  [{where}]")
+    lines.append("keys:")
+    lines += [f"  {k['provider']:<11} {k['fingerprint']}  ({k['source']})" for k in status["keys"]] or [
+        "  (none)"
+    ]
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="byok", description="Bring-your-own-key AI backend: headless CLI")
+    parser.add_argument("--version", action="version", version=f"byok {__version__}")
+    parser.add_argument(
+        "--settings", type=Path, help="settings JSON file (default: $BYOK_SETTINGS or the user config dir)"
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    commands = parser.add_subparsers(dest="command", required=True)
+    keys = commands.add_parser("keys", help="store, list and delete API keys (in the OS keychain)")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    key_commands.add_parser("set", help="store a key, read from a hidden prompt or stdin").add_argument(
+        "provider"
+    )
+    key_commands.add_parser("delete", help="delete a stored key").add_argument("provider")
+    key_commands.add_parser("list", help="list keys and where they come from")
+    commands.add_parser("verify", help="check a provider key and list its models").add_argument("provider")
+    commands.add_parser("models", help="list known models")
+    commands.add_parser("status", help="which model serves each feature, and which keys exist")
+    chat_parser = commands.add_parser("chat", help="stream an answer to stdout")
+    chat_parser.add_argument("prompt")
+    chat_parser.add_argument("--model")
+    chat_parser.add_argument(
+        "--file", action="append", default=[], help="a file to send as context (repeatable)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.command == "keys" and args.keys_command == "set":
+        args.secret = read_secret(args.provider)
+    if args.command == "chat":
+        args.file_uris = [Path(f).resolve().as_uri() for f in args.file]
+    try:
+        code = asyncio.run(run(args))
+    except ByokError as exc:
+        if args.json:
+            print(json.dumps({"error": exc.to_data()}, indent=2), file=sys.stdout)
+        print(redact(f"byok: {exc.message}\n  cause: {exc.cause}\n  fix:   {exc.fix}"), file=sys.stderr)
+        code = EXIT_FAILED
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)

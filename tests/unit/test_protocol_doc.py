@@ -1,0 +1,32 @@
+"""protocol.md, byok.protocol and the server's advertised commands must agree."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from byok.protocol import Command, ErrorCode, Notification
+from byok.server import create_server
+
+DOC = (Path(__file__).resolve().parents[2] / "protocol.md").read_text(encoding="utf-8")
+
+
+def test_every_command_is_documented_and_nothing_else() -> None:
+    documented = set(re.findall(r"^### `(byok\.[A-Za-z]+)`", DOC, re.MULTILINE))
+    assert documented == {c.value for c in Command}
+
+
+def test_every_notification_is_documented() -> None:
+    documented = set(re.findall(r"^### `(byok/[A-Za-z]+)`", DOC, re.MULTILINE))
+    assert documented == {n.value for n in Notification}
+
+
+def test_every_error_code_is_in_the_table() -> None:
+    errors_section = DOC.split("## Errors", 1)[1]
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", errors_section, re.MULTILINE))
+    assert documented == {c.value for c in ErrorCode}
+
+
+def test_server_registers_exactly_the_documented_commands() -> None:
+    server = create_server()
+    assert set(server.protocol.fm.commands) == {c.value for c in Command}
