@@ -160,8 +160,10 @@ class BedrockProvider:
         auth = await self.auth()
         if isinstance(auth, _Bearer):
             return {**headers, "Authorization": f"Bearer {auth.token}"}
-        frozen = await asyncio.to_thread(_freeze, auth.credentials, self.provider_id)
-        return _sign(frozen, self.region, method, url, body, headers)
+        # In a worker: refreshing chain credentials may do I/O, and botocore.auth takes ~0.2 s to import.
+        return await asyncio.to_thread(
+            _sign, auth.credentials, self.provider_id, self.region, method, url, body, headers
+        )
 
     # -- chat ---------------------------------------------------------------------------------------
 
@@ -234,9 +236,9 @@ class BedrockProvider:
                 consumed += message.prelude.total_length
                 for event in state.feed(message.headers, message.payload):
                     yield event
-                if state.complete:
-                    yield state.usage or Usage()
-                    yield Finish(state.stop or "stop")
+                if state.stop is not None and state.usage is not None:
+                    yield state.usage
+                    yield Finish(state.stop)
                     return
         if state.stop is not None:
             if state.usage is not None:
@@ -367,7 +369,7 @@ class BedrockProvider:
         models = {
             str(m["modelId"])
             for m in summaries
-            if isinstance(m, dict) and "modelId" in m and "TEXT" in m.get("outputModalities", ["TEXT"])
+            if isinstance(m, dict) and "modelId" in m and "TEXT" in (m.get("outputModalities") or ["TEXT"])
         }
         with contextlib.suppress(ByokError):  # many IAM policies allow only ListFoundationModels
             models |= await self._inference_profiles()
@@ -416,10 +418,6 @@ class _StreamState:
         self.tools: dict[int, dict[str, str]] = {}
         self.stop: str | None = None
         self.usage: Usage | None = None
-
-    @property
-    def complete(self) -> bool:
-        return self.stop is not None and self.usage is not None
 
     def feed(self, headers: Mapping[str, Any], payload: bytes) -> Iterator[StreamEvent]:
         message_type = headers.get(":message-type")
@@ -598,22 +596,6 @@ def _auth_from_chain(profile: str | None, provider: str) -> _Auth:
     )
 
 
-def _freeze(credentials: Any, provider: str) -> Any:
-    """A consistent snapshot of (maybe refreshable) credentials, with its secrets registered for redaction."""
-    import botocore.exceptions
-
-    from byok.keys import REDACTOR
-
-    try:
-        frozen = credentials.get_frozen_credentials()
-    except botocore.exceptions.BotoCoreError as exc:
-        raise _chain_error(exc, provider) from None
-    for secret in (frozen.secret_key, frozen.token):
-        if secret:
-            REDACTOR.register(secret)
-    return frozen
-
-
 def _chain_error(exc: Exception, provider: str) -> ByokError:
     return ByokError(
         ErrorCode.INVALID_KEY,
@@ -625,12 +607,25 @@ def _chain_error(exc: Exception, provider: str) -> ByokError:
 
 
 def _sign(
-    credentials: Any, region: str, method: str, url: str, body: bytes, headers: dict[str, str]
+    credentials: Any, provider: str, region: str, method: str, url: str, body: bytes, headers: dict[str, str]
 ) -> dict[str, str]:
-    """SigV4 headers for exactly this request; the URL is signed (and must be sent) byte for byte."""
+    """SigV4 headers for exactly this request (the URL is signed, and must be sent, byte for byte). Blocking.
+
+    Refreshable chain credentials are frozen first; their secrets are registered for redaction.
+    """
+    import botocore.exceptions
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
 
+    from byok.keys import REDACTOR
+
+    try:
+        frozen = credentials.get_frozen_credentials()
+    except botocore.exceptions.BotoCoreError as exc:
+        raise _chain_error(exc, provider) from None
+    for secret in (frozen.secret_key, frozen.token):
+        if secret:
+            REDACTOR.register(secret)
     aws_request = AWSRequest(method=method, url=url, data=body, headers=headers)
-    SigV4Auth(credentials, SERVICE, region).add_auth(aws_request)
+    SigV4Auth(frozen, SERVICE, region).add_auth(aws_request)
     return dict(aws_request.headers.items())
