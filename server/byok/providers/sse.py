@@ -27,7 +27,7 @@ async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[ServerSentEvent]:
     async for line in lines:
         if raw or (not data and line.startswith(("{", "["))):
             raw.append(line)
-            depth += line.count("{") + line.count("[") - line.count("}") - line.count("]")
+            depth += _nesting(line)
             if depth <= 0:
                 yield ServerSentEvent(RAW_JSON_EVENT, "\n".join(raw))
                 raw, depth = [], 0
@@ -49,3 +49,27 @@ async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[ServerSentEvent]:
         yield ServerSentEvent(event or "message", "\n".join(data))
     if raw:
         yield ServerSentEvent(RAW_JSON_EVENT, "\n".join(raw))
+
+
+def _nesting(line: str) -> int:
+    """How much deeper in JSON brackets a line ends than it starts; brackets inside strings don't count.
+
+    JSON strings cannot span lines, so each line starts outside a string.
+    """
+    depth = 0
+    in_string = escaped = False
+    for char in line:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            depth += 1
+        elif char in "}]":
+            depth -= 1
+    return depth
