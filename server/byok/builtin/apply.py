@@ -15,6 +15,7 @@ import os
 import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 
 from byok.builtin.diff import changed_ranges, matching_blocks
 from byok.builtin.text import apply_edits, newline_of, split_lines, utf16_len
@@ -47,12 +48,15 @@ class ApplyResult:
 
 _COMMENT = re.compile(r"^(?:#+|//+|--|;+|%+|/\*+|<!--|\{/\*+)\s*(?P<body>.*?)\s*(?:\*+/\}?|-->)?$")
 _DOTS = re.compile(r"\.\.\.|…")
-_WORDS = re.compile(r"^[\w\s,.'’()/&:+-]*$")
+_WORDS = re.compile(r"^[\w\s,.'\u2019()/&:+-]*$")
 _DEFINITION = re.compile(
     r"\b(?:def|class|function|func|fn|struct|enum|trait|interface|impl|type|module)\s+(?:\([^)]*\)\s*)?"
     r"([A-Za-z_$][\w$]*)"
 )
-_METHOD = re.compile(r"^\s*(?:[\w<>\[\],.?]+\s+)+([A-Za-z_$][\w$]*)\s*\(")
+_METHOD = re.compile(
+    r"^\s*(?!(?:for|if|elif|while|switch|return|new|else|catch|await|yield|throw|case|with|assert|print)\b)"
+    r"(?:[\w<>\[\],.?]+\s+)+([A-Za-z_$][\w$]*)\s*\([^;=]*$"
+)
 _CLOSER = re.compile(r"^(?:[}\])]|</|end\b)")
 _MAX_CANDIDATES = 40
 
@@ -91,6 +95,8 @@ def _is_closer(line: str) -> bool:
 
 def block_end(lines: list[str], header: int) -> int | None:
     """Last line of the block `lines[header]` opens (deeper lines, then a closer at its width), or None."""
+    if not lines[header].strip():
+        return None
     width = _width(lines[header])
     last = header
     k = header + 1
@@ -166,6 +172,7 @@ class _Planner:
 
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
+        self._exact: list[str] | None = None
         self.keys = [_key(line) for line in lines]
         self.index: dict[str, list[int]] = {}
         for number, key in enumerate(self.keys):
@@ -212,98 +219,150 @@ class _Planner:
         m, n = len(seg), len(self.lines)
         wlo = max(lo, spot - 3 * anchor - 50)
         whi = min(n, spot + 3 * (m - anchor) + 200)
-        shift = _Shift.between(self.lines[spot], seg[anchor])
-        pairs = self._pairs(keys, self.keys[wlo:whi], wlo, anchor, spot)
-        if pairs:
-            first = next((p for p in pairs if not _trivial(keys[p[0]])), pairs[0])
-            shift = _Shift.between(self.lines[first[1]], seg[first[0]])
-            delta = _width(self.lines[first[1]]) - _width(seg[first[0]])
-            exact_keys = [
-                f"{_width(line) + delta}|{key}" if key else "" for line, key in zip(seg, keys, strict=True)
-            ]
-            window = [
-                f"{_width(line)}|{key}" if key else ""
-                for line, key in zip(self.lines[wlo:whi], self.keys[wlo:whi], strict=True)
-            ]
-            strict_pairs = self._pairs(exact_keys, window, wlo, anchor, spot)
+        blank_free = [key or f"\0{i}" for i, key in enumerate(keys)]
+        pairs = self._pairs(seg, blank_free, self.keys, wlo, whi, anchor, spot)
+        first = next((p for p in pairs if not _trivial(keys[p[0]])), pairs[0])
+        shift = _Shift.between(self.lines[first[1]], seg[first[0]])
+        delta = _width(self.lines[first[1]]) - _width(seg[first[0]])
+        exact_keys = [f"{_width(line) + delta}|{key}" if key else f"\0{i}" for i, (line, key) in enumerate(
+            zip(seg, keys, strict=True))]
+        if _key(shift(seg[anchor])) == self.keys[spot] and _width(shift(seg[anchor])) == _width(self.lines[spot]):
+            strict_pairs = self._pairs(seg, exact_keys, self.exact_keys(), wlo, whi, anchor, spot)
             if 5 * self._score(strict_pairs, keys) >= 3 * self._score(pairs, keys):
                 pairs = strict_pairs
-        if not pairs or not any(i == anchor or not _trivial(keys[i]) for i, _ in pairs):
-            return None
         new = [shift(line) for line in seg]
         start, end = pairs[0][1], pairs[-1][1] + 1
         first_seg, last_seg = pairs[0][0], pairs[-1][0]
-        while first_seg > 0 and start > lo and _key(new[first_seg - 1]) == self.keys[start - 1]:
-            first_seg -= 1
-            start -= 1
-        while last_seg < m - 1 and end < n and _key(new[last_seg + 1]) == self.keys[end]:
-            last_seg += 1
-            end += 1
+        if first_seg <= start - lo and all(
+            _key(new[k]) == self.keys[start - first_seg + k] for k in range(first_seg)
+        ):
+            start, first_seg = start - first_seg, 0
+        if m - 1 - last_seg <= n - end and all(
+            _key(new[last_seg + 1 + k]) == self.keys[end + k] for k in range(m - 1 - last_seg)
+        ):
+            end, last_seg = end + m - 1 - last_seg, m - 1
+        while last_seg < m - 1 and end < n and not new[-1].strip() and not self.lines[end].strip():
+            new.pop()
+            m -= 1
+        skip = 0
+        while skip < first_seg and start - skip > lo and not new[skip].strip() and not self.lines[start - 1 - skip].strip():
+            skip += 1
+        if skip:
+            del new[:skip]
+            pairs = [(i - skip, j) for i, j in pairs]
+            first_seg -= skip
+            last_seg -= skip
+            m -= skip
+        if first_seg > 0:
+            before = start - 1
+            while before >= lo and not self.lines[before].strip():
+                before -= 1
+            if before >= lo and any(_similar(new[k], self.lines[before]) for k in (0, first_seg - 1)):
+                start = before
+        if last_seg < m - 1:
+            after = end
+            while after < n and not self.lines[after].strip():
+                after += 1
+            if after < n and any(_similar(new[k], self.lines[after]) for k in (m - 1, last_seg + 1)):
+                end = after + 1
         return _Placement(start, end, new, pairs, shift, self._score(pairs, keys))
+
+    def exact_keys(self) -> list[str]:
+        """Keys carrying the indentation width, computed once."""
+        if self._exact is None:
+            self._exact = [f"{_width(line)}|{key}" if key else "" for line, key in zip(
+                self.lines, self.keys, strict=True)]
+        return self._exact
 
     @staticmethod
     def _score(pairs: list[tuple[int, int]], keys: list[str]) -> int:
         return sum(1 for i, _ in pairs if not _trivial(keys[i]))
 
-    @staticmethod
     def _pairs(
-        seg_keys: list[str], window: list[str], offset: int, anchor: int, spot: int
+        self, seg: list[str], seg_keys: list[str], orig_keys: list[str], wlo: int, whi: int, anchor: int, spot: int
     ) -> list[tuple[int, int]]:
-        """Matched (segment line, original line) pairs, dropping weak matches that jump far away."""
-        blocks = matching_blocks(seg_keys, window)
-        if not blocks:
-            return []
+        """Matched (segment line, original line) pairs through the anchor pair `(anchor, spot)`, dropping
+        weak matches that jump over original lines the segment does not account for."""
+        before = matching_blocks(seg_keys[:anchor], orig_keys[wlo:spot], head=False)
+        after = matching_blocks(seg_keys[anchor + 1 :], orig_keys[spot + 1 : whi], foot=False)
+        head = [(i, j + wlo, size) for i, j, size in before]
+        tail = [(i + anchor + 1, j + spot + 1, size) for i, j, size in after]
 
         def strength(block: tuple[int, int, int]) -> int:
-            return sum(1 for i in range(block[0], block[0] + block[2]) if not _trivial(seg_keys[i]))
+            total = 0
+            for i in range(block[0], block[0] + block[2]):
+                key = _key(seg[i])
+                if not _trivial(key):
+                    total += 2 if len(self.index.get(key, ())) == 1 and len(key) >= 12 else 1
+            return total
 
-        home = max(
-            range(len(blocks)),
-            key=lambda b: (
-                blocks[b][0] <= anchor < blocks[b][0] + blocks[b][2]
-                and blocks[b][1] + offset + anchor - blocks[b][0] == spot,
-                strength(blocks[b]),
-            ),
-        )
-        kept = [blocks[home]]
-        for block in blocks[home + 1 :]:
+        def keep(block: tuple[int, int, int], seg_gap: int, orig_gap: int) -> bool:
+            power = strength(block)
+            if power >= 2 or seg_gap == orig_gap == 0:
+                return True
+            if power == 1:
+                return orig_gap <= seg_gap + 3
+            lines = range(block[0], block[0] + block[2])
+            return orig_gap <= seg_gap and all(self._same_owner(seg, i, block[1] + i - block[0]) for i in lines)
+
+        kept = [(anchor, spot, 1)]
+        for block in tail:
             prev = kept[-1]
-            seg_gap = block[0] - (prev[0] + prev[2])
-            orig_gap = block[1] - (prev[1] + prev[2])
-            if orig_gap <= seg_gap + 3 or strength(block) >= 2:
+            if keep(block, block[0] - prev[0] - prev[2], block[1] - prev[1] - prev[2]):
                 kept.append(block)
-        head: list[tuple[int, int, int]] = []
-        nearest = blocks[home]
-        for block in reversed(blocks[:home]):
-            seg_gap = nearest[0] - (block[0] + block[2])
-            orig_gap = nearest[1] - (block[1] + block[2])
-            if orig_gap <= seg_gap + 3 or strength(block) >= 2:
-                head.append(block)
-                nearest = block
-        head.reverse()
-        return [(i + k, j + k + offset) for i, j, size in head + kept for k in range(size)]
+        for block in reversed(head):
+            nearest = kept[0]
+            if keep(block, nearest[0] - block[0] - block[2], nearest[1] - block[1] - block[2]):
+                kept.insert(0, block)
+        return [(i + k, j + k) for i, j, size in kept for k in range(size)]
+
+    def _same_owner(self, seg: list[str], i: int, j: int) -> bool:
+        """For a closing line matched across a gap: whether it closes the same kind of block on both sides."""
+        if not _is_closer(seg[i]):
+            return True
+        mine = _owner(seg, i)
+        theirs = _owner(self.lines, j)
+        if mine is None or theirs is None:
+            return mine is None
+        return _key(seg[mine]) == self.keys[theirs] or _similar(seg[mine], self.lines[theirs])
 
     def complete_blocks(self, place: _Placement, seg: _Segment) -> None:
         """Stretch the placement over whole original blocks whose header the segment closes."""
-        seg_lines = place.lines
+        matched = dict(place.pairs)
         for i, j in place.pairs:
-            if self._closes(seg_lines, i, seg.marker_after):
-                end = block_end(self.lines, j)
-                if end is not None and end + 1 > place.end:
-                    place.end = end + 1
+            if not place.lines[i].strip():
+                continue
+            end = block_end(self.lines, j)
+            if end is not None and end + 1 > place.end and self._closes(place.lines, i, j, end, seg, matched):
+                place.end = end + 1
 
     @staticmethod
-    def _closes(seg_lines: list[str], header: int, marker_after: str | None) -> bool:
-        """Whether the segment holds the complete block opened at `seg_lines[header]`."""
+    def _closes(
+        seg_lines: list[str], header: int, orig_header: int, orig_end: int, seg: _Segment, matched: dict[int, int]
+    ) -> bool:
+        """Whether the segment holds the complete block opened at `seg_lines[header]`.
+
+        It does when the block visibly ends inside the segment, or the snippet ends with it. When a marker
+        follows, the block is complete unless the marker is deeper than the header or the segment's last
+        line is an original line from the middle of the block (the marker then elides the block's rest).
+        """
         width = _width(seg_lines[header])
         deeper = False
-        for line in seg_lines[header + 1 :]:
+        last = header
+        for number in range(header + 1, len(seg_lines)):
+            line = seg_lines[number]
             if not line.strip():
                 continue
             if _width(line) <= width:
                 return deeper
             deeper = True
-        return deeper and (marker_after is None or len(marker_after.expandtabs(4)) <= width)
+            last = number
+        if not deeper or seg.marker_after is None:
+            return deeper
+        if len(seg.marker_after.expandtabs(4)) > width:
+            return False
+        where = matched.get(last)
+        return where is None or not orig_header < where < orig_end
 
     def open_blocks(self, place: _Placement, seg: _Segment) -> list[_OpenBlock]:
         """Blocks the segment opens but leaves to a later segment (a marker deeper than the header follows)."""
@@ -322,18 +381,55 @@ class _Planner:
         return opened
 
     def by_signature(self, seg: list[str], lo: int) -> _Placement | None:
-        """Place a segment with no matching line by the name of the definition it starts with."""
-        head = next((i for i, line in enumerate(seg) if line.strip()), None)
-        if head is None:
+        """Place a segment with no matching line by the definition it starts with, or, for a one-line
+        segment, by the one original line it is an edited version of."""
+        heads = [i for i, line in enumerate(seg) if line.strip()]
+        if not heads:
             return None
+        head = heads[0]
         name = _definition_name(seg[head])
-        if name is None:
+        if name is not None:
+            spots = [j for j in range(lo, len(self.lines)) if _definition_name(self.lines[j]) == name]
+        elif len(heads) == 1:
+            spots = [j for j in range(lo, len(self.lines)) if _similar(seg[head], self.lines[j])]
+        else:
             return None
-        spots = [j for j in range(lo, len(self.lines)) if _definition_name(self.lines[j]) == name]
         if len(spots) != 1:
             return None
         shift = _Shift.between(self.lines[spots[0]], seg[head])
         return _Placement(spots[0], spots[0] + 1, [shift(line) for line in seg], [(head, spots[0])], shift, 1)
+
+
+_HEAD = re.compile(r"\s*([^\s=:(\[{<]+|<\w+)")
+_TRAILING = ".,:;>{}()[] "
+
+
+def _similar(new: str, old: str) -> bool:
+    """Whether `new` reads as an edited version of `old`: same indentation and definition or leading
+    token, and one a prefix of the other (trailing punctuation aside) or mostly the same characters."""
+    if not new.strip() or not old.strip() or _width(new) != _width(old):
+        return False
+    name = _definition_name(new)
+    if name is not None:
+        return name == _definition_name(old)
+    head_new, head_old = _HEAD.match(new), _HEAD.match(old)
+    if head_new is None or head_old is None or head_new[1] != head_old[1]:
+        return False
+    a, b = _key(new), _key(old)
+    short, long = sorted((a, b), key=len)
+    stem = short.rstrip(_TRAILING)
+    if len(stem) >= 10 and long.startswith(stem):
+        return True
+    return max(len(a), len(b)) >= 12 and SequenceMatcher(None, a, b).ratio() >= 0.75
+
+
+def _owner(lines: list[str], closer: int) -> int | None:
+    """The line opening the block that `lines[closer]` closes: the nearest earlier line no deeper."""
+    width = _width(lines[closer])
+    for number in range(closer - 1, max(-1, closer - 2000), -1):
+        if lines[number].strip() and _width(lines[number]) <= width:
+            return number
+    return None
 
 
 def _definition_name(line: str) -> str | None:
@@ -453,7 +549,7 @@ def apply_snippet(
     opened: list[_OpenBlock] = []
     segments = _segments(slines)
     for number, seg in enumerate(segments):
-        width = min(_width(line) for line in seg.lines if line.strip())
+        width = next(_width(line) for line in seg.lines if line.strip())
         while opened and width <= opened[-1].snippet_width:
             opened.pop()
         inside = opened[-1] if opened else None
@@ -504,9 +600,13 @@ def _contextless(
     """Place a segment none of whose lines exist in the original: by its position among the markers."""
     lines = planner.lines
     if inside is not None:
-        at = inside.end if _is_closer(lines[inside.end]) else inside.end + 1
-        at = max(at, lo)
-        return _Placement(at, at, [inside.shift(line) for line in seg.lines], [], inside.shift, 0)
+        shifted = [inside.shift(line) for line in seg.lines]
+        closer = _is_closer(lines[inside.end])
+        at = max(inside.end if closer else inside.end + 1, lo)
+        tail = next((line for line in reversed(shifted) if line.strip()), "")
+        if closer and at == inside.end and _key(tail) == _key(lines[at]) and _width(tail) == _width(lines[at]):
+            return _Placement(at, at + 1, shifted, [], inside.shift, 0)
+        return _Placement(at, at, shifted, [], inside.shift, 0)
     signed = planner.by_signature(seg.lines, lo)
     if signed is not None:
         return signed

@@ -18,10 +18,14 @@ _SMALL = 250_000
 """Largest gap (lines of a times lines of b) handed to SequenceMatcher when no unique line anchors it."""
 
 
-def matching_blocks(a: Sequence[str], b: Sequence[str]) -> list[Block]:
-    """Equal runs between `a` and `b`, in increasing order on both sides, adjacent runs merged."""
+def matching_blocks(a: Sequence[str], b: Sequence[str], *, head: bool = True, foot: bool = True) -> list[Block]:
+    """Equal runs between `a` and `b`, in increasing order on both sides, adjacent runs merged.
+
+    `head=False` (`foot=False`) is for aligning `a` inside a larger `b`: the starts (ends) of the two are
+    then not taken to correspond.
+    """
     out: list[Block] = []
-    _blocks(a, 0, len(a), b, 0, len(b), out)
+    _blocks(a, 0, len(a), b, 0, len(b), out, head, foot)
     merged: list[Block] = []
     for i, j, size in out:
         if size <= 0:
@@ -46,16 +50,18 @@ def changed_ranges(a: Sequence[str], b: Sequence[str]) -> list[tuple[int, int, i
 
 
 def _blocks(
-    a: Sequence[str], alo: int, ahi: int, b: Sequence[str], blo: int, bhi: int, out: list[Block]
+    a: Sequence[str], alo: int, ahi: int, b: Sequence[str], blo: int, bhi: int, out: list[Block],
+    head: bool = True, foot: bool = True,
 ) -> None:
+    """Equal runs of a[alo:ahi] and b[blo:bhi]; `head`/`foot`: the ranges' starts/ends are aligned."""
     start_a, start_b = alo, blo
-    while alo < ahi and blo < bhi and a[alo] == b[blo]:
+    while head and alo < ahi and blo < bhi and a[alo] == b[blo]:
         alo += 1
         blo += 1
     if alo > start_a:
         out.append((start_a, start_b, alo - start_a))
     tail = 0
-    while alo < ahi - tail and blo < bhi - tail and a[ahi - 1 - tail] == b[bhi - 1 - tail]:
+    while foot and alo < ahi - tail and blo < bhi - tail and a[ahi - 1 - tail] == b[bhi - 1 - tail]:
         tail += 1
     ahi -= tail
     bhi -= tail
@@ -63,11 +69,11 @@ def _blocks(
         anchors = _unique_anchors(a, alo, ahi, b, blo, bhi)
         if anchors:
             pi, pj = alo, blo
-            for i, j in anchors:
-                _blocks(a, pi, i, b, pj, j, out)
+            for number, (i, j) in enumerate(anchors):
+                _blocks(a, pi, i, b, pj, j, out, head or number > 0, True)
                 out.append((i, j, 1))
                 pi, pj = i + 1, j + 1
-            _blocks(a, pi, ahi, b, pj, bhi, out)
+            _blocks(a, pi, ahi, b, pj, bhi, out, True, foot)
         elif (ahi - alo) * (bhi - blo) <= _SMALL:
             matcher = SequenceMatcher(None, a[alo:ahi], b[blo:bhi], autojunk=False)
             out.extend((alo + i, blo + j, size) for i, j, size in matcher.get_matching_blocks()[:-1])
