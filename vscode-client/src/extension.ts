@@ -49,10 +49,10 @@ async function execStreaming<T>(command: string, args: object, token: vscode.Can
 async function startClient(): Promise<void> {
   const cfg = vscode.workspace.getConfiguration('byok');
   const server = resolveServerCommand(cfg);
-  output.appendLine(`[byok] starting ${server.command} ${server.args.join(' ')} (from ${server.source})`);
+  output.appendLine(`[byok] starting ${[server.command, ...server.args].join(' ')} (from ${server.source})`);
   if (findExecutable(server.command) === undefined) {
-    return startFailed(`${server.command} not found (from ${server.source}). Install byok (pip install byok) ` +
-      `or set byok.server.command.`);
+    return startFailed(`${server.command} not found (from ${server.source}). Install the byok server (pip install byok) ` +
+      `or point byok.server.command at it.`);
   }
   const serverOptions: ServerOptions = { command: server.command, args: server.args };
   const clientOptions: LanguageClientOptions = {

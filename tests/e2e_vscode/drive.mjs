@@ -1,0 +1,253 @@
+// Drive a running code-server with playwright-core + Debian's chromium through the byok scenario.
+// Usage: node drive.mjs CONFIG.json   (written by test_vscode.py; see there for the fields)
+// Prints one JSON line `RESULT {...}` on success; exits 1 with `FAILED <message>` otherwise.
+// A screenshot of each step is saved in config.screenshots.
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+const require = createRequire(path.join(cfg.cacheDir, 'node_modules', 'x.js'));
+const { chromium } = require('playwright-core');
+
+const result = { steps: [], notifications: [] };
+const run = new Set(cfg.steps ?? ['setKey', 'verify', 'inlineEdit', 'chat', 'stop']);
+let page;
+let shot = 0;
+const log = (msg) => process.stderr.write(`drive: ${msg}\n`);
+
+async function screenshot(name) {
+  shot += 1;
+  const file = path.join(cfg.screenshots, `${String(shot).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file });
+  result.steps.push({ name, screenshot: file });
+  log(`screenshot ${file}`);
+}
+
+async function until(what, fn, timeoutMs = 20000, everyMs = 100) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (err) {
+      if (err.fatal) throw err;
+      last = err;
+    }
+    await page.waitForTimeout(everyMs);
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+}
+
+/** Texts of the visible notification toasts and any modal dialog. */
+async function messages() {
+  return page.evaluate(() => {
+    const texts = (sel) => [...document.querySelectorAll(sel)].map((e) => e.textContent.trim()).filter(Boolean);
+    return {
+      toasts: texts('.notifications-toasts .notification-list-item-message'),
+      dialogs: texts('.monaco-dialog-box .dialog-message-text, .monaco-dialog-box .dialog-message-detail'),
+    };
+  });
+}
+
+/** Wait for a notification (toast or dialog) matching `re`; fail fast on one matching `bad`. */
+async function expectMessage(re, bad = /byok: .*(fail|could not|error|not running)/i, timeoutMs = 30000) {
+  const found = await until(`a message matching ${re}`, async () => {
+    const { toasts, dialogs } = await messages();
+    const all = [...toasts, ...dialogs];
+    const hit = all.find((t) => re.test(t));
+    if (hit) return hit;
+    const wrong = all.find((t) => bad.test(t));
+    if (wrong) throw Object.assign(new Error(`unexpected message: ${wrong}`), { fatal: true });
+    return undefined;
+  }, timeoutMs).catch(async (err) => {
+    // until() swallows errors from fn; re-check for the bad message to report it clearly.
+    const { toasts, dialogs } = await messages();
+    const wrong = [...toasts, ...dialogs].find((t) => bad.test(t));
+    throw new Error(wrong ? `unexpected message: ${wrong}` : err.message);
+  });
+  result.notifications.push(found);
+  await page.waitForTimeout(700); // let the toast finish sliding in before a screenshot
+  return found;
+}
+
+async function clearNotifications() {
+  await page.keyboard.press('Escape');
+  await runCommand('Notifications: Clear All Notifications').catch(() => undefined);
+}
+
+async function runCommand(title) {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(`>${title}`);
+  const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
+  await row.waitFor({ state: 'visible', timeout: 10000 });
+  await page.keyboard.press('Enter');
+}
+
+/** Answer the next quick pick / input box: type text (optionally into a password box), press Enter. */
+async function answerQuickInput(text, { password = false } = {}) {
+  const sel = password ? '.quick-input-widget input[type="password"]' : '.quick-input-widget .quick-input-box input';
+  const input = page.locator(sel);
+  await input.waitFor({ state: 'visible' });
+  await page.waitForTimeout(200);
+  await input.fill(text);
+  return input;
+}
+
+/** The visible editor text (monaco renders spaces as no-break spaces). */
+async function editorText(editor) {
+  return (await editor.locator('.view-lines').innerText()).replace(/\u00a0/g, ' ');
+}
+
+async function chatFrame() {
+  return until('the chat webview', async () => {
+    for (const frame of page.frames()) {
+      if (await frame.locator('#input').count().catch(() => 0)) return frame;
+    }
+    return undefined;
+  }, 20000, 250);
+}
+
+async function setKeyStep() {
+  await runCommand('BYOK: Set API Key');
+  await answerQuickInput(cfg.provider);
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: cfg.provider }).first().waitFor();
+  await page.keyboard.press('Enter');
+  await answerQuickInput(cfg.key, { password: true });
+  await screenshot('set-key-password-box');
+  await page.keyboard.press('Enter');
+  result.setKey = await expectMessage(/key stored/);
+  await screenshot('set-key-stored');
+  await clearNotifications();
+}
+
+async function verifyStep() {
+  await runCommand('BYOK: Verify API Key');
+  await answerQuickInput(cfg.provider);
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: cfg.provider }).first().waitFor();
+  await page.keyboard.press('Enter');
+  result.verify = await expectMessage(/key OK/);
+  await screenshot('verify-ok');
+  await clearNotifications();
+}
+
+async function inlineEditStep() {
+  await page.keyboard.press('Control+P');
+  await answerQuickInput(path.basename(cfg.file));
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: path.basename(cfg.file) }).first().waitFor();
+  await page.keyboard.press('Enter');
+  const editor = page.locator('.part.editor .editor-container .monaco-editor').first();
+  await editor.locator('.view-lines').waitFor();
+  await until('the file text', async () => (await editorText(editor)).includes('def add('));
+  await editor.locator('.view-lines').click();
+  await page.keyboard.press('Control+Home');
+  for (let i = 0; i < cfg.selectLines; i += 1) await page.keyboard.press('Shift+ArrowDown');
+  await screenshot('function-selected');
+  await page.keyboard.press(cfg.useKeybinding ? 'Control+K' : 'Escape');
+  if (!cfg.useKeybinding) await runCommand('BYOK: Inline Edit');
+  await answerQuickInput(cfg.instruction);
+  await screenshot('inline-edit-instruction');
+  await page.keyboard.press('Enter');
+  await until('the inline edit to land in the editor', async () => {
+    const { dialogs, toasts } = await messages();
+    const err = [...dialogs, ...toasts].find((t) => /byok: /.test(t) && !/editing/.test(t));
+    if (err) throw Object.assign(new Error(`inline edit failed: ${err}`), { fatal: true });
+    return (await editorText(editor)).includes(cfg.expectInEditor);
+  }, 30000).catch(async (err) => {
+    await screenshot('inline-edit-failed');
+    const { dialogs, toasts } = await messages();
+    throw new Error(`${err.message}; messages: ${JSON.stringify([...dialogs, ...toasts])}`);
+  });
+  await page.keyboard.press('Control+S');
+  await until('the file saved', () => fs.readFileSync(cfg.file, 'utf8').includes(cfg.expectInEditor));
+  await screenshot('inline-edit-applied');
+  result.fileAfterInlineEdit = fs.readFileSync(cfg.file, 'utf8');
+}
+
+let frame;
+
+async function chatStep() {
+  await runCommand('BYOK: Chat');
+  frame = await chatFrame();
+  await frame.locator('#input').fill(cfg.chatPrompt);
+  await frame.locator('#send').click();
+  const partials = new Set();
+  await until('the streamed chat answer', async () => {
+    const text = await frame.locator('.msg.assistant').last().textContent();
+    partials.add(text);
+    const status = await frame.locator('.msg.status').last().textContent();
+    if (/^error/.test(status)) throw Object.assign(new Error(`chat failed: ${status}`), { fatal: true });
+    return text === cfg.expectChat && status !== '…' ? status : undefined;
+  }, 30000, 20).then((status) => { result.chatStatus = status; });
+  result.chatAnswer = await frame.locator('.msg.assistant').last().textContent();
+  result.chatPartials = [...partials].filter((t) => t && t !== result.chatAnswer).length;
+  await screenshot('chat-streamed');
+}
+
+async function stopStep() {
+  await frame.locator('#input').fill(cfg.stopPrompt);
+  await frame.locator('#send').click();
+  await until('the slow answer to start streaming', async () =>
+    /tick 3/.test(await frame.locator('.msg.assistant').last().textContent()), 30000, 50);
+  await frame.locator('#stop').click();
+  await until('the chat to say stopped', async () =>
+    (await frame.locator('.msg.status').last().textContent()) === 'stopped', 10000, 50);
+  result.stoppedAnswer = await frame.locator('.msg.assistant').last().textContent();
+  await page.waitForTimeout(500);
+  await screenshot('chat-stopped');
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: cfg.chromium,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+  page = await context.newPage();
+  page.setDefaultTimeout(20000);
+  try {
+    await page.goto(`${cfg.url}/?folder=${encodeURIComponent(cfg.workspace)}`);
+    await page.locator('.monaco-workbench').waitFor();
+    // the extension is up when its status bar item shows
+    await until('the byok status bar item', async () =>
+      (await page.locator('.statusbar-item', { hasText: /byok|fake-model/ }).count()) > 0, 60000, 250);
+    await page.waitForTimeout(1500);
+    await screenshot('workbench');
+    if (cfg.expectStartFailure) {
+      result.startFailure = await expectMessage(/could not start/i, /^$/);
+      await screenshot('start-failure');
+      await page.locator('.notifications-toasts .monaco-button', { hasText: 'Show Logs' }).first().click();
+      await until('the byok log in the Output panel', async () =>
+        /the server could not start/.test((await page.locator('.part.panel .view-lines').first().innerText()).replace(/\u00a0/g, ' ')), 10000);
+      await screenshot('start-failure-logs');
+      return;
+    }
+
+    // 1. set the key in the password box; 2. verify it; 3. Ctrl+K inline edit of a selected function;
+    // 4. a streamed chat answer; 5. a slow answer stopped with the Stop button.
+    if (run.has('setKey')) await setKeyStep();
+    if (run.has('verify')) await verifyStep();
+    if (run.has('inlineEdit')) await inlineEditStep();
+    if (run.has('chat')) await chatStep();
+    if (run.has('stop')) await stopStep();
+  } catch (err) {
+    await screenshot('failure').catch(() => undefined);
+    throw err;
+  } finally {
+    await browser.close();
+  }
+}
+
+main().then(() => {
+  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+}, (err) => {
+  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+  process.stdout.write(`FAILED ${err && err.stack ? err.stack : err}\n`);
+  process.exit(1);
+});
