@@ -41,6 +41,7 @@ Outcome = Literal["ok", "error", "cancelled", "interrupted"]
 GroupBy = Literal["model", "provider", "feature", "day"]
 
 STALE_AFTER_S = 20 * 60.0
+_SCHEMA_VERSION = 1
 _EPSILON_USD = 1e-9
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _GROUP_COLUMNS: dict[str, str] = {
@@ -81,7 +82,7 @@ _SCHEMA = (
         at REAL NOT NULL,
         PRIMARY KEY (month, scope)
     )""",
-    "PRAGMA user_version = 1",
+    f"PRAGMA user_version = {_SCHEMA_VERSION}",
 )
 
 
@@ -319,7 +320,7 @@ class Ledger:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN DEFERRED")
+            self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
             except BaseException:
@@ -334,6 +335,8 @@ class Ledger:
             try:
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = NORMAL")
+                if self._db.execute("PRAGMA user_version").fetchone()[0] >= _SCHEMA_VERSION:
+                    return
                 with self._transaction() as db:
                     for statement in _SCHEMA:
                         db.execute(statement)
