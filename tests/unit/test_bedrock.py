@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import ssl
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -34,6 +37,7 @@ from tests.fakes_bedrock import (
 
 from byok.config import ProviderSettings
 from byok.errors import ByokError
+from byok.keys import REDACTOR
 from byok.protocol import ErrorCode
 from byok.providers.base import (
     ChatRequest,
@@ -368,6 +372,39 @@ async def test_model_id_is_encoded_once_and_signature_holds(
     events = await collect(provider(fake, client), chat(model=model))
     assert events[-1] == Finish("stop")  # the fake verified the signature against the raw path it got
     assert fake.requests[0].raw_path == f"/model/{raw_segment}/converse-stream"
+
+
+@pytest.mark.parametrize(
+    ("sent_path", "sent_body"),
+    [(f"/model/{MODEL}/converse-stream", b"{}"), (f"/model/{quote(MODEL, safe='')}/converse-stream", b"{ }")],
+    ids=["path-encoded-differently", "body-changed"],
+)
+async def test_the_fake_rejects_requests_that_differ_from_what_was_signed(
+    fake: FakeBedrock, client: httpx.AsyncClient, sent_path: str, sent_body: bytes
+) -> None:
+    signed_url = f"{fake.url}/model/{quote(MODEL, safe='')}/converse-stream"
+    headers = await provider(fake, client).signed_headers("POST", signed_url, b"{}", {"Accept": "*/*"})
+    answer = await client.post(f"{fake.url}{sent_path}", headers=headers, content=sent_body)
+    assert answer.status_code == 403
+    assert answer.headers["x-amzn-errortype"].startswith("InvalidSignatureException")
+
+
+async def test_chain_secrets_are_registered_for_redaction_before_botocore_logs_them(
+    fake: FakeBedrock,
+    client: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token = f"FwoGZXIvYXdz{uuid.uuid4().hex}{uuid.uuid4().hex}"  # new to the process-wide redactor
+    fake.session_token = token
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", token)
+    assert REDACTOR.redact(token) == token
+    with caplog.at_level(logging.DEBUG, logger="botocore.auth"):
+        await collect(provider(fake, client, key=None), chat())
+    assert token in caplog.text  # botocore logs the canonical request, token included
+    assert token not in REDACTOR.redact(caplog.text)
 
 
 def test_endpoints_region_and_repr(monkeypatch: pytest.MonkeyPatch) -> None:
