@@ -137,6 +137,10 @@ async def open_stream(
             error_body = await _read_bounded(response)
             raise parse_error(response.status_code, error_body, response.headers)
         yield response
+    except httpx.TimeoutException as exc:
+        raise silent(provider) from exc
+    except httpx.TransportError as exc:
+        raise interrupted(provider, _reason(exc)) from exc
     finally:
         await response.aclose()
 
@@ -147,14 +151,18 @@ async def iter_lines(response: httpx.Response, provider: str) -> AsyncIterator[s
         async for line in response.aiter_lines():
             yield line
     except httpx.TimeoutException as exc:
-        raise ByokError(
-            ErrorCode.TIMEOUT,
-            "The stream went silent",
-            provider=provider,
-            cause="The provider stopped sending",
-        ) from exc
+        raise silent(provider) from exc
     except httpx.TransportError as exc:
         raise interrupted(provider, _reason(exc)) from exc
+
+
+def silent(provider: str) -> ByokError:
+    return ByokError(
+        ErrorCode.TIMEOUT,
+        "The stream went silent",
+        provider=provider,
+        cause="The provider stopped sending",
+    )
 
 
 def interrupted(provider: str, reason: str) -> ByokError:
