@@ -154,7 +154,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     auth: str
-    """"sigv4", "bearer" or "none"."""
+    """One of sigv4, bearer, none."""
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -173,10 +173,10 @@ class FakeBedrock:
     """The fake's state: which credentials it accepts, what it answers, what it saw."""
 
     region: str = REGION
-    session_token: str | None = None
+    session_token: str | None = field(default=None, repr=False)
     """When set, SigV4 requests must carry this X-Amz-Security-Token."""
     token_expired: bool = False
-    api_key: str = API_KEY
+    api_key: str = field(default=API_KEY, repr=False)
     models: list[dict[str, Any]] = field(
         default_factory=lambda: [
             _summary("anthropic.claude-sonnet-4-20250514-v1:0", "Anthropic", ["INFERENCE_PROFILE"]),
@@ -202,13 +202,8 @@ class FakeBedrock:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
     def start(self) -> FakeBedrock:
-        fake = self
-
-        class Handler(_Handler):
-            pass
-
-        Handler.fake = fake
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
