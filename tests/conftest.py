@@ -56,3 +56,26 @@ def server_env(keyring_file: Path, tmp_path: Path) -> dict[str, str]:
 
 
 SERVER_COMMAND = [sys.executable, "-m", "byok"]
+
+
+def _leak_needles() -> list[str]:
+    import base64
+
+    needles = list(ALL_TEST_KEYS)
+    needles += [base64.b64encode(k.encode()).decode() for k in ALL_TEST_KEYS]
+    return needles
+
+
+LEAK_NEEDLES = _leak_needles()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """The suite-wide leak scan: no test key (or its base64) in any captured output or log of any test."""
+    outcome = yield
+    report = outcome.get_result()
+    captured = "\n".join(content for _, content in report.sections)
+    leaked = [needle[:12] + "…" for needle in LEAK_NEEDLES if needle in captured]
+    if leaked and report.outcome != "failed":
+        report.outcome = "failed"
+        report.longrepr = f"API key leaked into captured output/logs during {report.when}: {leaked}"

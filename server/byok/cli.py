@@ -22,7 +22,7 @@ from byok.backend import Backend
 from byok.chat import ChatParams, chat
 from byok.config import load_settings
 from byok.errors import ByokError
-from byok.keys import redact
+from byok.redaction import redact
 
 EXIT_FAILED = 1
 
@@ -200,3 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         code = 130
     sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

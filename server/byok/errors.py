@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from byok.protocol import ErrorCode
+from byok.redaction import redact
 
 _DEFAULTS: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.INVALID_KEY: (
@@ -79,7 +80,8 @@ _DEFAULTS: dict[ErrorCode, tuple[str, str]] = {
 class ByokError(Exception):
     """A failure the user can act on; becomes a JSON-RPC error whose `data` is `to_data()`.
 
-    Never put a key in any field: messages are shown, logged and returned.
+    Messages are shown, logged and returned, so message, cause and fix are redacted on the way in
+    (provider error bodies sometimes echo the key).
     """
 
     def __init__(
@@ -97,9 +99,9 @@ class ByokError(Exception):
         self.code = code
         self.provider = provider
         self.status = status
-        self.cause = cause or default_cause
-        self.fix = fix or default_fix
-        self.message = message or self.cause
+        self.cause = redact(cause or default_cause)
+        self.fix = redact(fix or default_fix)
+        self.message = redact(message) if message else self.cause
         self.extra = {name: value for name, value in extra.items() if value is not None}
         super().__init__(self.message)
 

@@ -15,15 +15,15 @@ from typing import Any, TypeVar
 
 from lsprotocol import types
 from pydantic import BaseModel, ValidationError
-from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
+from pygls.exceptions import FeatureRequestError, JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from byok import __version__
 from byok.backend import Backend
 from byok.errors import ByokError
-from byok.keys import redact
 from byok.protocol import BYOK_ERROR, Command, Notification
+from byok.redaction import redact
 
 log = logging.getLogger("byok")
 P = TypeVar("P", bound=BaseModel)
@@ -58,7 +58,9 @@ class ByokServer(LanguageServer):
         self.pending_settings: Any = None
 
     def report_server_error(self, error: Exception, source: Any) -> None:
-        """Out-of-band failures are logged (redacted), never echoed with tracebacks."""
+        """Request failures already answer their request; other failures are logged, redacted."""
+        if source is FeatureRequestError:
+            return
         log.error("server error: %s", redact(str(error)))
 
     def byok_command(
@@ -70,7 +72,7 @@ class ByokServer(LanguageServer):
             async def run(*args: Any) -> Any:
                 params = validate_params(name, params_model, args)
                 try:
-                    return await handler(params)
+                    return _redacted(await handler(params))
                 except ByokError as exc:
                     log.info("%s failed: %s", name.value, exc)
                     raise JsonRpcException(

@@ -13,9 +13,9 @@ from pydantic import Field
 from byok import __version__, chat
 from byok.backend import Backend
 from byok.config import CamelModel, load_settings
-from byok.keys import RedactingFormatter, redact
 from byok.lsp import ByokServer
 from byok.protocol import Command
+from byok.redaction import RedactingFormatter, redact
 
 log = logging.getLogger("byok")
 

@@ -33,9 +33,9 @@ class Session:
                 types.ExecuteCommandParams(command=name, arguments=args)
             )
         except JsonRpcException as exc:
-            self.transcript.append(json.dumps({"error": exc.message, "data": exc.data}, default=str))
+            self.transcript.append(json.dumps({"error": exc.message, "data": exc.data}, default=str, ensure_ascii=False))
             raise
-        self.transcript.append(json.dumps(result, default=str))
+        self.transcript.append(json.dumps(result, default=str, ensure_ascii=False))
         return result
 
     def text_of(self, stream_id: str | None = None) -> str:
@@ -47,7 +47,7 @@ class Session:
 
     def everything(self) -> str:
         logs = [m.message for m in self.client.log_messages] + [m.message for m in self.client.messages]
-        return "\n".join([*self.transcript, *logs, *(json.dumps(d) for d in self.deltas)])
+        return "\n".join([*self.transcript, *logs, *(json.dumps(d, ensure_ascii=False) for d in self.deltas)])
 
 
 def byok_error(exc: JsonRpcException) -> dict[str, Any]:
