@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 import httpx
@@ -414,11 +414,11 @@ async def test_verify_unexpected_shape(fake: FakeServer, adapter: OpenAIProvider
     ],
 )
 async def test_verify_body_faults_are_byok_errors(
-    fake: FakeServer, adapter: OpenAIProvider, fault: object, code: ErrorCode
+    fake: FakeServer, adapter: OpenAIProvider, fault: Callable[[Reply], Reply], code: ErrorCode
 ) -> None:
     models = openai_models(["gpt-4.1"])
     half = replace(models, body=b"", chunks=[models.body[:20], models.body[20:]])
-    fake.route("GET", "/v1/models", fault(half))  # type: ignore[operator]
+    fake.route("GET", "/v1/models", fault(half))
     with pytest.raises(ByokError) as info:
         await adapter.verify()
     assert info.value.code == code
