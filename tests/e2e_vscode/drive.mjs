@@ -11,7 +11,7 @@ const require = createRequire(path.join(cfg.cacheDir, 'node_modules', 'x.js'));
 const { chromium } = require('playwright-core');
 
 const result = { steps: [], notifications: [] };
-const run = new Set(cfg.steps ?? ['setKey', 'verify', 'inlineEdit', 'chat', 'stop']);
+const run = new Set(cfg.steps ?? ['setKey', 'verify', 'verifyBad', 'inlineEdit', 'chat', 'stop', 'status']);
 let page;
 let shot = 0;
 const log = (msg) => process.stderr.write(`drive: ${msg}\n`);
@@ -111,27 +111,50 @@ async function chatFrame() {
   }, 20000, 250);
 }
 
-async function setKeyStep() {
-  await runCommand('BYOK: Set API Key');
-  await answerQuickInput(cfg.provider);
-  await page.locator('.quick-input-widget .monaco-list-row', { hasText: cfg.provider }).first().waitFor();
+async function pickProvider(command, provider) {
+  await runCommand(command);
+  await answerQuickInput(provider);
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: provider }).first().waitFor();
   await page.keyboard.press('Enter');
-  await answerQuickInput(cfg.key, { password: true });
-  await screenshot('set-key-password-box');
+}
+
+async function setKeyStep(provider = cfg.provider, key = cfg.key, name = 'set-key') {
+  await pickProvider('BYOK: Set API Key', provider);
+  await answerQuickInput(key, { password: true });
+  await screenshot(`${name}-password-box`);
   await page.keyboard.press('Enter');
-  result.setKey = await expectMessage(/key stored/);
-  await screenshot('set-key-stored');
+  const stored = await expectMessage(/key stored/);
+  await screenshot(`${name}-stored`);
   await clearNotifications();
+  return stored;
 }
 
 async function verifyStep() {
-  await runCommand('BYOK: Verify API Key');
-  await answerQuickInput(cfg.provider);
-  await page.locator('.quick-input-widget .monaco-list-row', { hasText: cfg.provider }).first().waitFor();
-  await page.keyboard.press('Enter');
+  await pickProvider('BYOK: Verify API Key', cfg.provider);
   result.verify = await expectMessage(/key OK/);
   await screenshot('verify-ok');
   await clearNotifications();
+}
+
+/** A wrong key for a second provider id: Verify shows the server's cause and fix. */
+async function verifyBadStep() {
+  await setKeyStep(cfg.badProvider, cfg.badKey, 'set-bad-key');
+  await pickProvider('BYOK: Verify API Key', cfg.badProvider);
+  result.verifyBad = await expectMessage(/key failed/, /^$/);
+  await screenshot('verify-bad-key');
+  await clearNotifications();
+}
+
+/** The status bar item names the chat model; its tooltip labels Tab and Apply as the built-in model. */
+async function statusStep() {
+  const item = page.locator('.statusbar-item', { hasText: 'fake-model' }).first();
+  result.statusText = (await item.innerText()).trim();
+  await item.hover();
+  const hover = page.locator('.monaco-hover, .workbench-hover', { hasText: 'Tab' }).first();
+  await hover.waitFor({ state: 'visible', timeout: 10000 });
+  result.statusTooltip = (await hover.innerText()).replace(/\u00a0/g, ' ');
+  await screenshot('status-bar-tooltip');
+  await page.mouse.move(700, 400);
 }
 
 async function inlineEditStep() {
@@ -229,13 +252,15 @@ async function main() {
       return;
     }
 
-    // 1. set the key in the password box; 2. verify it; 3. Ctrl+K inline edit of a selected function;
-    // 4. a streamed chat answer; 5. a slow answer stopped with the Stop button.
-    if (run.has('setKey')) await setKeyStep();
+    // set the key in the password box; verify it (and a wrong key for another id); Ctrl+K inline edit of a
+    // selected function; a streamed chat answer; a slow answer stopped with Stop; the status bar tooltip.
+    if (run.has('setKey')) result.setKey = await setKeyStep();
     if (run.has('verify')) await verifyStep();
+    if (run.has('verifyBad')) await verifyBadStep();
     if (run.has('inlineEdit')) await inlineEditStep();
     if (run.has('chat')) await chatStep();
     if (run.has('stop')) await stopStep();
+    if (run.has('status')) await statusStep();
   } catch (err) {
     await screenshot('failure').catch(() => undefined);
     throw err;

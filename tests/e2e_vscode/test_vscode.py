@@ -38,7 +38,9 @@ pytestmark = pytest.mark.browser
 
 KEY = "fake-e2e-key-7f3a9c21d4"
 PROVIDER = "local"
-ALL_STEPS = ("setKey", "verify", "inlineEdit", "chat", "stop")
+ALL_STEPS = ("setKey", "verify", "verifyBad", "inlineEdit", "chat", "stop", "status")
+BAD_PROVIDER = "badkey"
+BAD_KEY = "wrong-key-0000000000"
 SOURCE = """def add(a, b):
     return a + b
 
@@ -209,7 +211,10 @@ def _base_settings(server_command: list[str], base_url: str) -> dict[str, Any]:
         "files.insertFinalNewline": False,
         "files.trimTrailingWhitespace": False,
         "byok.server.command": server_command,
-        "byok.providers": {PROVIDER: {"kind": "openai-compatible", "baseUrl": base_url}},
+        "byok.providers": {
+            PROVIDER: {"kind": "openai-compatible", "baseUrl": base_url},
+            BAD_PROVIDER: {"kind": "openai-compatible", "baseUrl": base_url},
+        },
         "byok.models": [{"id": "fake-model", "provider": PROVIDER}],
         "byok.features": {"chat": "fake-model", "inlineEdit": "fake-model"},
     }
@@ -264,6 +269,8 @@ def test_vscode_extension_end_to_end(env_ready: dict[str, Any], tmp_path: Path, 
                 "screenshots": str(screenshots),
                 "provider": PROVIDER,
                 "key": KEY,
+            "badProvider": BAD_PROVIDER,
+            "badKey": BAD_KEY,
                 "selectLines": 2,
                 "useKeybinding": True,
                 "instruction": "rename to add_numbers and add type hints and a docstring",
@@ -286,6 +293,11 @@ def test_vscode_extension_end_to_end(env_ready: dict[str, Any], tmp_path: Path, 
     if "verify" in steps:
         assert result["verify"].startswith(f"byok: {PROVIDER} key OK — 2 models ("), result["verify"]
         assert KEY not in result["verify"]
+    if "verifyBad" in steps:
+        # the server's cause and fix for a 401, not a bare "failed"
+        assert result["verifyBad"].startswith(f"byok: {BAD_PROVIDER} key failed: "), result["verifyBad"]
+        assert "Fix: " in result["verifyBad"], result["verifyBad"]
+        assert BAD_KEY not in result["verifyBad"]
     if "inlineEdit" in steps:
         assert result["fileAfterInlineEdit"] == EXPECTED
         assert source.read_text() == EXPECTED
@@ -296,6 +308,11 @@ def test_vscode_extension_end_to_end(env_ready: dict[str, Any], tmp_path: Path, 
     if "stop" in steps:
         assert result["stoppedAnswer"].startswith("tick 0 ")
         assert fake_saw_close, "Stop did not close the upstream stream"
+    if "status" in steps:
+        assert result["statusText"].endswith("fake-model") or "fake-model ·" in result["statusText"]
+        assert "Chat: fake-model" in result["statusTooltip"]
+        assert "Tab:" in result["statusTooltip"] and "Apply:" in result["statusTooltip"]
+        assert result["statusTooltip"].count("built-in model") == 2, result["statusTooltip"]
     # the key reached the fake only as a Bearer header, never in a request body
     assert all(KEY not in json.dumps(r.get("json", {})) for r in posts)
     for step in result["steps"]:

@@ -110,14 +110,18 @@ async function refreshStatus(): Promise<void> {
   const u = (usage.status === 'fulfilled' ? usage.value : undefined) ?? {};
   const totals = (u.totals ?? {}) as Record<string, unknown>;
   const spend = [u.totalUsd, u.costUsd, u.total, totals.costUsd, totals.usd].find((v) => typeof v === 'number');
+  const builtin = (f: unknown): string => {
+    const name = str((f as Record<string, unknown> | undefined)?.model);
+    return name ? `${name} (built-in model)` : 'built-in model';
+  };
   const chat = modelOf(features.chat);
   statusItem.text = `$(sparkle) ${chat === 'not set' ? 'byok' : chat.split(' ')[0]}${typeof spend === 'number' ? ` · $${spend.toFixed(2)}` : ''}`;
   statusItem.tooltip = new vscode.MarkdownString([
     '**byok**',
     `- Chat: ${chat}`,
     `- Inline edit: ${modelOf(features.inlineEdit ?? features.chat)}`,
-    '- Tab: built-in model',
-    '- Apply: built-in model',
+    `- Tab: ${builtin(features.tab)}`,
+    `- Apply: ${builtin(features.apply)}`,
     `- This month: ${typeof spend === 'number' ? `$${spend.toFixed(4)}` : 'unknown'}`,
     status.status === 'rejected' ? `- status unavailable: ${describeError(status.reason)}` : '',
   ].filter(Boolean).join('\n'));

@@ -69,16 +69,17 @@ interface ErrorData {
   fix?: string;
 }
 
-/** One line for a user: the server's message, cause and fix when it gave them. */
+/** One line for a user: the server's cause, its fix, then the provider's own message when it differs. */
 export function describeError(err: unknown): string {
   const obj = (err ?? {}) as { message?: unknown; data?: unknown };
   const data = (typeof obj.data === 'object' && obj.data !== null ? obj.data : obj) as ErrorData;
-  const parts = [String(data.message ?? obj.message ?? err)];
-  if (data.cause && data.cause !== data.message) {
-    parts.push(data.cause);
-  }
+  const message = String(data.message ?? obj.message ?? err);
+  const parts = [data.cause ?? message];
   if (data.fix) {
     parts.push(`Fix: ${data.fix}`);
+  }
+  if (data.cause && message !== data.cause) {
+    parts.push(`(${message})`);
   }
   return parts.join(' — ');
 }
