@@ -60,7 +60,8 @@ class AzureOpenAIProvider(OpenAIProvider):
                 cause=f"No deployment named {self.deployment!r} on this resource",
                 fix="Copy the deployment name from the Azure portal (Deployments) into byok.providers.azure",
             )
-        if status == 404 or "api version" in message.lower() or "api-version" in message.lower():
+        mentions_version = "api version" in message.lower() or "api-version" in message.lower()
+        if status == 404 or (status == 400 and mentions_version):
             return ByokError(
                 ErrorCode.BAD_API_VERSION,
                 message,
