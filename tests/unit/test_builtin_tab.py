@@ -60,12 +60,19 @@ def test_uses_the_step_seen_above() -> None:
 
 def test_closes_brackets_and_quotes() -> None:
     model = TabModel()
-    model.open(A, 'print("hello\n')
-    got = model.suggest(A, 0, 12)
+    model.open(A, 'greeting = "hello"\nprint("hello\n')
+    got = model.suggest(A, 1, 12)
     assert got is not None and (got.kind, got.text) == ("close", '")')
     model.change(A, "if isinstance(value, (int, float)\n")
     got = model.suggest(A, 0, 33)
     assert got is not None and got.text == "):"
+
+
+def test_no_closers_in_the_middle_of_an_unknown_word_or_in_prose() -> None:
+    model = TabModel()
+    model.open(A, 'print("hel\n    """Return the (first\n')
+    assert model.suggest(A, 0, 10) is None
+    assert model.suggest(A, 1, 21) is None
 
 
 def test_does_not_repeat_closers_the_editor_already_inserted() -> None:

@@ -219,7 +219,7 @@ class TabModel:
             ("sequence", self._sequence(lines, line, indent, stripped)),
             ("line", self._continue_line(uri, lines, line, stripped)),
             ("word", self._word(uri, stripped)),
-            ("close", _closers(stripped, uri)),
+            ("close", self._close(uri, stripped)),
         ):
             if rest:
                 rest = _without_typed_closers(rest, after)
@@ -272,11 +272,13 @@ class TabModel:
             steps = [1] * len(numbers)
         else:
             return None
+        # The typed text must repeat the line above up to its first advancing number: `case `, `x`.
+        first = next(m.start() for m, step in zip(_NUMBER.finditer(last), steps, strict=True) if step)
+        if not last.startswith(typed) or (len(typed) < first and not (earlier is not None and not typed)):
+            return None
         values = iter(str(n + s) for n, s in zip(numbers, steps, strict=True))
         candidate = _NUMBER.sub(lambda _: next(values), last)
-        if candidate.startswith(typed) and len(candidate) > len(typed) and candidate != last:
-            return candidate[len(typed) :]
-        return None
+        return candidate[len(typed) :] if len(candidate) > len(typed) else None
 
     def _continue_line(self, uri: str, lines: list[str], line: int, typed: str) -> str | None:
         """The rest of the most likely line beginning with the typed text, seen anywhere open."""
@@ -302,7 +304,7 @@ class TabModel:
     def _word(self, uri: str, typed: str) -> str | None:
         """The rest of the most frequent known identifier the typed text ends in, then the open closers."""
         match = _PARTIAL.search(typed)
-        if match is None or len(match.group()) < 2:
+        if match is None or len(match.group()) < 2 or _prose(typed):
             return None
         partial = match.group()
         best: tuple[int, str] | None = None
@@ -314,13 +316,23 @@ class TabModel:
         rest = best[1][len(partial) :]
         return rest + (_closers(typed + rest, uri) or "")
 
+    def _close(self, uri: str, typed: str) -> str | None:
+        """Closers for what `typed` leaves open, once its last word is complete (seen elsewhere)."""
+        if _prose(typed):
+            return None
+        match = _PARTIAL.search(typed)
+        if match is not None and self._words.counts.get(match.group(), 0) < 2:
+            return None
+        return _closers(typed, uri)
+
 
 def _word_pattern(word: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![A-Za-z0-9_]){re.escape(word)}(?![A-Za-z0-9_])")
 
 
 def _renamed(before: str, after: str) -> tuple[str, str] | None:
-    """The (old, new) identifier when `after` differs from `before` in exactly one identifier."""
+    """The (old, new) identifier when `after` differs from `before` in exactly one identifier (and is not
+    merely a shortened `old`: that is a rename still being typed)."""
     old_tokens, new_tokens = _TOKEN.findall(before), _TOKEN.findall(after)
     if len(old_tokens) != len(new_tokens):
         return None
@@ -328,9 +340,14 @@ def _renamed(before: str, after: str) -> tuple[str, str] | None:
     if len(changed) != 1:
         return None
     old, new = changed[0]
-    if _IDENT.fullmatch(old) and _IDENT.fullmatch(new):
+    if _IDENT.fullmatch(old) and _IDENT.fullmatch(new) and not old.startswith(new):
         return old, new
     return None
+
+
+def _prose(typed: str) -> bool:
+    """Whether the line is a comment or docstring line, where closers and word guesses are noise."""
+    return typed.startswith(("#", "//", "/*", "*", '"""', "'''")) or typed.count('"""') % 2 == 1
 
 
 def _closers(typed: str, uri: str) -> str | None:
