@@ -6,8 +6,11 @@ Nothing here knows LSP. Every method that can fail for a user-fixable reason rai
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +23,9 @@ from byok.protocol import ErrorCode
 from byok.providers import PRESETS, ResolvedProvider, create_provider, known_provider_ids, resolve_provider
 from byok.providers.base import Provider
 from byok.providers.http import build_client, origin, require_secure
+from byok.usage import Ledger
+
+log = logging.getLogger(__name__)
 
 BYOK_FEATURES = ("chat", "composer", "agent", "inlineEdit")
 BUILTIN_MODELS = {"tab": "builtin-tab", "apply": "builtin-apply"}
@@ -44,11 +50,28 @@ class Route:
 
 
 class Backend:
-    def __init__(self, settings: Settings | None = None, keys: KeyStore | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        keys: KeyStore | None = None,
+        *,
+        ledger_path: Path | None = None,
+    ) -> None:
         self.settings = settings or Settings()
         self.keys = keys or KeyStore()
         self.verified_models: dict[str, list[str]] = {}
+        self.warn_user: Callable[[str], None] = lambda message: log.warning("%s", message)
+        """Out-of-band warnings for the user (the LSP server shows them with window/showMessage)."""
         self._client: httpx.AsyncClient | None = None
+        self._ledger_path = ledger_path
+        self._ledger: Ledger | None = None
+
+    @property
+    def ledger(self) -> Ledger:
+        """The shared usage ledger, opened on first use (not at start-up)."""
+        if self._ledger is None:
+            self._ledger = Ledger(self._ledger_path)
+        return self._ledger
 
     # -- settings and HTTP ---------------------------------------------------------------------------
 
@@ -68,6 +91,9 @@ class Backend:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
 
     # -- keys ----------------------------------------------------------------------------------------
 

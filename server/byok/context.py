@@ -9,6 +9,7 @@ from pathlib import Path, PurePath
 from urllib.parse import unquote, urlsplit
 
 from byok.errors import ByokError
+from byok.prices import estimate_tokens
 from byok.protocol import ErrorCode
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -85,11 +86,6 @@ def read_file(uri: str, open_document: OpenDocumentReader | None = None) -> Cont
 def format_files(files: list[ContextFile]) -> str:
     """The context block the features put before the user's request."""
     return "\n\n".join(f"File: {f.path}\n```\n{f.text}\n```" for f in files)
-
-
-def estimate_tokens(text: str) -> int:
-    """A cheap, slightly pessimistic token estimate (about 3.5 characters per token for code)."""
-    return (len(text) * 2 + 6) // 7
 
 
 def check_context_window(files: list[ContextFile], other_text: str, context_window: int | None) -> None:

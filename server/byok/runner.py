@@ -1,22 +1,25 @@
-"""Run one model turn for any feature: route, key custody, streaming to a sink, errors with partial text.
+"""Run one model turn for any feature: route, key custody, budget, retries, fallbacks, streaming, ledger.
 
-Shared by chat, inline edit, composer and each agent step, so every feature gets the same fallback,
-error and streaming behaviour.
+Shared by chat, inline edit, composer and each agent step, so every feature gets the same spending
+limit, retry, fallback, error and streaming behaviour, and every request leaves a row in the ledger.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Protocol
 
 from byok.backend import Backend, Route
-from byok.context import estimate_tokens
 from byok.errors import ByokError
+from byok.prices import cost_usd, estimate_input_tokens, estimate_tokens, price_for, worst_case_usd
 from byok.protocol import ErrorCode
 from byok.providers.base import ChatRequest, ChatResult, ReasoningDelta, StreamEvent, TextDelta, Usage
+from byok.retry import RetryPolicy, first_output, run_with_retries
+from byok.usage import Outcome, Reservation
 
 log = logging.getLogger(__name__)
 FALLBACK_CODES = frozenset(
@@ -29,6 +32,8 @@ FALLBACK_CODES = frozenset(
     }
 )
 MODEL_LIST_TIMEOUT_S = 5.0
+PROGRESS_EVERY_S = 0.5
+"""How often a streaming request's ledger row is brought up to date (survives a kill -9)."""
 
 
 class StreamSink(Protocol):
@@ -48,13 +53,15 @@ class Turn:
 
     result: ChatResult
     route: Route
+    cost_usd: float | None = None
 
-    def usage_dict(self) -> dict[str, int | bool]:
+    def usage_dict(self) -> dict[str, int | bool | float | None]:
         usage = self.result.usage or Usage()
         return {
             "inputTokens": usage.input_tokens,
             "outputTokens": usage.output_tokens,
             "estimated": usage.estimated,
+            "costUsd": self.cost_usd,
         }
 
 
@@ -67,54 +74,122 @@ async def run_turn(
     feature: str,
 ) -> Turn:
     """Try each route in order; move to the next only when one fails before any output."""
-    last_error: ByokError | None = None
     for index, route in enumerate(routes):
-        if index:
-            sink.delta(
-                "status",
-                f"{routes[index - 1].model_id} failed ({last_error.code if last_error else ''}); "
-                f"trying {route.model_id}",
-            )
-        routed = replace(
-            request,
-            model=route.upstream,
-            max_tokens=min(request.max_tokens, route.max_output_tokens or request.max_tokens),
-        )
-        result = ChatResult()
         try:
-            adapter, _ = await backend.provider(route.provider_id)
-            async for event in _guarded(adapter.stream(routed)):
-                result.add(event)
-                if isinstance(event, TextDelta):
-                    sink.delta("text", event.text)
-                elif isinstance(event, ReasoningDelta):
-                    sink.delta("reasoning", event.text)
+            return await _run_route(backend, route, request, sink, feature)
         except ByokError as exc:
             exc.extra.setdefault("model", route.model_id)
-            if result.text or result.tool_calls:
-                exc.extra["partialText"] = result.text
+            if "partialText" in exc.extra or exc.code not in FALLBACK_CODES or index == len(routes) - 1:
                 raise
-            if exc.code == ErrorCode.MODEL_NOT_FOUND and "models" not in exc.extra:
-                exc.extra["models"] = await _visible_models(backend, route.provider_id)
-            if exc.code not in FALLBACK_CODES or index == len(routes) - 1:
-                raise
-            last_error = exc
             log.warning("%s failed for %s: %s", route.model_id, feature, exc)
-            continue
-        if result.usage is None:
-            prompt = "".join(m.content for m in request.messages)
-            result.usage = Usage(estimate_tokens(prompt), estimate_tokens(result.text), estimated=True)
-        return Turn(result, route)
+            sink.delta(
+                "status", f"{route.model_id} failed ({exc.code.value}); trying {routes[index + 1].model_id}"
+            )
     raise AssertionError("run_turn needs at least one route")
 
 
-async def _guarded(events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+async def _run_route(
+    backend: Backend, route: Route, request: ChatRequest, sink: StreamSink, feature: str
+) -> Turn:
+    settings = backend.settings
+    adapter, _ = await backend.provider(route.provider_id)
+    routed = replace(
+        request,
+        model=route.upstream,
+        max_tokens=min(request.max_tokens, route.max_output_tokens or request.max_tokens),
+    )
+    price = price_for(route.upstream, route.provider_id, settings.prices)
+    input_estimate = estimate_input_tokens(routed)
+    reservation = await asyncio.to_thread(
+        backend.ledger.reserve,
+        provider=route.provider_id,
+        model=route.model_id,
+        feature=feature,
+        worst_case_usd=worst_case_usd(
+            price, input_tokens=input_estimate, max_output_tokens=routed.max_tokens
+        ),
+        budget=settings.budget,
+        price=price,
+        input_tokens_estimate=input_estimate,
+    )
+    result = ChatResult()
+    outcome: Outcome = "error"
+    billed_input = input_estimate
+    try:
+
+        def on_wait(delay_s: float, error: ByokError) -> None:
+            sink.delta("status", f"{route.provider_id}: {error.cause.lower()}; retrying in {delay_s:.1f} s")
+
+        started = await run_with_retries(
+            lambda: first_output(adapter.stream(routed)),
+            RetryPolicy.from_settings(settings.retry),
+            on_wait=on_wait,
+        )
+        last_progress = time.monotonic()
+        async for event in _closing(started.events(), started.rest):
+            result.add(event)
+            if isinstance(event, TextDelta):
+                sink.delta("text", event.text)
+            elif isinstance(event, ReasoningDelta):
+                sink.delta("reasoning", event.text)
+            if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
+                last_progress = time.monotonic()
+                await asyncio.to_thread(
+                    backend.ledger.update_progress,
+                    reservation,
+                    output_tokens_estimate=estimate_tokens(result.text + result.reasoning),
+                )
+        outcome = "ok"
+    except asyncio.CancelledError:
+        outcome = "cancelled"
+        raise
+    except ByokError as exc:
+        if result.text or result.tool_calls:
+            exc.extra["partialText"] = result.text
+        else:
+            billed_input = 0  # refused or failed before answering: providers do not bill it
+        if exc.code == ErrorCode.MODEL_NOT_FOUND and "models" not in exc.extra:
+            exc.extra["models"] = await _visible_models(backend, route.provider_id)
+        raise
+    finally:
+        usage = result.usage or Usage(
+            input_tokens=billed_input,
+            output_tokens=estimate_tokens(result.text + result.reasoning),
+            estimated=True,
+        )
+        result.usage = usage
+        cost = cost_usd(price, usage)
+        await asyncio.shield(_settle(backend, reservation, usage, cost, outcome))
+    return Turn(result, route, cost)
+
+
+async def _settle(
+    backend: Backend, reservation: Reservation, usage: Usage, cost: float | None, outcome: Outcome
+) -> None:
+    await asyncio.to_thread(
+        backend.ledger.settle,
+        reservation,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        estimated=usage.estimated,
+        cost_usd=cost,
+        outcome=outcome,
+        request_id=None,
+    )
+    if backend.settings.budget.monthly_usd is not None or backend.settings.budget.per_provider:
+        for warning in await asyncio.to_thread(backend.ledger.should_warn, backend.settings.budget):
+            backend.warn_user(warning)
+
+
+async def _closing(
+    events: AsyncIterator[StreamEvent], stream: AsyncIterator[StreamEvent]
+) -> AsyncIterator[StreamEvent]:
     """Close the provider stream (and so its connection) whatever happens to the consumer."""
     try:
         async for event in events:
             yield event
     finally:
-        closer = getattr(events, "aclose", None)
+        closer = getattr(stream, "aclose", None)
         if closer is not None:
             await closer()
 

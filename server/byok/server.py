@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
-from typing import Any
+from typing import Any, Literal
 
 from lsprotocol import types
 from pydantic import Field
@@ -33,6 +34,11 @@ class SetKeyParams(ProviderParams):
 
 class EmptyParams(CamelModel):
     pass
+
+
+class UsageParams(CamelModel):
+    month: str | None = Field(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    group_by: Literal["model", "provider", "feature", "day"] = "model"
 
 
 class LspLogHandler(logging.Handler):
@@ -133,6 +139,15 @@ def create_server(backend: Backend | None = None) -> ByokServer:
     async def status(params: EmptyParams) -> dict[str, Any]:
         return await server.backend.status()
 
+    @server.byok_command(Command.USAGE, UsageParams)
+    async def usage(params: UsageParams) -> dict[str, Any]:
+        ledger, budget = server.backend.ledger, server.backend.settings.budget
+        return await asyncio.to_thread(ledger.summary, params.month, params.group_by, budget)
+
+    def warn_user(message: str) -> None:
+        server.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=message))
+
+    server.backend.warn_user = warn_user
     chat.register(server)
 
     @server.feature(types.SHUTDOWN)

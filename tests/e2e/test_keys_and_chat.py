@@ -144,7 +144,13 @@ async def test_streamed_chat_on_each_family(
         assert result["text"] == "Hello there!"
         assert result["provider"] == provider and result["model"] == model
         assert result["finishReason"] == "stop"
-        assert result["usage"] == {"inputTokens": 11, "outputTokens": 4, "estimated": False}
+        expected_cost = {"openai": 1.08e-5, "anthropic": 9.3e-5, "google": 1.33e-5}.get(provider)
+        assert result["usage"] == {
+            "inputTokens": 11,
+            "outputTokens": 4,
+            "estimated": False,
+            "costUsd": pytest.approx(expected_cost) if expected_cost else None,
+        }
         assert s.text_of("s1") == "Hello there!"
         request = fake.requests[-1]
         if provider == "azure":

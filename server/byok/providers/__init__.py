@@ -97,15 +97,6 @@ class ResolvedProvider:
     def base_url(self) -> str | None:
         return self.settings.base_url or self.preset.base_url
 
-    @property
-    def key_endpoint(self) -> str | None:
-        """The URL a key for this provider is sent to (None: resolved by the adapter, e.g. Bedrock)."""
-        if self.kind == "azure":
-            return self.settings.endpoint
-        if self.kind == "bedrock":
-            return self.settings.endpoint_url
-        return self.base_url
-
 
 def known_provider_ids(settings: Settings) -> list[str]:
     return sorted(set(PRESETS) | set(settings.providers))
