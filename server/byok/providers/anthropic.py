@@ -93,7 +93,7 @@ class AnthropicProvider:
                 yield event
 
     async def decode(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
-        usage = Usage()
+        usage: dict[str, Any] = {}
         blocks: dict[int, dict[str, str]] = {}
         stop_reason = "stop"
         async for sse in iter_sse(lines):
@@ -107,8 +107,7 @@ class AnthropicProvider:
                 )
             kind = data.get("type") or sse.event
             if kind == "message_start":
-                message_usage = (data.get("message") or {}).get("usage") or {}
-                usage = _merge_usage(usage, message_usage)
+                _merge_usage(usage, (data.get("message") or {}).get("usage") or {})
             elif kind == "content_block_start":
                 block = data.get("content_block") or {}
                 if block.get("type") == "tool_use":
@@ -138,9 +137,9 @@ class AnthropicProvider:
                 reason = (data.get("delta") or {}).get("stop_reason")
                 if reason:
                     stop_reason = STOP_REASONS.get(reason, reason)
-                usage = _merge_usage(usage, data.get("usage") or {})
+                _merge_usage(usage, data.get("usage") or {})
             elif kind == "message_stop":
-                yield usage
+                yield _final_usage(usage)
                 yield Finish(stop_reason)
                 return
             elif kind == "error":
@@ -193,15 +192,18 @@ class AnthropicProvider:
         return sorted(models)
 
 
-def _merge_usage(usage: Usage, wire: Mapping[str, Any]) -> Usage:
-    """Anthropic's usage fields are cumulative: later values replace earlier ones."""
-    cached = int(wire.get("cache_read_input_tokens") or 0) + int(wire.get("cache_creation_input_tokens") or 0)
+def _merge_usage(usage: dict[str, Any], wire: Mapping[str, Any]) -> None:
+    """Anthropic's usage fields are cumulative: a later value replaces an earlier one, field by field."""
+    usage.update({name: value for name, value in wire.items() if isinstance(value, int)})
+
+
+def _final_usage(usage: Mapping[str, Any]) -> Usage:
+    cache_read = int(usage.get("cache_read_input_tokens") or 0)
+    cache_write = int(usage.get("cache_creation_input_tokens") or 0)
     return Usage(
-        input_tokens=int(wire["input_tokens"]) + cached
-        if wire.get("input_tokens") is not None
-        else usage.input_tokens,
-        output_tokens=int(wire.get("output_tokens") or usage.output_tokens),
-        cached_input_tokens=int(wire.get("cache_read_input_tokens") or usage.cached_input_tokens),
+        input_tokens=int(usage.get("input_tokens") or 0) + cache_read + cache_write,
+        output_tokens=int(usage.get("output_tokens") or 0),
+        cached_input_tokens=cache_read,
     )
 
 
