@@ -23,6 +23,13 @@ let client: LanguageClient | undefined;
 let output: vscode.OutputChannel;
 let statusItem: vscode.StatusBarItem;
 const streams = new Map<string, (delta: Delta) => void>();
+let lastEditor: vscode.TextEditor | undefined;
+
+/** The editor a command acts on: the active one, else the last one used (a webview may have focus). */
+function targetEditor(): vscode.TextEditor | undefined {
+  return vscode.window.activeTextEditor
+    ?? vscode.window.visibleTextEditors.find((e) => e.document === lastEditor?.document);
+}
 
 /** Run a server command through `workspace/executeCommand` with its ONE object argument. */
 async function exec<T>(command: string, args: object, token?: vscode.CancellationToken): Promise<T> {
@@ -210,7 +217,7 @@ async function inlineEdit(): Promise<void> {
 }
 
 async function applyCode(code?: string): Promise<void> {
-  const editor = vscode.window.activeTextEditor;
+  const editor = targetEditor();
   if (editor === undefined) {
     throw new Error('open the file to apply the code block to');
   }
@@ -232,7 +239,7 @@ async function showUsage(): Promise<void> {
 
 const chatBackend: ChatBackend = {
   chat: (messages, token, onDelta) => {
-    const uri = vscode.window.activeTextEditor?.document.uri;
+    const uri = targetEditor()?.document.uri;
     const files = uri?.scheme === 'file' ? [uri.toString()] : [];
     return execStreaming<ChatResult>('byok.chat', { messages, files }, token, onDelta)
       .finally(() => void refreshStatus());
@@ -246,7 +253,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   statusItem.text = '$(sparkle) byok';
   statusItem.command = 'byok.ui.usage';
   statusItem.show();
-  context.subscriptions.push(output, statusItem);
+  lastEditor = vscode.window.activeTextEditor;
+  context.subscriptions.push(output, statusItem, vscode.window.onDidChangeActiveTextEditor((e) => {
+    lastEditor = e ?? lastEditor;
+  }));
   const commands: Record<string, (...args: unknown[]) => Promise<void>> = {
     'byok.ui.setKey': setKey,
     'byok.ui.verifyKey': verifyKey,
