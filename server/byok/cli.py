@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
+from pydantic import ValidationError
 
 from byok import __version__
 from byok.backend import Backend
@@ -114,6 +115,17 @@ async def dispatch(backend: Backend, args: argparse.Namespace) -> int:
     if args.command == "status":
         print_result(await backend.status(), as_json, _render_status)
         return 0
+    if args.command == "usage":
+        summary = await asyncio.to_thread(
+            backend.ledger.summary, args.month, args.group_by, backend.settings.budget
+        )
+        daily = None
+        if not as_json:
+            daily = await asyncio.to_thread(
+                backend.ledger.summary, summary["month"], "day", backend.settings.budget
+            )
+        print_result(summary, as_json, lambda s: _render_usage(s, daily))
+        return 0
     if args.command == "chat":
         params = ChatParams.model_validate(
             {
@@ -143,6 +155,39 @@ def _render_verify(result: dict[str, Any]) -> str:
         return f"OK: {result['provider']} key {result['fingerprint']} works ({len(result['models'])} models: {shown})"
     error = result["error"]
     return f"FAILED: {error['message']}\n  cause: {error['cause']}\n  fix:   {error['fix']}"
+
+
+def _usd(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:,.4f}"
+
+
+def _render_usage(summary: dict[str, Any], daily: dict[str, Any] | None) -> str:
+    rows = [["", "requests", "input", "output", "cost"]]
+    for row in summary["rows"]:
+        cost = (
+            _usd(row["costUsd"])
+            + (" *" if row["unknownCostRequests"] else "")
+            + (" ~" if row["estimated"] else "")
+        )
+        rows.append(
+            [str(row["key"]), str(row["requests"]), str(row["inputTokens"]), str(row["outputTokens"]), cost]
+        )
+    lines = [f"byok usage for {summary['month']}", _table(rows) if summary["rows"] else "(no requests)"]
+    budget = summary["budgetUsd"]
+    total = f"total {_usd(summary['totalUsd'])}"
+    if budget is not None:
+        total += f" of {_usd(budget)} (remaining {_usd(summary['remainingUsd'])})"
+    lines.append(total)
+    if summary["unknownCostRequests"]:
+        lines.append(f"* {summary['unknownCostRequests']} request(s) have no known price (set byok.prices)")
+    if daily and daily["rows"]:
+        lines.append("per day:")
+        peak = max((row["costUsd"] or 0.0) for row in daily["rows"]) or 1.0
+        for row in daily["rows"]:
+            bar = "█" * max(1 if row["costUsd"] else 0, round(30 * (row["costUsd"] or 0.0) / peak))
+            lines.append(f"  {row['key']}  {bar:<30} {_usd(row['costUsd'])}")
+    lines.append("~ = some token counts estimated (the provider reported none)")
+    return "\n".join(lines)
 
 
 def _render_status(status: dict[str, Any]) -> str:
@@ -175,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("verify", help="check a provider key and list its models").add_argument("provider")
     commands.add_parser("models", help="list known models")
     commands.add_parser("status", help="which model serves each feature, and which keys exist")
+    usage = commands.add_parser("usage", help="what byok requests cost this month, with a per-day chart")
+    usage.add_argument("--month", help="YYYY-MM (default: this month)")
+    usage.add_argument("--group-by", choices=["model", "provider", "feature", "day"], default="model")
     chat_parser = commands.add_parser("chat", help="stream an answer to stdout")
     chat_parser.add_argument("prompt")
     chat_parser.add_argument("--model")
@@ -197,6 +245,9 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps({"error": exc.to_data()}, indent=2), file=sys.stdout)
         print(redact(f"byok: {exc.message}\n  cause: {exc.cause}\n  fix:   {exc.fix}"), file=sys.stderr)
         code = EXIT_FAILED
+    except (ValidationError, ValueError) as exc:
+        print(redact(f"byok: invalid input: {exc}"), file=sys.stderr)
+        code = 2
     except KeyboardInterrupt:
         code = 130
     sys.exit(code)

@@ -1,0 +1,72 @@
+"""The headless CLI: keys from stdin (never argv), verify, streamed chat, usage, --json, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import TEST_KEY_OPENAI
+from tests.e2e.test_keys_and_chat import settings_for
+from tests.fakes import FakeServer, openai_bad_key, openai_models, openai_stream
+
+
+def byok(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "byok.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def cli_env(server_env: dict[str, str], tmp_path: Path, settings: dict[str, Any]) -> dict[str, str]:
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps(settings))
+    return {**server_env, "BYOK_SETTINGS": str(path)}
+
+
+def test_cli_key_verify_chat_usage(fake: FakeServer, server_env: dict[str, str], tmp_path: Path) -> None:
+    fake.route("GET", "/v1/models", openai_models(["gpt-4.1-mini"]), openai_bad_key())
+    fake.route("POST", "/v1/chat/completions", openai_stream(["Hello", ", ", "world"], usage=(12, 3)))
+    env = cli_env(server_env, tmp_path, settings_for(fake))
+    stored = byok(env, "keys", "set", "openai", stdin=TEST_KEY_OPENAI + "\n")
+    assert stored.returncode == 0, stored.stderr
+    assert "sk-proj-…1b2c" in stored.stdout
+    listed = json.loads(byok(env, "--json", "keys", "list").stdout)
+    assert listed == [{"provider": "openai", "fingerprint": "sk-proj-…1b2c", "source": "keyring"}]
+    ok = byok(env, "verify", "openai")
+    assert ok.returncode == 0 and "OK" in ok.stdout and "gpt-4.1-mini" in ok.stdout
+    bad = byok(env, "verify", "openai")
+    assert bad.returncode == 1 and "cause:" in bad.stdout and "fix:" in bad.stdout
+    source = tmp_path / "notes.md"
+    source.write_text("remember the milk\n")
+    chat = byok(env, "chat", "summarise", "--model", "gpt-4.1-mini", "--file", str(source))
+    assert chat.returncode == 0, chat.stderr
+    assert chat.stdout == "Hello, world"
+    assert "12 in / 3 out" in chat.stderr
+    sent = fake.requests[-1].json()["messages"]
+    assert any("remember the milk" in m["content"] and str(source) in m["content"] for m in sent)
+    usage = byok(env, "usage")
+    assert usage.returncode == 0 and "gpt-4.1-mini" in usage.stdout and "per day:" in usage.stdout
+    assert "█" in usage.stdout
+    usage_json = json.loads(byok(env, "--json", "usage", "--group-by", "provider").stdout)
+    assert usage_json["rows"][0]["key"] == "openai" and usage_json["rows"][0]["requests"] == 1
+    for result in (stored, ok, bad, chat, usage):
+        assert TEST_KEY_OPENAI not in result.stdout + result.stderr
+
+
+def test_cli_errors_are_clear(server_env: dict[str, str], tmp_path: Path) -> None:
+    env = cli_env(server_env, tmp_path, {})
+    missing = byok(env, "chat", "hi", "--model", "gpt-4o")
+    assert missing.returncode == 1
+    assert "byok keys set openai" in missing.stderr and "OPENAI_API_KEY" in missing.stderr
+    unknown = byok(env, "--json", "verify", "nosuch")
+    assert unknown.returncode == 1
+    assert json.loads(unknown.stdout)["error"]["code"] == "unknown_provider"
+    bad_month = byok(env, "usage", "--month", "2025-13")
+    assert bad_month.returncode == 2 and "month" in bad_month.stderr
