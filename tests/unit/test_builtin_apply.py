@@ -15,6 +15,7 @@ CASES = Path(__file__).resolve().parent.parent / "apply_cases"
 
 def load(folder: Path) -> tuple[str, str, str, dict[str, object]]:
     """original, snippet, expected and metadata of one case directory."""
+
     def read(name: str) -> str:
         return (folder / name).read_bytes().decode("utf-8")
 

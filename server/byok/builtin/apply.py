@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 from bisect import bisect_left
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
@@ -59,6 +60,7 @@ _METHOD = re.compile(
 )
 _CLOSER = re.compile(r"^(?:[}\])]|</|end\b)")
 _MAX_CANDIDATES = 40
+_TWO_ALNUM = re.compile(r"[^\W_].*?[^\W_]")
 
 
 def is_marker(line: str) -> bool:
@@ -74,7 +76,8 @@ def is_marker(line: str) -> bool:
 
 
 def _key(line: str) -> str:
-    return " ".join(line.split())
+    key = line.strip()
+    return " ".join(key.split()) if "  " in key or "\t" in key else key
 
 
 def _indent(line: str) -> str:
@@ -86,7 +89,7 @@ def _width(line: str) -> int:
 
 
 def _trivial(key: str) -> bool:
-    return sum(ch.isalnum() for ch in key) < 2
+    return _TWO_ALNUM.search(key) is None
 
 
 def _is_closer(line: str) -> bool:
@@ -150,6 +153,28 @@ class _Shift:
         return self.add + line
 
 
+class _Shape:
+    """Indentation structure of a segment: per line its width, whether a deeper line follows it (it opens
+    a block), and the first later line no deeper (where its block ends; None when it runs to the end)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.widths = [_width(line) for line in lines]
+        self.deeper = [False] * len(lines)
+        self.ends: list[int | None] = [None] * len(lines)
+        self.last = -1
+        stack: list[int] = []
+        for number, line in enumerate(lines):
+            if not line.strip():
+                continue
+            width = self.widths[number]
+            if self.last >= 0 and width > self.widths[self.last]:
+                self.deeper[self.last] = True
+            while stack and self.widths[stack[-1]] >= width:
+                self.ends[stack.pop()] = number
+            stack.append(number)
+            self.last = number
+
+
 @dataclass
 class _Placement:
     start: int
@@ -172,12 +197,39 @@ class _Planner:
 
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
-        self._exact: list[str] | None = None
+        self._exact: dict[int, str] = {}
         self.keys = [_key(line) for line in lines]
         self.index: dict[str, list[int]] = {}
         for number, key in enumerate(self.keys):
-            if not _trivial(key):
-                self.index.setdefault(key, []).append(number)
+            self.index.setdefault(key, []).append(number)
+
+    def _likely(self, keys: list[str], anchor: int, spots: list[int]) -> list[int]:
+        """The candidate places worth aligning: those where the most segment lines occur nearby (all
+        tied ones, up to a limit, so a tie can still be reported)."""
+        distinct = {key for key in keys if not _trivial(key)}
+        reach = len(keys) + 20
+
+        def nearby(spot: int) -> int:
+            total = 0
+            for key in distinct:
+                found = self.index.get(key, [])
+                at = bisect_left(found, spot - anchor - reach)
+                total += at < len(found) and found[at] <= spot + reach
+            return total
+
+        scored = sorted(((nearby(spot), spot) for spot in spots[:_MAX_CANDIDATES * 5]), key=lambda x: -x[0])
+        best = scored[0][0]
+        return sorted(spot for score, spot in scored[:_MAX_CANDIDATES] if score == best)[:8] or [scored[0][1]]
+
+    def follows(self, previous: str, key: str) -> bool:
+        """Whether the original has a line `key` whose previous non-blank line is `previous`."""
+        for number in self.index.get(key, ()):
+            before = number - 1
+            while before >= 0 and not self.keys[before]:
+                before -= 1
+            if (self.keys[before] if before >= 0 else "") == previous:
+                return True
+        return False
 
     def occurrences(self, key: str, lo: int) -> list[int]:
         found = self.index.get(key, [])
@@ -197,7 +249,9 @@ class _Planner:
         if anchor < 0:
             return None
         found_places: dict[tuple[int, int], _Placement] = {}
-        for spot in spots[:_MAX_CANDIDATES]:
+        if len(spots) > 3:
+            spots = self._likely(keys, anchor, spots)
+        for spot in spots:
             place = self._align(seg, keys, anchor, spot, lo)
             if place is not None:
                 known = found_places.get((place.start, place.end))
@@ -212,7 +266,7 @@ class _Planner:
 
         ranked = sorted(found_places.values(), key=rank, reverse=True)
         if len(ranked) > 1 and rank(ranked[0]) == rank(ranked[1]):
-            return "ambiguous"
+            return None if ranked[0].score <= 1 else "ambiguous"
         return ranked[0]
 
     def _align(self, seg: list[str], keys: list[str], anchor: int, spot: int, lo: int) -> _Placement | None:
@@ -224,10 +278,14 @@ class _Planner:
         first = next((p for p in pairs if not _trivial(keys[p[0]])), pairs[0])
         shift = _Shift.between(self.lines[first[1]], seg[first[0]])
         delta = _width(self.lines[first[1]]) - _width(seg[first[0]])
-        exact_keys = [f"{_width(line) + delta}|{key}" if key else f"\0{i}" for i, (line, key) in enumerate(
-            zip(seg, keys, strict=True))]
-        if _key(shift(seg[anchor])) == self.keys[spot] and _width(shift(seg[anchor])) == _width(self.lines[spot]):
-            strict_pairs = self._pairs(seg, exact_keys, self.exact_keys(), wlo, whi, anchor, spot)
+        exact_keys = [
+            f"{_width(line) + delta}|{key}" if key else f"\0{i}"
+            for i, (line, key) in enumerate(zip(seg, keys, strict=True))
+        ]
+        if _key(shift(seg[anchor])) == self.keys[spot] and _width(shift(seg[anchor])) == _width(
+            self.lines[spot]
+        ):
+            strict_pairs = self._pairs(seg, exact_keys, self.exact_keys(wlo, whi), wlo, whi, anchor, spot)
             if 5 * self._score(strict_pairs, keys) >= 3 * self._score(pairs, keys):
                 pairs = strict_pairs
         new = [shift(line) for line in seg]
@@ -245,7 +303,12 @@ class _Planner:
             new.pop()
             m -= 1
         skip = 0
-        while skip < first_seg and start - skip > lo and not new[skip].strip() and not self.lines[start - 1 - skip].strip():
+        while (
+            skip < first_seg
+            and start - skip > lo
+            and not new[skip].strip()
+            and not self.lines[start - 1 - skip].strip()
+        ):
             skip += 1
         if skip:
             del new[:skip]
@@ -267,24 +330,35 @@ class _Planner:
                 end = after + 1
         return _Placement(start, end, new, pairs, shift, self._score(pairs, keys))
 
-    def exact_keys(self) -> list[str]:
-        """Keys carrying the indentation width, computed once."""
-        if self._exact is None:
-            self._exact = [f"{_width(line)}|{key}" if key else "" for line, key in zip(
-                self.lines, self.keys, strict=True)]
-        return self._exact
+    def exact_keys(self, lo: int, hi: int) -> dict[int, str]:
+        """Keys carrying the indentation width for original lines `[lo, hi)`, computed once per line."""
+        exact = self._exact
+        for number in range(lo, hi):
+            if number not in exact:
+                key = self.keys[number]
+                exact[number] = f"{_width(self.lines[number])}|{key}" if key else ""
+        return exact
 
     @staticmethod
     def _score(pairs: list[tuple[int, int]], keys: list[str]) -> int:
         return sum(1 for i, _ in pairs if not _trivial(keys[i]))
 
     def _pairs(
-        self, seg: list[str], seg_keys: list[str], orig_keys: list[str], wlo: int, whi: int, anchor: int, spot: int
+        self,
+        seg: list[str],
+        seg_keys: list[str],
+        orig_keys: Mapping[int, str] | list[str],
+        wlo: int,
+        whi: int,
+        anchor: int,
+        spot: int,
     ) -> list[tuple[int, int]]:
         """Matched (segment line, original line) pairs through the anchor pair `(anchor, spot)`, dropping
         weak matches that jump over original lines the segment does not account for."""
-        before = matching_blocks(seg_keys[:anchor], orig_keys[wlo:spot], head=False)
-        after = matching_blocks(seg_keys[anchor + 1 :], orig_keys[spot + 1 : whi], foot=False)
+        before = matching_blocks(seg_keys[:anchor], [orig_keys[k] for k in range(wlo, spot)], head=False)
+        after = matching_blocks(
+            seg_keys[anchor + 1 :], [orig_keys[k] for k in range(spot + 1, whi)], foot=False
+        )
         head = [(i, j + wlo, size) for i, j, size in before]
         tail = [(i + anchor + 1, j + spot + 1, size) for i, j, size in after]
 
@@ -303,7 +377,9 @@ class _Planner:
             if power == 1:
                 return orig_gap <= seg_gap + 3
             lines = range(block[0], block[0] + block[2])
-            return orig_gap <= seg_gap and all(self._same_owner(seg, i, block[1] + i - block[0]) for i in lines)
+            return orig_gap <= seg_gap and all(
+                self._same_owner(seg, i, block[1] + i - block[0]) for i in lines
+            )
 
         kept = [(anchor, spot, 1)]
         for block in tail:
@@ -327,57 +403,42 @@ class _Planner:
         return _key(seg[mine]) == self.keys[theirs] or _similar(seg[mine], self.lines[theirs])
 
     def complete_blocks(self, place: _Placement, seg: _Segment) -> None:
-        """Stretch the placement over whole original blocks whose header the segment closes."""
+        """Stretch the placement over whole original blocks whose header the segment closes.
+
+        A segment holds the complete block of one of its lines when the block visibly ends inside the
+        segment, or the snippet ends with it. When a marker follows, the block is complete unless the
+        marker is deeper than the header or the segment's last line is an original line from the middle
+        of the block (the marker then elides the block's rest).
+        """
+        shape = _Shape(place.lines)
         matched = dict(place.pairs)
+        marker = None if seg.marker_after is None else len(seg.marker_after.expandtabs(4))
         for i, j in place.pairs:
-            if not place.lines[i].strip():
+            if not shape.deeper[i]:
                 continue
             end = block_end(self.lines, j)
-            if end is not None and end + 1 > place.end and self._closes(place.lines, i, j, end, seg, matched):
-                place.end = end + 1
-
-    @staticmethod
-    def _closes(
-        seg_lines: list[str], header: int, orig_header: int, orig_end: int, seg: _Segment, matched: dict[int, int]
-    ) -> bool:
-        """Whether the segment holds the complete block opened at `seg_lines[header]`.
-
-        It does when the block visibly ends inside the segment, or the snippet ends with it. When a marker
-        follows, the block is complete unless the marker is deeper than the header or the segment's last
-        line is an original line from the middle of the block (the marker then elides the block's rest).
-        """
-        width = _width(seg_lines[header])
-        deeper = False
-        last = header
-        for number in range(header + 1, len(seg_lines)):
-            line = seg_lines[number]
-            if not line.strip():
+            if end is None or end + 1 <= place.end:
                 continue
-            if _width(line) <= width:
-                return deeper
-            deeper = True
-            last = number
-        if not deeper or seg.marker_after is None:
-            return deeper
-        if len(seg.marker_after.expandtabs(4)) > width:
-            return False
-        where = matched.get(last)
-        return where is None or not orig_header < where < orig_end
+            if shape.ends[i] is None and marker is not None:
+                if marker > shape.widths[i]:
+                    continue
+                where = matched.get(shape.last)
+                if where is not None and j < where < end:
+                    continue
+            place.end = end + 1
 
     def open_blocks(self, place: _Placement, seg: _Segment) -> list[_OpenBlock]:
         """Blocks the segment opens but leaves to a later segment (a marker deeper than the header follows)."""
         if seg.marker_after is None:
             return []
-        marker_width = len(seg.marker_after.expandtabs(4))
+        marker = len(seg.marker_after.expandtabs(4))
+        shape = _Shape(place.lines)
         opened: list[_OpenBlock] = []
         for i, j in place.pairs:
-            width = _width(seg.lines[i])
-            if width < marker_width and all(
-                not line.strip() or _width(line) > width for line in seg.lines[i + 1 :]
-            ):
+            if shape.ends[i] is None and place.lines[i].strip() and shape.widths[i] < marker:
                 end = block_end(self.lines, j)
                 if end is not None:
-                    opened.append(_OpenBlock(width, end, place.shift))
+                    opened.append(_OpenBlock(_width(seg.lines[i]), end, place.shift))
         return opened
 
     def by_signature(self, seg: list[str], lo: int) -> _Placement | None:
@@ -389,7 +450,9 @@ class _Planner:
         head = heads[0]
         name = _definition_name(seg[head])
         if name is not None:
-            spots = [j for j in range(lo, len(self.lines)) if _definition_name(self.lines[j]) == name]
+            spots = [
+                j for j in range(lo, len(self.lines)) if name in self.lines[j] and _definition_name(self.lines[j]) == name
+            ]
         elif len(heads) == 1:
             spots = [j for j in range(lo, len(self.lines)) if _similar(seg[head], self.lines[j])]
         else:
@@ -453,7 +516,7 @@ def _strip_fence(snippet: str) -> str:
     return "\n".join(line.rstrip("\r") for line in lines[first + 1 : close]) + "\n"
 
 
-def _drop_path_comment(lines: list[str], original: set[str], path: str | None) -> list[str]:
+def _drop_path_comment(lines: list[str], original: Mapping[str, object], path: str | None) -> list[str]:
     """Drop a first line like `// src/app.ts` or `# filepath: x.py` naming the file."""
     if not lines or path is None:
         return lines
@@ -477,8 +540,10 @@ def _match_tabs(lines: list[str], original: list[str]) -> list[str]:
             1 for x in text if x.startswith(" ") and x.strip()
         )
 
-    o_tabs, o_spaces = style(original)
     s_tabs, s_spaces = style(lines)
+    if not s_tabs and not s_spaces:
+        return lines
+    o_tabs, o_spaces = style(original[:2000])
     if o_tabs > o_spaces and s_spaces > s_tabs:
         unit = _unit([len(_indent(x)) for x in lines if x.strip() and "\t" not in _indent(x)])
         out = []
@@ -490,18 +555,24 @@ def _match_tabs(lines: list[str], original: list[str]) -> list[str]:
                 out.append(line)
         return out
     if o_spaces > o_tabs and s_tabs > s_spaces:
-        unit = _unit(sorted({_width(x) for x in original if x.strip()}))
+        unit = _unit(sorted({_width(x) for x in original[:2000] if x.strip()}))
         return [_indent(x).replace("\t", " " * unit) + x.lstrip(" \t") if x.strip() else x for x in lines]
     return lines
 
 
-def _segments(lines: list[str]) -> list[_Segment]:
+def _segments(lines: list[str], planner: _Planner) -> list[_Segment]:
+    """Split the snippet at its markers. A marker-looking line that the original has right after the same
+    line is taken literally (`...` is also a Python statement)."""
     segments: list[_Segment] = []
     current: list[str] = []
     start = 0
     before: str | None = None
+    previous = ""
     for number, line in enumerate([*lines, None]):
-        if line is not None and not is_marker(line):
+        marker = line is None or (is_marker(line) and not planner.follows(previous, _key(line)))
+        if line is not None and line.strip():
+            previous = _key(line)
+        if not marker and line is not None:
             if not current:
                 start = number
             current.append(line)
@@ -541,13 +612,17 @@ def apply_snippet(
         edit = TextEditSpec(0, 0, last_line, utf16_len(original.rsplit("\n", 1)[-1]), text)
         changed = text != original
         return ApplyResult([edit] if changed else [], int(changed), [], text)
-    slines = _match_tabs(_drop_path_comment(slines, set(_planner_keys(olines)), path), olines)
     planner = _Planner(olines)
+    slines = _match_tabs(_drop_path_comment(slines, planner.index, path), olines)
     regions: list[tuple[int, int, list[str]]] = []
     unresolved: list[str] = []
     lo = 0
     opened: list[_OpenBlock] = []
-    segments = _segments(slines)
+    segments = _segments(slines, planner)
+    if len(segments) == 1 and _whole_file(segments[0], planner.keys):
+        filled = [number for number, key in enumerate(planner.keys) if key]
+        region = (filled[0], filled[-1] + 1, segments[0].lines)
+        return _result(original, olines, ofinal, nl, [region], [])
     for number, seg in enumerate(segments):
         width = next(_width(line) for line in seg.lines if line.strip())
         while opened and width <= opened[-1].snippet_width:
@@ -576,22 +651,35 @@ def apply_snippet(
         regions.append((placement.start, placement.end, placement.lines))
         lo = max(lo, placement.end)
         opened.extend(planner.open_blocks(placement, seg))
+    return _result(original, olines, ofinal, nl, regions, unresolved)
+
+
+def _result(
+    original: str,
+    olines: list[str],
+    ofinal: bool,
+    nl: str,
+    regions: list[tuple[int, int, list[str]]],
+    unresolved: list[str],
+) -> ApplyResult:
+    """Diff each placed region against the original lines it replaces: one edit per changed hunk."""
     regions.sort(key=lambda region: region[0])
     edits: list[TextEditSpec] = []
     for start, end, new in regions:
         for i1, i2, j1, j2 in changed_ranges(olines[start:end], new):
             edits.append(_edit(olines, ofinal, nl, start + i1, start + i2, new[j1:j2]))
-    return ApplyResult(
-        edits,
-        len(edits),
-        unresolved,
-        apply_edits(original, edits),
-        [(start, end) for start, end, _ in regions],
-    )
+    spans = [(start, end) for start, end, _ in regions]
+    return ApplyResult(edits, len(edits), unresolved, apply_edits(original, edits), spans)
 
 
-def _planner_keys(lines: list[str]) -> list[str]:
-    return [_key(line) for line in lines]
+def _whole_file(seg: _Segment, keys: list[str]) -> bool:
+    """Whether a snippet without markers is the whole file: it starts and ends as the original does and
+    is about as long."""
+    if seg.marker_before is not None or seg.marker_after is not None:
+        return False
+    mine = [_key(line) for line in seg.lines if line.strip()]
+    theirs = [key for key in keys if key]
+    return bool(mine) and mine[0] == theirs[0] and mine[-1] == theirs[-1] and len(mine) * 5 >= len(theirs) * 4
 
 
 def _contextless(
@@ -604,15 +692,20 @@ def _contextless(
         closer = _is_closer(lines[inside.end])
         at = max(inside.end if closer else inside.end + 1, lo)
         tail = next((line for line in reversed(shifted) if line.strip()), "")
-        if closer and at == inside.end and _key(tail) == _key(lines[at]) and _width(tail) == _width(lines[at]):
+        if (
+            closer
+            and at == inside.end
+            and _key(tail) == _key(lines[at])
+            and _width(tail) == _width(lines[at])
+        ):
             return _Placement(at, at + 1, shifted, [], inside.shift, 0)
         return _Placement(at, at, shifted, [], inside.shift, 0)
     signed = planner.by_signature(seg.lines, lo)
     if signed is not None:
         return signed
-    if count > 1 and number == 0 and seg.marker_before is None:
+    if number == 0 and seg.marker_before is None and seg.marker_after is not None:
         return _Placement(0, 0, seg.lines, [], _Shift(), 0)
-    if count > 1 and number == count - 1 and seg.marker_after is None:
+    if number == count - 1 and seg.marker_after is None and seg.marker_before is not None:
         return _Placement(len(lines), len(lines), seg.lines, [], _Shift(), 0)
     return None
 

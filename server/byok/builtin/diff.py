@@ -18,7 +18,9 @@ _SMALL = 250_000
 """Largest gap (lines of a times lines of b) handed to SequenceMatcher when no unique line anchors it."""
 
 
-def matching_blocks(a: Sequence[str], b: Sequence[str], *, head: bool = True, foot: bool = True) -> list[Block]:
+def matching_blocks(
+    a: Sequence[str], b: Sequence[str], *, head: bool = True, foot: bool = True
+) -> list[Block]:
     """Equal runs between `a` and `b`, in increasing order on both sides, adjacent runs merged.
 
     `head=False` (`foot=False`) is for aligning `a` inside a larger `b`: the starts (ends) of the two are
@@ -50,8 +52,15 @@ def changed_ranges(a: Sequence[str], b: Sequence[str]) -> list[tuple[int, int, i
 
 
 def _blocks(
-    a: Sequence[str], alo: int, ahi: int, b: Sequence[str], blo: int, bhi: int, out: list[Block],
-    head: bool = True, foot: bool = True,
+    a: Sequence[str],
+    alo: int,
+    ahi: int,
+    b: Sequence[str],
+    blo: int,
+    bhi: int,
+    out: list[Block],
+    head: bool = True,
+    foot: bool = True,
 ) -> None:
     """Equal runs of a[alo:ahi] and b[blo:bhi]; `head`/`foot`: the ranges' starts/ends are aligned."""
     start_a, start_b = alo, blo

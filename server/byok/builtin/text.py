@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import accumulate
 from typing import Protocol
 
 
@@ -50,10 +51,7 @@ def utf16_to_index(line: str, character: int) -> int:
 
 def apply_edits(text: str, edits: Iterable[RangeEdit]) -> str:
     """Apply non-overlapping LSP edits to `text` the way an editor does."""
-    starts = [0]
-    for index, ch in enumerate(text):
-        if ch == "\n":
-            starts.append(index + 1)
+    starts = [0, *accumulate(len(line) + 1 for line in text.split("\n"))][:-1]
 
     def offset(line: int, character: int) -> int:
         if line >= len(starts):
