@@ -14,6 +14,7 @@ Run standalone: `python fake_openai.py [--key KEY]` prints the base URL and serv
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import threading
 import time
@@ -163,7 +164,5 @@ if __name__ == "__main__":
     args = parser.parse_args()
     with FakeOpenAI(args.key) as fake:
         print(fake.base_url, flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
-        except KeyboardInterrupt:
-            pass

@@ -27,12 +27,11 @@ from typing import Any
 
 import pytest
 
+from tests.e2e_vscode.fake_openai import CHAT_ANSWER, REPLACEMENT, FakeOpenAI
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 CLIENT = REPO / "vscode-client"
-sys.path.insert(0, str(HERE))
-
-from fake_openai import CHAT_ANSWER, REPLACEMENT, FakeOpenAI  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -232,24 +231,27 @@ def tmp_path(request: pytest.FixtureRequest) -> Iterator[Path]:
 
 
 @pytest.fixture
-def screenshots(tmp_path: Path) -> Iterator[Path]:
+def screenshots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Path]:
     path = tmp_path / "screenshots"
     path.mkdir()
     yield path
-    print(f"\nVS Code e2e screenshots: {path}")
+    with capsys.disabled():  # shown even without -s
+        print(f"\nVS Code e2e screenshots: {path}")
 
 
-def test_vscode_extension_end_to_end(env_ready: dict[str, Any], tmp_path: Path, screenshots: Path) -> None:
+def test_vscode_extension_end_to_end(
+    env_ready: dict[str, Any], tmp_path: Path, screenshots: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     server = _byok_server()
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     source = workspace / "calc.py"
     source.write_text(SOURCE)
     keyring_file = tmp_path / "keyring.json"
-    env = {
-        "PYTHON_KEYRING_BACKEND": "file_keyring.FileKeyring",
+    env = {  # the suite's file-backed test keyring, shared by the server (under code-server) and this test
+        "PYTHON_KEYRING_BACKEND": "tests.keyring_backend.FileKeyring",
         "BYOK_TEST_KEYRING_FILE": str(keyring_file),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
     # BYOK_E2E_STEPS=setKey,verify,... runs a subset while developing; the default is the whole scenario
     steps = set(os.environ.get("BYOK_E2E_STEPS", ",".join(ALL_STEPS)).split(","))
@@ -269,8 +271,8 @@ def test_vscode_extension_end_to_end(env_ready: dict[str, Any], tmp_path: Path, 
                 "screenshots": str(screenshots),
                 "provider": PROVIDER,
                 "key": KEY,
-            "badProvider": BAD_PROVIDER,
-            "badKey": BAD_KEY,
+                "badProvider": BAD_PROVIDER,
+                "badKey": BAD_KEY,
                 "selectLines": 2,
                 "useKeybinding": True,
                 "instruction": "rename to add_numbers and add type hints and a docstring",
@@ -285,7 +287,8 @@ def test_vscode_extension_end_to_end(env_ready: dict[str, Any], tmp_path: Path, 
         fake_saw_close = fake.aborted.wait(10)
         posts = [r for r in fake.requests if r["method"] == "POST"]
     elapsed = time.monotonic() - t0
-    print(f"\nVS Code e2e: drove the scenario in {elapsed:.1f} s (setup.sh {env_ready['setup_s']:.1f} s)")
+    with capsys.disabled():
+        print(f"\nVS Code e2e: drove the scenario in {elapsed:.1f} s (setup.sh {env_ready['setup_s']:.1f} s)")
 
     if "setKey" in steps:
         assert "key stored" in result["setKey"]
