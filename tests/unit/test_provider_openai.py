@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -134,6 +135,22 @@ async def test_reasoning_models_get_their_own_fields(
     assert body["reasoning_effort"] == "low"
     assert "max_tokens" not in body
     assert "temperature" not in body
+
+
+async def test_cached_prompt_tokens(fake: FakeServer, adapter: OpenAIProvider) -> None:
+    usage = {"prompt_tokens": 50, "completion_tokens": 4, "prompt_tokens_details": {"cached_tokens": 32}}
+    fake.route(
+        "POST",
+        CHAT,
+        sse_reply(
+            [
+                'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}',
+                f"data: {json.dumps({'choices': [], 'usage': usage})}",
+                "data: [DONE]",
+            ]
+        ),
+    )
+    assert await events(adapter) == [Finish("stop"), Usage(50, 4, cached_input_tokens=32)]
 
 
 async def test_length_finish_and_complete(fake: FakeServer, adapter: OpenAIProvider) -> None:
@@ -441,6 +458,17 @@ async def test_break_mid_stream_closes_the_connection(fake: FakeServer, adapter:
         assert event == TextDelta("one")
         break
     assert await fake.await_disconnect(2.0)
+
+
+async def test_cancel_while_waiting_for_headers_closes_the_connection(fake: FakeServer) -> None:
+    fake.route("POST", CHAT, openai_stream(["late"]).delayed(3.0))
+    async with build_client(Settings(timeouts=TimeoutSettings(first_byte_s=10))) as patient:
+        task = asyncio.create_task(complete(OpenAIProvider("openai", f"{fake.url}/v1", KEY, patient), HI))
+        assert await asyncio.to_thread(fake.wait_requests, 1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await fake.await_disconnect(2.0)
 
 
 # -- no key leaks -------------------------------------------------------------------------------------------
