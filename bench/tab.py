@@ -154,6 +154,7 @@ def run(quick: bool, seed: int) -> None:
     uri = "file:///bench/big.py"
     model.open(uri, "\n".join(big_lines))
     keystroke: list[float] = []
+    keystroke_cpu: list[float] = []
     suggest_only: list[float] = []
     rounds = 200 if quick else 1_000
     for _ in range(rounds):
@@ -162,17 +163,20 @@ def run(quick: bool, seed: int) -> None:
         cut = rng.randrange(0, len(line) + 1)
         edited = [*big_lines[:number], line[:cut], *big_lines[number + 1 :]]
         text = "\n".join(edited)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         model.change(uri, text)
         middle = time.perf_counter()
         model.suggest(uri, number, len(line[:cut].encode("utf-16-le")) // 2)
         done = time.perf_counter()
+        keystroke_cpu.append(time.process_time() - cpu)
         keystroke.append(done - started)
         suggest_only.append(done - middle)
         model.change(uri, "\n".join(big_lines))
     print(f"5,000-line file, {rounds} keystrokes with {len(files)} other documents open:")
     print(f"  change+suggest p50 {ms(statistics.median(keystroke))} ms, p99 {ms(percentile(keystroke, 99))} ms; "
           f"suggest alone p50 {ms(statistics.median(suggest_only))} ms, p99 {ms(percentile(suggest_only, 99))} ms")
+    print(f"  change+suggest CPU time p50 {ms(statistics.median(keystroke_cpu))} ms, "
+          f"p99 {ms(percentile(keystroke_cpu, 99))} ms (wall time also counts waiting on a busy machine)")
 
 
 def main() -> None:
