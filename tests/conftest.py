@@ -61,8 +61,10 @@ SERVER_COMMAND = [sys.executable, "-m", "byok"]
 def _leak_needles() -> list[str]:
     import base64
 
-    needles = list(ALL_TEST_KEYS)
-    needles += [base64.b64encode(k.encode()).decode() for k in ALL_TEST_KEYS]
+    from tests.fakes_bedrock import API_KEY, SECRET_KEY, SESSION_TOKEN
+
+    needles = [*ALL_TEST_KEYS, SECRET_KEY, SESSION_TOKEN, API_KEY]
+    needles += [base64.b64encode(k.encode()).decode() for k in needles]
     return needles
 
 
