@@ -1,0 +1,811 @@
+"""The agent's workspace tools, and the workspace jail and in-memory edits Composer shares with them.
+
+Every path is resolved inside the workspace root: `..`, absolute paths elsewhere and symlinks leading out
+are refused, and secret-looking files (`.env*`, `*.pem`, keys, `.git/`) are never read, listed or searched.
+Edits are kept in memory (`Changes`): later tools see them, and they leave the server only as one LSP
+WorkspaceEdit (`documentChanges`) for the editor to apply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from lsprotocol.converters import get_converter
+
+from byok.builtin.apply import apply_snippet
+from byok.builtin.text import utf16_len
+from byok.context import MAX_FILE_BYTES, is_secret_file, uri_to_path
+from byok.errors import ByokError
+from byok.providers.base import ToolCall, ToolSpec
+
+if TYPE_CHECKING:
+    from byok.lsp import ByokServer
+from byok.redaction import redact
+
+MAX_TOOL_OUTPUT = 40_000
+"""Characters of one tool result sent back to the model."""
+MAX_COMMAND_OUTPUT = 16_000
+"""Bytes of a command's output kept: the first quarter and the last three quarters."""
+MAX_LISTED = 500
+MAX_MATCHES = 100
+MAX_WALKED = 50_000
+GIT_TIMEOUT_S = 10.0
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+_SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|^AWS_|^AZURE_|^BYOK_", re.IGNORECASE)
+
+
+class ToolError(Exception):
+    """A tool call that cannot be carried out; the message goes back to the model (or the user)."""
+
+
+class PathRefused(ToolError):
+    """A path outside the workspace, through a symlink leading out, or to a secret-looking file."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenDocument:
+    """The editor's current state of an open document."""
+
+    text: str
+    version: int | None
+    language_id: str | None = None
+
+
+DocumentLookup = Callable[[str], OpenDocument | None]
+"""Returns the open document for a URI, or None when it is not open."""
+
+EditApplier = Callable[[dict[str, Any]], Awaitable[bool]]
+"""Sends a WorkspaceEdit to the editor; True when the editor applied it."""
+
+PermissionAsker = Callable[[str, str], Awaitable[bool | None]]
+"""Asks the user whether to run `command` in `cwd`: True allows, False denies, None means nobody can be asked."""
+
+
+# -- positions and edits ------------------------------------------------------------------------------
+
+
+def lsp_lines(text: str) -> list[str]:
+    """The lines of `text` as LSP counts them (`\\n`, `\\r\\n` or `\\r` ends one), terminators kept."""
+    return _LINE.findall(text)
+
+
+def _end_position(lines: list[str]) -> dict[str, int]:
+    if not lines or lines[-1].endswith(("\n", "\r")):
+        return {"line": len(lines), "character": 0}
+    return {"line": len(lines) - 1, "character": utf16_len(lines[-1])}
+
+
+def text_edits(before: str, after: str) -> list[dict[str, Any]]:
+    """Minimal line-level LSP TextEdits turning `before` into `after` (UTF-16 positions)."""
+    old, new = lsp_lines(before), lsp_lines(after)
+    end = _end_position(old)
+
+    def position(index: int) -> dict[str, int]:
+        return {"line": index, "character": 0} if index < len(old) else end
+
+    return [
+        {"range": {"start": position(i1), "end": position(i2)}, "newText": "".join(new[j1:j2])}
+        for tag, i1, i2, j1, j2 in SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
+        if tag != "equal"
+    ]
+
+
+def document_changes(
+    uri: str, before: str | None, after: str | None, version: int | None
+) -> list[dict[str, Any]]:
+    """The `documentChanges` entries turning one file from `before` into `after` (None: no such file)."""
+    if before == after:
+        return []
+    if after is None:
+        return [{"kind": "delete", "uri": uri, "options": {"ignoreIfNotExists": True}}]
+    changes: list[dict[str, Any]] = []
+    if before is None:
+        changes.append(
+            {"kind": "create", "uri": uri, "options": {"overwrite": False, "ignoreIfExists": False}}
+        )
+        before, version = "", None
+    edits = text_edits(before, after)
+    if edits:
+        changes.append({"textDocument": {"uri": uri, "version": version}, "edits": edits})
+    return changes
+
+
+# -- the workspace jail ---------------------------------------------------------------------------------
+
+
+class Workspace:
+    """The workspace root every tool path is resolved in, and the editor's open documents."""
+
+    def __init__(self, root: Path, documents: DocumentLookup | None = None) -> None:
+        self.root = Path(os.path.abspath(root))
+        self.real_root = self.root.resolve()
+        self.documents = documents
+
+    def resolve(self, path: str) -> Path:
+        """The absolute path for a workspace-relative (or absolute, inside) path; refuses everything else."""
+        raw = path.strip()
+        if raw.startswith("file:"):
+            try:
+                raw = str(uri_to_path(raw))
+            except ByokError as exc:
+                raise PathRefused(exc.message) from None
+        if not raw or "\x00" in raw:
+            raise PathRefused("an empty or invalid path")
+        candidate = Path(os.path.normpath(self.root / raw))
+        if not candidate.is_relative_to(self.root):
+            raise PathRefused(f"{path} is outside the workspace")
+        try:
+            real = candidate.resolve()
+        except (OSError, RuntimeError):
+            raise PathRefused(f"{path} cannot be resolved (a symlink loop?)") from None
+        if not real.is_relative_to(self.real_root):
+            raise PathRefused(f"{path} leads outside the workspace through a symlink")
+        if is_secret_file(candidate.relative_to(self.root)) or is_secret_file(
+            real.relative_to(self.real_root)
+        ):
+            raise PathRefused(f"{path} looks like a secrets file; it is never read or sent")
+        return candidate
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def open_document(self, path: Path) -> OpenDocument | None:
+        return self.documents(path.as_uri()) if self.documents else None
+
+
+def read_disk(path: Path) -> str | None:
+    """A text file's content from disk; None when it does not exist."""
+    if path.is_dir():
+        raise ToolError(f"{path.name} is a directory")
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ToolError(f"{path.name} is larger than {MAX_FILE_BYTES // 1024 // 1024} MB")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ToolError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    if b"\0" in data[:8192]:
+        raise ToolError(f"{path.name} is a binary file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ToolError(f"{path.name} is not UTF-8 text") from None
+
+
+@dataclass(slots=True)
+class FileState:
+    """One file the session touched: as it was, as the editor has it now, and as the session made it."""
+
+    path: Path
+    uri: str
+    original: str | None
+    version: int | None
+    base: str | None
+    text: str | None
+    applied: bool = False
+    """Some of this session's changes were already applied, so the open document's version is unknown."""
+
+
+class Changes:
+    """Edits kept in memory until they are sent as one WorkspaceEdit; reads see them."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.files: dict[Path, FileState] = {}
+
+    def state(self, path: Path) -> FileState:
+        state = self.files.get(path)
+        if state is None:
+            document = self.workspace.open_document(path)
+            text, version = (document.text, document.version) if document else (read_disk(path), None)
+            state = self.files[path] = FileState(path, path.as_uri(), text, version, text, text)
+        return state
+
+    def read(self, path: Path) -> str | None:
+        """The file's current text in this session; None when it does not exist."""
+        return self.state(path).text
+
+    def peek(self, path: Path) -> str | None:
+        """Like `read`, without remembering the file (for searches over many files)."""
+        state = self.files.get(path)
+        if state is not None:
+            return state.text
+        document = self.workspace.open_document(path)
+        return document.text if document else read_disk(path)
+
+    def write(self, path: Path, text: str | None) -> None:
+        """Set the file's new text (None deletes it)."""
+        self.state(path).text = text
+
+    def pending(self) -> bool:
+        return any(s.text != s.base for s in self.files.values())
+
+    def edit(self, *, since_start: bool = False) -> dict[str, Any]:
+        """The WorkspaceEdit of the changes not applied yet (or of all changes, `since_start`)."""
+        changes: list[dict[str, Any]] = []
+        for state in sorted(self.files.values(), key=lambda s: s.path):
+            if since_start:
+                changes += document_changes(state.uri, state.original, state.text, state.version)
+            else:
+                version = None if state.applied else state.version
+                changes += document_changes(state.uri, state.base, state.text, version)
+        return {"documentChanges": changes}
+
+    def mark_applied(self) -> None:
+        for state in self.files.values():
+            if state.text != state.base:
+                state.base, state.applied = state.text, True
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Per changed file since the start: its URI, path, action and number of hunks."""
+        out: list[dict[str, Any]] = []
+        for state in sorted(self.files.values(), key=lambda s: s.path):
+            if state.original == state.text:
+                continue
+            if state.text is None:
+                action, hunks = "delete", 0
+            else:
+                action = "create" if state.original is None else "modify"
+                hunks = len(text_edits(state.original or "", state.text))
+            out.append(
+                {
+                    "uri": state.uri,
+                    "path": self.workspace.relative(state.path),
+                    "action": action,
+                    "hunks": hunks,
+                }
+            )
+        return out
+
+
+# -- listing files, honouring .gitignore -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _IgnoreRule:
+    pattern: re.Pattern[str]
+    negated: bool
+    directory_only: bool
+
+
+def _glob_regex(glob: str) -> str:
+    out, i = [], 0
+    while i < len(glob):
+        if glob.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif glob[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif glob[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif glob[i] == "[" and (close := glob.find("]", i + 2)) != -1:
+            body = glob[i + 1 : close]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]")
+            i = close + 1
+        else:
+            out.append(re.escape(glob[i]))
+            i += 1
+    return "".join(out)
+
+
+def parse_gitignore(text: str, base: str) -> list[_IgnoreRule]:
+    """Rules of one .gitignore in directory `base` (workspace-relative, "" for the root)."""
+    rules = []
+    prefix = re.escape(base + "/") if base else ""
+    for line in text.splitlines():
+        line = line.rstrip()
+        if not line or line.startswith("#"):
+            continue
+        negated = line.startswith("!")
+        line = line[1:] if negated else line.removeprefix("\\")
+        directory_only = line.endswith("/")
+        line = line.rstrip("/")
+        if not line:
+            continue
+        anchored = "/" in line
+        body = _glob_regex(line.lstrip("/"))
+        regex = f"{prefix}{body}" if anchored else f"{prefix}(?:.*/)?{body}"
+        rules.append(_IgnoreRule(re.compile(regex + r"\Z"), negated, directory_only))
+    return rules
+
+
+def is_ignored(rules: list[_IgnoreRule], relative: str, is_dir: bool) -> bool:
+    """Whether the last matching rule ignores `relative` (git's "last match wins")."""
+    ignored = False
+    for rule in rules:
+        if (is_dir or not rule.directory_only) and rule.pattern.match(relative):
+            ignored = not rule.negated
+    return ignored
+
+
+def walk_files(root: Path, under: Path) -> list[str]:
+    """Files below `under` (workspace-relative paths), skipping `.git` and what the .gitignore files ignore."""
+    found: list[str] = []
+
+    def rules_for(directory: Path, inherited: list[_IgnoreRule]) -> list[_IgnoreRule]:
+        ignore = directory / ".gitignore"
+        if not ignore.is_file():
+            return inherited
+        relative = directory.relative_to(root).as_posix()
+        return inherited + parse_gitignore(
+            ignore.read_text("utf-8", "replace"), "" if relative == "." else relative
+        )
+
+    rules: list[_IgnoreRule] = []
+    for ancestor in reversed(under.relative_to(root).parents):
+        rules = rules_for(root / ancestor, rules)
+
+    def visit(directory: Path, inherited: list[_IgnoreRule]) -> None:
+        rules = rules_for(directory, inherited)
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            if len(found) >= MAX_WALKED:
+                return
+            if entry.name == ".git":
+                continue
+            relative = Path(entry.path).relative_to(root).as_posix()
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if is_ignored(rules, relative, is_dir):
+                continue
+            if is_dir:
+                visit(Path(entry.path), rules)
+            else:
+                found.append(relative)
+
+    visit(under, rules)
+    return found
+
+
+async def git_files(root: Path, under: Path) -> list[str] | None:
+    """`git ls-files` (tracked and untracked, not ignored) below `under`; None when not a git work tree."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            "git",
+            "-C",
+            str(root),
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "--",
+            under.relative_to(root).as_posix(),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+    except OSError:
+        return None
+    try:
+        async with asyncio.timeout(GIT_TIMEOUT_S):
+            output, _ = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return None
+    if process.returncode != 0:
+        return None
+    return sorted(dict.fromkeys(p for p in output.decode("utf-8", "replace").split("\0") if p))
+
+
+# -- running commands ---------------------------------------------------------------------------------------
+
+
+class _BoundedOutput:
+    """Keeps the head and the tail of a stream of bytes, and counts what it drops."""
+
+    def __init__(self, limit: int) -> None:
+        self.head_limit, self.tail_limit = limit // 4, limit - limit // 4
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.dropped = 0
+
+    def add(self, data: bytes) -> None:
+        room = self.head_limit - len(self.head)
+        self.head += data[:room]
+        self.tail += data[max(room, 0) :]
+        if len(self.tail) > self.tail_limit:
+            self.dropped += len(self.tail) - self.tail_limit
+            del self.tail[: len(self.tail) - self.tail_limit]
+
+    def text(self) -> str:
+        gap = f"\n[... {self.dropped} bytes of output omitted ...]\n" if self.dropped else ""
+        return self.head.decode("utf-8", "replace") + gap + self.tail.decode("utf-8", "replace")
+
+
+def command_env() -> dict[str, str]:
+    """The server's environment without anything that looks like a credential."""
+    return {name: value for name, value in os.environ.items() if not _SECRET_ENV.search(name)}
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return
+
+
+async def run_command(command: str, cwd: Path, timeout_s: float) -> tuple[int | None, str]:
+    """Run `command` with /bin/sh in its own process group; (exit code or None on timeout, bounded output)."""
+    process = await asyncio.create_subprocess_exec(
+        "/bin/sh",
+        "-c",
+        command,
+        cwd=cwd,
+        env=command_env(),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+    output = _BoundedOutput(MAX_COMMAND_OUTPUT)
+    timed_out = False
+    try:
+        async with asyncio.timeout(timeout_s):
+            assert process.stdout is not None
+            while chunk := await process.stdout.read(65536):
+                output.add(chunk)
+            await process.wait()
+    except TimeoutError:
+        timed_out = True
+    finally:
+        _kill_group(process.pid)  # on timeout, cancellation, and stragglers left in the background
+        await process.wait()
+    return (None if timed_out else process.returncode), redact(output.text())
+
+
+# -- the tools ---------------------------------------------------------------------------------------------
+
+_PATH = {"type": "string", "description": "Path relative to the workspace root"}
+TOOL_SPECS = [
+    ToolSpec(
+        "read_file",
+        "Read a text file of the workspace (with this session's edits). Optionally only lines "
+        "start_line..end_line (1-based, inclusive).",
+        {
+            "type": "object",
+            "properties": {"path": _PATH, "start_line": {"type": "integer"}, "end_line": {"type": "integer"}},
+            "required": ["path"],
+        },
+    ),
+    ToolSpec(
+        "list_files",
+        "List the files below a directory of the workspace (recursively, .gitignore respected).",
+        {"type": "object", "properties": {"path": {**_PATH, "description": "Directory; default the root"}}},
+    ),
+    ToolSpec(
+        "search",
+        "Search the workspace's files for text (or a Python regular expression); returns path:line: text.",
+        {
+            "type": "object",
+            "properties": {
+                "query": {"type": "string"},
+                "regex": {"type": "boolean", "description": "Treat query as a regular expression"},
+                "ignore_case": {"type": "boolean"},
+                "path": {**_PATH, "description": "Directory or file to search; default the root"},
+            },
+            "required": ["query"],
+        },
+    ),
+    ToolSpec(
+        "edit_file",
+        "Change an existing file. `code` holds the changed parts with enough unchanged lines around "
+        "them to locate them; mark unchanged code you leave out with a comment such as "
+        "`# ... existing code ...` or `// ... existing code ...`. Or give the whole new file.",
+        {
+            "type": "object",
+            "properties": {"path": _PATH, "code": {"type": "string"}},
+            "required": ["path", "code"],
+        },
+    ),
+    ToolSpec(
+        "create_file",
+        "Create a new file with the given content (fails if it exists; use edit_file then).",
+        {
+            "type": "object",
+            "properties": {"path": _PATH, "content": {"type": "string"}},
+            "required": ["path", "content"],
+        },
+    ),
+    ToolSpec(
+        "run_command",
+        "Run a shell command in the workspace after the user allows it. It sees the files on disk: "
+        "edits made in this session are not saved yet.",
+        {
+            "type": "object",
+            "properties": {
+                "command": {"type": "string"},
+                "cwd": {**_PATH, "description": "Working directory; default the root"},
+            },
+            "required": ["command"],
+        },
+    ),
+]
+
+
+@dataclass(slots=True)
+class ToolResult:
+    content: str
+    is_error: bool = False
+
+
+def _text_arg(arguments: dict[str, Any], name: str, default: str | None = None) -> str:
+    value = arguments.get(name, default)
+    if not isinstance(value, str):
+        raise ToolError(
+            f"argument {name!r} must be a string" if name in arguments else f"{name!r} is required"
+        )
+    return value
+
+
+def _int_arg(arguments: dict[str, Any], name: str) -> int | None:
+    value = arguments.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ToolError(f"argument {name!r} must be an integer")
+    return int(value)
+
+
+def _clip(text: str, hint: str) -> str:
+    if len(text) <= MAX_TOOL_OUTPUT:
+        return text
+    return text[:MAX_TOOL_OUTPUT] + f"\n[... truncated at {MAX_TOOL_OUTPUT} characters; {hint} ...]"
+
+
+def _quote(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe_calls(calls: list[ToolCall]) -> str:
+    """A status line for one step's tool calls, e.g. "reading src/app.py; editing 2 files"."""
+    groups: dict[str, list[str]] = {}
+    for call in calls:
+        args = call.arguments
+        subject = str(args.get("path") or args.get("query") or args.get("command") or "")
+        groups.setdefault(call.name, []).append(subject)
+    parts = []
+    for name, subjects in groups.items():
+        unique = list(dict.fromkeys(subjects))
+        if name == "read_file":
+            parts.append("reading " + (", ".join(unique) if len(unique) <= 2 else f"{len(unique)} files"))
+        elif name in ("edit_file", "create_file"):
+            verb = "editing" if name == "edit_file" else "creating"
+            parts.append(f"{verb} " + (unique[0] if len(unique) == 1 else f"{len(unique)} files"))
+        elif name == "list_files":
+            parts.append("listing " + (", ".join(s or "." for s in unique)))
+        elif name == "search":
+            parts.append("searching for " + ", ".join(repr(_quote(s)) for s in unique))
+        elif name == "run_command":
+            parts.append("running " + ", ".join(f"`{_quote(s)}`" for s in unique))
+        else:
+            parts.append(f"calling {name}")
+    return "; ".join(parts)
+
+
+class Tools:
+    """The agent's tools over one workspace and one session's in-memory changes."""
+
+    def __init__(
+        self,
+        changes: Changes,
+        *,
+        ask: PermissionAsker | None,
+        allow_commands: bool,
+        command_timeout_s: float,
+    ) -> None:
+        self.changes = changes
+        self.workspace = changes.workspace
+        self.ask = ask
+        self.allow_commands = allow_commands
+        self.command_timeout_s = command_timeout_s
+        self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[ToolResult]]] = {
+            "read_file": self.read_file,
+            "list_files": self.list_files,
+            "search": self.search,
+            "edit_file": self.edit_file,
+            "create_file": self.create_file,
+            "run_command": self.run_command,
+        }
+
+    async def call(self, call: ToolCall) -> ToolResult:
+        """Run one tool call; every failure becomes an error result for the model."""
+        if "_error" in call.arguments:
+            return ToolResult(
+                f"Error: the arguments of {call.name} were not usable ({call.arguments['_error']}). "
+                "Call the tool again with a JSON object matching its schema.",
+                is_error=True,
+            )
+        handler = self._handlers.get(call.name)
+        if handler is None:
+            return ToolResult(f"Error: there is no tool named {call.name!r}.", is_error=True)
+        try:
+            return await handler(call.arguments)
+        except ToolError as exc:
+            return ToolResult(f"Error: {exc}", is_error=True)
+
+    async def read_file(self, arguments: dict[str, Any]) -> ToolResult:
+        path = self.workspace.resolve(_text_arg(arguments, "path"))
+        text = self.changes.read(path)
+        if text is None:
+            raise ToolError(f"{self.workspace.relative(path)} does not exist")
+        start, end = _int_arg(arguments, "start_line"), _int_arg(arguments, "end_line")
+        if start is not None or end is not None:
+            lines = lsp_lines(text)
+            text = "".join(lines[max((start or 1) - 1, 0) : end if end is not None else len(lines)])
+        return ToolResult(_clip(text, "read the rest with start_line/end_line"))
+
+    async def files(self, under: Path) -> list[str]:
+        """Workspace-relative files below `under`: git's view (or .gitignore-filtered), with this session's changes."""
+        listed = await git_files(self.workspace.root, under)
+        if listed is None:
+            listed = await asyncio.to_thread(walk_files, self.workspace.root, under)
+        found = dict.fromkeys(p for p in listed if not is_secret_file(PurePosixPath(p)))
+        for state in self.changes.files.values():
+            relative = self.workspace.relative(state.path)
+            if not state.path.is_relative_to(under):
+                continue
+            if state.text is None:
+                found.pop(relative, None)
+            else:
+                found[relative] = None
+        return sorted(p for p in found if self._inside(p))
+
+    def _inside(self, relative: str) -> bool:
+        try:
+            path = self.workspace.resolve(relative)
+        except PathRefused:
+            return False
+        return path in self.changes.files or path.is_file()
+
+    async def list_files(self, arguments: dict[str, Any]) -> ToolResult:
+        under = self.workspace.resolve(_text_arg(arguments, "path", "."))
+        if not under.is_dir():
+            raise ToolError(f"{self.workspace.relative(under)} is not a directory")
+        files = await self.files(under)
+        shown = files[:MAX_LISTED]
+        more = f"\n[... and {len(files) - len(shown)} more]" if len(files) > len(shown) else ""
+        return ToolResult("\n".join(shown) + more if files else "(no files)")
+
+    async def search(self, arguments: dict[str, Any]) -> ToolResult:
+        query = _text_arg(arguments, "query")
+        if not query:
+            raise ToolError("the query is empty")
+        flags = re.IGNORECASE if arguments.get("ignore_case") else 0
+        try:
+            pattern = re.compile(query if arguments.get("regex") else re.escape(query), flags)
+        except re.error as exc:
+            raise ToolError(f"invalid regular expression: {exc}") from None
+        under = self.workspace.resolve(_text_arg(arguments, "path", "."))
+        files = await self.files(under) if under.is_dir() else [self.workspace.relative(under)]
+        matches: list[str] = []
+        for count, relative in enumerate(files):
+            if count % 100 == 99:
+                await asyncio.sleep(0)
+            try:
+                text = self.changes.peek(self.workspace.resolve(relative))
+            except ToolError:
+                continue
+            for number, line in enumerate((text or "").splitlines(), start=1):
+                if pattern.search(line):
+                    matches.append(f"{relative}:{number}: {_quote(line.strip(), 200)}")
+                    if len(matches) >= MAX_MATCHES:
+                        return ToolResult("\n".join(matches) + f"\n[stopped at {MAX_MATCHES} matches]")
+        return ToolResult("\n".join(matches) if matches else "(no matches)")
+
+    async def edit_file(self, arguments: dict[str, Any]) -> ToolResult:
+        path = self.workspace.resolve(_text_arg(arguments, "path"))
+        code = _text_arg(arguments, "code")
+        relative = self.workspace.relative(path)
+        original = self.changes.read(path)
+        if original is None:
+            raise ToolError(f"{relative} does not exist; use create_file")
+        result = apply_snippet(original, code, path=relative)
+        left_out = "; ".join(result.unresolved)
+        if not result.edits:
+            if result.unresolved:
+                raise ToolError(
+                    f"could not place the code in {relative} (left out: {left_out}); "
+                    "include more unchanged lines around each change"
+                )
+            return ToolResult(f"{relative} is unchanged: the code matches the file")
+        self.changes.write(path, result.new_text)
+        message = f"Edited {relative}: {result.hunks} hunk(s)."
+        if result.unresolved:
+            message += f" These parts could not be placed and were left out: {left_out}"
+        return ToolResult(message)
+
+    async def create_file(self, arguments: dict[str, Any]) -> ToolResult:
+        path = self.workspace.resolve(_text_arg(arguments, "path"))
+        content = _text_arg(arguments, "content")
+        relative = self.workspace.relative(path)
+        if path.is_dir():
+            raise ToolError(f"{relative} is a directory")
+        if self.changes.read(path) is not None:
+            raise ToolError(f"{relative} already exists; use edit_file")
+        self.changes.write(path, content)
+        return ToolResult(f"Created {relative} ({len(lsp_lines(content))} lines).")
+
+    async def run_command(self, arguments: dict[str, Any]) -> ToolResult:
+        command = _text_arg(arguments, "command").strip()
+        if not command:
+            raise ToolError("the command is empty")
+        cwd = self.workspace.resolve(_text_arg(arguments, "cwd", "."))
+        if not cwd.is_dir():
+            raise ToolError(f"{self.workspace.relative(cwd)} is not a directory")
+        allowed = await self.ask(command, self.workspace.relative(cwd)) if self.ask else None
+        if allowed is None:
+            allowed = self.allow_commands
+        if not allowed:
+            return ToolResult("The user did not allow running this command.", is_error=True)
+        code, output = await run_command(command, cwd, self.command_timeout_s)
+        head = (
+            f"timed out after {self.command_timeout_s:g} s; the process group was killed"
+            if code is None
+            else f"exit code {code}"
+        )
+        note = "\n(Edits made in this session are not on disk yet; the command did not see them.)"
+        return ToolResult(
+            _clip(f"$ {command}\n{head}\n{output}", "output truncated")
+            + (note if self.changes.pending() else ""),
+            is_error=code is None,
+        )
+
+
+# -- LSP glue -------------------------------------------------------------------------------------------------
+
+
+def server_documents(server: ByokServer) -> DocumentLookup:
+    """Open documents of the server's workspace, found by URI or, failing that, by path."""
+
+    def lookup(uri: str) -> OpenDocument | None:
+        documents = server.workspace.text_documents
+        document = documents.get(uri)
+        if document is None:
+            path = uri_to_path(uri)
+            document = next((d for u, d in documents.items() if _same_path(u, path)), None)
+        return (
+            None
+            if document is None
+            else OpenDocument(document.source, document.version, document.language_id)
+        )
+
+    return lookup
+
+
+def _same_path(uri: str, path: Path) -> bool:
+    try:
+        return uri_to_path(uri) == path
+    except ByokError:
+        return False
+
+
+def edit_applier(server: ByokServer, label: str) -> EditApplier:
+    """Sends `workspace/applyEdit` with `label`; the answer says whether the editor applied it."""
+
+    async def apply(edit: dict[str, Any]) -> bool:
+        workspace_edit = get_converter().structure(edit, types.WorkspaceEdit)
+        result = await server.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=workspace_edit, label=label)
+        )
+        return bool(result and result.applied)
+
+    return apply
