@@ -133,6 +133,15 @@ async def open_stream(
             provider=provider,
         ) from exc
     try:
+        if response.is_redirect:
+            raise ByokError(
+                ErrorCode.ENDPOINT_UNREACHABLE,
+                f"{origin(url)} redirected to {response.headers.get('location', 'another URL')}",
+                provider=provider,
+                status=response.status_code,
+                cause="The endpoint answered with a redirect, which is not followed (the key stays put)",
+                fix=unreachable_fix or "Set baseUrl to the API's final URL (scheme, host and path)",
+            )
         if response.status_code >= 400:
             error_body = await _read_bounded(response)
             raise parse_error(response.status_code, error_body, response.headers)
