@@ -348,6 +348,16 @@ async def test_connection_refused(client: httpx.AsyncClient) -> None:
     assert "Cannot connect to http://127.0.0.1:" in exc.message
 
 
+async def test_redirect_is_not_followed(fake: FakeServer, adapter: OpenAIProvider) -> None:
+    fake.route(
+        "POST", CHAT, Reply(status=301, headers={"location": "https://api.example/v1/chat/completions"})
+    )
+    exc = await failure(adapter)
+    assert (exc.code, exc.status) == (ErrorCode.ENDPOINT_UNREACHABLE, 301)
+    assert "redirected to https://api.example/v1/chat/completions" in exc.message
+    assert len(fake.requests) == 1
+
+
 async def test_stall_before_first_byte_times_out(fake: FakeServer, adapter: OpenAIProvider) -> None:
     fake.route("POST", CHAT, openai_stream(["late"]).delayed(2.0))
     exc = await failure(adapter)
