@@ -92,7 +92,8 @@ class GeminiProvider:
                 )
             if isinstance(chunk.get("error"), dict):
                 error = chunk["error"]
-                status = int(error.get("code") or 500)
+                code = error.get("code")
+                status = code if isinstance(code, int) and 400 <= code < 600 else 500
                 exc = self.error_from(status, error, {})
                 exc.extra["midStream"] = True
                 raise exc
