@@ -350,6 +350,13 @@ async def test_raw_json_error_mid_stream(fake: FakeServer, adapter: GeminiProvid
     assert info.value.to_data()["midStream"] is True
 
 
+async def test_mid_stream_error_with_a_string_code(fake: FakeServer, adapter: GeminiProvider) -> None:
+    error = {"error": {"code": "invalid_request", "message": "Interactions-style error"}}
+    fake.route("POST", STREAM, sse_reply([chunk([{"text": "a"}]), f"data: {json.dumps(error)}"]))
+    exc = await failure(adapter)
+    assert (exc.code, exc.status, exc.message) == (ErrorCode.PROVIDER_ERROR, 500, "Interactions-style error")
+
+
 async def test_error_body_as_json_array(fake: FakeServer, adapter: GeminiProvider) -> None:
     body = [{"error": {"code": 404, "message": "models/x is not found", "status": "NOT_FOUND"}}]
     fake.route("POST", STREAM, Reply(status=404, body=json.dumps(body).encode()))
