@@ -11,7 +11,7 @@ from typing import Any, Literal
 from lsprotocol import types
 from pydantic import Field
 
-from byok import __version__, chat
+from byok import __version__, apply, chat, completion, inline_edit
 from byok.backend import Backend
 from byok.config import CamelModel, load_settings
 from byok.lsp import ByokServer
@@ -149,6 +149,9 @@ def create_server(backend: Backend | None = None) -> ByokServer:
 
     server.backend.warn_user = warn_user
     chat.register(server)
+    inline_edit.register(server)
+    apply.register(server)
+    completion.register(server)
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: ByokServer, params: None) -> None:

@@ -1,0 +1,81 @@
+"""Apply: merge a chat code block into a file with the built-in model; never a user's key or model."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from byok.backend import BUILTIN_MODELS
+from byok.builtin.apply import ApplyResult, apply_snippet
+from byok.config import CamelModel
+from byok.context import uri_to_path
+from byok.errors import ByokError
+from byok.protocol import Command, ErrorCode
+from byok.tools import DocumentLookup, EditApplier, edit_applier, read_disk, server_documents
+
+if TYPE_CHECKING:
+    from byok.lsp import ByokServer
+
+MAX_CODE_CHARS = 4_000_000
+
+
+class ApplyParams(CamelModel):
+    uri: str = Field(min_length=1, max_length=4096)
+    code: str = Field(max_length=MAX_CODE_CHARS)
+    apply: bool = False
+    model: Any = None
+    """Refused when set: Apply always runs on the built-in model."""
+
+
+def edit_for(uri: str, version: int | None, result: ApplyResult) -> dict[str, Any]:
+    """One TextDocumentEdit with a TextEdit per changed hunk (LSP positions are UTF-16)."""
+    edits = [
+        {
+            "range": {
+                "start": {"line": e.start_line, "character": e.start_character},
+                "end": {"line": e.end_line, "character": e.end_character},
+            },
+            "newText": e.new_text,
+        }
+        for e in result.edits
+    ]
+    return {"documentChanges": [{"textDocument": {"uri": uri, "version": version}, "edits": edits}]}
+
+
+async def apply_code(
+    params: ApplyParams, documents: DocumentLookup | None = None, apply_edit: EditApplier | None = None
+) -> dict[str, Any]:
+    if params.model is not None and params.model != BUILTIN_MODELS["apply"]:
+        raise ByokError(
+            ErrorCode.BUILTIN_ONLY,
+            "Apply always runs on the built-in model; it cannot use a BYOK model",
+            fix="Call byok.apply without `model`",
+        )
+    document = documents(params.uri) if documents else None
+    path = uri_to_path(params.uri)
+    original = document.text if document else await asyncio.to_thread(read_disk, path)
+    result = await asyncio.to_thread(
+        apply_snippet,
+        original or "",
+        params.code,
+        language_id=document.language_id if document else None,
+        path=str(path),
+    )
+    edit = edit_for(params.uri, document.version if document else None, result)
+    answer: dict[str, Any] = {
+        "edit": edit,
+        "model": BUILTIN_MODELS["apply"],
+        "hunks": result.hunks,
+        "unresolved": result.unresolved,
+    }
+    if params.apply and apply_edit is not None and result.edits:
+        answer["applied"] = await apply_edit(edit)
+    return answer
+
+
+def register(server: ByokServer) -> None:
+    @server.byok_command(Command.APPLY, ApplyParams)
+    async def handle_apply(params: ApplyParams) -> dict[str, Any]:
+        return await apply_code(params, server_documents(server), edit_applier(server, "byok: apply"))
