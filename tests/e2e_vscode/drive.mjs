@@ -11,7 +11,7 @@ const require = createRequire(path.join(cfg.cacheDir, 'node_modules', 'x.js'));
 const { chromium } = require('playwright-core');
 
 const result = { steps: [], notifications: [] };
-const run = new Set(cfg.steps ?? ['setKey', 'verify', 'verifyBad', 'inlineEdit', 'chat', 'stop', 'status']);
+const run = new Set(cfg.steps ?? ['setKey', 'verify', 'verifyBad', 'inlineEdit', 'chat', 'stop', 'apply', 'status']);
 let page;
 let shot = 0;
 const log = (msg) => process.stderr.write(`drive: ${msg}\n`);
@@ -177,6 +177,7 @@ async function inlineEditStep() {
   await until('the inline edit to land in the editor', async () => {
     const { dialogs, toasts } = await messages();
     const err = [...dialogs, ...toasts].find((t) => /byok: /.test(t) && !/editing/.test(t));
+    if (err && /'byok\.inlineEdit' is not defined/.test(err)) return (result.inlineEditMissing = err);
     if (err) throw Object.assign(new Error(`inline edit failed: ${err}`), { fatal: true });
     return (await editorText(editor)).includes(cfg.expectInEditor);
   }, 30000).catch(async (err) => {
@@ -184,6 +185,11 @@ async function inlineEditStep() {
     const { dialogs, toasts } = await messages();
     throw new Error(`${err.message}; messages: ${JSON.stringify([...dialogs, ...toasts])}`);
   });
+  if (result.inlineEditMissing) {
+    await screenshot('inline-edit-missing-on-server');
+    await clearNotifications();
+    return;
+  }
   await page.keyboard.press('Control+S');
   await until('the file saved', () => fs.readFileSync(cfg.file, 'utf8').includes(cfg.expectInEditor));
   await screenshot('inline-edit-applied');
@@ -223,6 +229,28 @@ async function stopStep() {
   await screenshot('chat-stopped');
 }
 
+/** A chat answer with a code block; its Apply button merges the block into the open file (built-in Apply). */
+async function applyStep() {
+  await frame.locator('#input').fill(cfg.applyPrompt);
+  await frame.locator('#send').click();
+  const button = frame.locator('button', { hasText: 'Apply block 1' }).last();
+  await button.waitFor({ state: 'visible', timeout: 30000 });
+  await screenshot('chat-code-block');
+  await button.click();
+  const editor = page.locator('.part.editor .editor-container .monaco-editor').first();
+  await until('the applied block in the editor', async () => {
+    const { dialogs, toasts } = await messages();
+    const err = [...dialogs, ...toasts].find((t) => /byok: /.test(t));
+    if (err) throw Object.assign(new Error(`apply failed: ${err}`), { fatal: true });
+    return (await editorText(editor)).includes(cfg.expectApplied);
+  }, 20000);
+  await editor.locator('.view-lines').click();
+  await page.keyboard.press('Control+S');
+  await until('the file saved', () => fs.readFileSync(cfg.file, 'utf8').includes(cfg.expectApplied));
+  result.fileAfterApply = fs.readFileSync(cfg.file, 'utf8');
+  await screenshot('apply-applied');
+}
+
 async function main() {
   const browser = await chromium.launch({
     executablePath: cfg.chromium,
@@ -253,13 +281,15 @@ async function main() {
     }
 
     // set the key in the password box; verify it (and a wrong key for another id); Ctrl+K inline edit of a
-    // selected function; a streamed chat answer; a slow answer stopped with Stop; the status bar tooltip.
+    // selected function; a streamed chat answer; a slow answer stopped with Stop; Apply of a chat code block;
+    // the status bar tooltip.
     if (run.has('setKey')) result.setKey = await setKeyStep();
     if (run.has('verify')) await verifyStep();
     if (run.has('verifyBad')) await verifyBadStep();
     if (run.has('inlineEdit')) await inlineEditStep();
     if (run.has('chat')) await chatStep();
     if (run.has('stop')) await stopStep();
+    if (run.has('apply')) await applyStep();
     if (run.has('status')) await statusStep();
   } catch (err) {
     await screenshot('failure').catch(() => undefined);

@@ -4,7 +4,7 @@
   is expected).
 - `POST /v1/chat/completions` streams OpenAI SSE `data:` chunks, a usage-only chunk and `data: [DONE]`.
   An inline-edit request (its prompt contains a selected `def add(`) gets REPLACEMENT back; a chat gets
-  CHAT_ANSWER, split into several chunks with short pauses so the stream is visibly incremental. A prompt
+  CHAT_ANSWER (or, when it asks for a "code block", APPLY_ANSWER with a fenced block), split into several chunks with short pauses so the stream is visibly incremental. A prompt
   containing "slow" streams for up to a minute so the client's Stop can be tested; the server records whether
   the client closed that connection early.
 
@@ -26,6 +26,8 @@ REPLACEMENT = '''def add_numbers(a: int, b: int) -> int:
     return a + b
 '''
 CHAT_ANSWER = "Hello from the fake model! The answer streams in several chunks."
+APPLY_ANSWER = 'Here is the change:\n```python\ndef unrelated():\n    return "kept and applied"\n```\n'
+
 MODELS = ["fake-model", "fake-other"]
 
 
@@ -112,6 +114,8 @@ class FakeOpenAI:
                 slow = "slow" in prompt.lower()
                 if "def add(" in prompt:
                     pieces, pause = [REPLACEMENT], 0.0
+                elif "code block" in prompt:
+                    pieces, pause = [APPLY_ANSWER[i : i + 16] for i in range(0, len(APPLY_ANSWER), 16)], 0.02
                 elif slow:
                     pieces, pause = [f"tick {i} " for i in range(600)], 0.1
                 else:

@@ -129,7 +129,8 @@ async function refreshStatus(): Promise<void> {
     `- Inline edit: ${modelOf(features.inlineEdit ?? features.chat)}`,
     `- Tab: ${builtin(features.tab)}`,
     `- Apply: ${builtin(features.apply)}`,
-    `- This month: ${typeof spend === 'number' ? `$${spend.toFixed(4)}` : 'unknown'}`,
+    `- This month: ${typeof spend === 'number' ? `$${spend.toFixed(4)}` : 'unknown'}${
+      typeof u.budgetUsd === 'number' ? ` of $${u.budgetUsd.toFixed(2)} budget` : ''}`,
     status.status === 'rejected' ? `- status unavailable: ${describeError(status.reason)}` : '',
   ].filter(Boolean).join('\n'));
 }
@@ -225,9 +226,13 @@ async function applyCode(code?: string): Promise<void> {
   if (!text.trim()) {
     throw new Error('no code block: copy one to the clipboard, or use Apply in the chat panel');
   }
-  const res = await exec<{ edit?: WorkspaceEdit }>('byok.apply',
+  const res = await exec<{ edit?: WorkspaceEdit; unresolved?: unknown[] }>('byok.apply',
     { uri: editor.document.uri.toString(), code: text, apply: false });
   await applyEdit(res.edit);
+  if (res.unresolved?.length) {
+    void vscode.window.showWarningMessage(
+      `byok: ${res.unresolved.length} part(s) of the code block could not be placed; check the result`);
+  }
 }
 
 async function showUsage(): Promise<void> {
