@@ -131,6 +131,7 @@ def assert_scenario(run: EditorRun, fake: FakeServer) -> None:
     verified = r["verifyKey"]
     assert verified["ok"] is True, verified
     assert verified["provider"] == PROVIDER and verified["models"] == sorted([MODEL, "m-large"])
+    assert f"{PROVIDER} key {verified['fingerprint']} works (2 models" in r["verifyCommandMessage"]
     models_request = next(q for q in fake.requests if q.method == "GET" and q.path == "/v1/models")
     assert models_request.headers["authorization"] == f"Bearer {KEY}"
 

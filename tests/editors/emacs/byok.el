@@ -101,9 +101,10 @@ With PREFER, byok comes before the other entries of `eglot-server-programs'."
          (data (plist-get obj :data))
          (code (and (listp data) (plist-get data :code)))
          (fix (and (listp data) (plist-get data :fix))))
-    (concat (if code (format "%s: " code) "")
-            (or (plist-get obj :message) (format "%S" err))
-            (if fix (format " Fix: %s" fix) ""))))
+    (let ((message (or (plist-get obj :message) (format "%S" err))))
+      (concat (if code (format "%s: " code) "")
+              message
+              (if (and (stringp fix) (not (string-search fix message))) (format " Fix: %s" fix) "")))))
 
 (defun byok-execute (command &optional arg)
   "Run byok COMMAND with its one object ARG (a plist) and return its result; errors are readable."
@@ -195,6 +196,12 @@ ON-DELTA gets each text delta; ON-DONE gets (ERR RESULT)."
   (when (get-buffer "*byok-chat*")
     (with-current-buffer "*byok-chat*" (erase-buffer))))
 
+(defun byok--apply-workspace-edit (edit)
+  "Apply the WorkspaceEdit EDIT with eglot (1.9 takes (EDIT &optional CONFIRM), later (EDIT ORIGIN))."
+  (if (>= (car (func-arity #'eglot--apply-workspace-edit)) 2)
+      (eglot--apply-workspace-edit edit 'byok)
+    (eglot--apply-workspace-edit edit)))
+
 (cl-defun byok-inline-edit-request (beg end instruction &key model on-delta on-done)
   "Inline edit of BEG..END in the current buffer (BEG = END inserts there) per INSTRUCTION.
 The WorkspaceEdit is applied to the buffer, then ON-DONE gets (ERR RESULT)."
@@ -207,7 +214,7 @@ The WorkspaceEdit is applied to the buffer, then ON-DONE gets (ERR RESULT)."
      :on-done (lambda (err result)
                 (unless err
                   (condition-case apply-err
-                      (eglot--apply-workspace-edit (plist-get result :edit))
+                      (byok--apply-workspace-edit (plist-get result :edit))
                     (error (setq err (list :message (format "could not apply the edit: %s"
                                                             (error-message-string apply-err)))))))
                 (cond (on-done (funcall on-done err result))

@@ -94,6 +94,16 @@
       (byok-e2e--put "setKey" (byok-set-key (plist-get config :provider) (plist-get config :key)))
       (byok-e2e--put "verifyKey" (byok-verify-key (plist-get config :provider)))
 
+      ;; M-x byok-verify-key reports in the echo area.
+      (let ((shown nil))
+        (cl-letf* ((original (symbol-function 'message))
+                   ((symbol-function 'message)
+                    (lambda (format-string &rest args)
+                      (when format-string (push (apply #'format-message format-string args) shown))
+                      (apply original format-string args))))
+          (funcall-interactively #'byok-verify-key (plist-get config :provider)))
+        (byok-e2e--put "verifyCommandMessage" (mapconcat #'identity (reverse shown) "\n")))
+
       ;; Streamed chat: deltas arrive as byok/stream notifications before the result.
       (let ((deltas nil))
         (byok-e2e--put "chat"

@@ -69,7 +69,7 @@ function M.format_error(err)
   if data.code then
     text = data.code .. ": " .. text
   end
-  if data.fix then
+  if data.fix and not text:find(data.fix, 1, true) then
     text = text .. " Fix: " .. data.fix
   end
   return text

@@ -73,6 +73,17 @@ local function main()
   results.setKey = byok.set_key(config.provider, config.key)
   results.verifyKey = byok.verify_key(config.provider)
 
+  -- The :ByokVerifyKey command reports through vim.notify.
+  local notified = {}
+  local notify = vim.notify
+  vim.notify = function(msg, ...)
+    table.insert(notified, msg)
+    return notify(msg, ...)
+  end
+  vim.cmd("ByokVerifyKey " .. config.provider)
+  vim.notify = notify
+  results.verifyCommandMessage = table.concat(notified, "\n")
+
   -- Streamed chat: deltas arrive through the byok/stream handler before the result.
   local deltas = {}
   results.chat = await("byok.chat", byok, function(on_done)
