@@ -1,0 +1,257 @@
+"""Agent mode: a native tool-calling loop over the workspace, on the user's own key.
+
+Each step is one model turn (`run_turn`, with the tools declared); the turn's tool calls run in order
+against the workspace tools and their results go back as `tool` messages, which each adapter sends in its
+provider's native format. Edits stay in memory (later tools see them) and reach the editor as
+`workspace/applyEdit`: once at the end, or after each step with `agent.applyEachStep`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pydantic import Field
+from pygls.exceptions import JsonRpcException
+
+from byok.backend import Backend
+from byok.config import CamelModel
+from byok.context import check_context_window
+from byok.errors import ByokError
+from byok.protocol import Command, ErrorCode
+from byok.providers.base import ChatRequest, Message
+from byok.runner import StreamSink, Turn, run_turn
+from byok.tools import (
+    TOOL_SPECS,
+    Changes,
+    EditApplier,
+    PermissionAsker,
+    Tools,
+    Workspace,
+    describe_calls,
+    edit_applier,
+    server_documents,
+)
+
+if TYPE_CHECKING:
+    from byok.lsp import ByokServer
+
+DEFAULT_MAX_STEPS = 25
+MAX_TASK_CHARS = 100_000
+PERMISSION_TIMEOUT_S = 300.0
+"""How long a run_command permission question waits for the user; no answer denies."""
+ALLOW, DENY = "Allow", "Deny"
+
+SYSTEM_PROMPT = """You are a coding agent working in the user's workspace through tools.
+- Look before you change anything: list_files, search and read_file.
+- Change files with edit_file (the changed parts with unchanged lines around them, and \
+`... existing code ...` comments for what you leave out) or create_file. Your edits are shown to the \
+user when you finish; read_file already sees them.
+- run_command needs the user's permission each time and sees the files on disk, not your pending edits.
+- Paths are relative to the workspace root. Secret files (.env, keys) and .git are off limits.
+- When the task is done, stop calling tools and reply with a short summary of what you changed."""
+
+
+class AgentParams(CamelModel):
+    task: str = Field(min_length=1, max_length=MAX_TASK_CHARS)
+    model: str | None = Field(default=None, min_length=1, max_length=200)
+    max_steps: int = Field(default=DEFAULT_MAX_STEPS, ge=1, le=200)
+    stream_id: str | None = Field(default=None, max_length=200)
+
+
+class UsageTotal:
+    """Token counts and cost summed over the steps."""
+
+    def __init__(self) -> None:
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.estimated = False
+        self.cost_usd: float | None = None
+
+    def add(self, turn: Turn) -> None:
+        usage = turn.usage_dict()
+        self.input_tokens += int(usage.get("inputTokens") or 0)
+        self.output_tokens += int(usage.get("outputTokens") or 0)
+        self.estimated = self.estimated or bool(usage.get("estimated"))
+        cost = usage.get("costUsd")
+        if isinstance(cost, int | float):
+            self.cost_usd = (self.cost_usd or 0.0) + cost
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "inputTokens": self.input_tokens,
+            "outputTokens": self.output_tokens,
+            "estimated": self.estimated,
+            "costUsd": self.cost_usd,
+        }
+
+
+def _brief(arguments: dict[str, Any]) -> dict[str, Any]:
+    """A tool call's arguments for the step log: long strings (code) shortened."""
+    return {
+        k: (v if not isinstance(v, str) or len(v) <= 200 else v[:200] + "…") for k, v in arguments.items()
+    }
+
+
+def _conversation_text(messages: list[Message]) -> str:
+    return "".join(
+        m.content + "".join(c.raw_arguments or str(c.arguments) for c in m.tool_calls) for m in messages
+    )
+
+
+async def agent(
+    backend: Backend,
+    params: AgentParams,
+    sink: StreamSink,
+    workspace: Workspace | None,
+    *,
+    ask: PermissionAsker | None = None,
+    apply_edit: EditApplier | None = None,
+) -> dict[str, Any]:
+    """Run the agent loop until the model stops calling tools, `max_steps`, cancellation or the budget."""
+    if workspace is None:
+        raise ByokError(
+            ErrorCode.BAD_REQUEST,
+            "Agent mode needs a workspace folder",
+            cause="The editor did not send a workspace root, so the agent's tools have nowhere to work",
+            fix="Open a folder, then start the agent again",
+        )
+    routes = await backend.routes("agent", params.model)
+    settings = backend.settings.agent
+    changes = Changes(workspace)
+    tools = Tools(
+        changes, ask=ask, allow_commands=settings.allow_commands, command_timeout_s=settings.command_timeout_s
+    )
+    messages = [
+        Message("system", SYSTEM_PROMPT),
+        Message("user", f"Workspace root: {workspace.root.name}\n\nTask: {params.task}"),
+    ]
+    check_context_window([], _conversation_text(messages), routes[0].context_window)
+    steps: list[dict[str, Any]] = []
+    usage = UsageTotal()
+    model = routes[0].model_id
+    stop, summary = "max_steps", ""
+    try:
+        for number in range(1, params.max_steps + 1):
+            try:
+                check_context_window([], _conversation_text(messages), routes[0].context_window)
+            except ByokError:
+                stop, summary = (
+                    "budget",
+                    "Stopped: the conversation no longer fits the model's context window.",
+                )
+                break
+            request = ChatRequest(
+                model=routes[0].upstream,
+                messages=list(messages),
+                max_tokens=backend.settings.max_output_tokens,
+                tools=TOOL_SPECS,
+            )
+            turn = await run_turn(backend, routes, request, sink, feature="agent")
+            usage.add(turn)
+            model = turn.route.model_id
+            calls = turn.result.tool_calls
+            messages.append(Message("assistant", turn.result.text, tool_calls=calls))
+            summary = turn.result.text or summary
+            step: dict[str, Any] = {"step": number, "text": turn.result.text, "toolCalls": []}
+            steps.append(step)
+            if not calls:
+                stop = "done"
+                break
+            sink.delta("status", describe_calls(calls))
+            for call in calls:
+                result = await tools.call(call)
+                messages.append(
+                    Message(
+                        "tool", result.content, tool_call_id=call.id, name=call.name, is_error=result.is_error
+                    )
+                )
+                step["toolCalls"].append(
+                    {
+                        "name": call.name,
+                        "arguments": _brief(call.arguments),
+                        "ok": not result.is_error,
+                        "result": result.content[:500],
+                    }
+                )
+            if settings.apply_each_step and apply_edit is not None and changes.pending():
+                await _apply(changes, apply_edit, sink)
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None:
+            current.uncancel()
+        stop = "cancelled"
+    except ByokError as exc:
+        if exc.code != ErrorCode.BUDGET_EXCEEDED:
+            exc.extra.update(steps=len(steps), edits=changes.edit(since_start=True))
+            raise
+        stop, summary = "budget", f"Stopped by the spending limit: {exc.message}"
+    if stop == "max_steps":
+        summary = summary or f"Stopped after {params.max_steps} steps; the task may be unfinished."
+    applied: bool | None = None
+    if stop != "cancelled" and apply_edit is not None and changes.pending():
+        applied = await _apply(changes, apply_edit, sink)
+    elif settings.apply_each_step and any(s.applied for s in changes.files.values()):
+        applied = True
+    return {
+        "summary": summary,
+        "steps": steps,
+        "stopReason": stop,
+        "edits": changes.edit(since_start=True),
+        "files": changes.summary(),
+        "applied": applied,
+        "model": model,
+        "usage": usage.as_dict(),
+    }
+
+
+async def _apply(changes: Changes, apply_edit: EditApplier, sink: StreamSink) -> bool:
+    count = sum(1 for s in changes.files.values() if s.text != s.base)
+    sink.delta("status", f"applying edits to {count} file{'s' if count != 1 else ''}")
+    applied = await apply_edit(changes.edit())
+    if applied:
+        changes.mark_applied()
+    return applied
+
+
+def permission_asker(server: ByokServer) -> PermissionAsker:
+    """Asks with `window/showMessageRequest`; no answer denies, a client that cannot ask gives None."""
+
+    async def ask(command: str, cwd: str) -> bool | None:
+        request = types.ShowMessageRequestParams(
+            type=types.MessageType.Warning,
+            message=f"byok agent wants to run a command in {cwd}:\n{command}",
+            actions=[types.MessageActionItem(title=ALLOW), types.MessageActionItem(title=DENY)],
+        )
+        try:
+            async with asyncio.timeout(PERMISSION_TIMEOUT_S):
+                answer = await server.window_show_message_request_async(request)
+        except TimeoutError:
+            return False
+        except JsonRpcException:
+            return None
+        return answer is not None and answer.title == ALLOW
+
+    return ask
+
+
+def register(server: ByokServer) -> None:
+    @server.byok_command(Command.AGENT, AgentParams)
+    async def handle_agent(params: AgentParams) -> dict[str, Any]:
+        root = server.workspace.root_path
+        workspace = Workspace(Path(root), server_documents(server)) if root else None
+        sink = server.stream_sink(params.stream_id)
+        try:
+            result = await agent(
+                server.backend,
+                params,
+                sink,
+                workspace,
+                ask=permission_asker(server),
+                apply_edit=edit_applier(server, "byok: agent"),
+            )
+        finally:
+            sink.close()
+        return {**result, "streamId": sink.stream_id}
