@@ -11,7 +11,7 @@ from typing import Any, Literal
 from lsprotocol import types
 from pydantic import Field
 
-from byok import __version__, apply, chat, completion, inline_edit
+from byok import __version__, agent, apply, chat, completion, composer, inline_edit
 from byok.backend import Backend
 from byok.config import CamelModel, load_settings
 from byok.lsp import ByokServer
@@ -150,6 +150,8 @@ def create_server(backend: Backend | None = None) -> ByokServer:
     server.backend.warn_user = warn_user
     chat.register(server)
     inline_edit.register(server)
+    composer.register(server)
+    agent.register(server)
     apply.register(server)
     completion.register(server)
 
