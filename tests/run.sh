@@ -27,6 +27,9 @@ command -v gnome-keyring-daemon >/dev/null || debs+=(gnome-keyring)
 command -v dbus-run-session >/dev/null || debs+=(dbus dbus-x11)
 command -v secret-tool >/dev/null || debs+=(libsecret-tools)
 command -v nvim >/dev/null || debs+=(neovim)
+if ! command -v emacs >/dev/null || ! emacs --batch --eval "(require 'eglot)" >/dev/null 2>&1; then
+  debs+=(emacs-nox elpa-eglot)
+fi
 if ((${#debs[@]})); then
   log "apt-get install ${debs[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
