@@ -15,6 +15,17 @@ from tests.e2e.edits import apply_workspace_edit, settings_for
 from tests.e2e.harness import Session, lsp_session
 from tests.fakes import FakeServer, Reply, anthropic_stream, gemini_stream, openai_stream, thought_signature
 from tests.fakes.sse import data_event, stream_reply
+from tests.fakes_bedrock import (
+    ACCESS_KEY,
+    MODEL,
+    SECRET_KEY,
+    SESSION_TOKEN,
+    FakeBedrock,
+    StreamReply,
+    event,
+    metadata,
+    text_events,
+)
 
 CHAT = ("POST", "/v1/chat/completions")
 MESSAGES = ("POST", "/v1/messages")
@@ -305,3 +316,43 @@ async def test_apply_each_step_and_cancellation(
             {"uri": (root / "a.txt").as_uri(), "path": "a.txt", "action": "create", "hunks": 1}
         ]
     assert (root / "a.txt").read_text() == "one\ntwo\n"
+
+
+async def test_bedrock_tool_use_and_tool_result(server_env: dict[str, str], tmp_path: Path) -> None:
+    root = workspace(tmp_path)
+    credentials = json.dumps(
+        {"accessKeyId": ACCESS_KEY, "secretAccessKey": SECRET_KEY, "sessionToken": SESSION_TOKEN}
+    )
+    arguments = json.dumps({"path": "notes.md", "content": "# Notes\n"})
+    tool_turn = [
+        event("messageStart", {"role": "assistant"}),
+        event(
+            "contentBlockStart",
+            {"contentBlockIndex": 0, "start": {"toolUse": {"toolUseId": "tooluse_1", "name": "create_file"}}},
+        ),
+        *(
+            event(
+                "contentBlockDelta",
+                {"contentBlockIndex": 0, "delta": {"toolUse": {"input": arguments[i : i + 5]}}},
+            )
+            for i in range(0, len(arguments), 5)
+        ),
+        event("contentBlockStop", {"contentBlockIndex": 0}),
+        event("messageStop", {"stopReason": "tool_use"}),
+        metadata(50, 9),
+    ]
+    env = {k: v for k, v in server_env.items() if not k.startswith("AWS_")}
+    with FakeBedrock(session_token=SESSION_TOKEN) as bedrock:
+        bedrock.replies = [StreamReply(tool_turn), StreamReply(text_events("Added notes.md."))]
+        settings = {"providers": {"bedrock": {"region": "us-east-1", "endpointUrl": bedrock.url}}}
+        async with lsp_session(settings, env, root=root.as_uri()) as s:
+            await s.command("byok.setKey", {"provider": "bedrock", "key": credentials})
+            result = await s.command("byok.agent", {"task": "notes", "model": MODEL})
+            assert result["stopReason"] == "done" and result["summary"] == "Added notes.md."
+            second = bedrock.requests[-1].json()
+            assert len(second["toolConfig"]["tools"]) == 6
+            tool_result = second["messages"][-1]["content"][0]["toolResult"]
+            assert tool_result["toolUseId"] == "tooluse_1" and tool_result["status"] == "success"
+            assert tool_result["content"][0]["text"].startswith("Created notes.md")
+            apply_workspace_edit(s.apply_edits[0].edit)
+    assert (root / "notes.md").read_text() == "# Notes\n"
