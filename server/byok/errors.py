@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from byok.protocol import ErrorCode
@@ -121,6 +122,13 @@ class ByokError(Exception):
         return f"{where}{self.message} ({self.code.value}). {self.fix}"
 
 
+_CONTEXT_OVERFLOW = re.compile(
+    r"context[_ ]length|context window|maximum context|prompt is too long|too many tokens|"
+    r"input token count .* exceeds|exceeds the maximum number of tokens|input is too long",
+    re.IGNORECASE,
+)
+
+
 def error_for_status(
     status: int,
     provider: str,
@@ -130,6 +138,15 @@ def error_for_status(
 ) -> ByokError:
     """The generic HTTP status mapping; providers refine it for their own quirks before calling this."""
     message = provider_message or f"HTTP {status}"
+    if status in (400, 413) and _CONTEXT_OVERFLOW.search(message):
+        return ByokError(
+            ErrorCode.CONTEXT_TOO_LARGE,
+            message,
+            provider=provider,
+            status=status,
+            cause="The request is larger than the model's context window",
+            fix="Send fewer or smaller files (@Files, not @Codebase, when you know the location)",
+        )
     if status == 401:
         return ByokError(ErrorCode.INVALID_KEY, message, provider=provider, status=status)
     if status == 403:

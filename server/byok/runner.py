@@ -115,30 +115,41 @@ async def _run_route(
     result = ChatResult()
     outcome: Outcome = "error"
     billed_input = input_estimate
+
+    def on_wait(delay_s: float, error: ByokError) -> None:
+        sink.delta("status", f"{route.provider_id}: {error.cause.lower()}; retrying in {delay_s:.1f} s")
+
     try:
-
-        def on_wait(delay_s: float, error: ByokError) -> None:
-            sink.delta("status", f"{route.provider_id}: {error.cause.lower()}; retrying in {delay_s:.1f} s")
-
-        started = await run_with_retries(
-            lambda: first_output(adapter.stream(routed)),
-            RetryPolicy.from_settings(settings.retry),
-            on_wait=on_wait,
-        )
-        last_progress = time.monotonic()
-        async for event in _closing(started.events(), started.rest):
-            result.add(event)
-            if isinstance(event, TextDelta):
-                sink.delta("text", event.text)
-            elif isinstance(event, ReasoningDelta):
-                sink.delta("reasoning", event.text)
-            if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
-                last_progress = time.monotonic()
-                await asyncio.to_thread(
-                    backend.ledger.update_progress,
-                    reservation,
-                    output_tokens_estimate=estimate_tokens(result.text + result.reasoning),
+        try:
+            async with asyncio.timeout(settings.timeouts.total_s):
+                started = await run_with_retries(
+                    lambda: first_output(adapter.stream(routed)),
+                    RetryPolicy.from_settings(settings.retry),
+                    on_wait=on_wait,
                 )
+                last_progress = time.monotonic()
+                async for event in _closing(started.events(), started.rest):
+                    result.add(event)
+                    if isinstance(event, TextDelta):
+                        sink.delta("text", event.text)
+                    elif isinstance(event, ReasoningDelta):
+                        sink.delta("reasoning", event.text)
+                    if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
+                        last_progress = time.monotonic()
+                        await asyncio.to_thread(
+                            backend.ledger.update_progress,
+                            reservation,
+                            output_tokens_estimate=estimate_tokens(result.text + result.reasoning),
+                        )
+        except TimeoutError:
+            raise ByokError(
+                ErrorCode.TIMEOUT,
+                f"The answer took longer than {settings.timeouts.total_s:g} s",
+                provider=route.provider_id,
+                cause="The request ran past byok.timeouts.totalS",
+                fix="Ask for a shorter answer, or raise byok.timeouts.totalS",
+                limitS=settings.timeouts.total_s,
+            ) from None
         outcome = "ok"
     except asyncio.CancelledError:
         outcome = "cancelled"

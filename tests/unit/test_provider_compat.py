@@ -215,7 +215,7 @@ async def test_crlf_stream(fake: FakeServer, local: OpenAIProvider) -> None:
 
 HTTP_FAULTS = [
     (vllm_unauthorized(), ErrorCode.INVALID_KEY),
-    (vllm_error(400, "This model's maximum context length is 8192 tokens"), ErrorCode.BAD_REQUEST),
+    (vllm_error(400, "This model's maximum context length is 8192 tokens"), ErrorCode.CONTEXT_TOO_LARGE),
     (vllm_error(404, "The model `llama9` does not exist.", "NotFoundError"), ErrorCode.MODEL_NOT_FOUND),
     (
         openrouter_error(402, "Insufficient credits. Add more using https://openrouter.ai/credits"),

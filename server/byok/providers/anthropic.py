@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from byok.errors import ByokError, error_for_status
+from byok.errors import ByokError
 from byok.protocol import ErrorCode
 from byok.providers.base import (
     ChatRequest,
@@ -21,7 +21,7 @@ from byok.providers.base import (
     Usage,
     parse_tool_arguments,
 )
-from byok.providers.http import interrupted, iter_lines, json_body, open_stream, origin, parse_retry_after
+from byok.providers.http import interrupted, iter_lines, json_body, open_stream, origin, status_error
 from byok.providers.sse import iter_sse
 
 API_VERSION = "2023-06-01"
@@ -163,7 +163,7 @@ class AnthropicProvider:
         message = str(error.get("message") or f"HTTP {status}")
         if "credit balance" in message.lower() or error.get("type") == "billing_error":
             return ByokError(ErrorCode.QUOTA_EXHAUSTED, message, provider=self.provider_id, status=status)
-        return error_for_status(status, self.provider_id, message, retry_after_s=parse_retry_after(headers))
+        return status_error(status, self.provider_id, message, headers)
 
     async def verify(self) -> list[str]:
         models: list[str] = []

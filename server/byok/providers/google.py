@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import httpx
 
-from byok.errors import ByokError, error_for_status
+from byok.errors import ByokError
 from byok.protocol import ErrorCode
 from byok.providers.base import (
     ChatRequest,
@@ -22,7 +22,7 @@ from byok.providers.base import (
     ToolCallEvent,
     Usage,
 )
-from byok.providers.http import interrupted, iter_lines, json_body, open_stream, origin, parse_retry_after
+from byok.providers.http import interrupted, iter_lines, json_body, open_stream, origin, status_error
 from byok.providers.sse import iter_sse
 
 FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
@@ -184,13 +184,14 @@ class GeminiProvider:
                     cause="The daily quota for this model is used up",
                     fix="Wait until tomorrow, enable billing, or pick another model",
                 )
-            return error_for_status(
+            return status_error(
                 status,
                 self.provider_id,
                 message,
-                retry_after_s=_retry_delay(details) or parse_retry_after(headers),
+                headers,
+                retry_after_s=_retry_delay(details),
             )
-        return error_for_status(status, self.provider_id, message, retry_after_s=parse_retry_after(headers))
+        return status_error(status, self.provider_id, message, headers)
 
     async def verify(self) -> list[str]:
         models: list[str] = []

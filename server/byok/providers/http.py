@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from byok.config import Settings
-from byok.errors import ByokError
+from byok.errors import ByokError, error_for_status
 from byok.protocol import ErrorCode
+from byok.retry import parse_retry_after
 
 MAX_ERROR_BODY = 64 * 1024
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
@@ -75,16 +76,21 @@ def build_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds the provider asked us to wait (`retry-after-ms`, then `retry-after` in seconds)."""
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value:
-            try:
-                return max(0.0, float(value) * scale)
-            except ValueError:
-                continue
-    return None
+def status_error(
+    status: int,
+    provider: str,
+    message: str,
+    headers: Mapping[str, str],
+    *,
+    retry_after_s: float | None = None,
+) -> ByokError:
+    """The generic status mapping, with the provider's retry hints (`retry-after*`, `x-should-retry`)."""
+    if retry_after_s is None:
+        retry_after_s = parse_retry_after(headers, status=status)
+    error = error_for_status(status, provider, message, retry_after_s=retry_after_s)
+    if str(headers.get("x-should-retry", "")).lower() == "false":
+        error.extra["shouldRetry"] = False
+    return error
 
 
 def json_body(body: bytes) -> Any:

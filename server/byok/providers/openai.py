@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from byok.errors import ByokError, error_for_status
+from byok.errors import ByokError
 from byok.protocol import ErrorCode
 from byok.providers.base import (
     ChatRequest,
@@ -26,7 +26,7 @@ from byok.providers.base import (
     Usage,
     parse_tool_arguments,
 )
-from byok.providers.http import interrupted, iter_lines, json_body, open_stream, origin, parse_retry_after
+from byok.providers.http import interrupted, iter_lines, json_body, open_stream, origin, status_error
 from byok.providers.sse import RAW_JSON_EVENT, iter_sse
 
 REASONING_MODEL = re.compile(r"^(?:openai/)?(?:o\d|gpt-5)", re.IGNORECASE)
@@ -157,17 +157,8 @@ class OpenAIProvider:
                     call["name"] = function.get("name") or call["name"]
                     call["args"] += function.get("arguments") or ""
                 if reason := choice.get("finish_reason"):
-                    for index in sorted(calls):
-                        call = calls[index]
-                        yield ToolCallEvent(
-                            ToolCall(
-                                id=call["id"] or f"call_{index}",
-                                name=call["name"],
-                                arguments=parse_tool_arguments(call["args"]),
-                                raw_arguments=call["args"],
-                            )
-                        )
-                    calls.clear()
+                    for event in _tool_calls(calls):
+                        yield event
                     finished = True
                     yield Finish(FINISH_REASONS.get(reason, reason))
             if usage := chunk.get("usage"):
@@ -180,6 +171,10 @@ class OpenAIProvider:
         else:
             if not finished:
                 raise interrupted(self.provider_id, "the stream ended before the answer was complete")
+        if calls:  # a server that ends with [DONE] but never sent a finish_reason for its tool calls
+            for event in _tool_calls(calls):
+                yield event
+            yield Finish("tool_calls")
 
     # -- errors and verification ------------------------------------------------------------------------
 
@@ -230,7 +225,7 @@ class OpenAIProvider:
                 cause="This model streams only for verified organizations",
                 fix="Verify the organization at the provider, or pick another model",
             )
-        return error_for_status(status, self.provider_id, message, retry_after_s=parse_retry_after(headers))
+        return status_error(status, self.provider_id, message, headers)
 
     async def verify(self) -> list[str]:
         async with open_stream(
@@ -251,6 +246,23 @@ class OpenAIProvider:
                 provider=self.provider_id,
             )
         return sorted(str(item["id"]) for item in items if isinstance(item, dict) and "id" in item)
+
+
+def _tool_calls(calls: dict[int, dict[str, str]]) -> list[ToolCallEvent]:
+    """The accumulated tool calls, in index order; empties `calls`."""
+    events = [
+        ToolCallEvent(
+            ToolCall(
+                id=call["id"] or f"call_{index}",
+                name=call["name"],
+                arguments=parse_tool_arguments(call["args"]),
+                raw_arguments=call["args"],
+            )
+        )
+        for index, call in sorted(calls.items())
+    ]
+    calls.clear()
+    return events
 
 
 def _wire_message(message: Message, reasoning: bool) -> dict[str, Any]:
