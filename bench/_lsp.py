@@ -82,10 +82,10 @@ class LspClient:
         self._write({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
         return request_id, future
 
-    async def request(self, method: str, params: Any, timeout: float = 30.0) -> Any:
+    async def request(self, method: str, params: Any, limit_s: float = 30.0) -> Any:
         """Send a request and return its result (RpcError on an error answer)."""
         _, future = self.send_request(method, params)
-        reply = await asyncio.wait_for(future, timeout)
+        reply = await asyncio.wait_for(future, limit_s)
         if reply.error is not None:
             raise RpcError(reply.error)
         return reply.result
@@ -147,13 +147,13 @@ class LspClient:
         if handler is not None:
             handler(at, params)
 
-    async def first_delta(self, stream_id: str, timeout: float = 30.0) -> float:
+    async def first_delta(self, stream_id: str, limit_s: float = 30.0) -> float:
         """When the first notification of `stream_id` arrived (waits for it)."""
         stream = self.stream(stream_id)
         if stream.first_at is not None:
             return stream.first_at
         stream.waiter = asyncio.get_running_loop().create_future()
-        return await asyncio.wait_for(stream.waiter, timeout)
+        return await asyncio.wait_for(stream.waiter, limit_s)
 
     async def initialize(self, byok_settings: dict[str, Any]) -> Any:
         """`initialize` with the settings in initializationOptions, then `initialized`."""
@@ -177,7 +177,7 @@ class LspClient:
     async def close(self) -> None:
         """shutdown + exit, then make sure the process is gone."""
         with contextlib.suppress(Exception):
-            await self.request("shutdown", None, timeout=10)
+            await self.request("shutdown", None, limit_s=10)
             self.notify("exit", None)
             assert self.process.stdin is not None
             self.process.stdin.close()

@@ -15,9 +15,9 @@ REQUEST_CANCELLED = -32800
 HOLD_S = 20.0
 
 
-async def closed_at(ctx: Context, tag: str, timeout: float = 5.0) -> float:
+async def closed_at(ctx: Context, tag: str, limit_s: float = 5.0) -> float:
     """When the loopback server saw the tagged connection close (polls, bounded)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         response = await ctx.direct.get(
             f"http://127.0.0.1:{ctx.server.port}/_bench/closed", params={"tag": tag}

@@ -7,25 +7,36 @@ types, which any pygls server imports). Starts are interleaved; each figure is t
 from __future__ import annotations
 
 import asyncio
+import resource
 import statistics
 import sys
 import tempfile
 import time
 
 from bench._common import Row, ms
-from bench._lsp import loopback_settings, spawn, server_env
+from bench._lsp import cpu_s, loopback_settings, server_env, spawn
 
 TARGET_S = 0.3
 
 
-async def python_start(code: str, env: dict[str, str]) -> float:
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def python_start(code: str, env: dict[str, str], cpu: list[float]) -> float:
+    """Wall time spawn → exit; appends the child's CPU time to `cpu`."""
+    before = children_cpu_s()
     started = time.monotonic()
     process = await asyncio.create_subprocess_exec(sys.executable, "-c", code, env=env)
     await asyncio.wait_for(process.wait(), 30)
-    return time.monotonic() - started
+    wall = time.monotonic() - started
+    cpu.append(children_cpu_s() - before)
+    return wall
 
 
-async def byok_start(home: str) -> float:
+async def byok_start(home: str, cpu: list[float] | None = None) -> float:
+    """Wall time spawn → initialize answered; appends the server's CPU time by then to `cpu`."""
     client, started = await spawn(home)
     try:
         _, future = client.send_request(
@@ -38,6 +49,8 @@ async def byok_start(home: str) -> float:
             },
         )
         reply = await asyncio.wait_for(future, 30)
+        if cpu is not None:
+            cpu.append(cpu_s(client.pid))
         return reply.at - started
     finally:
         await client.close()
@@ -48,14 +61,16 @@ async def run(quick: bool) -> list[Row]:
     byok: list[float] = []
     bare: list[float] = []
     lsprotocol: list[float] = []
+    cpu: dict[str, list[float]] = {"byok": [], "pass": [], "lsprotocol": []}
     with tempfile.TemporaryDirectory(prefix="byok-bench-") as home:
         env = server_env(home)
         await byok_start(home)  # warm the page cache and .pyc files
         for _ in range(starts):
-            bare.append(await python_start("pass", env))
-            lsprotocol.append(await python_start("import lsprotocol.types", env))
-            byok.append(await byok_start(home))
+            bare.append(await python_start("pass", env, cpu["pass"]))
+            lsprotocol.append(await python_start("import lsprotocol.types", env, cpu["lsprotocol"]))
+            byok.append(await byok_start(home, cpu["byok"]))
     b, p, lp = (statistics.median(v) for v in (byok, bare, lsprotocol))
+    cb, cp, clp = (statistics.median(v) for v in cpu.values())
     return [
         Row(
             f"cold start → initialize answered (median of {starts})",
@@ -69,7 +84,15 @@ async def run(quick: bool) -> list[Row]:
             "cold start: import lsprotocol.types alone",
             "",
             ms(lp),
-            f"byok = {b / lp:.2f}× of it",
+            f"byok = {b / lp:.2f}x of it",
+            "",
+            None,
+        ),
+        Row(
+            "cold start CPU time (median; less load-sensitive)",
+            ms(cb),
+            f"{ms(cp)} pass / {ms(clp)} lsprotocol",
+            f"byok = {cb / clp:.2f}x lsprotocol import",
             "",
             None,
         ),

@@ -12,6 +12,7 @@ import inspect
 import time
 
 from bench._common import Context, Row, byok_chat, ms, percentile, script
+from bench._lsp import cpu_s
 
 CHATS = 50
 DELTAS = 100
@@ -87,6 +88,7 @@ async def run(ctx: Context, quick: bool) -> list[Row]:
         await tab_once(ctx, positions[0])  # warm-up
         idle = await tab_loop(ctx, positions, done, 50 if quick else 100)
 
+    cpu_before = cpu_s(ctx.client.pid)
     started = time.monotonic()
     load = asyncio.gather(*(byok_chat(ctx.client, content) for _ in range(chats)))
     busy: list[float] = []
@@ -94,6 +96,7 @@ async def run(ctx: Context, quick: bool) -> list[Row]:
         busy = await tab_loop(ctx, positions, load, 1000)
     timings = await load
     total = time.monotonic() - started
+    cpu = cpu_s(ctx.client.pid) - cpu_before
     assert all(t.chars == DELTAS for t in timings)
 
     rows = [
@@ -101,7 +104,15 @@ async def run(ctx: Context, quick: bool) -> list[Row]:
             f"concurrency: {chats} chats at once, total",
             ms(total),
             f"{ms(one)} (one chat)",
-            f"{total / one:.2f}×",
+            f"{total / one:.2f}x",
+            "",
+            None,
+        ),
+        Row(
+            f"concurrency: byok CPU during the {chats} chats",
+            f"{cpu * 1000:.0f} ms",
+            f"{ms(total)} wall",
+            f"{cpu / total:.0%} of one core",
             "",
             None,
         ),

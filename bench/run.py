@@ -56,7 +56,7 @@ def machine() -> dict[str, str]:
             model = line.split(":", 1)[1].strip()
             break
     return {
-        "cpu": f"{os.cpu_count()} × {model} (nproc {len(os.sched_getaffinity(0))})",
+        "cpu": f"{os.cpu_count()} x {model} (nproc {len(os.sched_getaffinity(0))})",
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "os": platform.platform(),
     }
@@ -197,7 +197,7 @@ are CLOCK_MONOTONIC, so the loopback server's records (when a socket closed) com
 - **Overhead**: `workspace/executeCommand byok.chat` written → first `byok/stream` notification read
   (first token) and → response read (total), vs a direct `httpx` streaming call from the benchmark
   process to the same server (request → first content delta parsed; → `[DONE]`). 20-delta answers;
-  byok and direct runs alternate. "Added" = byok percentile − direct percentile.
+  byok and direct runs alternate. "Added" = byok percentile - direct percentile.
 - **Relay**: one stream of tiny deltas (one character each); characters per second reaching the client,
   best of the runs on each side. byok coalesces deltas arriving within 4 ms of its last notification;
   the first delta is sent at once, so first-token latency is not delayed by coalescing (shown).
