@@ -11,7 +11,7 @@ const require = createRequire(path.join(cfg.cacheDir, 'node_modules', 'x.js'));
 const { chromium } = require('playwright-core');
 
 const result = { steps: [], notifications: [] };
-const run = new Set(cfg.steps ?? ['setKey', 'verify', 'verifyBad', 'inlineEdit', 'chat', 'stop', 'apply', 'status']);
+const run = new Set(cfg.steps ?? ['setKey', 'verify', 'verifyBad', 'inlineEdit', 'chat', 'stop', 'apply', 'tab', 'usage', 'status']);
 let page;
 let shot = 0;
 const log = (msg) => process.stderr.write(`drive: ${msg}\n`);
@@ -143,6 +143,20 @@ async function verifyBadStep() {
   result.verifyBad = await expectMessage(/key failed/, /^$/);
   await screenshot('verify-bad-key');
   await clearNotifications();
+  await pickProvider('BYOK: Delete API Key', cfg.badProvider);
+  result.deleteKey = await expectMessage(/key (deleted|was not stored)/);
+  await clearNotifications();
+}
+
+/** Show Usage opens this month's usage as a JSON document. */
+async function usageStep() {
+  await runCommand('BYOK: Show Usage');
+  const editor = page.locator('.part.editor .editor-container .monaco-editor').first();
+  result.usage = await until('the usage document', async () => {
+    const text = await editorText(editor);
+    return text.includes('"month"') ? text : undefined;
+  });
+  await screenshot('usage');
 }
 
 /** The status bar item names the chat model; its tooltip labels Tab and Apply as the built-in model. */
@@ -251,6 +265,24 @@ async function applyStep() {
   await screenshot('apply-applied');
 }
 
+/** Tab: ghost text from the server's built-in model (textDocument/inlineCompletion), accepted with Tab. */
+async function tabStep() {
+  const editor = page.locator('.part.editor .editor-container .monaco-editor').first();
+  await editor.locator('.view-lines').click();
+  await page.keyboard.press('Control+End');
+  await page.keyboard.type(cfg.tabTyped, { delay: 40 });
+  const ghost = editor.locator('.ghost-text-decoration, .ghost-text, .ghost-text-decoration-preview').first();
+  await ghost.waitFor({ state: 'visible', timeout: 15000 });
+  result.tabGhost = (await ghost.innerText()).replace(/\u00a0/g, ' ');
+  await screenshot('tab-ghost-text');
+  await page.keyboard.press('Tab');
+  await until('the accepted suggestion', async () => (await editorText(editor)).includes(cfg.tabExpect));
+  await page.keyboard.press('Control+S');
+  await until('the file saved', () => fs.readFileSync(cfg.file, 'utf8').includes(cfg.tabExpect));
+  result.fileAfterTab = fs.readFileSync(cfg.file, 'utf8');
+  await screenshot('tab-accepted');
+}
+
 async function main() {
   const browser = await chromium.launch({
     executablePath: cfg.chromium,
@@ -282,7 +314,7 @@ async function main() {
 
     // set the key in the password box; verify it (and a wrong key for another id); Ctrl+K inline edit of a
     // selected function; a streamed chat answer; a slow answer stopped with Stop; Apply of a chat code block;
-    // the status bar tooltip.
+    // Tab ghost text from the built-in model; Show Usage; the status bar tooltip.
     if (run.has('setKey')) result.setKey = await setKeyStep();
     if (run.has('verify')) await verifyStep();
     if (run.has('verifyBad')) await verifyBadStep();
@@ -290,6 +322,8 @@ async function main() {
     if (run.has('chat')) await chatStep();
     if (run.has('stop')) await stopStep();
     if (run.has('apply')) await applyStep();
+    if (run.has('tab')) await tabStep();
+    if (run.has('usage')) await usageStep();
     if (run.has('status')) await statusStep();
   } catch (err) {
     await screenshot('failure').catch(() => undefined);

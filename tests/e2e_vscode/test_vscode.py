@@ -37,7 +37,7 @@ pytestmark = pytest.mark.browser
 
 KEY = "fake-e2e-key-7f3a9c21d4"
 PROVIDER = "local"
-ALL_STEPS = ("setKey", "verify", "verifyBad", "inlineEdit", "chat", "stop", "apply", "status")
+ALL_STEPS = ("setKey", "verify", "verifyBad", "inlineEdit", "chat", "stop", "apply", "tab", "usage", "status")
 BAD_PROVIDER = "badkey"
 BAD_KEY = "wrong-key-0000000000"
 SOURCE = """def add(a, b):
@@ -209,6 +209,10 @@ def _base_settings(server_command: list[str], base_url: str) -> dict[str, Any]:
         "editor.formatOnSave": False,
         "files.insertFinalNewline": False,
         "files.trimTrailingWhitespace": False,
+        # only the server's inline (ghost text) suggestion, no suggest widget competing for Tab
+        "editor.quickSuggestions": {"other": False, "comments": False, "strings": False},
+        "editor.suggestOnTriggerCharacters": False,
+        "editor.inlineSuggest.enabled": True,
         "byok.server.command": server_command,
         "byok.providers": {
             PROVIDER: {"kind": "openai-compatible", "baseUrl": base_url},
@@ -282,6 +286,8 @@ def test_vscode_extension_end_to_end(
                 "stopPrompt": "Please be slow",
                 "applyPrompt": "Show me the change as a code block",
                 "expectApplied": 'return "kept and applied"',
+                "tabTyped": "result = add_num",
+                "tabExpect": "result = add_numbers",
                 "steps": sorted(steps),
             },
             tmp_path,
@@ -303,6 +309,7 @@ def test_vscode_extension_end_to_end(
         assert result["verifyBad"].startswith(f"byok: {BAD_PROVIDER} key failed: "), result["verifyBad"]
         assert "Fix: " in result["verifyBad"], result["verifyBad"]
         assert BAD_KEY not in result["verifyBad"]
+        assert result["deleteKey"] == f"byok: {BAD_PROVIDER} key deleted"
     if "inlineEdit" in steps and not result.get("inlineEditMissing"):
         assert result["fileAfterInlineEdit"] == EXPECTED
     if "chat" in steps:
@@ -314,7 +321,14 @@ def test_vscode_extension_end_to_end(
         assert fake_saw_close, "Stop did not close the upstream stream"
     if "apply" in steps:
         assert result["fileAfterApply"] == EXPECTED.replace('"keep me"', '"kept and applied"')
-        assert source.read_text() == result["fileAfterApply"]
+    if "tab" in steps:
+        assert result["tabGhost"], "no ghost text"
+        assert "\nresult = add_numbers" in result["fileAfterTab"], result["fileAfterTab"]
+    last = [result[k] for k in ("fileAfterInlineEdit", "fileAfterApply", "fileAfterTab") if k in result]
+    if last:
+        assert source.read_text() == last[-1]  # what the editor saved is on disk
+    if "usage" in steps:
+        assert '"month"' in result["usage"] and '"rows"' in result["usage"], result["usage"]
     if "status" in steps:
         assert result["statusText"].endswith("fake-model") or "fake-model ·" in result["statusText"]
         assert "Chat: fake-model" in result["statusTooltip"]

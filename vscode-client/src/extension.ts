@@ -74,6 +74,7 @@ async function startClient(): Promise<void> {
     },
   };
   client = new LanguageClient('byok', 'byok', serverOptions, clientOptions);
+  client.registerProposedFeatures(); // textDocument/inlineCompletion: Tab ghost text from the built-in model
   client.onNotification('byok/stream', (p: { streamId?: string; delta?: Delta }) => {
     if (p.streamId !== undefined && p.delta !== undefined) {
       streams.get(p.streamId)?.(p.delta);
