@@ -334,6 +334,11 @@ def test_vscode_extension_end_to_end(
         assert "Chat: fake-model" in result["statusTooltip"]
         assert "Tab:" in result["statusTooltip"] and "Apply:" in result["statusTooltip"]
         assert result["statusTooltip"].count("built-in model") == 2, result["statusTooltip"]
+    # the key is in no log: the byok output channel, the extension host's and code-server's own logs
+    logs = [p for p in tmp_path.rglob("*.log") if p.is_file()]
+    assert any(p.name.endswith("byok.log") for p in logs), [str(p) for p in logs]
+    leaked = [str(p) for p in logs if KEY in p.read_text(errors="replace")]
+    assert not leaked, f"the key appears in {leaked}"
     # the key reached the fake only as a Bearer header, never in a request body
     assert all(KEY not in json.dumps(r.get("json", {})) for r in posts)
     if "inlineEdit" in steps and result.get("inlineEditMissing"):
