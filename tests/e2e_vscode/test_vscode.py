@@ -2,11 +2,15 @@
 
 The test builds and packages the .vsix, installs it into code-server with temporary user-data and extension
 dirs, points an OpenAI-compatible provider id at a loopback fake (fake_openai.py), and drives the workbench with
-playwright-core (drive.mjs): set a key in the password box, verify it, Ctrl+K inline edit of a selected
-function, and a streamed chat with Stop. Screenshots of every step go to a temp dir, printed at the end.
+playwright-core (drive.mjs): set a key in the password box, verify it (and a wrong key for a second id, then
+delete that key), Ctrl+K inline edit of a selected function, a streamed chat and a stopped one, Apply of a chat
+code block, Tab ghost text from the built-in model, Show Usage, the status bar tooltip; then checks that the
+key is in no log. A second test: a missing server command gives an error notification whose Show Logs works.
+Screenshots of every step go to a temp dir (printed; kept with the logs when a test fails).
 
 Installs come from setup.sh (code-server + playwright-core from npm into ${BYOK_CACHE_DIR:-~/.cache/byok-ci},
-Debian chromium), reused when present. Skip with BYOK_NO_BROWSER=1 (or pytest --no-browser where defined).
+Debian chromium), reused when present. Skip with BYOK_NO_BROWSER=1 (`bash tests/run.sh --no-browser` sets it).
+BYOK_E2E_STEPS=setKey,chat,... runs a subset while developing.
 """
 
 from __future__ import annotations

@@ -116,8 +116,7 @@ async function refreshStatus(): Promise<void> {
     return name === undefined ? 'not set' : `${name}${provider ? ` (${provider})` : ''}`;
   };
   const u = (usage.status === 'fulfilled' ? usage.value : undefined) ?? {};
-  const totals = (u.totals ?? {}) as Record<string, unknown>;
-  const spend = [u.totalUsd, u.costUsd, u.total, totals.costUsd, totals.usd].find((v) => typeof v === 'number');
+  const spend = u.totalUsd; // null when no request this month had a known price
   const builtin = (f: unknown): string => {
     const name = str((f as Record<string, unknown> | undefined)?.model);
     return name ? `${name} (built-in model)` : 'built-in model';
@@ -294,9 +293,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       }
     }));
   }
-  context.subscriptions.push(vscode.workspace.onDidChangeConfiguration((e) => {
-    if (e.affectsConfiguration('byok.features') || e.affectsConfiguration('byok.models')) {
-      setTimeout(() => void refreshStatus(), 500);
+  context.subscriptions.push(vscode.workspace.onDidChangeConfiguration(async (e) => {
+    if (e.affectsConfiguration('byok.server')) {
+      const pick = await vscode.window.showInformationMessage(
+        'byok: the server command changed; restart the server to use it?', 'Restart');
+      if (pick === 'Restart') await vscode.commands.executeCommand('byok.ui.restart');
+    } else if (e.affectsConfiguration('byok')) {
+      setTimeout(() => void refreshStatus(), 500); // the server re-reads the settings itself
     }
   }));
   await startClient();
