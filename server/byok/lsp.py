@@ -151,7 +151,7 @@ class LspStreamSink:
         self.server = server
         self.stream_id = stream_id
         self.progress_token = WORK_DONE_TOKEN.get()
-        self._pending: list[tuple[str, str]] = []
+        self._pending: list[tuple[str, list[str]]] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_sent = 0.0
         self._loop = asyncio.get_running_loop()
@@ -164,9 +164,9 @@ class LspStreamSink:
         if not text:
             return
         if self._pending and self._pending[-1][0] == kind:
-            self._pending[-1] = (kind, self._pending[-1][1] + text)
+            self._pending[-1][1].append(text)
         else:
-            self._pending.append((kind, text))
+            self._pending.append((kind, [text]))
         if kind == "status" and self.progress_token is not None:
             self.server.work_done_progress.report(
                 self.progress_token, types.WorkDoneProgressReport(message=text[:200])
@@ -182,9 +182,10 @@ class LspStreamSink:
             self._flush_handle.cancel()
             self._flush_handle = None
         pending, self._pending = self._pending, []
-        for kind, text in pending:
+        for kind, parts in pending:
             self.server.protocol.notify(
-                Notification.STREAM.value, {"streamId": self.stream_id, "delta": {"type": kind, "text": text}}
+                Notification.STREAM.value,
+                {"streamId": self.stream_id, "delta": {"type": kind, "text": "".join(parts)}},
             )
         if pending:
             self._last_sent = self._loop.time()

@@ -128,19 +128,29 @@ async def _run_route(
                     on_wait=on_wait,
                 )
                 last_progress = time.monotonic()
-                async for event in _closing(started.events(), started.rest):
+
+                def relay(event: StreamEvent) -> None:
                     result.add(event)
                     if isinstance(event, TextDelta):
                         sink.delta("text", event.text)
                     elif isinstance(event, ReasoningDelta):
                         sink.delta("reasoning", event.text)
-                    if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
-                        last_progress = time.monotonic()
-                        await asyncio.to_thread(
-                            backend.ledger.update_progress,
-                            reservation,
-                            output_tokens_estimate=estimate_tokens(result.text + result.reasoning),
-                        )
+
+                try:
+                    for event in started.head:
+                        relay(event)
+                    if not started.done:
+                        async for event in started.rest:
+                            relay(event)
+                            if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
+                                last_progress = time.monotonic()
+                                await asyncio.to_thread(
+                                    backend.ledger.update_progress,
+                                    reservation,
+                                    output_tokens_estimate=estimate_tokens(result.text + result.reasoning),
+                                )
+                finally:
+                    await _close(started.rest)
         except TimeoutError:
             raise ByokError(
                 ErrorCode.TIMEOUT,
@@ -192,17 +202,11 @@ async def _settle(
             backend.warn_user(warning)
 
 
-async def _closing(
-    events: AsyncIterator[StreamEvent], stream: AsyncIterator[StreamEvent]
-) -> AsyncIterator[StreamEvent]:
-    """Close the provider stream (and so its connection) whatever happens to the consumer."""
-    try:
-        async for event in events:
-            yield event
-    finally:
-        closer = getattr(stream, "aclose", None)
-        if closer is not None:
-            await closer()
+async def _close(stream: AsyncIterator[StreamEvent]) -> None:
+    """Close the provider stream (and so its connection) whatever happened to the consumer."""
+    closer = getattr(stream, "aclose", None)
+    if closer is not None:
+        await closer()
 
 
 async def _visible_models(backend: Backend, provider_id: str) -> list[str]:

@@ -17,6 +17,7 @@ from byok.config import CamelModel, load_settings
 from byok.lsp import ByokServer
 from byok.protocol import Command
 from byok.redaction import RedactingFormatter, redact
+from byok.transport import start_stdio
 
 log = logging.getLogger("byok")
 
@@ -191,4 +192,4 @@ def main(argv: list[str] | None = None) -> None:
     if args.tcp:
         server.start_tcp(args.host, args.port)
     else:
-        server.start_io()
+        start_stdio(server)

@@ -21,7 +21,14 @@ from byok.providers.base import (
     Usage,
     parse_tool_arguments,
 )
-from byok.providers.http import interrupted, iter_lines, json_body, open_stream, origin, status_error
+from byok.providers.http import (
+    interrupted,
+    json_body,
+    json_text,
+    open_stream,
+    origin,
+    status_error,
+)
 from byok.providers.sse import iter_sse
 
 API_VERSION = "2023-06-01"
@@ -89,7 +96,7 @@ class AnthropicProvider:
             headers={**self.headers(), "Accept": "text/event-stream"},
             body=self.request_body(request),
         ) as response:
-            async for event in self.decode(iter_lines(response, self.provider_id)):
+            async for event in self.decode(response.aiter_lines()):
                 yield event
 
     async def decode(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
@@ -97,7 +104,7 @@ class AnthropicProvider:
         blocks: dict[int, dict[str, str]] = {}
         stop_reason = "stop"
         async for sse in iter_sse(lines):
-            data = json_body(sse.data.encode())
+            data = json_text(sse.data)
             if not isinstance(data, dict):
                 raise ByokError(
                     ErrorCode.PROVIDER_ERROR,

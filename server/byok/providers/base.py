@@ -100,18 +100,28 @@ StreamEvent = TextDelta | ReasoningDelta | ToolCallEvent | Usage | Finish
 
 @dataclass(slots=True)
 class ChatResult:
-    text: str = ""
-    reasoning: str = ""
+    """A turn folded from its stream; text is kept in pieces and joined on demand (no quadratic +=)."""
+
+    text_parts: list[str] = field(default_factory=list)
+    reasoning_parts: list[str] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
     usage: Usage | None = None
     finish_reason: str = "stop"
 
+    @property
+    def text(self) -> str:
+        return "".join(self.text_parts)
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self.reasoning_parts)
+
     def add(self, event: StreamEvent) -> None:
         """Fold one stream event into the result."""
         if isinstance(event, TextDelta):
-            self.text += event.text
+            self.text_parts.append(event.text)
         elif isinstance(event, ReasoningDelta):
-            self.reasoning += event.text
+            self.reasoning_parts.append(event.text)
         elif isinstance(event, ToolCallEvent):
             self.tool_calls.append(event.call)
         elif isinstance(event, Usage):

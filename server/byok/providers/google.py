@@ -22,7 +22,14 @@ from byok.providers.base import (
     ToolCallEvent,
     Usage,
 )
-from byok.providers.http import interrupted, iter_lines, json_body, open_stream, origin, status_error
+from byok.providers.http import (
+    interrupted,
+    json_body,
+    json_text,
+    open_stream,
+    origin,
+    status_error,
+)
 from byok.providers.sse import iter_sse
 
 FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
@@ -73,7 +80,7 @@ class GeminiProvider:
             body=self.request_body(request),
             params={"alt": "sse"},
         ) as response:
-            async for event in self.decode(iter_lines(response, self.provider_id)):
+            async for event in self.decode(response.aiter_lines()):
                 yield event
 
     async def decode(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
@@ -82,7 +89,7 @@ class GeminiProvider:
         saw_call = False
         call_index = 0
         async for sse in iter_sse(lines):
-            chunk = json_body(sse.data.encode())
+            chunk = json_text(sse.data)
             if not isinstance(chunk, dict):
                 raise ByokError(
                     ErrorCode.PROVIDER_ERROR,

@@ -6,13 +6,13 @@ Every transport failure leaves here as a `ByokError`; nothing here ever sees LSP
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 
 from byok.config import Settings
 from byok.errors import ByokError, error_for_status
@@ -93,11 +93,15 @@ def status_error(
     return error
 
 
-def json_body(body: bytes) -> Any:
+def json_text(text: str | bytes) -> Any:
+    """Parsed JSON, or None when `text` is not JSON (orjson: the stream hot path parses every chunk)."""
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
         return None
+
+
+json_body = json_text
 
 
 @asynccontextmanager
@@ -160,23 +164,9 @@ async def open_stream(
         await response.aclose()
 
 
-async def iter_lines(response: httpx.Response, provider: str) -> AsyncIterator[str]:
-    """The response's text lines; transport failures mid-stream become `ByokError`s."""
-    try:
-        async for line in response.aiter_lines():
-            yield line
-    except httpx.TimeoutException as exc:
-        raise silent(provider) from exc
-    except httpx.TransportError as exc:
-        raise interrupted(provider, _reason(exc)) from exc
-
-
 def silent(provider: str) -> ByokError:
     return ByokError(
-        ErrorCode.TIMEOUT,
-        "The stream went silent",
-        provider=provider,
-        cause="The provider stopped sending",
+        ErrorCode.TIMEOUT, "The stream went silent", provider=provider, cause="The provider stopped sending"
     )
 
 

@@ -26,7 +26,14 @@ from byok.providers.base import (
     Usage,
     parse_tool_arguments,
 )
-from byok.providers.http import interrupted, iter_lines, json_body, open_stream, origin, status_error
+from byok.providers.http import (
+    interrupted,
+    json_body,
+    json_text,
+    open_stream,
+    origin,
+    status_error,
+)
 from byok.providers.sse import RAW_JSON_EVENT, iter_sse
 
 REASONING_MODEL = re.compile(r"^(?:openai/)?(?:o\d|gpt-5)", re.IGNORECASE)
@@ -119,7 +126,7 @@ class OpenAIProvider:
             params=self.chat_params(),
             unreachable_fix=self.unreachable_fix(),
         ) as response:
-            async for event in self.decode(iter_lines(response, self.provider_id)):
+            async for event in self.decode(response.aiter_lines()):
                 yield event
 
     async def decode(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
@@ -129,7 +136,7 @@ class OpenAIProvider:
         async for sse in iter_sse(lines):
             if sse.data.startswith("[DONE]"):
                 break
-            chunk = json_body(sse.data.encode())
+            chunk = json_text(sse.data)
             if not isinstance(chunk, dict):
                 raise ByokError(
                     ErrorCode.PROVIDER_ERROR,
