@@ -58,8 +58,9 @@ def case_set(repeat: int) -> list[float]:
     languages: dict[str, list[int]] = {}
     for folder in folders:
         meta = json.loads((folder / "case.json").read_text(encoding="utf-8"))
-        original, snippet, expected = ((folder / name).read_bytes().decode("utf-8")
-                                       for name in ("original", "snippet", "expected"))
+        original, snippet, expected = (
+            (folder / name).read_bytes().decode("utf-8") for name in ("original", "snippet", "expected")
+        )
         path = meta.get("path")
         result = apply_snippet(original, snippet, path=path)
         ok = result.new_text == expected and bool(result.unresolved) == meta["unresolved"]
@@ -91,13 +92,22 @@ def big_file() -> list[str]:
 def scenarios(lines: list[str]) -> list[tuple[str, str, str]]:
     """(name, snippet, expected) on the big file."""
     text = "\n".join(lines) + "\n"
-    header = next(i for i in range(5_000, 9_000) if lines[i].startswith("def ") and lines[i].endswith(":")
-                  and all(lines[k].startswith("    ") and lines[k].strip() for k in range(i + 1, i + 5))
-                  and sum(lines[k] == lines[i] for k in range(len(lines))) == 1)
+    header = next(
+        i
+        for i in range(5_000, 9_000)
+        if lines[i].startswith("def ")
+        and lines[i].endswith(":")
+        and all(lines[k].startswith("    ") and lines[k].strip() for k in range(i + 1, i + 5))
+        and sum(lines[k] == lines[i] for k in range(len(lines))) == 1
+    )
     body = lines[header + 1 : header + 5]
     added = "    _bench_marker = True"
-    insert = "\n".join(["# ... existing code ...", lines[header], *body[:2], added, *body[2:],
-                        "# ... existing code ..."]) + "\n"
+    insert = (
+        "\n".join(
+            ["# ... existing code ...", lines[header], *body[:2], added, *body[2:], "# ... existing code ..."]
+        )
+        + "\n"
+    )
     insert_expected = "\n".join([*lines[: header + 3], added, *lines[header + 3 :]]) + "\n"
 
     end = header + 1
@@ -117,13 +127,19 @@ def scenarios(lines: list[str]) -> list[tuple[str, str, str]]:
         target = next(k for k in range(number, len(lines)) if lines[k].strip().startswith("return "))
         changed[target] = changed[target] + "  # benchmark"
     rewrite = "\n".join(changed) + "\n"
-    return [("insert with markers", insert, insert_expected), ("whole function", whole, whole_expected),
-            ("append after marker", append, append_expected), ("whole file, 2 lines changed", rewrite, rewrite)]
+    return [
+        ("insert with markers", insert, insert_expected),
+        ("whole function", whole, whole_expected),
+        ("append after marker", append, append_expected),
+        ("whole file, 2 lines changed", rewrite, rewrite),
+    ]
 
 
 def main() -> None:
     """Parse arguments and run."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="a smaller run")
     args = parser.parse_args()
     case_set(3 if args.quick else 20)
@@ -138,11 +154,15 @@ def main() -> None:
         times = timed(partial(apply_snippet, original, snippet), repeat)
         every.extend(times)
         cpu = CPU[-repeat:]
-        print(f"  {name:28} {status:9} hunks {result.hunks}  wall p50 {statistics.median(times):6.2f} ms  "
-              f"p99 {percentile(times, 99):6.2f} ms  CPU p50 {statistics.median(cpu):6.2f} ms")
+        print(
+            f"  {name:28} {status:9} hunks {result.hunks}  wall p50 {statistics.median(times):6.2f} ms  "
+            f"p99 {percentile(times, 99):6.2f} ms  CPU p50 {statistics.median(cpu):6.2f} ms"
+        )
     cpu = CPU[-len(every) :]
-    print(f"  all 10,000-line runs: wall p50 {statistics.median(every):.2f} ms, p99 {percentile(every, 99):.2f} ms;"
-          f" CPU p50 {statistics.median(cpu):.2f} ms, p99 {percentile(cpu, 99):.2f} ms")
+    print(
+        f"  all 10,000-line runs: wall p50 {statistics.median(every):.2f} ms, p99 {percentile(every, 99):.2f} ms;"
+        f" CPU p50 {statistics.median(cpu):.2f} ms, p99 {percentile(cpu, 99):.2f} ms"
+    )
 
 
 if __name__ == "__main__":

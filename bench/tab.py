@@ -137,12 +137,19 @@ def run(quick: bool, seed: int) -> None:
 
     print(f"Tab replay: {len(files)} stdlib files, {total} cut lines (seed {seed})")
     print(f"  {'':10} {'exact':>7} {'offered':>8} {'precision':>9} {'p50 ms':>7} {'p99 ms':>7}")
-    for name, hit, off, times in (("builtin", hits, offered, model_times), ("baseline", base_hits, base_offered, base_times)):
+    for name, hit, off, times in (
+        ("builtin", hits, offered, model_times),
+        ("baseline", base_hits, base_offered, base_times),
+    ):
         precision = hit / off if off else 0.0
-        print(f"  {name:10} {hit / total:7.1%} {off / total:8.1%} {precision:9.1%} "
-              f"{ms(statistics.median(times)):>7} {ms(percentile(times, 99)):>7}")
-    print("  builtin by kind (offered / exact): " + ", ".join(
-        f"{kind} {by_kind[kind]}/{kind_hits[kind]}" for kind in sorted(by_kind)))
+        print(
+            f"  {name:10} {hit / total:7.1%} {off / total:8.1%} {precision:9.1%} "
+            f"{ms(statistics.median(times)):>7} {ms(percentile(times, 99)):>7}"
+        )
+    print(
+        "  builtin by kind (offered / exact): "
+        + ", ".join(f"{kind} {by_kind[kind]}/{kind_hits[kind]}" for kind in sorted(by_kind))
+    )
     print("  builtin latency = change(full text) + suggest; baseline = its index update + lookup")
 
     big_lines: list[str] = []
@@ -173,15 +180,21 @@ def run(quick: bool, seed: int) -> None:
         suggest_only.append(done - middle)
         model.change(uri, "\n".join(big_lines))
     print(f"5,000-line file, {rounds} keystrokes with {len(files)} other documents open:")
-    print(f"  change+suggest p50 {ms(statistics.median(keystroke))} ms, p99 {ms(percentile(keystroke, 99))} ms; "
-          f"suggest alone p50 {ms(statistics.median(suggest_only))} ms, p99 {ms(percentile(suggest_only, 99))} ms")
-    print(f"  change+suggest CPU time p50 {ms(statistics.median(keystroke_cpu))} ms, "
-          f"p99 {ms(percentile(keystroke_cpu, 99))} ms (wall time also counts waiting on a busy machine)")
+    print(
+        f"  change+suggest p50 {ms(statistics.median(keystroke))} ms, p99 {ms(percentile(keystroke, 99))} ms; "
+        f"suggest alone p50 {ms(statistics.median(suggest_only))} ms, p99 {ms(percentile(suggest_only, 99))} ms"
+    )
+    print(
+        f"  change+suggest CPU time p50 {ms(statistics.median(keystroke_cpu))} ms, "
+        f"p99 {ms(percentile(keystroke_cpu, 99))} ms (wall time also counts waiting on a busy machine)"
+    )
 
 
 def main() -> None:
     """Parse arguments and run."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="a smaller run")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()

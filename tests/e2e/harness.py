@@ -33,7 +33,9 @@ class Session:
                 types.ExecuteCommandParams(command=name, arguments=args)
             )
         except JsonRpcException as exc:
-            self.transcript.append(json.dumps({"error": exc.message, "data": exc.data}, default=str, ensure_ascii=False))
+            self.transcript.append(
+                json.dumps({"error": exc.message, "data": exc.data}, default=str, ensure_ascii=False)
+            )
             raise
         self.transcript.append(json.dumps(result, default=str, ensure_ascii=False))
         return result

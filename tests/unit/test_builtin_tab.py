@@ -27,7 +27,9 @@ def test_continues_a_line_seen_in_another_open_document() -> None:
 
 def test_prefers_the_line_that_followed_the_same_line_elsewhere() -> None:
     model = TabModel()
-    model.open(B, "def f(self):\n    self.x = 1\n\ndef g(self):\n    self.y = 2\n\n    self.x = 3\n    self.x = 3\n")
+    model.open(
+        B, "def f(self):\n    self.x = 1\n\ndef g(self):\n    self.y = 2\n\n    self.x = 3\n    self.x = 3\n"
+    )
     model.open(A, "def g(self):\n    self.\n")
     got = model.suggest(A, 1, 9)
     assert got is not None and got.text == "y = 2"

@@ -217,7 +217,7 @@ class _Planner:
                 total += at < len(found) and found[at] <= spot + reach
             return total
 
-        scored = sorted(((nearby(spot), spot) for spot in spots[:_MAX_CANDIDATES * 5]), key=lambda x: -x[0])
+        scored = sorted(((nearby(spot), spot) for spot in spots[: _MAX_CANDIDATES * 5]), key=lambda x: -x[0])
         best = scored[0][0]
         return sorted(spot for score, spot in scored[:_MAX_CANDIDATES] if score == best)[:8] or [scored[0][1]]
 
@@ -451,7 +451,9 @@ class _Planner:
         name = _definition_name(seg[head])
         if name is not None:
             spots = [
-                j for j in range(lo, len(self.lines)) if name in self.lines[j] and _definition_name(self.lines[j]) == name
+                j
+                for j in range(lo, len(self.lines))
+                if name in self.lines[j] and _definition_name(self.lines[j]) == name
             ]
         elif len(heads) == 1:
             spots = [j for j in range(lo, len(self.lines)) if _similar(seg[head], self.lines[j])]

@@ -24,7 +24,9 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+|\S")
 _NUMBER = re.compile(r"\d+")
 _PARTIAL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
-_PY_BLOCK = re.compile(r"^(?:if|elif|else|for|while|def|class|try|except|finally|with|async\s+(?:def|for|with))\b")
+_PY_BLOCK = re.compile(
+    r"^(?:if|elif|else|for|while|def|class|try|except|finally|with|async\s+(?:def|for|with))\b"
+)
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 _SCAN_LIMIT = 400
 _SEQUENCE_REACH = 12
@@ -145,7 +147,14 @@ class TabModel:
         self._learn_edit(uri, old, start, before)
 
     def _index(
-        self, uri: str, lines: list[str], start: int, end: int, *, add: bool, pairs: tuple[int, int] | None = None
+        self,
+        uri: str,
+        lines: list[str],
+        start: int,
+        end: int,
+        *,
+        add: bool,
+        pairs: tuple[int, int] | None = None,
     ) -> None:
         doc = self._doc_lines[uri]
         for number in range(start, end):
