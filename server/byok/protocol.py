@@ -59,6 +59,3 @@ class ErrorCode(StrEnum):
 
 BYOK_ERROR = -32050
 """JSON-RPC error code of every byok failure; `data.code` says which (see `ErrorCode`)."""
-
-STREAM_DELTA_TYPES = ("text", "reasoning", "status")
-"""Values of `byok/stream` `delta.type`."""

@@ -42,11 +42,6 @@ class StreamSink(Protocol):
     def delta(self, kind: str, text: str) -> None: ...
 
 
-class NullSink:
-    def delta(self, kind: str, text: str) -> None:
-        return None
-
-
 @dataclass(slots=True)
 class Turn:
     """One finished model turn and the model that answered it."""
