@@ -129,7 +129,8 @@ async function refreshStatus(): Promise<void> {
     `- Inline edit: ${modelOf(features.inlineEdit ?? features.chat)}`,
     `- Tab: ${builtin(features.tab)}`,
     `- Apply: ${builtin(features.apply)}`,
-    `- This month: ${typeof spend === 'number' ? `$${spend.toFixed(4)}` : 'unknown'}${
+    `- This month: ${typeof spend === 'number' ? `$${spend.toFixed(4)}` : typeof u.unknownCostRequests === 'number'
+      ? `unknown (${u.unknownCostRequests} requests without a known price: see byok.prices)` : 'unknown'}${
       typeof u.budgetUsd === 'number' ? ` of $${u.budgetUsd.toFixed(2)} budget` : ''}`,
     status.status === 'rejected' ? `- status unavailable: ${describeError(status.reason)}` : '',
   ].filter(Boolean).join('\n'));
