@@ -225,6 +225,12 @@ model_list:
       model: openai/mock-429
       api_key: unused-upstream-key
       mock_response: litellm.RateLimitError
+  # LiteLLM's injected mid-stream failure: a MockException with status 529 ("overloaded")
+  - model_name: mock-529
+    litellm_params:
+      model: openai/mock-529
+      api_key: unused-upstream-key
+      mock_response: "Exception: mock_streaming_error"
 litellm_settings:
   num_retries: 0
   request_timeout: 30

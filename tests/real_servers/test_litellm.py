@@ -31,6 +31,8 @@ PROVIDERS = ("openai", "azure", "google")
 CHAT_MODEL = {"openai": "mock-gpt", "azure": "mock-azure", "google": "mock-gemini"}
 RATE_LIMITED_MODEL = {"openai": "openai-429", "azure": "azure-429", "google": "google-429"}
 RATE_LIMITED_PROVIDER = {"openai": "openai", "azure": "azure429", "google": "google"}
+OVERLOADED_MODEL = {"openai": "openai-529", "azure": "azure-529", "google": "google-529"}
+OVERLOADED_PROVIDER = {"openai": "openai", "azure": "azure529", "google": "google"}
 
 
 def azure_endpoint(proxy: RealServer, deployment: str) -> str:
@@ -43,6 +45,7 @@ def proxy_settings(proxy: RealServer, **extra: Any) -> dict[str, Any]:
             "openai": {"baseUrl": f"{proxy.url}/v1"},
             "azure": {"endpoint": azure_endpoint(proxy, "mock-azure")},
             "azure429": {"kind": "azure", "endpoint": azure_endpoint(proxy, "mock-429")},
+            "azure529": {"kind": "azure", "endpoint": azure_endpoint(proxy, "mock-529")},
             "google": {"baseUrl": proxy.url},
         },
         "models": [
@@ -52,6 +55,9 @@ def proxy_settings(proxy: RealServer, **extra: Any) -> dict[str, Any]:
             {"id": "openai-429", "provider": "openai", "model": "mock-429"},
             {"id": "azure-429", "provider": "azure429"},
             {"id": "google-429", "provider": "google", "model": "mock-429"},
+            {"id": "openai-529", "provider": "openai", "model": "mock-529"},
+            {"id": "azure-529", "provider": "azure529"},
+            {"id": "google-529", "provider": "google", "model": "mock-529"},
         ],
         "retry": {"maxAttempts": 1},
         **extra,
@@ -193,6 +199,28 @@ async def test_429_is_retried_then_reported(
             d["delta"]["text"] for d in s.deltas if d["streamId"] == "r" and d["delta"]["type"] == "status"
         ]
         assert len(statuses) == 1 and "retrying in" in statuses[0], statuses
+        assert_no_key(s, litellm_proxy)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_injected_529_is_provider_overloaded(
+    litellm_proxy: RealServer, server_env: dict[str, str], provider: str
+) -> None:
+    pid = OVERLOADED_PROVIDER[provider]
+    async with lsp_session(proxy_settings(litellm_proxy), server_env) as s:
+        await set_keys(s, litellm_proxy, pid)
+        with pytest.raises(JsonRpcException) as caught:
+            await asyncio.wait_for(
+                s.command(
+                    "byok.chat", {"messages": USER, "model": OVERLOADED_MODEL[provider], "streamId": "o"}
+                ),
+                30,
+            )
+        data = byok_error(caught.value)
+        # LiteLLM raises its "mid-stream" mock before the first chunk, so it arrives as an HTTP 529.
+        assert data["code"] == "provider_overloaded" and data["status"] == 529, data
+        assert data["provider"] == pid and "mock error raised mid-stream" in data["message"]
+        assert "partialText" not in data
         assert_no_key(s, litellm_proxy)
 
 
