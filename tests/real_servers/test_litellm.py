@@ -26,6 +26,12 @@ from tests.real_servers.conftest import MOCK_TEXT, RealServer
 pytestmark = pytest.mark.real_servers
 
 USER = [{"role": "user", "content": "Say hi"}]
+CONVERSATION = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "Say hi"},
+    {"role": "assistant", "content": "Hi!"},
+    {"role": "user", "content": "Again, please."},
+]
 API_VERSION = "2024-10-21"
 PROVIDERS = ("openai", "azure", "google")
 CHAT_MODEL = {"openai": "mock-gpt", "azure": "mock-azure", "google": "mock-gemini"}
@@ -125,7 +131,7 @@ async def test_streamed_chat_on_each_format(
         result = await asyncio.wait_for(
             s.command(
                 "byok.chat",
-                {"messages": USER, "model": CHAT_MODEL[provider], "streamId": "s", "maxTokens": 64},
+                {"messages": CONVERSATION, "model": CHAT_MODEL[provider], "streamId": "s", "maxTokens": 64},
             ),
             30,
         )
@@ -225,9 +231,11 @@ async def test_injected_529_is_provider_overloaded(
 
 
 async def test_wrong_key_is_not_verified(litellm_proxy: RealServer, server_env: dict[str, str]) -> None:
-    """Without a database LiteLLM answers an unknown key with 400 "No connected db." (not 401)."""
+    """Without a database LiteLLM answers an unknown key with 400 "No connected db." (not 401), so byok
+    can only say bad_request; what matters is that it does not report the key as working."""
     async with lsp_session(proxy_settings(litellm_proxy), server_env) as s:
         await s.command("byok.setKey", {"provider": "openai", "key": "byokrs-not-the-master-key"})
         verified = await s.command("byok.verifyKey", {"provider": "openai"})
         assert verified["ok"] is False
-        assert verified["error"]["code"] in ("invalid_key", "bad_request"), verified
+        assert verified["error"]["code"] == "bad_request" and verified["error"]["status"] == 400, verified
+        assert "No connected db" in verified["error"]["message"]

@@ -149,3 +149,9 @@ async def test_cancel_long_generation_closes_connection_and_server_stays_usable(
         assert second["text"].strip()
         assert time.monotonic() - started < 15, "the llama server kept generating the cancelled story"
         assert llama_server.alive()
+
+        # Both requests are in the ledger, the cancelled one with its partial output, all estimated.
+        ledger = await s.command("byok.usage", {"groupBy": "model"})
+        (row,) = [r for r in ledger["rows"] if r["key"] == "smollm2"]
+        assert row["requests"] == 2 and row["estimated"] is True, ledger
+        assert row["outputTokens"] > 0 and row["inputTokens"] > 0, ledger
