@@ -11,9 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from byok import __version__
 from byok.config import ModelChoice, Settings
@@ -22,8 +20,12 @@ from byok.keys import KeyStore, StoredKey, check_key_shape
 from byok.protocol import ErrorCode
 from byok.providers import PRESETS, ResolvedProvider, create_provider, known_provider_ids, resolve_provider
 from byok.providers.base import Provider
-from byok.providers.http import build_client, origin, require_secure
-from byok.usage import Ledger
+from byok.providers.urls import origin, require_secure
+
+if TYPE_CHECKING:
+    import httpx
+
+    from byok.usage import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,8 @@ class Backend:
     def ledger(self) -> Ledger:
         """The shared usage ledger, opened on first use (not at start-up)."""
         if self._ledger is None:
+            from byok.usage import Ledger
+
             self._ledger = Ledger(self._ledger_path)
         return self._ledger
 
@@ -84,6 +88,8 @@ class Backend:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
+            from byok.providers.http import build_client  # httpx loads on the first provider call
+
             self._client = build_client(self.settings)
         return self._client
 

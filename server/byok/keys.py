@@ -11,9 +11,6 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
-import keyring
-import keyring.errors
-
 from byok.errors import ByokError
 from byok.protocol import ErrorCode
 from byok.redaction import REDACTOR as REDACTOR
@@ -115,6 +112,8 @@ class KeyStore:
         return self._environ if self._environ is not None else dict(os.environ)
 
     def store(self, provider: str, secret: str, endpoint: str | None) -> StoredKey:
+        import keyring  # loaded on first use: keyring's backend discovery is slow at start-up
+
         REDACTOR.register(secret)
         record = json.dumps({"v": 1, "key": secret, "endpoint": endpoint})
         try:
@@ -125,6 +124,8 @@ class KeyStore:
 
     def load(self, provider: str, env_vars: tuple[str, ...]) -> StoredKey | None:
         """The keychain's key for a provider, else the first set env var, else None."""
+        import keyring
+
         try:
             record = keyring.get_password(SERVICE, provider)
         except (keyring.errors.KeyringError, RuntimeError):
@@ -141,6 +142,8 @@ class KeyStore:
         return None
 
     def delete(self, provider: str) -> bool:
+        import keyring
+
         try:
             if keyring.get_password(SERVICE, provider) is None:
                 return False

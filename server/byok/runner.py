@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from byok.backend import Backend, Route
 from byok.errors import ByokError
@@ -19,7 +19,9 @@ from byok.prices import cost_usd, estimate_input_tokens, estimate_tokens, price_
 from byok.protocol import ErrorCode
 from byok.providers.base import ChatRequest, ChatResult, ReasoningDelta, StreamEvent, TextDelta, Usage
 from byok.retry import RetryPolicy, first_output, run_with_retries
-from byok.usage import Outcome, Reservation
+
+if TYPE_CHECKING:
+    from byok.usage import Outcome, Reservation
 
 log = logging.getLogger(__name__)
 FALLBACK_CODES = frozenset(

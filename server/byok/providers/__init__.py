@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from byok.config import ProviderKind, ProviderSettings, Settings
 from byok.errors import ByokError
 from byok.protocol import ErrorCode
 from byok.providers.base import Provider
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,10 +26,10 @@ from byok.providers.http import (
     json_body,
     json_text,
     open_stream,
-    origin,
     status_error,
 )
 from byok.providers.sse import iter_sse
+from byok.providers.urls import origin
 
 API_VERSION = "2023-06-01"
 STOP_REASONS = {

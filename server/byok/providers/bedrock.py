@@ -34,7 +34,8 @@ from byok.providers.base import (
     Usage,
     parse_tool_arguments,
 )
-from byok.providers.http import interrupted, json_body, open_stream, origin, require_secure
+from byok.providers.http import interrupted, json_body, open_stream
+from byok.providers.urls import origin, require_secure
 
 SERVICE = "bedrock"
 """The SigV4 signing name of both the runtime and the control plane."""

@@ -27,10 +27,10 @@ from byok.providers.http import (
     json_body,
     json_text,
     open_stream,
-    origin,
     status_error,
 )
 from byok.providers.sse import iter_sse
+from byok.providers.urls import origin
 
 FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
 FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "LANGUAGE"}

@@ -31,10 +31,10 @@ from byok.providers.http import (
     json_body,
     json_text,
     open_stream,
-    origin,
     status_error,
 )
 from byok.providers.sse import RAW_JSON_EVENT, iter_sse
+from byok.providers.urls import origin
 
 REASONING_MODEL = re.compile(r"^(?:openai/)?(?:o\d|gpt-5)", re.IGNORECASE)
 FINISH_REASONS = {
