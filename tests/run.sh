@@ -2,6 +2,7 @@
 # The one test command: installs everything the suite needs, then runs all of it.
 #   bash tests/run.sh               lint + type-check (Python and TypeScript) + the whole pytest suite
 #   bash tests/run.sh --no-browser  the same without the VS Code-in-Chromium end-to-end test
+#   bash tests/run.sh --no-real-servers  without the llama.cpp / LiteLLM tests (their first build takes ~10 min)
 #   extra arguments after -- go to pytest (e.g. -- -k chat)
 # Heavy one-time installs (code-server, playwright-core) go to $BYOK_CACHE_DIR (default ~/.cache/byok-ci).
 set -euo pipefail
@@ -9,10 +10,12 @@ cd "$(dirname "$0")/.."
 REPO="$PWD"
 
 browser=1
+real_servers=1
 pytest_args=()
 while (($#)); do
   case "$1" in
     --no-browser) browser=0 ;;
+    --no-real-servers) real_servers=0 ;;
     --) shift; pytest_args+=("$@"); break ;;
     *) pytest_args+=("$1") ;;
   esac
@@ -59,6 +62,15 @@ if ((browser)); then
   bash tests/e2e_vscode/setup.sh >/dev/null
 else
   export BYOK_NO_BROWSER=1
+fi
+
+if ((real_servers)); then
+  log "real third-party servers: llama-cpp-python + SmolLM2, LiteLLM proxy (cached venv)"
+  export BYOK_CACHE_DIR="${BYOK_CACHE_DIR:-$HOME/.cache/byok-ci}"
+  BYOK_REALSERVERS_VENV="$(bash tests/real_servers/setup.sh | tail -n 1)"
+  export BYOK_REALSERVERS_VENV BYOK_REQUIRE_REAL_SERVERS=1
+else
+  pytest_args+=(-m "not real_servers")
 fi
 
 # --- the suite ---------------------------------------------------------------------------------------

@@ -170,11 +170,14 @@ async def _run_route(
             exc.extra["models"] = await _visible_models(backend, route.provider_id)
         raise
     finally:
-        usage = result.usage or Usage(
-            input_tokens=billed_input,
-            output_tokens=estimate_tokens(result.text + result.reasoning),
-            estimated=True,
-        )
+        usage = result.usage
+        if usage is None or (usage.output_tokens == 0 and (result.text or result.tool_calls)):
+            # No report, or one that contradicts what streamed (some proxies send zeros): estimate.
+            usage = Usage(
+                input_tokens=usage.input_tokens if usage and usage.input_tokens else billed_input,
+                output_tokens=estimate_tokens(result.text + result.reasoning),
+                estimated=True,
+            )
         result.usage = usage
         cost = cost_usd(price, usage)
         await asyncio.shield(_settle(backend, reservation, usage, cost, outcome))

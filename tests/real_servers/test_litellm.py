@@ -147,14 +147,6 @@ async def test_streamed_chat_on_each_format(
         assert_no_key(s, litellm_proxy)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="byok's Gemini adapter takes usageMetadata at face value: LiteLLM's Gemini route ends the stream "
-    "with usageMetadata {promptTokenCount: 0, candidatesTokenCount: 0, totalTokenCount: 0} after a "
-    "non-empty answer, and byok reports inputTokens 0 / outputTokens 0 with estimated=false (so the "
-    "ledger and budget count nothing). Expected: a zero count for a non-empty answer is treated as "
-    "missing and estimated (estimated=true, outputTokens > 0).",
-)
 async def test_gemini_zero_usage_for_a_real_answer_is_marked_estimated(
     litellm_proxy: RealServer, server_env: dict[str, str]
 ) -> None:
