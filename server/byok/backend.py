@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,6 +67,7 @@ class Backend:
         self._client: httpx.AsyncClient | None = None
         self._ledger_path = ledger_path
         self._ledger: Ledger | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def ledger(self) -> Ledger:
@@ -93,7 +94,19 @@ class Backend:
             self._client = build_client(self.settings)
         return self._client
 
+    def in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run bookkeeping (ledger writes) off the response path; `settled()` waits for it."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def settled(self) -> None:
+        """Wait until every ledger write started so far has landed (before reading the ledger)."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
     async def aclose(self) -> None:
+        await self.settled()
         if self._client is not None:
             await self._client.aclose()
             self._client = None

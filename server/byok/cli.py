@@ -116,6 +116,7 @@ async def dispatch(backend: Backend, args: argparse.Namespace) -> int:
         print_result(await backend.status(), as_json, _render_status)
         return 0
     if args.command == "usage":
+        await backend.settled()
         summary = await asyncio.to_thread(
             backend.ledger.summary, args.month, args.group_by, backend.settings.budget
         )

@@ -180,7 +180,7 @@ async def _run_route(
             )
         result.usage = usage
         cost = cost_usd(price, usage)
-        await asyncio.shield(_settle(backend, reservation, usage, cost, outcome))
+        backend.in_background(_settle(backend, reservation, usage, cost, outcome))
     return Turn(result, route, cost)
 
 

@@ -142,6 +142,7 @@ def create_server(backend: Backend | None = None) -> ByokServer:
 
     @server.byok_command(Command.USAGE, UsageParams)
     async def usage(params: UsageParams) -> dict[str, Any]:
+        await server.backend.settled()
         ledger, budget = server.backend.ledger, server.backend.settings.budget
         return await asyncio.to_thread(ledger.summary, params.month, params.group_by, budget)
 
