@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import httpx
-
 from byok.errors import ByokError
 from byok.protocol import ErrorCode
 from byok.providers.base import (
@@ -22,6 +20,8 @@ from byok.providers.base import (
     parse_tool_arguments,
 )
 from byok.providers.http import (
+    HttpProvider,
+    error_object,
     interrupted,
     json_body,
     json_text,
@@ -29,7 +29,6 @@ from byok.providers.http import (
     status_error,
 )
 from byok.providers.sse import iter_sse
-from byok.providers.urls import origin
 
 API_VERSION = "2023-06-01"
 STOP_REASONS = {
@@ -51,17 +50,7 @@ ERROR_TYPES = {
 }
 
 
-class AnthropicProvider:
-    def __init__(self, provider_id: str, base_url: str, key: str | None, client: httpx.AsyncClient) -> None:
-        self.provider_id = provider_id
-        self.base_url = base_url.rstrip("/")
-        self.key = key
-        self.client = client
-
-    @property
-    def key_endpoint(self) -> str:
-        return origin(self.base_url)
-
+class AnthropicProvider(HttpProvider):
     def headers(self) -> dict[str, str]:
         headers = {"anthropic-version": API_VERSION}
         if self.key:
@@ -160,11 +149,7 @@ class AnthropicProvider:
         return exc
 
     def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ByokError:
-        payload = json_body(body)
-        error = payload.get("error") if isinstance(payload, dict) else None
-        if not isinstance(error, dict):
-            error = {"message": body[:300].decode(errors="replace").strip()}
-        return self.error_from(status, error, headers)
+        return self.error_from(status, error_object(body), headers)
 
     def error_from(self, status: int, error: Mapping[str, Any], headers: Mapping[str, str]) -> ByokError:
         message = str(error.get("message") or f"HTTP {status}")

@@ -7,8 +7,6 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from byok.errors import ByokError
 from byok.protocol import ErrorCode
 from byok.providers.base import (
@@ -23,6 +21,8 @@ from byok.providers.base import (
     Usage,
 )
 from byok.providers.http import (
+    HttpProvider,
+    error_object,
     interrupted,
     json_body,
     json_text,
@@ -30,23 +30,12 @@ from byok.providers.http import (
     status_error,
 )
 from byok.providers.sse import iter_sse
-from byok.providers.urls import origin
 
 FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
 FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "LANGUAGE"}
 
 
-class GeminiProvider:
-    def __init__(self, provider_id: str, base_url: str, key: str | None, client: httpx.AsyncClient) -> None:
-        self.provider_id = provider_id
-        self.base_url = base_url.rstrip("/")
-        self.key = key
-        self.client = client
-
-    @property
-    def key_endpoint(self) -> str:
-        return origin(self.base_url)
-
+class GeminiProvider(HttpProvider):
     def headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self.key} if self.key else {}
 
@@ -146,13 +135,7 @@ class GeminiProvider:
         yield Finish("tool_calls" if saw_call and finish == "stop" else finish)
 
     def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ByokError:
-        payload = json_body(body)
-        if isinstance(payload, list) and payload:
-            payload = payload[0]
-        error = payload.get("error") if isinstance(payload, dict) else None
-        if not isinstance(error, dict):
-            error = {"message": body[:300].decode(errors="replace").strip()}
-        return self.error_from(status, error, headers)
+        return self.error_from(status, error_object(body), headers)
 
     def error_from(self, status: int, error: Mapping[str, Any], headers: Mapping[str, str]) -> ByokError:
         message = str(error.get("message") or f"HTTP {status}")

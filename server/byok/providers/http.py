@@ -56,6 +56,33 @@ def status_error(
     return error
 
 
+class HttpProvider:
+    """What every HTTP adapter holds: its provider id, base URL, key and the shared client."""
+
+    def __init__(self, provider_id: str, base_url: str, key: str | None, client: httpx.AsyncClient) -> None:
+        self.provider_id = provider_id
+        self.base_url = base_url.rstrip("/")
+        self.key = key
+        self.client = client
+
+    @property
+    def key_endpoint(self) -> str:
+        return origin(self.base_url)
+
+
+def error_object(body: bytes) -> dict[str, Any]:
+    """The `error` object of an error body (`{"error": {...}}` or `{"error": "text"}`), else the raw text."""
+    payload = json_body(body)
+    if isinstance(payload, list) and payload:
+        payload = payload[0]
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, str):
+        return {"message": error}
+    if isinstance(error, dict):
+        return error
+    return {"message": body[:300].decode(errors="replace").strip()}
+
+
 def json_text(text: str | bytes) -> Any:
     """Parsed JSON, or None when `text` is not JSON (orjson: the stream hot path parses every chunk)."""
     try:

@@ -27,6 +27,8 @@ from byok.providers.base import (
     parse_tool_arguments,
 )
 from byok.providers.http import (
+    HttpProvider,
+    error_object,
     interrupted,
     json_body,
     json_text,
@@ -34,7 +36,6 @@ from byok.providers.http import (
     status_error,
 )
 from byok.providers.sse import RAW_JSON_EVENT, iter_sse
-from byok.providers.urls import origin
 
 REASONING_MODEL = re.compile(r"^(?:openai/)?(?:o\d|gpt-5)", re.IGNORECASE)
 FINISH_REASONS = {
@@ -49,7 +50,7 @@ def is_reasoning_model(model: str) -> bool:
     return bool(REASONING_MODEL.match(model))
 
 
-class OpenAIProvider:
+class OpenAIProvider(HttpProvider):
     """Chat Completions over SSE. `compatible=True` relaxes OpenAI-only request fields for local servers."""
 
     def __init__(
@@ -62,16 +63,9 @@ class OpenAIProvider:
         compatible: bool = False,
         extra_headers: Mapping[str, str] | None = None,
     ) -> None:
-        self.provider_id = provider_id
-        self.base_url = base_url.rstrip("/")
-        self.key = key
-        self.client = client
+        super().__init__(provider_id, base_url, key, client)
         self.compatible = compatible
         self.extra_headers = dict(extra_headers or {})
-
-    @property
-    def key_endpoint(self) -> str:
-        return origin(self.base_url)
 
     # -- request shape ---------------------------------------------------------------------------------
 
@@ -191,13 +185,7 @@ class OpenAIProvider:
         return None
 
     def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ByokError:
-        payload = json_body(body)
-        error = payload.get("error") if isinstance(payload, dict) else None
-        if isinstance(error, str):
-            error = {"message": error}
-        if not isinstance(error, dict):
-            error = {"message": body[:300].decode(errors="replace").strip()}
-        return self.error_from(status, error, headers)
+        return self.error_from(status, error_object(body), headers)
 
     def stream_error(self, error: Any) -> ByokError:
         if not isinstance(error, dict):
