@@ -23,7 +23,6 @@ from byok.providers.http import (
     HttpProvider,
     error_object,
     interrupted,
-    json_body,
     json_text,
     open_stream,
     status_error,
@@ -161,22 +160,9 @@ class AnthropicProvider(HttpProvider):
         models: list[str] = []
         params: dict[str, str] = {"limit": "1000"}
         for _ in range(20):
-            async with open_stream(
-                self.client,
-                "GET",
-                f"{self.base_url}/v1/models",
-                provider=self.provider_id,
-                parse_error=self.parse_error,
-                headers=self.headers(),
-                params=params,
-            ) as response:
-                payload = json_body(await response.aread())
+            payload = await self.get_json(f"{self.base_url}/v1/models", headers=self.headers(), params=params)
             if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
-                raise ByokError(
-                    ErrorCode.PROVIDER_ERROR,
-                    "The model list had an unexpected shape",
-                    provider=self.provider_id,
-                )
+                raise self.unexpected_shape()
             models += [str(m["id"]) for m in payload["data"] if isinstance(m, dict) and "id" in m]
             if not payload.get("has_more") or not payload.get("last_id"):
                 break

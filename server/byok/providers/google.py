@@ -24,7 +24,6 @@ from byok.providers.http import (
     HttpProvider,
     error_object,
     interrupted,
-    json_body,
     json_text,
     open_stream,
     status_error,
@@ -187,22 +186,11 @@ class GeminiProvider(HttpProvider):
         models: list[str] = []
         params = {"pageSize": "1000"}
         for _ in range(20):
-            async with open_stream(
-                self.client,
-                "GET",
-                f"{self.base_url}/v1beta/models",
-                provider=self.provider_id,
-                parse_error=self.parse_error,
-                headers=self.headers(),
-                params=params,
-            ) as response:
-                payload = json_body(await response.aread())
+            payload = await self.get_json(
+                f"{self.base_url}/v1beta/models", headers=self.headers(), params=params
+            )
             if not isinstance(payload, dict):
-                raise ByokError(
-                    ErrorCode.PROVIDER_ERROR,
-                    "The model list had an unexpected shape",
-                    provider=self.provider_id,
-                )
+                raise self.unexpected_shape()
             for model in payload.get("models") or []:
                 methods = model.get("supportedGenerationMethods") or ["generateContent"]
                 if "generateContent" in methods:

@@ -69,6 +69,38 @@ class HttpProvider:
     def key_endpoint(self) -> str:
         return origin(self.base_url)
 
+    def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ByokError:
+        raise NotImplementedError
+
+    async def get_json(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None = None,
+        unreachable_fix: str | None = None,
+    ) -> Any:
+        """GET a JSON document (model lists); a body that is not a JSON object or array is a provider error."""
+        async with open_stream(
+            self.client,
+            "GET",
+            url,
+            provider=self.provider_id,
+            parse_error=self.parse_error,
+            headers=headers,
+            params=params,
+            unreachable_fix=unreachable_fix,
+        ) as response:
+            payload = json_body(await response.aread())
+        if not isinstance(payload, dict | list):
+            raise self.unexpected_shape()
+        return payload
+
+    def unexpected_shape(self) -> ByokError:
+        return ByokError(
+            ErrorCode.PROVIDER_ERROR, "The model list had an unexpected shape", provider=self.provider_id
+        )
+
 
 def error_object(body: bytes) -> dict[str, Any]:
     """The `error` object of an error body (`{"error": {...}}` or `{"error": "text"}`), else the raw text."""

@@ -30,7 +30,6 @@ from byok.providers.http import (
     HttpProvider,
     error_object,
     interrupted,
-    json_body,
     json_text,
     open_stream,
     status_error,
@@ -223,23 +222,14 @@ class OpenAIProvider(HttpProvider):
         return status_error(status, self.provider_id, message, headers)
 
     async def verify(self) -> list[str]:
-        async with open_stream(
-            self.client,
-            "GET",
+        payload = await self.get_json(
             f"{self.base_url}/models",
-            provider=self.provider_id,
-            parse_error=self.parse_error,
             headers={**self.extra_headers, **self.auth_headers()},
             unreachable_fix=self.unreachable_fix(),
-        ) as response:
-            payload = json_body(await response.aread())
-        items = payload.get("data") if isinstance(payload, dict) else payload
+        )
+        items = payload.get("data") if isinstance(payload, dict) else payload  # Together: a bare array
         if not isinstance(items, list):
-            raise ByokError(
-                ErrorCode.PROVIDER_ERROR,
-                "The model list had an unexpected shape",
-                provider=self.provider_id,
-            )
+            raise self.unexpected_shape()
         return sorted(str(item["id"]) for item in items if isinstance(item, dict) and "id" in item)
 
 
