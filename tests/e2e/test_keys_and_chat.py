@@ -25,6 +25,7 @@ from tests.fakes import (
     gemini_models,
     gemini_stream,
     openai_bad_key,
+    openai_error,
     openai_models,
     openai_stream,
 )
@@ -251,3 +252,35 @@ async def test_models_anthropic_and_gemini_verify(fake: FakeServer, server_env: 
         google = await s.command("byok.verifyKey", {"provider": "google"})
         assert anthropic["models"] == ["claude-haiku-4-5", "claude-sonnet-4-5"]
         assert google["ok"] and "gemini-2.5-flash" in google["models"]
+
+
+@pytest.mark.filterwarnings("ignore:Unknown progress token")  # pytest-lsp only knows tokens it created itself
+async def test_work_done_progress_follows_the_request_token(
+    fake: FakeServer, server_env: dict[str, str]
+) -> None:
+    fake.route(
+        "POST",
+        "/v1/chat/completions",
+        openai_error(429, "slow down", "requests", None, retry_after=0.1),
+        openai_stream(["ok"]),
+    )
+    async with lsp_session(settings_for(fake), server_env) as s:
+        await s.command("byok.setKey", {"provider": "openai", "key": TEST_KEY_OPENAI})
+        result = await s.client.workspace_execute_command_async(
+            types.ExecuteCommandParams(
+                command="byok.chat",
+                arguments=[{"messages": USER, "model": "gpt-4o"}],
+                work_done_token="chat-progress",
+            )
+        )
+        assert result["text"] == "ok"
+        for _ in range(50):
+            reports = s.client.progress_reports.get("chat-progress", [])
+            if reports and isinstance(reports[-1], types.WorkDoneProgressEnd):
+                break
+            await asyncio.sleep(0.05)
+        kinds = [type(r).__name__ for r in reports]
+        assert kinds[0] == "WorkDoneProgressBegin" and kinds[-1] == "WorkDoneProgressEnd"
+        assert any(
+            isinstance(r, types.WorkDoneProgressReport) and "retrying" in (r.message or "") for r in reports
+        )
