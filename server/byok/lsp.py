@@ -99,35 +99,87 @@ class ByokServer(LanguageServer):
         return document.source if document is not None else None
 
 
+MAX_PARAMS_DEPTH = 64
+"""Params nested deeper are refused (no command's params nest more than a few levels)."""
+
+
 def validate_params(name: Command, model: type[P], args: tuple[Any, ...]) -> P:
     if len(args) > 1:
-        raise JsonRpcInvalidParams(f"{name.value} takes one object argument, got {len(args)}")
-    raw = _plain(args[0]) if args else {}
+        raise _invalid_params(name, [_problem("(params)", f"takes one object argument, got {len(args)}")])
+    unreadable: list[dict[str, str]] = []
+    try:
+        raw = _plain(args[0], unreadable) if args else {}
+    except _TooDeep as exc:
+        raise _invalid_params(
+            name, [_problem(exc.field, f"is nested more than {MAX_PARAMS_DEPTH} levels deep")]
+        ) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise JsonRpcInvalidParams(f"{name.value} takes one object argument, got {type(raw).__name__}")
+        raise _invalid_params(
+            name, [_problem("(params)", f"takes one object argument, got {type(raw).__name__}")]
+        )
     try:
-        return model.model_validate(raw)
+        params = model.model_validate(raw)
     except ValidationError as exc:
         problems = [
-            {"field": ".".join(str(p) for p in error["loc"]) or "(params)", "message": error["msg"]}
+            _problem(".".join(str(p) for p in error["loc"]) or "(params)", error["msg"])
             for error in exc.errors(include_input=False, include_url=False)
         ]
-        first = problems[0]
-        raise JsonRpcInvalidParams(
-            f"{name.value}: invalid {first['field']}: {first['message']}", data={"fields": problems[:20]}
-        ) from None
+        named = {p["field"] for p in problems}
+        raise _invalid_params(name, problems + [u for u in unreadable if u["field"] not in named]) from None
+    if unreadable:
+        raise _invalid_params(name, unreadable)
+    return params
 
 
-def _plain(value: Any) -> Any:
-    """Namedtuples and attrs objects from pygls' converter back into JSON-like data."""
+def _problem(field: str, message: str) -> dict[str, str]:
+    return {"field": field, "message": message}
+
+
+def _invalid_params(name: Command, problems: list[dict[str, str]]) -> JsonRpcInvalidParams:
+    first = problems[0]
+    if first["field"] == "(params)":
+        text = f"{name.value} {first['message']}"
+    else:
+        text = f"{name.value}: invalid {first['field']}: {first['message']}"
+    return JsonRpcInvalidParams(text, data={"fields": problems[:20]})
+
+
+class _TooDeep(Exception):
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+def _field(path: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in path) or "(params)"
+
+
+def _plain(value: Any, unreadable: list[dict[str, str]], path: tuple[Any, ...] = ()) -> Any:
+    """Namedtuples and attrs objects from pygls' converter back into JSON-like data.
+
+    Also notes, in `unreadable`, strings that are not valid Unicode (lone surrogates from `\\ud800`
+    escapes; pydantic lets them through inside lists), and refuses nesting deeper than MAX_PARAMS_DEPTH.
+    """
+    if len(path) > MAX_PARAMS_DEPTH:
+        raise _TooDeep(_field(path[:MAX_PARAMS_DEPTH]))
+    if isinstance(value, str):
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                unreadable.append(_problem(_field(path), "is not valid Unicode text (a lone surrogate)"))
+        return value
     if hasattr(value, "_asdict"):
-        return {k: _plain(v) for k, v in value._asdict().items()}
+        value = value._asdict()
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {
+            _plain(key, unreadable, (*path, "(key)")): _plain(item, unreadable, (*path, key))
+            for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [_plain(item, unreadable, (*path, index)) for index, item in enumerate(value)]
     return value
 
 
