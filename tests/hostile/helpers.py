@@ -6,9 +6,12 @@ import asyncio
 import contextlib
 import json
 import os
+import queue
 import re
 import signal
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -294,3 +297,114 @@ async def task_stats(pid: int, stats_file: str) -> dict[str, Any]:
             return stats
         await asyncio.sleep(0.02)
     raise AssertionError("the instrumented server did not report its tasks")
+
+
+# -- a raw stdio client, for framing the way no LSP client library would ------------------------------------
+
+
+class RawServer:
+    """`byok-server` on pipes, driven byte by byte: stdout parsed into messages, stderr kept (and drained)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "byok"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=REPO,
+        )
+        self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.stdin_broken = False
+        self._stderr = bytearray()
+        self._readers = [
+            threading.Thread(target=self._read_stdout, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _read_stdout(self) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        while True:
+            length = None
+            while (line := stdout.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            if not line or length is None:
+                return
+            self.messages.put(json.loads(stdout.read(length)))
+
+    def _read_stderr(self) -> None:
+        stderr = self.process.stderr
+        assert stderr is not None
+        while chunk := stderr.read1(1 << 16):
+            self._stderr += chunk
+
+    @property
+    def stderr(self) -> str:
+        return self._stderr.decode("utf-8", errors="replace")
+
+    def send(self, data: bytes) -> None:
+        """Write to the server's stdin; a server that stopped reading is noted in `stdin_broken`."""
+        stdin = self.process.stdin
+        assert stdin is not None
+        try:
+            stdin.write(data)
+            stdin.flush()
+        except (BrokenPipeError, ValueError):  # ValueError: stdin already closed here
+            self.stdin_broken = True
+
+    def send_message(self, message: dict[str, Any]) -> None:
+        self.send(frame(message))
+
+    def wait_for(self, msg_id: int | str, limit_s: float = 5.0) -> dict[str, Any] | None:
+        """The response to request `msg_id`, or None when none came within `limit_s`."""
+        deadline = time.monotonic() + limit_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                message = self.messages.get(timeout=remaining)
+            except queue.Empty:
+                return None
+            if message.get("id") == msg_id and "method" not in message:
+                return message
+        return None
+
+    def request(self, msg_id: int, method: str, params: Any, limit_s: float = 5.0) -> dict[str, Any] | None:
+        self.send_message({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
+        return self.wait_for(msg_id, limit_s)
+
+    def initialize(self) -> None:
+        answer = self.request(0, "initialize", {"processId": None, "rootUri": None, "capabilities": {}}, 15)
+        assert answer is not None and "result" in answer, answer
+        self.send_message({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+
+    def status(self, msg_id: int, limit_s: float = 5.0) -> dict[str, Any] | None:
+        """The answer to a `byok.status` request (None when it did not come)."""
+        params = {"command": "byok.status", "arguments": [{}]}
+        return self.request(msg_id, "workspace/executeCommand", params, limit_s)
+
+    def close_stdin(self) -> None:
+        stdin = self.process.stdin
+        assert stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            stdin.close()
+
+    def wait_exit(self, limit_s: float = 10.0) -> int | None:
+        try:
+            return self.process.wait(limit_s)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+        for reader in self._readers:
+            reader.join(5)
+
+
+def frame(message: dict[str, Any] | bytes) -> bytes:
+    body = message if isinstance(message, bytes) else json.dumps(message).encode()
+    return b"Content-Length: %d\r\n\r\n%b" % (len(body), body)
