@@ -193,7 +193,7 @@ def test_a_body_that_is_not_json_rpc_is_logged_and_the_server_carries_on(
 )
 def test_a_malformed_request_with_an_id_gets_an_error_answer(shared: RawServer, body: bytes) -> None:
     shared.send(frame(body))
-    answer = shared.wait_for(4242, 1.0)
+    answer = shared.wait_for(4242, 0.7)
     assert answer is not None and "error" in answer
 
 

@@ -8,7 +8,6 @@ error (-32050) with a known `data.code`; never an internal error, never a hang; 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -343,8 +342,6 @@ async def test_ten_megabyte_strings(server: Server, command: Command) -> None:
         expect_invalid_params(
             "chat", await expect_sane(server, command.value, [{"messages": messages}]), "messages"
         )
-        outcome = await expect_sane(server, command.value, [{"messages": base["messages"], "files": [huge]}])
-        assert isinstance(outcome, JsonRpcException) and outcome.code == BYOK_ERROR, outcome.message[:200]
 
 
 @pytest.mark.xfail(
@@ -389,15 +386,8 @@ async def test_deep_nesting_600_levels_is_invalid_params(server: Server, kind: s
 )
 async def test_deep_nesting_1000_levels_gets_an_answer(server: Server) -> None:
     with deep_recursion_allowed():
-        outcome = await answer(server.session, Command.CHAT.value, [{"messages": nested(1000)}], limit_s=3)
+        outcome = await answer(server.session, Command.CHAT.value, [{"messages": nested(1000)}], limit_s=1.5)
     check_error_shape("chat", outcome)
-
-
-async def test_deep_nesting_1000_levels_leaves_the_server_up(server: Server) -> None:
-    """Whatever happens to that request, the process survives and answers the next one."""
-    with deep_recursion_allowed(), contextlib.suppress(AssertionError):  # the known hang above
-        await answer(server.session, Command.CHAT.value, [{"messages": nested(1000)}], limit_s=2)
-    await server.still_answers()
 
 
 @pytest.mark.xfail(
@@ -407,7 +397,7 @@ async def test_deep_nesting_1000_levels_leaves_the_server_up(server: Server) -> 
 )
 async def test_jsonrpc_key_inside_params_gets_an_answer(server: Server) -> None:
     message = {"role": "user", "content": "hi", "jsonrpc": "2.0", "id": 1, "error": 5}
-    outcome = await answer(server.session, Command.CHAT.value, [{"messages": [message]}], limit_s=3)
+    outcome = await answer(server.session, Command.CHAT.value, [{"messages": [message]}], limit_s=1.5)
     check_error_shape("chat", outcome)
 
 

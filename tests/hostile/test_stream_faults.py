@@ -272,3 +272,80 @@ async def test_500_faults_leak_no_socket_task_or_memory(rig: Rig) -> None:
     assert rig.fake.open_connections <= 2, f"the fake still has {rig.fake.open_connections} connections open"
     status = await answer(rig.session, "byok.status", [{}])
     assert isinstance(status, dict)
+
+
+def sse(*events: str) -> Reply:
+    return Reply(
+        headers={"content-type": "text/event-stream"},
+        chunks=[(e if e.endswith("\n") else e + "\n\n").encode() for e in events],
+    )
+
+
+OPENAI_OK = 'data: {"choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":null}]}'
+MALFORMED: dict[str, list[tuple[str, Reply]]] = {
+    "openai": [
+        ("choices-not-objects", sse(OPENAI_OK, 'data: {"choices":[1, "x", null]}', "data: [DONE]")),
+        ("delta-a-string", sse(OPENAI_OK, 'data: {"choices":[{"delta":"x"}]}', "data: [DONE]")),
+        ("content-a-number", sse('data: {"choices":[{"delta":{"content":5}}]}', "data: [DONE]")),
+        ("usage-a-number", sse(OPENAI_OK, 'data: {"choices":[],"usage":7}', "data: [DONE]")),
+        (
+            "tool-index-text",
+            sse('data: {"choices":[{"delta":{"tool_calls":[{"index":"a"}]}}]}', "data: [DONE]"),
+        ),
+        ("tool-call-a-string", sse('data: {"choices":[{"delta":{"tool_calls":["x"]}}]}', "data: [DONE]")),
+        ("choices-an-object", sse('data: {"choices":{"a":1}}', "data: [DONE]")),
+        ("error-a-list", sse(OPENAI_OK, 'data: {"error":[1]}')),
+        ("not-json", sse(OPENAI_OK, "data: {oops", "data: [DONE]")),
+        ("json-array", sse(OPENAI_OK, "data: [1,2]", "data: [DONE]")),
+    ],
+    "anthropic": [
+        (
+            "delta-a-string",
+            sse('event: content_block_delta\ndata: {"type":"content_block_delta","delta":"x"}'),
+        ),
+        (
+            "text-a-number",
+            sse(
+                'event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"type":"text_delta","text":5}}'
+            ),
+        ),
+        ("message-a-list", sse('event: message_start\ndata: {"type":"message_start","message":[1]}')),
+        (
+            "usage-a-string",
+            sse('event: message_delta\ndata: {"type":"message_delta","delta":{},"usage":"x"}'),
+        ),
+        ("type-missing", sse("event: content_block_delta\ndata: {}")),
+        ("error-a-string", sse('event: error\ndata: {"type":"error","error":"boom"}')),
+        ("not-json", sse("event: content_block_delta\ndata: {oops")),
+        (
+            "index-a-string",
+            sse(
+                'event: content_block_start\ndata: {"type":"content_block_start","index":"a","content_block":{"type":"tool_use","id":"t","name":"n"}}'
+            ),
+        ),
+    ],
+    "google": [
+        ("candidates-not-objects", sse('data: {"candidates":[1]}')),
+        ("content-a-string", sse('data: {"candidates":[{"content":"x"}]}')),
+        ("parts-an-object", sse('data: {"candidates":[{"content":{"parts":{"a":1}}}]}')),
+        (
+            "text-a-number",
+            sse('data: {"candidates":[{"content":{"parts":[{"text":5}]},"finishReason":"STOP"}]}'),
+        ),
+        ("usage-a-list", sse('data: {"candidates":[],"usageMetadata":[1]}')),
+        ("error-a-number", sse('data: {"error":5}')),
+        ("raw-json-garbage", sse("[1,2,3]\n")),
+        ("not-json", sse("data: {oops")),
+    ],
+}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS, ids=lambda p: p.name)
+async def test_malformed_events_are_mapped_errors(rig: Rig, provider: Provider) -> None:
+    """Valid SSE carrying JSON of the wrong shape: a provider_error (or a result), never an internal error."""
+    failures = []
+    for name, reply in MALFORMED[provider.name]:
+        outcome, _ = await rig.chat_through(provider, Fault(name, reply, "", frozenset()))
+        if isinstance(outcome, JsonRpcException) and outcome.code != BYOK_ERROR:
+            failures.append(f"{provider.name} {name}: {outcome.code} {outcome.message}")
+    assert not failures, "\n".join(failures)
