@@ -21,6 +21,7 @@ from byok.providers.base import (
 )
 from byok.providers.http import (
     HttpProvider,
+    as_text,
     error_object,
     interrupted,
     json_text,
@@ -115,9 +116,9 @@ class AnthropicProvider(HttpProvider):
                 delta = data.get("delta") or {}
                 delta_type = delta.get("type")
                 if delta_type == "text_delta":
-                    yield TextDelta(delta.get("text", ""))
+                    yield TextDelta(as_text(delta.get("text", "")))
                 elif delta_type == "thinking_delta":
-                    yield ReasoningDelta(delta.get("thinking", ""))
+                    yield ReasoningDelta(as_text(delta.get("thinking", "")))
                 elif delta_type == "input_json_delta":
                     blocks.setdefault(int(data.get("index", 0)), {"id": "", "name": "", "json": ""})
                     blocks[int(data.get("index", 0))]["json"] += delta.get("partial_json", "")

@@ -22,6 +22,7 @@ from byok.providers.base import (
 )
 from byok.providers.http import (
     HttpProvider,
+    as_text,
     error_object,
     interrupted,
     json_text,
@@ -117,6 +118,7 @@ class GeminiProvider(HttpProvider):
                         )
                         call_index += 1
                     elif text := part.get("text"):
+                        text = as_text(text)
                         yield ReasoningDelta(text) if part.get("thought") else TextDelta(text)
                 if reason := candidate.get("finishReason"):
                     finish = (

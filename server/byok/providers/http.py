@@ -182,8 +182,23 @@ async def open_stream(
         raise silent(provider) from exc
     except httpx.TransportError as exc:
         raise interrupted(provider, _reason(exc)) from exc
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
+        # Decoding JSON of the wrong shape (a list where an object belongs, a number for text, ...).
+        raise ByokError(
+            ErrorCode.PROVIDER_ERROR,
+            f"The provider sent a malformed stream chunk ({type(exc).__name__})",
+            provider=provider,
+            cause="Malformed stream chunk",
+        ) from exc
     finally:
         await response.aclose()
+
+
+def as_text(value: Any) -> str:
+    """A stream event's text field; anything but a string is a malformed chunk (open_stream maps it)."""
+    if not isinstance(value, str):
+        raise TypeError(f"a text field holds {type(value).__name__}")
+    return value
 
 
 def silent(provider: str) -> ByokError:

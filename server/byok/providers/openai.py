@@ -28,6 +28,7 @@ from byok.providers.base import (
 )
 from byok.providers.http import (
     HttpProvider,
+    as_text,
     error_object,
     interrupted,
     json_text,
@@ -144,9 +145,9 @@ class OpenAIProvider(HttpProvider):
             for choice in chunk.get("choices") or []:
                 delta = choice.get("delta") or {}
                 if text := delta.get("content"):
-                    yield TextDelta(text)
+                    yield TextDelta(as_text(text))
                 if text := delta.get("refusal"):
-                    yield TextDelta(text)
+                    yield TextDelta(as_text(text))
                 reasoning = delta.get("reasoning_content") or delta.get("reasoning")
                 if isinstance(reasoning, str) and reasoning:
                     yield ReasoningDelta(reasoning)
