@@ -13,7 +13,7 @@ from byok.config import CamelModel
 from byok.context import uri_to_path
 from byok.errors import ByokError
 from byok.protocol import Command, ErrorCode
-from byok.tools import DocumentLookup, EditApplier, edit_applier, read_disk, server_documents
+from byok.tools import DocumentLookup, EditApplier, ToolError, edit_applier, read_disk, server_documents
 
 if TYPE_CHECKING:
     from byok.lsp import ByokServer
@@ -55,7 +55,12 @@ async def apply_code(
         )
     document = documents(params.uri) if documents else None
     path = uri_to_path(params.uri)
-    original = document.text if document else await asyncio.to_thread(read_disk, path)
+    try:
+        original = document.text if document else await asyncio.to_thread(read_disk, path)
+    except ToolError as exc:
+        raise ByokError(
+            ErrorCode.BAD_REQUEST, str(exc), cause=str(exc), fix="Apply to a UTF-8 text file"
+        ) from None
     result = await asyncio.to_thread(
         apply_snippet,
         original or "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -45,7 +46,15 @@ def uri_to_path(uri: str) -> Path:
             cause="Unsupported URI scheme",
             fix="Pass file:// URIs",
         )
-    return Path(unquote(parts.path))
+    path = unquote(parts.path)
+    if "\x00" in path or not path:
+        raise ByokError(
+            ErrorCode.BAD_REQUEST,
+            "The URI has no usable file path",
+            cause="An empty path or a NUL character in a file URI",
+            fix="Pass a file:// URI of an existing file",
+        )
+    return Path(path)
 
 
 def is_secret_file(path: PurePath) -> bool:
@@ -65,22 +74,37 @@ def read_file(uri: str, open_document: OpenDocumentReader | None = None) -> Cont
         )
     text = open_document(uri) if open_document else None
     if text is None:
-        try:
-            if path.stat().st_size > MAX_FILE_BYTES:
-                raise ByokError(
-                    ErrorCode.CONTEXT_TOO_LARGE,
-                    f"{path} is larger than {MAX_FILE_BYTES // 1024 // 1024} MB",
-                    fix="Select the relevant part instead of the whole file",
-                )
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
+        text = _read_regular_file(path)
+    return ContextFile(uri, str(path), text)
+
+
+def _read_regular_file(path: Path) -> str:
+    """Read a regular file of bounded size: never a FIFO, a device or /proc file that could block or not end."""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
             raise ByokError(
                 ErrorCode.BAD_REQUEST,
-                f"Cannot read {path}: {exc.strerror or exc}",
-                cause="The file does not exist or is not readable",
-                fix="Check the path",
-            ) from None
-    return ContextFile(uri, str(path), text)
+                f"{path.name} is not a regular file",
+                cause="Only regular files can be sent as context (not directories, pipes or devices)",
+                fix="Pass a regular file",
+            )
+        if info.st_size > MAX_FILE_BYTES:
+            raise ByokError(
+                ErrorCode.CONTEXT_TOO_LARGE,
+                f"{path.name} is larger than {MAX_FILE_BYTES // 1024 // 1024} MB",
+                fix="Select the relevant part instead of the whole file",
+            )
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except (OSError, ValueError) as exc:
+        raise ByokError(
+            ErrorCode.BAD_REQUEST,
+            f"Cannot read {path.name}: {getattr(exc, 'strerror', None) or exc}",
+            cause="The file does not exist or is not readable",
+            fix="Check the path",
+        ) from None
+    return data[:MAX_FILE_BYTES].decode("utf-8", errors="replace")
 
 
 def format_files(files: list[ContextFile]) -> str:

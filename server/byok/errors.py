@@ -78,6 +78,14 @@ _DEFAULTS: dict[ErrorCode, tuple[str, str]] = {
 }
 
 
+MAX_TEXT = 2000
+"""Longest message/cause/fix: a bad input (a 10 MB path) is never echoed whole into errors and logs."""
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else f"{text[: MAX_TEXT - 40]}… ({len(text)} characters in all)"
+
+
 class ByokError(Exception):
     """A failure the user can act on; becomes a JSON-RPC error whose `data` is `to_data()`.
 
@@ -100,9 +108,9 @@ class ByokError(Exception):
         self.code = code
         self.provider = provider
         self.status = status
-        self.cause = redact(cause or default_cause)
-        self.fix = redact(fix or default_fix)
-        self.message = redact(message) if message else self.cause
+        self.cause = _bounded(redact(cause or default_cause))
+        self.fix = _bounded(redact(fix or default_fix))
+        self.message = _bounded(redact(message)) if message else self.cause
         self.extra = {name: value for name, value in extra.items() if value is not None}
         super().__init__(self.message)
 

@@ -47,7 +47,8 @@ class ByokProtocol(LanguageServerProtocol):
         handler = self.fm.commands.get(params.command)
         if handler is None:
             raise JsonRpcInvalidParams(f"Command name {params.command!r} is not defined")
-        WORK_DONE_TOKEN.set(params.work_done_token)
+        token = params.work_done_token
+        WORK_DONE_TOKEN.set(token if isinstance(token, int | str) and not isinstance(token, bool) else None)
         return await handler(*(params.arguments or ()))
 
 

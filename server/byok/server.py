@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from lsprotocol import types
 from pydantic import Field
+from pygls.exceptions import JsonRpcException
 
 from byok import __version__, agent, apply, chat, completion, composer, inline_edit
 from byok.backend import Backend
@@ -164,6 +165,12 @@ def create_server(backend: Backend | None = None) -> ByokServer:
     return server
 
 
+def _answered_request_failures(record: logging.LogRecord) -> bool:
+    """Drop pygls' traceback for a request failure it has already answered (byok logged it, redacted)."""
+    error = record.exc_info[1] if record.exc_info else None
+    return not isinstance(error, JsonRpcException)
+
+
 def configure_logging(server: ByokServer | None, level: int = logging.INFO) -> None:
     """Log to stderr only (stdout is the LSP channel) and to window/logMessage; always redacted."""
     handler = logging.StreamHandler(sys.stderr)
@@ -173,6 +180,7 @@ def configure_logging(server: ByokServer | None, level: int = logging.INFO) -> N
     root.setLevel(logging.WARNING)
     logging.getLogger("byok").setLevel(level)
     logging.getLogger("pygls").setLevel(logging.WARNING)  # pygls logs whole message bodies at INFO
+    logging.getLogger("pygls.protocol.json_rpc").addFilter(_answered_request_failures)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if server is not None:
         logging.getLogger("byok").addHandler(LspLogHandler(server))

@@ -12,6 +12,7 @@ import asyncio
 import os
 import re
 import signal
+import stat
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -163,15 +164,22 @@ class Workspace:
 
 
 def read_disk(path: Path) -> str | None:
-    """A text file's content from disk; None when it does not exist."""
-    if path.is_dir():
-        raise ToolError(f"{path.name} is a directory")
+    """A text file's content from disk; None when it does not exist. Never a FIFO or device (could block)."""
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise ToolError(f"{path.name} is larger than {MAX_FILE_BYTES // 1024 // 1024} MB")
-        data = path.read_bytes()
+        info = path.stat()
     except FileNotFoundError:
         return None
+    except (OSError, ValueError) as exc:
+        raise ToolError(f"cannot read {path.name}: {getattr(exc, 'strerror', None) or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ToolError(f"{path.name} is a directory")
+    if not stat.S_ISREG(info.st_mode):
+        raise ToolError(f"{path.name} is not a regular file")
+    if info.st_size > MAX_FILE_BYTES:
+        raise ToolError(f"{path.name} is larger than {MAX_FILE_BYTES // 1024 // 1024} MB")
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ToolError(f"cannot read {path.name}: {exc.strerror or exc}") from None
     if b"\0" in data[:8192]:
