@@ -251,6 +251,13 @@ def _tool_calls(calls: dict[int, dict[str, str]]) -> list[ToolCallEvent]:
     return events
 
 
+def _arguments_json(call: ToolCall) -> str:
+    """The arguments to echo in history; malformed ones become `{}` (the API may reject invalid JSON)."""
+    if "_error" in call.arguments:
+        return "{}"
+    return call.raw_arguments or json.dumps(call.arguments)
+
+
 def _wire_message(message: Message, reasoning: bool) -> dict[str, Any]:
     if message.role == "system":
         return {"role": "developer" if reasoning else "system", "content": message.content}
@@ -265,7 +272,7 @@ def _wire_message(message: Message, reasoning: bool) -> dict[str, Any]:
                 "type": "function",
                 "function": {
                     "name": call.name,
-                    "arguments": call.raw_arguments or json.dumps(call.arguments),
+                    "arguments": _arguments_json(call),
                 },
             }
             for call in message.tool_calls
