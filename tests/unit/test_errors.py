@@ -58,3 +58,14 @@ async def test_tool_calls_before_done_without_finish_reason_are_kept() -> None:
     calls = [e.call for e in events if isinstance(e, ToolCallEvent)]
     assert [(c.id, c.name, c.arguments) for c in calls] == [("c1", "read_file", {"path": "a.py"})]
     assert isinstance(events[-1], Finish) and events[-1].reason == "tool_calls"
+
+
+def test_malformed_tool_arguments_are_echoed_as_an_empty_object() -> None:
+    from byok.providers.base import ChatRequest, Message, ToolCall
+
+    adapter = OpenAIProvider("openai", "https://api.openai.com/v1", None, httpx.AsyncClient())
+    broken = ToolCall("c1", "read_file", {"_raw": '{"path": ', "_error": "not JSON"}, '{"path": ')
+    fine = ToolCall("c2", "read_file", {"path": "a.py"}, '{"path": "a.py"}')
+    body = adapter.request_body(ChatRequest("gpt-4o", [Message("assistant", "", tool_calls=[broken, fine])]))
+    sent = [call["function"]["arguments"] for call in body["messages"][0]["tool_calls"]]
+    assert sent == ["{}", '{"path": "a.py"}']
