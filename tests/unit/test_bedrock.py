@@ -310,7 +310,7 @@ async def test_credential_chain_from_shared_files_and_profile(
     fake.session_token = SESSION_TOKEN
     credentials = tmp_path / "credentials"
     credentials.write_text(
-        f"[default]\naws_access_key_id = AKIAWRONGDEFAULT0000\naws_secret_access_key = nope\n\n"
+        f"[default]\naws_access_key_id = AKIAFAKEWRONGDEFAULT\naws_secret_access_key = nope\n\n"
         f"[byok-test]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n"
         f"aws_session_token = {SESSION_TOKEN}\n"
     )
@@ -589,7 +589,7 @@ async def test_unknown_model_id(fake: FakeBedrock, client: httpx.AsyncClient) ->
             "secret access key",
         ),
         (
-            json.dumps({"accessKeyId": "AKIAUNKNOWN000000000", "secretAccessKey": SECRET_KEY}),
+            json.dumps({"accessKeyId": "AKIAFAKEUNKNOWN00000", "secretAccessKey": SECRET_KEY}),
             {},
             ErrorCode.INVALID_KEY,
             "access key id",

@@ -44,7 +44,7 @@ from byok.providers.openai import OpenAIProvider
 CHAT = "/v1/chat/completions"
 HI = ChatRequest(model="gpt-4.1-mini", messages=[Message("user", "hi")])
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-UNREGISTERED = "sk-proj-UNREGISTEREDshape0000000000000000000000T3BlbkFJ9f9f"
+UNREGISTERED = "sk-proj-TESTunregisteredshape00000000000000000000T3BlbkFJ9f9f"
 
 
 @pytest.fixture(autouse=True)
