@@ -17,7 +17,9 @@ from byok.providers.base import (
     ToolCall,
     ToolCallEvent,
     Usage,
+    merged_turns,
     parse_tool_arguments,
+    sent_arguments,
 )
 from byok.providers.http import (
     HttpProvider,
@@ -187,35 +189,24 @@ def _final_usage(usage: Mapping[str, Any]) -> Usage:
 
 
 def _wire_messages(messages: list[Message]) -> list[dict[str, Any]]:
-    """User/assistant turns with content blocks; consecutive turns of one role are merged."""
-    wire: list[dict[str, Any]] = []
-    for message in messages:
-        role = "assistant" if message.role == "assistant" else "user"
-        blocks: list[dict[str, Any]] = []
-        if message.role == "tool":
-            blocks.append(
-                {
-                    "type": "tool_result",
-                    "tool_use_id": message.tool_call_id,
-                    "content": message.content,
-                    "is_error": message.is_error,
-                }
-            )
-        elif message.content:
-            blocks.append({"type": "text", "text": message.content})
-        blocks += [
+    return merged_turns(messages, _blocks)
+
+
+def _blocks(message: Message) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if message.role == "tool":
+        blocks.append(
             {
-                "type": "tool_use",
-                "id": c.id,
-                "name": c.name,
-                "input": c.arguments if "_error" not in c.arguments else {},
+                "type": "tool_result",
+                "tool_use_id": message.tool_call_id,
+                "content": message.content,
+                "is_error": message.is_error,
             }
-            for c in message.tool_calls
-        ]
-        if not blocks:
-            continue
-        if wire and wire[-1]["role"] == role:
-            wire[-1]["content"] += blocks
-        else:
-            wire.append({"role": role, "content": blocks})
-    return wire
+        )
+    elif message.content:
+        blocks.append({"type": "text", "text": message.content})
+    blocks += [
+        {"type": "tool_use", "id": c.id, "name": c.name, "input": sent_arguments(c)}
+        for c in message.tool_calls
+    ]
+    return blocks

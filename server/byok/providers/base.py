@@ -8,7 +8,7 @@ They never know LSP; the features never know HTTP. Streaming and non-streaming s
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -155,6 +155,35 @@ async def complete(provider: Provider, request: ChatRequest) -> ChatResult:
     async for event in provider.stream(request):
         result.add(event)
     return result
+
+
+def merged_turns(
+    messages: list[Message],
+    blocks_of: Callable[[Message], list[dict[str, Any]]],
+    *,
+    assistant_role: str = "assistant",
+    blocks_key: str = "content",
+) -> list[dict[str, Any]]:
+    """User/assistant turns of content blocks, for APIs that want strictly alternating roles.
+
+    Tool results ride in user turns; consecutive turns of one role are merged; empty turns are dropped.
+    """
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        role = assistant_role if message.role == "assistant" else "user"
+        blocks = blocks_of(message)
+        if not blocks:
+            continue
+        if turns and turns[-1]["role"] == role:
+            turns[-1][blocks_key] += blocks
+        else:
+            turns.append({"role": role, blocks_key: blocks})
+    return turns
+
+
+def sent_arguments(call: ToolCall) -> dict[str, Any]:
+    """Tool-call arguments to echo in history: `{}` for a call whose arguments were malformed."""
+    return call.arguments if "_error" not in call.arguments else {}
 
 
 def parse_tool_arguments(raw: str) -> dict[str, Any]:

@@ -32,7 +32,9 @@ from byok.providers.base import (
     ToolCall,
     ToolCallEvent,
     Usage,
+    merged_turns,
     parse_tool_arguments,
+    sent_arguments,
 )
 from byok.providers.http import interrupted, json_body, open_stream
 from byok.providers.urls import origin, require_secure
@@ -484,40 +486,24 @@ def _usage(wire: Mapping[str, Any]) -> Usage:
 
 
 def _wire_messages(messages: list[Message]) -> list[dict[str, Any]]:
-    """Converse turns with content blocks; tool results ride in user turns; same-role turns are merged."""
-    wire: list[dict[str, Any]] = []
-    for message in messages:
-        role = "assistant" if message.role == "assistant" else "user"
-        blocks: list[dict[str, Any]] = []
-        if message.role == "tool":
-            blocks.append(
-                {
-                    "toolResult": {
-                        "toolUseId": message.tool_call_id,
-                        "content": [{"text": message.content or "(no output)"}],
-                        "status": "error" if message.is_error else "success",
-                    }
-                }
-            )
-        elif message.content:
-            blocks.append({"text": message.content})
-        blocks += [
-            {
-                "toolUse": {
-                    "toolUseId": c.id,
-                    "name": c.name,
-                    "input": c.arguments if "_error" not in c.arguments else {},
-                }
-            }
-            for c in message.tool_calls
-        ]
-        if not blocks:
-            continue
-        if wire and wire[-1]["role"] == role:
-            wire[-1]["content"] += blocks
-        else:
-            wire.append({"role": role, "content": blocks})
-    return wire
+    return merged_turns(messages, _blocks)
+
+
+def _blocks(message: Message) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if message.role == "tool":
+        status = "error" if message.is_error else "success"
+        content = [{"text": message.content or "(no output)"}]
+        blocks.append(
+            {"toolResult": {"toolUseId": message.tool_call_id, "content": content, "status": status}}
+        )
+    elif message.content:
+        blocks.append({"text": message.content})
+    blocks += [
+        {"toolUse": {"toolUseId": c.id, "name": c.name, "input": sent_arguments(c)}}
+        for c in message.tool_calls
+    ]
+    return blocks
 
 
 async def _iter_bytes(response: httpx.Response, provider: str) -> AsyncIterator[bytes]:

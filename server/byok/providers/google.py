@@ -19,6 +19,7 @@ from byok.providers.base import (
     ToolCall,
     ToolCallEvent,
     Usage,
+    merged_turns,
 )
 from byok.providers.http import (
     HttpProvider,
@@ -212,24 +213,19 @@ def _retry_delay(details: list[dict[str, Any]]) -> float | None:
 
 
 def _wire_contents(messages: list[Message]) -> list[dict[str, Any]]:
-    contents: list[dict[str, Any]] = []
-    for message in messages:
-        role = "model" if message.role == "assistant" else "user"
-        parts: list[dict[str, Any]] = []
-        if message.role == "tool":
-            parts.append(
-                {"functionResponse": {"name": message.name or "", "response": {"result": message.content}}}
-            )
-        elif message.content:
-            parts.append({"text": message.content})
-        for call in message.tool_calls:
-            part: dict[str, Any] = {"functionCall": {"name": call.name, "args": call.arguments}}
-            part.update(call.provider_data or {})
-            parts.append(part)
-        if not parts:
-            continue
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"] += parts
-        else:
-            contents.append({"role": role, "parts": parts})
-    return contents
+    return merged_turns(messages, _parts, assistant_role="model", blocks_key="parts")
+
+
+def _parts(message: Message) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    if message.role == "tool":
+        parts.append(
+            {"functionResponse": {"name": message.name or "", "response": {"result": message.content}}}
+        )
+    elif message.content:
+        parts.append({"text": message.content})
+    for call in message.tool_calls:
+        part: dict[str, Any] = {"functionCall": {"name": call.name, "args": call.arguments}}
+        part.update(call.provider_data or {})
+        parts.append(part)
+    return parts
