@@ -216,7 +216,7 @@ class BedrockProvider:
             content=body,
             unreachable_fix=self.unreachable_fix(),
         ) as response:
-            async for event in self.decode(_iter_bytes(response, self.provider_id)):
+            async for event in self.decode(response.aiter_bytes()):  # open_stream maps transport errors
                 yield event
 
     async def decode(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[StreamEvent]:
@@ -504,22 +504,6 @@ def _blocks(message: Message) -> list[dict[str, Any]]:
         for c in message.tool_calls
     ]
     return blocks
-
-
-async def _iter_bytes(response: httpx.Response, provider: str) -> AsyncIterator[bytes]:
-    """The response's bytes; transport failures mid-stream become `ByokError`s."""
-    try:
-        async for chunk in response.aiter_bytes():
-            yield chunk
-    except httpx.TimeoutException as exc:
-        raise ByokError(
-            ErrorCode.TIMEOUT,
-            "The stream went silent",
-            provider=provider,
-            cause="The provider stopped sending",
-        ) from exc
-    except httpx.TransportError as exc:
-        raise interrupted(provider, str(exc) or type(exc).__name__) from exc
 
 
 def _auth_from_key(key: str, provider: str) -> _Auth:
