@@ -215,9 +215,8 @@ async def _visible_models(backend: Backend, provider_id: str) -> list[str]:
         return backend.verified_models[provider_id]
     try:
         async with asyncio.timeout(MODEL_LIST_TIMEOUT_S):
-            adapter, _ = await backend.provider(provider_id)
-            models = await adapter.verify()
+            verified = await backend.verify(provider_id)
     except (ByokError, TimeoutError):
         return []
-    backend.verified_models[provider_id] = models
+    models: list[str] = verified["models"]
     return models

@@ -284,3 +284,26 @@ async def test_work_done_progress_follows_the_request_token(
         assert any(
             isinstance(r, types.WorkDoneProgressReport) and "retrying" in (r.message or "") for r in reports
         )
+
+
+async def test_model_not_found_lists_the_models_the_key_can_see(
+    fake: FakeServer, server_env: dict[str, str]
+) -> None:
+    fake.route(
+        "POST",
+        "/v1/chat/completions",
+        openai_error(
+            404,
+            "The model `gpt-9` does not exist or you do not have access to it.",
+            "invalid_request_error",
+            "model_not_found",
+        ),
+    )
+    fake.route("GET", "/v1/models", openai_models(["gpt-4.1-mini", "gpt-4o"]))
+    async with lsp_session(settings_for(fake), server_env) as s:
+        await s.command("byok.setKey", {"provider": "openai", "key": TEST_KEY_OPENAI})
+        with pytest.raises(JsonRpcException) as caught:
+            await s.command("byok.chat", {"messages": USER, "model": "gpt-9"})
+        data = byok_error(caught.value)
+        assert data["code"] == "model_not_found" and data["status"] == 404
+        assert data["models"] == ["gpt-4.1-mini", "gpt-4o"] and data["model"] == "gpt-9"
