@@ -194,8 +194,11 @@ def _render_usage(summary: dict[str, Any], daily: dict[str, Any] | None) -> str:
 def _render_status(status: dict[str, Any]) -> str:
     lines = [f"byok {status['version']}"]
     for feature, info in status["features"].items():
-        where = "built-in" if info["builtin"] else info.get("provider") or "-"
-        lines.append(f"  {feature:<11} {info.get('model') or '(none)'}  [{where}]")
+        if info.get("error"):
+            lines.append(f"  {feature:<11} (none): {info['error']['message']}. {info['error']['fix']}")
+            continue
+        where = "built-in" if info["builtin"] else info["provider"]
+        lines.append(f"  {feature:<11} {info['model']}  [{where}]")
     lines.append("keys:")
     lines += [f"  {k['provider']:<11} {k['fingerprint']}  ({k['source']})" for k in status["keys"]] or [
         "  (none)"
