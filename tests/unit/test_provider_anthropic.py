@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from tests.conftest import TEST_KEY_ANTHROPIC as KEY
 from tests.fakes import (
     FakeServer,
@@ -22,8 +20,8 @@ from tests.fakes import (
     refused_url,
     sse_reply,
 )
+from tests.unit.adapter_checks import expect_failure, stream_events
 
-from byok.config import Settings, TimeoutSettings
 from byok.errors import ByokError
 from byok.keys import REDACTOR
 from byok.protocol import ErrorCode
@@ -40,7 +38,6 @@ from byok.providers.base import (
     Usage,
     complete,
 )
-from byok.providers.http import build_client
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 MESSAGES = "/v1/messages"
@@ -52,28 +49,17 @@ def _key_registered() -> None:
     REDACTOR.register(KEY)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with build_client(Settings(timeouts=TimeoutSettings(first_byte_s=0.3))) as http:
-        yield http
-
-
 @pytest.fixture
 def adapter(fake: FakeServer, client: httpx.AsyncClient) -> AnthropicProvider:
     return AnthropicProvider("anthropic", fake.url, KEY, client)
 
 
 async def events(adapter: AnthropicProvider, request: ChatRequest = HI) -> list[StreamEvent]:
-    return [event async for event in adapter.stream(request)]
+    return await stream_events(adapter, request)
 
 
 async def failure(adapter: AnthropicProvider, request: ChatRequest = HI) -> ByokError:
-    with pytest.raises(ByokError) as info:
-        await complete(adapter, request)
-    exc = info.value
-    assert KEY not in str(exc)
-    assert KEY not in json.dumps(exc.to_data())
-    return exc
+    return await expect_failure(adapter, request, (KEY,))
 
 
 def named(name: str, data: dict[str, Any]) -> str:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import httpx
 import pytest
-import pytest_asyncio
 from tests.conftest import TEST_KEY_AZURE as KEY
 from tests.fakes import (
     FakeServer,
@@ -19,8 +16,8 @@ from tests.fakes import (
     azure_stream,
     refused_url,
 )
+from tests.unit.adapter_checks import expect_failure, stream_events
 
-from byok.config import Settings, TimeoutSettings
 from byok.errors import ByokError
 from byok.keys import REDACTOR
 from byok.protocol import ErrorCode
@@ -36,7 +33,6 @@ from byok.providers.base import (
     Usage,
     complete,
 )
-from byok.providers.http import build_client
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 CHAT = "/openai/deployments/dep1/chat/completions"
@@ -48,28 +44,17 @@ def _key_registered() -> None:
     REDACTOR.register(KEY)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with build_client(Settings(timeouts=TimeoutSettings(first_byte_s=0.3))) as http:
-        yield http
-
-
 @pytest.fixture
 def adapter(fake: FakeServer, client: httpx.AsyncClient) -> AzureOpenAIProvider:
     return AzureOpenAIProvider("azure", fake.url, "dep1", "2024-10-21", KEY, client)
 
 
 async def events(adapter: AzureOpenAIProvider, request: ChatRequest = HI) -> list[StreamEvent]:
-    return [event async for event in adapter.stream(request)]
+    return await stream_events(adapter, request)
 
 
 async def failure(adapter: AzureOpenAIProvider, request: ChatRequest = HI) -> ByokError:
-    with pytest.raises(ByokError) as info:
-        await complete(adapter, request)
-    exc = info.value
-    assert KEY not in str(exc)
-    assert KEY not in json.dumps(exc.to_data())
-    return exc
+    return await expect_failure(adapter, request, (KEY,))
 
 
 async def test_stream_request_shape_and_filter_chunk(fake: FakeServer, adapter: AzureOpenAIProvider) -> None:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import httpx
 import pytest
-import pytest_asyncio
 from tests.conftest import TEST_KEY_COMPAT as KEY
 from tests.fakes import (
     OPENROUTER_PROCESSING,
@@ -24,8 +22,8 @@ from tests.fakes import (
     vllm_error,
     vllm_unauthorized,
 )
+from tests.unit.adapter_checks import expect_failure, stream_events
 
-from byok.config import Settings, TimeoutSettings
 from byok.errors import ByokError
 from byok.keys import REDACTOR
 from byok.protocol import ErrorCode
@@ -41,7 +39,6 @@ from byok.providers.base import (
     Usage,
     complete,
 )
-from byok.providers.http import build_client
 from byok.providers.openai import OpenAIProvider
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -52,12 +49,6 @@ HI = ChatRequest(model="llama3.2", messages=[Message("user", "hi")])
 @pytest.fixture(autouse=True)
 def _key_registered() -> None:
     REDACTOR.register(KEY)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with build_client(Settings(timeouts=TimeoutSettings(first_byte_s=0.3))) as http:
-        yield http
 
 
 @pytest.fixture
@@ -80,16 +71,11 @@ def keyed(fake: FakeServer, client: httpx.AsyncClient) -> OpenAIProvider:
 
 
 async def events(adapter: OpenAIProvider, request: ChatRequest = HI) -> list[StreamEvent]:
-    return [event async for event in adapter.stream(request)]
+    return await stream_events(adapter, request)
 
 
 async def failure(adapter: OpenAIProvider, request: ChatRequest = HI) -> ByokError:
-    with pytest.raises(ByokError) as info:
-        await complete(adapter, request)
-    exc = info.value
-    assert KEY not in str(exc)
-    assert KEY not in json.dumps(exc.to_data())
-    return exc
+    return await expect_failure(adapter, request, (KEY,))
 
 
 def cut(reply: Reply, keep: int) -> Reply:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import httpx
 import pytest
-import pytest_asyncio
 from tests.conftest import TEST_KEY_GOOGLE as KEY
 from tests.fakes import (
     FakeServer,
@@ -21,8 +19,8 @@ from tests.fakes import (
     sse_reply,
     thought_signature,
 )
+from tests.unit.adapter_checks import expect_failure, stream_events
 
-from byok.config import Settings, TimeoutSettings
 from byok.errors import ByokError
 from byok.keys import REDACTOR
 from byok.protocol import ErrorCode
@@ -40,7 +38,6 @@ from byok.providers.base import (
     complete,
 )
 from byok.providers.google import GeminiProvider
-from byok.providers.http import build_client
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 STREAM = "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
@@ -52,28 +49,17 @@ def _key_registered() -> None:
     REDACTOR.register(KEY)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with build_client(Settings(timeouts=TimeoutSettings(first_byte_s=0.3))) as http:
-        yield http
-
-
 @pytest.fixture
 def adapter(fake: FakeServer, client: httpx.AsyncClient) -> GeminiProvider:
     return GeminiProvider("google", fake.url, KEY, client)
 
 
 async def events(adapter: GeminiProvider, request: ChatRequest = HI) -> list[StreamEvent]:
-    return [event async for event in adapter.stream(request)]
+    return await stream_events(adapter, request)
 
 
 async def failure(adapter: GeminiProvider, request: ChatRequest = HI) -> ByokError:
-    with pytest.raises(ByokError) as info:
-        await complete(adapter, request)
-    exc = info.value
-    assert KEY not in str(exc)
-    assert KEY not in json.dumps(exc.to_data())
-    return exc
+    return await expect_failure(adapter, request, (KEY,))
 
 
 def chunk(parts: list[dict[str, object]], finish: str | None = None, **extra: object) -> str:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
 
 import httpx
 import pytest
-import pytest_asyncio
 from tests.conftest import TEST_KEY_OPENAI as KEY
 from tests.fakes import (
     FakeServer,
@@ -22,6 +21,7 @@ from tests.fakes import (
     refused_url,
     sse_reply,
 )
+from tests.unit.adapter_checks import expect_failure, stream_events
 
 from byok.config import Settings, TimeoutSettings
 from byok.errors import ByokError
@@ -53,30 +53,17 @@ def _key_registered() -> None:
     REDACTOR.register(KEY)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    """One pooled client, as in production (building one costs ~0.2 s of TLS setup)."""
-    async with build_client(Settings(timeouts=TimeoutSettings(first_byte_s=0.3))) as http:
-        yield http
-
-
 @pytest.fixture
 def adapter(fake: FakeServer, client: httpx.AsyncClient) -> OpenAIProvider:
     return OpenAIProvider("openai", f"{fake.url}/v1", KEY, client)
 
 
 async def events(adapter: OpenAIProvider, request: ChatRequest = HI) -> list[StreamEvent]:
-    return [event async for event in adapter.stream(request)]
+    return await stream_events(adapter, request)
 
 
 async def failure(adapter: OpenAIProvider, request: ChatRequest = HI) -> ByokError:
-    with pytest.raises(ByokError) as info:
-        await complete(adapter, request)
-    exc = info.value
-    for secret in (KEY, UNREGISTERED):
-        assert secret not in str(exc)
-        assert secret not in json.dumps(exc.to_data())
-    return exc
+    return await expect_failure(adapter, request, (KEY, UNREGISTERED))
 
 
 def cut(reply: Reply, keep: int) -> Reply:
