@@ -179,12 +179,11 @@ def _merge_usage(usage: dict[str, Any], wire: Mapping[str, Any]) -> None:
 
 
 def _final_usage(usage: Mapping[str, Any]) -> Usage:
-    cache_read = int(usage.get("cache_read_input_tokens") or 0)
-    cache_write = int(usage.get("cache_creation_input_tokens") or 0)
-    return Usage(
-        input_tokens=int(usage.get("input_tokens") or 0) + cache_read + cache_write,
-        output_tokens=int(usage.get("output_tokens") or 0),
-        cached_input_tokens=cache_read,
+    return Usage.with_cache(
+        usage.get("input_tokens"),
+        usage.get("output_tokens"),
+        usage.get("cache_read_input_tokens"),
+        usage.get("cache_creation_input_tokens"),
     )
 
 

@@ -84,9 +84,16 @@ class ToolCallEvent:
 @dataclass(slots=True)
 class Usage:
     input_tokens: int = 0
+    """All input, cached included (OpenAI's convention)."""
     output_tokens: int = 0
     cached_input_tokens: int = 0
     estimated: bool = False
+
+    @classmethod
+    def with_cache(cls, uncached_input: Any, output: Any, cache_read: Any, cache_write: Any) -> Usage:
+        """From APIs that count cache reads and writes apart from input (Anthropic, Bedrock)."""
+        read, write = int(cache_read or 0), int(cache_write or 0)
+        return cls(int(uncached_input or 0) + read + write, int(output or 0), read)
 
 
 @dataclass(slots=True)

@@ -476,12 +476,11 @@ class _StreamState:
 
 def _usage(wire: Mapping[str, Any]) -> Usage:
     """Bedrock's inputTokens excludes cache reads and writes; byok counts all input."""
-    cache_read = int(wire.get("cacheReadInputTokens") or 0)
-    cache_write = int(wire.get("cacheWriteInputTokens") or 0)
-    return Usage(
-        input_tokens=int(wire.get("inputTokens") or 0) + cache_read + cache_write,
-        output_tokens=int(wire.get("outputTokens") or 0),
-        cached_input_tokens=cache_read,
+    return Usage.with_cache(
+        wire.get("inputTokens"),
+        wire.get("outputTokens"),
+        wire.get("cacheReadInputTokens"),
+        wire.get("cacheWriteInputTokens"),
     )
 
 
