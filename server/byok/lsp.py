@@ -95,6 +95,28 @@ class ByokServer(LanguageServer):
     def stream_sink(self, stream_id: str | None) -> LspStreamSink:
         return LspStreamSink(self, stream_id or uuid.uuid4().hex)
 
+    async def ask_user(self, message: str, allow: str, deny: str, *, timeout_s: float) -> bool | None:
+        """Ask the user through `window/showMessageRequest`: True only for the `allow` action.
+
+        None means the client cannot ask (it declared no `window.showMessage` capability: headless). With
+        a client that can ask, anything but `allow` (another title, null, an error, a timeout) is False.
+        """
+        window = self.client_capabilities.window if self.client_capabilities else None
+        if window is None or window.show_message is None:
+            return None
+        request = types.ShowMessageRequestParams(
+            type=types.MessageType.Warning,
+            message=message,
+            actions=[types.MessageActionItem(title=allow), types.MessageActionItem(title=deny)],
+        )
+        try:
+            async with asyncio.timeout(timeout_s):
+                answer = await self.window_show_message_request_async(request)
+        except Exception:  # the client's failure to answer is a refusal, whatever its shape
+            log.info("permission request got no usable answer; treated as deny")
+            return False
+        return isinstance(answer, types.MessageActionItem) and answer.title == allow
+
     def open_document_text(self, uri: str) -> str | None:
         document = self.workspace.text_documents.get(uri)
         return document.source if document is not None else None
