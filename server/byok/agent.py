@@ -12,9 +12,7 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lsprotocol import types
 from pydantic import Field
-from pygls.exceptions import JsonRpcException
 
 from byok.backend import Backend
 from byok.config import CamelModel
@@ -33,6 +31,7 @@ from byok.tools import (
     describe_calls,
     edit_applier,
     server_documents,
+    user_asker,
 )
 
 if TYPE_CHECKING:
@@ -40,16 +39,14 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_STEPS = 25
 MAX_TASK_CHARS = 100_000
-PERMISSION_TIMEOUT_S = 300.0
-"""How long a run_command permission question waits for the user; no answer denies."""
-ALLOW, DENY = "Allow", "Deny"
 
 SYSTEM_PROMPT = """You are a coding agent working in the user's workspace through tools.
 - Look before you change anything: list_files, search and read_file.
 - Change files with edit_file (the changed parts with unchanged lines around them, and \
 `... existing code ...` comments for what you leave out) or create_file. Your edits are shown to the \
 user when you finish; read_file already sees them.
-- run_command needs the user's permission each time and sees the files on disk, not your pending edits.
+- run_command needs the user's permission each time and sees the files on disk, not your pending edits. \
+Changes to files that editors or tools run commands from (.vscode/, .devcontainer/, .envrc ...) need it too.
 - Paths are relative to the workspace root. Secret files (.env, keys) and .git are off limits.
 - When the task is done, stop calling tools and reply with a short summary of what you changed."""
 
@@ -122,7 +119,11 @@ async def agent(
     settings = backend.settings.agent
     changes = Changes(workspace)
     tools = Tools(
-        changes, ask=ask, allow_commands=settings.allow_commands, command_timeout_s=settings.command_timeout_s
+        changes,
+        ask=ask,
+        allow_commands=settings.allow_commands,
+        command_timeout_s=settings.command_timeout_s,
+        command_env=settings.command_env,
     )
     messages = [
         Message("system", SYSTEM_PROMPT),
@@ -216,27 +217,6 @@ async def _apply(changes: Changes, apply_edit: EditApplier, sink: StreamSink) ->
     return applied
 
 
-def permission_asker(server: ByokServer) -> PermissionAsker:
-    """Asks with `window/showMessageRequest`; no answer denies, a client that cannot ask gives None."""
-
-    async def ask(command: str, cwd: str) -> bool | None:
-        request = types.ShowMessageRequestParams(
-            type=types.MessageType.Warning,
-            message=f"byok agent wants to run a command in {cwd}:\n{command}",
-            actions=[types.MessageActionItem(title=ALLOW), types.MessageActionItem(title=DENY)],
-        )
-        try:
-            async with asyncio.timeout(PERMISSION_TIMEOUT_S):
-                answer = await server.window_show_message_request_async(request)
-        except TimeoutError:
-            return False
-        except JsonRpcException:
-            return None
-        return answer is not None and answer.title == ALLOW
-
-    return ask
-
-
 def register(server: ByokServer) -> None:
     @server.byok_command(Command.AGENT, AgentParams)
     async def handle_agent(params: AgentParams) -> dict[str, Any]:
@@ -249,7 +229,7 @@ def register(server: ByokServer) -> None:
                 params,
                 sink,
                 workspace,
-                ask=permission_asker(server),
+                ask=user_asker(server),
                 apply_edit=edit_applier(server, "byok: agent"),
             )
         finally:

@@ -6,7 +6,7 @@ defaults for the invalid ones, and returns the problems so the server can show t
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -116,11 +116,15 @@ class PriceSettings(CamelModel):
 
 class AgentSettings(CamelModel):
     allow_commands: bool = False
-    """Headless opt-in for run_command when the client cannot ask the user."""
+    """Headless opt-in (run_command, edits to run-able files) for a client that cannot ask the user."""
     apply_each_step: bool = False
     command_timeout_s: float = Field(default=60.0, gt=0)
 
 
+    command_env: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(default_factory=list)
+    """Environment variables passed to commands besides PATH, HOME, LANG, LC_*, TERM ... (an allow-list)."""
+    permission_timeout_s: float = Field(default=300.0, gt=0)
+    """How long a consent question waits for the user; no answer denies."""
 class Settings(CamelModel):
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     models: list[ModelSettings] = Field(default_factory=list)

@@ -9,11 +9,14 @@ WorkspaceEdit (`documentChanges`) for the editor to apply.
 from __future__ import annotations
 
 import asyncio
+import marshal
 import os
 import re
 import signal
 import stat
-from collections.abc import Awaitable, Callable
+import sys
+import unicodedata
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path, PurePosixPath
@@ -40,8 +43,17 @@ MAX_LISTED = 500
 MAX_MATCHES = 100
 MAX_WALKED = 50_000
 GIT_TIMEOUT_S = 10.0
+SEARCH_TIME_LIMIT_S = 2.0
+"""A search (its regular expression) running longer is stopped and answered with a tool error."""
+MAX_SEARCH_BYTES = 32 * 1024 * 1024
+"""Text one search looks through; files beyond it are left out and the result says so."""
+MAX_CONSENT_CHARS = 4000
+"""Characters of a run-able file's new text shown when asking to change it."""
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
-_SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|^AWS_|^AZURE_|^BYOK_", re.IGNORECASE)
+COMMAND_ENV_NAMES = frozenset(
+    {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TERM", "TZ", "TMPDIR"}
+)
+"""Variables a command inherits from the server (plus `LC_*` and what `agent.commandEnv` names); nothing else."""
 
 
 class ToolError(Exception):
@@ -67,8 +79,8 @@ DocumentLookup = Callable[[str], OpenDocument | None]
 EditApplier = Callable[[dict[str, Any]], Awaitable[bool]]
 """Sends a WorkspaceEdit to the editor; True when the editor applied it."""
 
-PermissionAsker = Callable[[str, str], Awaitable[bool | None]]
-"""Asks the user whether to run `command` in `cwd`: True allows, False denies, None means nobody can be asked."""
+PermissionAsker = Callable[[str], Awaitable[bool | None]]
+"""Asks the user the question: True allows, False denies, None means the client cannot ask (headless)."""
 
 
 # -- positions and edits ------------------------------------------------------------------------------
@@ -382,11 +394,37 @@ def walk_files(root: Path, under: Path) -> list[str]:
     return found
 
 
+_GIT_OVERRIDES = (
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "core.untrackedCache=false",
+)
+"""Command-line config wins over the repository's own (and its `include.path`): nothing it names is run."""
+
+
+def git_env() -> dict[str, str]:
+    """An environment in which git reads no system or global config and takes no GIT_* from outside."""
+    return {
+        **command_env(),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_OPTIONAL_LOCKS": "0",
+        "GIT_TERMINAL_PROMPT": "0",
+    }
+
+
 async def git_files(root: Path, under: Path) -> list[str] | None:
-    """`git ls-files` (tracked and untracked, not ignored) below `under`; None when not a git work tree."""
+    """`git ls-files` (tracked and untracked, not ignored) below `under`; None when not a git work tree.
+
+    A workspace's .git/config is untrusted: git runs with fsmonitor and hooks off and a clean environment.
+    """
     try:
         process = await asyncio.create_subprocess_exec(
             "git",
+            *_GIT_OVERRIDES,
             "-C",
             str(root),
             "ls-files",
@@ -396,6 +434,7 @@ async def git_files(root: Path, under: Path) -> list[str] | None:
             "--exclude-standard",
             "--",
             under.relative_to(root).as_posix(),
+            env=git_env(),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
@@ -439,9 +478,185 @@ class _BoundedOutput:
         return self.head.decode("utf-8", "replace") + gap + self.tail.decode("utf-8", "replace")
 
 
-def command_env() -> dict[str, str]:
-    """The server's environment without anything that looks like a credential."""
-    return {name: value for name, value in os.environ.items() if not _SECRET_ENV.search(name)}
+def command_env(names: Iterable[str] = ()) -> dict[str, str]:
+    """The allow-listed part of the server's environment, plus the variables the user `names`."""
+    allowed = COMMAND_ENV_NAMES | set(names)
+    return {name: value for name, value in os.environ.items() if name in allowed or name.startswith("LC_")}
+
+
+# -- showing what would run ----------------------------------------------------------------------------------
+
+_HIDING_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Zs", "Co", "Cn", "Cs"})
+"""Controls, format characters (bidi overrides, zero-width), odd spaces, separators, unassigned code points."""
+_MARKERS = frozenset("⟨⟩")
+_RUN = re.compile(r"(.)\1*", re.DOTALL)
+_OPERATORS = (
+    ("newline", re.compile(r"[\n\r]")),
+    (";", re.compile(";")),
+    ("&&", re.compile("&&")),
+    ("||", re.compile(r"\|\|")),
+    ("|", re.compile(r"(?<!\|)\|(?!\|)")),
+    ("&", re.compile("(?<!&)&(?!&)")),
+    ("`", re.compile("`")),
+    ("$(", re.compile(r"\$\(")),
+    (">", re.compile(">")),
+    ("<", re.compile("<")),
+)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char)
+    if named:
+        return named
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def visible(text: str) -> str:
+    """`text` with nothing hidden: controls and bidi/invisible characters escaped, long runs counted."""
+    out: list[str] = []
+    for match in _RUN.finditer(text):
+        run = match.group()
+        char, count = run[0], len(run)
+        if char == " ":
+            out.append(f"⟨{count} spaces⟩" if count >= 3 else run)
+        elif char in _MARKERS or unicodedata.category(char) in _HIDING_CATEGORIES:
+            shown = _escape(char)
+            out.append(f"⟨{shown} repeated {count} times⟩" if count >= 3 else shown * count)
+        else:
+            out.append(run)
+    return "".join(out)
+
+
+def display_command(command: str) -> str:
+    """A command as a person must see it before allowing it: all of it, visibly, with a warning for operators."""
+    shown = visible(command)
+    operators = [name for name, pattern in _OPERATORS if pattern.search(command)]
+    if operators:
+        shown += (
+            "\n⚠ This runs more than one command, pipes, redirects or substitutes output "
+            f"(found: {' '.join(operators)})."
+        )
+    return shown
+
+
+_RUNNABLE_DIRS = frozenset({".vscode", ".devcontainer", ".git", ".idea", ".husky"})
+_RUNNABLE_FILES = frozenset(
+    {
+        ".envrc",
+        ".devcontainer.json",
+        ".exrc",
+        ".nvimrc",
+        ".nvim.lua",
+        ".dir-locals.el",
+        ".pre-commit-config.yaml",
+    }
+)
+
+
+def is_runnable_config(path: str) -> bool:
+    """Whether editors or tools run commands from this (workspace-relative) file: tasks, hooks, direnv..."""
+    parts = PurePosixPath(path).parts
+    if not parts:
+        return False
+    return (
+        any(part in _RUNNABLE_DIRS for part in parts)
+        or parts[-1] in _RUNNABLE_FILES
+        or parts[-1].endswith(".code-workspace")
+    )
+
+
+def _shown_change(before: str | None, after: str | None) -> str:
+    if after is None:
+        return "(the file is deleted)"
+    added = "".join(edit["newText"] for edit in text_edits(before or "", after))
+    lines = "\n".join(visible(line) for line in added.splitlines())
+    if len(lines) > MAX_CONSENT_CHARS:
+        lines = lines[:MAX_CONSENT_CHARS] + f"\n[... {len(lines) - MAX_CONSENT_CHARS} more characters]"
+    return lines
+
+
+def runnable_edit_question(who: str, relative: str, before: str | None, after: str | None) -> str:
+    return (
+        f"{who} wants to change {visible(relative)}, a file your editor or tools run commands from. "
+        f"New or changed lines:\n{_shown_change(before, after)}"
+    )
+
+
+async def confirm_runnable_edits(
+    changes: Changes, ask: PermissionAsker | None, *, allow_headless: bool, who: str
+) -> list[dict[str, str]]:
+    """Ask before each pending change to a run-able file; refused changes are undone and returned."""
+    refused: list[dict[str, str]] = []
+    for state in list(changes.files.values()):
+        relative = changes.workspace.relative(state.path)
+        if state.text == state.base or not is_runnable_config(relative):
+            continue
+        if not await consent(
+            ask, runnable_edit_question(who, relative, state.base, state.text), allow_headless
+        ):
+            state.text = state.base
+            refused.append(
+                {"path": relative, "reason": "the user did not allow changing a file that runs commands"}
+            )
+    return refused
+
+
+async def consent(ask: PermissionAsker | None, question: str, allow_headless: bool) -> bool:
+    """The user's answer; only a client that cannot ask falls back to `allow_headless` (agent.allowCommands)."""
+    answer = await ask(question) if ask is not None else None
+    return allow_headless if answer is None else answer
+
+
+# -- searching off the event loop ------------------------------------------------------------------------------
+
+_SEARCH_WORKER = """
+import marshal, re, sys
+pattern, flags, limit, files = marshal.load(sys.stdin.buffer)
+compiled, found = re.compile(pattern, flags), []
+for relative, text in files:
+    for number, line in enumerate(text.splitlines(), 1):
+        if compiled.search(line):
+            found.append((relative, number, line.strip()[:1000]))
+            if len(found) >= limit:
+                break
+    if len(found) >= limit:
+        break
+marshal.dump(found, sys.stdout.buffer)
+"""
+
+
+async def search_texts(
+    pattern: str, flags: int, files: list[tuple[str, str]], limit: int
+) -> list[tuple[str, int, str]]:
+    """Lines matching `pattern`, found by a worker process that is killed after SEARCH_TIME_LIMIT_S or on cancel."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-I",
+        "-S",
+        "-c",
+        _SEARCH_WORKER,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env={},
+    )
+    try:
+        async with asyncio.timeout(SEARCH_TIME_LIMIT_S):
+            output, _ = await process.communicate(marshal.dumps((pattern, int(flags), limit, files)))
+    except TimeoutError:
+        raise ToolError(
+            f"the search took longer than {SEARCH_TIME_LIMIT_S:g} s and was stopped (a regular expression "
+            "that backtracks, such as (a+)+$?); simplify the pattern or search a smaller path"
+        ) from None
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    if process.returncode != 0:
+        raise ToolError("the search failed")
+    found: list[tuple[str, int, str]] = marshal.loads(output)
+    return found
 
 
 def _kill_group(pid: int) -> None:
@@ -451,14 +666,16 @@ def _kill_group(pid: int) -> None:
         return
 
 
-async def run_command(command: str, cwd: Path, timeout_s: float) -> tuple[int | None, str]:
+async def run_command(
+    command: str, cwd: Path, timeout_s: float, env: dict[str, str] | None = None
+) -> tuple[int | None, str]:
     """Run `command` with /bin/sh in its own process group; (exit code or None on timeout, bounded output)."""
     process = await asyncio.create_subprocess_exec(
         "/bin/sh",
         "-c",
         command,
         cwd=cwd,
-        env=command_env(),
+        env=command_env() if env is None else env,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -603,7 +820,7 @@ def describe_calls(calls: list[ToolCall]) -> str:
         elif name == "search":
             parts.append("searching for " + ", ".join(repr(_quote(s)) for s in unique))
         elif name == "run_command":
-            parts.append("running " + ", ".join(f"`{_quote(s)}`" for s in unique))
+            parts.append("running " + ", ".join(f"`{_quote(visible(s))}`" for s in unique))
         else:
             parts.append(f"calling {name}")
     return "; ".join(parts)
@@ -619,12 +836,15 @@ class Tools:
         ask: PermissionAsker | None,
         allow_commands: bool,
         command_timeout_s: float,
+        command_env: Iterable[str] = (),
     ) -> None:
         self.changes = changes
         self.workspace = changes.workspace
         self.ask = ask
         self.allow_commands = allow_commands
+        """Headless only: what a client that cannot ask the user gets (run_command, run-able files)."""
         self.command_timeout_s = command_timeout_s
+        self.command_env = tuple(command_env)
         self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[ToolResult]]] = {
             "read_file": self.read_file,
             "list_files": self.list_files,
@@ -649,6 +869,9 @@ class Tools:
             return await handler(call.arguments)
         except ToolError as exc:
             return ToolResult(f"Error: {exc}", is_error=True)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            return ToolResult(f"Error: {call.name} failed: {reason}", is_error=True)
 
     async def read_file(self, arguments: dict[str, Any]) -> ToolResult:
         path = self.workspace.resolve(_text_arg(arguments, "path"))
@@ -698,26 +921,53 @@ class Tools:
         if not query:
             raise ToolError("the query is empty")
         flags = re.IGNORECASE if arguments.get("ignore_case") else 0
+        pattern = query if arguments.get("regex") else re.escape(query)
         try:
-            pattern = re.compile(query if arguments.get("regex") else re.escape(query), flags)
+            re.compile(pattern, flags)
         except re.error as exc:
             raise ToolError(f"invalid regular expression: {exc}") from None
         under = self.workspace.resolve(_text_arg(arguments, "path", "."))
         files = await self.files(under) if under.is_dir() else [self.workspace.relative(under)]
-        matches: list[str] = []
-        for count, relative in enumerate(files):
-            if count % 100 == 99:
-                await asyncio.sleep(0)
+        texts, left_out = await asyncio.to_thread(self._texts, files)
+        found = await search_texts(pattern, flags, texts, MAX_MATCHES)
+        matches = [f"{relative}:{number}: {_quote(line, 200)}" for relative, number, line in found]
+        if len(matches) >= MAX_MATCHES:
+            matches.append(f"[stopped at {MAX_MATCHES} matches]")
+        elif left_out:
+            matches.append(
+                f"[{left_out} files not searched: over {MAX_SEARCH_BYTES // 2**20} MB; narrow the path]"
+            )
+        return ToolResult("\n".join(matches) if matches else "(no matches)")
+
+    def _texts(self, files: list[str]) -> tuple[list[tuple[str, str]], int]:
+        """The readable files' texts up to MAX_SEARCH_BYTES, and how many files that left out."""
+        texts: list[tuple[str, str]] = []
+        size = 0
+        for index, relative in enumerate(files):
             try:
                 text = self.changes.peek(self.workspace.resolve(relative))
             except ToolError:
                 continue
-            for number, line in enumerate((text or "").splitlines(), start=1):
-                if pattern.search(line):
-                    matches.append(f"{relative}:{number}: {_quote(line.strip(), 200)}")
-                    if len(matches) >= MAX_MATCHES:
-                        return ToolResult("\n".join(matches) + f"\n[stopped at {MAX_MATCHES} matches]")
-        return ToolResult("\n".join(matches) if matches else "(no matches)")
+            if text is None:
+                continue
+            size += len(text)
+            if size > MAX_SEARCH_BYTES:
+                return texts, len(files) - index
+            texts.append((relative, text))
+        return texts, 0
+
+    async def _write(self, path: Path, text: str | None) -> ToolResult | None:
+        """Keep an edit in memory, after the user allowed it when the file is one editors or tools run."""
+        relative = self.workspace.relative(path)
+        if is_runnable_config(relative):
+            question = runnable_edit_question("byok agent", relative, self.changes.read(path), text)
+            if not await consent(self.ask, question, self.allow_commands):
+                return ToolResult(
+                    f"The user did not allow changing {relative}: editors or tools run commands from it.",
+                    is_error=True,
+                )
+        self.changes.write(path, text)
+        return None
 
     async def edit_file(self, arguments: dict[str, Any]) -> ToolResult:
         path = self.workspace.resolve(_text_arg(arguments, "path"))
@@ -735,7 +985,8 @@ class Tools:
                     "include more unchanged lines around each change"
                 )
             return ToolResult(f"{relative} is unchanged: the code matches the file")
-        self.changes.write(path, result.new_text)
+        if refusal := await self._write(path, result.new_text):
+            return refusal
         message = f"Edited {relative}: {result.hunks} hunk(s)."
         if result.unresolved:
             message += f" These parts could not be placed and were left out: {left_out}"
@@ -749,7 +1000,8 @@ class Tools:
             raise ToolError(f"{relative} is a directory")
         if self.changes.read(path) is not None:
             raise ToolError(f"{relative} already exists; use edit_file")
-        self.changes.write(path, content)
+        if refusal := await self._write(path, content):
+            return refusal
         return ToolResult(f"Created {relative} ({len(lsp_lines(content))} lines).")
 
     async def run_command(self, arguments: dict[str, Any]) -> ToolResult:
@@ -759,12 +1011,13 @@ class Tools:
         cwd = self.workspace.resolve(_text_arg(arguments, "cwd", "."))
         if not cwd.is_dir():
             raise ToolError(f"{self.workspace.relative(cwd)} is not a directory")
-        allowed = await self.ask(command, self.workspace.relative(cwd)) if self.ask else None
-        if allowed is None:
-            allowed = self.allow_commands
-        if not allowed:
+        question = (
+            f"byok agent wants to run a command in {visible(self.workspace.relative(cwd))}:\n"
+            f"{display_command(command)}"
+        )
+        if not await consent(self.ask, question, self.allow_commands):
             return ToolResult("The user did not allow running this command.", is_error=True)
-        code, output = await run_command(command, cwd, self.command_timeout_s)
+        code, output = await run_command(command, cwd, self.command_timeout_s, command_env(self.command_env))
         head = (
             f"timed out after {self.command_timeout_s:g} s; the process group was killed"
             if code is None
@@ -804,6 +1057,19 @@ def _same_path(uri: str, path: Path) -> bool:
         return uri_to_path(uri) == path
     except ByokError:
         return False
+
+
+ALLOW, DENY = "Allow", "Deny"
+
+
+def user_asker(server: ByokServer) -> PermissionAsker:
+    """Asks with `window/showMessageRequest` (Allow/Deny), waiting up to `agent.permissionTimeoutS`."""
+
+    async def ask(question: str) -> bool | None:
+        timeout_s = server.backend.settings.agent.permission_timeout_s
+        return await server.ask_user(question, ALLOW, DENY, timeout_s=timeout_s)
+
+    return ask
 
 
 def edit_applier(server: ByokServer, label: str) -> EditApplier:

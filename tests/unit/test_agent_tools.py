@@ -275,19 +275,23 @@ async def test_list_files_uses_git_in_a_repository(git_root: Path) -> None:
 
 
 async def test_run_command_permission(root: Path) -> None:
-    asked: list[tuple[str, str]] = []
+    asked: list[str] = []
 
-    async def deny(command: str, cwd: str) -> bool | None:
-        asked.append((command, cwd))
+    async def deny(question: str) -> bool | None:
+        asked.append(question)
         return False
 
-    async def cannot_ask(command: str, cwd: str) -> bool | None:
+    async def cannot_ask(question: str) -> bool | None:
         return None
 
     content, error = await call(
         tools(root, ask=deny, allow_commands=True), "run_command", command="touch x", cwd="src"
     )
-    assert error and "did not allow" in content and asked == [("touch x", "src")]
+    assert (
+        error
+        and "did not allow" in content
+        and asked == ["byok agent wants to run a command in src:\ntouch x"]
+    )
     assert (await call(tools(root, ask=cannot_ask), "run_command", command="touch x"))[1] is True
     assert (await call(tools(root), "run_command", command="touch x"))[1] is True, "headless without opt-in"
     assert not (root / "x").exists()
