@@ -119,12 +119,12 @@ class AgentSettings(CamelModel):
     """Headless opt-in (run_command, edits to run-able files) for a client that cannot ask the user."""
     apply_each_step: bool = False
     command_timeout_s: float = Field(default=60.0, gt=0)
-
-
     command_env: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(default_factory=list)
     """Environment variables passed to commands besides PATH, HOME, LANG, LC_*, TERM ... (an allow-list)."""
     permission_timeout_s: float = Field(default=300.0, gt=0)
     """How long a consent question waits for the user; no answer denies."""
+
+
 class Settings(CamelModel):
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     models: list[ModelSettings] = Field(default_factory=list)
