@@ -92,7 +92,9 @@ async def lsp_session(
         client.set_configuration(settings, section="byok")
     capabilities = types.ClientCapabilities(
         workspace=types.WorkspaceClientCapabilities(configuration=configuration, apply_edit=True),
-        window=types.WindowClientCapabilities(work_done_progress=True),
+        window=types.WindowClientCapabilities(
+            work_done_progress=True, show_message=types.ShowMessageRequestClientCapabilities()
+        ),
     )
     await client.initialize_session(
         types.InitializeParams(
