@@ -12,15 +12,16 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from byok import __version__
 from byok.config import ModelChoice, Settings
 from byok.errors import ByokError
-from byok.keys import KeyStore, StoredKey, check_key_shape
+from byok.keys import KeyRoute, KeyStore, StoredKey, check_key_shape
 from byok.protocol import ErrorCode
 from byok.providers import PRESETS, ResolvedProvider, create_provider, known_provider_ids, resolve_provider
 from byok.providers.base import Provider
-from byok.providers.urls import origin, require_secure
+from byok.providers.urls import ca_fingerprint, is_loopback, origin, proxy_origin, require_secure
 
 if TYPE_CHECKING:
     import httpx
@@ -121,10 +122,22 @@ class Backend:
             raise ByokError(ErrorCode.UNKNOWN_PROVIDER, "No provider given", fix="Pass a provider id")
         return resolve_provider(self.settings, provider_id)
 
-    def key_endpoint(self, resolved: ResolvedProvider) -> str:
-        """The origin a key for this provider would be sent to, as configured right now."""
-        adapter = create_provider(resolved, None, self.client)
-        return origin(adapter.key_endpoint)
+    def key_route(self, resolved: ResolvedProvider, adapter: Provider | None = None) -> KeyRoute:
+        """The route a key for this provider would take as configured right now. Blocking (reads the CA file).
+
+        The settings' proxy is part of it unless the endpoint is loopback (never proxied); the settings'
+        CA bundle unless the endpoint is plain HTTP. The environment's own proxies are not.
+        """
+        adapter = adapter or create_provider(resolved, None, self.client)
+        endpoint = origin(adapter.key_endpoint)
+        host = urlsplit(endpoint).hostname or ""
+        proxy = self.settings.proxy
+        ca_bundle = self.settings.ca_bundle
+        return KeyRoute(
+            endpoint,
+            proxy_origin(proxy) if proxy and not is_loopback(host) else None,
+            ca_fingerprint(ca_bundle) if ca_bundle and endpoint.startswith("https://") else None,
+        )
 
     async def set_key(self, provider_id: str, key: str) -> dict[str, Any]:
         resolved = self.resolve(provider_id)
@@ -137,10 +150,66 @@ class Backend:
                 cause="An Azure key is bound to its resource endpoint, and none is configured",
                 fix="Set byok.providers.azure.endpoint (paste the deployment URL), then store the key",
             )
-        endpoint = self.key_endpoint(resolved)
-        require_secure(endpoint, provider_id)
-        stored = await asyncio.to_thread(self.keys.store, provider_id, secret, endpoint)
-        return {"provider": provider_id, "fingerprint": stored.fingerprint, "source": stored.source}
+        adapter = create_provider(resolved, None, self.client)
+        route = await asyncio.to_thread(self.key_route, resolved, adapter)
+        require_secure(route.endpoint, provider_id)
+        stored = await asyncio.to_thread(self.keys.store, provider_id, secret, route)
+        result: dict[str, Any] = {
+            "provider": provider_id,
+            "fingerprint": stored.fingerprint,
+            "source": "keyring",
+        }
+        default = resolved.default_key_endpoint(adapter)
+        if route != KeyRoute(default or ""):
+            result |= {"route": route.to_data(), "default": default}
+        return result
+
+    async def prepare_bind(
+        self, provider_id: str, endpoint: str | None = None
+    ) -> tuple[KeyRoute, StoredKey | None, str]:
+        """The route `bind_key` would bind, the key it concerns, and a question that shows both to the user.
+
+        `endpoint`, when given, must be the configured endpoint: a bind never moves a key by itself.
+        """
+        resolved = self.resolve(provider_id)
+        adapter = create_provider(resolved, None, self.client)
+        route = await asyncio.to_thread(self.key_route, resolved, adapter)
+        if endpoint is not None and origin(endpoint) != route.endpoint:
+            raise ByokError(
+                ErrorCode.KEY_ENDPOINT_MISMATCH,
+                f"{origin(endpoint)} is not the endpoint configured for {provider_id} ({route.endpoint})",
+                provider=provider_id,
+                cause="byok.bindKey binds the route in the settings, and the endpoint given differs",
+                fix=f"Set the {provider_id} endpoint in the settings first, then bind",
+            )
+        require_secure(route.endpoint, provider_id)
+        stored = await asyncio.to_thread(self.keys.load, provider_id, resolved.env_vars)
+        if stored is None:
+            what = "AWS credentials from the environment" if resolved.kind == "bedrock" else "keys"
+            key = f"{what} for {provider_id}"
+        elif stored.source == "env":
+            key = f"the {provider_id} key from ${stored.env_var} ({stored.fingerprint})"
+        else:
+            key = f"the stored {provider_id} key {stored.fingerprint}"
+        question = (
+            f"Allow byok to send {key} to {route.endpoint}, via proxy {route.proxy or 'none (direct)'}, "
+            f"trusting {'the CA bundle ' + route.ca_bundle[:19] + '…' if route.ca_bundle else 'the system CA store'}?"
+            " Only allow a route you configured yourself."
+        )
+        return route, stored, question
+
+    async def bind_key(self, provider_id: str, route: KeyRoute, stored: StoredKey | None) -> dict[str, Any]:
+        """Bind a confirmed route: a stored key is re-stored with it, else it binds the env key (or AWS chain)."""
+        if stored is not None and stored.source == "keyring":
+            await asyncio.to_thread(self.keys.store, provider_id, stored.secret, route)
+        else:
+            await asyncio.to_thread(self.keys.bind, provider_id, route)
+        return {
+            "provider": provider_id,
+            "fingerprint": stored.fingerprint if stored else None,
+            "source": stored.source if stored else None,
+            "route": route.to_data(),
+        }
 
     async def delete_key(self, provider_id: str) -> dict[str, Any]:
         self.resolve(provider_id)
@@ -150,18 +219,18 @@ class Backend:
 
     async def stored_key(self, provider_id: str) -> StoredKey | None:
         resolved = self.resolve(provider_id)
-        return await asyncio.to_thread(self.keys.load, provider_id, resolved.preset.env_vars)
+        return await asyncio.to_thread(self.keys.load, provider_id, resolved.env_vars)
 
     async def list_keys(self) -> list[dict[str, Any]]:
         found = await asyncio.gather(*(self.stored_key(pid) for pid in known_provider_ids(self.settings)))
         return [key.describe() for key in found if key is not None]
 
     async def provider(self, provider_id: str) -> tuple[Provider, StoredKey | None]:
-        """An adapter with its key, after the custody checks: key present, endpoint bound and secure."""
+        """An adapter with its key, after the custody checks: key present, route bound and secure."""
         resolved = self.resolve(provider_id)
-        stored = await asyncio.to_thread(self.keys.load, provider_id, resolved.preset.env_vars)
+        stored = await asyncio.to_thread(self.keys.load, provider_id, resolved.env_vars)
         if stored is None and resolved.preset.key_required:
-            env = " or ".join(resolved.preset.env_vars) or f"{provider_id.upper()}_API_KEY"
+            env = " or ".join(resolved.env_vars) or f"byok.providers.{provider_id}.apiKeyEnv"
             raise ByokError(
                 ErrorCode.KEY_MISSING,
                 f"No API key is set for {provider_id}",
@@ -169,18 +238,49 @@ class Backend:
                 fix=f"Run `byok keys set {provider_id}` (or BYOK: Set API Key), or set {env}",
             )
         adapter = create_provider(resolved, stored.secret if stored else None, self.client)
-        endpoint = origin(adapter.key_endpoint)
-        if stored is not None:
-            require_secure(endpoint, provider_id)
-            if stored.endpoint is not None and stored.endpoint != endpoint:
-                raise ByokError(
-                    ErrorCode.KEY_ENDPOINT_MISMATCH,
-                    f"The {provider_id} key was stored for {stored.endpoint}, but settings now point to {endpoint}",
-                    provider=provider_id,
-                    fix=f"If {endpoint} is right, store the key again while it is configured "
-                    f"(`byok keys set {provider_id}`); otherwise fix the base URL",
-                )
+        if stored is not None or resolved.kind == "bedrock":  # Bedrock without a key uses the AWS chain
+            route = await asyncio.to_thread(self.key_route, resolved, adapter)
+            require_secure(route.endpoint, provider_id)
+            await self._check_route(resolved, adapter, stored, route)
         return adapter, stored
+
+    async def _check_route(
+        self, resolved: ResolvedProvider, adapter: Provider, stored: StoredKey | None, route: KeyRoute
+    ) -> None:
+        """Refuse to send a key over any route but the one it is bound to (unbound: the preset's default)."""
+        pid = resolved.provider_id
+        if stored is not None:
+            bound, own_var = (
+                stored.route,
+                stored.source == "keyring" or stored.env_var in resolved.preset.env_vars,
+            )
+            where = f" from ${stored.env_var}" if stored.source == "env" else ""
+        else:
+            bound, own_var = await asyncio.to_thread(self.keys.load_binding, pid), True
+            where = " (AWS credentials from the environment)"
+        if bound is None and own_var:
+            default = resolved.default_key_endpoint(adapter)
+            bound = KeyRoute(default) if default else None
+        fix = (
+            f"If this route is right, run `byok keys bind {pid}` in a terminal (or the byok.bindKey command) "
+            "to bind the key to it; otherwise fix the settings"
+        )
+        if bound is None:
+            raise ByokError(
+                ErrorCode.KEY_ENDPOINT_MISMATCH,
+                f"The {pid} key{where} is not bound to {route.endpoint}; it was not sent",
+                provider=pid,
+                cause="A key from the environment goes only to its provider's default endpoint until bound",
+                fix=fix,
+            )
+        if changes := route.changes_since(bound):
+            raise ByokError(
+                ErrorCode.KEY_ENDPOINT_MISMATCH,
+                f"The {pid} key{where} is bound to another route: {'; '.join(changes)}. It was not sent",
+                provider=pid,
+                cause="The settings changed the key's route since it was stored or bound",
+                fix=fix,
+            )
 
     async def verify(self, provider_id: str) -> dict[str, Any]:
         """Check a key with the provider's cheapest call; provider failures come back as `ok: false`."""

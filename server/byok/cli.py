@@ -23,6 +23,7 @@ from byok.backend import Backend
 from byok.chat import ChatParams, chat
 from byok.config import load_settings
 from byok.errors import ByokError
+from byok.protocol import ErrorCode
 from byok.redaction import redact
 
 EXIT_FAILED = 1
@@ -67,6 +68,31 @@ def read_secret(provider: str) -> str:
     return sys.stdin.read()
 
 
+def confirm_on_terminal(question: str) -> bool:
+    """Ask y/N; only a person at a terminal can answer (stdin and stdout are a tty), never a pipe or script."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise ByokError(
+            ErrorCode.BIND_NOT_CONFIRMED,
+            "`byok keys bind` asks for confirmation on a terminal, and stdin/stdout are not one",
+            fix="Run `byok keys bind PROVIDER` yourself in an interactive terminal",
+        )
+    print(question)
+    return input("Bind? [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _route_text(route: dict[str, Any]) -> str:
+    ca = route["caBundle"]
+    return f"{route['endpoint']} (proxy: {route['proxy'] or 'none'}, CA: {ca[:19] + '…' if ca else 'system'})"
+
+
+def _render_stored(result: dict[str, Any]) -> str:
+    text = f"Stored {result['provider']} key {result['fingerprint']} in the keychain"
+    if "route" in result:
+        text += f", bound to {_route_text(result['route'])}"
+        text += f"; the default is {result['default']}" if result["default"] else ""
+    return text
+
+
 def print_result(value: Any, as_json: bool, render: Callable[[Any], str]) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False) if as_json else render(value))
 
@@ -93,9 +119,18 @@ async def dispatch(backend: Backend, args: argparse.Namespace) -> int:
     if args.command == "keys":
         if args.keys_command == "set":
             result = await backend.set_key(args.provider, args.secret)
-            print_result(
-                result, as_json, lambda r: f"Stored {r['provider']} key {r['fingerprint']} in the keychain"
-            )
+            print_result(result, as_json, _render_stored)
+        elif args.keys_command == "bind":
+            route, stored, question = await backend.prepare_bind(args.provider, args.endpoint)
+            if not confirm_on_terminal(question):
+                raise ByokError(
+                    ErrorCode.BIND_NOT_CONFIRMED,
+                    "The route was not confirmed; nothing was bound",
+                    provider=args.provider,
+                    fix=f"Run `byok keys bind {args.provider}` in an interactive terminal and answer y",
+                )
+            result = await backend.bind_key(args.provider, route, stored)
+            print_result(result, as_json, lambda r: f"Bound {r['provider']} to {_route_text(r['route'])}")
         elif args.keys_command == "delete":
             result = await backend.delete_key(args.provider)
             print_result(result, as_json, lambda r: "Deleted" if r["deleted"] else "No stored key")
@@ -219,6 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     key_commands.add_parser("set", help="store a key, read from a hidden prompt or stdin").add_argument(
         "provider"
     )
+    bind = key_commands.add_parser(
+        "bind", help="allow a key to go over the configured route (endpoint, proxy, CA); asks y/N"
+    )
+    bind.add_argument("provider")
+    bind.add_argument("--endpoint", help="refuse unless this is the configured endpoint")
     key_commands.add_parser("delete", help="delete a stored key").add_argument("provider")
     key_commands.add_parser("list", help="list keys and where they come from")
     commands.add_parser("verify", help="check a provider key and list its models").add_argument("provider")

@@ -38,6 +38,8 @@ class ProviderSettings(CamelModel):
     profile: str | None = None
     # Extra, non-secret headers (e.g. OpenRouter's HTTP-Referer / X-Title).
     headers: dict[str, str] = Field(default_factory=dict)
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    """The env var holding this provider's key; such a key is sent only over a route bound with bindKey."""
 
     @field_validator("headers")
     @classmethod

@@ -46,8 +46,12 @@ _DEFAULTS: dict[ErrorCode, tuple[str, str]] = {
         "Run `byok keys set PROVIDER` or set the env var",
     ),
     ErrorCode.KEY_ENDPOINT_MISMATCH: (
-        "The stored key belongs to another endpoint",
-        "If the new endpoint is right, store the key again while it is configured",
+        "The key is bound to another route (endpoint, proxy or CA bundle)",
+        "If the new route is right, run `byok keys bind PROVIDER` (or byok.bindKey); otherwise fix the settings",
+    ),
+    ErrorCode.BIND_NOT_CONFIRMED: (
+        "The user did not confirm the new route for the key",
+        "Run `byok keys bind PROVIDER` in a terminal and confirm the route it shows",
     ),
     ErrorCode.KEY_REJECTED: ("The key was refused before storing", "Paste the key meant for this provider"),
     ErrorCode.KEYRING_UNAVAILABLE: (
@@ -57,6 +61,14 @@ _DEFAULTS: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.INSECURE_ENDPOINT: (
         "Keys are only sent over HTTPS (or to this machine)",
         "Use an https:// URL, or a loopback host for a local server",
+    ),
+    ErrorCode.PROXY_INVALID: (
+        "The proxy setting is not a usable proxy URL",
+        "Set byok.proxy to http://host:port (or https://), or remove it",
+    ),
+    ErrorCode.CA_BUNDLE_UNREADABLE: (
+        "The CA bundle file cannot be read as PEM certificates",
+        "Set byok.caBundle to the path of a readable PEM file (or directory), or remove it",
     ),
     ErrorCode.BAD_REQUEST: (
         "The provider rejected the request",

@@ -1,7 +1,9 @@
-"""Key custody: keys live only in the OS keychain (through `keyring`) or in the conventional env vars.
+"""Key custody: keys live only in the OS keychain (through `keyring`) or in env vars the user names.
 
-A stored key is bound to the endpoint it was stored for. Every key this process touches is registered
-with `redact`, so no log line, result or error can carry it: only its fingerprint (`sk-…a1b2`).
+A key is bound to a route: the endpoint origin, the settings' proxy and CA bundle it was stored (or bound)
+for. A stored key's record carries its route; the binding of a key from the environment is a keychain
+record of its own that holds only the route. Every key this process touches is registered with `redact`,
+so no log line, result or error can carry it: only its fingerprint (`sk-…a1b2`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from byok.redaction import REDACTOR as REDACTOR
 from byok.redaction import fingerprint
 
 SERVICE = "byok"
+ROUTE_SERVICE = "byok-route"
+"""Keychain service of env-key bindings (user = provider id): a route, never a key."""
 MAX_KEY_LENGTH = 8192
 KeySource = Literal["keyring", "env"]
 
@@ -42,12 +46,55 @@ _FAMILY_LABEL = {
 
 
 @dataclass(frozen=True, slots=True)
+class KeyRoute:
+    """Where a key may go: an endpoint origin, reached through a proxy (or not), trusting a CA bundle (or not).
+
+    `proxy` is the settings' proxy origin without credentials (None: no proxy from settings; the
+    environment's HTTPS_PROXY/NO_PROXY are the user's own and not part of a route). `ca_bundle` is the
+    `sha256:` fingerprint of the settings' CA bundle (None: the system trust store).
+    """
+
+    endpoint: str
+    proxy: str | None = None
+    ca_bundle: str | None = None
+
+    def to_data(self) -> dict[str, str | None]:
+        return {"endpoint": self.endpoint, "proxy": self.proxy, "caBundle": self.ca_bundle}
+
+    @classmethod
+    def from_data(cls, data: object) -> KeyRoute | None:
+        if not isinstance(data, dict) or not isinstance(data.get("endpoint"), str):
+            return None
+        proxy, ca_bundle = data.get("proxy"), data.get("caBundle")
+        return cls(
+            data["endpoint"],
+            proxy if isinstance(proxy, str) else None,
+            ca_bundle if isinstance(ca_bundle, str) else None,
+        )
+
+    def changes_since(self, bound: KeyRoute) -> list[str]:
+        """What differs from the route a key was bound to, in words (empty: the same route)."""
+        changes = []
+        if self.endpoint != bound.endpoint:
+            changes.append(f"the endpoint changed from {bound.endpoint} to {self.endpoint}")
+        if self.proxy != bound.proxy:
+            changes.append(f"the proxy changed from {bound.proxy or 'none'} to {self.proxy or 'none'}")
+        if self.ca_bundle != bound.ca_bundle:
+            before = "the system CA store" if bound.ca_bundle is None else "the bound bundle"
+            after = "the system CA store" if self.ca_bundle is None else f"{self.ca_bundle[:19]}…"
+            changes.append(f"the CA bundle changed from {before} to {after}")
+        return changes
+
+
+@dataclass(frozen=True, slots=True)
 class StoredKey:
     provider: str
     secret: str
     source: KeySource
-    endpoint: str | None
-    """The origin the key was stored for (None: not bound, e.g. from an env var)."""
+    route: KeyRoute | None
+    """The route the key is bound to (None: not bound; only the preset's default route is allowed)."""
+    env_var: str | None = None
+    """The env var a key came from (source `env`)."""
 
     @property
     def fingerprint(self) -> str:
@@ -111,19 +158,19 @@ class KeyStore:
     def environ(self) -> dict[str, str]:
         return self._environ if self._environ is not None else dict(os.environ)
 
-    def store(self, provider: str, secret: str, endpoint: str | None) -> StoredKey:
+    def store(self, provider: str, secret: str, route: KeyRoute) -> StoredKey:
         import keyring  # loaded on first use: keyring's backend discovery is slow at start-up
 
         REDACTOR.register(secret)
-        record = json.dumps({"v": 1, "key": secret, "endpoint": endpoint})
+        record = json.dumps({"v": 2, "key": secret, "route": route.to_data()})
         try:
             keyring.set_password(SERVICE, provider, record)
         except (keyring.errors.KeyringError, RuntimeError) as exc:
             raise _keyring_error(exc, provider) from None
-        return StoredKey(provider, secret, "keyring", endpoint)
+        return StoredKey(provider, secret, "keyring", route)
 
     def load(self, provider: str, env_vars: tuple[str, ...]) -> StoredKey | None:
-        """The keychain's key for a provider, else the first set env var, else None."""
+        """The keychain's key for a provider, else the first set env var (with its binding), else None."""
         import keyring
 
         try:
@@ -131,37 +178,71 @@ class KeyStore:
         except (keyring.errors.KeyringError, RuntimeError):
             record = None
         if record:
-            key, endpoint = _decode_record(record)
+            key, route = _decode_record(record)
             REDACTOR.register(key)
-            return StoredKey(provider, key, "keyring", endpoint)
+            return StoredKey(provider, key, "keyring", route)
         environ = self.environ
         for name in env_vars:
             if value := environ.get(name, "").strip():
                 REDACTOR.register(value)
-                return StoredKey(provider, value, "env", None)
+                return StoredKey(provider, value, "env", self.load_binding(provider), name)
         return None
 
-    def delete(self, provider: str) -> bool:
+    def bind(self, provider: str, route: KeyRoute) -> None:
+        """Record the route a key from outside the keychain (env var, AWS chain) may be sent over."""
         import keyring
 
         try:
-            if keyring.get_password(SERVICE, provider) is None:
-                return False
-            keyring.delete_password(SERVICE, provider)
-        except keyring.errors.PasswordDeleteError:
-            return False
+            keyring.set_password(ROUTE_SERVICE, provider, json.dumps({"v": 2, "route": route.to_data()}))
         except (keyring.errors.KeyringError, RuntimeError) as exc:
             raise _keyring_error(exc, provider) from None
-        return True
+
+    def load_binding(self, provider: str) -> KeyRoute | None:
+        import keyring
+
+        try:
+            record = keyring.get_password(ROUTE_SERVICE, provider)
+        except (keyring.errors.KeyringError, RuntimeError):
+            return None
+        try:
+            data = json.loads(record) if record else None
+        except ValueError:
+            return None
+        return KeyRoute.from_data(data.get("route")) if isinstance(data, dict) else None
+
+    def delete(self, provider: str) -> bool:
+        """Delete the stored key and any env-key binding; True if there was a stored key."""
+        import keyring
+
+        deleted = False
+        for service in (SERVICE, ROUTE_SERVICE):
+            try:
+                if keyring.get_password(service, provider) is None:
+                    continue
+                keyring.delete_password(service, provider)
+            except keyring.errors.PasswordDeleteError:
+                continue
+            except (keyring.errors.KeyringError, RuntimeError) as exc:
+                raise _keyring_error(exc, provider) from None
+            deleted = deleted or service == SERVICE
+        return deleted
 
 
-def _decode_record(record: str) -> tuple[str, str | None]:
-    """Stored records are `{"v":1,"key":…,"endpoint":…}`; a bare string (set by another tool) is unbound."""
+def _decode_record(record: str) -> tuple[str, KeyRoute | None]:
+    """`{"v":2,"key","route"}`, or an old `{"v":1,"key","endpoint"}`; a bare string (another tool's) is unbound.
+
+    A v1 record bound the origin only; it is read as that origin with no proxy and no CA bundle from
+    settings, so a proxy or CA configured since needs a bind.
+    """
     try:
         data = json.loads(record)
     except ValueError:
         return record, None
-    if isinstance(data, dict) and data.get("v") == 1 and isinstance(data.get("key"), str):
+    if not isinstance(data, dict) or not isinstance(data.get("key"), str):
+        return record, None
+    if data.get("v") == 2:
+        return data["key"], KeyRoute.from_data(data.get("route"))
+    if data.get("v") == 1:
         endpoint = data.get("endpoint")
-        return data["key"], endpoint if isinstance(endpoint, str) else None
+        return data["key"], KeyRoute(endpoint) if isinstance(endpoint, str) else None
     return record, None

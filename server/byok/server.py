@@ -15,12 +15,17 @@ from pygls.exceptions import JsonRpcException
 from byok import __version__, agent, apply, chat, completion, composer, inline_edit
 from byok.backend import Backend
 from byok.config import CamelModel, load_settings
+from byok.errors import ByokError
 from byok.lsp import ByokServer
-from byok.protocol import Command
+from byok.protocol import Command, ErrorCode
 from byok.redaction import RedactingFormatter, redact
 from byok.transport import start_stdio
 
 log = logging.getLogger("byok")
+
+BIND_ACTION = "Bind"
+BIND_ASK_TIMEOUT_S = 300.0
+"""How long byok.bindKey waits for the user to answer (a human reads the route first)."""
 
 
 class ProviderParams(CamelModel):
@@ -32,6 +37,10 @@ class SetKeyParams(ProviderParams):
 
     def __repr__(self) -> str:
         return f"SetKeyParams(provider={self.provider!r}, key=<redacted>)"
+
+
+class BindKeyParams(ProviderParams):
+    endpoint: str | None = Field(default=None, min_length=1, max_length=2048)
 
 
 class EmptyParams(CamelModel):
@@ -120,6 +129,22 @@ def create_server(backend: Backend | None = None) -> ByokServer:
     @server.byok_command(Command.SET_KEY, SetKeyParams)
     async def set_key(params: SetKeyParams) -> dict[str, Any]:
         return await server.backend.set_key(params.provider, params.key)
+
+    @server.byok_command(Command.BIND_KEY, BindKeyParams)
+    async def bind_key(params: BindKeyParams) -> dict[str, Any]:
+        route, stored, question = await server.backend.prepare_bind(params.provider, params.endpoint)
+        allowed = await server.ask_user(question, BIND_ACTION, "Cancel", timeout_s=BIND_ASK_TIMEOUT_S)
+        if not allowed:
+            terminal = f"Run `byok keys bind {params.provider}` in a terminal and confirm the route it shows"
+            raise ByokError(
+                ErrorCode.BIND_NOT_CONFIRMED,
+                "This editor cannot ask you to confirm a route; nothing was bound"
+                if allowed is None
+                else "The route was not confirmed; nothing was bound",
+                provider=params.provider,
+                fix=terminal,
+            )
+        return await server.backend.bind_key(params.provider, route, stored)
 
     @server.byok_command(Command.DELETE_KEY, ProviderParams)
     async def delete_key(params: ProviderParams) -> dict[str, Any]:

@@ -53,8 +53,10 @@ async def test_set_list_verify_delete_key(fake: FakeServer, server_env: dict[str
     fake.route("GET", "/v1/models", openai_models(["gpt-4.1-mini", "gpt-4o"]))
     async with lsp_session(settings_for(fake), server_env) as s:
         stored = await s.command("byok.setKey", {"provider": "openai", "key": f"  {TEST_KEY_OPENAI}\n"})
-        assert stored == {"provider": "openai", "fingerprint": "sk-proj-…1b2c", "source": "keyring"}
-        assert await s.command("byok.listKeys") == [stored]
+        listed = {"provider": "openai", "fingerprint": "sk-proj-…1b2c", "source": "keyring"}
+        route = {"endpoint": fake.url, "proxy": None, "caBundle": None}
+        assert stored == {**listed, "route": route, "default": "https://api.openai.com"}
+        assert await s.command("byok.listKeys") == [listed]
         verified = await s.command("byok.verifyKey", {"provider": "openai"})
         assert verified["ok"] is True and verified["models"] == ["gpt-4.1-mini", "gpt-4o"]
         assert verified["fingerprint"] == "sk-proj-…1b2c" and verified["latencyMs"] >= 0
@@ -213,7 +215,8 @@ async def test_key_not_sent_to_a_changed_endpoint(server_env: dict[str, str]) ->
         async with lsp_session(settings_for(second), server_env) as s:
             result = await s.command("byok.verifyKey", {"provider": "openai"})
             assert result["ok"] is False and result["error"]["code"] == "key_endpoint_mismatch"
-            assert "store the key again" in result["error"]["fix"]
+            assert "byok keys bind openai" in result["error"]["fix"]
+            assert f"endpoint changed from {first.url} to {second.url}" in result["error"]["message"]
             assert second.requests == []
 
 

@@ -125,5 +125,9 @@ async def test_ca_bundle_trusts_a_corporate_certificate(
         assert not untrusted["ok"] and untrusted["error"]["code"] == "endpoint_unreachable"
         assert "CERTIFICATE_VERIFY_FAILED" in untrusted["error"]["message"]
     async with lsp_session({"providers": providers, "caBundle": str(ca)}, server_env) as s:
+        moved = await s.command("byok.verifyKey", {"provider": "corp"})
+        assert moved["error"]["code"] == "key_endpoint_mismatch", "the CA bundle is part of the key's route"
+        assert "CA bundle changed" in moved["error"]["message"]
+        await s.command("byok.setKey", {"provider": "corp", "key": TEST_KEY_COMPAT})
         trusted = await s.command("byok.verifyKey", {"provider": "corp"})
         assert trusted["ok"] and trusted["models"] == ["behind-corporate-tls"]

@@ -24,17 +24,17 @@ SCRIPT = textwrap.dedent(
     """
     import json, subprocess, sys
     import keyring
-    from byok.keys import KeyStore
+    from byok.keys import KeyRoute, KeyStore
     key = sys.stdin.read()
     print("backend", type(keyring.get_keyring()).__module__)
     store = KeyStore(environ={})
-    print("stored", store.store("openai", key, "https://api.openai.com").fingerprint)
+    print("stored", store.store("openai", key, KeyRoute("https://api.openai.com")).fingerprint)
     lookup = subprocess.run(["secret-tool", "lookup", "service", "byok", "username", "openai"],
                             capture_output=True, text=True)
     record = json.loads(lookup.stdout)
-    print("in-secret-service", record["key"] == key, record["endpoint"])
+    print("in-secret-service", record["key"] == key, record["route"]["endpoint"])
     loaded = store.load("openai", ())
-    print("loaded", loaded.source, loaded.secret == key, loaded.endpoint)
+    print("loaded", loaded.source, loaded.secret == key, loaded.route.endpoint)
     print("deleted", store.delete("openai"), store.load("openai", ()) is None)
     """
 )

@@ -13,6 +13,7 @@ from byok.config import ProviderKind, ProviderSettings, Settings
 from byok.errors import ByokError
 from byok.protocol import ErrorCode
 from byok.providers.base import Provider
+from byok.providers.urls import origin
 
 if TYPE_CHECKING:
     import httpx
@@ -99,6 +100,26 @@ class ResolvedProvider:
     def base_url(self) -> str | None:
         return self.settings.base_url or self.preset.base_url
 
+    @property
+    def env_vars(self) -> tuple[str, ...]:
+        """Env vars a key may come from: the one named in `apiKeyEnv` first, then the preset's own."""
+        named = self.settings.api_key_env
+        return (named, *(v for v in self.preset.env_vars if v != named)) if named else self.preset.env_vars
+
+    def default_key_endpoint(self, adapter: Provider) -> str | None:
+        """The origin the preset sends keys to when no setting moves it (None: there is none).
+
+        Keys from the preset's own env vars (and the AWS credential chain) may go there without a bind.
+        """
+        if self.provider_id not in PRESETS or self.kind != self.preset.kind:
+            return None
+        if self.kind == "bedrock":
+            from byok.providers.bedrock import BedrockProvider
+
+            assert isinstance(adapter, BedrockProvider)
+            return origin(adapter.default_runtime_url)
+        return origin(self.preset.base_url) if self.preset.base_url else None
+
 
 def known_provider_ids(settings: Settings) -> list[str]:
     return sorted(set(PRESETS) | set(settings.providers))
@@ -115,14 +136,8 @@ def resolve_provider(settings: Settings, provider_id: str) -> ResolvedProvider:
             fix=f"Use one of {', '.join(known_provider_ids(settings))}, or add it under byok.providers",
         )
     if preset is None:
-        env_var = re.sub(r"[^A-Z0-9]", "_", provider_id.upper()) + "_API_KEY"
-        preset = Preset(
-            configured.kind if configured and configured.kind else "openai-compatible",
-            provider_id,
-            None,
-            (env_var,),
-            False,
-        )
+        kind = configured.kind if configured and configured.kind else "openai-compatible"
+        preset = Preset(kind, provider_id, None, (), False)
     resolved_settings = (configured or ProviderSettings()).with_azure_url_expanded()
     return ResolvedProvider(provider_id, preset, resolved_settings)
 

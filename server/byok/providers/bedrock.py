@@ -36,7 +36,7 @@ from byok.providers.base import (
     parse_tool_arguments,
     sent_arguments,
 )
-from byok.providers.http import interrupted, json_body, open_stream
+from byok.providers.http import interrupted, iter_body, json_body, open_stream, read_body, stream_capped
 from byok.providers.urls import origin, require_secure
 
 SERVICE = "bedrock"
@@ -47,6 +47,7 @@ BEARER_ENV = "AWS_BEARER_TOKEN_BEDROCK"
 REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d+$")
 GEO_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "ca.", "jp.", "au.", "global.")
 MAX_PROFILE_PAGES = 5
+MAX_FRAME_BYTES = 1024 * 1024
 
 STOP_REASONS = {
     "end_turn": "stop",
@@ -132,7 +133,9 @@ class BedrockProvider:
                 fix="Set byok.providers.bedrock.region to a region such as us-east-1",
             )
         override = settings.endpoint_url.rstrip("/") if settings.endpoint_url else None
-        self.runtime_url = override or f"https://bedrock-runtime.{self.region}.amazonaws.com"
+        self.default_runtime_url = f"https://bedrock-runtime.{self.region}.amazonaws.com"
+        """The region's own AWS endpoint: the only place credentials from the environment go unbound."""
+        self.runtime_url = override or self.default_runtime_url
         self.control_url = override or f"https://bedrock.{self.region}.amazonaws.com"
         require_secure(self.runtime_url, provider_id)
         self.profile = settings.profile
@@ -216,7 +219,7 @@ class BedrockProvider:
             content=body,
             unreachable_fix=self.unreachable_fix(),
         ) as response:
-            async for event in self.decode(response.aiter_bytes()):  # open_stream maps transport errors
+            async for event in self.decode(iter_body(response, provider=self.provider_id)):
                 yield event
 
     async def decode(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[StreamEvent]:
@@ -243,6 +246,8 @@ class BedrockProvider:
                     yield state.usage
                     yield Finish(state.stop)
                     return
+            if received - consumed > MAX_FRAME_BYTES:  # the unfinished frame
+                raise stream_capped(self.provider_id, "an event-stream frame over 1 MiB")
         if state.stop is not None:
             if state.usage is not None:
                 yield state.usage
@@ -405,7 +410,7 @@ class BedrockProvider:
             headers=headers,
             unreachable_fix=self.unreachable_fix(),
         ) as response:
-            payload = json_body(await response.aread())
+            payload = json_body(await read_body(response, provider=self.provider_id))
         if not isinstance(payload, dict):
             raise ByokError(
                 ErrorCode.PROVIDER_ERROR, "Bedrock sent a non-JSON answer", provider=self.provider_id

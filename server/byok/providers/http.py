@@ -5,8 +5,12 @@ Every transport failure leaves here as a `ByokError`; nothing here ever sees LSP
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+import asyncio
+import ssl
+import zlib
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
+from contextlib import aclosing, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,28 +19,58 @@ import orjson
 from byok.config import Settings
 from byok.errors import ByokError, error_for_status
 from byok.protocol import ErrorCode
-from byok.providers.urls import origin
+from byok.providers.urls import ca_bundle_error, is_loopback, origin, proxy_origin
 from byok.retry import parse_retry_after
 
 MAX_ERROR_BODY = 64 * 1024
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+"""The most decompressed bytes one response may carry; more is a provider_error."""
+INFLATE_STEP = 64 * 1024
+"""The most bytes one decompression step may produce: a zip bomb is never inflated whole."""
+ACCEPT_ENCODING = "gzip, deflate"
+"""Only the encodings `_Inflater` bounds (httpx would also advertise br/zstd when they are installed)."""
+_YIELD_EVERY = 1024 * 1024
 
 ErrorParser = Callable[[int, bytes, Mapping[str, str]], ByokError]
 
 
+class _LoopbackDirectClient(httpx.AsyncClient):
+    """A client whose loopback requests always go direct: no proxy (settings' or environment's) sees them."""
+
+    def _transport_for_url(self, url: httpx.URL) -> httpx.AsyncBaseTransport:
+        return self._transport if is_loopback(url.host) else super()._transport_for_url(url)
+
+
 def build_client(settings: Settings) -> httpx.AsyncClient:
-    """One pooled client for all providers: proxies from settings or the environment, never for loopback."""
+    """One pooled client for all providers: proxies from settings or the environment, never for loopback.
+
+    A malformed proxy URL is `proxy_invalid` and an unusable CA bundle `ca_bundle_unreadable`.
+    """
     timeouts = settings.timeouts
-    direct = httpx.AsyncHTTPTransport(verify=settings.ca_bundle or True)
-    loopback = {f"all://{host}": direct for host in ("127.0.0.1", "localhost", "[::1]")}
-    return httpx.AsyncClient(
+    proxy = settings.proxy
+    if proxy:
+        proxy_origin(proxy)  # raises proxy_invalid with a cause and fix
+    verify: ssl.SSLContext | bool = True
+    if settings.ca_bundle:
+        verify = _ca_context(settings.ca_bundle)
+    return _LoopbackDirectClient(
         timeout=httpx.Timeout(connect=timeouts.connect_s, read=timeouts.first_byte_s, write=30.0, pool=30.0),
-        proxy=settings.proxy,
-        verify=settings.ca_bundle or True,
-        mounts=loopback,
+        proxy=proxy,
+        verify=verify,
         trust_env=True,
         limits=httpx.Limits(max_connections=200, max_keepalive_connections=20),
         follow_redirects=False,
     )
+
+
+def _ca_context(ca_bundle: str) -> ssl.SSLContext:
+    path = Path(ca_bundle).expanduser()
+    try:
+        if path.is_dir():
+            return ssl.create_default_context(capath=str(path))
+        return ssl.create_default_context(cafile=str(path))
+    except (OSError, ssl.SSLError) as exc:
+        raise ca_bundle_error(ca_bundle, getattr(exc, "strerror", None) or str(exc)) from None
 
 
 def status_error(
@@ -91,7 +125,7 @@ class HttpProvider:
             params=params,
             unreachable_fix=unreachable_fix,
         ) as response:
-            payload = json_body(await response.aread())
+            payload = json_body(await read_body(response, provider=self.provider_id))
         if not isinstance(payload, dict | list):
             raise self.unexpected_shape()
         return payload
@@ -144,6 +178,7 @@ async def open_stream(
 
     The response is closed when the context exits, which closes the connection of an unfinished stream.
     """
+    headers = {**(headers or {}), "Accept-Encoding": ACCEPT_ENCODING}
     request = client.build_request(method, url, headers=headers, json=body, content=content, params=params)
     try:
         response = await client.send(request, stream=True)
@@ -175,7 +210,7 @@ async def open_stream(
                 fix=unreachable_fix or "Set baseUrl to the API's final URL (scheme, host and path)",
             )
         if response.status_code >= 400:
-            error_body = await _read_bounded(response)
+            error_body = await _read_bounded(response, provider)
             raise parse_error(response.status_code, error_body, response.headers)
         yield response
     except httpx.TimeoutException as exc:
@@ -224,15 +259,126 @@ def _reason(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-async def _read_bounded(response: httpx.Response) -> bytes:
+async def iter_body(
+    response: httpx.Response, *, provider: str, limit: int = MAX_RESPONSE_BYTES
+) -> AsyncGenerator[bytes, None]:
+    """The body, decompressed in steps of at most `INFLATE_STEP` bytes; past `limit` bytes a provider_error.
+
+    Reads the raw bytes and inflates them here (not httpx's decoders, which inflate a whole network read
+    at once: 64 KiB of gzip can hold 64 MiB). Lets other requests run after every MiB it produces.
+    """
+    inflater = _Inflater.for_response(response, provider)
+    size = since_yield = 0
+    async for raw in response.aiter_raw():
+        for chunk in inflater.feed(raw):
+            size += len(chunk)
+            if size > limit:
+                raise stream_capped(provider, f"a response of more than {_mib(limit)}")
+            yield chunk
+            since_yield += len(chunk)
+            if since_yield >= _YIELD_EVERY:
+                since_yield = 0
+                await asyncio.sleep(0)
+    for chunk in inflater.finish():
+        size += len(chunk)
+        if size > limit:
+            raise stream_capped(provider, f"a response of more than {_mib(limit)}")
+        yield chunk
+
+
+async def read_body(response: httpx.Response, *, provider: str, limit: int = MAX_RESPONSE_BYTES) -> bytes:
+    """The whole body (model lists and other JSON documents), within the same caps as a stream."""
+    return b"".join([chunk async for chunk in iter_body(response, provider=provider, limit=limit)])
+
+
+def stream_capped(provider: str, what: str) -> ByokError:
+    """The error for a response that crossed one of the caps that keep the server's memory bounded."""
+    return ByokError(
+        ErrorCode.PROVIDER_ERROR,
+        f"The provider sent {what}; the stream was stopped",
+        provider=provider,
+        cause=f"The provider sent {what}, past byok's cap",
+        fix="Try again; if it persists, the provider (or a proxy in between) is sending malformed data",
+    )
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MiB"
+
+
+class _Inflater:
+    """Content-Encoding `gzip`/`deflate` (or none) undone in bounded steps; corrupt data is a provider_error."""
+
+    def __init__(self, provider: str, wbits: int | None) -> None:
+        self.provider = provider
+        self._may_be_raw_deflate = wbits == zlib.MAX_WBITS
+        self._decompressor = zlib.decompressobj(wbits) if wbits is not None else None
+
+    @classmethod
+    def for_response(cls, response: httpx.Response, provider: str) -> _Inflater:
+        codings = [
+            c.strip().lower() for c in response.headers.get("content-encoding", "").split(",") if c.strip()
+        ]
+        codings = [c for c in codings if c != "identity"]
+        if not codings:
+            return cls(provider, None)
+        if codings in (["gzip"], ["x-gzip"]):
+            return cls(provider, 16 + zlib.MAX_WBITS)
+        if codings == ["deflate"]:
+            return cls(provider, zlib.MAX_WBITS)
+        raise ByokError(
+            ErrorCode.PROVIDER_ERROR,
+            f"The provider answered with an unsupported Content-Encoding: {', '.join(codings)[:100]}",
+            provider=provider,
+            cause="The response is compressed in a way byok did not ask for",
+            fix="Check proxies between you and the provider; byok accepts gzip and deflate",
+        )
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """The decompressed bytes of `data`, at most `INFLATE_STEP` at a time."""
+        decompressor = self._decompressor
+        if decompressor is None:
+            if data:
+                yield data
+            return
+        if self._may_be_raw_deflate and data:  # "deflate" is zlib-wrapped by the RFC, raw from some servers
+            self._may_be_raw_deflate = False
+            try:
+                zlib.decompressobj().decompress(data[:2])
+            except zlib.error:
+                decompressor = self._decompressor = zlib.decompressobj(-zlib.MAX_WBITS)
+        try:
+            out = decompressor.decompress(data, INFLATE_STEP)
+            while True:
+                if out:
+                    yield out
+                if not decompressor.unconsumed_tail and len(out) < INFLATE_STEP:
+                    return
+                out = decompressor.decompress(decompressor.unconsumed_tail, INFLATE_STEP)
+        except zlib.error as exc:
+            raise ByokError(
+                ErrorCode.PROVIDER_ERROR,
+                "The provider sent a corrupt compressed body",
+                provider=self.provider,
+                cause=f"The body does not inflate ({exc})",
+            ) from exc
+
+    def finish(self) -> Iterator[bytes]:
+        """Whatever the decompressor still holds once the raw body has ended."""
+        return self.feed(b"")
+
+
+async def _read_bounded(response: httpx.Response, provider: str) -> bytes:
+    """At most `MAX_ERROR_BODY` bytes of an error body, inflated no further; on a failure, what arrived."""
     chunks: list[bytes] = []
     size = 0
     try:
-        async for chunk in response.aiter_bytes():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= MAX_ERROR_BODY:
-                break
-    except httpx.TransportError:
+        async with aclosing(iter_body(response, provider=provider)) as body:
+            async for chunk in body:
+                chunks.append(chunk)
+                size += len(chunk)
+                if size >= MAX_ERROR_BODY:
+                    break
+    except (httpx.TransportError, ByokError):  # a broken or undecodable error body: its status still maps
         pass
     return b"".join(chunks)[:MAX_ERROR_BODY]

@@ -1,8 +1,12 @@
-"""Endpoint checks that need no HTTP library: loopback detection, origins, the HTTPS-only rule for keys."""
+"""Endpoint checks that need no HTTP library: loopback detection, origins, the HTTPS-only rule for keys,
+and the parts of a key's route that come from settings (the proxy's origin, the CA bundle's fingerprint).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from byok.errors import ByokError
@@ -12,6 +16,7 @@ LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost
 
 
 def is_loopback(host: str) -> bool:
+    """The one loopback definition: plain HTTP is allowed to these hosts, and they never go via a proxy."""
     host = host.strip("[]").lower()
     if host in LOOPBACK_NAMES or host.endswith(".localhost"):
         return True
@@ -44,3 +49,48 @@ def require_secure(url: str, provider: str) -> None:
             f"Refusing to send a key over plain HTTP to {parts.hostname}",
             provider=provider,
         )
+
+
+def proxy_origin(proxy: str) -> str:
+    """`scheme://host[:port]` of a proxy URL, without its credentials; a malformed URL is `proxy_invalid`."""
+    try:
+        parts = urlsplit(proxy.strip())
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:
+        raise _bad_proxy(proxy, str(exc)) from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise _bad_proxy(proxy, "a proxy URL starts with http:// or https://")
+    if not host:
+        raise _bad_proxy(proxy, "the URL names no host")
+    shown = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme.lower()}://{shown}" + (f":{port}" if port is not None else "")
+
+
+def _bad_proxy(proxy: str, reason: str) -> ByokError:
+    without_credentials = proxy.rpartition("@")[2]
+    return ByokError(
+        ErrorCode.PROXY_INVALID,
+        f"byok.proxy {without_credentials!r} is not a usable proxy URL",
+        cause=reason,
+    )
+
+
+def ca_fingerprint(ca_bundle: str) -> str:
+    """`sha256:<hex>` of a CA bundle file (a directory: of its files in name order); unreadable is an error."""
+    path = Path(ca_bundle).expanduser()
+    digest = hashlib.sha256()
+    try:
+        if path.is_dir():
+            for file in sorted(p for p in path.iterdir() if p.is_file()):
+                digest.update(file.name.encode() + b"\0" + file.read_bytes())
+        else:
+            digest.update(path.read_bytes())
+    except OSError as exc:
+        raise ca_bundle_error(ca_bundle, exc.strerror or type(exc).__name__) from None
+    return f"sha256:{digest.hexdigest()}"
+
+
+def ca_bundle_error(ca_bundle: str, reason: str) -> ByokError:
+    return ByokError(
+        ErrorCode.CA_BUNDLE_UNREADABLE, f"byok.caBundle {ca_bundle!r} cannot be used: {reason}", cause=reason
+    )
