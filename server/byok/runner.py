@@ -163,7 +163,7 @@ async def _run_route(
         raise
     except ByokError as exc:
         if result.text or result.tool_calls:
-            exc.extra["partialText"] = result.text
+            exc.extra["partialText"] = result.partial_text
         else:
             billed_input = 0  # refused or failed before answering: providers do not bill it
         if exc.code == ErrorCode.MODEL_NOT_FOUND and "models" not in exc.extra:

@@ -30,7 +30,7 @@ from byok.providers.http import (
     open_stream,
     status_error,
 )
-from byok.providers.sse import iter_sse
+from byok.providers.sse import iter_sse, response_lines
 
 API_VERSION = "2023-06-01"
 STOP_REASONS = {
@@ -87,14 +87,14 @@ class AnthropicProvider(HttpProvider):
             headers={**self.headers(), "Accept": "text/event-stream"},
             body=self.request_body(request),
         ) as response:
-            async for event in self.decode(response.aiter_lines()):
+            async for event in self.decode(response_lines(response, provider=self.provider_id)):
                 yield event
 
     async def decode(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
         usage: dict[str, Any] = {}
         blocks: dict[int, dict[str, str]] = {}
         stop_reason = "stop"
-        async for sse in iter_sse(lines):
+        async for sse in iter_sse(lines, provider=self.provider_id):
             data = json_text(sse.data)
             if not isinstance(data, dict):
                 raise ByokError(

@@ -103,6 +103,8 @@ class Finish:
 
 
 StreamEvent = TextDelta | ReasoningDelta | ToolCallEvent | Usage | Finish
+MAX_PARTIAL_TEXT = 256 * 1024
+"""The most text an error keeps as `partialText` (the whole stream was relayed as it arrived)."""
 
 
 @dataclass(slots=True)
@@ -122,6 +124,24 @@ class ChatResult:
     @property
     def reasoning(self) -> str:
         return "".join(self.reasoning_parts)
+
+    @property
+    def partial_text(self) -> str:
+        """The text to hand back with an error: its first `MAX_PARTIAL_TEXT` bytes of UTF-8, whole characters."""
+        kept: list[str] = []
+        size = 0
+        for part in self.text_parts:
+            if size >= MAX_PARTIAL_TEXT:
+                break
+            kept.append(part)
+            size += len(part)
+        encoded = "".join(kept).encode(errors="surrogatepass")
+        if len(encoded) <= MAX_PARTIAL_TEXT:
+            return encoded.decode(errors="surrogatepass")
+        end = MAX_PARTIAL_TEXT
+        while encoded[end] & 0xC0 == 0x80:  # a continuation byte: the cut would split a character
+            end -= 1
+        return encoded[:end].decode(errors="surrogatepass")
 
     def add(self, event: StreamEvent) -> None:
         """Fold one stream event into the result."""

@@ -30,7 +30,7 @@ from byok.providers.http import (
     open_stream,
     status_error,
 )
-from byok.providers.sse import iter_sse
+from byok.providers.sse import iter_sse, response_lines
 
 FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
 FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "LANGUAGE"}
@@ -70,7 +70,7 @@ class GeminiProvider(HttpProvider):
             body=self.request_body(request),
             params={"alt": "sse"},
         ) as response:
-            async for event in self.decode(response.aiter_lines()):
+            async for event in self.decode(response_lines(response, provider=self.provider_id)):
                 yield event
 
     async def decode(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
@@ -78,7 +78,7 @@ class GeminiProvider(HttpProvider):
         finish: str | None = None
         saw_call = False
         call_index = 0
-        async for sse in iter_sse(lines):
+        async for sse in iter_sse(lines, provider=self.provider_id):
             chunk = json_text(sse.data)
             if not isinstance(chunk, dict):
                 raise ByokError(

@@ -35,7 +35,7 @@ from byok.providers.http import (
     open_stream,
     status_error,
 )
-from byok.providers.sse import RAW_JSON_EVENT, iter_sse
+from byok.providers.sse import RAW_JSON_EVENT, iter_sse, response_lines
 
 REASONING_MODEL = re.compile(r"^(?:openai/)?(?:o\d|gpt-5)", re.IGNORECASE)
 FINISH_REASONS = {
@@ -120,14 +120,14 @@ class OpenAIProvider(HttpProvider):
             params=self.chat_params(),
             unreachable_fix=self.unreachable_fix(),
         ) as response:
-            async for event in self.decode(response.aiter_lines()):
+            async for event in self.decode(response_lines(response, provider=self.provider_id)):
                 yield event
 
     async def decode(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
         """Turn Chat Completions SSE into normalised events (shared by Azure and compatible servers)."""
         calls: dict[int, dict[str, str]] = {}
         finished = False
-        async for sse in iter_sse(lines):
+        async for sse in iter_sse(lines, provider=self.provider_id):
             if sse.data.startswith("[DONE]"):
                 break
             chunk = json_text(sse.data)
