@@ -16,17 +16,23 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
+from byok.config import ProviderSettings
+from byok.errors import ByokError
+from byok.protocol import ErrorCode
+from byok.providers.bedrock import BedrockProvider
 from tests.conftest import TEST_KEY_ANTHROPIC, TEST_KEY_GOOGLE, TEST_KEY_OPENAI
 from tests.e2e.edits import open_document
 from tests.e2e.harness import Session
 from tests.fakes import Drop, FakeServer, Reply, anthropic_stream, gemini_stream, openai_stream
 from tests.fakes.compressed import bomb_reply, compressed
 from tests.fakes.sse import SSE_HEADERS
+from tests.fakes_bedrock import event
 from tests.hostile.helpers import (
     BYOK_ERROR,
     answer,
@@ -239,3 +245,25 @@ async def test_the_server_still_answers_after_all_of_it(rig: Rig) -> None:
     outcome, streamed = await rig.chat("openai", openai_stream(["still ", "here"]))
     assert isinstance(outcome, dict) and outcome["text"] == "still here" == streamed
     assert rig.fake.open_connections <= 2
+
+
+async def test_a_bedrock_frame_over_1_mib_is_stopped_before_it_is_whole() -> None:
+    """Bedrock reads binary event-stream frames, not lines: an unfinished frame may not pass 1 MiB either."""
+    frame = event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "w" * (4 * MiB)}})
+    fed = 0
+
+    async def chunks() -> AsyncIterator[bytes]:
+        nonlocal fed
+        for start in range(0, len(frame), 64 * 1024):
+            fed += 64 * 1024
+            yield frame[start : start + 64 * 1024]
+
+    async with httpx.AsyncClient() as client:
+        adapter = BedrockProvider(
+            "bedrock", ProviderSettings(endpoint_url="http://127.0.0.1:9", region="us-east-1"), None, client
+        )
+        with pytest.raises(ByokError) as caught:
+            async for _ in adapter.decode(chunks()):
+                pass
+    assert caught.value.code == ErrorCode.PROVIDER_ERROR and "frame over 1 MiB" in caught.value.cause
+    assert fed <= MiB + 128 * 1024
