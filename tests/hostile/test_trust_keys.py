@@ -202,7 +202,9 @@ async def test_every_loopback_host_bypasses_the_proxy(
 # -- proxy and CA are part of the key's route ------------------------------------------------------------
 
 
-async def test_a_proxy_added_after_the_key_was_stored_is_refused(env: dict[str, str], proxy: _Recorder) -> None:
+async def test_a_proxy_added_after_the_key_was_stored_is_refused(
+    env: dict[str, str], proxy: _Recorder
+) -> None:
     async with trust_session({}, env) as s:
         stored = await s.command("byok.setKey", {"provider": "openai", "key": TEST_KEY_OPENAI})
         assert "route" not in stored, "the preset's default route needs no notice"
@@ -214,18 +216,22 @@ async def test_a_proxy_added_after_the_key_was_stored_is_refused(env: dict[str, 
         assert error["code"] == ErrorCode.KEY_ENDPOINT_MISMATCH
         assert f"proxy changed from none to {proxy.url}" in error["message"]
         assert "byok keys bind openai" in error["fix"] and "byok.bindKey" in error["fix"]
-        chat = await refused(s, "byok.chat", {"messages": [{"role": "user", "content": "hi"}], "model": "gpt-4o"})
+        chat = await refused(
+            s, "byok.chat", {"messages": [{"role": "user", "content": "hi"}], "model": "gpt-4o"}
+        )
         assert chat["code"] == ErrorCode.KEY_ENDPOINT_MISMATCH
     assert time.monotonic() - started < 15
     assert proxy.seen == [], "the key's request reached a proxy it was never bound to"
 
 
-async def test_a_proxy_with_credentials_is_recorded_without_them(env: dict[str, str], proxy: _Recorder) -> None:
+async def test_a_proxy_with_credentials_is_recorded_without_them(
+    env: dict[str, str], proxy: _Recorder
+) -> None:
     secret_proxy = proxy.url.replace("http://", "http://user:pr0xy-TESTPASS@")
     async with trust_session({"proxy": secret_proxy}, env) as s:
         stored = await s.command("byok.setKey", {"provider": "openai", "key": TEST_KEY_OPENAI})
         assert stored["route"]["proxy"] == proxy.url
-    record = Path(env["BYOK_TEST_KEYRING_FILE"]).read_text()
+    record = await asyncio.to_thread(Path(env["BYOK_TEST_KEYRING_FILE"]).read_text)
     assert "pr0xy-TESTPASS" not in record and proxy.url in record
 
 
@@ -304,7 +310,7 @@ async def test_an_env_key_goes_only_to_its_preset_origin_until_bound(
     async with trust_session(settings, env) as s:
         assert (await s.command("byok.verifyKey", {"provider": "openai"}))["ok"]
     assert auth_headers(fake) == [f"Bearer {TEST_KEY_OPENAI}"]
-    record = Path(env["BYOK_TEST_KEYRING_FILE"]).read_text()
+    record = await asyncio.to_thread(Path(env["BYOK_TEST_KEYRING_FILE"]).read_text)
     assert TEST_KEY_OPENAI not in record, "binding an env key must not store the key"
 
 
@@ -342,7 +348,11 @@ async def test_bedrock_env_credentials_go_only_to_the_regions_aws_endpoint(env: 
         settings = {"providers": {"bedrock": {"region": "us-east-1", "endpointUrl": bedrock.url}}}
         bearer_env = {**env, "AWS_BEARER_TOKEN_BEDROCK": API_KEY, "AWS_EC2_METADATA_DISABLED": "true"}
         bearer_env["AWS_SHARED_CREDENTIALS_FILE"] = bearer_env["AWS_CONFIG_FILE"] = "/nonexistent"
-        chain_env = {**bearer_env, "AWS_ACCESS_KEY_ID": "AKIAFAKETESTCHAIN000", "AWS_SECRET_ACCESS_KEY": "FAKE"}
+        chain_env = {
+            **bearer_env,
+            "AWS_ACCESS_KEY_ID": "AKIAFAKETESTCHAIN000",
+            "AWS_SECRET_ACCESS_KEY": "FAKE",
+        }
         async with trust_session(settings, chain_env) as s:
             chain = await s.command("byok.verifyKey", {"provider": "bedrock"})
             assert chain["error"]["code"] == ErrorCode.KEY_ENDPOINT_MISMATCH, chain
@@ -381,7 +391,9 @@ async def test_bad_network_settings_get_a_code_cause_and_fix(
         await s.command("byok.setKey", {"provider": "openai", "key": TEST_KEY_OPENAI})
     async with trust_session(setting, env) as s:
         started = time.monotonic()
-        error = await refused(s, "byok.chat", {"messages": [{"role": "user", "content": "hi"}], "model": "gpt-4o"})
+        error = await refused(
+            s, "byok.chat", {"messages": [{"role": "user", "content": "hi"}], "model": "gpt-4o"}
+        )
         assert time.monotonic() - started < 2
         assert error["code"] == code and error["cause"] and error["fix"], error
         assert ErrorCode(code)
@@ -417,7 +429,9 @@ def _cli(env: dict[str, str], *args: str, tty_answer: str | None = None) -> tupl
     return process.wait(10), output.decode(errors="replace")
 
 
-def test_cli_bind_asks_on_a_terminal_and_refuses_a_pipe(env: dict[str, str], fake: FakeServer, tmp_path: Path) -> None:
+def test_cli_bind_asks_on_a_terminal_and_refuses_a_pipe(
+    env: dict[str, str], fake: FakeServer, tmp_path: Path
+) -> None:
     fake.route("GET", "/v1/models", openai_models(["gpt-4.1-mini"]))
     path = tmp_path / "settings.json"
     path.write_text(json.dumps({"providers": {"openai": {"baseUrl": f"{fake.url}/v1"}}}))
@@ -427,7 +441,7 @@ def test_cli_bind_asks_on_a_terminal_and_refuses_a_pipe(env: dict[str, str], fak
     code, out = _cli(env, "keys", "bind", "openai", tty_answer="n")
     assert code == 1 and fake.url in out, out
     code, out = _cli(env, "verify", "openai")
-    assert code == 1 and "key_endpoint_mismatch" not in out and "byok keys bind openai" in out, out
+    assert code == 1 and "byok keys bind openai" in out, out
     assert fake.requests == []
     code, out = _cli(env, "keys", "bind", "openai", tty_answer="y")
     assert code == 0 and fake.url in out, out
