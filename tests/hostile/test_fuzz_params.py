@@ -203,6 +203,9 @@ def field_values(server_doc: str) -> dict[str, st.SearchStrategy[Any]]:
     return {
         "provider": PROVIDERS,
         "key": st.one_of(st.sampled_from([" ", "sk-x", "sk-ant-api03-x", "AIza-x", "{}"]), st.text(), JSON),
+        "endpoint": st.one_of(
+            st.sampled_from(["https://api.openai.com", "ftp://x", "not a url", ""]), anything
+        ),
         "messages": st.one_of(st.lists(MESSAGE, max_size=3), anything),
         "model": MODELS,
         "files": st.one_of(st.lists(uris(server_doc), max_size=3), anything),
@@ -223,6 +226,7 @@ def field_values(server_doc: str) -> dict[str, st.SearchStrategy[Any]]:
 
 COMMAND_FIELDS: dict[Command, tuple[str, ...]] = {
     Command.SET_KEY: ("provider", "key"),
+    Command.BIND_KEY: ("provider", "endpoint"),
     Command.DELETE_KEY: ("provider",),
     Command.LIST_KEYS: (),
     Command.VERIFY_KEY: ("provider",),
@@ -239,6 +243,7 @@ COMMAND_FIELDS: dict[Command, tuple[str, ...]] = {
 
 REQUIRED: dict[Command, tuple[str, ...]] = {
     Command.SET_KEY: ("provider", "key"),
+    Command.BIND_KEY: ("provider",),
     Command.DELETE_KEY: ("provider",),
     Command.VERIFY_KEY: ("provider",),
     Command.CHAT: ("messages",),
