@@ -23,7 +23,17 @@ from byok.errors import ByokError
 from byok.protocol import Command, ErrorCode
 from byok.providers.base import ChatRequest, Message
 from byok.runner import StreamSink, run_turn
-from byok.tools import Changes, EditApplier, ToolError, Workspace, edit_applier, server_documents
+from byok.tools import (
+    Changes,
+    EditApplier,
+    PermissionAsker,
+    ToolError,
+    Workspace,
+    confirm_runnable_edits,
+    edit_applier,
+    server_documents,
+    user_asker,
+)
 
 if TYPE_CHECKING:
     from byok.lsp import ByokServer
@@ -165,6 +175,7 @@ async def composer(
     sink: StreamSink,
     workspace: Workspace | None,
     apply_edit: EditApplier | None = None,
+    ask: PermissionAsker | None = None,
 ) -> dict[str, Any]:
     """Run one Composer request; the WorkspaceEdit is sent to the editor only when `params.apply`."""
     if workspace is None:
@@ -189,6 +200,9 @@ async def composer(
     )
     turn = await run_turn(backend, routes, request, sink, feature="composer")
     changes, unresolved, refused = merge_blocks(workspace, parse_blocks(turn.result.text))
+    refused += await confirm_runnable_edits(
+        changes, ask, allow_headless=backend.settings.agent.allow_commands, who="byok composer"
+    )
     edit = changes.edit()
     summary = changes.summary()
     changed = {entry["path"] for entry in summary}
@@ -220,7 +234,12 @@ def register(server: ByokServer) -> None:
         sink = server.stream_sink(params.stream_id)
         try:
             result = await composer(
-                server.backend, params, sink, workspace, edit_applier(server, "byok: composer")
+                server.backend,
+                params,
+                sink,
+                workspace,
+                edit_applier(server, "byok: composer"),
+                ask=user_asker(server),
             )
         finally:
             sink.close()
