@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -10,7 +11,7 @@ from pydantic import Field
 from byok.backend import BUILTIN_MODELS
 from byok.builtin.apply import ApplyResult, apply_snippet
 from byok.config import CamelModel
-from byok.context import uri_to_path
+from byok.context import FileJail, workspace_roots
 from byok.errors import ByokError
 from byok.protocol import Command, ErrorCode
 from byok.tools import DocumentLookup, EditApplier, ToolError, edit_applier, read_disk, server_documents
@@ -45,7 +46,10 @@ def edit_for(uri: str, version: int | None, result: ApplyResult) -> dict[str, An
 
 
 async def apply_code(
-    params: ApplyParams, documents: DocumentLookup | None = None, apply_edit: EditApplier | None = None
+    params: ApplyParams,
+    roots: list[Path],
+    documents: DocumentLookup | None = None,
+    apply_edit: EditApplier | None = None,
 ) -> dict[str, Any]:
     if params.model is not None and params.model != BUILTIN_MODELS["apply"]:
         raise ByokError(
@@ -53,10 +57,14 @@ async def apply_code(
             "Apply always runs on the built-in model; it cannot use a BYOK model",
             fix="Call byok.apply without `model`",
         )
+    jail = FileJail(roots, lambda uri: document.text if documents and (document := documents(uri)) else None)
+    located = jail.locate(params.uri, "uri", edit=True, missing_ok=True)
     document = documents(params.uri) if documents else None
-    path = uri_to_path(params.uri)
+    path = located.path
     try:
-        original = document.text if document else await asyncio.to_thread(read_disk, path)
+        original = (
+            located.text if located.text is not None else await asyncio.to_thread(read_disk, located.real)
+        )
     except ToolError as exc:
         raise ByokError(
             ErrorCode.BAD_REQUEST, str(exc), cause=str(exc), fix="Apply to a UTF-8 text file"
@@ -83,4 +91,6 @@ async def apply_code(
 def register(server: ByokServer) -> None:
     @server.byok_command(Command.APPLY, ApplyParams)
     async def handle_apply(params: ApplyParams) -> dict[str, Any]:
-        return await apply_code(params, server_documents(server), edit_applier(server, "byok: apply"))
+        return await apply_code(
+            params, workspace_roots(server), server_documents(server), edit_applier(server, "byok: apply")
+        )

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from byok.backend import Backend
 from byok.config import CamelModel
-from byok.context import OpenDocumentReader, check_context_window, format_files, read_file
+from byok.context import FileJail, check_context_window, format_files, workspace_roots
 from byok.protocol import Command
 from byok.providers.base import ChatRequest, Message
 from byok.runner import StreamSink, run_turn
@@ -37,10 +37,10 @@ async def chat(
     backend: Backend,
     params: ChatParams,
     sink: StreamSink,
-    open_document: OpenDocumentReader | None = None,
+    jail: FileJail,
 ) -> dict[str, object]:
     routes = await backend.routes("chat", params.model)
-    files = [read_file(uri, open_document) for uri in params.files]
+    files = jail.read_context(params.files, "files", backend.settings.context.max_bytes)
     messages = [Message(m.role, m.content) for m in params.messages]
     if files:
         context = "The user shared these files:\n\n" + format_files(files)
@@ -68,7 +68,8 @@ def register(server: ByokServer) -> None:
     async def handle_chat(params: ChatParams) -> dict[str, object]:
         sink = server.stream_sink(params.stream_id)
         try:
-            result = await chat(server.backend, params, sink, server.open_document_text)
+            jail = FileJail(workspace_roots(server), server.open_document_text)
+            result = await chat(server.backend, params, sink, jail)
         finally:
             sink.close()
         return {**result, "streamId": sink.stream_id}

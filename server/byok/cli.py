@@ -22,6 +22,7 @@ from byok import __version__
 from byok.backend import Backend
 from byok.chat import ChatParams, chat
 from byok.config import load_settings
+from byok.context import FileJail, uri_to_path
 from byok.errors import ByokError
 from byok.protocol import ErrorCode
 from byok.redaction import redact
@@ -170,7 +171,9 @@ async def dispatch(backend: Backend, args: argparse.Namespace) -> int:
                 "files": args.file_uris,
             }
         )
-        result = await chat(backend, params, TerminalSink(quiet=as_json))
+        # The user named each file in their own shell: its folder is the jail; secrets, /proc and such stay out.
+        jail = FileJail({uri_to_path(uri).parent for uri in params.files})
+        result = await chat(backend, params, TerminalSink(quiet=as_json), jail)
         if as_json:
             print(json.dumps(result, indent=2, ensure_ascii=False))
         else:

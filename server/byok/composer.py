@@ -18,7 +18,7 @@ from pydantic import Field
 from byok.backend import Backend
 from byok.builtin.apply import apply_snippet
 from byok.config import CamelModel
-from byok.context import ContextFile, check_context_window, read_file
+from byok.context import ContextFile, FileJail, check_context_window, workspace_roots
 from byok.errors import ByokError
 from byok.protocol import Command, ErrorCode
 from byok.providers.base import ChatRequest, Message
@@ -174,6 +174,7 @@ async def composer(
     params: ComposerParams,
     sink: StreamSink,
     workspace: Workspace | None,
+    jail: FileJail,
     apply_edit: EditApplier | None = None,
     ask: PermissionAsker | None = None,
 ) -> dict[str, Any]:
@@ -186,11 +187,7 @@ async def composer(
             fix="Open a folder, then run Composer again",
         )
     routes = await backend.routes("composer", params.model)
-    documents = workspace.documents
-    files = [
-        read_file(uri, lambda u: document.text if documents and (document := documents(u)) else None)
-        for uri in params.files
-    ]
+    files = jail.read_context(params.files, "files", backend.settings.context.max_bytes)
     prompt = build_prompt(workspace, files, params.instruction)
     check_context_window(files, SYSTEM_PROMPT + params.instruction, routes[0].context_window)
     request = ChatRequest(
@@ -230,7 +227,11 @@ def register(server: ByokServer) -> None:
     @server.byok_command(Command.COMPOSER, ComposerParams)
     async def handle_composer(params: ComposerParams) -> dict[str, Any]:
         root = server.workspace.root_path
-        workspace = Workspace(Path(root), server_documents(server)) if root else None
+        documents = server_documents(server)
+        workspace = Workspace(Path(root), documents) if root else None
+        jail = FileJail(
+            workspace_roots(server), lambda uri: document.text if (document := documents(uri)) else None
+        )
         sink = server.stream_sink(params.stream_id)
         try:
             result = await composer(
@@ -238,6 +239,7 @@ def register(server: ByokServer) -> None:
                 params,
                 sink,
                 workspace,
+                jail,
                 edit_applier(server, "byok: composer"),
                 ask=user_asker(server),
             )

@@ -121,10 +121,17 @@ class AgentSettings(CamelModel):
     """Headless opt-in (run_command, edits to run-able files) for a client that cannot ask the user."""
     apply_each_step: bool = False
     command_timeout_s: float = Field(default=60.0, gt=0)
-    command_env: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(default_factory=list)
+    command_env: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(
+        default_factory=list
+    )
     """Environment variables passed to commands besides PATH, HOME, LANG, LC_*, TERM ... (an allow-list)."""
     permission_timeout_s: float = Field(default=300.0, gt=0)
     """How long a consent question waits for the user; no answer denies."""
+
+
+class ContextSettings(CamelModel):
+    max_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    """Total bytes of the files one request sends as context (chat, composer, inline edit)."""
 
 
 class Settings(CamelModel):
@@ -139,6 +146,7 @@ class Settings(CamelModel):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     prices: dict[str, PriceSettings] = Field(default_factory=dict)
     agent: AgentSettings = Field(default_factory=AgentSettings)
+    context: ContextSettings = Field(default_factory=ContextSettings)
 
 
 def load_settings(raw: Any) -> tuple[Settings, list[str]]:

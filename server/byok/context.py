@@ -1,30 +1,99 @@
-"""Files sent to a model as context: open documents first, then disk; secret-looking files never."""
+"""Files a feature reads or edits for the user, through ONE jail.
+
+Chat and Composer `files`, the inline-edit and Apply `uri` and the agent's tools all pass the same rules:
+- never /proc, /sys or /dev, and never a secret-looking file (matched case-insensitively), even when the
+  editor has it open;
+- a document the editor has open is served from the editor's text;
+- anything else comes from disk only when its real path (symlinks followed) lies inside a workspace folder
+  and it is a regular file with ONE link (a hard link has no target the jail could check);
+- a file with more than one link is never edited, open or not;
+- the context of one request is capped in bytes (`context.maxBytes`), whatever the model's window.
+"""
 
 from __future__ import annotations
 
 import fnmatch
+import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePath
+from pathlib import Path, PurePath, PurePosixPath
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from byok.errors import ByokError
 from byok.prices import estimate_tokens
 from byok.protocol import ErrorCode
 
+if TYPE_CHECKING:
+    from byok.lsp import ByokServer
+
 MAX_FILE_BYTES = 2 * 1024 * 1024
+SPECIAL_DIRECTORIES = (PurePosixPath("/proc"), PurePosixPath("/sys"), PurePosixPath("/dev"))
+"""Kernel and device trees: their files can be endless, block, or hold the server's own environment."""
+
+SECRET_DIRECTORIES = frozenset(
+    {".git", ".ssh", ".aws", ".gnupg", ".kube", ".docker", ".azure", ".password-store", ".vault"}
+)
+"""Directories (anywhere in a path, any case) whose every file is off limits."""
+SECRET_SUBPATHS = (("gcloud", "credentials.db"), (".config", "gcloud"), (".config", "gh", "hosts.yml"))
+"""Runs of path components that hold credentials although their names alone look ordinary."""
 SECRET_FILE_PATTERNS = (
+    # environment files
     ".env",
     ".env.*",
+    "*.env",
+    ".envrc",
+    # private keys, certificates with keys, keystores, password databases
     "*.pem",
     "*.key",
-    "id_rsa*",
-    "id_ed25519*",
-    "id_ecdsa*",
     "*.p12",
     "*.pfx",
+    "*.p8",
+    "*.jks",
+    "*.keystore",
+    "*.kdbx",
+    "*.ppk",
+    "*.keytab",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    # credentials files of common tools
+    ".npmrc",
+    ".netrc",
+    "_netrc",
+    ".pypirc",
+    ".pgpass",
+    ".my.cnf",
+    ".git-credentials",
+    ".dockercfg",
+    ".vault-token",
+    ".boto",
+    ".s3cfg",
+    ".terraformrc",
+    "terraform.rc",
+    "credentials",
+    "credentials.json",
+    "credentials.toml",
+    "application_default_credentials.json",
+    "client_secret*.json",
+    "service-account*.json",
+    "service_account*.json",
+    "kubeconfig",
+    "htpasswd",
+    ".htpasswd",
+    # infrastructure state and variables, application secrets
+    "*.tfvars",
+    "*.tfvars.json",
+    "*.tfstate",
+    "*.tfstate.backup",
+    "secrets.yml",
+    "secrets.yaml",
+    "secrets.json",
+    "secrets.toml",
 )
+"""File names (any case) that hold credentials; the list is matched against the last path component."""
 
 OpenDocumentReader = Callable[[str], str | None]
 """Returns the editor's current text of an open document, or None when the URI is not open."""
@@ -37,74 +106,259 @@ class ContextFile:
     text: str
 
 
-def uri_to_path(uri: str) -> Path:
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A file that passed the jail: where it is, and its text when the editor has it open."""
+
+    uri: str
+    path: Path
+    """The path as named, normalised (`..` and percent-escapes resolved)."""
+    real: Path
+    """The path with every symlink resolved: what is read from disk."""
+    text: str | None
+    """The editor's text of an open document; None means the file is read from disk."""
+    size: int
+    """Bytes: the document's UTF-8 length, or the file's size on disk (0 when it does not exist)."""
+
+
+def _refused(field: str | None, message: str, *, cause: str, fix: str) -> ByokError:
+    return ByokError(ErrorCode.BAD_REQUEST, f"{field}: {message}" if field else message, cause=cause, fix=fix)
+
+
+def uri_to_path(uri: str, field: str | None = None) -> Path:
+    """The local path of a file: URI (or of an absolute path), normalised: `..` and escapes resolved."""
     parts = urlsplit(uri)
     if parts.scheme not in ("file", ""):
-        raise ByokError(
-            ErrorCode.BAD_REQUEST,
-            f"Only file: URIs can be read, not {parts.scheme}:",
+        raise _refused(
+            field,
+            f"only file: URIs can be read, not {parts.scheme}:",
             cause="Unsupported URI scheme",
             fix="Pass file:// URIs",
         )
+    if parts.netloc not in ("", "localhost"):
+        raise _refused(
+            field,
+            f"the URI names another machine ({parts.netloc})",
+            cause="Files on other hosts are never read",
+            fix="Pass a file:// URI of a local file",
+        )
     path = unquote(parts.path)
-    if "\x00" in path or not path:
-        raise ByokError(
-            ErrorCode.BAD_REQUEST,
-            "The URI has no usable file path",
-            cause="An empty path or a NUL character in a file URI",
+    if "\x00" in path or not path.startswith("/"):
+        raise _refused(
+            field,
+            "the URI has no usable absolute file path",
+            cause="An empty or relative path, or a NUL character, in a file URI",
             fix="Pass a file:// URI of an existing file",
         )
-    return Path(path)
+    return Path(os.path.normpath("/" + path.lstrip("/")))
 
 
 def is_secret_file(path: PurePath) -> bool:
-    if ".git" in path.parts:
+    """Whether the path names a credentials file or lies in a credentials directory (any case)."""
+    parts = [part.lower() for part in path.parts]
+    if not parts:
+        return False
+    if SECRET_DIRECTORIES.intersection(parts):
         return True
-    return any(fnmatch.fnmatch(path.name, pattern) for pattern in SECRET_FILE_PATTERNS)
+    for run in SECRET_SUBPATHS:
+        if any(tuple(parts[i : i + len(run)]) == run for i in range(len(parts) - len(run) + 1)):
+            return True
+    return any(fnmatch.fnmatchcase(parts[-1], pattern) for pattern in SECRET_FILE_PATTERNS)
 
 
-def read_file(uri: str, open_document: OpenDocumentReader | None = None) -> ContextFile:
-    path = uri_to_path(uri)
-    if is_secret_file(path):
-        raise ByokError(
-            ErrorCode.BAD_REQUEST,
-            f"{path.name} looks like a secrets file and is never sent to a model",
-            cause="Files such as .env, *.pem and private keys are excluded from context",
-            fix="Remove it from the request",
+def is_special_path(path: PurePath) -> bool:
+    """Whether an absolute, normalised path lies in /proc, /sys or /dev."""
+    return any(path.is_relative_to(directory) for directory in SPECIAL_DIRECTORIES)
+
+
+def hard_link_reason(name: str, info: os.stat_result) -> str | None:
+    if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+        return (
+            f"{name} has {info.st_nlink} hard links; another name for it may lie outside the workspace, "
+            "so it is not read from disk or edited"
         )
-    text = open_document(uri) if open_document else None
-    if text is None:
-        text = _read_regular_file(path)
-    return ContextFile(uri, str(path), text)
+    return None
 
 
-def _read_regular_file(path: Path) -> str:
-    """Read a regular file of bounded size: never a FIFO, a device or /proc file that could block or not end."""
+def link_refusal(path: Path) -> str | None:
+    """Why `path` may not be edited or read from disk: a regular file with several hard links; else None."""
     try:
         info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise ByokError(
-                ErrorCode.BAD_REQUEST,
-                f"{path.name} is not a regular file",
-                cause="Only regular files can be sent as context (not directories, pipes or devices)",
-                fix="Pass a regular file",
+    except (OSError, ValueError):  # absent or unreadable: the read or write itself reports that
+        return None
+    return hard_link_reason(path.name, info)
+
+
+def _check_regular(field: str, path: Path, info: os.stat_result) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        raise _refused(
+            field,
+            f"{path.name} is not a regular file",
+            cause="Only regular files can be sent as context (not directories, pipes or devices)",
+            fix="Pass a regular file",
+        )
+    if reason := hard_link_reason(path.name, info):
+        raise _refused(field, reason, cause="A hard link can lead out of the workspace", fix=_OPEN_IT)
+    if info.st_size > MAX_FILE_BYTES:
+        raise ByokError(
+            ErrorCode.CONTEXT_TOO_LARGE,
+            f"{field}: {path.name} is larger than {MAX_FILE_BYTES // 1024 // 1024} MB",
+            fix="Select the relevant part instead of the whole file",
+        )
+
+
+_OPEN_IT = "Open the file in the editor, or copy it into the workspace"
+
+
+class FileJail:
+    """The one rule for the files a feature reads or edits: open documents, or regular files in the workspace."""
+
+    def __init__(self, roots: Iterable[Path], open_document: OpenDocumentReader | None = None) -> None:
+        self.real_roots = tuple(Path(os.path.abspath(root)).resolve() for root in roots)
+        self.open_document = open_document
+
+    def locate(self, uri: str, field: str, *, edit: bool = False, missing_ok: bool = False) -> Located:
+        """Check `uri` against the jail (`field` names it in refusals); `edit` also refuses hard-linked files."""
+        path = uri_to_path(uri, field)
+        try:
+            real = path.resolve()
+        except (OSError, RuntimeError):
+            raise _refused(
+                field,
+                f"{path} cannot be resolved",
+                cause="A symlink loop or an unreadable path",
+                fix=_OPEN_IT,
+            ) from None
+        for candidate in (path, real):
+            if is_special_path(candidate):
+                raise _refused(
+                    field,
+                    f"{path} is a system file",
+                    cause="Files under /proc, /sys and /dev are never read",
+                    fix="Pass a file from the workspace",
+                )
+            if is_secret_file(candidate):
+                raise _refused(
+                    field,
+                    f"{path.name} looks like a secrets file and is never sent to a model",
+                    cause="Files such as .env, private keys, credentials and .ssh/.aws/.gnupg are excluded",
+                    fix="Remove it from the request",
+                )
+        if edit and (reason := link_refusal(real)):
+            raise _refused(field, reason, cause="A hard link can lead out of the workspace", fix=_OPEN_IT)
+        text = self.open_document(uri) if self.open_document else None
+        if text is not None:
+            return Located(uri, path, real, text, len(text.encode("utf-8", "replace")))
+        if not self.real_roots:
+            raise _refused(
+                field,
+                f"{path} is not open in the editor, and no workspace folder is open",
+                cause="Without a workspace folder only documents open in the editor can be used",
+                fix="Open the folder, or open the file in the editor",
             )
-        if info.st_size > MAX_FILE_BYTES:
+        if not any(real.is_relative_to(root) for root in self.real_roots):
+            raise _refused(
+                field,
+                f"{path} is outside the workspace folders",
+                cause="Files are read from disk only inside a workspace folder (symlinks followed)",
+                fix="Open the file in the editor, or add its folder to the workspace",
+            )
+        try:
+            info = real.stat()
+        except FileNotFoundError:
+            if missing_ok:
+                return Located(uri, path, real, None, 0)
+            raise _refused(
+                field, f"{path.name} does not exist", cause="No such file", fix="Check the path"
+            ) from None
+        except OSError as exc:
+            raise _refused(
+                field,
+                f"cannot read {path.name}: {exc.strerror or exc}",
+                cause="The file is not readable",
+                fix="Check the path",
+            ) from None
+        _check_regular(field, path, info)
+        return Located(uri, path, real, None, info.st_size)
+
+    def read(self, located: Located, field: str) -> str:
+        """The file's text: the open document's, or from disk (checked again on the opened descriptor)."""
+        if located.text is not None:
+            return located.text
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            descriptor = os.open(located.real, flags)
+            with os.fdopen(descriptor, "rb") as handle:
+                _check_regular(field, located.path, os.fstat(handle.fileno()))
+                data = handle.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise _refused(
+                field,
+                f"cannot read {located.path.name}: {exc.strerror or exc}",
+                cause="The file is not readable",
+                fix="Check the path",
+            ) from None
+        if len(data) > MAX_FILE_BYTES:
             raise ByokError(
                 ErrorCode.CONTEXT_TOO_LARGE,
-                f"{path.name} is larger than {MAX_FILE_BYTES // 1024 // 1024} MB",
+                f"{field}: {located.path.name} grew past {MAX_FILE_BYTES // 1024 // 1024} MB while it was read",
                 fix="Select the relevant part instead of the whole file",
             )
-        with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except (OSError, ValueError) as exc:
-        raise ByokError(
-            ErrorCode.BAD_REQUEST,
-            f"Cannot read {path.name}: {getattr(exc, 'strerror', None) or exc}",
-            cause="The file does not exist or is not readable",
-            fix="Check the path",
-        ) from None
-    return data[:MAX_FILE_BYTES].decode("utf-8", errors="replace")
+        return data.decode("utf-8", errors="replace")
+
+    def read_context(self, uris: Sequence[str], field: str, max_bytes: int) -> list[ContextFile]:
+        """The files of `uris` (`field[i]` in refusals), refused as a whole when over `max_bytes`.
+
+        Sizes are checked before anything is read (disk sizes), and again on the text read.
+        """
+        located = [self.locate(uri, f"{field}[{i}]") for i, uri in enumerate(uris)]
+        check_context_bytes([(str(item.path), item.size) for item in located], max_bytes)
+        files = [
+            ContextFile(item.uri, str(item.path), self.read(item, f"{field}[{i}]"))
+            for i, item in enumerate(located)
+        ]
+        check_context_bytes([(f.path, len(f.text.encode("utf-8", "replace"))) for f in files], max_bytes)
+        return files
+
+    def read_for_edit(self, uri: str, field: str, max_bytes: int) -> ContextFile:
+        """The one file a feature edits and sends: never a hard-linked one, even when open."""
+        located = self.locate(uri, field, edit=True)
+        check_context_bytes([(str(located.path), located.size)], max_bytes)
+        text = self.read(located, field)
+        check_context_bytes([(str(located.path), len(text.encode("utf-8", "replace")))], max_bytes)
+        return ContextFile(uri, str(located.path), text)
+
+
+def workspace_roots(server: ByokServer) -> list[Path]:
+    """The local folders of the editor's workspace: every workspace folder and the root."""
+    workspace = server.workspace
+    uris = [folder.uri for folder in workspace.folders.values()]
+    if workspace.root_uri:
+        uris.append(workspace.root_uri)
+    roots: list[Path] = []
+    for uri in dict.fromkeys(uris):
+        try:
+            roots.append(uri_to_path(uri))
+        except ByokError:  # not a local folder: nothing on disk is read through it
+            continue
+    return roots
+
+
+def check_context_bytes(sizes: list[tuple[str, int]], max_bytes: int) -> None:
+    """Refuse context files over `max_bytes` in total (`context.maxBytes`), naming the largest."""
+    total = sum(size for _, size in sizes)
+    if total <= max_bytes:
+        return
+    largest = sorted(sizes, key=lambda item: item[1], reverse=True)[:3]
+    names = ", ".join(f"{path} ({size:,} bytes)" for path, size in largest)
+    raise ByokError(
+        ErrorCode.CONTEXT_TOO_LARGE,
+        f"The context files total {total:,} bytes, over the {max_bytes:,}-byte limit",
+        cause=f"The largest files: {names}",
+        fix="Send fewer or smaller files, or raise byok.context.maxBytes",
+        contextBytes=total,
+        maxBytes=max_bytes,
+    )
 
 
 def format_files(files: list[ContextFile]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 from byok.backend import Backend
 from byok.builtin.text import newline_of, utf16_to_index
 from byok.config import CamelModel
-from byok.context import ContextFile, check_context_window, read_file
+from byok.context import ContextFile, FileJail, check_context_window, workspace_roots
 from byok.errors import ByokError
 from byok.protocol import Command, ErrorCode
 from byok.providers.base import ChatRequest, Message
@@ -310,13 +310,15 @@ async def inline_edit(
     backend: Backend,
     params: InlineEditParams,
     sink: StreamSink,
+    roots: list[Path],
     documents: DocumentLookup | None = None,
     apply_edit: EditApplier | None = None,
 ) -> dict[str, Any]:
     """Run one inline edit; the WorkspaceEdit is sent to the editor only when `params.apply`."""
     routes = await backend.routes("inlineEdit", params.model)
+    jail = FileJail(roots, lambda uri: document.text if documents and (document := documents(uri)) else None)
+    source = jail.read_for_edit(params.uri, "uri", backend.settings.context.max_bytes)
     document = documents(params.uri) if documents else None
-    source = read_file(params.uri, lambda _: document.text if document else None)
     selection = locate(source.text, params)
     language = language_of(source.path, document.language_id if document else None)
     prompt = build_prompt(source.path, language, source.text, selection, params.instruction)
@@ -369,6 +371,7 @@ def register(server: ByokServer) -> None:
                 server.backend,
                 params,
                 sink,
+                workspace_roots(server),
                 server_documents(server),
                 edit_applier(server, "byok: inline edit"),
             )

@@ -27,7 +27,14 @@ from lsprotocol.converters import get_converter
 
 from byok.builtin.apply import apply_snippet
 from byok.builtin.text import utf16_len
-from byok.context import MAX_FILE_BYTES, is_secret_file, uri_to_path
+from byok.context import (
+    MAX_FILE_BYTES,
+    hard_link_reason,
+    is_secret_file,
+    is_special_path,
+    link_refusal,
+    uri_to_path,
+)
 from byok.errors import ByokError
 from byok.providers.base import ToolCall, ToolSpec
 
@@ -162,9 +169,9 @@ class Workspace:
             raise PathRefused(f"{path} cannot be resolved (a symlink loop?)") from None
         if not real.is_relative_to(self.real_root):
             raise PathRefused(f"{path} leads outside the workspace through a symlink")
-        if is_secret_file(candidate.relative_to(self.root)) or is_secret_file(
-            real.relative_to(self.real_root)
-        ):
+        if is_special_path(candidate) or is_special_path(real):
+            raise PathRefused(f"{path} is a system file (/proc, /sys, /dev); it is never read")
+        if is_secret_file(candidate) or is_secret_file(real):
             raise PathRefused(f"{path} looks like a secrets file; it is never read or sent")
         return candidate
 
@@ -187,6 +194,8 @@ def read_disk(path: Path) -> str | None:
         raise ToolError(f"{path.name} is a directory")
     if not stat.S_ISREG(info.st_mode):
         raise ToolError(f"{path.name} is not a regular file")
+    if reason := hard_link_reason(path.name, info):
+        raise ToolError(reason)
     if info.st_size > MAX_FILE_BYTES:
         raise ToolError(f"{path.name} is larger than {MAX_FILE_BYTES // 1024 // 1024} MB")
     try:
@@ -244,7 +253,9 @@ class Changes:
         return document.text if document else read_disk(path)
 
     def write(self, path: Path, text: str | None) -> None:
-        """Set the file's new text (None deletes it)."""
+        """Set the file's new text (None deletes it); never of a file with several hard links, even if open."""
+        if reason := link_refusal(path):
+            raise ToolError(reason)
         self.state(path).text = text
 
     def pending(self) -> bool:

@@ -37,7 +37,9 @@ def test_cli_key_verify_chat_usage(fake: FakeServer, server_env: dict[str, str],
     stored = byok(env, "keys", "set", "openai", stdin=TEST_KEY_OPENAI + "\n")
     assert stored.returncode == 0, stored.stderr
     assert "sk-proj-…1b2c" in stored.stdout
-    assert f"bound to {fake.url}" in stored.stdout and "the default is https://api.openai.com" in stored.stdout
+    assert (
+        f"bound to {fake.url}" in stored.stdout and "the default is https://api.openai.com" in stored.stdout
+    )
     listed = json.loads(byok(env, "--json", "keys", "list").stdout)
     assert listed == [{"provider": "openai", "fingerprint": "sk-proj-…1b2c", "source": "keyring"}]
     ok = byok(env, "verify", "openai")
