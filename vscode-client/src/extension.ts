@@ -186,6 +186,17 @@ async function verifyKey(): Promise<void> {
   }
 }
 
+async function bindKey(): Promise<void> {
+  const provider = await pickProvider('BYOK: Bind Key');
+  if (!provider) return;
+  // The server asks the user itself (window/showMessageRequest) and shows the whole route.
+  const res = await exec<{ fingerprint?: string; route?: { endpoint?: string; proxy?: string | null } }>(
+    'byok.bindKey', { provider });
+  const via = res.route?.proxy ? ` via ${res.route.proxy}` : '';
+  void vscode.window.showInformationMessage(
+    `byok: ${provider} key ${res.fingerprint ?? ''} bound to ${res.route?.endpoint ?? 'its endpoint'}${via}`);
+}
+
 async function deleteKey(): Promise<void> {
   const provider = await pickProvider('BYOK: Delete API Key');
   if (!provider) return;
@@ -266,6 +277,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const commands: Record<string, (...args: unknown[]) => Promise<void>> = {
     'byok.ui.setKey': setKey,
     'byok.ui.verifyKey': verifyKey,
+    'byok.ui.bindKey': bindKey,
     'byok.ui.deleteKey': deleteKey,
     'byok.ui.chat': () => Promise.resolve(ChatPanel.show(chatBackend,
       vscode.window.activeTextEditor?.document.getText(vscode.window.activeTextEditor.selection))),
