@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from lsprotocol.converters import get_converter
+from pathspec import GitIgnoreSpec
 
 from byok.builtin.apply import apply_snippet
 from byok.builtin.text import utf16_len
@@ -303,64 +304,28 @@ class Changes:
 
 
 @dataclass(frozen=True, slots=True)
-class _IgnoreRule:
-    pattern: re.Pattern[str]
-    negated: bool
-    directory_only: bool
+class IgnoreFile:
+    """One .gitignore: its directory (workspace-relative, "" for the root) and its patterns."""
+
+    base: str
+    spec: GitIgnoreSpec
 
 
-def _glob_regex(glob: str) -> str:
-    out, i = [], 0
-    while i < len(glob):
-        if glob.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif glob.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif glob[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif glob[i] == "?":
-            out.append("[^/]")
-            i += 1
-        elif glob[i] == "[" and (close := glob.find("]", i + 2)) != -1:
-            body = glob[i + 1 : close]
-            out.append("[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]")
-            i = close + 1
-        else:
-            out.append(re.escape(glob[i]))
-            i += 1
-    return "".join(out)
+def parse_gitignore(text: str, base: str) -> list[IgnoreFile]:
+    """The rules of one .gitignore in directory `base`, as a list deeper files are appended to."""
+    return [IgnoreFile(base, GitIgnoreSpec.from_lines(text.splitlines()))]
 
 
-def parse_gitignore(text: str, base: str) -> list[_IgnoreRule]:
-    """Rules of one .gitignore in directory `base` (workspace-relative, "" for the root)."""
-    rules = []
-    prefix = re.escape(base + "/") if base else ""
-    for line in text.splitlines():
-        line = line.rstrip()
-        if not line or line.startswith("#"):
-            continue
-        negated = line.startswith("!")
-        line = line[1:] if negated else line.removeprefix("\\")
-        directory_only = line.endswith("/")
-        line = line.rstrip("/")
-        if not line:
-            continue
-        anchored = "/" in line
-        body = _glob_regex(line.lstrip("/"))
-        regex = f"{prefix}{body}" if anchored else f"{prefix}(?:.*/)?{body}"
-        rules.append(_IgnoreRule(re.compile(regex + r"\Z"), negated, directory_only))
-    return rules
-
-
-def is_ignored(rules: list[_IgnoreRule], relative: str, is_dir: bool) -> bool:
-    """Whether the last matching rule ignores `relative` (git's "last match wins")."""
+def is_ignored(rules: list[IgnoreFile], relative: str, is_dir: bool) -> bool:
+    """Whether `relative` is ignored: the last matching pattern wins, deeper .gitignore files last."""
     ignored = False
+    candidate = relative + "/" if is_dir else relative
     for rule in rules:
-        if (is_dir or not rule.directory_only) and rule.pattern.match(relative):
-            ignored = not rule.negated
+        if rule.base and not candidate.startswith(rule.base + "/"):
+            continue
+        verdict = rule.spec.check_file(candidate[len(rule.base) + 1 :] if rule.base else candidate).include
+        if verdict is not None:
+            ignored = verdict
     return ignored
 
 
@@ -368,7 +333,7 @@ def walk_files(root: Path, under: Path) -> list[str]:
     """Files below `under` (workspace-relative paths), skipping `.git` and what the .gitignore files ignore."""
     found: list[str] = []
 
-    def rules_for(directory: Path, inherited: list[_IgnoreRule]) -> list[_IgnoreRule]:
+    def rules_for(directory: Path, inherited: list[IgnoreFile]) -> list[IgnoreFile]:
         ignore = directory / ".gitignore"
         if not ignore.is_file():
             return inherited
@@ -377,11 +342,11 @@ def walk_files(root: Path, under: Path) -> list[str]:
             ignore.read_text("utf-8", "replace"), "" if relative == "." else relative
         )
 
-    rules: list[_IgnoreRule] = []
+    rules: list[IgnoreFile] = []
     for ancestor in reversed(under.relative_to(root).parents):
         rules = rules_for(root / ancestor, rules)
 
-    def visit(directory: Path, inherited: list[_IgnoreRule]) -> None:
+    def visit(directory: Path, inherited: list[IgnoreFile]) -> None:
         rules = rules_for(directory, inherited)
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
