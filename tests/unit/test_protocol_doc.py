@@ -30,3 +30,27 @@ def test_every_error_code_is_in_the_table() -> None:
 def test_server_registers_exactly_the_documented_commands() -> None:
     server = create_server()
     assert set(server.protocol.fm.commands) == {c.value for c in Command}
+
+
+CLIENT_PROTOCOL = (Path(__file__).resolve().parents[2] / "vscode-client" / "src" / "protocol.ts").read_text(
+    encoding="utf-8"
+)
+
+
+def _client_object(name: str) -> set[str]:
+    body = re.search(rf"export const {name} = \{{(.*?)\}} as const;", CLIENT_PROTOCOL, re.DOTALL)
+    assert body, f"vscode-client/src/protocol.ts has no `export const {name}`"
+    return set(re.findall(r"^\s*\w+: '([^']+)',$", body.group(1), re.MULTILINE))
+
+
+def test_the_vscode_client_names_exactly_the_server_commands_and_notifications() -> None:
+    assert _client_object("Command") == {c.value for c in Command}
+    assert _client_object("Notification") == {n.value for n in Notification}
+
+
+def test_the_vscode_client_names_commands_only_through_its_protocol_module() -> None:
+    sources = (Path(__file__).resolve().parents[2] / "vscode-client" / "src").glob("*.ts")
+    for source in sources:
+        if source.name != "protocol.ts":
+            literal = re.findall(r"['\"](byok[./][A-Za-z]+)['\"]", source.read_text(encoding="utf-8"))
+            assert not [name for name in literal if name in {*Command, *Notification}], source.name

@@ -1,18 +1,6 @@
 import * as vscode from 'vscode';
+import type { ChatResult, Delta } from './protocol';
 import { describeError, isCancellation, nonce } from './util';
-
-export interface Delta {
-  type: 'text' | 'reasoning' | 'status';
-  text: string;
-}
-
-export interface ChatResult {
-  text: string;
-  model?: string;
-  provider?: string;
-  finishReason?: string;
-  usage?: { inputTokens?: number; outputTokens?: number };
-}
 
 export interface ChatBackend {
   chat(
@@ -33,7 +21,7 @@ export class ChatPanel {
 
   static show(backend: ChatBackend, prefill?: string): void {
     if (ChatPanel.current === undefined) {
-      const panel = vscode.window.createWebviewPanel('byok.chat', 'BYOK Chat', vscode.ViewColumn.Beside, {
+      const panel = vscode.window.createWebviewPanel('byok.chatPanel', 'BYOK Chat', vscode.ViewColumn.Beside, {
         enableScripts: true,
         retainContextWhenHidden: true,
       });

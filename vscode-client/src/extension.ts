@@ -8,7 +8,22 @@ import {
   type ServerOptions,
   type WorkspaceEdit,
 } from 'vscode-languageclient/node';
-import { ChatPanel, type ChatBackend, type ChatResult, type Delta } from './chat';
+import { ChatPanel, type ChatBackend } from './chat';
+import {
+  Command,
+  Notification,
+  type BindKeyResult,
+  type ChatResult,
+  type CommandId,
+  type Delta,
+  type DeleteKeyResult,
+  type EditResult,
+  type SetKeyResult,
+  type StoredKey,
+  type StreamParams,
+  type UsageResult,
+  type VerifyKeyResult,
+} from './protocol';
 import {
   BUILTIN_PROVIDERS,
   byokSettings,
@@ -32,7 +47,7 @@ function targetEditor(): vscode.TextEditor | undefined {
 }
 
 /** Run a server command through `workspace/executeCommand` with its ONE object argument. */
-async function exec<T>(command: string, args: object, token?: vscode.CancellationToken): Promise<T> {
+async function exec<T>(command: CommandId, args: object, token?: vscode.CancellationToken): Promise<T> {
   if (client === undefined || !client.isRunning()) {
     throw new Error('the byok server is not running (BYOK: Show Logs, then BYOK: Restart Server)');
   }
@@ -42,7 +57,7 @@ async function exec<T>(command: string, args: object, token?: vscode.Cancellatio
 }
 
 /** Run a streaming command: `byok/stream` deltas with our streamId go to onDelta. */
-async function execStreaming<T>(command: string, args: object, token: vscode.CancellationToken,
+async function execStreaming<T>(command: CommandId, args: object, token: vscode.CancellationToken,
   onDelta: (delta: Delta) => void): Promise<T> {
   const streamId = nonce();
   streams.set(streamId, onDelta);
@@ -75,7 +90,7 @@ async function startClient(): Promise<void> {
   };
   client = new LanguageClient('byok', 'byok', serverOptions, clientOptions);
   client.registerProposedFeatures(); // textDocument/inlineCompletion: Tab ghost text from the built-in model
-  client.onNotification('byok/stream', (p: { streamId?: string; delta?: Delta }) => {
+  client.onNotification(Notification.stream, (p: StreamParams) => {
     if (p.streamId !== undefined && p.delta !== undefined) {
       streams.get(p.streamId)?.(p.delta);
     }
@@ -102,8 +117,8 @@ async function startFailed(reason: string): Promise<void> {
 /** Status bar: chat model and this month's spend. Either command may fail; show what we have. */
 async function refreshStatus(): Promise<void> {
   const [status, usage] = await Promise.allSettled([
-    exec<Record<string, unknown>>('byok.status', {}),
-    exec<Record<string, unknown>>('byok.usage', {}),
+    exec<Record<string, unknown>>(Command.status, {}),
+    exec<UsageResult>(Command.usage, {}),
   ]);
   const st = (status.status === 'fulfilled' ? status.value : undefined) ?? {};
   const features = (st.features ?? {}) as Record<string, unknown>;
@@ -115,7 +130,7 @@ async function refreshStatus(): Promise<void> {
     const provider = str(o.provider);
     return name === undefined ? 'not set' : `${name}${provider ? ` (${provider})` : ''}`;
   };
-  const u = (usage.status === 'fulfilled' ? usage.value : undefined) ?? {};
+  const u: UsageResult = (usage.status === 'fulfilled' ? usage.value : undefined) ?? {};
   const spend = u.totalUsd; // null when no request this month had a known price
   const builtin = (f: unknown): string => {
     const name = str((f as Record<string, unknown> | undefined)?.model);
@@ -138,7 +153,7 @@ async function refreshStatus(): Promise<void> {
 
 async function pickProvider(title: string): Promise<string | undefined> {
   const configured = Object.keys(vscode.workspace.getConfiguration('byok').get<object>('providers') ?? {});
-  const stored = await exec<{ provider: string; source: string }[]>('byok.listKeys', {}).catch(() => []);
+  const stored = await exec<StoredKey[]>(Command.listKeys, {}).catch(() => []);
   const ids = [...new Set([...configured, ...BUILTIN_PROVIDERS])];
   return vscode.window.showQuickPick(ids.map((id) => {
     const key = stored.find((k) => k.provider === id);
@@ -166,7 +181,7 @@ async function setKey(): Promise<void> {
     prompt: 'Stored in the OS keychain by the byok server; never in settings.',
   });
   if (!key) return;
-  const res = await withoutTrace(() => exec<{ fingerprint?: string }>('byok.setKey', { provider, key }));
+  const res = await withoutTrace(() => exec<SetKeyResult>(Command.setKey, { provider, key }));
   void vscode.window.showInformationMessage(`byok: ${provider} key stored (${res.fingerprint ?? 'ok'})`);
   void refreshStatus();
 }
@@ -176,8 +191,7 @@ async function verifyKey(): Promise<void> {
   if (!provider) return;
   const res = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `byok: verifying ${provider}…`, cancellable: true },
-    (_p, token) => exec<{ ok: boolean; fingerprint?: string; models?: unknown[]; error?: unknown }>(
-      'byok.verifyKey', { provider }, token));
+    (_p, token) => exec<VerifyKeyResult>(Command.verifyKey, { provider }, token));
   if (res.ok) {
     void vscode.window.showInformationMessage(
       `byok: ${provider} key OK — ${res.models?.length ?? 0} models (${res.fingerprint ?? 'no key needed'})`);
@@ -190,8 +204,7 @@ async function bindKey(): Promise<void> {
   const provider = await pickProvider('BYOK: Bind Key');
   if (!provider) return;
   // The server asks the user itself (window/showMessageRequest) and shows the whole route.
-  const res = await exec<{ fingerprint?: string; route?: { endpoint?: string; proxy?: string | null } }>(
-    'byok.bindKey', { provider });
+  const res = await exec<BindKeyResult>(Command.bindKey, { provider });
   const via = res.route?.proxy ? ` via ${res.route.proxy}` : '';
   void vscode.window.showInformationMessage(
     `byok: ${provider} key ${res.fingerprint ?? ''} bound to ${res.route?.endpoint ?? 'its endpoint'}${via}`);
@@ -200,7 +213,7 @@ async function bindKey(): Promise<void> {
 async function deleteKey(): Promise<void> {
   const provider = await pickProvider('BYOK: Delete API Key');
   if (!provider) return;
-  const res = await exec<{ deleted?: boolean }>('byok.deleteKey', { provider });
+  const res = await exec<DeleteKeyResult>(Command.deleteKey, { provider });
   void vscode.window.showInformationMessage(`byok: ${provider} key ${res.deleted ? 'deleted' : 'was not stored'}`);
 }
 
@@ -224,7 +237,7 @@ async function inlineEdit(): Promise<void> {
   };
   const res = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: 'byok: editing…', cancellable: true },
-    (progress, token) => execStreaming<{ edit?: WorkspaceEdit }>('byok.inlineEdit', args, token,
+    (progress, token) => execStreaming<EditResult>(Command.inlineEdit, args, token,
       (d) => d.type === 'status' && progress.report({ message: d.text })));
   await applyEdit(res.edit);
 }
@@ -238,7 +251,7 @@ async function applyCode(code?: string): Promise<void> {
   if (!text.trim()) {
     throw new Error('no code block: copy one to the clipboard, or use Apply in the chat panel');
   }
-  const res = await exec<{ edit?: WorkspaceEdit; unresolved?: unknown[] }>('byok.apply',
+  const res = await exec<EditResult>(Command.apply,
     { uri: editor.document.uri.toString(), code: text, apply: false });
   await applyEdit(res.edit);
   if (res.unresolved?.length) {
@@ -248,7 +261,7 @@ async function applyCode(code?: string): Promise<void> {
 }
 
 async function showUsage(): Promise<void> {
-  const res = await exec<unknown>('byok.usage', {});
+  const res = await exec<unknown>(Command.usage, {});
   const doc = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(res, null, 2) });
   await vscode.window.showTextDocument(doc, { preview: true });
   void refreshStatus();
@@ -258,7 +271,7 @@ const chatBackend: ChatBackend = {
   chat: (messages, token, onDelta) => {
     const uri = targetEditor()?.document.uri;
     const files = uri?.scheme === 'file' ? [uri.toString()] : [];
-    return execStreaming<ChatResult>('byok.chat', { messages, files }, token, onDelta)
+    return execStreaming<ChatResult>(Command.chat, { messages, files }, token, onDelta)
       .finally(() => void refreshStatus());
   },
   apply: (code) => applyCode(code),

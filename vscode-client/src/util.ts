@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
+import type { ErrorData } from './protocol';
 
 export const BUILTIN_PROVIDERS = [
   'openai', 'anthropic', 'google', 'azure', 'bedrock', 'ollama', 'lmstudio', 'vllm', 'together', 'openrouter',
@@ -59,14 +60,6 @@ export function resolveServerCommand(cfg: vscode.WorkspaceConfiguration): Server
 /** The `byok.*` settings as plain JSON, as the server reads them. */
 export function byokSettings(): Record<string, unknown> {
   return JSON.parse(JSON.stringify(vscode.workspace.getConfiguration('byok'))) as Record<string, unknown>;
-}
-
-interface ErrorData {
-  code?: string;
-  provider?: string;
-  message?: string;
-  cause?: string;
-  fix?: string;
 }
 
 /** One line for a user: the server's cause, its fix, then the provider's own message when it differs. */

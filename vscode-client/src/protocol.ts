@@ -1,0 +1,105 @@
+/**
+ * The server's command ids, notification and result shapes, defined once for the client.
+ * tests/unit/test_protocol_doc.py holds these ids against protocol.md and server/byok/protocol.py.
+ */
+import type { WorkspaceEdit } from 'vscode-languageclient/node';
+
+/** `workspace/executeCommand` ids; each takes ONE object argument with camelCase keys. */
+export const Command = {
+  setKey: 'byok.setKey',
+  bindKey: 'byok.bindKey',
+  deleteKey: 'byok.deleteKey',
+  listKeys: 'byok.listKeys',
+  verifyKey: 'byok.verifyKey',
+  listModels: 'byok.listModels',
+  status: 'byok.status',
+  chat: 'byok.chat',
+  apply: 'byok.apply',
+  inlineEdit: 'byok.inlineEdit',
+  composer: 'byok.composer',
+  agent: 'byok.agent',
+  usage: 'byok.usage',
+} as const;
+export type CommandId = (typeof Command)[keyof typeof Command];
+
+/** Server-to-client notifications. */
+export const Notification = {
+  stream: 'byok/stream',
+} as const;
+
+export interface Delta {
+  type: 'text' | 'reasoning' | 'status';
+  text: string;
+}
+
+export interface StreamParams {
+  streamId?: string;
+  delta?: Delta;
+}
+
+export interface Usage {
+  inputTokens?: number;
+  outputTokens?: number;
+  estimated?: boolean;
+  costUsd?: number | null;
+}
+
+export interface ChatResult {
+  text: string;
+  model?: string;
+  provider?: string;
+  finishReason?: string;
+  usage?: Usage;
+}
+
+export interface StoredKey {
+  provider: string;
+  source: string;
+}
+
+export interface Route {
+  endpoint?: string;
+  proxy?: string | null;
+  caBundle?: string | null;
+}
+
+export interface SetKeyResult {
+  fingerprint?: string;
+  route?: Route;
+}
+
+export interface BindKeyResult {
+  fingerprint?: string;
+  route?: Route;
+}
+
+export interface VerifyKeyResult {
+  ok: boolean;
+  fingerprint?: string;
+  models?: unknown[];
+  error?: unknown;
+}
+
+export interface DeleteKeyResult {
+  deleted?: boolean;
+}
+
+export interface EditResult {
+  edit?: WorkspaceEdit;
+  unresolved?: unknown[];
+}
+
+export interface UsageResult {
+  totalUsd?: number | null;
+  budgetUsd?: number | null;
+  unknownCostRequests?: number;
+}
+
+/** The `data` of a byok JSON-RPC error (see protocol.md, Errors). */
+export interface ErrorData {
+  code?: string;
+  provider?: string;
+  message?: string;
+  cause?: string;
+  fix?: string;
+}
