@@ -13,15 +13,8 @@ from byok.config import RetrySettings
 from byok.errors import ByokError, error_for_status
 from byok.protocol import ErrorCode
 from byok.providers.base import Finish, StreamEvent, TextDelta, Usage
-from byok.retry import (
-    RetryPolicy,
-    StartedStream,
-    first_output,
-    is_retryable,
-    parse_duration,
-    parse_retry_after,
-    run_with_retries,
-)
+from byok.providers.retry_after import parse_duration, parse_retry_after
+from byok.retry import RetryPolicy, StartedStream, first_output, is_retryable, run_with_retries
 
 
 class FixedRng(random.Random):

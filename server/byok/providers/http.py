@@ -19,8 +19,8 @@ import orjson
 from byok.config import Settings
 from byok.errors import ByokError, error_for_status
 from byok.protocol import ErrorCode
+from byok.providers.retry_after import parse_retry_after
 from byok.providers.urls import ca_bundle_error, is_loopback, origin, proxy_origin
-from byok.retry import parse_retry_after
 
 MAX_ERROR_BODY = 64 * 1024
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
