@@ -1,7 +1,9 @@
 """Settings: one fully defaulted pydantic model with camelCase aliases.
 
 Invalid settings never crash the server: `load_settings` keeps every valid part, falls back to the
-defaults for the invalid ones, and returns the problems so the server can show them to the user.
+defaults for the invalid ones, and returns the problems so the server can show them to the user. Money
+fails closed: an invalid price entry is left out (the model may then have no price), and an invalid budget
+entry blocks the paid requests it would have limited instead of falling back to "no limit".
 """
 
 from __future__ import annotations
@@ -9,7 +11,15 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AliasGenerator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 ProviderKind = Literal["openai", "anthropic", "google", "azure", "bedrock", "openai-compatible"]
@@ -100,9 +110,63 @@ class TimeoutSettings(CamelModel):
     total_s: float = Field(default=600.0, gt=0)
 
 
+Usd = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+"""A price or a limit: finite and not negative."""
+ALL_PROVIDERS = "*"
+
+
 class BudgetSettings(CamelModel):
-    monthly_usd: float | None = Field(default=None, ge=0)
-    per_provider: dict[str, float] = Field(default_factory=dict)
+    """Spending limits. An invalid part is never dropped silently: `load` keeps the valid parts and marks
+    the requests the invalid part would have limited as blocked (`problem_for`), so they are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+    monthly_usd: Usd | None = None
+    per_provider: dict[str, Usd] = Field(default_factory=dict)
+    _invalid: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @classmethod
+    def load(cls, raw: Any) -> tuple[BudgetSettings, list[str]]:
+        """Validate entry by entry: a bad `perProvider.<id>` blocks that provider, anything else all of them."""
+        if raw is None:
+            return cls(), []
+        try:
+            return cls.model_validate(raw), []
+        except ValidationError as exc:
+            errors = exc.errors()
+        kept: dict[Any, Any] = dict(raw) if isinstance(raw, dict) else {}
+        invalid: dict[str, str] = {}
+        problems: list[str] = []
+        for error in errors:
+            location = error["loc"]
+            field = ".".join(["byok.budget", *(str(part) for part in location)])
+            limits = kept.get(location[0]) if location else None
+            if (
+                len(location) >= 2
+                and location[0] in ("perProvider", "per_provider")
+                and isinstance(limits, dict)
+            ):
+                scope = str(location[1])
+                kept[location[0]] = {name: value for name, value in limits.items() if name != location[1]}
+                blocked = f"paid requests to {scope} are refused until it is fixed"
+            else:
+                scope = ALL_PROVIDERS
+                if location:
+                    kept.pop(location[0], None)
+                blocked = "paid requests are refused until it is fixed"
+            invalid.setdefault(scope, f"{field}: {error['msg']}")
+            problems.append(f"{field}: {error['msg']} ({blocked})")
+        budget = cls.model_validate(kept)
+        budget._invalid = invalid
+        return budget, problems
+
+    def problem_for(self, provider: str) -> str | None:
+        """Why the limits on requests to `provider` are unknown (an invalid setting), or None."""
+        return self._invalid.get(provider) or self._invalid.get(ALL_PROVIDERS)
+
+    @property
+    def limited(self) -> bool:
+        """Whether any limit (or an invalid one, which blocks) applies to some provider."""
+        return self.monthly_usd is not None or bool(self.per_provider) or bool(self._invalid)
 
 
 class RetrySettings(CamelModel):
@@ -111,9 +175,32 @@ class RetrySettings(CamelModel):
 
 
 class PriceSettings(CamelModel):
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
-    cached_input: float | None = Field(default=None, ge=0)
+    """USD per 1M tokens; `cachedInput` (cache reads) and `cacheWrite` default to `input`."""
+
+    input: Usd
+    output: Usd
+    cached_input: Usd | None = None
+    cache_write: Usd | None = None
+
+    @classmethod
+    def load_table(cls, raw: Any) -> tuple[dict[str, PriceSettings], list[str]]:
+        """Validate `byok.prices` entry by entry: an invalid entry is left out and reported."""
+        if raw is None:
+            return {}, []
+        if not isinstance(raw, dict):
+            return {}, [f"byok.prices must be an object, got {type(raw).__name__} (no price is overridden)"]
+        prices: dict[str, PriceSettings] = {}
+        problems: list[str] = []
+        for model, entry in raw.items():
+            try:
+                prices[str(model)] = cls.model_validate(entry)
+            except ValidationError as exc:
+                problems += [
+                    f"byok.prices.{model}{''.join(f'.{part}' for part in error['loc'])}: {error['msg']} "
+                    "(this price is ignored)"
+                    for error in exc.errors()
+                ]
+        return prices, problems
 
 
 class AgentSettings(CamelModel):
@@ -150,16 +237,20 @@ class Settings(CamelModel):
 
 
 def load_settings(raw: Any) -> tuple[Settings, list[str]]:
-    """Validate raw settings; invalid top-level parts fall back to their defaults and are reported."""
+    """Validate raw settings; invalid parts fall back to their defaults (budget: block) and are reported."""
     if raw is None:
         return Settings(), []
     if not isinstance(raw, dict):
         return Settings(), [f"byok settings must be an object, got {type(raw).__name__}; using defaults"]
     data = dict(raw)
-    problems: list[str] = []
+    budget, problems = BudgetSettings.load(data.pop("budget", None))
+    prices, price_problems = PriceSettings.load_table(data.pop("prices", None))
+    problems += price_problems
     for _ in range(len(data) + 1):
         try:
-            return Settings.model_validate(data), problems
+            return Settings.model_validate(data).model_copy(
+                update={"budget": budget, "prices": prices}
+            ), problems
         except ValidationError as exc:
             bad_keys = set()
             for error in exc.errors():
@@ -168,4 +259,4 @@ def load_settings(raw: Any) -> tuple[Settings, list[str]]:
                 bad_keys.add(error["loc"][0] if error["loc"] else None)
             for key in bad_keys:
                 data.pop(str(key), None)
-    return Settings(), problems
+    return Settings(budget=budget, prices=prices), problems

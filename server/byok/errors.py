@@ -86,6 +86,22 @@ _DEFAULTS: dict[ErrorCode, tuple[str, str]] = {
         "The spending limit would be crossed",
         "Raise the limit or wait until the 1st",
     ),
+    ErrorCode.BUDGET_INVALID: (
+        "A spending limit setting is invalid, so paid requests it would limit are refused",
+        "Fix the byok.budget setting (a number of US dollars, 0 or more) or remove it",
+    ),
+    ErrorCode.LEDGER_BUSY: (
+        "Another process holds the usage ledger's write lock",
+        "Try again; if it persists, close other programs that have the ledger open",
+    ),
+    ErrorCode.LEDGER_UNAVAILABLE: (
+        "The usage ledger cannot be created or written",
+        "Make byok's data directory writable, on a disk with free space",
+    ),
+    ErrorCode.LEDGER_CORRUPT: (
+        "The usage ledger was damaged; it was moved aside and a new one started",
+        "Send the request again; earlier spending no longer counts against this month's limits",
+    ),
     ErrorCode.BUILTIN_ONLY: ("This feature always runs on the built-in model", "Do not pass a model"),
 }
 

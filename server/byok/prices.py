@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -22,6 +22,10 @@ LOCAL_PROVIDERS = frozenset({"ollama", "lmstudio", "vllm"})
 """Provider ids whose models run on the user's machine: no table price, only the user's own."""
 
 _PER_MESSAGE_TOKENS = 4
+_FRAMING_TOKENS = 16
+"""Bound on the tokens a provider wraps around each message, tool call or tool (roles, separators)."""
+_TOOL_PROMPT_TOKENS = 1000
+"""Bound on the system prompt a provider adds when tools are offered (Anthropic documents up to 530)."""
 
 _BEDROCK_ID = re.compile(
     r"^(?:(?P<region>us|us-gov|eu|apac|au|ca|jp|global)\.)?"
@@ -44,15 +48,41 @@ _CLAUDE_DOT = re.compile(r"(?<=\d)\.(?=\d)")
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """USD per 1M tokens. `cached_input` is the cache-read price; None means "same as input"."""
+    """USD per 1M tokens. `cached_input` is the cache-read price and `cache_write` the cache-write price;
+    None means "same as input". `long_context` is (threshold, price): a request with more input tokens
+    than the threshold is priced wholly at that price (Gemini Pro, GPT-5.4, Claude Sonnet with 1M)."""
 
     input: float
     output: float
     cached_input: float | None = None
+    cache_write: float | None = None
+    long_context: tuple[int, Price] | None = None
 
     @classmethod
     def from_settings(cls, settings: PriceSettings) -> Price:
-        return cls(settings.input, settings.output, settings.cached_input)
+        return cls(settings.input, settings.output, settings.cached_input, settings.cache_write)
+
+    def for_input(self, input_tokens: int) -> Price:
+        """The price that applies to a request with `input_tokens` of input."""
+        if self.long_context is not None and input_tokens > self.long_context[0]:
+            return self.long_context[1]
+        return self
+
+    @property
+    def highest_input(self) -> float:
+        """The dearest an input token can be: plain, read from the cache or written to it."""
+        return max(self.input, self.cached_input or 0.0, self.cache_write or 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """The most a request can cost: its input (at the dearest input rate) plus a rate per output token."""
+
+    input_usd: float
+    output_usd_per_token: float = 0.0
+
+    def usd(self, output_tokens: int) -> float:
+        return self.input_usd + output_tokens * self.output_usd_per_token
 
 
 def price_for(
@@ -70,7 +100,7 @@ def price_for(
     `local` (default: the provider id is one of `LOCAL_PROVIDERS`) skips the shipped table.
     Azure callers should pass the deployment's underlying model name when they know it.
     """
-    override = _override(model, provider, overrides)
+    override = user_price(model, provider, overrides)
     if override is not None:
         return override
     if local if local is not None else (provider or "").lower() in LOCAL_PROVIDERS:
@@ -86,19 +116,24 @@ def cost_usd(price: Price | None, usage: Usage) -> float | None:
     """
     if price is None:
         return None
+    tier = price.for_input(usage.input_tokens)
     cached = min(max(usage.cached_input_tokens, 0), usage.input_tokens)
-    cached_rate = price.input if price.cached_input is None else price.cached_input
+    cached_rate = tier.input if tier.cached_input is None else tier.cached_input
     total = (
-        (usage.input_tokens - cached) * price.input
-        + cached * cached_rate
-        + usage.output_tokens * price.output
+        (usage.input_tokens - cached) * tier.input + cached * cached_rate + usage.output_tokens * tier.output
     )
     return total / 1_000_000
 
 
-def worst_case_usd(price: Price | None, *, input_tokens: int, max_output_tokens: int) -> float | None:
-    """The most a request can cost: all input uncached, and every allowed output token generated."""
-    return cost_usd(price, Usage(input_tokens=input_tokens, output_tokens=max_output_tokens))
+def quote(price: Price | None, max_input_tokens: int) -> Quote | None:
+    """The most a request with at most `max_input_tokens` of input can cost; None when the price is unknown.
+
+    Every input token is priced at the dearest input rate that can apply (cache writes, long context).
+    """
+    if price is None:
+        return None
+    tier = price.for_input(max_input_tokens)
+    return Quote(max_input_tokens * tier.highest_input / 1_000_000, tier.output / 1_000_000)
 
 
 def estimate_tokens(text: str) -> int:
@@ -125,7 +160,28 @@ def estimate_input_tokens(request: ChatRequest) -> int:
     return total
 
 
-def _override(model: str, provider: str | None, overrides: Mapping[str, PriceSettings]) -> Price | None:
+def max_input_tokens(request: ChatRequest) -> int:
+    """An upper bound on a request's input tokens, for reservations: one token per UTF-8 byte of text (no
+    tokenizer makes a token of less than a byte), plus framing per message, tool call and tool, plus the
+    system prompt providers add when tools are offered."""
+    total = _FRAMING_TOKENS
+    for message in request.messages:
+        total += _FRAMING_TOKENS + _utf8_bytes(message.content)
+        for call in message.tool_calls:
+            arguments = call.raw_arguments or json.dumps(call.arguments)
+            total += _FRAMING_TOKENS + _utf8_bytes(call.id + call.name + arguments)
+        total += _utf8_bytes(message.tool_call_id or "") + _utf8_bytes(message.name or "")
+    for tool in request.tools:
+        total += _FRAMING_TOKENS + _utf8_bytes(tool.name + tool.description + json.dumps(tool.parameters))
+    return total + (_TOOL_PROMPT_TOKENS if request.tools else 0)
+
+
+def _utf8_bytes(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def user_price(model: str, provider: str | None, overrides: Mapping[str, PriceSettings]) -> Price | None:
+    """The price the user set for `model` in `byok.prices` (matched as `price_for` describes), or None."""
     if not overrides:
         return None
     keyed = {key.strip().lower(): value for key, value in overrides.items()}
@@ -193,7 +249,13 @@ def _table() -> tuple[dict[str, Price], dict[str, Price]]:
 
 
 def _parse(entries: dict[str, Any]) -> dict[str, Price]:
-    return {
-        name.lower(): Price(float(entry["input"]), float(entry["output"]), entry.get("cachedInput"))
-        for name, entry in entries.items()
-    }
+    return {name.lower(): _entry(entry) for name, entry in entries.items()}
+
+
+def _entry(entry: dict[str, Any]) -> Price:
+    """A table entry, validated as strictly as a setting; `longContext` adds `above` (tokens) to a price."""
+    price = Price.from_settings(PriceSettings.model_validate(entry))
+    long_context = entry.get("longContext")
+    if long_context is None:
+        return price
+    return replace(price, long_context=(int(long_context["above"]), _entry(long_context)))

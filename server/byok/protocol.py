@@ -58,6 +58,10 @@ class ErrorCode(StrEnum):
     UNKNOWN_PROVIDER = "unknown_provider"
     CONTEXT_TOO_LARGE = "context_too_large"
     BUDGET_EXCEEDED = "budget_exceeded"
+    BUDGET_INVALID = "budget_invalid"
+    LEDGER_BUSY = "ledger_busy"
+    LEDGER_UNAVAILABLE = "ledger_unavailable"
+    LEDGER_CORRUPT = "ledger_corrupt"
     BUILTIN_ONLY = "builtin_only"
 
 

@@ -7,20 +7,41 @@ limit, retry, fallback, error and streaming behaviour, and every request leaves 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
 from byok.backend import Backend, Route
 from byok.errors import ByokError
-from byok.prices import cost_usd, estimate_input_tokens, estimate_tokens, price_for, worst_case_usd
+from byok.prices import (
+    Price,
+    cost_usd,
+    estimate_input_tokens,
+    estimate_tokens,
+    max_input_tokens,
+    price_for,
+    quote,
+    user_price,
+)
 from byok.protocol import ErrorCode
-from byok.providers.base import ChatRequest, ChatResult, ReasoningDelta, StreamEvent, TextDelta, Usage
+from byok.providers.base import (
+    ChatRequest,
+    ChatResult,
+    Provider,
+    ReasoningDelta,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
+from byok.providers.urls import is_loopback
 from byok.retry import RetryPolicy, first_output, run_with_retries
 
 if TYPE_CHECKING:
+    from byok.keys import StoredKey
     from byok.usage import Outcome, Reservation
 
 log = logging.getLogger(__name__)
@@ -36,6 +57,11 @@ FALLBACK_CODES = frozenset(
 MODEL_LIST_TIMEOUT_S = 5.0
 PROGRESS_EVERY_S = 0.5
 """How often a streaming request's ledger row is brought up to date (survives a kill -9)."""
+MIN_ANSWER_TOKENS = 256
+"""A request whose reservation cannot cover an answer this long (or the whole limit asked) is not sent."""
+SETTLE_ATTEMPTS = 5
+SETTLE_RETRY_S = 1.0
+"""A settle that finds the ledger locked by another process is tried again this often."""
 
 
 class StreamSink(Protocol):
@@ -89,26 +115,32 @@ async def _run_route(
     backend: Backend, route: Route, request: ChatRequest, sink: StreamSink, feature: str
 ) -> Turn:
     settings = backend.settings
-    adapter, _ = await backend.provider(route.provider_id)
+    adapter, stored = await backend.provider(route.provider_id)
     routed = replace(
         request,
         model=route.upstream,
         max_tokens=min(request.max_tokens, route.max_output_tokens or request.max_tokens),
     )
-    price = price_for(route.upstream, route.provider_id, settings.prices)
+    price = _price(backend, route, adapter, stored)
     input_estimate = estimate_input_tokens(routed)
-    reservation = await asyncio.to_thread(
-        backend.ledger.reserve,
+    reservation = await _reserve(
+        backend,
         provider=route.provider_id,
         model=route.model_id,
         feature=feature,
-        worst_case_usd=worst_case_usd(
-            price, input_tokens=input_estimate, max_output_tokens=routed.max_tokens
-        ),
+        quote=quote(price, max_input_tokens(routed)),
         budget=settings.budget,
         price=price,
         input_tokens_estimate=input_estimate,
+        max_output_tokens=routed.max_tokens,
+        min_output_tokens=min(MIN_ANSWER_TOKENS, routed.max_tokens),
     )
+    if reservation.max_output_tokens < routed.max_tokens:
+        sink.delta(
+            "status",
+            f"The spending limit leaves room for an answer of at most {reservation.max_output_tokens} tokens",
+        )
+        routed = replace(routed, max_tokens=reservation.max_output_tokens)
     result = ChatResult()
     outcome: Outcome = "error"
     billed_input = input_estimate
@@ -141,11 +173,7 @@ async def _run_route(
                             relay(event)
                             if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
                                 last_progress = time.monotonic()
-                                await asyncio.to_thread(
-                                    backend.ledger.update_progress,
-                                    reservation,
-                                    output_tokens_estimate=estimate_tokens(result.text + result.reasoning),
-                                )
+                                await _record_progress(backend, reservation, result)
                 finally:
                     await _close(started.rest)
         except TimeoutError:
@@ -180,25 +208,91 @@ async def _run_route(
             )
         result.usage = usage
         cost = cost_usd(price, usage)
+        if cost is not None and reservation.worst_case_usd is not None and cost > reservation.worst_case_usd:
+            log.warning(
+                "%s reported usage costing $%.6f, more than the $%.6f reserved for it",
+                route.provider_id,
+                cost,
+                reservation.worst_case_usd,
+            )
         backend.in_background(_settle(backend, reservation, usage, cost, outcome))
     return Turn(result, route, cost)
+
+
+def _price(backend: Backend, route: Route, adapter: Provider, stored: StoredKey | None) -> Price | None:
+    """The user's price for the model id, else the price of the provider's model name; a keyless server on
+    this machine (Ollama, LM Studio, llama.cpp) without one costs nothing."""
+    overrides = backend.settings.prices
+    price = user_price(route.model_id, route.provider_id, overrides) or price_for(
+        route.upstream, route.provider_id, overrides
+    )
+    if price is not None or stored is not None or backend.resolve(route.provider_id).kind == "bedrock":
+        return price  # Bedrock without a stored key uses the AWS credential chain: not keyless
+    return Price(0.0, 0.0) if is_loopback(urlsplit(adapter.key_endpoint).hostname or "") else None
+
+
+async def _reserve(backend: Backend, **reservation: Any) -> Reservation:
+    """`Ledger.reserve` in a worker thread; a reservation that lands after its request was cancelled is
+    released at once rather than left pending."""
+    pending = asyncio.ensure_future(
+        asyncio.to_thread(functools.partial(backend.ledger.reserve, **reservation))
+    )
+    try:
+        return await asyncio.shield(pending)
+    except asyncio.CancelledError:
+        backend.in_background(_release(backend, pending))
+        raise
+
+
+async def _release(backend: Backend, pending: asyncio.Future[Reservation]) -> None:
+    try:
+        reservation = await pending
+    except ByokError:
+        return  # refused: nothing was reserved
+    await _settle(backend, reservation, Usage(), 0.0, "cancelled")
+
+
+async def _record_progress(backend: Backend, reservation: Reservation, result: ChatResult) -> None:
+    """Bring the ledger row up to date; a ledger that is briefly unusable does not stop the answer."""
+    try:
+        await asyncio.to_thread(
+            backend.ledger.update_progress,
+            reservation,
+            output_tokens_estimate=estimate_tokens(result.text + result.reasoning),
+        )
+    except ByokError as exc:
+        log.warning("could not record a request's progress: %s", exc)
 
 
 async def _settle(
     backend: Backend, reservation: Reservation, usage: Usage, cost: float | None, outcome: Outcome
 ) -> None:
-    await asyncio.to_thread(
-        backend.ledger.settle,
-        reservation,
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        estimated=usage.estimated,
-        cost_usd=cost,
-        outcome=outcome,
-        request_id=None,
-    )
-    if backend.settings.budget.monthly_usd is not None or backend.settings.budget.per_provider:
-        for warning in await asyncio.to_thread(backend.ledger.should_warn, backend.settings.budget):
+    """Write a request's outcome; a busy ledger is tried again, and a row left open is reported."""
+    for attempt in range(1, SETTLE_ATTEMPTS + 1):
+        try:
+            await asyncio.to_thread(
+                backend.ledger.settle,
+                reservation,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                estimated=usage.estimated,
+                cost_usd=cost,
+                outcome=outcome,
+                request_id=None,
+            )
+            break
+        except ByokError as exc:
+            if exc.code != ErrorCode.LEDGER_BUSY or attempt == SETTLE_ATTEMPTS:
+                backend.warn_user(f"byok could not record the cost of a request: {exc}")
+                return
+            await asyncio.sleep(SETTLE_RETRY_S)
+    if backend.settings.budget.limited:
+        try:
+            warnings = await asyncio.to_thread(backend.ledger.should_warn, backend.settings.budget)
+        except ByokError as exc:
+            log.warning("could not check the spending limits: %s", exc)
+            return
+        for warning in warnings:
             backend.warn_user(warning)
 
 

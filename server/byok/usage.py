@@ -4,7 +4,9 @@ One SQLite file (WAL mode) holds one row per BYOK request. A request's life:
 
 1. `reserve()` checks the limits and inserts a `pending` row holding the request's worst-case cost, in one
    `BEGIN IMMEDIATE` transaction: of several processes racing for the last dollar, only as many get a row
-   as the limit allows. A pending row counts against the limits at its worst-case cost.
+   as the limit allows. A pending row counts against the limits at its worst-case cost. The worst case is
+   a `Quote` (input at its dearest rate) plus the output tokens the reservation grants: as many as asked
+   for, or fewer when the limits cannot cover that many; the caller sends no larger an output limit.
 2. `update_progress()` records the streamed output so far, so that a process killed mid-stream still
    leaves what it streamed. Contract: call it from the delta loop at most about twice a second (e.g. when
    500 ms passed since the last call); each call is one small UPDATE, no fsync.
@@ -13,10 +15,16 @@ One SQLite file (WAL mode) holds one row per BYOK request. A request's life:
 A pending row becomes `interrupted` (costed from its progress at the reserved price, marked estimated) when
 its process is gone (same host, POSIX) or it saw no progress for `stale_after_s` (default 20 min, longer
 than `timeouts.totalS` plus retries). Months are local-time calendar months ("wait until the 1st").
+
+Failures come back as `ByokError`s within about `BUSY_TIMEOUT_S`: `ledger_busy` (another process holds the
+write lock), `ledger_unavailable` (the data directory or file cannot be written) and `ledger_corrupt` (the
+file was damaged: it is moved aside and a new ledger started before the error is raised).
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import re
 import socket
@@ -34,13 +42,15 @@ import platformdirs
 
 from byok.config import BudgetSettings
 from byok.errors import ByokError
-from byok.prices import Price
+from byok.prices import Price, Quote
 from byok.protocol import ErrorCode
 
 Outcome = Literal["ok", "error", "cancelled", "interrupted"]
 GroupBy = Literal["model", "provider", "feature", "day"]
 
 STALE_AFTER_S = 20 * 60.0
+BUSY_TIMEOUT_S = 1.5
+"""How long to wait for another process' write lock; ledger transactions take milliseconds."""
 _SCHEMA_VERSION = 1
 _EPSILON_USD = 1e-9
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -51,6 +61,18 @@ _GROUP_COLUMNS: dict[str, str] = {
     "day": "day",
 }
 _HOST = socket.gethostname()
+_BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+_CORRUPT = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+_UNAVAILABLE = frozenset(
+    {
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_PERM,
+        sqlite3.SQLITE_AUTH,
+    }
+)
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS requests (
@@ -96,6 +118,8 @@ class Reservation:
     feature: str
     month: str
     worst_case_usd: float | None
+    max_output_tokens: int
+    """The output limit the reservation covers: send no more than this."""
 
 
 def default_path() -> Path:
@@ -106,16 +130,26 @@ class Ledger:
     """The usage ledger. Methods are synchronous and thread-safe; call them via `asyncio.to_thread`."""
 
     def __init__(
-        self, path: Path | None = None, *, stale_after_s: float = STALE_AFTER_S, busy_timeout_s: float = 30.0
+        self,
+        path: Path | None = None,
+        *,
+        stale_after_s: float = STALE_AFTER_S,
+        busy_timeout_s: float = BUSY_TIMEOUT_S,
     ) -> None:
         self.path = path or default_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.stale_after_s = stale_after_s
+        self.busy_timeout_s = busy_timeout_s
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-        )
-        self._init(busy_timeout_s)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _unavailable(self.path, exc.strerror or str(exc)) from None
+        try:
+            self._db, self._file_id = self._connect()
+        except _Damaged as damaged:
+            error = self._start_afresh(damaged)
+            self._db.close()
+            raise error from None
 
     def close(self) -> None:
         with self._lock:
@@ -133,27 +167,42 @@ class Ledger:
         provider: str,
         model: str,
         feature: str,
-        worst_case_usd: float | None,
+        quote: Quote | None,
         budget: BudgetSettings,
         price: Price | None = None,
         input_tokens_estimate: int = 0,
+        max_output_tokens: int = 0,
+        min_output_tokens: int = 0,
         now: datetime | None = None,
     ) -> Reservation:
-        """Check the limits and insert a pending row, atomically across processes.
+        """Check the limits, decide the output limit and insert a pending row, atomically across processes.
 
-        Raises `budget_exceeded` (writing nothing) when `worst_case_usd` would take this month's committed
-        spend (settled costs plus open reservations) past `budget.monthly_usd` or the provider's limit. An
-        unknown worst case (None: no price) is let through unless a limit is already reached. `price` and
-        `input_tokens_estimate` let an interrupted row be costed from what it streamed.
+        The reservation grants `max_output_tokens`, or as many as this month's room under every limit that
+        applies (limit minus settled costs minus open reservations) covers at `quote`. Raises (writing
+        nothing) `budget_exceeded` when not even `min_output_tokens` fit, or when the price is unknown
+        (`quote` None) and a limit applies; `budget_invalid` when an invalid limit setting may apply. Free
+        requests (a zero quote) always pass. `price` and `input_tokens_estimate` let an interrupted row be
+        costed from what it streamed.
         """
         when = _local(now)
         month = when.strftime("%Y-%m")
+        output_tokens = max_output_tokens
         with self._transaction() as db:
             self._reap(db, when.timestamp())
-            for provider_limit, limit in _limits(budget, provider):
-                spent = _spent(db, month, provider if provider_limit else None, include_pending=True)
-                if _crosses(spent, worst_case_usd, limit):
-                    raise _budget_error(provider, provider_limit, spent, limit, worst_case_usd)
+            if quote is None or quote.usd(max_output_tokens) > 0:
+                if problem := budget.problem_for(provider):
+                    raise _invalid_budget_error(provider, problem)
+                for provider_limit, limit in _limits(budget, provider):
+                    spent = _spent(db, month, provider if provider_limit else None, include_pending=True)
+                    if quote is None:
+                        raise _unpriced_error(provider, model, provider_limit, spent, limit)
+                    room = limit - spent + _EPSILON_USD
+                    if quote.usd(min_output_tokens) > room:
+                        raise _budget_error(provider, provider_limit, spent, limit, quote, min_output_tokens)
+                    if quote.output_usd_per_token > 0:
+                        affordable = math.floor((room - quote.input_usd) / quote.output_usd_per_token)
+                        output_tokens = min(output_tokens, affordable)
+            worst_case_usd = None if quote is None else quote.usd(output_tokens)
             cursor = db.execute(
                 """INSERT INTO requests (started_at, updated_at, month, day, provider, model, feature,
                     reserved_usd, price_input, price_output, input_tokens, outcome, host, pid)
@@ -176,13 +225,13 @@ class Ledger:
             )
             row_id = cursor.lastrowid
         assert row_id is not None
-        return Reservation(row_id, provider, model, feature, month, worst_case_usd)
+        return Reservation(row_id, provider, model, feature, month, worst_case_usd, output_tokens)
 
     def update_progress(
         self, reservation: Reservation, *, output_tokens_estimate: int, now: datetime | None = None
     ) -> None:
         """Record the output streamed so far (see the module docstring for how often to call it)."""
-        with self._lock:
+        with self._lock, self._guard():
             self._db.execute(
                 "UPDATE requests SET output_tokens = ?, updated_at = ? WHERE id = ? AND outcome = 'pending'",
                 (output_tokens_estimate, _local(now).timestamp(), reservation.id),
@@ -201,7 +250,7 @@ class Ledger:
         now: datetime | None = None,
     ) -> None:
         """Write the final counts and cost (None = unknown); overrides an `interrupted` mark."""
-        with self._lock:
+        with self._lock, self._guard():
             self._db.execute(
                 """UPDATE requests SET input_tokens = ?, output_tokens = ?, estimated = ?, cost_usd = ?,
                     outcome = ?, request_id = ?, updated_at = ? WHERE id = ?""",
@@ -319,32 +368,92 @@ class Ledger:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with self._lock, self._guard():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.DatabaseError):  # the error being raised says more
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 
-    def _init(self, busy_timeout_s: float) -> None:
-        """WAL mode and schema; retried because a fresh file may be being created by another process."""
-        deadline = time.monotonic() + busy_timeout_s
-        while True:
-            try:
-                self._db.execute("PRAGMA journal_mode = WAL")
-                self._db.execute("PRAGMA synchronous = NORMAL")
-                if self._db.execute("PRAGMA user_version").fetchone()[0] >= _SCHEMA_VERSION:
-                    return
-                with self._transaction() as db:
-                    for statement in _SCHEMA:
-                        db.execute(statement)
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """SQLite failures a user can act on as ByokErrors (a damaged file is replaced first)."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if _code(exc) in _CORRUPT:
+                self._db.close()
+                raise self._start_afresh(_Damaged(str(exc), self._file_id)) from None
+            raise _failure(exc, self.path, self.busy_timeout_s) from None
+
+    def _connect(self) -> tuple[sqlite3.Connection, tuple[int, int]]:
+        """Connect, set WAL mode, create the schema (retried while another process creates the file) and
+        check the file; raises `_Damaged` for a damaged file."""
+        db = sqlite3.connect(
+            self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        deadline = time.monotonic() + self.busy_timeout_s
+        try:
+            stat = self.path.stat()
+            file_id = (stat.st_dev, stat.st_ino)
+            while True:
+                try:
+                    db.execute("PRAGMA journal_mode = WAL")
+                    db.execute("PRAGMA synchronous = NORMAL")
+                    if db.execute("PRAGMA user_version").fetchone()[0] < _SCHEMA_VERSION:
+                        db.execute("BEGIN IMMEDIATE")
+                        for statement in _SCHEMA:
+                            db.execute(statement)
+                        db.execute("COMMIT")
+                    damage = db.execute("PRAGMA quick_check").fetchone()[0]
+                    break
+                except sqlite3.DatabaseError as exc:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    if _code(exc) in _CORRUPT:
+                        damage = str(exc)
+                        break
+                    if _code(exc) not in _BUSY or time.monotonic() > deadline:
+                        raise _failure(exc, self.path, self.busy_timeout_s) from None
+                    time.sleep(0.05)
+        except BaseException:
+            db.close()
+            raise
+        if damage != "ok":
+            db.close()
+            raise _Damaged(damage, file_id)
+        return db, file_id
+
+    def _start_afresh(self, damaged: _Damaged) -> ByokError:
+        """Move the damaged file aside (unless another process already did) and open a new ledger."""
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{datetime.now():%Y%m%d-%H%M%S}")
+        moved_to = None
+        try:
+            current = self.path.stat()
+            if (current.st_dev, current.st_ino) == damaged.file_id:
+                for suffix in ("", "-wal", "-shm"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+                moved_to = str(aside)
+        except FileNotFoundError:
+            pass  # another process moved it aside and has not started the new one yet
+        except OSError as exc:
+            raise _unavailable(
+                self.path, f"damaged ({damaged.damage}) and cannot be moved aside: {exc.strerror}"
+            ) from None
+        self._db, self._file_id = self._connect()
+        where = f"it was moved to {moved_to}" if moved_to else "another byok process moved it aside"
+        return ByokError(
+            ErrorCode.LEDGER_CORRUPT,
+            f"byok's usage ledger was damaged; {where} and a new one was started",
+            cause=f"{self.path} is not a readable SQLite database ({damaged.damage})",
+            fix="Send the request again. Spending recorded in the damaged ledger no longer counts against "
+            "this month's limits: check the provider's billing page",
+            movedTo=moved_to,
+        )
 
     def _reap(self, db: sqlite3.Connection, now_ts: float) -> None:
         """Mark pending rows of dead processes, or without progress for too long, as interrupted."""
@@ -361,6 +470,37 @@ class Ledger:
                 WHERE id IN ({",".join("?" * len(gone))})""",
                 gone,
             )
+
+
+class _Damaged(Exception):
+    """The ledger file failed SQLite's integrity check or is not a database."""
+
+    def __init__(self, damage: str, file_id: tuple[int, int]) -> None:
+        super().__init__(damage)
+        self.damage = damage
+        self.file_id = file_id
+
+
+def _code(exc: sqlite3.DatabaseError) -> int:
+    """The primary SQLite result code of an error (0 when SQLite gave none)."""
+    return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+
+
+def _failure(
+    exc: sqlite3.DatabaseError, path: Path, busy_timeout_s: float
+) -> ByokError | sqlite3.DatabaseError:
+    """A busy or unusable ledger as a ByokError; any other SQLite error is a bug here and stays as it is."""
+    if _code(exc) in _BUSY:
+        return ByokError(
+            ErrorCode.LEDGER_BUSY,
+            "byok's usage ledger is locked by another process",
+            cause=f"Another process held the write lock on {path} for over {busy_timeout_s:g} s",
+            fix="Try again; if it persists, close other programs that have the ledger open "
+            "(a sqlite3 shell, a backup or sync tool)",
+        )
+    if _code(exc) in _UNAVAILABLE:
+        return _unavailable(path, str(exc))
+    return exc
 
 
 def _spent(db: sqlite3.Connection, month: str, provider: str | None, *, include_pending: bool) -> float:
@@ -387,32 +527,63 @@ def _all_limits(budget: BudgetSettings) -> Iterator[tuple[str | None, float]]:
     yield from budget.per_provider.items()
 
 
-def _crosses(spent: float, worst_case: float | None, limit: float) -> bool:
-    if worst_case is None:
-        return spent >= limit - _EPSILON_USD
-    return spent + worst_case > limit + _EPSILON_USD
+def _limit_names(provider: str, provider_limit: bool) -> tuple[str, str]:
+    """(" on <provider>" or "", the setting that holds the limit)."""
+    if provider_limit:
+        return f" on {provider}", f"byok.budget.perProvider.{provider}"
+    return "", "byok.budget.monthlyUsd"
 
 
 def _budget_error(
-    provider: str, provider_limit: bool, spent: float, limit: float, worst_case: float | None
+    provider: str, provider_limit: bool, spent: float, limit: float, quote: Quote, min_output_tokens: int
 ) -> ByokError:
-    where = f" on {provider}" if provider_limit else ""
-    setting = f"byok.budget.perProvider.{provider}" if provider_limit else "byok.budget.monthlyUsd"
-    if worst_case is None:
-        message = f"The spending limit{where} is reached, and this model's price is unknown"
-        fix = f"Raise the limit ({setting}), set this model's price in byok.prices, or wait until the 1st"
-    else:
-        message = f"This request could cost up to {_usd(worst_case)}, which would cross the limit{where}"
-        fix = f"Raise the limit ({setting}) or wait until the 1st"
+    where, setting = _limit_names(provider, provider_limit)
+    worst_case = quote.usd(min_output_tokens)
+    answer = f" even with a {min_output_tokens}-token answer" if min_output_tokens else ""
     return ByokError(
         ErrorCode.BUDGET_EXCEEDED,
-        message,
+        f"This request could cost up to {_usd(worst_case)}{answer}, which would cross the limit{where}",
         provider=provider,
         cause=f"spent {_usd(spent)} of {_usd(limit)}{where} this month",
-        fix=fix,
+        fix=f"Raise the limit ({setting}), send less context, or wait until the 1st",
         spentUsd=round(spent, 6),
         limitUsd=limit,
-        worstCaseUsd=worst_case,
+        worstCaseUsd=round(worst_case, 9),
+    )
+
+
+def _unpriced_error(provider: str, model: str, provider_limit: bool, spent: float, limit: float) -> ByokError:
+    where, setting = _limit_names(provider, provider_limit)
+    return ByokError(
+        ErrorCode.BUDGET_EXCEEDED,
+        f"{model} has no known price, so byok cannot keep it within the spending limit{where}",
+        provider=provider,
+        cause=f"No price is known for {model}",
+        fix=f'Add its price as byok.prices["{model}"] = {{"input": ..., "output": ...}} (USD per 1M tokens), '
+        f"or remove the limit ({setting})",
+        spentUsd=round(spent, 6),
+        limitUsd=limit,
+        worstCaseUsd=None,
+    )
+
+
+def _invalid_budget_error(provider: str, problem: str) -> ByokError:
+    return ByokError(
+        ErrorCode.BUDGET_INVALID,
+        f"A spending limit that applies to {provider} is invalid, so paid requests to it are refused",
+        provider=provider,
+        cause=problem,
+        fix="Fix that setting (a number of US dollars, 0 or more) or remove it",
+    )
+
+
+def _unavailable(path: Path, reason: str) -> ByokError:
+    return ByokError(
+        ErrorCode.LEDGER_UNAVAILABLE,
+        f"byok cannot use its usage ledger at {path}",
+        cause=f"{path}: {reason}",
+        fix=f"Make {path.parent} a writable directory on a disk with free space "
+        "(its location follows XDG_DATA_HOME on Linux)",
     )
 
 

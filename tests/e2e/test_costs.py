@@ -34,12 +34,16 @@ async def test_budget_refuses_before_sending(fake: FakeServer, server_env: dict[
 
 
 async def test_spend_warning_then_limit(fake: FakeServer, server_env: dict[str, str]) -> None:
-    fake.route("POST", "/v1/chat/completions", openai_stream(["ok"], usage=(30, 10)))
-    settings = settings_for(fake, budget={"monthlyUsd": 0.00002})
+    # gpt-4.1-mini: $0.4 / $1.6 per 1M. The reservation is 38 input tokens (6 bytes + framing) and 100
+    # output tokens: $0.0001752, within $0.0002; the provider bills 20 + 100 tokens: $0.000168, 84 %.
+    fake.route("POST", "/v1/chat/completions", openai_stream(["ok"], usage=(20, 100)))
+    settings = settings_for(fake, budget={"monthlyUsd": 0.0002})
+    chat = {"messages": USER, "model": "gpt-4.1-mini", "maxTokens": 100}
     async with lsp_session(settings, server_env) as s:
         await _keys(s)
-        first = await s.command("byok.chat", {"messages": USER, "model": "gpt-4.1-mini", "maxTokens": 10})
-        assert first["usage"]["costUsd"] == pytest.approx(2.8e-5)
+        first = await s.command("byok.chat", chat)
+        assert first["usage"]["costUsd"] == pytest.approx(1.68e-4)
+        assert fake.requests[-1].json()["max_tokens"] == 100
         for _ in range(50):
             if s.client.messages:
                 break
@@ -47,12 +51,12 @@ async def test_spend_warning_then_limit(fake: FakeServer, server_env: dict[str, 
         warnings = [m.message for m in s.client.messages if m.type == types.MessageType.Warning]
         assert any("of your monthly byok limit" in w for w in warnings), warnings
         with pytest.raises(JsonRpcException) as caught:
-            await s.command("byok.chat", {"messages": USER, "model": "gpt-4.1-mini", "maxTokens": 10})
+            await s.command("byok.chat", chat)
         assert byok_error(caught.value)["code"] == "budget_exceeded"
         usage = await s.command("byok.usage", {"groupBy": "model"})
-        assert usage["budgetUsd"] == 0.00002
+        assert usage["budgetUsd"] == 0.0002
         assert usage["rows"][0]["key"] == "gpt-4.1-mini" and usage["rows"][0]["requests"] == 1
-        assert usage["totalUsd"] == pytest.approx(2.8e-5)
+        assert usage["totalUsd"] == pytest.approx(1.68e-4)
 
 
 async def test_retry_after_429_streams_status_and_succeeds(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from byok.config import BudgetSettings
 from byok.errors import ByokError
-from byok.prices import Price
+from byok.prices import Price, Quote
 from byok.protocol import ErrorCode
 from byok.usage import Ledger
 
@@ -32,7 +32,7 @@ def main(mode: str, db: str, *args: str) -> None:
         while True:
             try:
                 reservation = ledger.reserve(
-                    provider="openai", model="gpt-4o", feature="chat", worst_case_usd=worst, budget=budget
+                    provider="openai", model="gpt-4o", feature="chat", quote=Quote(worst), budget=budget
                 )
             except ByokError as exc:
                 assert exc.code == ErrorCode.BUDGET_EXCEEDED
@@ -55,7 +55,7 @@ def main(mode: str, db: str, *args: str) -> None:
                 provider="anthropic",
                 model="claude",
                 feature="agent",
-                worst_case_usd=0.01,
+                quote=Quote(0.01),
                 budget=BudgetSettings(),
             )
             ledger.settle(
@@ -75,7 +75,7 @@ def main(mode: str, db: str, *args: str) -> None:
             provider="anthropic",
             model="claude-sonnet-4-5",
             feature="chat",
-            worst_case_usd=1.0,
+            quote=Quote(1.0),
             budget=BudgetSettings(),
             price=Price(3.0, 15.0),
             input_tokens_estimate=1000,

@@ -12,13 +12,16 @@ from hypothesis import strategies as st
 from byok.config import PriceSettings
 from byok.prices import (
     Price,
+    Quote,
     cost_usd,
     estimate_input_tokens,
     estimate_tokens,
+    max_input_tokens,
     price_for,
-    worst_case_usd,
+    quote,
+    user_price,
 )
-from byok.providers.base import ChatRequest, Message, ToolSpec, Usage
+from byok.providers.base import ChatRequest, Message, ToolCall, ToolSpec, Usage
 
 SONNET = (3.0, 15.0)
 OPUS_OLD = (15.0, 75.0)
@@ -143,11 +146,51 @@ def test_cost_uses_cached_price_for_the_cached_part_of_the_input() -> None:
     assert cost_usd(Price(0.0, 0.0), usage) == 0.0
 
 
-def test_worst_case_is_full_input_and_every_allowed_output_token() -> None:
-    assert worst_case_usd(
-        Price(3.0, 15.0, 0.3), input_tokens=10_000, max_output_tokens=4096
-    ) == pytest.approx((10_000 * 3.0 + 4096 * 15.0) / 1e6)
-    assert worst_case_usd(None, input_tokens=1, max_output_tokens=1) is None
+def test_a_quote_prices_every_input_token_at_the_dearest_input_rate() -> None:
+    sonnet = price_for("claude-sonnet-4-5-20250929", "anthropic", {})
+    assert sonnet is not None and sonnet.cache_write == 3.75
+    # below the long-context threshold: cache-write rate for input, list rate for output
+    assert quote(sonnet, 10_000) == Quote(pytest.approx(10_000 * 3.75 / 1e6), pytest.approx(15.0 / 1e6))
+    # above it: the long-context price for all of it
+    assert quote(sonnet, 300_000) == Quote(pytest.approx(300_000 * 7.5 / 1e6), pytest.approx(22.5 / 1e6))
+    assert quote(Price(2.0, 8.0, cached_input=0.5), 1_000_000) == Quote(2.0, 8.0 / 1e6)
+    assert quote(None, 10) is None
+    assert Quote(0.5, 0.001).usd(100) == pytest.approx(0.6)
+
+
+def test_long_context_and_cache_write_prices_from_the_table() -> None:
+    gemini = price_for("gemini-2.5-pro", "google", {})
+    assert gemini is not None and gemini.long_context is not None
+    assert gemini.long_context[0] == 200_000 and gemini.long_context[1].output == 15.0
+    long = Usage(input_tokens=250_000, output_tokens=1000)
+    assert cost_usd(gemini, long) == pytest.approx((250_000 * 2.5 + 1000 * 15.0) / 1e6)
+    short = Usage(input_tokens=200_000, output_tokens=1000)
+    assert cost_usd(gemini, short) == pytest.approx((200_000 * 1.25 + 1000 * 10.0) / 1e6)
+    bedrock = price_for("us.anthropic.claude-haiku-4-5-20251001-v1:0", "bedrock", {})
+    assert bedrock is not None and bedrock.cache_write == pytest.approx(1.375)
+
+
+def test_max_input_tokens_bounds_what_any_tokenizer_can_count() -> None:
+    text = "x = [1, 2, 3]  # ✓ 日本語 😀\n" * 100
+    request = ChatRequest(model="m", messages=[Message("user", text)])
+    assert max_input_tokens(request) >= len(text.encode())
+    assert max_input_tokens(request) > 3 * estimate_input_tokens(request)
+    with_tools = ChatRequest(
+        model="m",
+        messages=[
+            *request.messages,
+            Message("assistant", "", tool_calls=[ToolCall("call_1", "read_file", {"path": "a.py"})]),
+            Message("tool", "contents", tool_call_id="call_1", name="read_file"),
+        ],
+        tools=[ToolSpec("read_file", "Read a file", {"type": "object"})],
+    )
+    assert max_input_tokens(with_tools) > max_input_tokens(request) + 1000  # the provider's tool prompt
+
+
+def test_a_price_set_for_the_model_id_applies() -> None:
+    overrides = {"my-deployment": PriceSettings(input=1, output=2, cache_write=1.5)}
+    assert user_price("my-deployment", "azure", overrides) == Price(1, 2, None, 1.5)
+    assert user_price("other", "azure", overrides) is None
 
 
 def test_estimate_tokens() -> None:
@@ -182,3 +225,8 @@ def test_table_has_no_zero_prices_and_loads_as_package_data() -> None:
         for name, entry in section.items():
             assert entry["input"] > 0 and entry["output"] > 0, name
             assert name == name.lower()
+            price = price_for(name, None, {})
+            assert price is not None, name
+            if price.long_context is not None:  # a long-context price is never the cheaper one
+                above = price.long_context[1]
+                assert above.input >= price.input and above.output >= price.output, name

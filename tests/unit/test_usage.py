@@ -19,7 +19,7 @@ import pytest
 
 from byok.config import BudgetSettings
 from byok.errors import ByokError
-from byok.prices import Price
+from byok.prices import Price, Quote
 from byok.protocol import ErrorCode
 from byok.usage import Ledger, Reservation, default_path
 
@@ -46,7 +46,12 @@ def spend(
     tokens: tuple[int, int] = (100, 10),
 ) -> Reservation:
     reservation = ledger.reserve(
-        provider=provider, model=model, feature=feature, worst_case_usd=cost, budget=NO_LIMIT, now=now
+        provider=provider,
+        model=model,
+        feature=feature,
+        quote=None if cost is None else Quote(cost),
+        budget=NO_LIMIT,
+        now=now,
     )
     ledger.settle(
         reservation,
@@ -78,7 +83,7 @@ def test_reserve_refuses_past_the_monthly_limit_and_writes_nothing(ledger: Ledge
     assert row_count(ledger) == 1
     with pytest.raises(ByokError) as caught:
         ledger.reserve(
-            provider="openai", model="gpt-4o", feature="chat", worst_case_usd=0.2, budget=budget, now=NOW
+            provider="openai", model="gpt-4o", feature="chat", quote=Quote(0.2), budget=budget, now=NOW
         )
     error = caught.value
     assert error.code == ErrorCode.BUDGET_EXCEEDED
@@ -89,11 +94,11 @@ def test_reserve_refuses_past_the_monthly_limit_and_writes_nothing(ledger: Ledge
     assert row_count(ledger) == 1
     # what still fits is allowed, and the limit counts open reservations at their worst case
     ledger.reserve(
-        provider="openai", model="gpt-4o", feature="chat", worst_case_usd=0.1, budget=budget, now=NOW
+        provider="openai", model="gpt-4o", feature="chat", quote=Quote(0.1), budget=budget, now=NOW
     )
     with pytest.raises(ByokError):
         ledger.reserve(
-            provider="openai", model="gpt-4o", feature="chat", worst_case_usd=0.01, budget=budget, now=NOW
+            provider="openai", model="gpt-4o", feature="chat", quote=Quote(0.01), budget=budget, now=NOW
         )
 
 
@@ -103,7 +108,7 @@ def test_last_month_does_not_count(ledger: Ledger) -> None:
         provider="openai",
         model="gpt-4o",
         feature="chat",
-        worst_case_usd=0.5,
+        quote=Quote(0.5),
         budget=BudgetSettings(monthly_usd=1.0),
         now=NOW,
     )
@@ -115,26 +120,117 @@ def test_per_provider_limit(ledger: Ledger) -> None:
     spend(ledger, 10.0, provider="openai")
     with pytest.raises(ByokError) as caught:
         ledger.reserve(
-            provider="anthropic", model="claude", feature="chat", worst_case_usd=0.1, budget=budget, now=NOW
+            provider="anthropic", model="claude", feature="chat", quote=Quote(0.1), budget=budget, now=NOW
         )
     assert caught.value.cause == "spent $0.45 of $0.50 on anthropic this month"
     assert "perProvider.anthropic" in caught.value.fix
     ledger.reserve(
-        provider="openai", model="gpt-4o", feature="chat", worst_case_usd=5.0, budget=budget, now=NOW
+        provider="openai", model="gpt-4o", feature="chat", quote=Quote(5.0), budget=budget, now=NOW
     )
 
 
-def test_unknown_price_is_allowed_until_a_limit_is_reached(ledger: Ledger) -> None:
-    budget = BudgetSettings(monthly_usd=1.0)
+def test_an_unknown_price_is_refused_under_a_limit_and_free_requests_always_pass(ledger: Ledger) -> None:
+    ledger.reserve(provider="together", model="custom", feature="chat", quote=None, budget=NO_LIMIT, now=NOW)
+    for budget in (BudgetSettings(monthly_usd=1.0), BudgetSettings(per_provider={"together": 5.0})):
+        with pytest.raises(ByokError) as caught:
+            ledger.reserve(
+                provider="together", model="custom", feature="chat", quote=None, budget=budget, now=NOW
+            )
+        assert caught.value.code == ErrorCode.BUDGET_EXCEEDED
+        assert caught.value.cause == "No price is known for custom"
+        assert 'byok.prices["custom"]' in caught.value.fix
+    # another provider's limit does not apply
     ledger.reserve(
-        provider="ollama", model="llama3", feature="chat", worst_case_usd=None, budget=budget, now=NOW
+        provider="together",
+        model="custom",
+        feature="chat",
+        quote=None,
+        budget=BudgetSettings(per_provider={"openai": 1.0}),
+        now=NOW,
     )
     spend(ledger, 1.0)
+    free = ledger.reserve(
+        provider="ollama",
+        model="llama3",
+        feature="chat",
+        quote=Quote(0.0),
+        max_output_tokens=4096,
+        budget=BudgetSettings(monthly_usd=1.0),
+        now=NOW,
+    )
+    assert (free.worst_case_usd, free.max_output_tokens) == (0.0, 4096)
+
+
+def test_the_output_limit_is_what_the_room_left_covers(ledger: Ledger) -> None:
+    budget = BudgetSettings(monthly_usd=1.0, per_provider={"openai": 0.5})
+    spend(ledger, 0.3)
+    quote = Quote(input_usd=0.1, output_usd_per_token=0.0001)
+    # room: monthly 0.7, openai 0.2 -> (0.2 - 0.1) / 0.0001 = 1000 output tokens
+    granted = ledger.reserve(
+        provider="openai",
+        model="gpt-4o",
+        feature="chat",
+        quote=quote,
+        max_output_tokens=4096,
+        min_output_tokens=256,
+        budget=budget,
+        now=NOW,
+    )
+    assert granted.max_output_tokens == 1000
+    assert granted.worst_case_usd == pytest.approx(0.2)
+    # the whole room is now reserved: not even a 256-token answer fits
     with pytest.raises(ByokError) as caught:
         ledger.reserve(
-            provider="ollama", model="llama3", feature="chat", worst_case_usd=None, budget=budget, now=NOW
+            provider="openai",
+            model="gpt-4o",
+            feature="chat",
+            quote=quote,
+            max_output_tokens=4096,
+            min_output_tokens=256,
+            budget=budget,
+            now=NOW,
         )
-    assert "byok.prices" in caught.value.fix
+    assert caught.value.code == ErrorCode.BUDGET_EXCEEDED
+    assert "256-token answer" in caught.value.message
+    assert caught.value.to_data()["worstCaseUsd"] == pytest.approx(0.1256)
+    # what the request asks for is never raised
+    small = ledger.reserve(
+        provider="anthropic",
+        model="claude",
+        feature="chat",
+        quote=quote,
+        max_output_tokens=100,
+        min_output_tokens=100,
+        budget=budget,
+        now=NOW,
+    )
+    assert small.max_output_tokens == 100
+
+
+def test_an_invalid_limit_blocks_the_requests_it_would_limit(ledger: Ledger) -> None:
+    budget, problems = BudgetSettings.load(
+        {"monthlyUsd": 5, "perProvider": {"openai": "two", "anthropic": 1}}
+    )
+    assert problems == [
+        "byok.budget.perProvider.openai: Input should be a valid number, unable to parse string as a number "
+        "(paid requests to openai are refused until it is fixed)"
+    ]
+    with pytest.raises(ByokError) as caught:
+        ledger.reserve(
+            provider="openai", model="gpt-4o", feature="chat", quote=Quote(0.01), budget=budget, now=NOW
+        )
+    assert caught.value.code == ErrorCode.BUDGET_INVALID
+    assert caught.value.cause.startswith("byok.budget.perProvider.openai: ")
+    ledger.reserve(
+        provider="anthropic", model="claude", feature="chat", quote=Quote(0.01), budget=budget, now=NOW
+    )
+    ledger.reserve(provider="openai", model="local", feature="chat", quote=Quote(0.0), budget=budget, now=NOW)
+    everything, _ = BudgetSettings.load({"monthlyUsd": -1})
+    with pytest.raises(ByokError) as caught:
+        ledger.reserve(
+            provider="anthropic", model="claude", feature="chat", quote=None, budget=everything, now=NOW
+        )
+    assert caught.value.code == ErrorCode.BUDGET_INVALID
 
 
 def test_summary_shape_and_unknown_cost_is_never_zero(ledger: Ledger) -> None:
@@ -142,9 +238,7 @@ def test_summary_shape_and_unknown_cost_is_never_zero(ledger: Ledger) -> None:
     spend(ledger, 0.50, model="gpt-4o", feature="agent", estimated=True, now=NOW + timedelta(days=1))
     spend(ledger, None, provider="ollama", model="llama3", feature="chat")
     spend(ledger, 0.125, provider="anthropic", model="claude-sonnet-4-5", feature="chat")
-    ledger.reserve(
-        provider="openai", model="o1", feature="chat", worst_case_usd=0.3, budget=NO_LIMIT, now=NOW
-    )
+    ledger.reserve(provider="openai", model="o1", feature="chat", quote=Quote(0.3), budget=NO_LIMIT, now=NOW)
 
     result = ledger.summary("2025-03", "model", BudgetSettings(monthly_usd=2.0), now=NOW)
     assert set(result) == {
@@ -217,7 +311,7 @@ def test_stale_pending_row_becomes_interrupted_with_what_it_streamed(ledger: Led
         provider="anthropic",
         model="claude-sonnet-4-5",
         feature="chat",
-        worst_case_usd=0.5,
+        quote=Quote(0.5),
         budget=NO_LIMIT,
         price=Price(3.0, 15.0),
         input_tokens_estimate=2000,
@@ -369,3 +463,45 @@ def test_a_process_killed_mid_stream_leaves_what_it_streamed(tmp_path: Path) -> 
     assert (row["inputTokens"], row["outputTokens"], row["estimated"]) == (1000, 120, True)
     assert row["costUsd"] == pytest.approx((1000 * 3.0 + 120 * 15.0) / 1e6)
     assert summary["reservedUsd"] == 0.0
+
+
+def test_a_held_write_lock_is_ledger_busy_not_a_hang(tmp_path: Path) -> None:
+    path = tmp_path / "usage.sqlite3"
+    with Ledger(path) as ledger:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(ByokError) as caught:
+                ledger.reserve(
+                    provider="openai", model="gpt-4o", feature="chat", quote=Quote(0.1), budget=NO_LIMIT
+                )
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert caught.value.code == ErrorCode.LEDGER_BUSY
+        assert str(path) in caught.value.cause
+        spend(ledger, 0.1)  # usable again once the lock is gone
+
+
+def test_a_damaged_ledger_is_moved_aside_and_a_new_one_started(tmp_path: Path) -> None:
+    path = tmp_path / "usage.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(ByokError) as caught:
+        Ledger(path)
+    error = caught.value
+    assert error.code == ErrorCode.LEDGER_CORRUPT
+    moved = Path(error.extra["movedTo"])
+    assert moved.read_bytes().startswith(b"this is not a database")
+    assert str(moved) in error.message and error.fix
+    with Ledger(path) as ledger:
+        spend(ledger, 0.1)
+        assert ledger.summary(now=NOW)["totalUsd"] == pytest.approx(0.1)
+
+
+def test_an_unusable_data_directory_is_ledger_unavailable(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the data directory should be")
+    with pytest.raises(ByokError) as caught:
+        Ledger(blocker / "byok" / "usage.sqlite3")
+    assert caught.value.code == ErrorCode.LEDGER_UNAVAILABLE
+    assert str(blocker) in caught.value.cause and "writable" in caught.value.fix
