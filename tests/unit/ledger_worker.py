@@ -3,6 +3,9 @@
     ledger_worker.py race DB LIMIT_USD WORST_USD   reserve+settle until refused; prints {"accepted": n}
     ledger_worker.py write DB COUNT                 COUNT reserve+settle pairs, no limit; prints {"ids": [...]}
     ledger_worker.py stream DB TOKENS               reserve, record TOKENS streamed, then block until killed
+    ledger_worker.py chat DB SETTINGS_JSON PROMPT_BYTES
+                                                    real chat turns (byok.runner over HTTP) until refused;
+                                                    prints {"accepted": n, "refused": code}
 
 Each mode prints "ready" and waits for a line on stdin before it starts, so the parent can release all
 workers at once.
@@ -10,18 +13,50 @@ workers at once.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
 
-from byok.config import BudgetSettings
+from byok.backend import Backend
+from byok.config import BudgetSettings, load_settings
 from byok.errors import ByokError
 from byok.prices import Price, Quote
 from byok.protocol import ErrorCode
+from byok.providers.base import ChatRequest, Message
+from byok.runner import run_turn
 from byok.usage import Ledger
 
 
+class _Quiet:
+    def delta(self, kind: str, text: str) -> None:
+        """Live output goes nowhere."""
+
+
+async def chat_until_refused(db: Path, raw_settings: str, prompt_bytes: int) -> dict[str, object]:
+    settings, problems = load_settings(json.loads(raw_settings))
+    assert not problems, problems
+    backend = Backend(settings, ledger_path=db)
+    request = ChatRequest(model="", messages=[Message("user", "x" * prompt_bytes)], max_tokens=4096)
+    accepted = 0
+    try:
+        while True:
+            routes = await backend.routes("chat", None)
+            try:
+                await run_turn(backend, routes, request, _Quiet(), feature="chat")
+            except ByokError as exc:
+                return {"accepted": accepted, "refused": exc.code.value}
+            accepted += 1
+    finally:
+        await backend.aclose()
+
+
 def main(mode: str, db: str, *args: str) -> None:
+    if mode == "chat":
+        print("ready", flush=True)
+        sys.stdin.readline()
+        print(json.dumps(asyncio.run(chat_until_refused(Path(db), args[0], int(args[1])))), flush=True)
+        return
     ledger = Ledger(Path(db))
     print("ready", flush=True)
     sys.stdin.readline()
