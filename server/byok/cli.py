@@ -25,7 +25,7 @@ from byok.config import load_settings
 from byok.context import FileJail, uri_to_path
 from byok.errors import ByokError
 from byok.protocol import ErrorCode
-from byok.redaction import redact
+from byok.redaction import DeltaRedactor, redact
 
 EXIT_FAILED = 1
 
@@ -50,13 +50,25 @@ def load_backend(path: Path | None) -> Backend:
 
 
 class TerminalSink:
-    """Streams answer text to stdout as it arrives; status and reasoning go to stderr."""
+    """Streams answer text to stdout as it arrives; status and reasoning go to stderr.
+
+    Redacted as the LSP stream is (`DeltaRedactor`); `close` writes what was held back.
+    """
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
+        self._redactor = DeltaRedactor()
 
     def delta(self, kind: str, text: str) -> None:
-        if self.quiet:
+        if not self.quiet:
+            self._write(kind, self._redactor.feed(kind, text))
+
+    def close(self) -> None:
+        for kind, rest in self._redactor.finish():
+            self._write(kind, rest)
+
+    def _write(self, kind: str, text: str) -> None:
+        if not text:
             return
         stream = sys.stdout if kind == "text" else sys.stderr
         stream.write(text if kind == "text" else f"[{kind}] {text}\n")
@@ -173,9 +185,13 @@ async def dispatch(backend: Backend, args: argparse.Namespace) -> int:
         )
         # The user named each file in their own shell: its folder is the jail; secrets, /proc and such stay out.
         jail = FileJail({uri_to_path(uri).parent for uri in params.files})
-        result = await chat(backend, params, TerminalSink(quiet=as_json), jail)
+        sink = TerminalSink(quiet=as_json)
+        try:
+            result = await chat(backend, params, sink, jail)
+        finally:
+            sink.close()
         if as_json:
-            print(json.dumps(result, indent=2, ensure_ascii=False))
+            print(redact(json.dumps(result, indent=2, ensure_ascii=False)))
         else:
             usage = result["usage"]
             assert isinstance(usage, dict)

@@ -23,7 +23,7 @@ from byok import __version__
 from byok.backend import Backend
 from byok.errors import ByokError
 from byok.protocol import BYOK_ERROR, Command, Notification
-from byok.redaction import redact
+from byok.redaction import DeltaRedactor, redact
 
 log = logging.getLogger("byok")
 P = TypeVar("P", bound=BaseModel)
@@ -91,6 +91,21 @@ class ByokServer(LanguageServer):
             return handler
 
         return decorator
+
+    def window_log_message(self, params: types.LogMessageParams) -> None:
+        """Every message for the user leaves redacted, as results, errors and stream deltas do."""
+        super().window_log_message(types.LogMessageParams(type=params.type, message=redact(params.message)))
+
+    def window_show_message(self, params: types.ShowMessageParams) -> None:
+        super().window_show_message(types.ShowMessageParams(type=params.type, message=redact(params.message)))
+
+    async def window_show_message_request_async(
+        self, params: types.ShowMessageRequestParams
+    ) -> types.MessageActionItem | None:
+        redacted = types.ShowMessageRequestParams(
+            type=params.type, message=redact(params.message), actions=params.actions
+        )
+        return await super().window_show_message_request_async(redacted)
 
     def stream_sink(self, stream_id: str | None) -> LspStreamSink:
         return LspStreamSink(self, stream_id or uuid.uuid4().hex)
@@ -219,13 +234,16 @@ def _redacted(data: Any) -> Any:
 class LspStreamSink:
     """Sends `byok/stream` notifications: the first delta at once, later ones coalesced for a few ms.
 
-    Also mirrors status lines into `$/progress` when the request carried a workDoneToken.
+    Every delta is redacted on the way in (a key split across deltas too: see `DeltaRedactor`); what it
+    holds back goes out at `close`. Also mirrors status lines into `$/progress` when the request carried
+    a workDoneToken.
     """
 
     def __init__(self, server: ByokServer, stream_id: str) -> None:
         self.server = server
         self.stream_id = stream_id
         self.progress_token = WORK_DONE_TOKEN.get()
+        self._redactor = DeltaRedactor()
         self._pending: list[tuple[str, list[str]]] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_sent = 0.0
@@ -236,12 +254,10 @@ class LspStreamSink:
             )
 
     def delta(self, kind: str, text: str) -> None:
+        text = self._redactor.feed(kind, text)
         if not text:
             return
-        if self._pending and self._pending[-1][0] == kind:
-            self._pending[-1][1].append(text)
-        else:
-            self._pending.append((kind, [text]))
+        self._queue(kind, text)
         if kind == "status" and self.progress_token is not None:
             self.server.work_done_progress.report(
                 self.progress_token, types.WorkDoneProgressReport(message=text[:200])
@@ -251,6 +267,12 @@ class LspStreamSink:
             self.flush()
         elif self._flush_handle is None:
             self._flush_handle = self._loop.call_later(COALESCE_S, self.flush)
+
+    def _queue(self, kind: str, text: str) -> None:
+        if self._pending and self._pending[-1][0] == kind:
+            self._pending[-1][1].append(text)
+        else:
+            self._pending.append((kind, [text]))
 
     def flush(self) -> None:
         if self._flush_handle is not None:
@@ -266,6 +288,8 @@ class LspStreamSink:
             self._last_sent = self._loop.time()
 
     def close(self) -> None:
+        for kind, rest in self._redactor.finish():
+            self._queue(kind, rest)
         self.flush()
         if self.progress_token is not None:
             self.server.work_done_progress.end(self.progress_token, types.WorkDoneProgressEnd())
