@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -58,14 +62,37 @@ def server_env(keyring_file: Path, tmp_path: Path) -> dict[str, str]:
 SERVER_COMMAND = [sys.executable, "-m", "byok"]
 
 
-def _leak_needles() -> list[str]:
-    import base64
+def _json_escaped(text: str) -> set[str]:
+    """`text` in a JSON string: `/` as `\\/`, or every non-alphanumeric as `\\uXXXX` (either hex case)."""
+    forms = {json.dumps(text)[1:-1].replace("/", "\\/")}
+    for hex_case in ("04x", "04X"):
+        forms.add("".join(c if c.isalnum() else f"\\u{ord(c):{hex_case}}" for c in text))
+    return forms
 
+
+def key_forms(key: str) -> set[str]:
+    """`key` as a leak would show it: raw, percent-encoded, hex, JSON-escaped, base64 (either alphabet).
+
+    For base64 the needle is the run made of the key's bits alone at each of the three byte alignments,
+    so base64 of `user:key` (Basic auth), with or without padding, is found too.
+    """
+    raw = key.encode()
+    forms = {key, raw.hex(), raw.hex().upper(), *_json_escaped(key)}
+    for quoted in (quote(key, safe=""), quote(key), quote_plus(key, safe="")):
+        forms |= {quoted, re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), quoted)}
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + raw).decode()
+        run = encoded[(8 * offset + 5) // 6 : 8 * (offset + len(raw)) // 6]
+        for alphabet in (run, run.translate(str.maketrans("+/", "-_"))):
+            forms |= {alphabet, quote(alphabet, safe=""), *_json_escaped(alphabet)}
+    return forms
+
+
+def _leak_needles() -> list[str]:
     from tests.fakes_bedrock import API_KEY, SECRET_KEY, SESSION_TOKEN
 
-    needles = [*ALL_TEST_KEYS, SECRET_KEY, SESSION_TOKEN, API_KEY]
-    needles += [base64.b64encode(k.encode()).decode() for k in needles]
-    return needles
+    keys = [*ALL_TEST_KEYS, SECRET_KEY, SESSION_TOKEN, API_KEY]
+    return sorted({form for key in keys for form in key_forms(key)})
 
 
 LEAK_NEEDLES = _leak_needles()
@@ -73,7 +100,7 @@ LEAK_NEEDLES = _leak_needles()
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """The suite-wide leak scan: no test key (or its base64) in any captured output or log of any test."""
+    """The suite-wide leak scan: no test key (in any of its `key_forms`) in any captured output or log."""
     outcome = yield
     report = outcome.get_result()
     captured = "\n".join(content for _, content in report.sections)

@@ -48,8 +48,25 @@ class Session:
         )
 
     def everything(self) -> str:
+        """Every result, error, log, message and progress report, each delta, and each stream's text
+        joined per kind.
+
+        Joined, because a key split across two deltas is whole on the client's screen.
+        """
         logs = [m.message for m in self.client.log_messages] + [m.message for m in self.client.messages]
-        return "\n".join([*self.transcript, *logs, *(json.dumps(d, ensure_ascii=False) for d in self.deltas)])
+        logs += [m.message for m in self.message_requests]
+        logs += [str(report) for reports in self.client.progress_reports.values() for report in reports]
+        joined: dict[tuple[str, str], list[str]] = {}
+        for d in self.deltas:
+            joined.setdefault((d["streamId"], d["delta"]["type"]), []).append(d["delta"]["text"])
+        return "\n".join(
+            [
+                *self.transcript,
+                *logs,
+                *(json.dumps(d, ensure_ascii=False) for d in self.deltas),
+                *("".join(texts) for texts in joined.values()),
+            ]
+        )
 
 
 def byok_error(exc: JsonRpcException) -> dict[str, Any]:
