@@ -220,6 +220,9 @@ class _Redactor:
 
     def current(self) -> _Compiled:
         """The compiled patterns for the secrets registered so far."""
+        compiled = self._compiled  # one reference read: no lock on the hot path
+        if compiled is not None:
+            return compiled
         with self._lock:
             if self._compiled is None:
                 forms = sorted((f for fs in self._forms.values() for f in fs), key=lambda f: -f.max_len)
@@ -274,8 +277,7 @@ class StreamRedactor:
         position = 0
         while True:
             # Before `hold_from` no match can be changed by later text; a match starting there might be.
-            window = max(position, len(buffer) - compiled.hold_limit)
-            start = compiled.starts.search(buffer, window)
+            start = compiled.starts.search(buffer, max(position, len(buffer) - compiled.hold_limit))
             hold_from = start.start() if start else len(buffer)
             found = compiled.pattern.search(buffer, position)
             if found is None or found.start() >= hold_from:
@@ -303,7 +305,10 @@ class DeltaRedactor:
     def feed(self, kind: str, text: str) -> str:
         if kind == "status":
             return redact(text)
-        return self._streams.setdefault(kind, StreamRedactor()).feed(text)
+        stream = self._streams.get(kind)
+        if stream is None:
+            stream = self._streams[kind] = StreamRedactor()
+        return stream.feed(text)
 
     def finish(self) -> list[tuple[str, str]]:
         """The text still held back, per kind, at the end of the stream."""
