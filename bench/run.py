@@ -26,7 +26,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "server")]
 
-from bench import cancel, coldstart, concurrency, memory, overhead, relay  # noqa: E402
+from bench import cancel, coldstart, concurrency, memory, overhead, redaction, relay  # noqa: E402
 from bench._common import Context, Row, context  # noqa: E402
 
 SESSION_BENCHES: dict[str, Callable[[Context, bool], Awaitable[list[Row]]]] = {
@@ -38,6 +38,7 @@ SESSION_BENCHES: dict[str, Callable[[Context, bool], Awaitable[list[Row]]]] = {
 PROCESS_BENCHES: dict[str, Callable[[bool], Awaitable[list[Row]]]] = {
     "coldstart": coldstart.run,
     "memory": memory.run,
+    "redaction": redaction.run,
 }
 OTHER_SCRIPTS = ("tab.py", "apply.py")
 """Benchmarks other engineers own; run with --quick when present."""
@@ -210,7 +211,11 @@ are CLOCK_MONOTONIC, so the loopback server's records (when a socket closed) com
 - **Cold start**: spawn → `initialize` answered (initialize written immediately after spawn), median
   of interleaved starts, beside `python -c pass` and `python -c "import lsprotocol.types"` (spawn → exit).
 - **Memory**: VmRSS from `/proc/PID/status`: idle after `initialized` (beside an idle interpreter that
-  imported pygls' server), then growth from after 10 warm-up chats to after 1,000 more."""
+  imported pygls' server), then growth from after 10 warm-up chats to after 1,000 more.
+- **Redaction**: in the benchmark process, best of 5 repeats: a 4 KB reply through `redact` with 8 keys
+  registered (each in its raw/escaped, hex and three base64 forms) vs with none (key shapes only); and
+  the same text as 7-character deltas through a `StreamRedactor`, per delta, beside `json.dumps` of the
+  `byok/stream` notification each delta is sent in."""
 
 
 if __name__ == "__main__":
