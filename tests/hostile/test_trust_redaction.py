@@ -9,6 +9,7 @@ stream's text joined, results, errors, logs, stderr — is searched for every fo
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -20,6 +21,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 import pytest_asyncio
+from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from byok.protocol import Command
@@ -61,6 +63,7 @@ def _echoes(key: str) -> dict[str, str]:
 class Server:
     session: Session
     fake: FakeServer
+    settings: dict[str, Any]
     seen: set[str] = field(default_factory=set)
     """Lines of `session.everything()` from earlier tests: each test scans only what it made the server show."""
 
@@ -92,11 +95,12 @@ def echo_fake() -> Iterator[FakeServer]:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def server(echo_fake: FakeServer, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
     env = hostile_env(tmp_path_factory.mktemp("trust_redaction"))
-    async with hostile_session(every_provider_at(echo_fake), env) as (session, _):
+    settings = every_provider_at(echo_fake)
+    async with hostile_session(settings, env) as (session, _):
         for provider, key in (("fuzz", FUZZ_KEY), ("openai", TEST_KEY_OPENAI)):
             stored = await answer(session, Command.SET_KEY.value, [{"provider": provider, "key": key}])
             assert isinstance(stored, dict), stored
-        yield Server(session, echo_fake)
+        yield Server(session, echo_fake, settings)
         assert_no_leak(session.everything())
 
 
@@ -203,6 +207,27 @@ async def test_a_key_echoed_encoded_when_verifying_is_redacted(server: Server) -
     finally:
         server.fake.route("GET", "/v1/models", openai_models(["fuzz-upstream"]))
     assert isinstance(outcome, dict) and outcome["ok"] is False, outcome
+    _assert_shown_nowhere(server, FUZZ_KEY)
+
+
+@IN_MODULE_LOOP
+async def test_a_key_named_in_invalid_settings_is_redacted_in_the_warning_shown(server: Server) -> None:
+    """Settings problems name the setting's path: here a provider the user named with the key (hex)."""
+    client = server.session.client
+    shown_before = len(client.messages)
+    named = {**server.settings, "providers": {FUZZ_KEY.encode().hex(): {"kind": "nope"}}}
+    client.set_configuration(named, section="byok")
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    try:
+        for _ in range(200):
+            if len(client.messages) > shown_before:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        client.set_configuration(server.settings, section="byok")
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    warnings = [m.message for m in client.messages[shown_before:]]
+    assert any("settings are invalid" in w and FUZZ_LABEL in w for w in warnings), warnings
     _assert_shown_nowhere(server, FUZZ_KEY)
 
 
