@@ -13,7 +13,7 @@ import timeit
 from collections.abc import Callable
 
 from bench._common import Row
-from byok.redaction import REDACTOR, StreamRedactor, redact
+from byok.base.redaction import REDACTOR, StreamRedactor, redact
 
 KEYS = (
     "sk-proj-BENCHKEY0openai0aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1b2c",

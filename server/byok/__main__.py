@@ -1,6 +1,6 @@
 """`python -m byok` starts the language server (the same as `byok-server`)."""
 
-from byok.server import main
+from byok.lsp.server import main
 
 if __name__ == "__main__":
     main()

@@ -19,13 +19,13 @@ import platformdirs
 from pydantic import ValidationError
 
 from byok import __version__
-from byok.backend import Backend
-from byok.chat import ChatParams, chat
-from byok.config import load_settings
-from byok.context import FileJail, uri_to_path
-from byok.errors import ByokError
-from byok.protocol import ErrorCode
-from byok.redaction import DeltaRedactor, redact
+from byok.base.config import load_settings
+from byok.base.errors import ByokError
+from byok.base.names import ErrorCode
+from byok.base.redaction import DeltaRedactor, redact
+from byok.core.session import Backend
+from byok.features.chat import ChatParams, chat
+from byok.workspace.jail import FileJail, uri_to_path
 
 EXIT_FAILED = 1
 

@@ -22,7 +22,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from byok.protocol import ErrorCode
+from byok.base.names import ErrorCode
 from tests.conftest import LEAK_NEEDLES, REPO
 from tests.e2e.harness import Session
 from tests.fakes import FakeServer

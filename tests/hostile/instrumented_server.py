@@ -13,7 +13,7 @@ import signal
 import threading
 from types import FrameType
 
-from byok.server import main
+from byok.lsp.server import main
 
 
 def _dump_stats(signum: int, frame: FrameType | None) -> None:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from byok.protocol import Command
+from byok.base.names import Command
 from tests.conftest import TEST_KEY_COMPAT
 from tests.e2e.harness import Session
 from tests.fakes import FakeServer, openai_models, openai_stream

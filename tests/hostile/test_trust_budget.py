@@ -26,7 +26,7 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from byok.usage import Ledger
+from byok.core.ledger import Ledger
 from tests.conftest import TEST_KEY_AZURE, TEST_KEY_COMPAT, TEST_KEY_OPENAI
 from tests.e2e.harness import Session, byok_error
 from tests.fakes import FakeServer, openai_stream

@@ -19,7 +19,7 @@ import pytest_asyncio
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from byok.protocol import Command
+from byok.base.names import Command
 from tests.conftest import TEST_KEY_COMPAT
 from tests.e2e.edits import open_document
 from tests.e2e.harness import Session, lsp_session

@@ -25,10 +25,10 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from byok.backend import Backend
-from byok.config import Settings
-from byok.keys import KeyStore
-from byok.protocol import ErrorCode
+from byok.base.config import Settings
+from byok.base.names import ErrorCode
+from byok.core.keys import KeyStore
+from byok.core.session import Backend
 from tests.conftest import SERVER_COMMAND, TEST_KEY_AZURE, TEST_KEY_COMPAT, TEST_KEY_OPENAI
 from tests.e2e.harness import Session, byok_error
 from tests.e2e.test_network import _certificate_authority

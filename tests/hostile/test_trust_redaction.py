@@ -24,7 +24,7 @@ import pytest_asyncio
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from byok.protocol import Command
+from byok.base.names import Command
 from tests.conftest import TEST_KEY_OPENAI, key_forms
 from tests.e2e.harness import Session
 from tests.e2e.test_cli import byok, cli_env

@@ -22,9 +22,9 @@ import pytest_asyncio
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from byok.config import ProviderSettings
-from byok.errors import ByokError
-from byok.protocol import ErrorCode
+from byok.base.config import ProviderSettings
+from byok.base.errors import ByokError
+from byok.base.names import ErrorCode
 from byok.providers.bedrock import BedrockProvider
 from tests.conftest import TEST_KEY_ANTHROPIC, TEST_KEY_GOOGLE, TEST_KEY_OPENAI
 from tests.e2e.edits import open_document

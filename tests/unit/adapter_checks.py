@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from byok.errors import ByokError
+from byok.base.errors import ByokError
 from byok.providers.base import ChatRequest, Provider, StreamEvent, complete
 
 

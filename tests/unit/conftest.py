@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest_asyncio
 
-from byok.config import Settings, TimeoutSettings
+from byok.base.config import Settings, TimeoutSettings
 from byok.providers.http import build_client
 
 

@@ -4,7 +4,7 @@
     ledger_worker.py write DB COUNT                 COUNT reserve+settle pairs, no limit; prints {"ids": [...]}
     ledger_worker.py stream DB TOKENS               reserve, record TOKENS streamed, then block until killed
     ledger_worker.py chat DB SETTINGS_JSON PROMPT_BYTES
-                                                    real chat turns (byok.runner over HTTP) until refused;
+                                                    real chat turns (byok.core.turn over HTTP) until refused;
                                                     prints {"accepted": n, "refused": code}
 
 Each mode prints "ready" and waits for a line on stdin before it starts, so the parent can release all
@@ -18,14 +18,14 @@ import json
 import sys
 from pathlib import Path
 
-from byok.backend import Backend
-from byok.config import BudgetSettings, load_settings
-from byok.errors import ByokError
-from byok.prices import Price, Quote
-from byok.protocol import ErrorCode
+from byok.base.config import BudgetSettings, load_settings
+from byok.base.errors import ByokError
+from byok.base.names import ErrorCode
+from byok.core.ledger import Ledger
+from byok.core.prices import Price, Quote
+from byok.core.session import Backend
+from byok.core.turn import run_turn
 from byok.providers.base import ChatRequest, Message
-from byok.runner import run_turn
-from byok.usage import Ledger
 
 
 class _Quiet:

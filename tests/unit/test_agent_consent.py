@@ -12,8 +12,15 @@ from typing import Any
 
 import pytest
 
+from byok.features.agent_tools import (
+    Changes,
+    Tools,
+    Workspace,
+    command_env,
+    display_command,
+    is_runnable_config,
+)
 from byok.providers.base import ToolCall
-from byok.tools import Changes, Tools, Workspace, command_env, display_command, is_runnable_config
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 

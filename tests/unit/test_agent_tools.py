@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from byok.providers.base import ToolCall, parse_tool_arguments
-from byok.tools import (
+from byok.features.agent_tools import (
     Changes,
     OpenDocument,
     PathRefused,
@@ -26,6 +25,7 @@ from byok.tools import (
     text_edits,
     walk_files,
 )
+from byok.providers.base import ToolCall, parse_tool_arguments
 
 
 @pytest.fixture

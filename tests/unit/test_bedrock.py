@@ -35,10 +35,10 @@ from tests.fakes_bedrock import (
     text_events,
 )
 
-from byok.config import ProviderSettings
-from byok.errors import ByokError
-from byok.keys import REDACTOR
-from byok.protocol import ErrorCode
+from byok.base.config import ProviderSettings
+from byok.base.errors import ByokError
+from byok.base.names import ErrorCode
+from byok.base.redaction import REDACTOR
 from byok.providers.base import (
     ChatRequest,
     Finish,

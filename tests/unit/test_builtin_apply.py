@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from byok.base.text import apply_edits
 from byok.builtin.apply import ApplyResult, apply_snippet, is_marker
-from byok.builtin.text import apply_edits
 
 CASES = Path(__file__).resolve().parent.parent / "apply_cases"
 

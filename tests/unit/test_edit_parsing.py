@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from byok.composer import Block, parse_blocks
-from byok.inline_edit import (
+from byok.features.composer import Block, parse_blocks
+from byok.features.inline_edit import (
     CodeExtractor,
     InlineEditParams,
     Reindenter,

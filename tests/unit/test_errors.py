@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from byok.errors import ByokError, error_for_status
-from byok.protocol import ErrorCode
+from byok.base.errors import ByokError, error_for_status
+from byok.base.names import ErrorCode
 from byok.providers.base import Finish, ToolCallEvent
 from byok.providers.http import status_error
 from byok.providers.openai import OpenAIProvider

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from byok.config import PriceSettings
-from byok.prices import (
+from byok.base.config import PriceSettings
+from byok.core.prices import (
     Price,
     Quote,
     cost_usd,

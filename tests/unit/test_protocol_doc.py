@@ -1,12 +1,12 @@
-"""protocol.md, byok.protocol and the server's advertised commands must agree."""
+"""protocol.md, byok.base.names and the server's advertised commands must agree."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from byok.protocol import Command, ErrorCode, Notification
-from byok.server import create_server
+from byok.base.names import Command, ErrorCode, Notification
+from byok.lsp.server import create_server
 
 DOC = (Path(__file__).resolve().parents[2] / "protocol.md").read_text(encoding="utf-8")
 

@@ -22,9 +22,9 @@ from tests.fakes import (
 )
 from tests.unit.adapter_checks import expect_failure, stream_events
 
-from byok.errors import ByokError
-from byok.keys import REDACTOR
-from byok.protocol import ErrorCode
+from byok.base.errors import ByokError
+from byok.base.names import ErrorCode
+from byok.base.redaction import REDACTOR
 from byok.providers.anthropic import AnthropicProvider
 from byok.providers.base import (
     ChatRequest,

@@ -10,7 +10,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 from tests.conftest import TEST_KEY_AZURE, TEST_KEY_COMPAT, TEST_KEY_OPENAI
 
-from byok.redaction import MAX_KEY_SHAPE_LEN, REDACTOR, DeltaRedactor, StreamRedactor, redact
+from byok.base.redaction import MAX_KEY_SHAPE_LEN, REDACTOR, DeltaRedactor, StreamRedactor, redact
 
 # An AWS-style secret: '/' and '+' exercise URL-encoding, JSON escapes and both base64 alphabets.
 SLASHY_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCY/TESTKEY+FAKE"

@@ -9,12 +9,12 @@ from email.utils import format_datetime
 
 import pytest
 
-from byok.config import RetrySettings
-from byok.errors import ByokError, error_for_status
-from byok.protocol import ErrorCode
+from byok.base.config import RetrySettings
+from byok.base.errors import ByokError, error_for_status
+from byok.base.names import ErrorCode
+from byok.core.retry import RetryPolicy, StartedStream, first_output, is_retryable, run_with_retries
 from byok.providers.base import Finish, StreamEvent, TextDelta, Usage
 from byok.providers.retry_after import parse_duration, parse_retry_after
-from byok.retry import RetryPolicy, StartedStream, first_output, is_retryable, run_with_retries
 
 
 class FixedRng(random.Random):

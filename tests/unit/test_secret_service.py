@@ -24,7 +24,7 @@ SCRIPT = textwrap.dedent(
     """
     import json, subprocess, sys
     import keyring
-    from byok.keys import KeyRoute, KeyStore
+    from byok.core.keys import KeyRoute, KeyStore
     key = sys.stdin.read()
     print("backend", type(keyring.get_keyring()).__module__)
     store = KeyStore(environ={})

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Mapping
 import httpx
 import pytest
 
-from byok.errors import ByokError
-from byok.protocol import ErrorCode
+from byok.base.errors import ByokError
+from byok.base.names import ErrorCode
 from byok.providers.http import MAX_ERROR_BODY, _read_bounded, iter_body, open_stream
 from byok.providers.sse import (
     MAX_LINE_BYTES,

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from byok.config import BudgetSettings
-from byok.errors import ByokError
-from byok.prices import Price, Quote
-from byok.protocol import ErrorCode
-from byok.usage import Ledger, Reservation, default_path
+from byok.base.config import BudgetSettings
+from byok.base.errors import ByokError
+from byok.base.names import ErrorCode
+from byok.core.ledger import Ledger, Reservation, default_path
+from byok.core.prices import Price, Quote
 
 WORKER = Path(__file__).with_name("ledger_worker.py")
 NOW = datetime(2025, 3, 15, 12, 0, 0)

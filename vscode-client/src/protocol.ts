@@ -1,6 +1,6 @@
 /**
  * The server's command ids, notification and result shapes, defined once for the client.
- * tests/unit/test_protocol_doc.py holds these ids against protocol.md and server/byok/protocol.py.
+ * tests/unit/test_protocol_doc.py holds these ids against protocol.md and server/byok/base/names.py.
  */
 import type { WorkspaceEdit } from 'vscode-languageclient/node';
 

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
+from byok.base.text import apply_edits, newline_of, split_lines, utf16_len
 from byok.builtin.diff import changed_ranges, matching_blocks
-from byok.builtin.text import apply_edits, newline_of, split_lines, utf16_len
 
 __all__ = ["ApplyResult", "TextEditSpec", "apply_snippet"]
 

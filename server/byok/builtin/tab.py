@@ -16,7 +16,7 @@ from bisect import bisect_left, insort
 from collections import Counter
 from dataclasses import dataclass
 
-from byok.builtin.text import split_lines, utf16_len, utf16_to_index
+from byok.base.text import split_lines, utf16_len, utf16_to_index
 
 __all__ = ["Suggestion", "TabModel"]
 

@@ -9,9 +9,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from byok.config import ProviderKind, ProviderSettings, Settings
-from byok.errors import ByokError
-from byok.protocol import ErrorCode
+from byok.base.config import ProviderKind, ProviderSettings, Settings
+from byok.base.errors import ByokError
+from byok.base.names import ErrorCode
 from byok.providers.base import Provider
 from byok.providers.urls import origin
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from byok.errors import ByokError
-from byok.protocol import ErrorCode
+from byok.base.errors import ByokError
+from byok.base.names import ErrorCode
 from byok.providers.base import (
     ChatRequest,
     Finish,

@@ -19,9 +19,9 @@ from urllib.parse import quote
 
 import httpx
 
-from byok.config import ProviderSettings
-from byok.errors import ByokError, error_for_status
-from byok.protocol import ErrorCode
+from byok.base.config import ProviderSettings
+from byok.base.errors import ByokError, error_for_status
+from byok.base.names import ErrorCode
 from byok.providers.base import (
     ChatRequest,
     Finish,
@@ -538,7 +538,7 @@ def _auth_from_chain(profile: str | None, provider: str) -> _Auth:
     import botocore.exceptions
     import botocore.session
 
-    from byok.keys import REDACTOR
+    from byok.base.redaction import REDACTOR
 
     try:
         credentials = botocore.session.Session(profile=profile).get_credentials()
@@ -592,7 +592,7 @@ def _sign(
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
 
-    from byok.keys import REDACTOR
+    from byok.base.redaction import REDACTOR
 
     try:
         frozen = credentials.get_frozen_credentials()

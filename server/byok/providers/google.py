@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from byok.errors import ByokError
-from byok.protocol import ErrorCode
+from byok.base.errors import ByokError
+from byok.base.names import ErrorCode
 from byok.providers.base import (
     ChatRequest,
     Finish,

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import orjson
 
-from byok.config import Settings
-from byok.errors import ByokError, error_for_status
-from byok.protocol import ErrorCode
+from byok.base.config import Settings
+from byok.base.errors import ByokError, error_for_status
+from byok.base.names import ErrorCode
 from byok.providers.retry_after import parse_retry_after
 from byok.providers.urls import ca_bundle_error, is_loopback, origin, proxy_origin
 

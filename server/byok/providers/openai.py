@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from byok.errors import ByokError
-from byok.protocol import ErrorCode
+from byok.base.errors import ByokError
+from byok.base.names import ErrorCode
 from byok.providers.base import (
     ChatRequest,
     Finish,

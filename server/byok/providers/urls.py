@@ -9,8 +9,8 @@ import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from byok.errors import ByokError
-from byok.protocol import ErrorCode
+from byok.base.errors import ByokError
+from byok.base.names import ErrorCode
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 

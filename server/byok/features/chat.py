@@ -6,15 +6,15 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from byok.backend import Backend
-from byok.config import CamelModel
-from byok.context import FileJail, check_context_window, format_files, workspace_roots
-from byok.protocol import Command
+from byok.base.config import CamelModel
+from byok.base.names import Command
+from byok.core.session import Backend
+from byok.core.turn import StreamSink, run_turn
 from byok.providers.base import ChatRequest, Message
-from byok.runner import StreamSink, run_turn
+from byok.workspace.jail import FileJail, check_context_window, format_files, workspace_roots
 
 if TYPE_CHECKING:
-    from byok.lsp import ByokServer
+    from byok.lsp.commands import ByokServer
 
 MAX_MESSAGE_CHARS = 4_000_000
 

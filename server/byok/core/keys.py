@@ -13,10 +13,10 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
-from byok.errors import ByokError
-from byok.protocol import ErrorCode
-from byok.redaction import REDACTOR as REDACTOR
-from byok.redaction import fingerprint
+from byok.base.errors import ByokError
+from byok.base.names import ErrorCode
+from byok.base.redaction import REDACTOR as REDACTOR
+from byok.base.redaction import fingerprint
 
 SERVICE = "byok"
 ROUTE_SERVICE = "byok-route"

@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from byok.backend import Backend, Route
-from byok.errors import ByokError
-from byok.prices import (
+from byok.base.errors import ByokError
+from byok.base.names import ErrorCode
+from byok.core.prices import (
     Price,
     cost_usd,
     estimate_input_tokens,
@@ -27,7 +27,8 @@ from byok.prices import (
     quote,
     user_price,
 )
-from byok.protocol import ErrorCode
+from byok.core.retry import RetryPolicy, first_output, run_with_retries
+from byok.core.session import Backend, Route
 from byok.providers.base import (
     ChatRequest,
     ChatResult,
@@ -38,11 +39,10 @@ from byok.providers.base import (
     Usage,
 )
 from byok.providers.urls import is_loopback
-from byok.retry import RetryPolicy, first_output, run_with_retries
 
 if TYPE_CHECKING:
-    from byok.keys import StoredKey
-    from byok.usage import Outcome, Reservation
+    from byok.core.keys import StoredKey
+    from byok.core.ledger import Outcome, Reservation
 
 log = logging.getLogger(__name__)
 FALLBACK_CODES = frozenset(

@@ -28,7 +28,7 @@ from typing import Any
 
 from pygls.exceptions import JsonRpcInvalidParams
 
-from byok.lsp import ByokServer
+from byok.lsp.commands import ByokServer
 
 log = logging.getLogger(__name__)
 READ_LIMIT = 64 * 1024 * 1024

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from byok.protocol import ErrorCode
-from byok.redaction import redact
+from byok.base.names import ErrorCode
+from byok.base.redaction import redact
 
 _DEFAULTS: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.INVALID_KEY: (

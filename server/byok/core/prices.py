@@ -15,7 +15,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from byok.config import PriceSettings
+from byok.base.config import PriceSettings
 from byok.providers.base import ChatRequest, Usage
 
 LOCAL_PROVIDERS = frozenset({"ollama", "lmstudio", "vllm"})

@@ -8,16 +8,23 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from byok.backend import BUILTIN_MODELS
+from byok.base.config import CamelModel
+from byok.base.errors import ByokError
+from byok.base.names import Command, ErrorCode
 from byok.builtin.apply import ApplyResult, apply_snippet
-from byok.config import CamelModel
-from byok.context import FileJail, workspace_roots
-from byok.errors import ByokError
-from byok.protocol import Command, ErrorCode
-from byok.tools import DocumentLookup, EditApplier, ToolError, edit_applier, read_disk, server_documents
+from byok.core.session import BUILTIN_MODELS
+from byok.features.agent_tools import (
+    DocumentLookup,
+    EditApplier,
+    ToolError,
+    edit_applier,
+    read_disk,
+    server_documents,
+)
+from byok.workspace.jail import FileJail, workspace_roots
 
 if TYPE_CHECKING:
-    from byok.lsp import ByokServer
+    from byok.lsp.commands import ByokServer
 
 MAX_CODE_CHARS = 4_000_000
 

@@ -14,18 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
-from byok.backend import Backend
-from byok.builtin.text import newline_of, utf16_to_index
-from byok.config import CamelModel
-from byok.context import ContextFile, FileJail, check_context_window, workspace_roots
-from byok.errors import ByokError
-from byok.protocol import Command, ErrorCode
+from byok.base.config import CamelModel
+from byok.base.errors import ByokError
+from byok.base.names import Command, ErrorCode
+from byok.base.text import newline_of, utf16_to_index
+from byok.core.session import Backend
+from byok.core.turn import StreamSink, run_turn
+from byok.features.agent_tools import DocumentLookup, EditApplier, edit_applier, lsp_lines, server_documents
 from byok.providers.base import ChatRequest, Message
-from byok.runner import StreamSink, run_turn
-from byok.tools import DocumentLookup, EditApplier, edit_applier, lsp_lines, server_documents
+from byok.workspace.jail import ContextFile, FileJail, check_context_window, workspace_roots
 
 if TYPE_CHECKING:
-    from byok.lsp import ByokServer
+    from byok.lsp.commands import ByokServer
 
 CONTEXT_LINES = 150
 """Lines of code shown to the model before and after the selection."""

@@ -12,14 +12,15 @@ from lsprotocol import types
 from pydantic import Field
 from pygls.exceptions import JsonRpcException
 
-from byok import __version__, agent, apply, chat, completion, composer, inline_edit
-from byok.backend import Backend
-from byok.config import CamelModel, load_settings
-from byok.errors import ByokError
-from byok.lsp import ByokServer
-from byok.protocol import Command, ErrorCode
-from byok.redaction import RedactingFormatter, redact
-from byok.transport import start_stdio
+from byok import __version__
+from byok.base.config import CamelModel, load_settings
+from byok.base.errors import ByokError
+from byok.base.names import Command, ErrorCode
+from byok.base.redaction import RedactingFormatter, redact
+from byok.core.session import Backend
+from byok.features import agent, apply, chat, composer, inline_edit, tab
+from byok.lsp.commands import ByokServer
+from byok.lsp.stdio import start_stdio
 
 log = logging.getLogger("byok")
 
@@ -181,7 +182,7 @@ def create_server(backend: Backend | None = None) -> ByokServer:
     composer.register(server)
     agent.register(server)
     apply.register(server)
-    completion.register(server)
+    tab.register(server)
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: ByokServer, params: None) -> None:

@@ -14,14 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from byok.backend import Backend
-from byok.config import CamelModel
-from byok.context import check_context_window
-from byok.errors import ByokError
-from byok.protocol import Command, ErrorCode
-from byok.providers.base import ChatRequest, Message
-from byok.runner import StreamSink, Turn, run_turn
-from byok.tools import (
+from byok.base.config import CamelModel
+from byok.base.errors import ByokError
+from byok.base.names import Command, ErrorCode
+from byok.core.session import Backend
+from byok.core.turn import StreamSink, Turn, run_turn
+from byok.features.agent_tools import (
     TOOL_SPECS,
     Changes,
     EditApplier,
@@ -33,9 +31,11 @@ from byok.tools import (
     server_documents,
     user_asker,
 )
+from byok.providers.base import ChatRequest, Message
+from byok.workspace.jail import check_context_window
 
 if TYPE_CHECKING:
-    from byok.lsp import ByokServer
+    from byok.lsp.commands import ByokServer
 
 DEFAULT_MAX_STEPS = 25
 MAX_TASK_CHARS = 100_000

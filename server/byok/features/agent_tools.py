@@ -26,9 +26,11 @@ from lsprotocol import types
 from lsprotocol.converters import get_converter
 from pathspec import GitIgnoreSpec
 
+from byok.base.errors import ByokError
+from byok.base.text import utf16_len
 from byok.builtin.apply import apply_snippet
-from byok.builtin.text import utf16_len
-from byok.context import (
+from byok.providers.base import ToolCall, ToolSpec
+from byok.workspace.jail import (
     MAX_FILE_BYTES,
     hard_link_reason,
     is_secret_file,
@@ -36,12 +38,10 @@ from byok.context import (
     link_refusal,
     uri_to_path,
 )
-from byok.errors import ByokError
-from byok.providers.base import ToolCall, ToolSpec
 
 if TYPE_CHECKING:
-    from byok.lsp import ByokServer
-from byok.redaction import redact
+    from byok.lsp.commands import ByokServer
+from byok.base.redaction import redact
 
 MAX_TOOL_OUTPUT = 40_000
 """Characters of one tool result sent back to the model."""

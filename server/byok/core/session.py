@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from byok import __version__
-from byok.config import ModelChoice, Settings
-from byok.errors import ByokError
-from byok.keys import KeyRoute, KeyStore, StoredKey, check_key_shape
-from byok.protocol import ErrorCode
+from byok.base.config import ModelChoice, Settings
+from byok.base.errors import ByokError
+from byok.base.names import ErrorCode
+from byok.core.keys import KeyRoute, KeyStore, StoredKey, check_key_shape
 from byok.providers import PRESETS, ResolvedProvider, create_provider, known_provider_ids, resolve_provider
 from byok.providers.base import Provider
 from byok.providers.urls import ca_fingerprint, is_loopback, origin, proxy_origin, require_secure
@@ -26,7 +26,7 @@ from byok.providers.urls import ca_fingerprint, is_loopback, origin, proxy_origi
 if TYPE_CHECKING:
     import httpx
 
-    from byok.usage import Ledger
+    from byok.core.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class Backend:
     def ledger(self) -> Ledger:
         """The shared usage ledger, opened on first use (not at start-up)."""
         if self._ledger is None:
-            from byok.usage import Ledger
+            from byok.core.ledger import Ledger
 
             self._ledger = Ledger(self._ledger_path)
         return self._ledger

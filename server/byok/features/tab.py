@@ -13,7 +13,7 @@ from lsprotocol import types
 from byok.builtin.tab import Suggestion, TabModel
 
 if TYPE_CHECKING:
-    from byok.lsp import ByokServer
+    from byok.lsp.commands import ByokServer
 
 
 def _range(suggestion: Suggestion) -> types.Range:

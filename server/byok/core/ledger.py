@@ -40,10 +40,10 @@ from typing import Any, Literal
 
 import platformdirs
 
-from byok.config import BudgetSettings
-from byok.errors import ByokError
-from byok.prices import Price, Quote
-from byok.protocol import ErrorCode
+from byok.base.config import BudgetSettings
+from byok.base.errors import ByokError
+from byok.base.names import ErrorCode
+from byok.core.prices import Price, Quote
 
 Outcome = Literal["ok", "error", "cancelled", "interrupted"]
 GroupBy = Literal["model", "provider", "feature", "day"]

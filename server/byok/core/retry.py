@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from byok.config import RetrySettings
-from byok.errors import ByokError
-from byok.protocol import ErrorCode
+from byok.base.config import RetrySettings
+from byok.base.errors import ByokError
+from byok.base.names import ErrorCode
 from byok.providers.base import ReasoningDelta, StreamEvent, TextDelta, ToolCallEvent
 
 T = TypeVar("T")

@@ -20,10 +20,10 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from byok import __version__
-from byok.backend import Backend
-from byok.errors import ByokError
-from byok.protocol import BYOK_ERROR, Command, Notification
-from byok.redaction import DeltaRedactor, redact
+from byok.base.errors import ByokError
+from byok.base.names import BYOK_ERROR, Command, Notification
+from byok.base.redaction import DeltaRedactor, redact
+from byok.core.session import Backend
 
 log = logging.getLogger("byok")
 P = TypeVar("P", bound=BaseModel)

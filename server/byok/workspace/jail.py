@@ -21,12 +21,12 @@ from pathlib import Path, PurePath, PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from byok.errors import ByokError
-from byok.prices import estimate_tokens
-from byok.protocol import ErrorCode
+from byok.base.errors import ByokError
+from byok.base.names import ErrorCode
+from byok.core.prices import estimate_tokens
 
 if TYPE_CHECKING:
-    from byok.lsp import ByokServer
+    from byok.lsp.commands import ByokServer
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 SPECIAL_DIRECTORIES = (PurePosixPath("/proc"), PurePosixPath("/sys"), PurePosixPath("/dev"))

@@ -15,15 +15,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from byok.backend import Backend
+from byok.base.config import CamelModel
+from byok.base.errors import ByokError
+from byok.base.names import Command, ErrorCode
 from byok.builtin.apply import apply_snippet
-from byok.config import CamelModel
-from byok.context import ContextFile, FileJail, check_context_window, workspace_roots
-from byok.errors import ByokError
-from byok.protocol import Command, ErrorCode
-from byok.providers.base import ChatRequest, Message
-from byok.runner import StreamSink, run_turn
-from byok.tools import (
+from byok.core.session import Backend
+from byok.core.turn import StreamSink, run_turn
+from byok.features.agent_tools import (
     Changes,
     EditApplier,
     PermissionAsker,
@@ -34,9 +32,11 @@ from byok.tools import (
     server_documents,
     user_asker,
 )
+from byok.providers.base import ChatRequest, Message
+from byok.workspace.jail import ContextFile, FileJail, check_context_window, workspace_roots
 
 if TYPE_CHECKING:
-    from byok.lsp import ByokServer
+    from byok.lsp.commands import ByokServer
 
 MAX_INSTRUCTION_CHARS = 200_000
 _HEADER = re.compile(r"^\s*(?:#{1,6}\s*)?(?:\*\*)?\s*(FILE|DELETE)\s*:\s*(.+?)\s*$", re.IGNORECASE)

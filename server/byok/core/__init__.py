@@ -1,0 +1,1 @@
+"""One model call for any feature (session, routing, turn with retries and fallback), keys and money."""
