@@ -4,27 +4,22 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import Field
 
 from byok.base.config import CamelModel
 from byok.base.errors import ByokError
-from byok.base.names import Command, ErrorCode
+from byok.base.names import ErrorCode
 from byok.builtin.apply import ApplyResult, apply_snippet
 from byok.core.session import BUILTIN_MODELS
 from byok.features.agent_tools import (
     DocumentLookup,
     EditApplier,
     ToolError,
-    edit_applier,
     read_disk,
-    server_documents,
 )
-from byok.workspace.jail import FileJail, workspace_roots
-
-if TYPE_CHECKING:
-    from byok.lsp.commands import ByokServer
+from byok.workspace.jail import FileJail
 
 MAX_CODE_CHARS = 4_000_000
 
@@ -93,11 +88,3 @@ async def apply_code(
     if params.apply and apply_edit is not None and result.edits:
         answer["applied"] = await apply_edit(edit)
     return answer
-
-
-def register(server: ByokServer) -> None:
-    @server.byok_command(Command.APPLY, ApplyParams)
-    async def handle_apply(params: ApplyParams) -> dict[str, Any]:
-        return await apply_code(
-            params, workspace_roots(server), server_documents(server), edit_applier(server, "byok: apply")
-        )

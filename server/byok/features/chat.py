@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from byok.base.config import CamelModel
-from byok.base.names import Command
 from byok.core.session import Backend
 from byok.core.turn import StreamSink, run_turn
 from byok.providers.base import ChatRequest, Message
-from byok.workspace.jail import FileJail, check_context_window, format_files, workspace_roots
-
-if TYPE_CHECKING:
-    from byok.lsp.commands import ByokServer
+from byok.workspace.jail import FileJail, check_context_window, format_files
 
 MAX_MESSAGE_CHARS = 4_000_000
 
@@ -61,15 +57,3 @@ async def chat(
         "finishReason": turn.result.finish_reason,
         "usage": turn.usage_dict(),
     }
-
-
-def register(server: ByokServer) -> None:
-    @server.byok_command(Command.CHAT, ChatParams)
-    async def handle_chat(params: ChatParams) -> dict[str, object]:
-        sink = server.stream_sink(params.stream_id)
-        try:
-            jail = FileJail(workspace_roots(server), server.open_document_text)
-            result = await chat(server.backend, params, sink, jail)
-        finally:
-            sink.close()
-        return {**result, "streamId": sink.stream_id}

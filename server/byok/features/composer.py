@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from byok.base.config import CamelModel
 from byok.base.errors import ByokError
-from byok.base.names import Command, ErrorCode
+from byok.base.names import ErrorCode
 from byok.builtin.apply import apply_snippet
 from byok.core.session import Backend
 from byok.core.turn import StreamSink, run_turn
@@ -28,15 +28,9 @@ from byok.features.agent_tools import (
     ToolError,
     Workspace,
     confirm_runnable_edits,
-    edit_applier,
-    server_documents,
-    user_asker,
 )
 from byok.providers.base import ChatRequest, Message
-from byok.workspace.jail import ContextFile, FileJail, check_context_window, workspace_roots
-
-if TYPE_CHECKING:
-    from byok.lsp.commands import ByokServer
+from byok.workspace.jail import ContextFile, FileJail, check_context_window
 
 MAX_INSTRUCTION_CHARS = 200_000
 _HEADER = re.compile(r"^\s*(?:#{1,6}\s*)?(?:\*\*)?\s*(FILE|DELETE)\s*:\s*(.+?)\s*$", re.IGNORECASE)
@@ -221,28 +215,3 @@ async def composer(
     if params.apply and apply_edit is not None and edit["documentChanges"]:
         result["applied"] = await apply_edit(edit)
     return result
-
-
-def register(server: ByokServer) -> None:
-    @server.byok_command(Command.COMPOSER, ComposerParams)
-    async def handle_composer(params: ComposerParams) -> dict[str, Any]:
-        root = server.workspace.root_path
-        documents = server_documents(server)
-        workspace = Workspace(Path(root), documents) if root else None
-        jail = FileJail(
-            workspace_roots(server), lambda uri: document.text if (document := documents(uri)) else None
-        )
-        sink = server.stream_sink(params.stream_id)
-        try:
-            result = await composer(
-                server.backend,
-                params,
-                sink,
-                workspace,
-                jail,
-                edit_applier(server, "byok: composer"),
-                ask=user_asker(server),
-            )
-        finally:
-            sink.close()
-        return {**result, "streamId": sink.stream_id}

@@ -10,22 +10,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import Field, model_validator
 
 from byok.base.config import CamelModel
 from byok.base.errors import ByokError
-from byok.base.names import Command, ErrorCode
+from byok.base.names import ErrorCode
 from byok.base.text import newline_of, utf16_to_index
 from byok.core.session import Backend
 from byok.core.turn import StreamSink, run_turn
-from byok.features.agent_tools import DocumentLookup, EditApplier, edit_applier, lsp_lines, server_documents
+from byok.features.agent_tools import DocumentLookup, EditApplier, lsp_lines
 from byok.providers.base import ChatRequest, Message
-from byok.workspace.jail import ContextFile, FileJail, check_context_window, workspace_roots
-
-if TYPE_CHECKING:
-    from byok.lsp.commands import ByokServer
+from byok.workspace.jail import ContextFile, FileJail, check_context_window
 
 CONTEXT_LINES = 150
 """Lines of code shown to the model before and after the selection."""
@@ -360,21 +357,3 @@ async def inline_edit(
     if params.apply and apply_edit is not None:
         result["applied"] = await apply_edit(edit)
     return result
-
-
-def register(server: ByokServer) -> None:
-    @server.byok_command(Command.INLINE_EDIT, InlineEditParams)
-    async def handle_inline_edit(params: InlineEditParams) -> dict[str, Any]:
-        sink = server.stream_sink(params.stream_id)
-        try:
-            result = await inline_edit(
-                server.backend,
-                params,
-                sink,
-                workspace_roots(server),
-                server_documents(server),
-                edit_applier(server, "byok: inline edit"),
-            )
-        finally:
-            sink.close()
-        return {**result, "streamId": sink.stream_id}

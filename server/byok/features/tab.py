@@ -6,14 +6,9 @@ The built-in model learns from open documents and their edits; it never sends an
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from lsprotocol import types
 
 from byok.builtin.tab import Suggestion, TabModel
-
-if TYPE_CHECKING:
-    from byok.lsp.commands import ByokServer
 
 
 def _range(suggestion: Suggestion) -> types.Range:
@@ -23,48 +18,29 @@ def _range(suggestion: Suggestion) -> types.Range:
     )
 
 
-def register(server: ByokServer) -> None:
-    model = TabModel()
+def inline_completion(
+    model: TabModel, params: types.InlineCompletionParams
+) -> types.InlineCompletionList | None:
+    """The model's suggestion at the cursor as ghost text, or None."""
+    suggestion = model.suggest(params.text_document.uri, params.position.line, params.position.character)
+    if suggestion is None:
+        return None
+    return types.InlineCompletionList(
+        items=[types.InlineCompletionItem(insert_text=suggestion.text, range=_range(suggestion))]
+    )
 
-    def sync(uri: str) -> None:
-        document = server.workspace.text_documents.get(uri)
-        if document is not None:
-            model.change(uri, document.source)
 
-    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
-    def did_open(ls: ByokServer, params: types.DidOpenTextDocumentParams) -> None:
-        model.open(params.text_document.uri, params.text_document.text)
-
-    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-    def did_change(ls: ByokServer, params: types.DidChangeTextDocumentParams) -> None:
-        sync(params.text_document.uri)
-
-    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
-    def did_close(ls: ByokServer, params: types.DidCloseTextDocumentParams) -> None:
-        model.close(params.text_document.uri)
-
-    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
-    def inline_completion(
-        ls: ByokServer, params: types.InlineCompletionParams
-    ) -> types.InlineCompletionList | None:
-        suggestion = model.suggest(params.text_document.uri, params.position.line, params.position.character)
-        if suggestion is None:
-            return None
-        return types.InlineCompletionList(
-            items=[types.InlineCompletionItem(insert_text=suggestion.text, range=_range(suggestion))]
-        )
-
-    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(resolve_provider=False))
-    def completion(ls: ByokServer, params: types.CompletionParams) -> types.CompletionList | None:
-        suggestion = model.suggest(params.text_document.uri, params.position.line, params.position.character)
-        if suggestion is None:
-            return None
-        item = types.CompletionItem(
-            label=suggestion.text.strip() or suggestion.text,
-            detail="byok built-in Tab",
-            kind=types.CompletionItemKind.Text,
-            text_edit=types.TextEdit(range=_range(suggestion), new_text=suggestion.text),
-            sort_text="0",
-            preselect=True,
-        )
-        return types.CompletionList(is_incomplete=True, items=[item])
+def completion(model: TabModel, params: types.CompletionParams) -> types.CompletionList | None:
+    """The same suggestion as one preselected completion item, or None."""
+    suggestion = model.suggest(params.text_document.uri, params.position.line, params.position.character)
+    if suggestion is None:
+        return None
+    item = types.CompletionItem(
+        label=suggestion.text.strip() or suggestion.text,
+        detail="byok built-in Tab",
+        kind=types.CompletionItemKind.Text,
+        text_edit=types.TextEdit(range=_range(suggestion), new_text=suggestion.text),
+        sort_text="0",
+        preselect=True,
+    )
+    return types.CompletionList(is_incomplete=True, items=[item])

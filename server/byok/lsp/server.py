@@ -1,4 +1,4 @@
-"""`byok-server`: wires LSP handlers to the features. State lives on `ByokServer`; features register themselves."""
+"""`byok-server`: wires LSP handlers to the features. State lives on `ByokServer`; lsp/features.py registers the features."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from byok.base.errors import ByokError
 from byok.base.names import Command, ErrorCode
 from byok.base.redaction import RedactingFormatter, redact
 from byok.core.session import Backend
-from byok.features import agent, apply, chat, composer, inline_edit, tab
 from byok.lsp.commands import ByokServer
+from byok.lsp.features import register_features
 from byok.lsp.stdio import start_stdio
 
 log = logging.getLogger("byok")
@@ -177,12 +177,7 @@ def create_server(backend: Backend | None = None) -> ByokServer:
         server.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=message))
 
     server.backend.warn_user = warn_user
-    chat.register(server)
-    inline_edit.register(server)
-    composer.register(server)
-    agent.register(server)
-    apply.register(server)
-    tab.register(server)
+    register_features(server)
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: ByokServer, params: None) -> None:

@@ -1,0 +1,129 @@
+"""Registers each feature's command on the server and hands it what it needs (documents, edits, asks, sink)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+
+from byok.base.errors import ByokError
+from byok.base.names import Command
+from byok.builtin.tab import TabModel
+from byok.features import agent, tab
+from byok.features.agent_tools import Workspace, edit_applier, server_documents, user_asker
+from byok.features.apply import ApplyParams, apply_code
+from byok.features.chat import ChatParams, chat
+from byok.features.composer import ComposerParams, composer
+from byok.features.inline_edit import InlineEditParams, inline_edit
+from byok.lsp.commands import ByokServer
+from byok.workspace.jail import FileJail, uri_to_path
+
+
+def workspace_roots(server: ByokServer) -> list[Path]:
+    """The local folders of the editor's workspace: every workspace folder and the root."""
+    workspace = server.workspace
+    uris = [folder.uri for folder in workspace.folders.values()]
+    if workspace.root_uri:
+        uris.append(workspace.root_uri)
+    roots: list[Path] = []
+    for uri in dict.fromkeys(uris):
+        try:
+            roots.append(uri_to_path(uri))
+        except ByokError:  # not a local folder: nothing on disk is read through it
+            continue
+    return roots
+
+
+def register_features(server: ByokServer) -> None:
+    """Every feature command, then Tab's document handlers."""
+
+    @server.byok_command(Command.CHAT, ChatParams)
+    async def handle_chat(params: ChatParams) -> dict[str, object]:
+        sink = server.stream_sink(params.stream_id)
+        try:
+            jail = FileJail(workspace_roots(server), server.open_document_text)
+            result = await chat(server.backend, params, sink, jail)
+        finally:
+            sink.close()
+        return {**result, "streamId": sink.stream_id}
+
+    @server.byok_command(Command.INLINE_EDIT, InlineEditParams)
+    async def handle_inline_edit(params: InlineEditParams) -> dict[str, Any]:
+        sink = server.stream_sink(params.stream_id)
+        try:
+            result = await inline_edit(
+                server.backend,
+                params,
+                sink,
+                workspace_roots(server),
+                server_documents(server),
+                edit_applier(server, "byok: inline edit"),
+            )
+        finally:
+            sink.close()
+        return {**result, "streamId": sink.stream_id}
+
+    @server.byok_command(Command.COMPOSER, ComposerParams)
+    async def handle_composer(params: ComposerParams) -> dict[str, Any]:
+        root = server.workspace.root_path
+        documents = server_documents(server)
+        workspace = Workspace(Path(root), documents) if root else None
+        jail = FileJail(
+            workspace_roots(server), lambda uri: document.text if (document := documents(uri)) else None
+        )
+        sink = server.stream_sink(params.stream_id)
+        try:
+            result = await composer(
+                server.backend,
+                params,
+                sink,
+                workspace,
+                jail,
+                edit_applier(server, "byok: composer"),
+                ask=user_asker(server),
+            )
+        finally:
+            sink.close()
+        return {**result, "streamId": sink.stream_id}
+
+    agent.register(server)
+
+    @server.byok_command(Command.APPLY, ApplyParams)
+    async def handle_apply(params: ApplyParams) -> dict[str, Any]:
+        return await apply_code(
+            params, workspace_roots(server), server_documents(server), edit_applier(server, "byok: apply")
+        )
+
+    _register_tab(server, TabModel())
+
+
+def _register_tab(server: ByokServer, model: TabModel) -> None:
+    """Tab learns from open documents and their edits, and answers inline completion and completion."""
+
+    def sync(uri: str) -> None:
+        document = server.workspace.text_documents.get(uri)
+        if document is not None:
+            model.change(uri, document.source)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: ByokServer, params: types.DidOpenTextDocumentParams) -> None:
+        model.open(params.text_document.uri, params.text_document.text)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: ByokServer, params: types.DidChangeTextDocumentParams) -> None:
+        sync(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: ByokServer, params: types.DidCloseTextDocumentParams) -> None:
+        model.close(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    def inline_completion(
+        ls: ByokServer, params: types.InlineCompletionParams
+    ) -> types.InlineCompletionList | None:
+        return tab.inline_completion(model, params)
+
+    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(resolve_provider=False))
+    def completion(ls: ByokServer, params: types.CompletionParams) -> types.CompletionList | None:
+        return tab.completion(model, params)
