@@ -29,6 +29,7 @@ from pathspec import GitIgnoreSpec
 from byok.base.errors import ByokError
 from byok.base.text import utf16_len
 from byok.builtin.apply import apply_snippet
+from byok.providers import PRESETS
 from byok.providers.base import ToolCall, ToolSpec
 from byok.workspace.jail import (
     MAX_FILE_BYTES,
@@ -178,6 +179,18 @@ class Workspace:
 
     def relative(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
+
+    def is_runnable(self, path: Path) -> bool:
+        """Whether `path` is a file editors or tools run commands from, as named or where symlinks lead."""
+        if is_runnable_config(self.relative(path)):
+            return True
+        try:
+            real = path.resolve()
+        except (OSError, RuntimeError):
+            return True  # where it leads is unknown: ask
+        return not real.is_relative_to(self.real_root) or is_runnable_config(
+            real.relative_to(self.real_root).as_posix()
+        )
 
     def open_document(self, path: Path) -> OpenDocument | None:
         return self.documents(path.as_uri()) if self.documents else None
@@ -454,10 +467,31 @@ class _BoundedOutput:
         return self.head.decode("utf-8", "replace") + gap + self.tail.decode("utf-8", "replace")
 
 
+_PRESET_KEY_VARIABLES = frozenset(name for preset in PRESETS.values() for name in preset.env_vars)
+_CREDENTIAL_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "API_KEY", "APIKEY", "ACCESS_KEY")
+
+
+def is_credential_variable(name: str, value: str) -> bool:
+    """Whether a variable looks like it holds a key: a provider preset's key variable, a credential-like
+    name (`*_KEY`, TOKEN, SECRET, PASSWORD, CREDENTIAL: AWS's too), or a value that is a key we know."""
+    upper = name.upper()
+    return (
+        upper in _PRESET_KEY_VARIABLES
+        or upper.endswith("_KEY")
+        or any(word in upper for word in _CREDENTIAL_WORDS)
+        or redact(value) != value
+    )
+
+
 def command_env(names: Iterable[str] = ()) -> dict[str, str]:
-    """The allow-listed part of the server's environment, plus the variables the user `names`."""
+    """The allow-listed part of the server's environment, plus the variables the user `names`; never a
+    variable that looks like a credential, whoever names it (`agent.commandEnv` can come from a workspace)."""
     allowed = COMMAND_ENV_NAMES | set(names)
-    return {name: value for name, value in os.environ.items() if name in allowed or name.startswith("LC_")}
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if (name in allowed or name.startswith("LC_")) and not is_credential_variable(name, value)
+    }
 
 
 # -- showing what would run ----------------------------------------------------------------------------------
@@ -488,15 +522,23 @@ def _escape(char: str) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
+_BLANK_LOOKING = frozenset(
+    "\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0"
+    + "".join(map(chr, [*range(0x180B, 0x1810), *range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)]))
+)
+"""Letters and marks that render as nothing or as blank: Hangul fillers, the braille blank, Khmer inherent
+vowels, the combining grapheme joiner and variation selectors."""
+
+
 def visible(text: str) -> str:
-    """`text` with nothing hidden: controls and bidi/invisible characters escaped, long runs counted."""
+    """`text` with nothing hidden: controls and bidi/invisible/blank characters escaped, long runs counted."""
     out: list[str] = []
     for match in _RUN.finditer(text):
         run = match.group()
         char, count = run[0], len(run)
         if char == " ":
             out.append(f"⟨{count} spaces⟩" if count >= 3 else run)
-        elif char in _MARKERS or unicodedata.category(char) in _HIDING_CATEGORIES:
+        elif char in _MARKERS or char in _BLANK_LOOKING or unicodedata.category(char) in _HIDING_CATEGORIES:
             shown = _escape(char)
             out.append(f"⟨{shown} repeated {count} times⟩" if count >= 3 else shown * count)
         else:
@@ -516,7 +558,7 @@ def display_command(command: str) -> str:
     return shown
 
 
-_RUNNABLE_DIRS = frozenset({".vscode", ".devcontainer", ".git", ".idea", ".husky"})
+_RUNNABLE_DIRS = frozenset({".vscode", ".devcontainer", ".git", ".idea", ".husky", ".cargo"})
 _RUNNABLE_FILES = frozenset(
     {
         ".envrc",
@@ -526,13 +568,24 @@ _RUNNABLE_FILES = frozenset(
         ".nvim.lua",
         ".dir-locals.el",
         ".pre-commit-config.yaml",
+        "rust-toolchain",
+        "rust-toolchain.toml",
+        ".yarnrc",
+        ".yarnrc.yml",
+        "lefthook.yml",
+        "lefthook.yaml",
+        ".lefthook.yml",
+        ".lefthook.yaml",
     }
 )
 
 
 def is_runnable_config(path: str) -> bool:
-    """Whether editors or tools run commands from this (workspace-relative) file: tasks, hooks, direnv..."""
-    parts = PurePosixPath(path).parts
+    """Whether editors or tools run commands from this (workspace-relative) file: tasks, hooks, direnv...
+
+    Case-folded: on a case-insensitive disk `.VSCode/tasks.json` is `.vscode/tasks.json`.
+    """
+    parts = [part.casefold() for part in PurePosixPath(path).parts]
     if not parts:
         return False
     return (
@@ -565,9 +618,9 @@ async def confirm_runnable_edits(
     """Ask before each pending change to a run-able file; refused changes are undone and returned."""
     refused: list[dict[str, str]] = []
     for state in list(changes.files.values()):
-        relative = changes.workspace.relative(state.path)
-        if state.text == state.base or not is_runnable_config(relative):
+        if state.text == state.base or not changes.workspace.is_runnable(state.path):
             continue
+        relative = changes.workspace.relative(state.path)
         if not await consent(
             ask, runnable_edit_question(who, relative, state.base, state.text), allow_headless
         ):
@@ -935,7 +988,7 @@ class Tools:
     async def _write(self, path: Path, text: str | None) -> ToolResult | None:
         """Keep an edit in memory, after the user allowed it when the file is one editors or tools run."""
         relative = self.workspace.relative(path)
-        if is_runnable_config(relative):
+        if self.workspace.is_runnable(path):
             question = runnable_edit_question("byok agent", relative, self.changes.read(path), text)
             if not await consent(self.ask, question, self.allow_commands):
                 return ToolResult(
@@ -980,6 +1033,16 @@ class Tools:
             return refusal
         return ToolResult(f"Created {relative} ({len(lsp_lines(content))} lines).")
 
+    def _env_note(self, env: dict[str, str]) -> str:
+        """What the question says about the variables `agent.commandEnv` adds, and those it withholds."""
+        named = [name for name in dict.fromkeys(self.command_env) if name in os.environ]
+        given = [name for name in named if name in env]
+        withheld = [name for name in named if name not in env]
+        note = f"\nIt also gets these variables (agent.commandEnv): {', '.join(given)}." if given else ""
+        if withheld:
+            note += f"\nWithheld, as they look like credentials: {', '.join(withheld)}."
+        return note
+
     async def run_command(self, arguments: dict[str, Any]) -> ToolResult:
         command = _text_arg(arguments, "command").strip()
         if not command:
@@ -987,13 +1050,14 @@ class Tools:
         cwd = self.workspace.resolve(_text_arg(arguments, "cwd", "."))
         if not cwd.is_dir():
             raise ToolError(f"{self.workspace.relative(cwd)} is not a directory")
+        env = command_env(self.command_env)
         question = (
             f"byok agent wants to run a command in {visible(self.workspace.relative(cwd))}:\n"
-            f"{display_command(command)}"
+            f"{display_command(command)}{self._env_note(env)}"
         )
         if not await consent(self.ask, question, self.allow_commands):
             return ToolResult("The user did not allow running this command.", is_error=True)
-        code, output = await run_command(command, cwd, self.command_timeout_s, command_env(self.command_env))
+        code, output = await run_command(command, cwd, self.command_timeout_s, env)
         head = (
             f"timed out after {self.command_timeout_s:g} s; the process group was killed"
             if code is None
