@@ -1,12 +1,13 @@
-"""The usage ledger and the monthly spending limit, shared by every byok process on the machine.
+"""The usage ledger, shared by every byok process on the machine, and its atomic spending-limit check.
 
 One SQLite file (WAL mode) holds one row per BYOK request. A request's life:
 
-1. `reserve()` checks the limits and inserts a `pending` row holding the request's worst-case cost, in one
-   `BEGIN IMMEDIATE` transaction: of several processes racing for the last dollar, only as many get a row
-   as the limit allows. A pending row counts against the limits at its worst-case cost. The worst case is
-   a `Quote` (input at its dearest rate) plus the output tokens the reservation grants: as many as asked
-   for, or fewer when the limits cannot cover that many; the caller sends no larger an output limit.
+1. `reserve()` checks the limits (`byok.core.budget` says which apply) and inserts a `pending` row holding
+   the request's worst-case cost, in one `BEGIN IMMEDIATE` transaction: of several processes racing for the
+   last dollar, only as many get a row as the limit allows. A pending row counts against the limits at its
+   worst-case cost. The worst case is a `Quote` (input at its dearest rate) plus the output tokens the
+   reservation grants: as many as asked for, or fewer when the limits cannot cover that many; the caller
+   sends no larger an output limit.
 2. `update_progress()` records the streamed output so far, so that a process killed mid-stream still
    leaves what it streamed. Contract: call it from the delta loop at most about twice a second (e.g. when
    500 ms passed since the last call); each call is one small UPDATE, no fsync.
@@ -43,6 +44,7 @@ import platformdirs
 from byok.base.config import BudgetSettings
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
+from byok.core.budget import all_limits, budget_error, invalid_budget_error, limits, unpriced_error, usd
 from byok.core.prices import Price, Quote
 
 Outcome = Literal["ok", "error", "cancelled", "interrupted"]
@@ -191,14 +193,14 @@ class Ledger:
             self._reap(db, when.timestamp())
             if quote is None or quote.usd(max_output_tokens) > 0:
                 if problem := budget.problem_for(provider):
-                    raise _invalid_budget_error(provider, problem)
-                for provider_limit, limit in _limits(budget, provider):
+                    raise invalid_budget_error(provider, problem)
+                for provider_limit, limit in limits(budget, provider):
                     spent = _spent(db, month, provider if provider_limit else None, include_pending=True)
                     if quote is None:
-                        raise _unpriced_error(provider, model, provider_limit, spent, limit)
+                        raise unpriced_error(provider, model, provider_limit, spent, limit)
                     room = limit - spent + _EPSILON_USD
                     if quote.usd(min_output_tokens) > room:
-                        raise _budget_error(provider, provider_limit, spent, limit, quote, min_output_tokens)
+                        raise budget_error(provider, provider_limit, spent, limit, quote, min_output_tokens)
                     if quote.output_usd_per_token > 0:
                         affordable = math.floor((room - quote.input_usd) / quote.output_usd_per_token)
                         output_tokens = min(output_tokens, affordable)
@@ -347,7 +349,7 @@ class Ledger:
         messages: list[str] = []
         with self._transaction() as db:
             self._reap(db, when.timestamp())
-            for provider, limit in _all_limits(budget):
+            for provider, limit in all_limits(budget):
                 if limit <= 0:
                     continue
                 spent = _spent(db, month, provider, include_pending=False)
@@ -361,7 +363,7 @@ class Ledger:
                 if inserted:
                     which = f"your {provider} limit" if provider else "your monthly byok limit"
                     messages.append(
-                        f"byok has spent {_usd(spent)} of {which} of {_usd(limit)} this month "
+                        f"byok has spent {usd(spent)} of {which} of {usd(limit)} this month "
                         f"({spent / limit:.0%})."
                     )
         return messages
@@ -513,70 +515,6 @@ def _spent(db: sqlite3.Connection, month: str, provider: str | None, *, include_
     return float(db.execute(sql + " AND provider = ?", (month, provider)).fetchone()[0])
 
 
-def _limits(budget: BudgetSettings, provider: str) -> Iterator[tuple[bool, float]]:
-    """(is the provider's own limit, limit) for each limit that applies to a request to `provider`."""
-    if budget.monthly_usd is not None:
-        yield False, budget.monthly_usd
-    if provider in budget.per_provider:
-        yield True, budget.per_provider[provider]
-
-
-def _all_limits(budget: BudgetSettings) -> Iterator[tuple[str | None, float]]:
-    if budget.monthly_usd is not None:
-        yield None, budget.monthly_usd
-    yield from budget.per_provider.items()
-
-
-def _limit_names(provider: str, provider_limit: bool) -> tuple[str, str]:
-    """(" on <provider>" or "", the setting that holds the limit)."""
-    if provider_limit:
-        return f" on {provider}", f"byok.budget.perProvider.{provider}"
-    return "", "byok.budget.monthlyUsd"
-
-
-def _budget_error(
-    provider: str, provider_limit: bool, spent: float, limit: float, quote: Quote, min_output_tokens: int
-) -> ByokError:
-    where, setting = _limit_names(provider, provider_limit)
-    worst_case = quote.usd(min_output_tokens)
-    answer = f" even with a {min_output_tokens}-token answer" if min_output_tokens else ""
-    return ByokError(
-        ErrorCode.BUDGET_EXCEEDED,
-        f"This request could cost up to {_usd(worst_case)}{answer}, which would cross the limit{where}",
-        provider=provider,
-        cause=f"spent {_usd(spent)} of {_usd(limit)}{where} this month",
-        fix=f"Raise the limit ({setting}), send less context, or wait until the 1st",
-        spentUsd=round(spent, 6),
-        limitUsd=limit,
-        worstCaseUsd=round(worst_case, 9),
-    )
-
-
-def _unpriced_error(provider: str, model: str, provider_limit: bool, spent: float, limit: float) -> ByokError:
-    where, setting = _limit_names(provider, provider_limit)
-    return ByokError(
-        ErrorCode.BUDGET_EXCEEDED,
-        f"{model} has no known price, so byok cannot keep it within the spending limit{where}",
-        provider=provider,
-        cause=f"No price is known for {model}",
-        fix=f'Add its price as byok.prices["{model}"] = {{"input": ..., "output": ...}} (USD per 1M tokens), '
-        f"or remove the limit ({setting})",
-        spentUsd=round(spent, 6),
-        limitUsd=limit,
-        worstCaseUsd=None,
-    )
-
-
-def _invalid_budget_error(provider: str, problem: str) -> ByokError:
-    return ByokError(
-        ErrorCode.BUDGET_INVALID,
-        f"A spending limit that applies to {provider} is invalid, so paid requests to it are refused",
-        provider=provider,
-        cause=problem,
-        fix="Fix that setting (a number of US dollars, 0 or more) or remove it",
-    )
-
-
 def _unavailable(path: Path, reason: str) -> ByokError:
     return ByokError(
         ErrorCode.LEDGER_UNAVAILABLE,
@@ -585,10 +523,6 @@ def _unavailable(path: Path, reason: str) -> ByokError:
         fix=f"Make {path.parent} a writable directory on a disk with free space "
         "(its location follows XDG_DATA_HOME on Linux)",
     )
-
-
-def _usd(amount: float) -> str:
-    return f"${amount:,.2f}" if amount >= 0.1 or amount == 0 else f"${amount:.4f}"
 
 
 def _local(now: datetime | None) -> datetime:
