@@ -8,6 +8,7 @@ regex search leaves Tab answering, ends in a tool error after about 2 s, and a c
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from tests.conftest import SERVER_COMMAND, TEST_KEY_COMPAT, TEST_KEY_OPENAI
 from tests.e2e.edits import open_document, settings_for
 from tests.e2e.harness import Session
 from tests.fakes import FakeServer, openai_stream
+from tests.fakes.server import Reply
 
 CHAT = ("POST", "/v1/chat/completions")
 
@@ -309,6 +311,84 @@ async def test_composer_asks_before_changing_a_runnable_file_through_a_symlink(
 
 
 # -- review of the issue-11 fixes: variants ----------------------------------------------------------------------
+
+
+async def _tab_answers(s: Session, uri: str) -> None:
+    """An inline completion comes back while the agent works (a generous bound: a frozen server misses it)."""
+    await asyncio.wait_for(
+        s.client.text_document_inline_completion_async(
+            types.InlineCompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                position=types.Position(line=1, character=4),
+                context=types.InlineCompletionContext(
+                    trigger_kind=types.InlineCompletionTriggerKind.Automatic
+                ),
+            )
+        ),
+        5,
+    )
+
+
+async def test_a_hostile_gitignore_leaves_tab_answering_and_ends_in_a_tool_error(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    """No .git: the listing walks the tree itself, and this pattern backtracks for minutes on the long name."""
+    root = workspace(tmp_path)
+    (root / ".gitignore").write_text("*a*a*a*a*a*a*b\n")
+    (root / ("a" * 100)).write_text("x\n")
+    script(fake, ("c1", "list_files", {}))
+    async with agent_session(settings_for(fake), server_env, root, answer="Deny") as s:
+        uri = open_document(s, root / "src" / "app.py", "def f():\n    ret")
+        agent = asyncio.ensure_future(s.command("byok.agent", {"task": "look", "model": "gpt-4o"}))
+        await asyncio.sleep(1.0)
+        await _tab_answers(s, uri)
+        result = await asyncio.wait_for(agent, 60)
+    assert result["stopReason"] == "done"
+    assert tool_results(fake)["c1"].startswith("Error:")
+
+
+def one_call_in_pieces(name: str, arguments: str, piece: int = 500_000) -> Reply:
+    """One tool call whose arguments arrive in fragments, each event under the adapters' event cap."""
+    start = {"index": 0, "id": "c1", "type": "function", "function": {"name": name, "arguments": ""}}
+    events = [{"choices": [{"index": 0, "delta": {"tool_calls": [start]}}]}]
+    for offset in range(0, len(arguments), piece):
+        fragment = {"index": 0, "function": {"arguments": arguments[offset : offset + piece]}}
+        events.append({"choices": [{"index": 0, "delta": {"tool_calls": [fragment]}}]})
+    events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+    chunks = [b"data: " + json.dumps(event).encode() + b"\n\n" for event in events]
+    return Reply(headers={"content-type": "text/event-stream"}, chunks=[*chunks, b"data: [DONE]\n\n"])
+
+
+async def test_a_huge_search_pattern_leaves_tab_answering_and_is_a_tool_error(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Compiling this pattern takes seconds (5 MB of it took 8.5 s); no search pattern is compiled in the
+    server, and one this long is refused before a worker starts."""
+    root = workspace(tmp_path)
+    pattern = "|".join(f"x{i}y" for i in range(80_000))  # ~700 KB: under the adapters' 1 MiB per call
+    arguments = json.dumps({"query": pattern, "regex": True, "ignore_case": True})
+    fake.route(*CHAT, one_call_in_pieces("search", arguments), openai_stream(["done"]))
+    async with agent_session(settings_for(fake), server_env, root, answer="Deny") as s:
+        uri = open_document(s, root / "src" / "app.py", "def f():\n    ret")
+        run = asyncio.ensure_future(s.command("byok.agent", {"task": "go", "model": "gpt-4o"}))
+        while not run.done():
+            await _tab_answers(s, uri)
+            await asyncio.sleep(0.05)
+        result = await run
+    assert result["stopReason"] == "done"
+    assert tool_results(fake)["c1"].startswith("Error: the query is longer than 1000 characters")
+
+
+@pytest.mark.parametrize("query", ["(" * 5000 + ")" * 5000, "(" * 500 + ")" * 500, "a{99999999999}"])
+async def test_a_deeply_nested_or_invalid_search_regex_is_a_tool_error(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path, query: str
+) -> None:
+    root = workspace(tmp_path)
+    script(fake, ("c1", "search", {"query": query, "regex": True}))
+    async with agent_session(settings_for(fake), server_env, root, answer="Deny") as s:
+        result = await s.command("byok.agent", {"task": "find", "model": "gpt-4o"})
+    assert result["stopReason"] == "done"
+    assert tool_results(fake)["c1"].startswith("Error:")
 
 
 async def test_a_symlink_to_vscode_does_not_skip_the_runnable_file_question(

@@ -19,8 +19,6 @@ from byok.features.agent_tools import (
     command_env,
     describe_calls,
     document_changes,
-    is_ignored,
-    parse_gitignore,
     run_command,
     text_edits,
     walk_files,
@@ -236,27 +234,52 @@ async def test_search_text_regex_and_ignored_files(root: Path) -> None:
     assert (await call(t, "search", query="zzz"))[0] == "(no matches)"
 
 
-def test_gitignore_rules() -> None:
-    rules = parse_gitignore("# c\n*.log\n!keep.log\nbuild/\n/top.txt\ndocs/**/*.tmp\n", "")
-    assert is_ignored(rules, "a/b/x.log", False)
-    assert not is_ignored(rules, "a/keep.log", False)
-    assert is_ignored(rules, "build", True) and not is_ignored(rules, "build", False)
-    assert is_ignored(rules, "top.txt", False) and not is_ignored(rules, "a/top.txt", False)
-    assert is_ignored(rules, "docs/x.tmp", False) and is_ignored(rules, "docs/a/b/x.tmp", False)
-    nested = parse_gitignore("*.gen\n", "sub")
-    assert is_ignored(nested, "sub/a/x.gen", False) and not is_ignored(nested, "other/x.gen", False)
+async def test_gitignore_rules(tmp_path: Path) -> None:
+    for name in ("a/b/x.log", "a/keep.log", "build/out.txt", "a/build", "top.txt", "a/top.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    for name in ("docs/x.tmp", "docs/a/b/x.tmp", "sub/a/x.gen", "other/x.gen"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    (tmp_path / ".gitignore").write_text("# c\n*.log\n!keep.log\nbuild/\n/top.txt\ndocs/**/*.tmp\n")
+    (tmp_path / "sub" / ".gitignore").write_text("*.gen\n")
+    assert await walk_files(tmp_path, tmp_path) == [
+        ".gitignore",
+        "a/build",
+        "a/keep.log",
+        "a/top.txt",
+        "other/x.gen",
+        "sub/.gitignore",
+    ]
 
 
-def test_walk_honours_nested_gitignores(root: Path) -> None:
+async def test_walk_honours_nested_gitignores(root: Path) -> None:
     (root / ".gitignore").write_text("dist/\n")
     (root / "dist").mkdir()
     (root / "dist" / "bundle.js").write_text("")
     (root / "src" / ".gitignore").write_text("*.gen.py\n")
     (root / "src" / "x.gen.py").write_text("")
+    (root / "src" / "pkg" / "y.gen.py").write_text("")
     (root / ".git").mkdir()
     (root / ".git" / "HEAD").write_text("ref\n")
-    assert walk_files(root, root) == [".gitignore", "src/.gitignore", "src/app.py", "src/pkg/mod.py"]
-    assert walk_files(root, root / "src" / "pkg") == ["src/pkg/mod.py"]
+    assert await walk_files(root, root) == [".gitignore", "src/.gitignore", "src/app.py", "src/pkg/mod.py"]
+    assert await walk_files(root, root / "src" / "pkg") == ["src/pkg/mod.py"]
+
+
+async def test_a_backtracking_gitignore_pattern_is_stopped(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("byok.features.agent_tools.WALK_TIME_LIMIT_S", 0.5)
+    (root / ".gitignore").write_text("*a*a*a*a*a*a*b\n")
+    (root / ("a" * 100)).write_text("")
+    content, error = await call(tools(root), "list_files")
+    assert error and "was stopped" in content
+
+
+@pytest.mark.parametrize("query", ["(" * 500 + ")" * 500, "a{99999999999}", "x" * 1001])
+async def test_invalid_or_unsafe_search_patterns_are_tool_errors(root: Path, query: str) -> None:
+    content, error = await call(tools(root), "search", query=query, regex=True)
+    assert error and content.startswith("Error:")
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from lsprotocol.converters import get_converter
-from pathspec import GitIgnoreSpec
 
 from byok.base.errors import ByokError
 from byok.base.text import utf16_len
@@ -52,6 +51,12 @@ MAX_LISTED = 500
 MAX_MATCHES = 100
 MAX_WALKED = 50_000
 GIT_TIMEOUT_S = 10.0
+WALK_TIME_LIMIT_S = 10.0
+"""A listing outside git (pathspec's .gitignore matching) running longer is stopped: a tool error."""
+MAX_GITIGNORE_BYTES = 1024 * 1024
+"""Bytes of one .gitignore read; the rest is not used."""
+MAX_QUERY_CHARS = 1000
+"""Characters of a search query; a longer one is a tool error."""
 SEARCH_TIME_LIMIT_S = 2.0
 """A search (its regular expression) running longer is stopped and answered with a tool error."""
 MAX_SEARCH_BYTES = 32 * 1024 * 1024
@@ -316,70 +321,83 @@ class Changes:
 # -- listing files, honouring .gitignore -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class IgnoreFile:
-    """One .gitignore: its directory (workspace-relative, "" for the root) and its patterns."""
+_WALK_WORKER = """
+import marshal, os, sys
+from pathspec import GitIgnoreSpec
 
-    base: str
-    spec: GitIgnoreSpec
-
-
-def parse_gitignore(text: str, base: str) -> list[IgnoreFile]:
-    """The rules of one .gitignore in directory `base`, as a list deeper files are appended to."""
-    return [IgnoreFile(base, GitIgnoreSpec.from_lines(text.splitlines()))]
+root, under, limit, max_ignore_bytes = marshal.load(sys.stdin.buffer)
+found = []
 
 
-def is_ignored(rules: list[IgnoreFile], relative: str, is_dir: bool) -> bool:
-    """Whether `relative` is ignored: the last matching pattern wins, deeper .gitignore files last."""
-    ignored = False
-    candidate = relative + "/" if is_dir else relative
-    for rule in rules:
-        if rule.base and not candidate.startswith(rule.base + "/"):
+def relative_of(path):
+    return os.path.relpath(path, root).replace(os.sep, "/")
+
+
+def rules_for(directory, inherited):
+    ignore = os.path.join(directory, ".gitignore")
+    if not os.path.isfile(ignore):
+        return inherited
+    with open(ignore, "rb") as handle:
+        text = handle.read(max_ignore_bytes).decode("utf-8", "replace")
+    base = relative_of(directory)
+    return [*inherited, ("" if base == "." else base, GitIgnoreSpec.from_lines(text.splitlines()))]
+
+
+def is_ignored(rules, relative, is_dir):
+    ignored, candidate = False, relative + "/" if is_dir else relative
+    for base, spec in rules:
+        if base and not candidate.startswith(base + "/"):
             continue
-        verdict = rule.spec.check_file(candidate[len(rule.base) + 1 :] if rule.base else candidate).include
+        verdict = spec.check_file(candidate[len(base) + 1 :] if base else candidate).include
         if verdict is not None:
             ignored = verdict
     return ignored
 
 
-def walk_files(root: Path, under: Path) -> list[str]:
-    """Files below `under` (workspace-relative paths), skipping `.git` and what the .gitignore files ignore."""
-    found: list[str] = []
-
-    def rules_for(directory: Path, inherited: list[IgnoreFile]) -> list[IgnoreFile]:
-        ignore = directory / ".gitignore"
-        if not ignore.is_file():
-            return inherited
-        relative = directory.relative_to(root).as_posix()
-        return inherited + parse_gitignore(
-            ignore.read_text("utf-8", "replace"), "" if relative == "." else relative
-        )
-
-    rules: list[IgnoreFile] = []
-    for ancestor in reversed(under.relative_to(root).parents):
-        rules = rules_for(root / ancestor, rules)
-
-    def visit(directory: Path, inherited: list[IgnoreFile]) -> None:
-        rules = rules_for(directory, inherited)
-        try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
-        except OSError:
+def visit(directory, inherited):
+    rules = rules_for(directory, inherited)
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError:
+        return
+    for entry in entries:
+        if len(found) >= limit:
             return
-        for entry in entries:
-            if len(found) >= MAX_WALKED:
-                return
-            if entry.name == ".git":
-                continue
-            relative = Path(entry.path).relative_to(root).as_posix()
-            is_dir = entry.is_dir(follow_symlinks=False)
-            if is_ignored(rules, relative, is_dir):
-                continue
-            if is_dir:
-                visit(Path(entry.path), rules)
-            else:
-                found.append(relative)
+        if entry.name == ".git":
+            continue
+        relative, is_dir = relative_of(entry.path), entry.is_dir(follow_symlinks=False)
+        if is_ignored(rules, relative, is_dir):
+            continue
+        if is_dir:
+            visit(entry.path, rules)
+        else:
+            found.append(relative)
 
-    visit(under, rules)
+
+rules, parts = [], [p for p in relative_of(under).split("/") if p != "."]
+for depth in range(len(parts)):
+    rules = rules_for(os.path.join(root, *parts[:depth]), rules)
+visit(under, rules)
+marshal.dump(found, sys.stdout.buffer)
+"""
+"""Lists files below `under` as git would, per .gitignore (the last matching pattern wins, deeper files last).
+pathspec's patterns are regular expressions that can backtrack for minutes, so this runs in a worker."""
+
+
+async def walk_files(root: Path, under: Path) -> list[str]:
+    """Files below `under` (workspace-relative paths), skipping `.git` and what the .gitignore files ignore.
+
+    Runs in a worker process killed after WALK_TIME_LIMIT_S: a hostile .gitignore cannot freeze the server.
+    """
+    found: list[str] = await run_worker(
+        _WALK_WORKER,
+        (str(root), str(under), MAX_WALKED, MAX_GITIGNORE_BYTES),
+        WALK_TIME_LIMIT_S,
+        what="listing the files",
+        overtime=f"listing the files took longer than {WALK_TIME_LIMIT_S:g} s and was stopped "
+        "(a .gitignore pattern that backtracks?); list a smaller path",
+        packages=True,
+    )
     return found
 
 
@@ -642,7 +660,15 @@ async def consent(ask: PermissionAsker | None, question: str, allow_headless: bo
 _SEARCH_WORKER = """
 import marshal, re, sys
 pattern, flags, limit, files = marshal.load(sys.stdin.buffer)
-compiled, found = re.compile(pattern, flags), []
+try:
+    compiled = re.compile(pattern, flags)
+except (re.error, OverflowError) as exc:
+    marshal.dump(("invalid", str(exc)), sys.stdout.buffer)
+    sys.exit()
+except RecursionError:
+    marshal.dump(("invalid", "it is nested too deeply"), sys.stdout.buffer)
+    sys.exit()
+found = []
 for relative, text in files:
     for number, line in enumerate(text.splitlines(), 1):
         if compiled.search(line):
@@ -651,40 +677,56 @@ for relative, text in files:
                 break
     if len(found) >= limit:
         break
-marshal.dump(found, sys.stdout.buffer)
+marshal.dump(("found", found), sys.stdout.buffer)
 """
 
 
-async def search_texts(
-    pattern: str, flags: int, files: list[tuple[str, str]], limit: int
-) -> list[tuple[str, int, str]]:
-    """Lines matching `pattern`, found by a worker process that is killed after SEARCH_TIME_LIMIT_S or on cancel."""
+async def run_worker(
+    source: str, payload: Any, time_limit_s: float, *, what: str, overtime: str, packages: bool = False
+) -> Any:
+    """What the Python `source` writes (marshal) for `payload` (marshal, on its stdin), run in an isolated
+    worker process killed after `time_limit_s` (ToolError `overtime`) or on cancel; it failing is `what` failed. `packages`: the
+    worker may import installed packages (a slower start)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-I",
-        "-S",
+        *(("-I",) if packages else ("-I", "-S")),
         "-c",
-        _SEARCH_WORKER,
+        source,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
         env={},
     )
     try:
-        async with asyncio.timeout(SEARCH_TIME_LIMIT_S):
-            output, _ = await process.communicate(marshal.dumps((pattern, int(flags), limit, files)))
+        async with asyncio.timeout(time_limit_s):
+            output, _ = await process.communicate(marshal.dumps(payload))
     except TimeoutError:
-        raise ToolError(
-            f"the search took longer than {SEARCH_TIME_LIMIT_S:g} s and was stopped (a regular expression "
-            "that backtracks, such as (a+)+$?); simplify the pattern or search a smaller path"
-        ) from None
+        raise ToolError(overtime) from None
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
     if process.returncode != 0:
-        raise ToolError("the search failed")
-    found: list[tuple[str, int, str]] = marshal.loads(output)
+        raise ToolError(f"{what} failed")
+    return marshal.loads(output)
+
+
+async def search_texts(
+    pattern: str, flags: int, files: list[tuple[str, str]], limit: int
+) -> list[tuple[str, int, str]]:
+    """Lines matching `pattern`, found by a worker process that compiles it and is killed after
+    SEARCH_TIME_LIMIT_S or on cancel; an invalid pattern is a ToolError."""
+    outcome, answer = await run_worker(
+        _SEARCH_WORKER,
+        (pattern, int(flags), limit, files),
+        SEARCH_TIME_LIMIT_S,
+        what="the search",
+        overtime=f"the search took longer than {SEARCH_TIME_LIMIT_S:g} s and was stopped (a regular "
+        "expression that backtracks, such as (a+)+$?); simplify the pattern or search a smaller path",
+    )
+    if outcome == "invalid":
+        raise ToolError(f"invalid regular expression: {answer}")
+    found: list[tuple[str, int, str]] = answer
     return found
 
 
@@ -917,7 +959,7 @@ class Tools:
         """Workspace-relative files below `under`: git's view (or .gitignore-filtered), with this session's changes."""
         listed = await git_files(self.workspace.root, under)
         if listed is None:
-            listed = await asyncio.to_thread(walk_files, self.workspace.root, under)
+            listed = await walk_files(self.workspace.root, under)
         found = dict.fromkeys(p for p in listed if not is_secret_file(PurePosixPath(p)))
         for state in self.changes.files.values():
             relative = self.workspace.relative(state.path)
@@ -949,12 +991,12 @@ class Tools:
         query = _text_arg(arguments, "query")
         if not query:
             raise ToolError("the query is empty")
+        if len(query) > MAX_QUERY_CHARS:
+            raise ToolError(
+                f"the query is longer than {MAX_QUERY_CHARS} characters; search for a shorter one"
+            )
         flags = re.IGNORECASE if arguments.get("ignore_case") else 0
         pattern = query if arguments.get("regex") else re.escape(query)
-        try:
-            re.compile(pattern, flags)
-        except re.error as exc:
-            raise ToolError(f"invalid regular expression: {exc}") from None
         under = self.workspace.resolve(_text_arg(arguments, "path", "."))
         files = await self.files(under) if under.is_dir() else [self.workspace.relative(under)]
         texts, left_out = await asyncio.to_thread(self._texts, files)
