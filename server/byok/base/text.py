@@ -1,10 +1,14 @@
-"""Text helpers shared by the built-in models: line splitting, UTF-16 positions, applying LSP edits."""
+"""Text helpers shared by features and built-in models: lines, UTF-16 positions, LSP edits, fences, indentation."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from itertools import accumulate
 from typing import Protocol
+
+FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")
+"""A Markdown code fence line: group 1 is the fence mark (3+ backticks or tildes), group 2 what follows."""
 
 
 class RangeEdit(Protocol):
@@ -80,3 +84,16 @@ def apply_edits(text: str, edits: Iterable[RangeEdit]) -> str:
         cursor = end
     out.append(text[cursor:])
     return "".join(out)
+
+
+def closes_fence(line: str, mark: str) -> bool:
+    """Whether `line` closes the fence opened with `mark`: the same character at least as often, nothing after."""
+    fence = FENCE.match(line)
+    return (
+        fence is not None and fence[1][0] == mark[0] and len(fence[1]) >= len(mark) and not fence[2].strip()
+    )
+
+
+def indent_of(line: str) -> str:
+    """The leading spaces and tabs of `line`."""
+    return line[: len(line) - len(line.lstrip(" \t"))]
