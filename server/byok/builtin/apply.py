@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-from byok.base.text import apply_edits, newline_of, split_lines, utf16_len
+from byok.base.text import FENCE, apply_edits, indent_of, newline_of, split_lines, utf16_len
 from byok.builtin.diff import changed_ranges, matching_blocks
 
 __all__ = ["ApplyResult", "TextEditSpec", "apply_snippet"]
@@ -80,12 +80,8 @@ def _key(line: str) -> str:
     return " ".join(key.split()) if "  " in key or "\t" in key else key
 
 
-def _indent(line: str) -> str:
-    return line[: len(line) - len(line.lstrip(" \t"))]
-
-
 def _width(line: str) -> int:
-    return len(_indent(line).expandtabs(4))
+    return len(indent_of(line).expandtabs(4))
 
 
 def _trivial(key: str) -> bool:
@@ -136,7 +132,7 @@ class _Shift:
 
     @staticmethod
     def between(original: str, snippet: str) -> _Shift:
-        o, s = _indent(original), _indent(snippet)
+        o, s = indent_of(original), indent_of(snippet)
         if o == s:
             return _Shift()
         if len(o) > len(s) and o.endswith(s):
@@ -508,7 +504,7 @@ def _strip_fence(snippet: str) -> str:
     if first is None:
         return snippet
     opening = lines[first].strip()
-    fence = re.match(r"^(`{3,}|~{3,})", opening)
+    fence = FENCE.match(opening)
     if fence is None:
         return snippet
     mark = fence[1]
@@ -547,10 +543,10 @@ def _match_tabs(lines: list[str], original: list[str]) -> list[str]:
         return lines
     o_tabs, o_spaces = style(original[:2000])
     if o_tabs > o_spaces and s_spaces > s_tabs:
-        unit = _unit([len(_indent(x)) for x in lines if x.strip() and "\t" not in _indent(x)])
+        unit = _unit([len(indent_of(x)) for x in lines if x.strip() and "\t" not in indent_of(x)])
         out = []
         for line in lines:
-            ind = _indent(line)
+            ind = indent_of(line)
             if ind and "\t" not in ind:
                 out.append("\t" * (len(ind) // unit) + " " * (len(ind) % unit) + line[len(ind) :])
             else:
@@ -558,7 +554,7 @@ def _match_tabs(lines: list[str], original: list[str]) -> list[str]:
         return out
     if o_spaces > o_tabs and s_tabs > s_spaces:
         unit = _unit(sorted({_width(x) for x in original[:2000] if x.strip()}))
-        return [_indent(x).replace("\t", " " * unit) + x.lstrip(" \t") if x.strip() else x for x in lines]
+        return [indent_of(x).replace("\t", " " * unit) + x.lstrip(" \t") if x.strip() else x for x in lines]
     return lines
 
 
@@ -579,7 +575,7 @@ def _segments(lines: list[str], planner: _Planner) -> list[_Segment]:
                 start = number
             current.append(line)
             continue
-        after = None if line is None else _indent(line)
+        after = None if line is None else indent_of(line)
         if any(x.strip() for x in current):
             segments.append(_Segment(current, start, before, after))
         current = []

@@ -18,6 +18,7 @@ from pydantic import Field
 from byok.base.config import CamelModel
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
+from byok.base.text import FENCE, closes_fence
 from byok.builtin.apply import apply_snippet
 from byok.core.session import Backend
 from byok.core.turn import StreamSink, run_turn
@@ -34,7 +35,6 @@ from byok.workspace.jail import ContextFile, FileJail, check_context_window
 
 MAX_INSTRUCTION_CHARS = 200_000
 _HEADER = re.compile(r"^\s*(?:#{1,6}\s*)?(?:\*\*)?\s*(FILE|DELETE)\s*:\s*(.+?)\s*$", re.IGNORECASE)
-_FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")
 
 SYSTEM_PROMPT = """You change code across the files of a workspace. Answer with a short explanation, then \
 one block per file you change, create or delete, in exactly this form:
@@ -75,8 +75,7 @@ def _clean_path(raw: str) -> str:
 
 def _read_fence(lines: list[str], opening: int, mark: str) -> tuple[str, int]:
     """The code inside the fence opened at line `opening`, and the index of the line after its end."""
-    closer = re.compile(rf"^\s*{re.escape(mark[0])}{{{len(mark)},}}\s*$")
-    end = next((i for i in range(opening + 1, len(lines)) if closer.match(lines[i])), len(lines))
+    end = next((i for i in range(opening + 1, len(lines)) if closes_fence(lines[i], mark)), len(lines))
     body = lines[opening + 1 : end]
     return ("\n".join(body) + "\n" if body else ""), end + 1
 
@@ -90,7 +89,7 @@ def parse_blocks(answer: str) -> list[Block]:
     blocks: list[Block] = []
     i = 0
     while i < len(lines):
-        header, fence = _HEADER.match(lines[i]), _FENCE.match(lines[i])
+        header, fence = _HEADER.match(lines[i]), FENCE.match(lines[i])
         if header and header[1].upper() == "DELETE":
             blocks.append(Block(_clean_path(header[2]), "delete"))
             i += 1
@@ -98,7 +97,7 @@ def parse_blocks(answer: str) -> list[Block]:
             j = i + 1
             while j < len(lines) and not lines[j].strip():
                 j += 1
-            opened = _FENCE.match(lines[j]) if j < len(lines) else None
+            opened = FENCE.match(lines[j]) if j < len(lines) else None
             if opened is None:
                 i += 1
                 continue

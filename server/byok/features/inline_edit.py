@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 from byok.base.config import CamelModel
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
-from byok.base.text import newline_of, utf16_to_index
+from byok.base.text import FENCE, closes_fence, indent_of, newline_of, utf16_to_index
 from byok.core.session import Backend
 from byok.core.turn import StreamSink, run_turn
 from byok.features.agent_tools import DocumentLookup, EditApplier, lsp_lines
@@ -27,7 +27,6 @@ from byok.workspace.jail import ContextFile, FileJail, check_context_window
 CONTEXT_LINES = 150
 """Lines of code shown to the model before and after the selection."""
 MAX_INSTRUCTION_CHARS = 20_000
-_FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")
 _PROSE = re.compile(r"^[A-Z][^`{};=()<>\[\]]*[:.!]$")
 _LANGUAGES = {
     ".py": "python",
@@ -121,8 +120,8 @@ class CodeExtractor:
         return out
 
     def _line(self, line: str) -> list[str]:
-        fence = _FENCE.match(line)
         if self._state == "start":
+            fence = FENCE.match(line)
             if fence:
                 self._state, self._fence, self._held = "fenced", fence[1], []
                 return []
@@ -133,12 +132,7 @@ class CodeExtractor:
             held, self._held = self._held, []
             return self._emit([*held, line])
         if self._state == "fenced":
-            if (
-                fence
-                and fence[1][0] == self._fence[0]
-                and len(fence[1]) >= len(self._fence)
-                and not fence[2].strip()
-            ):
+            if closes_fence(line, self._fence):
                 self._state = "done"
                 return []
             return self._emit([line])
@@ -155,10 +149,6 @@ class CodeExtractor:
             out.append(line)
             self._blank, self._started = [], True
         return out
-
-
-def _indent(line: str) -> str:
-    return line[: len(line) - len(line.lstrip(" \t"))]
 
 
 def extract_code(answer: str) -> str:
@@ -180,7 +170,7 @@ class Reindenter:
         if self.target is None:
             return line
         if self.source is None:
-            self.source = _indent(line)
+            self.source = indent_of(line)
         if line.startswith(self.source):
             return self.target + line[len(self.source) :]
         return self.target + line.lstrip(" \t")
@@ -268,9 +258,9 @@ def locate(text: str, params: InlineEditParams) -> Selection:
     line_start = starts[min(first.line, len(lines))]
     body = lines[first.line].rstrip("\r\n") if first.line < len(lines) else ""
     if cursor is not None and body[start - line_start :].strip():
-        return Selection(first.line, 0, first.line, 0, line_start, line_start, _indent(body), True, cursor)
+        return Selection(first.line, 0, first.line, 0, line_start, line_start, indent_of(body), True, cursor)
     content = next((x for x in lsp_lines(text[line_start:end]) if x.strip()), None)
-    indent = _indent(content) if content is not None else body or None
+    indent = indent_of(content) if content is not None else body or None
     trailing = text[start:end].endswith(("\n", "\r"))
     return Selection(first.line, 0, last.line, last.character, line_start, end, indent, trailing, cursor)
 
