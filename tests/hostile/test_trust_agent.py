@@ -437,3 +437,39 @@ async def test_command_env_never_passes_keys_even_when_a_setting_names_them(
         assert f"{name}=" not in output
     assert "TOOLCHAIN_HOME=/opt/TESTtool" in output
     assert "TOOLCHAIN_HOME" in question, "the question names the extra variables the command gets"
+
+
+async def test_a_key_cut_by_the_step_log_is_still_redacted(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The step log shortens arguments (200 chars) and results (500): a key cut there must not survive."""
+    root = workspace(tmp_path)
+    (root / "cfg.txt").write_text("y" * 470 + TEST_KEY_COMPAT + "\n")
+    script(
+        fake,
+        ("c1", "create_file", {"path": "n.txt", "content": "x" * 175 + TEST_KEY_COMPAT}),
+        ("c2", "read_file", {"path": "cfg.txt"}),
+    )
+    settings = settings_for(fake)
+    settings["providers"]["local"] = {"kind": "openai-compatible", "baseUrl": f"{fake.url}/v1"}
+    async with agent_session(settings, server_env, root, answer="Deny") as s:
+        await s.command("byok.setKey", {"provider": "local", "key": TEST_KEY_COMPAT})
+        result = await s.command("byok.agent", {"task": "go", "model": "gpt-4o"})
+    calls = result["steps"][0]["toolCalls"]
+    shown = calls[0]["arguments"]["content"] + " | " + calls[1]["result"]
+    assert TEST_KEY_COMPAT[:12] not in shown, f"part of a key left in the step log: {shown[-80:]!r}"
+
+
+async def test_tool_calls_beyond_the_per_step_cap_are_not_run(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    root = workspace(tmp_path)
+    calls = [(f"c{i}", "create_file", {"path": f"f{i}.txt", "content": "x\n"}) for i in range(100)]
+    script(fake, *calls)
+    async with agent_session(settings_for(fake), server_env, root, answer="Deny") as s:
+        result = await s.command("byok.agent", {"task": "go", "model": "gpt-4o"})
+    results = tool_results(fake)
+    assert len(results) == 100, "every call gets a result, as providers require"
+    assert all(not results[f"c{i}"].startswith("Error:") for i in range(64))
+    assert all(results[f"c{i}"].startswith("Error:") for i in range(64, 100))
+    assert len(result["files"]) == 64

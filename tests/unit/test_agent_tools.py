@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from byok.features.agent import MAX_RUN_TOOL_CHARS, MAX_TOOL_CALLS_PER_STEP, _run_call
 from byok.features.agent_tools import (
     Changes,
     OpenDocument,
@@ -351,3 +352,17 @@ def test_describe_calls() -> None:
         ToolCall("4", "run_command", {"command": "pytest -q"}),
     ]
     assert describe_calls(calls) == "editing 2 files; reading src/app.py; running `pytest -q`"
+
+
+@pytest.mark.parametrize(("index", "kept_chars"), [(MAX_TOOL_CALLS_PER_STEP, 0), (0, MAX_RUN_TOOL_CHARS)])
+async def test_calls_beyond_a_steps_or_a_runs_cap_are_not_run(
+    root: Path, index: int, kept_chars: int
+) -> None:
+    t = tools(root)
+    result = await _run_call(
+        t, ToolCall("c", "create_file", {"path": "n.txt", "content": "x\n"}), index, kept_chars
+    )
+    assert result.is_error and result.content.startswith("Error: not run") and not t.changes.pending()
+    assert not (
+        await _run_call(t, ToolCall("c", "create_file", {"path": "n.txt", "content": "x\n"}), 0, 0)
+    ).is_error

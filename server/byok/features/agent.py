@@ -17,6 +17,7 @@ from pydantic import Field
 from byok.base.config import CamelModel
 from byok.base.errors import ByokError
 from byok.base.names import Command, ErrorCode
+from byok.base.redaction import redact
 from byok.core.session import Backend
 from byok.core.turn import StreamSink, Turn, run_turn
 from byok.features.agent_tools import (
@@ -24,6 +25,7 @@ from byok.features.agent_tools import (
     Changes,
     EditApplier,
     PermissionAsker,
+    ToolResult,
     Tools,
     Workspace,
     describe_calls,
@@ -31,7 +33,7 @@ from byok.features.agent_tools import (
     server_documents,
     user_asker,
 )
-from byok.providers.base import ChatRequest, Message
+from byok.providers.base import ChatRequest, Message, ToolCall
 from byok.workspace.jail import check_context_window
 
 if TYPE_CHECKING:
@@ -39,6 +41,12 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_STEPS = 25
 MAX_TASK_CHARS = 100_000
+MAX_TOOL_CALLS_PER_STEP = 64
+"""Tool calls of one step that run; the rest get a tool error without running."""
+MAX_RUN_TOOL_CHARS = 8_000_000
+"""Characters of tool results one run keeps; once reached, further calls get a tool error without running."""
+BRIEF_ARGUMENT_CHARS = 200
+BRIEF_RESULT_CHARS = 500
 
 SYSTEM_PROMPT = """You are a coding agent working in the user's workspace through tools.
 - Look before you change anything: list_files, search and read_file.
@@ -85,11 +93,33 @@ class UsageTotal:
         }
 
 
+def _shorten(text: str, limit: int) -> str:
+    """`text` redacted, then cut to `limit` characters (a key cut first would no longer be recognised)."""
+    text = redact(text)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _brief(arguments: dict[str, Any]) -> dict[str, Any]:
     """A tool call's arguments for the step log: long strings (code) shortened."""
-    return {
-        k: (v if not isinstance(v, str) or len(v) <= 200 else v[:200] + "…") for k, v in arguments.items()
-    }
+    return {k: _shorten(v, BRIEF_ARGUMENT_CHARS) if isinstance(v, str) else v for k, v in arguments.items()}
+
+
+async def _run_call(tools: Tools, call: ToolCall, index: int, kept_chars: int) -> ToolResult:
+    """The call's result; a tool error without running it when it is beyond MAX_TOOL_CALLS_PER_STEP (`index`
+    in its step) or the run's results reached MAX_RUN_TOOL_CHARS (`kept_chars` so far)."""
+    if index >= MAX_TOOL_CALLS_PER_STEP:
+        return ToolResult(
+            f"Error: not run: one step runs at most {MAX_TOOL_CALLS_PER_STEP} tool calls; "
+            "call the rest in the next step.",
+            is_error=True,
+        )
+    if kept_chars >= MAX_RUN_TOOL_CHARS:
+        return ToolResult(
+            f"Error: not run: this run's tool results reached {MAX_RUN_TOOL_CHARS} characters; "
+            "finish with a summary of what is done.",
+            is_error=True,
+        )
+    return await tools.call(call)
 
 
 def _conversation_text(messages: list[Message]) -> str:
@@ -134,6 +164,7 @@ async def agent(
     usage = UsageTotal()
     model = routes[0].model_id
     stop, summary = "max_steps", ""
+    kept_chars = 0
     try:
         for number in range(1, params.max_steps + 1):
             try:
@@ -161,9 +192,10 @@ async def agent(
             if not calls:
                 stop = "done"
                 break
-            sink.delta("status", describe_calls(calls))
-            for call in calls:
-                result = await tools.call(call)
+            sink.delta("status", describe_calls(calls[:MAX_TOOL_CALLS_PER_STEP]))
+            for index, call in enumerate(calls):
+                result = await _run_call(tools, call, index, kept_chars)
+                kept_chars += len(result.content)
                 messages.append(
                     Message(
                         "tool", result.content, tool_call_id=call.id, name=call.name, is_error=result.is_error
@@ -174,7 +206,7 @@ async def agent(
                         "name": call.name,
                         "arguments": _brief(call.arguments),
                         "ok": not result.is_error,
-                        "result": result.content[:500],
+                        "result": _shorten(result.content, BRIEF_RESULT_CHARS),
                     }
                 )
             if settings.apply_each_step and apply_edit is not None and changes.pending():
