@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from byok.base.text import apply_edits
-from byok.builtin.apply import ApplyResult, apply_snippet, is_marker
+from byok.builtin.apply import ApplyResult, apply_snippet
+from byok.builtin.apply_lines import is_marker
 
 CASES = Path(__file__).resolve().parent.parent / "apply_cases"
 

@@ -1,0 +1,113 @@
+"""Line classification for the built-in Apply model: lazy markers, match keys, indentation widths, blocks."""
+
+from __future__ import annotations
+
+import re
+from difflib import SequenceMatcher
+
+from byok.base.text import indent_of
+
+COMMENT = re.compile(r"^(?:#+|//+|--|;+|%+|/\*+|<!--|\{/\*+)\s*(?P<body>.*?)\s*(?:\*+/\}?|-->)?$")
+_DOTS = re.compile(r"\.\.\.|…")
+_WORDS = re.compile(r"^[\w\s,.'\u2019()/&:+-]*$")
+_DEFINITION = re.compile(
+    r"\b(?:def|class|function|func|fn|struct|enum|trait|interface|impl|type|module)\s+(?:\([^)]*\)\s*)?"
+    r"([A-Za-z_$][\w$]*)"
+)
+_METHOD = re.compile(
+    r"^\s*(?!(?:for|if|elif|while|switch|return|new|else|catch|await|yield|throw|case|with|assert|print)\b)"
+    r"(?:[\w<>\[\],.?]+\s+)+([A-Za-z_$][\w$]*)\s*\([^;=]*$"
+)
+_CLOSER = re.compile(r"^(?:[}\])]|</|end\b)")
+_TWO_ALNUM = re.compile(r"[^\W_].*?[^\W_]")
+
+
+def is_marker(line: str) -> bool:
+    """Whether `line` is a lazy "unchanged code elided here" marker."""
+    stripped = line.strip()
+    if stripped in ("...", "…"):
+        return True
+    match = COMMENT.match(stripped)
+    if match is None:
+        return False
+    body = match["body"]
+    return len(body) <= 80 and bool(_DOTS.search(body)) and bool(_WORDS.match(_DOTS.sub(" ", body)))
+
+
+def line_key(line: str) -> str:
+    """The line as matched against others: stripped, with runs of spaces and tabs collapsed."""
+    key = line.strip()
+    return " ".join(key.split()) if "  " in key or "\t" in key else key
+
+
+def indent_width(line: str) -> int:
+    """Width of the line's indentation, tabs expanded to 4-column stops."""
+    return len(indent_of(line).expandtabs(4))
+
+
+def is_trivial(key: str) -> bool:
+    """Whether a key is too plain to place anything by (fewer than two letters or digits)."""
+    return _TWO_ALNUM.search(key) is None
+
+
+def is_closer(line: str) -> bool:
+    """Whether the line closes a block (`}`, `]`, `)`, `</…`, `end`)."""
+    return bool(_CLOSER.match(line.lstrip()))
+
+
+def block_end(lines: list[str], header: int) -> int | None:
+    """Last line of the block `lines[header]` opens (deeper lines, then a closer at its width), or None."""
+    if not lines[header].strip():
+        return None
+    width = indent_width(lines[header])
+    last = header
+    k = header + 1
+    while k < len(lines):
+        if lines[k].strip():
+            if indent_width(lines[k]) <= width:
+                break
+            last = k
+        k += 1
+    if last == header:
+        return None
+    if k < len(lines) and indent_width(lines[k]) == width and is_closer(lines[k]):
+        last = k
+    return last
+
+
+_HEAD = re.compile(r"\s*([^\s=:(\[{<]+|<\w+)")
+_TRAILING = ".,:;>{}()[] "
+
+
+def is_similar(new: str, old: str) -> bool:
+    """Whether `new` reads as an edited version of `old`: same indentation and definition or leading
+    token, and one a prefix of the other (trailing punctuation aside) or mostly the same characters."""
+    if not new.strip() or not old.strip() or indent_width(new) != indent_width(old):
+        return False
+    name = definition_name(new)
+    if name is not None:
+        return name == definition_name(old)
+    head_new, head_old = _HEAD.match(new), _HEAD.match(old)
+    if head_new is None or head_old is None or head_new[1] != head_old[1]:
+        return False
+    a, b = line_key(new), line_key(old)
+    short, long = sorted((a, b), key=len)
+    stem = short.rstrip(_TRAILING)
+    if len(stem) >= 10 and long.startswith(stem):
+        return True
+    return max(len(a), len(b)) >= 12 and SequenceMatcher(None, a, b).ratio() >= 0.75
+
+
+def block_owner(lines: list[str], closer: int) -> int | None:
+    """The line opening the block that `lines[closer]` closes: the nearest earlier line no deeper."""
+    width = indent_width(lines[closer])
+    for number in range(closer - 1, max(-1, closer - 2000), -1):
+        if lines[number].strip() and indent_width(lines[number]) <= width:
+            return number
+    return None
+
+
+def definition_name(line: str) -> str | None:
+    """The name a function, class or method header on this line defines, or None."""
+    match = _DEFINITION.search(line) or _METHOD.match(line)
+    return match[1] if match else None

@@ -1,0 +1,377 @@
+"""The built-in Apply model's planner: where each snippet segment goes in the original file."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from byok.base.text import indent_of
+from byok.builtin.apply_lines import (
+    block_end,
+    block_owner,
+    definition_name,
+    indent_width,
+    is_closer,
+    is_similar,
+    is_trivial,
+    line_key,
+)
+from byok.builtin.diff import matching_blocks
+
+_MAX_CANDIDATES = 40
+
+
+@dataclass
+class Segment:
+    """Snippet lines between two markers, where they start in the snippet, and the markers' indentation."""
+
+    lines: list[str]
+    start: int
+    marker_before: str | None
+    marker_after: str | None
+
+    def describe(self) -> str:
+        return f"snippet lines {self.start + 1}-{self.start + len(self.lines)}:\n" + "\n".join(self.lines)
+
+
+@dataclass
+class Shift:
+    """Re-indentation of snippet lines onto the original: drop `remove`, then prefix `add`."""
+
+    add: str = ""
+    remove: str = ""
+
+    @staticmethod
+    def between(original: str, snippet: str) -> Shift:
+        o, s = indent_of(original), indent_of(snippet)
+        if o == s:
+            return Shift()
+        if len(o) > len(s) and o.endswith(s):
+            return Shift(add=o[: len(o) - len(s)])
+        if len(s) > len(o) and s.endswith(o):
+            return Shift(remove=s[: len(s) - len(o)])
+        return Shift()
+
+    def __call__(self, line: str) -> str:
+        if not line.strip():
+            return line
+        if self.remove and line.startswith(self.remove):
+            line = line[len(self.remove) :]
+        return self.add + line
+
+
+class _Shape:
+    """Indentation structure of a segment: per line its width, whether a deeper line follows it (it opens
+    a block), and the first later line no deeper (where its block ends; None when it runs to the end)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.widths = [indent_width(line) for line in lines]
+        self.deeper = [False] * len(lines)
+        self.ends: list[int | None] = [None] * len(lines)
+        self.last = -1
+        stack: list[int] = []
+        for number, line in enumerate(lines):
+            if not line.strip():
+                continue
+            width = self.widths[number]
+            if self.last >= 0 and width > self.widths[self.last]:
+                self.deeper[self.last] = True
+            while stack and self.widths[stack[-1]] >= width:
+                self.ends[stack.pop()] = number
+            stack.append(number)
+            self.last = number
+
+
+@dataclass
+class Placement:
+    """Where a segment goes: original lines `[start, end)`, its re-indented lines, matched pairs, score."""
+
+    start: int
+    end: int
+    lines: list[str]
+    pairs: list[tuple[int, int]]
+    shift: Shift
+    score: int
+
+
+@dataclass
+class OpenBlock:
+    """An original block a segment opened for later segments: their width in the snippet, its last line, the shift."""
+
+    snippet_width: int
+    end: int
+    shift: Shift
+
+
+class Planner:
+    """Places segments into the original, left to right."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self._exact: dict[int, str] = {}
+        self.keys = [line_key(line) for line in lines]
+        self.index: dict[str, list[int]] = {}
+        for number, key in enumerate(self.keys):
+            self.index.setdefault(key, []).append(number)
+
+    def _likely(self, keys: list[str], anchor: int, spots: list[int]) -> list[int]:
+        """The candidate places worth aligning: those where the most segment lines occur nearby (all
+        tied ones, up to a limit, so a tie can still be reported)."""
+        distinct = {key for key in keys if not is_trivial(key)}
+        reach = len(keys) + 20
+
+        def nearby(spot: int) -> int:
+            total = 0
+            for key in distinct:
+                found = self.index.get(key, [])
+                at = bisect_left(found, spot - anchor - reach)
+                total += at < len(found) and found[at] <= spot + reach
+            return total
+
+        scored = sorted(((nearby(spot), spot) for spot in spots[: _MAX_CANDIDATES * 5]), key=lambda x: -x[0])
+        best = scored[0][0]
+        return sorted(spot for score, spot in scored[:_MAX_CANDIDATES] if score == best)[:8] or [scored[0][1]]
+
+    def follows(self, previous: str, key: str) -> bool:
+        """Whether the original has a line `key` whose previous non-blank line is `previous`."""
+        for number in self.index.get(key, ()):
+            before = number - 1
+            while before >= 0 and not self.keys[before]:
+                before -= 1
+            if (self.keys[before] if before >= 0 else "") == previous:
+                return True
+        return False
+
+    def occurrences(self, key: str, lo: int) -> list[int]:
+        found = self.index.get(key, [])
+        return found[bisect_left(found, lo) :]
+
+    def locate(self, seg: list[str], lo: int, inside: OpenBlock | None) -> Placement | str | None:
+        """Best placement of `seg` at or after line `lo`; "ambiguous" on a tie; None without context."""
+        keys = [line_key(line) for line in seg]
+        anchor = -1
+        spots: list[int] = []
+        for i, key in enumerate(keys):
+            if is_trivial(key):
+                continue
+            found = self.occurrences(key, lo)
+            if found and (anchor < 0 or len(found) < len(spots)):
+                anchor, spots = i, found
+        if anchor < 0:
+            return None
+        found_places: dict[tuple[int, int], Placement] = {}
+        if len(spots) > 3:
+            spots = self._likely(keys, anchor, spots)
+        for spot in spots:
+            place = self._align(seg, keys, anchor, spot, lo)
+            if place is not None:
+                known = found_places.get((place.start, place.end))
+                if known is None or known.score < place.score:
+                    found_places[(place.start, place.end)] = place
+        if not found_places:
+            return None
+
+        def rank(place: Placement) -> tuple[int, int]:
+            within = inside is not None and place.start <= inside.end
+            return place.score, int(within)
+
+        ranked = sorted(found_places.values(), key=rank, reverse=True)
+        if len(ranked) > 1 and rank(ranked[0]) == rank(ranked[1]):
+            return None if ranked[0].score <= 1 else "ambiguous"
+        return ranked[0]
+
+    def _align(self, seg: list[str], keys: list[str], anchor: int, spot: int, lo: int) -> Placement | None:
+        m, n = len(seg), len(self.lines)
+        wlo = max(lo, spot - 3 * anchor - 50)
+        whi = min(n, spot + 3 * (m - anchor) + 200)
+        blank_free = [key or f"\0{i}" for i, key in enumerate(keys)]
+        pairs = self._pairs(seg, blank_free, self.keys, wlo, whi, anchor, spot)
+        first = next((p for p in pairs if not is_trivial(keys[p[0]])), pairs[0])
+        shift = Shift.between(self.lines[first[1]], seg[first[0]])
+        delta = indent_width(self.lines[first[1]]) - indent_width(seg[first[0]])
+        exact_keys = [
+            f"{indent_width(line) + delta}|{key}" if key else f"\0{i}"
+            for i, (line, key) in enumerate(zip(seg, keys, strict=True))
+        ]
+        if line_key(shift(seg[anchor])) == self.keys[spot] and indent_width(
+            shift(seg[anchor])
+        ) == indent_width(self.lines[spot]):
+            strict_pairs = self._pairs(seg, exact_keys, self.exact_keys(wlo, whi), wlo, whi, anchor, spot)
+            if 5 * self._score(strict_pairs, keys) >= 3 * self._score(pairs, keys):
+                pairs = strict_pairs
+        new = [shift(line) for line in seg]
+        start, end = pairs[0][1], pairs[-1][1] + 1
+        first_seg, last_seg = pairs[0][0], pairs[-1][0]
+        if first_seg <= start - lo and all(
+            line_key(new[k]) == self.keys[start - first_seg + k] for k in range(first_seg)
+        ):
+            start, first_seg = start - first_seg, 0
+        if m - 1 - last_seg <= n - end and all(
+            line_key(new[last_seg + 1 + k]) == self.keys[end + k] for k in range(m - 1 - last_seg)
+        ):
+            end, last_seg = end + m - 1 - last_seg, m - 1
+        while last_seg < m - 1 and end < n and not new[-1].strip() and not self.lines[end].strip():
+            new.pop()
+            m -= 1
+        skip = 0
+        while (
+            skip < first_seg
+            and start - skip > lo
+            and not new[skip].strip()
+            and not self.lines[start - 1 - skip].strip()
+        ):
+            skip += 1
+        if skip:
+            del new[:skip]
+            pairs = [(i - skip, j) for i, j in pairs]
+            first_seg -= skip
+            last_seg -= skip
+            m -= skip
+        if first_seg > 0:
+            before = start - 1
+            while before >= lo and not self.lines[before].strip():
+                before -= 1
+            if before >= lo and any(is_similar(new[k], self.lines[before]) for k in (0, first_seg - 1)):
+                start = before
+        if last_seg < m - 1:
+            after = end
+            while after < n and not self.lines[after].strip():
+                after += 1
+            if after < n and any(is_similar(new[k], self.lines[after]) for k in (m - 1, last_seg + 1)):
+                end = after + 1
+        return Placement(start, end, new, pairs, shift, self._score(pairs, keys))
+
+    def exact_keys(self, lo: int, hi: int) -> dict[int, str]:
+        """Keys carrying the indentation width for original lines `[lo, hi)`, computed once per line."""
+        exact = self._exact
+        for number in range(lo, hi):
+            if number not in exact:
+                key = self.keys[number]
+                exact[number] = f"{indent_width(self.lines[number])}|{key}" if key else ""
+        return exact
+
+    @staticmethod
+    def _score(pairs: list[tuple[int, int]], keys: list[str]) -> int:
+        return sum(1 for i, _ in pairs if not is_trivial(keys[i]))
+
+    def _pairs(
+        self,
+        seg: list[str],
+        seg_keys: list[str],
+        orig_keys: Mapping[int, str] | list[str],
+        wlo: int,
+        whi: int,
+        anchor: int,
+        spot: int,
+    ) -> list[tuple[int, int]]:
+        """Matched (segment line, original line) pairs through the anchor pair `(anchor, spot)`, dropping
+        weak matches that jump over original lines the segment does not account for."""
+        before = matching_blocks(seg_keys[:anchor], [orig_keys[k] for k in range(wlo, spot)], head=False)
+        after = matching_blocks(
+            seg_keys[anchor + 1 :], [orig_keys[k] for k in range(spot + 1, whi)], foot=False
+        )
+        head = [(i, j + wlo, size) for i, j, size in before]
+        tail = [(i + anchor + 1, j + spot + 1, size) for i, j, size in after]
+
+        def strength(block: tuple[int, int, int]) -> int:
+            total = 0
+            for i in range(block[0], block[0] + block[2]):
+                key = line_key(seg[i])
+                if not is_trivial(key):
+                    total += 2 if len(self.index.get(key, ())) == 1 and len(key) >= 12 else 1
+            return total
+
+        def keep(block: tuple[int, int, int], seg_gap: int, orig_gap: int) -> bool:
+            power = strength(block)
+            if power >= 2 or seg_gap == orig_gap == 0:
+                return True
+            if power == 1:
+                return orig_gap <= seg_gap + 3
+            lines = range(block[0], block[0] + block[2])
+            return orig_gap <= seg_gap and all(
+                self._same_owner(seg, i, block[1] + i - block[0]) for i in lines
+            )
+
+        kept = [(anchor, spot, 1)]
+        for block in tail:
+            prev = kept[-1]
+            if keep(block, block[0] - prev[0] - prev[2], block[1] - prev[1] - prev[2]):
+                kept.append(block)
+        for block in reversed(head):
+            nearest = kept[0]
+            if keep(block, nearest[0] - block[0] - block[2], nearest[1] - block[1] - block[2]):
+                kept.insert(0, block)
+        return [(i + k, j + k) for i, j, size in kept for k in range(size)]
+
+    def _same_owner(self, seg: list[str], i: int, j: int) -> bool:
+        """For a closing line matched across a gap: whether it closes the same kind of block on both sides."""
+        if not is_closer(seg[i]):
+            return True
+        mine = block_owner(seg, i)
+        theirs = block_owner(self.lines, j)
+        if mine is None or theirs is None:
+            return mine is None
+        return line_key(seg[mine]) == self.keys[theirs] or is_similar(seg[mine], self.lines[theirs])
+
+    def complete_blocks(self, place: Placement, seg: Segment) -> None:
+        """Stretch the placement over whole original blocks whose header the segment closes.
+
+        A segment holds the complete block of one of its lines when the block visibly ends inside the
+        segment, or the snippet ends with it. When a marker follows, the block is complete unless the
+        marker is deeper than the header or the segment's last line is an original line from the middle
+        of the block (the marker then elides the block's rest).
+        """
+        shape = _Shape(place.lines)
+        matched = dict(place.pairs)
+        marker = None if seg.marker_after is None else len(seg.marker_after.expandtabs(4))
+        for i, j in place.pairs:
+            if not shape.deeper[i]:
+                continue
+            end = block_end(self.lines, j)
+            if end is None or end + 1 <= place.end:
+                continue
+            if shape.ends[i] is None and marker is not None:
+                if marker > shape.widths[i]:
+                    continue
+                where = matched.get(shape.last)
+                if where is not None and j < where < end:
+                    continue
+            place.end = end + 1
+
+    def open_blocks(self, place: Placement, seg: Segment) -> list[OpenBlock]:
+        """Blocks the segment opens but leaves to a later segment (a marker deeper than the header follows)."""
+        if seg.marker_after is None:
+            return []
+        marker = len(seg.marker_after.expandtabs(4))
+        shape = _Shape(place.lines)
+        opened: list[OpenBlock] = []
+        for i, j in place.pairs:
+            if shape.ends[i] is None and place.lines[i].strip() and shape.widths[i] < marker:
+                end = block_end(self.lines, j)
+                if end is not None:
+                    opened.append(OpenBlock(indent_width(seg.lines[i]), end, place.shift))
+        return opened
+
+    def by_signature(self, seg: list[str], lo: int) -> Placement | None:
+        """Place a segment with no matching line by the definition it starts with, or, for a one-line
+        segment, by the one original line it is an edited version of."""
+        heads = [i for i, line in enumerate(seg) if line.strip()]
+        if not heads:
+            return None
+        head = heads[0]
+        name = definition_name(seg[head])
+        if name is not None:
+            spots = [
+                j
+                for j in range(lo, len(self.lines))
+                if name in self.lines[j] and definition_name(self.lines[j]) == name
+            ]
+        elif len(heads) == 1:
+            spots = [j for j in range(lo, len(self.lines)) if is_similar(seg[head], self.lines[j])]
+        else:
+            return None
+        if len(spots) != 1:
+            return None
+        shift = Shift.between(self.lines[spots[0]], seg[head])
+        return Placement(spots[0], spots[0] + 1, [shift(line) for line in seg], [(head, spots[0])], shift, 1)
