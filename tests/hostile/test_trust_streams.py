@@ -1,4 +1,5 @@
-"""No provider stream can exhaust the server: decompression, line, event, response and partialText caps.
+"""No provider stream can exhaust the server: decompression, line, event, response, tool-call and
+partialText caps.
 
 Everything runs through the real server over stdio against loopback fakes. A watchdog reads the server's
 RSS while each hostile stream is served and kills it past `RSS_LIMIT_KB`, so a regression fails fast
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import os
 import signal
 from collections.abc import AsyncIterator, Iterator
@@ -27,7 +29,7 @@ from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.providers.bedrock import BedrockProvider
 from tests.conftest import TEST_KEY_ANTHROPIC, TEST_KEY_GOOGLE, TEST_KEY_OPENAI
-from tests.e2e.edits import open_document
+from tests.e2e.edits import open_document, settings_for
 from tests.e2e.harness import Session
 from tests.fakes import Drop, FakeServer, Reply, anthropic_stream, gemini_stream, openai_stream
 from tests.fakes.compressed import bomb_reply, compressed
@@ -42,6 +44,7 @@ from tests.hostile.helpers import (
     hostile_session,
     server_pid,
 )
+from tests.hostile.test_trust_agent import agent_session, workspace
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -267,3 +270,75 @@ async def test_a_bedrock_frame_over_1_mib_is_stopped_before_it_is_whole() -> Non
                 pass
     assert caught.value.code == ErrorCode.PROVIDER_ERROR and "frame over 1 MiB" in caught.value.cause
     assert fed <= MiB + 128 * 1024
+
+
+# -- tool calls -------------------------------------------------------------------------------------------
+
+
+def tool_calls_reply(provider: str, count: int, arguments: str = '{"path": "a.py"}') -> Reply:
+    """One turn asking for `count` read_file calls, in the provider's own streaming format."""
+    if provider == "openai":
+        return openai_stream([], tool_calls=[(f"c{i}", "read_file", arguments) for i in range(count)])
+    if provider == "anthropic":
+        return anthropic_stream([], tool_uses=[(f"t{i}", "read_file", arguments) for i in range(count)])
+    return gemini_stream([], function_calls=[("read_file", json.loads(arguments)) for _ in range(count)])
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "google"])
+async def test_a_turn_of_more_than_128_tool_calls_is_stopped(rig: Rig, provider: str) -> None:
+    outcome, _ = await rig.chat(provider, tool_calls_reply(provider, 128))
+    assert isinstance(outcome, dict), f"128 tool calls are allowed: {outcome!r}"[:400]
+    outcome, _ = await rig.chat(provider, tool_calls_reply(provider, 129))
+    data = provider_error(outcome)
+    assert "more than 128 tool calls in one turn" in data["cause"], data
+
+
+async def test_tool_call_arguments_are_capped_per_call_and_per_turn(rig: Rig) -> None:
+    """Arguments arrive in fragments far below the 1 MiB event cap; the caps count them as they add up."""
+    one_big = json.dumps({"path": "a.py", "content": "x" * (MiB + 1000)})
+    outcome, _ = await rig.chat("openai", openai_stream([], tool_calls=[("c1", "create_file", one_big)]))
+    assert "a tool call with more than 1 MiB of arguments" in provider_error(outcome)["cause"]
+    each = json.dumps({"path": "a.py", "content": "x" * (900 * 1024)})
+    calls = [(f"c{i}", "create_file", each) for i in range(5)]
+    outcome, _ = await rig.chat("openai", openai_stream([], tool_calls=calls))
+    assert "more than 4 MiB of tool-call arguments in one turn" in provider_error(outcome)["cause"]
+
+
+def many_read_file_calls(count: int, per_event: int = 5000) -> Reply:
+    """One streamed turn of `count` read_file calls, `per_event` to an event (each far below the 1 MiB cap)."""
+    chunks: list[bytes] = []
+    for start in range(0, count, per_event):
+        calls = [
+            {
+                "index": i,
+                "id": f"c{i}",
+                "type": "function",
+                "function": {"name": "read_file", "arguments": '{"path":"big.txt"}'},
+            }
+            for i in range(start, min(start + per_event, count))
+        ]
+        chunk = {"choices": [{"index": 0, "delta": {"tool_calls": calls}}]}
+        chunks.append(b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n")
+    chunks.append(b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}\n\n')
+    chunks.append(b"data: [DONE]\n\n")
+    return Reply(headers=SSE_HEADERS, chunks=chunks)
+
+
+async def test_an_agent_turn_of_40k_tool_calls_is_stopped_before_any_runs(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    """40k read_file calls of a 2 MB file in ~4 MB of stream: unbounded, the server passed 1 GB of RSS."""
+    root = workspace(tmp_path)
+    (root / "big.txt").write_text(("x" * 99 + "\n") * 20_000)
+    fake.route("POST", "/v1/chat/completions", many_read_file_calls(40_000), openai_stream(["done"]))
+    async with agent_session(settings_for(fake), server_env, root, answer="Deny") as s:
+        pid = server_pid(s)
+        with pytest.raises(JsonRpcException) as caught:
+            await asyncio.wait_for(s.command("byok.agent", {"task": "go", "model": "gpt-4o"}), 60)
+        peak = vm_kb(pid, "VmHWM")
+    assert caught.value.data["code"] == "provider_error", caught.value.data
+    assert "more than 128 tool calls in one turn" in caught.value.data["cause"]
+    assert caught.value.data["steps"] == 0 and len(fake.requests) == 1, (
+        "no step ran and no second turn was asked"
+    )
+    assert peak < RSS_LIMIT_KB, f"the server's RSS reached {peak} kB"

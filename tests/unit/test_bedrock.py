@@ -227,6 +227,43 @@ async def test_tool_use_input_split_across_deltas(fake: FakeBedrock, client: htt
     }
 
 
+def tool_use_events(count: int, arguments: str, piece: int = 256 * 1024) -> list[bytes]:
+    """`count` toolUse blocks, each with `arguments` as its input in deltas of `piece` characters."""
+    events: list[bytes] = []
+    for index in range(count):
+        start = {"toolUse": {"toolUseId": f"t{index}", "name": "read"}}
+        events.append(event("contentBlockStart", {"contentBlockIndex": index, "start": start}))
+        for at in range(0, len(arguments), piece):
+            delta = {"toolUse": {"input": arguments[at : at + piece]}}
+            events.append(event("contentBlockDelta", {"contentBlockIndex": index, "delta": delta}))
+        events.append(event("contentBlockStop", {"contentBlockIndex": index}))
+    return [*events, event("messageStop", {"stopReason": "tool_use"}), metadata(10, 5)]
+
+
+@pytest.mark.parametrize(
+    "count, arguments, cap",
+    [
+        (129, "{}", "more than 128 tool calls in one turn"),
+        (1, json.dumps({"a": "x" * (1024 * 1024)}), "a tool call with more than 1 MiB of arguments"),
+        (5, json.dumps({"a": "x" * (900 * 1024)}), "more than 4 MiB of tool-call arguments in one turn"),
+    ],
+    ids=["calls", "call-arguments", "turn-arguments"],
+)
+async def test_tool_calls_past_a_cap_stop_the_stream(
+    fake: FakeBedrock, client: httpx.AsyncClient, count: int, arguments: str, cap: str
+) -> None:
+    fake.replies = [StreamReply(tool_use_events(count, arguments))]
+    with pytest.raises(ByokError) as caught:
+        await collect(provider(fake, client), chat())
+    assert caught.value.code == ErrorCode.PROVIDER_ERROR and cap in caught.value.cause
+
+
+async def test_128_tool_calls_are_allowed(fake: FakeBedrock, client: httpx.AsyncClient) -> None:
+    fake.replies = [StreamReply(tool_use_events(128, "{}"))]
+    events = await collect(provider(fake, client), chat())
+    assert sum(isinstance(e, ToolCallEvent) for e in events) == 128 and events[-1] == Finish("tool_calls")
+
+
 async def test_tool_history_becomes_tool_use_and_result_blocks(
     fake: FakeBedrock, client: httpx.AsyncClient
 ) -> None:

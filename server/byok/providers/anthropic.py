@@ -14,19 +14,20 @@ from byok.providers.base import (
     ReasoningDelta,
     StreamEvent,
     TextDelta,
-    ToolCall,
     ToolCallEvent,
     Usage,
     merged_turns,
-    parse_tool_arguments,
     sent_arguments,
 )
 from byok.providers.http import (
     HttpProvider,
+    ToolCalls,
     as_text,
+    decoding,
     error_object,
     interrupted,
     json_text,
+    malformed_chunk,
     open_stream,
     status_error,
 )
@@ -92,56 +93,45 @@ class AnthropicProvider(HttpProvider):
 
     async def decode(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
         usage: dict[str, Any] = {}
-        blocks: dict[int, dict[str, str]] = {}
+        tool_calls = ToolCalls(self.provider_id)
         stop_reason = "stop"
         async for sse in iter_sse(lines, provider=self.provider_id):
             data = json_text(sse.data)
             if not isinstance(data, dict):
-                raise ByokError(
-                    ErrorCode.PROVIDER_ERROR,
-                    "The provider sent a malformed stream chunk",
-                    provider=self.provider_id,
-                    cause="Malformed stream chunk",
-                )
-            kind = data.get("type") or sse.event
-            if kind == "message_start":
-                _merge_usage(usage, (data.get("message") or {}).get("usage") or {})
-            elif kind == "content_block_start":
-                block = data.get("content_block") or {}
-                if block.get("type") == "tool_use":
-                    blocks[int(data.get("index", 0))] = {
-                        "id": block.get("id", ""),
-                        "name": block.get("name", ""),
-                        "json": "",
-                    }
-            elif kind == "content_block_delta":
-                delta = data.get("delta") or {}
-                delta_type = delta.get("type")
-                if delta_type == "text_delta":
-                    yield TextDelta(as_text(delta.get("text", "")))
-                elif delta_type == "thinking_delta":
-                    yield ReasoningDelta(as_text(delta.get("thinking", "")))
-                elif delta_type == "input_json_delta":
-                    blocks.setdefault(int(data.get("index", 0)), {"id": "", "name": "", "json": ""})
-                    blocks[int(data.get("index", 0))]["json"] += delta.get("partial_json", "")
-            elif kind == "content_block_stop":
-                if (block := blocks.pop(int(data.get("index", 0)), None)) is not None:
-                    yield ToolCallEvent(
-                        ToolCall(
-                            block["id"], block["name"], parse_tool_arguments(block["json"]), block["json"]
+                raise malformed_chunk(self.provider_id)
+            with decoding(self.provider_id):
+                kind = data.get("type") or sse.event
+                if kind == "message_start":
+                    _merge_usage(usage, (data.get("message") or {}).get("usage") or {})
+                elif kind == "content_block_start":
+                    block = data.get("content_block") or {}
+                    if block.get("type") == "tool_use":
+                        tool_calls.start(
+                            int(data.get("index", 0)), block.get("id") or "", block.get("name") or ""
                         )
-                    )
-            elif kind == "message_delta":
-                reason = (data.get("delta") or {}).get("stop_reason")
-                if reason:
-                    stop_reason = STOP_REASONS.get(reason, reason)
-                _merge_usage(usage, data.get("usage") or {})
-            elif kind == "message_stop":
-                yield _final_usage(usage)
-                yield Finish(stop_reason)
-                return
-            elif kind == "error":
-                raise self.stream_error(data.get("error") or {})
+                elif kind == "content_block_delta":
+                    delta = data.get("delta") or {}
+                    delta_type = delta.get("type")
+                    if delta_type == "text_delta":
+                        yield TextDelta(as_text(delta.get("text", "")))
+                    elif delta_type == "thinking_delta":
+                        yield ReasoningDelta(as_text(delta.get("thinking", "")))
+                    elif delta_type == "input_json_delta":
+                        tool_calls.add(int(data.get("index", 0)), arguments=delta.get("partial_json", ""))
+                elif kind == "content_block_stop":
+                    if (call := tool_calls.finish(int(data.get("index", 0)))) is not None:
+                        yield ToolCallEvent(call)
+                elif kind == "message_delta":
+                    reason = (data.get("delta") or {}).get("stop_reason")
+                    if reason:
+                        stop_reason = STOP_REASONS.get(reason, reason)
+                    _merge_usage(usage, data.get("usage") or {})
+                elif kind == "message_stop":
+                    yield _final_usage(usage)
+                    yield Finish(stop_reason)
+                    return
+                elif kind == "error":
+                    raise self.stream_error(data.get("error") or {})
         raise interrupted(self.provider_id, "the stream ended before message_stop")
 
     def stream_error(self, error: Mapping[str, Any]) -> ByokError:

@@ -29,14 +29,21 @@ from byok.providers.base import (
     ReasoningDelta,
     StreamEvent,
     TextDelta,
-    ToolCall,
     ToolCallEvent,
     Usage,
     merged_turns,
-    parse_tool_arguments,
     sent_arguments,
 )
-from byok.providers.http import interrupted, iter_body, json_body, open_stream, read_body, stream_capped
+from byok.providers.http import (
+    ToolCalls,
+    decoding,
+    interrupted,
+    iter_body,
+    json_body,
+    open_stream,
+    read_body,
+    stream_capped,
+)
 from byok.providers.urls import origin, require_secure
 
 SERVICE = "bedrock"
@@ -240,7 +247,9 @@ class BedrockProvider:
                 except ParserError as exc:
                     raise interrupted(self.provider_id, f"a corrupt event-stream frame ({exc})") from exc
                 consumed += message.prelude.total_length
-                for event in state.feed(message.headers, message.payload):
+                with decoding(self.provider_id):
+                    events = list(state.feed(message.headers, message.payload))
+                for event in events:
                     yield event
                 if state.stop is not None and state.usage is not None:
                     yield state.usage
@@ -423,7 +432,7 @@ class _StreamState:
 
     def __init__(self, provider: BedrockProvider) -> None:
         self.provider = provider
-        self.tools: dict[int, dict[str, str]] = {}
+        self.tool_calls = ToolCalls(provider.provider_id)
         self.stop: str | None = None
         self.usage: Usage | None = None
 
@@ -452,26 +461,18 @@ class _StreamState:
         if event_type == "contentBlockStart":
             start = (data.get("start") or {}).get("toolUse")
             if isinstance(start, dict):
-                self.tools[index] = {
-                    "id": str(start.get("toolUseId", "")),
-                    "name": str(start.get("name", "")),
-                    "json": "",
-                }
+                self.tool_calls.start(index, str(start.get("toolUseId", "")), str(start.get("name", "")))
         elif event_type == "contentBlockDelta":
             delta = data.get("delta") or {}
             if text := delta.get("text"):
                 yield TextDelta(str(text))
             elif isinstance(tool_use := delta.get("toolUse"), dict):
-                self.tools.setdefault(index, {"id": "", "name": "", "json": ""})["json"] += str(
-                    tool_use.get("input", "")
-                )
+                self.tool_calls.add(index, arguments=str(tool_use.get("input", "")))
             elif isinstance(reasoning := delta.get("reasoningContent"), dict) and reasoning.get("text"):
                 yield ReasoningDelta(str(reasoning["text"]))
         elif event_type == "contentBlockStop":
-            if (tool := self.tools.pop(index, None)) is not None:
-                yield ToolCallEvent(
-                    ToolCall(tool["id"], tool["name"], parse_tool_arguments(tool["json"]), tool["json"])
-                )
+            if (call := self.tool_calls.finish(index)) is not None:
+                yield ToolCallEvent(call)
         elif event_type == "messageStop":
             reason = str(data.get("stopReason") or "end_turn")
             self.stop = STOP_REASONS.get(reason, reason)

@@ -23,10 +23,13 @@ from byok.providers.base import (
 )
 from byok.providers.http import (
     HttpProvider,
+    ToolCalls,
     as_text,
+    decoding,
     error_object,
     interrupted,
     json_text,
+    malformed_chunk,
     open_stream,
     status_error,
 )
@@ -76,65 +79,67 @@ class GeminiProvider(HttpProvider):
     async def decode(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
         usage: dict[str, Any] = {}
         finish: str | None = None
-        saw_call = False
-        call_index = 0
+        tool_calls = ToolCalls(self.provider_id)
         async for sse in iter_sse(lines, provider=self.provider_id):
             chunk = json_text(sse.data)
             if not isinstance(chunk, dict):
-                raise ByokError(
-                    ErrorCode.PROVIDER_ERROR,
-                    "The provider sent a malformed stream chunk",
-                    provider=self.provider_id,
-                    cause="Malformed stream chunk",
-                )
-            if isinstance(chunk.get("error"), dict):
-                error = chunk["error"]
-                code = error.get("code")
-                status = code if isinstance(code, int) and 400 <= code < 600 else 500
-                exc = self.error_from(status, error, {})
-                exc.extra["midStream"] = True
-                raise exc
-            usage.update(chunk.get("usageMetadata") or {})
-            feedback = chunk.get("promptFeedback") or {}
-            if feedback.get("blockReason") and not chunk.get("candidates"):
-                finish = "content_filter"
-            for candidate in (chunk.get("candidates") or [])[:1]:
-                for part in (candidate.get("content") or {}).get("parts") or []:
-                    if "functionCall" in part:
-                        saw_call = True
-                        call = part["functionCall"]
-                        extra = (
-                            {"thoughtSignature": part["thoughtSignature"]}
-                            if "thoughtSignature" in part
-                            else None
-                        )
-                        args = call.get("args") if isinstance(call.get("args"), dict) else {}
-                        yield ToolCallEvent(
-                            ToolCall(
-                                id=str(call.get("id") or f"call_{call_index}"),
-                                name=str(call.get("name", "")),
-                                arguments=args,
-                                provider_data=extra,
+                raise malformed_chunk(self.provider_id)
+            with decoding(self.provider_id):
+                if isinstance(chunk.get("error"), dict):
+                    error = chunk["error"]
+                    code = error.get("code")
+                    status = code if isinstance(code, int) and 400 <= code < 600 else 500
+                    exc = self.error_from(status, error, {})
+                    exc.extra["midStream"] = True
+                    raise exc
+                usage.update(chunk.get("usageMetadata") or {})
+                feedback = chunk.get("promptFeedback") or {}
+                if feedback.get("blockReason") and not chunk.get("candidates"):
+                    finish = "content_filter"
+                for candidate in (chunk.get("candidates") or [])[:1]:
+                    for part in (candidate.get("content") or {}).get("parts") or []:
+                        if "functionCall" in part:
+                            call = part["functionCall"]
+                            extra = (
+                                {"thoughtSignature": part["thoughtSignature"]}
+                                if "thoughtSignature" in part
+                                else None
                             )
+                            args = call.get("args") if isinstance(call.get("args"), dict) else {}
+                            tool_calls.whole(args)
+                            yield ToolCallEvent(
+                                ToolCall(
+                                    id=str(call.get("id") or f"call_{tool_calls.count - 1}"),
+                                    name=str(call.get("name", "")),
+                                    arguments=args,
+                                    provider_data=extra,
+                                )
+                            )
+                        elif text := part.get("text"):
+                            text = as_text(text)
+                            yield ReasoningDelta(text) if part.get("thought") else TextDelta(text)
+                    if reason := candidate.get("finishReason"):
+                        finish = (
+                            "content_filter"
+                            if reason in FILTERED
+                            else FINISH_REASONS.get(reason, reason.lower())
                         )
-                        call_index += 1
-                    elif text := part.get("text"):
-                        text = as_text(text)
-                        yield ReasoningDelta(text) if part.get("thought") else TextDelta(text)
-                if reason := candidate.get("finishReason"):
-                    finish = (
-                        "content_filter" if reason in FILTERED else FINISH_REASONS.get(reason, reason.lower())
-                    )
         if finish is None:
             raise interrupted(self.provider_id, "the stream ended before a finishReason")
-        if usage:
-            yield Usage(
-                input_tokens=int(usage.get("promptTokenCount") or 0),
-                output_tokens=int(usage.get("candidatesTokenCount") or 0)
-                + int(usage.get("thoughtsTokenCount") or 0),
-                cached_input_tokens=int(usage.get("cachedContentTokenCount") or 0),
+        with decoding(self.provider_id):
+            final_usage = (
+                Usage(
+                    input_tokens=int(usage.get("promptTokenCount") or 0),
+                    output_tokens=int(usage.get("candidatesTokenCount") or 0)
+                    + int(usage.get("thoughtsTokenCount") or 0),
+                    cached_input_tokens=int(usage.get("cachedContentTokenCount") or 0),
+                )
+                if usage
+                else None
             )
-        yield Finish("tool_calls" if saw_call and finish == "stop" else finish)
+        if final_usage is not None:
+            yield final_usage
+        yield Finish("tool_calls" if tool_calls.count and finish == "stop" else finish)
 
     def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ByokError:
         return self.error_from(status, error_object(body), headers)

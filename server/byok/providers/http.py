@@ -1,4 +1,5 @@
-"""HTTP plumbing shared by every adapter: the client, endpoint checks, and status-to-error mapping.
+"""HTTP plumbing shared by every adapter: the client, endpoint checks, status-to-error mapping, and the caps
+on what one response may make the server hold (bytes, tool calls, tool-call arguments).
 
 Every transport failure leaves here as a `ByokError`; nothing here ever sees LSP.
 """
@@ -9,7 +10,8 @@ import asyncio
 import ssl
 import zlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
-from contextlib import aclosing, asynccontextmanager
+from contextlib import aclosing, asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import orjson
 from byok.base.config import Settings
 from byok.base.errors import ByokError, error_for_status
 from byok.base.names import ErrorCode
+from byok.providers.base import ToolCall, parse_tool_arguments
 from byok.providers.retry_after import parse_retry_after
 from byok.providers.urls import ca_bundle_error, is_loopback, origin, proxy_origin
 
@@ -30,6 +33,13 @@ INFLATE_STEP = 64 * 1024
 ACCEPT_ENCODING = "gzip, deflate"
 """Only the encodings `_Inflater` bounds (httpx would also advertise br/zstd when they are installed)."""
 _YIELD_EVERY = 1024 * 1024
+MAX_TOOL_CALLS = 128
+"""The most tool calls one turn may ask for; more is a provider_error."""
+MAX_CALL_ARGUMENT_BYTES = 1024 * 1024
+"""The most bytes of arguments (UTF-8 JSON) one tool call may carry."""
+MAX_TURN_ARGUMENT_BYTES = 4 * 1024 * 1024
+"""The most bytes of tool-call arguments one turn may carry in all."""
+_MALFORMED = (AttributeError, KeyError, IndexError, TypeError, ValueError)
 
 ErrorParser = Callable[[int, bytes, Mapping[str, str]], ByokError]
 
@@ -211,26 +221,44 @@ async def open_stream(
             )
         if response.status_code >= 400:
             error_body = await _read_bounded(response, provider)
-            raise parse_error(response.status_code, error_body, response.headers)
+            with decoding(provider):
+                error = parse_error(response.status_code, error_body, response.headers)
+            raise error
         yield response
     except httpx.TimeoutException as exc:
         raise silent(provider) from exc
     except httpx.TransportError as exc:
         raise interrupted(provider, _reason(exc)) from exc
-    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
-        # Decoding JSON of the wrong shape (a list where an object belongs, a number for text, ...).
-        raise ByokError(
-            ErrorCode.PROVIDER_ERROR,
-            f"The provider sent a malformed stream chunk ({type(exc).__name__})",
-            provider=provider,
-            cause="Malformed stream chunk",
-        ) from exc
     finally:
         await response.aclose()
 
 
+@contextmanager
+def decoding(provider: str) -> Iterator[None]:
+    """Around decoding one piece of a provider's JSON: JSON of the wrong shape (a list where an object
+    belongs, a number for text, ...) raises one of a few builtin errors, which become a provider_error.
+
+    Only the decoding goes inside, so a bug anywhere else still surfaces as an internal error.
+    """
+    try:
+        yield
+    except _MALFORMED as exc:
+        raise malformed_chunk(provider, type(exc).__name__) from exc
+
+
+def malformed_chunk(provider: str, detail: str | None = None) -> ByokError:
+    return ByokError(
+        ErrorCode.PROVIDER_ERROR,
+        f"The provider sent a malformed stream chunk ({detail})"
+        if detail
+        else "The provider sent a malformed stream chunk",
+        provider=provider,
+        cause="Malformed stream chunk",
+    )
+
+
 def as_text(value: Any) -> str:
-    """A stream event's text field; anything but a string is a malformed chunk (open_stream maps it)."""
+    """A stream event's text field; anything but a string is a malformed chunk (`decoding` maps it)."""
     if not isinstance(value, str):
         raise TypeError(f"a text field holds {type(value).__name__}")
     return value
@@ -291,14 +319,111 @@ async def read_body(response: httpx.Response, *, provider: str, limit: int = MAX
     return b"".join([chunk async for chunk in iter_body(response, provider=provider, limit=limit)])
 
 
-def stream_capped(provider: str, what: str) -> ByokError:
+def stream_capped(provider: str, what: str, fix: str | None = None) -> ByokError:
     """The error for a response that crossed one of the caps that keep the server's memory bounded."""
     return ByokError(
         ErrorCode.PROVIDER_ERROR,
         f"The provider sent {what}; the stream was stopped",
         provider=provider,
         cause=f"The provider sent {what}, past byok's cap",
-        fix="Try again; if it persists, the provider (or a proxy in between) is sending malformed data",
+        fix=fix
+        or "Try again; if it persists, the provider (or a proxy in between) is sending malformed data",
+    )
+
+
+def utf8_size(text: str) -> int:
+    """The UTF-8 size of `text`, without encoding it when it is ASCII (the common case)."""
+    return len(text) if text.isascii() else len(text.encode(errors="surrogatepass"))
+
+
+@dataclass(slots=True)
+class _PendingCall:
+    id: str = ""
+    name: str = ""
+    fragments: list[str] = field(default_factory=list)
+    size: int = 0
+
+
+class ToolCalls:
+    """One turn's tool calls, put together from their streamed fragments within byok's caps.
+
+    A turn may ask for at most `MAX_TOOL_CALLS` calls, with at most `MAX_CALL_ARGUMENT_BYTES` of arguments
+    each and `MAX_TURN_ARGUMENT_BYTES` in all; past a cap the stream stops with a provider_error naming it.
+    Calls are keyed by the provider's index; one without an id gets `call_<index>`.
+    """
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.count = 0
+        """Calls started this turn (finished or not)."""
+        self.argument_bytes = 0
+        self._pending: dict[int, _PendingCall] = {}
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._pending)
+
+    def start(self, index: int, call_id: str = "", name: str = "") -> None:
+        """A new call at `index` (an unfinished one there is dropped)."""
+        self._count_call()
+        self._pending[index] = _PendingCall(call_id, name)
+
+    def add(self, index: int, *, call_id: str = "", name: str = "", arguments: str = "") -> None:
+        """A fragment of the call at `index`; the first one at an index starts a call."""
+        call = self._pending.get(index)
+        if call is None:
+            self._count_call()
+            call = self._pending[index] = _PendingCall()
+        call.id = call_id or call.id
+        call.name = name or call.name
+        if arguments:
+            size = utf8_size(as_text(arguments))
+            call.size += size
+            self._count_arguments(size, call.size)
+            call.fragments.append(arguments)
+
+    def whole(self, arguments: Any) -> None:
+        """Count a call that arrived whole, its arguments already parsed (Gemini)."""
+        self._count_call()
+        size = len(orjson.dumps(arguments))
+        self._count_arguments(size, size)
+
+    def finish(self, index: int) -> ToolCall | None:
+        """The call at `index`, complete; None when none was started there."""
+        call = self._pending.pop(index, None)
+        return None if call is None else _tool_call(index, call)
+
+    def finish_all(self) -> list[ToolCall]:
+        """Every unfinished call, complete, in index order."""
+        calls = [_tool_call(index, call) for index, call in sorted(self._pending.items())]
+        self._pending.clear()
+        return calls
+
+    def _count_call(self) -> None:
+        self.count += 1
+        if self.count > MAX_TOOL_CALLS:
+            raise stream_capped(
+                self.provider,
+                f"more than {MAX_TOOL_CALLS} tool calls in one turn",
+                fix="Try again, or ask for the work in smaller steps",
+            )
+
+    def _count_arguments(self, added: int, call_size: int) -> None:
+        self.argument_bytes += added
+        if call_size > MAX_CALL_ARGUMENT_BYTES:
+            raise stream_capped(
+                self.provider, f"a tool call with more than {_mib(MAX_CALL_ARGUMENT_BYTES)} of arguments"
+            )
+        if self.argument_bytes > MAX_TURN_ARGUMENT_BYTES:
+            raise stream_capped(
+                self.provider, f"more than {_mib(MAX_TURN_ARGUMENT_BYTES)} of tool-call arguments in one turn"
+            )
+
+
+def _tool_call(index: int, call: _PendingCall) -> ToolCall:
+    raw = "".join(call.fragments)
+    return ToolCall(
+        id=call.id or f"call_{index}", name=call.name, arguments=parse_tool_arguments(raw), raw_arguments=raw
     )
 
 

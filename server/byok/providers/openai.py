@@ -24,14 +24,16 @@ from byok.providers.base import (
     ToolCall,
     ToolCallEvent,
     Usage,
-    parse_tool_arguments,
 )
 from byok.providers.http import (
     HttpProvider,
+    ToolCalls,
     as_text,
+    decoding,
     error_object,
     interrupted,
     json_text,
+    malformed_chunk,
     open_stream,
     status_error,
 )
@@ -125,57 +127,66 @@ class OpenAIProvider(HttpProvider):
 
     async def decode(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
         """Turn Chat Completions SSE into normalised events (shared by Azure and compatible servers)."""
-        calls: dict[int, dict[str, str]] = {}
+        tool_calls = ToolCalls(self.provider_id)
         finished = False
         async for sse in iter_sse(lines, provider=self.provider_id):
             if sse.data.startswith("[DONE]"):
                 break
             chunk = json_text(sse.data)
             if not isinstance(chunk, dict):
-                raise ByokError(
-                    ErrorCode.PROVIDER_ERROR,
-                    "The provider sent a malformed stream chunk",
-                    provider=self.provider_id,
-                    cause="Malformed stream chunk",
-                )
+                raise malformed_chunk(self.provider_id)
             if chunk.get("error"):
                 raise self.stream_error(chunk["error"])
             if sse.event == RAW_JSON_EVENT:
                 continue
-            for choice in chunk.get("choices") or []:
-                delta = choice.get("delta") or {}
-                if text := delta.get("content"):
-                    yield TextDelta(as_text(text))
-                if text := delta.get("refusal"):
-                    yield TextDelta(as_text(text))
-                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                if isinstance(reasoning, str) and reasoning:
-                    yield ReasoningDelta(reasoning)
-                for fragment in delta.get("tool_calls") or []:
-                    call = calls.setdefault(int(fragment.get("index", 0)), {"id": "", "name": "", "args": ""})
-                    call["id"] = fragment.get("id") or call["id"]
-                    function = fragment.get("function") or {}
-                    call["name"] = function.get("name") or call["name"]
-                    call["args"] += function.get("arguments") or ""
-                if reason := choice.get("finish_reason"):
-                    for event in _tool_calls(calls):
-                        yield event
-                    finished = True
-                    yield Finish(FINISH_REASONS.get(reason, reason))
-            if usage := chunk.get("usage"):
-                details = usage.get("prompt_tokens_details") or {}
-                yield Usage(
+            with decoding(self.provider_id):
+                events = self._events(chunk, tool_calls)
+            for event in events:
+                finished = finished or isinstance(event, Finish)
+                yield event
+        else:
+            if not finished:
+                raise interrupted(self.provider_id, "the stream ended before the answer was complete")
+        if (
+            tool_calls.pending
+        ):  # a server that ends with [DONE] but never sent a finish_reason for its tool calls
+            for call in tool_calls.finish_all():
+                yield ToolCallEvent(call)
+            yield Finish("tool_calls")
+
+    def _events(self, chunk: dict[str, Any], tool_calls: ToolCalls) -> list[StreamEvent]:
+        """The events of one chunk; tool-call fragments go to `tool_calls` until their choice finishes."""
+        events: list[StreamEvent] = []
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            if text := delta.get("content"):
+                events.append(TextDelta(as_text(text)))
+            if text := delta.get("refusal"):
+                events.append(TextDelta(as_text(text)))
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if isinstance(reasoning, str) and reasoning:
+                events.append(ReasoningDelta(reasoning))
+            for fragment in delta.get("tool_calls") or []:
+                function = fragment.get("function") or {}
+                tool_calls.add(
+                    int(fragment.get("index", 0)),
+                    call_id=fragment.get("id") or "",
+                    name=function.get("name") or "",
+                    arguments=function.get("arguments") or "",
+                )
+            if reason := choice.get("finish_reason"):
+                events += [ToolCallEvent(call) for call in tool_calls.finish_all()]
+                events.append(Finish(FINISH_REASONS.get(reason, reason)))
+        if usage := chunk.get("usage"):
+            details = usage.get("prompt_tokens_details") or {}
+            events.append(
+                Usage(
                     input_tokens=int(usage.get("prompt_tokens") or 0),
                     output_tokens=int(usage.get("completion_tokens") or 0),
                     cached_input_tokens=int(details.get("cached_tokens") or 0),
                 )
-        else:
-            if not finished:
-                raise interrupted(self.provider_id, "the stream ended before the answer was complete")
-        if calls:  # a server that ends with [DONE] but never sent a finish_reason for its tool calls
-            for event in _tool_calls(calls):
-                yield event
-            yield Finish("tool_calls")
+            )
+        return events
 
     # -- errors and verification ------------------------------------------------------------------------
 
@@ -232,23 +243,6 @@ class OpenAIProvider(HttpProvider):
         if not isinstance(items, list):
             raise self.unexpected_shape()
         return sorted(str(item["id"]) for item in items if isinstance(item, dict) and "id" in item)
-
-
-def _tool_calls(calls: dict[int, dict[str, str]]) -> list[ToolCallEvent]:
-    """The accumulated tool calls, in index order; empties `calls`."""
-    events = [
-        ToolCallEvent(
-            ToolCall(
-                id=call["id"] or f"call_{index}",
-                name=call["name"],
-                arguments=parse_tool_arguments(call["args"]),
-                raw_arguments=call["args"],
-            )
-        )
-        for index, call in sorted(calls.items())
-    ]
-    calls.clear()
-    return events
 
 
 def _arguments_json(call: ToolCall) -> str:
