@@ -10,12 +10,13 @@ import asyncio
 import json
 import os
 import pty
+import ssl
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,13 @@ from byok.base.config import Settings
 from byok.base.names import ErrorCode
 from byok.core.keys import KeyStore
 from byok.core.session import Backend
-from tests.conftest import SERVER_COMMAND, TEST_KEY_AZURE, TEST_KEY_COMPAT, TEST_KEY_OPENAI
+from tests.conftest import (
+    SERVER_COMMAND,
+    TEST_KEY_ANTHROPIC,
+    TEST_KEY_AZURE,
+    TEST_KEY_COMPAT,
+    TEST_KEY_OPENAI,
+)
 from tests.e2e.harness import Session, byok_error
 from tests.e2e.test_network import _certificate_authority
 from tests.fakes import FakeServer, openai_models
@@ -39,6 +46,7 @@ from tests.hostile.helpers import assert_no_leak, hostile_env
 CANNOT_ASK = "cannot-ask"
 BIND, CANCEL = "Bind", "Cancel"
 DD_KEY = "dd-TESTKEY-datadog-eeeeeeeeeeeeeeee"
+OTHER_SECRET = "ghp_TESTgithubTOKEN0000000000000000000000"
 
 
 @pytest.fixture
@@ -381,6 +389,7 @@ async def test_set_key_says_where_a_non_default_endpoint_binds(env: dict[str, st
     [
         ({"proxy": "not a proxy url"}, "proxy_invalid"),
         ({"proxy": "ftp://127.0.0.1:21"}, "proxy_invalid"),
+        ({"proxy": "http://proxy\u202e.example:8080"}, "proxy_invalid"),
         ({"caBundle": "/nonexistent/corporate-ca.pem"}, "ca_bundle_unreadable"),
     ],
 )
@@ -448,3 +457,148 @@ def test_cli_bind_asks_on_a_terminal_and_refuses_a_pipe(
     code, out = _cli(env, "verify", "openai")
     assert code == 0 and "gpt-4.1-mini" in out, out
     assert TEST_KEY_OPENAI not in out
+
+
+# -- issue 11 review: what the bind question shows is where the key goes ----------------------------------
+
+LURE = (
+    "api.anthropic.com, via proxy none (direct), trusting the system CA store. "
+    "Only allow a route you configured yourself." + " " * 200 + "\u202e"
+)
+
+
+@pytest.mark.parametrize(
+    ("provider", "setting", "value"),
+    [
+        ("anthropic", "baseUrl", "http://{lure}@{host}"),
+        ("corp", "baseUrl", "http://user:pass@{host}/v1"),
+        (
+            "azure",
+            "endpoint",
+            "http://{lure}@{host}/openai/deployments/d/chat/completions?api-version=2024-10-21",
+        ),
+        ("bedrock", "endpointUrl", "https://{lure}@{host}"),
+    ],
+)
+async def test_an_endpoint_with_userinfo_is_refused_naming_the_setting(
+    env: dict[str, str], fake: FakeServer, provider: str, setting: str, value: str
+) -> None:
+    """httpx connects to the host after the `@`: text before it could pose as the host in the bind question."""
+    fake.route("GET", "/v1/models", openai_models(["m"]))
+    url = value.format(lure=LURE, host=fake.url.removeprefix("http://"))
+    config: dict[str, Any] = {setting: url}
+    if provider == "corp":
+        config["kind"] = "openai-compatible"
+    if provider == "bedrock":
+        config["region"] = "us-east-1"
+    env = {**env, "AWS_ACCESS_KEY_ID": "AKIAFAKETESTCHAIN000", "AWS_SECRET_ACCESS_KEY": "FAKE"}
+    key = {"anthropic": TEST_KEY_ANTHROPIC, "corp": TEST_KEY_COMPAT, "azure": TEST_KEY_AZURE}.get(provider)
+    if key:  # stored for the default route (azure: the env key), then a setting moves the endpoint
+        if provider == "azure":
+            env["AZURE_OPENAI_API_KEY"] = key
+        else:
+            async with trust_session({"providers": {provider: {"baseUrl": f"{fake.url}/v1"}}}, env) as s:
+                await s.command("byok.setKey", {"provider": provider, "key": key})
+    async with trust_session({"providers": {provider: config}}, env, BIND) as s:
+        bind = await refused(s, "byok.bindKey", {"provider": provider})
+        assert bind["code"] == ErrorCode.INSECURE_ENDPOINT, bind
+        assert f"byok.providers.{provider}.{setting}" in bind["message"], bind
+        assert "\u202e" not in bind["message"] and " " * 3 not in bind["message"], bind
+        assert s.message_requests == [], "the user was asked to bind a route whose host is hidden"
+        if key and provider != "azure":
+            stored = await refused(s, "byok.setKey", {"provider": provider, "key": key})
+            assert stored["code"] == ErrorCode.INSECURE_ENDPOINT, stored
+        verified = await s.command("byok.verifyKey", {"provider": provider})
+        assert verified["error"]["code"] == ErrorCode.INSECURE_ENDPOINT, verified
+    assert fake.requests == [], "a request went to the host hidden behind userinfo"
+
+
+async def test_the_bind_question_shows_hidden_characters_escaped(env: dict[str, str]) -> None:
+    """A host or proxy with blank runs and bidi controls is shown escaped, never as text that reads otherwise."""
+    settings = {
+        "providers": {"anthropic": {"baseUrl": f"https://{LURE}.evil.example"}},
+        "proxy": "http://proxy" + " " * 40 + ".example:8080",
+    }
+    async with trust_session({}, env) as s:
+        await s.command("byok.setKey", {"provider": "anthropic", "key": TEST_KEY_ANTHROPIC})
+    async with trust_session(settings, env, CANCEL) as s:
+        declined = await refused(s, "byok.bindKey", {"provider": "anthropic"})
+        assert declined["code"] == "bind_not_confirmed"
+        question = s.message_requests[0].message
+    assert "\u202e" not in question and " " * 3 not in question, question
+    assert "⟨200 spaces⟩" in question and "\\u202e.evil.example" in question, question
+    assert "proxy⟨40 spaces⟩.example" in question, question
+
+
+async def test_a_binding_covers_one_env_var_not_the_provider(env: dict[str, str], fake: FakeServer) -> None:
+    """After binding $OPENAI_API_KEY to a gateway, a setting naming another variable needs its own bind."""
+    fake.route("GET", "/v1/models", openai_models(["gpt-4.1-mini"]))
+    env = {**env, "OPENAI_API_KEY": TEST_KEY_OPENAI, "GITHUB_TOKEN": OTHER_SECRET}
+    settings = {"providers": {"openai": {"baseUrl": f"{fake.url}/v1"}}}
+    async with trust_session(settings, env, BIND) as s:
+        await s.command("byok.bindKey", {"provider": "openai"})
+        assert (await s.command("byok.verifyKey", {"provider": "openai"}))["ok"]
+    renamed = {"providers": {"openai": {"baseUrl": f"{fake.url}/v1", "apiKeyEnv": "GITHUB_TOKEN"}}}
+    async with trust_session(renamed, env) as s:
+        result = await s.command("byok.verifyKey", {"provider": "openai"})
+        assert result["error"]["code"] == ErrorCode.KEY_ENDPOINT_MISMATCH, result
+        assert "$GITHUB_TOKEN" in result["error"]["message"], result
+    assert auth_headers(fake) == [f"Bearer {TEST_KEY_OPENAI}"], (
+        "$GITHUB_TOKEN went over $OPENAI_API_KEY's route"
+    )
+    async with trust_session(renamed, env, BIND) as s:
+        await s.command("byok.bindKey", {"provider": "openai"})
+        assert "$GITHUB_TOKEN" in s.message_requests[0].message
+        assert (await s.command("byok.verifyKey", {"provider": "openai"}))["ok"]
+    async with trust_session(settings, env) as s:
+        again = await s.command("byok.verifyKey", {"provider": "openai"})
+        assert again["error"]["code"] == ErrorCode.KEY_ENDPOINT_MISMATCH, "the binding moved to $GITHUB_TOKEN"
+    assert auth_headers(fake) == [f"Bearer {TEST_KEY_OPENAI}", f"Bearer {OTHER_SECRET}"]
+
+
+async def test_the_client_trusts_the_ca_bytes_the_route_was_checked_against(
+    env: dict[str, str], fake: FakeServer, tmp_path: Path
+) -> None:
+    """The CA file is swapped to the attacker's CA, any request builds the client, then swapped back."""
+    yours, theirs = tmp_path / "yours", tmp_path / "theirs"
+    yours.mkdir()
+    theirs.mkdir()
+    your_ca = _certificate_authority(yours)[0].read_bytes()
+    their_ca, cert, key = _certificate_authority(theirs)
+    with _tls_recorder(cert, key) as attacker:
+        ca_file = tmp_path / "corporate-ca.pem"
+        ca_file.write_bytes(your_ca)
+        fake.route("GET", "/v1/models", openai_models(["local-model"]))
+        settings = {
+            "caBundle": str(ca_file),
+            "providers": {
+                "corp": {
+                    "kind": "openai-compatible",
+                    "baseUrl": attacker.url.replace("http:", "https:") + "/v1",
+                },
+                "local": {"kind": "openai-compatible", "baseUrl": f"{fake.url}/v1"},
+            },
+        }
+        async with trust_session(settings, env) as s:
+            await s.command("byok.setKey", {"provider": "corp", "key": TEST_KEY_COMPAT})
+        ca_file.write_bytes(their_ca.read_bytes())
+        async with trust_session(settings, env) as s:
+            assert (await s.command("byok.verifyKey", {"provider": "local"}))["ok"]
+            ca_file.write_bytes(your_ca)
+            result = await s.command("byok.verifyKey", {"provider": "corp"})
+            assert result["error"]["code"] == ErrorCode.ENDPOINT_UNREACHABLE, result
+        assert auth_headers(attacker) == [], "the key went over TLS the bound CA bundle does not trust"
+
+
+@contextmanager
+def _tls_recorder(cert: Path, key: Path) -> Iterator[_Recorder]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = _Recorder("127.0.0.1", _ModelsHandler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

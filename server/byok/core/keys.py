@@ -2,8 +2,9 @@
 
 A key is bound to a route: the endpoint origin, the settings' proxy and CA bundle it was stored (or bound)
 for. A stored key's record carries its route; the binding of a key from the environment is a keychain
-record of its own that holds only the route. Every key this process touches is registered with `redact`,
-so no log line, result or error can carry it: only its fingerprint (`sk-…a1b2`).
+record of its own that holds the route and the variable it was made for (never the key). Every key this
+process touches is registered with `redact`, so no log line, result or error can carry it: only its
+fingerprint (`sk-…a1b2`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from byok.base.redaction import fingerprint
 
 SERVICE = "byok"
 ROUTE_SERVICE = "byok-route"
-"""Keychain service of env-key bindings (user = provider id): a route, never a key."""
+"""Keychain service of env-key bindings (user = provider id): a route and an env var name, never a key."""
 MAX_KEY_LENGTH = 8192
 KeySource = Literal["keyring", "env"]
 
@@ -87,12 +88,23 @@ class KeyRoute:
 
 
 @dataclass(frozen=True, slots=True)
+class Binding:
+    """The route a credential from outside the keychain may take, and which credential that is."""
+
+    route: KeyRoute
+    env_var: str | None
+    """The env var whose key is bound (None: the AWS credential chain). Another variable is not bound."""
+
+
+@dataclass(frozen=True, slots=True)
 class StoredKey:
     provider: str
     secret: str
     source: KeySource
     route: KeyRoute | None
-    """The route the key is bound to (None: not bound; only the preset's default route is allowed)."""
+    """The route the key is bound to (None: not bound; only the preset's default route is allowed).
+
+    A key from an env var has the provider's binding only if it was made for that variable."""
     env_var: str | None = None
     """The env var a key came from (source `env`)."""
 
@@ -185,19 +197,26 @@ class KeyStore:
         for name in env_vars:
             if value := environ.get(name, "").strip():
                 REDACTOR.register(value)
-                return StoredKey(provider, value, "env", self.load_binding(provider), name)
+                binding = self.load_binding(provider)
+                route = binding.route if binding and binding.env_var == name else None
+                return StoredKey(provider, value, "env", route, name)
         return None
 
-    def bind(self, provider: str, route: KeyRoute) -> None:
-        """Record the route a key from outside the keychain (env var, AWS chain) may be sent over."""
+    def bind(self, provider: str, route: KeyRoute, env_var: str | None) -> None:
+        """Record the route the key in `env_var` (None: the AWS credential chain) may be sent over.
+
+        One binding per provider: binding another variable replaces it.
+        """
         import keyring
 
+        record = json.dumps({"v": 3, "route": route.to_data(), "envVar": env_var})
         try:
-            keyring.set_password(ROUTE_SERVICE, provider, json.dumps({"v": 2, "route": route.to_data()}))
+            keyring.set_password(ROUTE_SERVICE, provider, record)
         except (keyring.errors.KeyringError, RuntimeError) as exc:
             raise _keyring_error(exc, provider) from None
 
-    def load_binding(self, provider: str) -> KeyRoute | None:
+    def load_binding(self, provider: str) -> Binding | None:
+        """The provider's env-key binding; an older record, which does not name its variable, binds nothing."""
         import keyring
 
         try:
@@ -208,7 +227,12 @@ class KeyStore:
             data = json.loads(record) if record else None
         except ValueError:
             return None
-        return KeyRoute.from_data(data.get("route")) if isinstance(data, dict) else None
+        if not isinstance(data, dict) or data.get("v") != 3:
+            return None
+        route, env_var = KeyRoute.from_data(data.get("route")), data.get("envVar")
+        if route is None or not isinstance(env_var, str | None):
+            return None
+        return Binding(route, env_var)
 
     def delete(self, provider: str) -> bool:
         """Delete the stored key and any env-key binding; True if there was a stored key."""

@@ -16,12 +16,13 @@ from urllib.parse import urlsplit
 
 from byok import __version__
 from byok.base.config import ModelChoice, Settings
+from byok.base.display import visible
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.core.keys import KeyRoute, KeyStore, StoredKey, check_key_shape
 from byok.providers import PRESETS, ResolvedProvider, create_provider, known_provider_ids, resolve_provider
 from byok.providers.base import Provider
-from byok.providers.urls import ca_fingerprint, is_loopback, origin, proxy_origin, require_secure
+from byok.providers.urls import is_loopback, origin, proxy_origin, read_ca_bundle, require_secure
 
 if TYPE_CHECKING:
     import httpx
@@ -52,6 +53,20 @@ class Route:
     context_window: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Network:
+    """One request's network view: a settings snapshot, the client built from it, and the fingerprint of the
+    CA bundle bytes that client trusts (None: the system store). A key's route is checked against these."""
+
+    settings: Settings
+    client: httpx.AsyncClient
+    ca_fingerprint: str | None
+
+
+_ENDPOINT_SETTING = {"azure": "endpoint", "bedrock": "endpointUrl"}
+"""The setting that moves a provider kind's endpoint (the others: baseUrl)."""
+
+
 class Backend:
     def __init__(
         self,
@@ -65,7 +80,7 @@ class Backend:
         self.verified_models: dict[str, list[str]] = {}
         self.warn_user: Callable[[str], None] = lambda message: log.warning("%s", message)
         """Out-of-band warnings for the user (the LSP server shows them with window/showMessage)."""
-        self._client: httpx.AsyncClient | None = None
+        self._network: Network | None = None
         self._ledger_path = ledger_path
         self._ledger: Ledger | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -82,18 +97,31 @@ class Backend:
     # -- settings and HTTP ---------------------------------------------------------------------------
 
     def update_settings(self, settings: Settings) -> None:
-        old_client, self._client = self._client, None
+        old, self._network = self._network, None
         self.settings = settings
-        if old_client is not None:
-            asyncio.get_running_loop().create_task(old_client.aclose())
+        if old is not None:
+            asyncio.get_running_loop().create_task(old.client.aclose())
 
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            from byok.providers.http import build_client  # httpx loads on the first provider call
+    async def network(self) -> Network:
+        """The current settings and the client built from them, for one request to use throughout.
 
-            self._client = build_client(self.settings)
-        return self._client
+        The CA bundle is read (off the loop) on every call and a changed file gets a new client, so the
+        fingerprint a key's route is checked against is that of the bytes the client trusts.
+        """
+        settings = self.settings
+        ca = await asyncio.to_thread(read_ca_bundle, settings.ca_bundle) if settings.ca_bundle else None
+        if self.settings is not settings:  # changed while the file was read: use the new ones
+            return await self.network()
+        fingerprint = ca.fingerprint if ca else None
+        current = self._network
+        if current is not None and current.settings is settings and current.ca_fingerprint == fingerprint:
+            return current
+        from byok.providers.http import build_client  # httpx loads on the first provider call
+
+        self._network = Network(settings, build_client(settings, ca), fingerprint)
+        if current is not None:
+            asyncio.get_running_loop().create_task(current.client.aclose())
+        return self._network
 
     def in_background(self, work: Coroutine[Any, Any, None]) -> None:
         """Run bookkeeping (ledger writes) off the response path; `settled()` waits for it."""
@@ -108,39 +136,38 @@ class Backend:
 
     async def aclose(self) -> None:
         await self.settled()
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._network is not None:
+            await self._network.client.aclose()
+            self._network = None
         if self._ledger is not None:
             self._ledger.close()
             self._ledger = None
 
     # -- keys ----------------------------------------------------------------------------------------
 
-    def resolve(self, provider_id: str) -> ResolvedProvider:
+    def resolve(self, provider_id: str, settings: Settings | None = None) -> ResolvedProvider:
         if not isinstance(provider_id, str) or not provider_id:
             raise ByokError(ErrorCode.UNKNOWN_PROVIDER, "No provider given", fix="Pass a provider id")
-        return resolve_provider(self.settings, provider_id)
+        return resolve_provider(settings or self.settings, provider_id)
 
-    def key_route(self, resolved: ResolvedProvider, adapter: Provider | None = None) -> KeyRoute:
-        """The route a key for this provider would take as configured right now. Blocking (reads the CA file).
+    @staticmethod
+    def key_route(network: Network, resolved: ResolvedProvider, adapter: Provider) -> KeyRoute:
+        """The route a key for this provider takes with these settings and this client.
 
-        The settings' proxy is part of it unless the endpoint is loopback (never proxied); the settings'
-        CA bundle unless the endpoint is plain HTTP. The environment's own proxies are not.
+        The settings' proxy is part of it unless the endpoint is loopback (never proxied); the CA bundle
+        the client trusts unless the endpoint is plain HTTP. The environment's own proxies are not.
         """
-        adapter = adapter or create_provider(resolved, None, self.client)
-        endpoint = origin(adapter.key_endpoint)
-        host = urlsplit(endpoint).hostname or ""
-        proxy = self.settings.proxy
-        ca_bundle = self.settings.ca_bundle
+        endpoint = endpoint_origin(resolved, adapter)
+        proxy = network.settings.proxy
         return KeyRoute(
             endpoint,
-            proxy_origin(proxy) if proxy and not is_loopback(host) else None,
-            ca_fingerprint(ca_bundle) if ca_bundle and endpoint.startswith("https://") else None,
+            proxy_origin(proxy) if proxy and not is_loopback(urlsplit(endpoint).hostname or "") else None,
+            network.ca_fingerprint if endpoint.startswith("https://") else None,
         )
 
     async def set_key(self, provider_id: str, key: str) -> dict[str, Any]:
-        resolved = self.resolve(provider_id)
+        network = await self.network()
+        resolved = self.resolve(provider_id, network.settings)
         secret = check_key_shape(provider_id, key, resolved.preset.key_prefixes)
         if resolved.kind == "azure" and not resolved.settings.endpoint:
             raise ByokError(
@@ -150,8 +177,8 @@ class Backend:
                 cause="An Azure key is bound to its resource endpoint, and none is configured",
                 fix="Set byok.providers.azure.endpoint (paste the deployment URL), then store the key",
             )
-        adapter = create_provider(resolved, None, self.client)
-        route = await asyncio.to_thread(self.key_route, resolved, adapter)
+        adapter = create_provider(resolved, None, network.client)
+        route = self.key_route(network, resolved, adapter)
         require_secure(route.endpoint, provider_id)
         stored = await asyncio.to_thread(self.keys.store, provider_id, secret, route)
         result: dict[str, Any] = {
@@ -171,13 +198,16 @@ class Backend:
 
         `endpoint`, when given, must be the configured endpoint: a bind never moves a key by itself.
         """
-        resolved = self.resolve(provider_id)
-        adapter = create_provider(resolved, None, self.client)
-        route = await asyncio.to_thread(self.key_route, resolved, adapter)
+        network = await self.network()
+        resolved = self.resolve(provider_id, network.settings)
+        adapter = create_provider(resolved, None, network.client)
+        route = self.key_route(network, resolved, adapter)
         if endpoint is not None and origin(endpoint) != route.endpoint:
             raise ByokError(
                 ErrorCode.KEY_ENDPOINT_MISMATCH,
-                f"{origin(endpoint)} is not the endpoint configured for {provider_id} ({route.endpoint})",
+                visible(
+                    f"{origin(endpoint)} is not the endpoint configured for {provider_id} ({route.endpoint})"
+                ),
                 provider=provider_id,
                 cause="byok.bindKey binds the route in the settings, and the endpoint given differs",
                 fix=f"Set the {provider_id} endpoint in the settings first, then bind",
@@ -191,7 +221,7 @@ class Backend:
             key = f"the {provider_id} key from ${stored.env_var} ({stored.fingerprint})"
         else:
             key = f"the stored {provider_id} key {stored.fingerprint}"
-        question = (
+        question = visible(
             f"Allow byok to send {key} to {route.endpoint}, via proxy {route.proxy or 'none (direct)'}, "
             f"trusting {'the CA bundle ' + route.ca_bundle[:19] + '…' if route.ca_bundle else 'the system CA store'}?"
             " Only allow a route you configured yourself."
@@ -203,7 +233,7 @@ class Backend:
         if stored is not None and stored.source == "keyring":
             await asyncio.to_thread(self.keys.store, provider_id, stored.secret, route)
         else:
-            await asyncio.to_thread(self.keys.bind, provider_id, route)
+            await asyncio.to_thread(self.keys.bind, provider_id, route, stored.env_var if stored else None)
         return {
             "provider": provider_id,
             "fingerprint": stored.fingerprint if stored else None,
@@ -226,8 +256,12 @@ class Backend:
         return [key.describe() for key in found if key is not None]
 
     async def provider(self, provider_id: str) -> tuple[Provider, StoredKey | None]:
-        """An adapter with its key, after the custody checks: key present, route bound and secure."""
-        resolved = self.resolve(provider_id)
+        """An adapter with its key, after the custody checks: key present, route bound and secure.
+
+        One settings snapshot serves the whole call: the adapter, its client and the route checked.
+        """
+        network = await self.network()
+        resolved = self.resolve(provider_id, network.settings)
         stored = await asyncio.to_thread(self.keys.load, provider_id, resolved.env_vars)
         if stored is None and resolved.preset.key_required:
             env = " or ".join(resolved.env_vars) or f"byok.providers.{provider_id}.apiKeyEnv"
@@ -237,9 +271,10 @@ class Backend:
                 provider=provider_id,
                 fix=f"Run `byok keys set {provider_id}` (or BYOK: Set API Key), or set {env}",
             )
-        adapter = create_provider(resolved, stored.secret if stored else None, self.client)
+        adapter = create_provider(resolved, stored.secret if stored else None, network.client)
+        endpoint_origin(resolved, adapter)
         if stored is not None or resolved.kind == "bedrock":  # Bedrock without a key uses the AWS chain
-            route = await asyncio.to_thread(self.key_route, resolved, adapter)
+            route = self.key_route(network, resolved, adapter)
             require_secure(route.endpoint, provider_id)
             await self._check_route(resolved, adapter, stored, route)
         return adapter, stored
@@ -256,7 +291,8 @@ class Backend:
             )
             where = f" from ${stored.env_var}" if stored.source == "env" else ""
         else:
-            bound, own_var = await asyncio.to_thread(self.keys.load_binding, pid), True
+            binding = await asyncio.to_thread(self.keys.load_binding, pid)
+            bound, own_var = (binding.route if binding and binding.env_var is None else None), True
             where = " (AWS credentials from the environment)"
         if bound is None and own_var:
             default = resolved.default_key_endpoint(adapter)
@@ -268,15 +304,20 @@ class Backend:
         if bound is None:
             raise ByokError(
                 ErrorCode.KEY_ENDPOINT_MISMATCH,
-                f"The {pid} key{where} is not bound to {route.endpoint}; it was not sent",
+                visible(f"The {pid} key{where} is not bound to {route.endpoint}; it was not sent"),
                 provider=pid,
-                cause="A key from the environment goes only to its provider's default endpoint until bound",
+                cause=(
+                    "A key from the environment goes only to its provider's default endpoint until bound, "
+                    "and a binding covers only the variable it was made for"
+                ),
                 fix=fix,
             )
         if changes := route.changes_since(bound):
             raise ByokError(
                 ErrorCode.KEY_ENDPOINT_MISMATCH,
-                f"The {pid} key{where} is bound to another route: {'; '.join(changes)}. It was not sent",
+                visible(
+                    f"The {pid} key{where} is bound to another route: {'; '.join(changes)}. It was not sent"
+                ),
                 provider=pid,
                 cause="The settings changed the key's route since it was stored or bound",
                 fix=fix,
@@ -393,6 +434,28 @@ class Backend:
         for feature, model_id in BUILTIN_MODELS.items():
             features[feature] = {"model": model_id, "provider": "builtin", "builtin": True}
         return {"version": __version__, "features": features, "keys": await self.list_keys()}
+
+
+def endpoint_origin(resolved: ResolvedProvider, adapter: Provider) -> str:
+    """The origin requests (and a key) go to; an endpoint with a user name or password is `insecure_endpoint`.
+
+    httpx connects to the host after the `@`, so text before it (blanks, bidi controls) could pose as the
+    host wherever the route is shown; the setting that holds it is named.
+    """
+    endpoint = origin(adapter.key_endpoint)
+    netloc = urlsplit(endpoint).netloc
+    if "@" in netloc:
+        pid = resolved.provider_id
+        setting = f"byok.providers.{pid}.{_ENDPOINT_SETTING.get(resolved.kind, 'baseUrl')}"
+        raise ByokError(
+            ErrorCode.INSECURE_ENDPOINT,
+            f"{setting} has a user name or password before its host ({visible(netloc.rpartition('@')[2])}); "
+            "nothing is sent to it",
+            provider=pid,
+            cause="Text before an @ in a URL is not the host, and can be made to look like one",
+            fix=f"Set {setting} to the plain URL of the API; put credentials in the key (byok keys set {pid})",
+        )
+    return endpoint
 
 
 def _snake(name: str) -> str:

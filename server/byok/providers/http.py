@@ -12,7 +12,6 @@ import zlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from contextlib import aclosing, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +22,15 @@ from byok.base.errors import ByokError, error_for_status
 from byok.base.names import ErrorCode
 from byok.providers.base import ToolCall, parse_tool_arguments
 from byok.providers.retry_after import parse_retry_after
-from byok.providers.urls import ca_bundle_error, is_loopback, origin, proxy_origin
+from byok.providers.urls import (
+    CaBundle,
+    ca_bundle_error,
+    is_loopback,
+    origin,
+    proxy_error,
+    proxy_origin,
+    read_ca_bundle,
+)
 
 MAX_ERROR_BODY = 64 * 1024
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
@@ -51,18 +58,24 @@ class _LoopbackDirectClient(httpx.AsyncClient):
         return self._transport if is_loopback(url.host) else super()._transport_for_url(url)
 
 
-def build_client(settings: Settings) -> httpx.AsyncClient:
+def build_client(settings: Settings, ca: CaBundle | None = None) -> httpx.AsyncClient:
     """One pooled client for all providers: proxies from settings or the environment, never for loopback.
 
-    A malformed proxy URL is `proxy_invalid` and an unusable CA bundle `ca_bundle_unreadable`.
+    It trusts exactly the bytes of `ca` when given (the caller fingerprinted them for a key's route), else
+    the settings' CA bundle read now. A malformed proxy URL is `proxy_invalid` and an unusable CA bundle
+    `ca_bundle_unreadable`.
     """
     timeouts = settings.timeouts
     proxy = settings.proxy
     if proxy:
         proxy_origin(proxy)  # raises proxy_invalid with a cause and fix
+        try:
+            httpx.URL(proxy)
+        except httpx.InvalidURL as exc:  # e.g. a host that is not a valid IDNA name
+            raise proxy_error(proxy, str(exc)) from None
     verify: ssl.SSLContext | bool = True
     if settings.ca_bundle:
-        verify = _ca_context(settings.ca_bundle)
+        verify = _ca_context(ca or read_ca_bundle(settings.ca_bundle))
     return _LoopbackDirectClient(
         timeout=httpx.Timeout(connect=timeouts.connect_s, read=timeouts.first_byte_s, write=30.0, pool=30.0),
         proxy=proxy,
@@ -73,14 +86,15 @@ def build_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
-def _ca_context(ca_bundle: str) -> ssl.SSLContext:
-    path = Path(ca_bundle).expanduser()
+def _ca_context(ca: CaBundle) -> ssl.SSLContext:
+    """A context trusting the PEM certificates in `ca` alone (text around them is skipped)."""
     try:
-        if path.is_dir():
-            return ssl.create_default_context(capath=str(path))
-        return ssl.create_default_context(cafile=str(path))
-    except (OSError, ssl.SSLError) as exc:
-        raise ca_bundle_error(ca_bundle, getattr(exc, "strerror", None) or str(exc)) from None
+        context = ssl.create_default_context(cadata=ca.pem.decode("ascii", "ignore"))
+    except ssl.SSLError as exc:
+        raise ca_bundle_error(ca.path, str(exc)) from None
+    if not context.get_ca_certs():
+        raise ca_bundle_error(ca.path, "it holds no PEM certificate")
+    return context
 
 
 def status_error(

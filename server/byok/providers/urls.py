@@ -1,11 +1,13 @@
 """Endpoint checks that need no HTTP library: loopback detection, origins, the HTTPS-only rule for keys,
-and the parts of a key's route that come from settings (the proxy's origin, the CA bundle's fingerprint).
+and the parts of a key's route that come from settings (the proxy's origin, the CA bundle read once with its
+fingerprint).
 """
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -57,16 +59,16 @@ def proxy_origin(proxy: str) -> str:
         parts = urlsplit(proxy.strip())
         host, port = parts.hostname, parts.port
     except ValueError as exc:
-        raise _bad_proxy(proxy, str(exc)) from None
+        raise proxy_error(proxy, str(exc)) from None
     if parts.scheme.lower() not in ("http", "https"):
-        raise _bad_proxy(proxy, "a proxy URL starts with http:// or https://")
+        raise proxy_error(proxy, "a proxy URL starts with http:// or https://")
     if not host:
-        raise _bad_proxy(proxy, "the URL names no host")
+        raise proxy_error(proxy, "the URL names no host")
     shown = f"[{host}]" if ":" in host else host
     return f"{parts.scheme.lower()}://{shown}" + (f":{port}" if port is not None else "")
 
 
-def _bad_proxy(proxy: str, reason: str) -> ByokError:
+def proxy_error(proxy: str, reason: str) -> ByokError:
     without_credentials = proxy.rpartition("@")[2]
     return ByokError(
         ErrorCode.PROXY_INVALID,
@@ -75,19 +77,34 @@ def _bad_proxy(proxy: str, reason: str) -> ByokError:
     )
 
 
-def ca_fingerprint(ca_bundle: str) -> str:
-    """`sha256:<hex>` of a CA bundle file (a directory: of its files in name order); unreadable is an error."""
+@dataclass(frozen=True, slots=True)
+class CaBundle:
+    """A CA bundle read once: the certificates a client trusts and the fingerprint a key's route binds."""
+
+    path: str
+    pem: bytes
+    """The file's bytes (a directory: its files' bytes in name order, concatenated)."""
+    fingerprint: str
+    """`sha256:<hex>` of the file (a directory: of each file's name and bytes in name order)."""
+
+
+def read_ca_bundle(ca_bundle: str) -> CaBundle:
+    """Read a CA bundle file or directory once (blocking); unreadable is `ca_bundle_unreadable`."""
     path = Path(ca_bundle).expanduser()
     digest = hashlib.sha256()
+    pem: list[bytes] = []
     try:
         if path.is_dir():
             for file in sorted(p for p in path.iterdir() if p.is_file()):
-                digest.update(file.name.encode() + b"\0" + file.read_bytes())
+                data = file.read_bytes()
+                digest.update(file.name.encode() + b"\0" + data)
+                pem += [data, b"\n"]
         else:
-            digest.update(path.read_bytes())
+            pem.append(path.read_bytes())
+            digest.update(pem[0])
     except OSError as exc:
         raise ca_bundle_error(ca_bundle, exc.strerror or type(exc).__name__) from None
-    return f"sha256:{digest.hexdigest()}"
+    return CaBundle(ca_bundle, b"".join(pem), f"sha256:{digest.hexdigest()}")
 
 
 def ca_bundle_error(ca_bundle: str, reason: str) -> ByokError:
