@@ -211,6 +211,18 @@ async def test_partial_text_is_capped_at_256_kib_on_a_character_boundary(rig: Ri
     assert len(partial.encode()) == 256 * 1024 - 1 and streamed.startswith(partial), len(partial.encode())
 
 
+@pytest.mark.parametrize("key_chars_before_the_cut", [12, 16, 19, 40])
+async def test_partial_text_is_redacted_before_it_is_cut(rig: Rig, key_chars_before_the_cut: int) -> None:
+    """A key straddling the 256 KiB mark: cut first, the part before the mark is too short to look like a key."""
+    text = "a" * (256 * 1024 - key_chars_before_the_cut) + TEST_KEY_OPENAI + "b" * 1000
+    texts = [text[at : at + 1024] for at in range(0, len(text), 1024)]
+    outcome, _ = await rig.chat("openai", openai_stream(texts).with_drop(len(texts) + 1))
+    assert isinstance(outcome, JsonRpcException) and outcome.code == BYOK_ERROR, outcome
+    partial = outcome.data["partialText"]
+    assert TEST_KEY_OPENAI[:10] not in partial, partial[-40:]
+    assert len(partial.encode()) <= 256 * 1024 and partial.startswith("a" * 1000)
+
+
 SEPARATORS = ["a\u2028b", "\u2029c", "d\u0085e"]
 
 

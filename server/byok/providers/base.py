@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from byok.base.redaction import StreamRedactor
+
 Role = Literal["system", "user", "assistant", "tool"]
 
 
@@ -104,7 +106,7 @@ class Finish:
 
 StreamEvent = TextDelta | ReasoningDelta | ToolCallEvent | Usage | Finish
 MAX_PARTIAL_TEXT = 256 * 1024
-"""The most text an error keeps as `partialText` (the whole stream was relayed as it arrived)."""
+"""The most text (UTF-8 bytes) an error keeps as `partialText` (the whole stream was relayed as it arrived)."""
 
 
 @dataclass(slots=True)
@@ -127,14 +129,18 @@ class ChatResult:
 
     @property
     def partial_text(self) -> str:
-        """The text to hand back with an error: its first `MAX_PARTIAL_TEXT` bytes of UTF-8, whole characters."""
+        """The text to hand back with an error: the first `MAX_PARTIAL_TEXT` bytes of UTF-8 of the redacted
+        text, whole characters. Redacted before it is cut, so a key across the cut leaves no part of itself."""
+        redactor = StreamRedactor()  # the redacted text's start, without redacting all of a long text
         kept: list[str] = []
         size = 0
         for part in self.text_parts:
             if size >= MAX_PARTIAL_TEXT:
                 break
-            kept.append(part)
-            size += len(part)
+            kept.append(redactor.feed(part))
+            size += len(kept[-1])
+        else:
+            kept.append(redactor.finish())
         encoded = "".join(kept).encode(errors="surrogatepass")
         if len(encoded) <= MAX_PARTIAL_TEXT:
             return encoded.decode(errors="surrogatepass")
