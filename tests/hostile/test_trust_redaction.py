@@ -1,4 +1,5 @@
-"""Redact everything that leaves: stream deltas, results, errors, messages and logs, in every encoding.
+"""Redact everything that leaves: stream deltas, results, errors, messages, logs and the edits the editor
+writes to disk (`workspace/applyEdit`, text and file names), in every encoding.
 
 Issue 11, part B. A loopback fake provider echoes the key back: split across two stream events at several
 points, in the reasoning stream, URL-encoded or hex in an error body, base64 as Basic auth. Everything runs
@@ -22,16 +23,19 @@ from urllib.parse import quote, quote_plus
 import pytest
 import pytest_asyncio
 from lsprotocol import types
+from lsprotocol.converters import get_converter
 from pygls.exceptions import JsonRpcException
 
 from byok.base.names import Command
 from tests.conftest import TEST_KEY_OPENAI, key_forms
+from tests.e2e.edits import settings_for as edit_settings_for
 from tests.e2e.harness import Session
 from tests.e2e.test_cli import byok, cli_env
 from tests.e2e.test_keys_and_chat import settings_for
 from tests.fakes import FakeServer, openai_error, openai_models, openai_stream
 from tests.fakes_bedrock import SECRET_KEY
 from tests.hostile.helpers import answer, assert_no_leak, every_provider_at, hostile_env, hostile_session
+from tests.hostile.test_trust_agent import agent_session, script, workspace
 
 IN_MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")
 """The async tests share the module's server (the CLI tests are plain functions)."""
@@ -261,3 +265,50 @@ def test_the_cli_redacts_a_key_split_across_stream_events(
     assert not shown, f"a form of the key reached the terminal: {shown}"
     text = json.loads(chat.stdout)["text"] if as_json else chat.stdout
     assert text == f"echo {OPENAI_LABEL} / {OPENAI_LABEL} / {OPENAI_LABEL}"
+
+
+# -- workspace/applyEdit: what the editor writes to disk -----------------------------------------------------------
+
+
+def _forms_in(text: str, key: str) -> list[str]:
+    return [form[:12] + "…" for form in key_forms(key) if form in text]
+
+
+async def test_a_key_echoed_into_agent_edits_is_redacted_in_apply_edit(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A provider echoes the key into a file's content and into a file's name: the editor writes neither."""
+    root = workspace(tmp_path)
+    script(
+        fake,
+        ("c1", "create_file", {"path": "notes.txt", "content": f"key={TEST_KEY_OPENAI}\n"}),
+        ("c2", "create_file", {"path": f"src/{TEST_KEY_OPENAI}.txt", "content": "x\n"}),
+    )
+    async with agent_session(edit_settings_for(fake), server_env, root, answer="Deny") as s:
+        result = await s.command("byok.agent", {"task": "go", "model": "gpt-4o"})
+        sent = [get_converter().unstructure(params) for params in s.apply_edits]
+    assert len(sent) == 1, sent
+    assert not _forms_in(json.dumps(result["edits"]), TEST_KEY_OPENAI)
+    assert not _forms_in(json.dumps(sent), TEST_KEY_OPENAI), "the editor would write the key to disk"
+    changes = sent[0]["edit"]["documentChanges"]
+    texts = [edit["newText"] for change in changes for edit in change.get("edits", [])]
+    assert f"key={OPENAI_LABEL}\n" in texts, texts
+    uris = [change.get("uri") or change["textDocument"]["uri"] for change in changes]
+    assert (root / "src" / f"{OPENAI_LABEL}.txt").as_uri() in uris, uris
+
+
+async def test_a_key_echoed_into_composer_output_is_redacted_in_apply_edit(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    root = workspace(tmp_path)
+    fake.route(
+        *CHAT_ROUTE, openai_stream([f"FILE: src/settings.py\n```python\nKEY = '{TEST_KEY_OPENAI}'\n```\n"])
+    )
+    async with agent_session(edit_settings_for(fake), server_env, root, answer="Deny") as s:
+        await s.command("byok.composer", {"instruction": "go", "model": "gpt-4o", "apply": True})
+        sent = json.dumps(
+            [get_converter().unstructure(params) for params in s.apply_edits], ensure_ascii=False
+        )
+    assert len(s.apply_edits) == 1
+    assert not _forms_in(sent, TEST_KEY_OPENAI), "the editor would write the key to disk"
+    assert OPENAI_LABEL in sent

@@ -11,9 +11,12 @@ import contextvars
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from lsprotocol import types
+from lsprotocol.converters import get_converter
 from pydantic import BaseModel, ValidationError
 from pygls.exceptions import FeatureRequestError, JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
@@ -106,6 +109,19 @@ class ByokServer(LanguageServer):
             type=params.type, message=redact(params.message), actions=params.actions
         )
         return await super().window_show_message_request_async(redacted)
+
+    def workspace_apply_edit(
+        self,
+        params: types.ApplyWorkspaceEditParams,
+        callback: Callable[[types.ApplyWorkspaceEditResult], None] | None = None,
+    ) -> Future[types.ApplyWorkspaceEditResult]:
+        return super().workspace_apply_edit(_redacted_apply_edit(params), callback)
+
+    async def workspace_apply_edit_async(
+        self, params: types.ApplyWorkspaceEditParams
+    ) -> types.ApplyWorkspaceEditResult:
+        """The editor writes an edit to disk: keys in its text and file names leave as fingerprints."""
+        return await super().workspace_apply_edit_async(_redacted_apply_edit(params))
 
     def stream_sink(self, stream_id: str | None) -> LspStreamSink:
         return LspStreamSink(self, stream_id or uuid.uuid4().hex)
@@ -229,6 +245,36 @@ def _redacted(data: Any) -> Any:
     if isinstance(data, list):
         return [_redacted(v) for v in data]
     return data
+
+
+_URI_FIELDS = frozenset({"uri", "oldUri", "newUri"})
+_URI_SAFE = "!#$%&'()*+,/:;=?@[]~"
+"""Characters a URI keeps as they are (besides letters, digits and `_.-`): `%` too, so escapes stay."""
+
+
+def _redacted_uri(uri: str) -> str:
+    """`uri` with keys redacted, the fingerprint's `…` percent-encoded so it stays a valid URI."""
+    redacted = redact(uri)
+    return uri if redacted == uri else quote(redacted, safe=_URI_SAFE)
+
+
+def _redacted_edit(data: Any, field: str = "") -> Any:
+    """A WorkspaceEdit as JSON, redacted: file URIs (the fields and the keys of `changes`) stay URIs."""
+    if isinstance(data, str):
+        return _redacted_uri(data) if field in _URI_FIELDS else redact(data)
+    if isinstance(data, dict):
+        if field == "changes":
+            return {_redacted_uri(uri): _redacted_edit(edits) for uri, edits in data.items()}
+        return {key: _redacted_edit(value, key) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_redacted_edit(item) for item in data]
+    return data
+
+
+def _redacted_apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditParams:
+    converter = get_converter()
+    redacted = _redacted_edit(converter.unstructure(params, types.ApplyWorkspaceEditParams))
+    return converter.structure(redacted, types.ApplyWorkspaceEditParams)
 
 
 class LspStreamSink:
