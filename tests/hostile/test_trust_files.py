@@ -21,7 +21,7 @@ from pygls.exceptions import JsonRpcException
 
 from byok.base.names import Command
 from tests.conftest import TEST_KEY_COMPAT
-from tests.e2e.edits import open_document
+from tests.e2e.edits import open_document, settings_for
 from tests.e2e.harness import Session, lsp_session
 from tests.fakes import FakeServer, openai_models, openai_stream
 from tests.hostile.helpers import (
@@ -32,6 +32,7 @@ from tests.hostile.helpers import (
     hostile_env,
     hostile_session,
 )
+from tests.hostile.test_trust_agent import agent_session, script, tool_results, workspace
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -369,3 +370,61 @@ async def test_without_a_workspace_only_open_documents_are_sent(
         )
         assert "workspace" in data["message"]
         assert len(chat_fake.requests) == 1
+
+
+# -- the agent's tools: credentials files of common (AI) tools ----------------------------------------------
+
+AGENT_SECRET_NAMES = [
+    ".claude/.credentials.json",  # Claude Code
+    ".codex/auth.json",  # OpenAI Codex CLI
+    ".local/share/python_keyring/keyring_pass.cfg",  # keyrings.alt plaintext keyring: byok's own keys
+    ".bash_history",  # `export OPENAI_API_KEY=...`
+    ".zsh_history",
+    ".local/share/fish/fish_history",
+    "serviceAccountKey.json",  # Firebase admin key
+    ".terraform.d/credentials.tfrc.json",
+    ".cache/huggingface/token",
+    ".huggingface/token",
+    ".yarnrc.yml",  # npmAuthToken
+    ".env-local",
+    ".env_production",
+    ".config/gh/config.yml",
+    ".config/github-copilot/apps.json",
+    ".gemini/oauth_creds.json",
+    ".m2/settings.xml",
+    ".gradle/gradle.properties",
+    ".config/composer/auth.json",
+    ".config/rclone/rclone.conf",
+    ".fly/config.yml",
+    ".oci/config",
+]
+
+
+async def test_the_agent_neither_reads_nor_lists_credentials_files(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A home folder opened as a workspace: its credentials files are never read, listed or searched."""
+    root = workspace(tmp_path)
+    for name in AGENT_SECRET_NAMES:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(f"token={SECRET_MARKER}\n")
+    reads = [(f"r{i}", "read_file", {"path": name}) for i, name in enumerate(AGENT_SECRET_NAMES)]
+    script(
+        fake,
+        *reads,
+        ("list", "list_files", {}),
+        ("search", "search", {"query": SECRET_MARKER}),
+    )
+    async with agent_session(settings_for(fake), server_env, root, answer="Deny") as s:
+        await s.command("byok.agent", {"task": "look", "model": "gpt-4o"})
+    results = tool_results(fake)
+    read = [
+        name
+        for (call, _, _), name in zip(reads, AGENT_SECRET_NAMES, strict=True)
+        if SECRET_MARKER in results[call]
+    ]
+    assert not read, f"read and sent to the provider: {read}"
+    listed = [name for name in AGENT_SECRET_NAMES if name in results["list"]]
+    assert not listed, f"listed to the provider: {listed}"
+    assert "src/app.py" in results["list"]
+    assert SECRET_MARKER not in results["search"]
