@@ -514,20 +514,17 @@ async def test_an_endpoint_with_userinfo_is_refused_naming_the_setting(
 
 
 async def test_the_bind_question_shows_hidden_characters_escaped(env: dict[str, str]) -> None:
-    """A host or proxy with blank runs and bidi controls is shown escaped, never as text that reads otherwise."""
+    """A proxy host with a run of blanks (httpx accepts it) is shown with the run counted, not as blank text."""
     settings = {
-        "providers": {"anthropic": {"baseUrl": f"https://{LURE}.evil.example"}},
+        "providers": {"corp": {"baseUrl": "https://llm.corp.example/v1"}},
         "proxy": "http://proxy" + " " * 40 + ".example:8080",
     }
-    async with trust_session({}, env) as s:
-        await s.command("byok.setKey", {"provider": "anthropic", "key": TEST_KEY_ANTHROPIC})
     async with trust_session(settings, env, CANCEL) as s:
-        declined = await refused(s, "byok.bindKey", {"provider": "anthropic"})
+        await s.command("byok.setKey", {"provider": "corp", "key": TEST_KEY_COMPAT})
+        declined = await refused(s, "byok.bindKey", {"provider": "corp"})
         assert declined["code"] == "bind_not_confirmed"
         question = s.message_requests[0].message
-    assert "\u202e" not in question and " " * 3 not in question, question
-    assert "⟨200 spaces⟩" in question and "\\u202e.evil.example" in question, question
-    assert "proxy⟨40 spaces⟩.example" in question, question
+    assert " " * 3 not in question and "proxy⟨40 spaces⟩.example" in question, question
 
 
 async def test_a_binding_covers_one_env_var_not_the_provider(env: dict[str, str], fake: FakeServer) -> None:
