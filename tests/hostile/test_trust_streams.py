@@ -354,3 +354,55 @@ async def test_an_agent_turn_of_40k_tool_calls_is_stopped_before_any_runs(
         "no step ran and no second turn was asked"
     )
     assert peak < RSS_LIMIT_KB, f"the server's RSS reached {peak} kB"
+
+
+# -- endpoints --------------------------------------------------------------------------------------------
+
+MALFORMED_ENDPOINTS = {
+    "bracket": ("openai-compatible", "baseUrl", "https://[evil/v1"),
+    "port-range": ("openai-compatible", "baseUrl", "http://127.0.0.1:99999/v1"),
+    "port-text": ("anthropic", "baseUrl", "http://127.0.0.1:x"),
+    "blank-host": ("google", "baseUrl", "http://exa mple.test"),
+    "idna": ("openai-compatible", "baseUrl", "http://ex\u2603ample..test/v1"),
+    "control": ("openai-compatible", "baseUrl", "http://a\x00b.test/v1"),
+    "azure": ("azure", "endpoint", "https://[evil"),
+    "azure-deployment-url": (
+        "azure",
+        "endpoint",
+        "https://[evil/openai/deployments/d?api-version=2024-10-21",
+    ),
+    "bedrock": ("bedrock", "endpointUrl", "https://[evil"),
+}
+
+
+async def test_a_malformed_endpoint_is_a_coded_error_naming_its_setting(tmp_path: Path) -> None:
+    """Keyless providers too (no key route is checked for them): before, some of these were -32603."""
+    providers: dict[str, Any] = {}
+    for name, (kind, setting, url) in MALFORMED_ENDPOINTS.items():
+        config: dict[str, Any] = {"kind": kind, setting: url}
+        if kind == "bedrock":
+            config["region"] = "us-east-1"
+        if kind == "azure":
+            config["deployment"] = "d"
+        providers["bedrock" if kind == "bedrock" else f"p-{name}"] = config
+    settings = {
+        "providers": providers,
+        "models": [{"id": f"m-{pid}", "provider": pid, "model": "m"} for pid in providers],
+    }
+    env = {
+        **hostile_env(tmp_path),
+        "AWS_ACCESS_KEY_ID": "AKIAFAKETESTCHAIN000",
+        "AWS_SECRET_ACCESS_KEY": "FAKE",
+        "AZURE_OPENAI_API_KEY": "azure-TESTKEY-0000000000000000",
+    }
+    setting_of = {"azure": "endpoint", "bedrock": "endpointUrl"}
+    async with hostile_session(settings, env) as (session, _):
+        for pid, config in providers.items():
+            setting = f"byok.providers.{pid}.{setting_of.get(config['kind'], 'baseUrl')}"
+            verified = await answer(session, "byok.verifyKey", [{"provider": pid}])
+            chat = await answer(
+                session, "byok.chat", [{"messages": [{"role": "user", "content": "hi"}], "model": f"m-{pid}"}]
+            )
+            assert isinstance(verified, dict) and isinstance(chat, JsonRpcException), (pid, verified, chat)
+            for error in (verified["error"], chat.data):
+                assert error["code"] == "insecure_endpoint" and setting in error["message"], (pid, error)

@@ -5,18 +5,19 @@ Adapter modules are imported lazily, so a user who never uses Bedrock never pays
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import httpx
 
 from byok.base.config import ProviderKind, ProviderSettings, Settings
+from byok.base.display import visible
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.providers.base import Provider
 from byok.providers.urls import origin
-
-if TYPE_CHECKING:
-    import httpx
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,13 +139,49 @@ def resolve_provider(settings: Settings, provider_id: str) -> ResolvedProvider:
     if preset is None:
         kind = configured.kind if configured and configured.kind else "openai-compatible"
         preset = Preset(kind, provider_id, None, (), False)
-    resolved_settings = (configured or ProviderSettings()).with_azure_url_expanded()
+    resolved_settings = configured or ProviderSettings()
+    with contextlib.suppress(
+        ValueError
+    ):  # an endpoint that does not parse stays as it is: create_provider names it
+        resolved_settings = resolved_settings.with_azure_url_expanded()
     return ResolvedProvider(provider_id, preset, resolved_settings)
 
 
+ENDPOINT_SETTING: dict[ProviderKind, str] = {"azure": "endpoint", "bedrock": "endpointUrl"}
+"""The setting that moves a provider kind's endpoint (the others: baseUrl)."""
+
+
+def check_endpoint(url: str, provider_id: str, kind: ProviderKind) -> None:
+    """A URL requests cannot go to (no parse, a bad port, a host httpx refuses, blanks or invisible characters)
+    is `insecure_endpoint` naming the setting that holds it."""
+    try:
+        urlsplit(url).port  # noqa: B018 (raises for brackets that do not close, a bad port)
+        httpx.URL(url)  # raises for an invalid IDNA host or control characters
+    except (ValueError, httpx.InvalidURL) as exc:
+        reason = str(exc)
+    else:
+        if url.isprintable() and not any(char.isspace() for char in url):
+            return
+        reason = "it holds a blank or an invisible character"
+    setting = f"byok.providers.{provider_id}.{ENDPOINT_SETTING.get(kind, 'baseUrl')}"
+    raise ByokError(
+        ErrorCode.INSECURE_ENDPOINT,
+        f"{setting} is not a valid URL: {visible(reason)}",
+        provider=provider_id,
+        cause="The configured endpoint is not a valid URL",
+        fix=f"Set {setting} to the full https:// URL of the API",
+    )
+
+
 def create_provider(resolved: ResolvedProvider, key: str | None, client: httpx.AsyncClient) -> Provider:
-    """Build the adapter for a resolved provider. The caller has already checked the key's binding."""
+    """Build the adapter for a resolved provider. The caller has already checked the key's binding.
+
+    A configured endpoint that does not parse is `insecure_endpoint` (see `check_endpoint`).
+    """
     pid, kind, settings = resolved.provider_id, resolved.kind, resolved.settings
+    endpoint = {"bedrock": settings.endpoint_url, "azure": settings.endpoint}.get(kind, resolved.base_url)
+    if endpoint:
+        check_endpoint(endpoint, pid, kind)
     if kind == "bedrock":
         from byok.providers.bedrock import BedrockProvider
 
