@@ -406,3 +406,13 @@ async def test_a_malformed_endpoint_is_a_coded_error_naming_its_setting(tmp_path
             assert isinstance(verified, dict) and isinstance(chat, JsonRpcException), (pid, verified, chat)
             for error in (verified["error"], chat.data):
                 assert error["code"] == "insecure_endpoint" and setting in error["message"], (pid, error)
+
+
+async def test_a_malformed_endpoint_given_to_bind_key_is_a_coded_error(tmp_path: Path) -> None:
+    async with hostile_session({}, hostile_env(tmp_path)) as (session, _):
+        await answer(session, "byok.setKey", [{"provider": "openai", "key": TEST_KEY_OPENAI}])
+        bound = await answer(
+            session, "byok.bindKey", [{"provider": "openai", "endpoint": "https://[evil/v1"}]
+        )
+    assert isinstance(bound, JsonRpcException) and bound.code == BYOK_ERROR, bound
+    assert bound.data["code"] == "insecure_endpoint" and "[evil/v1" in bound.data["message"], bound.data

@@ -9,8 +9,9 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
+from byok.base.display import visible
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 
@@ -29,14 +30,28 @@ def is_loopback(host: str) -> bool:
 
 
 def origin(url: str) -> str:
-    """`scheme://host[:port]` of a URL: what a stored key is bound to."""
-    parts = urlsplit(url)
+    """`scheme://host[:port]` of a URL: what a stored key is bound to. A URL that does not parse (brackets that
+    do not close) is `insecure_endpoint`."""
+    parts = _split(url)
     return f"{parts.scheme.lower()}://{(parts.netloc or '').lower()}"
+
+
+def _split(url: str, provider: str | None = None) -> SplitResult:
+    try:
+        return urlsplit(url)
+    except ValueError as exc:
+        raise ByokError(
+            ErrorCode.INSECURE_ENDPOINT,
+            f"{visible(url.rpartition('@')[2])!r} is not a valid URL: {exc}",
+            provider=provider,
+            cause="The endpoint is not a valid URL",
+            fix="Set it to the full https:// URL of the API",
+        ) from None
 
 
 def require_secure(url: str, provider: str) -> None:
     """Keys go only over HTTPS, except to loopback hosts."""
-    parts = urlsplit(url)
+    parts = _split(url, provider)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ByokError(
             ErrorCode.INSECURE_ENDPOINT,
