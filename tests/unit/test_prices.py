@@ -10,12 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from byok.base.config import PriceSettings
+from byok.base.tokens import estimate_tokens
 from byok.core.prices import (
     Price,
     Quote,
     cost_usd,
     estimate_input_tokens,
-    estimate_tokens,
     max_input_tokens,
     price_for,
     quote,

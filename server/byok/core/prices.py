@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Any
 
 from byok.base.config import PriceSettings
+from byok.base.tokens import estimate_tokens
 from byok.providers.base import ChatRequest, Usage
 
 LOCAL_PROVIDERS = frozenset({"ollama", "lmstudio", "vllm"})
@@ -134,16 +135,6 @@ def quote(price: Price | None, max_input_tokens: int) -> Quote | None:
         return None
     tier = price.for_input(max_input_tokens)
     return Quote(max_input_tokens * tier.highest_input / 1_000_000, tier.output / 1_000_000)
-
-
-def estimate_tokens(text: str) -> int:
-    """A tokenizer-free estimate that errs high: one token per 4 ASCII characters, one per other character.
-
-    English prose and code run at about 4 characters per token on current BPE tokenizers; CJK and other
-    non-ASCII scripts at roughly one token per character or more, so those count whole.
-    """
-    ascii_chars = len(text.encode("ascii", "ignore"))
-    return -(-ascii_chars // 4) + (len(text) - ascii_chars)
 
 
 def estimate_input_tokens(request: ChatRequest) -> int:

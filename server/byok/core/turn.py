@@ -17,11 +17,11 @@ from urllib.parse import urlsplit
 
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
+from byok.base.tokens import estimate_tokens
 from byok.core.prices import (
     Price,
     cost_usd,
     estimate_input_tokens,
-    estimate_tokens,
     max_input_tokens,
     price_for,
     quote,

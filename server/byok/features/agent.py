@@ -9,14 +9,13 @@ provider's native format. Edits stay in memory (later tools see them) and reach 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import Field
 
 from byok.base.config import CamelModel
 from byok.base.errors import ByokError
-from byok.base.names import Command, ErrorCode
+from byok.base.names import ErrorCode
 from byok.base.redaction import redact
 from byok.core.session import Backend
 from byok.core.turn import StreamSink, Turn, run_turn
@@ -29,15 +28,9 @@ from byok.features.agent_tools import (
     Tools,
     Workspace,
     describe_calls,
-    edit_applier,
-    server_documents,
-    user_asker,
 )
 from byok.providers.base import ChatRequest, Message, ToolCall
 from byok.workspace.jail import check_context_window
-
-if TYPE_CHECKING:
-    from byok.lsp.commands import ByokServer
 
 DEFAULT_MAX_STEPS = 25
 MAX_TASK_CHARS = 100_000
@@ -247,23 +240,3 @@ async def _apply(changes: Changes, apply_edit: EditApplier, sink: StreamSink) ->
     if applied:
         changes.mark_applied()
     return applied
-
-
-def register(server: ByokServer) -> None:
-    @server.byok_command(Command.AGENT, AgentParams)
-    async def handle_agent(params: AgentParams) -> dict[str, Any]:
-        root = server.workspace.root_path
-        workspace = Workspace(Path(root), server_documents(server)) if root else None
-        sink = server.stream_sink(params.stream_id)
-        try:
-            result = await agent(
-                server.backend,
-                params,
-                sink,
-                workspace,
-                ask=user_asker(server),
-                apply_edit=edit_applier(server, "byok: agent"),
-            )
-        finally:
-            sink.close()
-        return {**result, "streamId": sink.stream_id}

@@ -20,12 +20,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
-
-from lsprotocol import types
-from lsprotocol.converters import get_converter
+from typing import Any
 
 from byok.base.errors import ByokError
+from byok.base.redaction import redact
 from byok.base.text import utf16_len
 from byok.builtin.apply import apply_snippet
 from byok.providers import PRESETS
@@ -38,10 +36,6 @@ from byok.workspace.jail import (
     link_refusal,
     uri_to_path,
 )
-
-if TYPE_CHECKING:
-    from byok.lsp.commands import ByokServer
-from byok.base.redaction import redact
 
 MAX_TOOL_OUTPUT = 40_000
 """Characters of one tool result sent back to the model."""
@@ -1111,57 +1105,3 @@ class Tools:
             + (note if self.changes.pending() else ""),
             is_error=code is None,
         )
-
-
-# -- LSP glue -------------------------------------------------------------------------------------------------
-
-
-def server_documents(server: ByokServer) -> DocumentLookup:
-    """Open documents of the server's workspace, found by URI or, failing that, by path."""
-
-    def lookup(uri: str) -> OpenDocument | None:
-        documents = server.workspace.text_documents
-        document = documents.get(uri)
-        if document is None:
-            path = uri_to_path(uri)
-            document = next((d for u, d in documents.items() if _same_path(u, path)), None)
-        return (
-            None
-            if document is None
-            else OpenDocument(document.source, document.version, document.language_id)
-        )
-
-    return lookup
-
-
-def _same_path(uri: str, path: Path) -> bool:
-    try:
-        return uri_to_path(uri) == path
-    except ByokError:
-        return False
-
-
-ALLOW, DENY = "Allow", "Deny"
-
-
-def user_asker(server: ByokServer) -> PermissionAsker:
-    """Asks with `window/showMessageRequest` (Allow/Deny), waiting up to `agent.permissionTimeoutS`."""
-
-    async def ask(question: str) -> bool | None:
-        timeout_s = server.backend.settings.agent.permission_timeout_s
-        return await server.ask_user(question, ALLOW, DENY, timeout_s=timeout_s)
-
-    return ask
-
-
-def edit_applier(server: ByokServer, label: str) -> EditApplier:
-    """Sends `workspace/applyEdit` with `label`; the answer says whether the editor applied it."""
-
-    async def apply(edit: dict[str, Any]) -> bool:
-        workspace_edit = get_converter().structure(edit, types.WorkspaceEdit)
-        result = await server.workspace_apply_edit_async(
-            types.ApplyWorkspaceEditParams(edit=workspace_edit, label=label)
-        )
-        return bool(result and result.applied)
-
-    return apply

@@ -7,32 +7,18 @@ from typing import Any
 
 from lsprotocol import types
 
-from byok.base.errors import ByokError
 from byok.base.names import Command
 from byok.builtin.tab import TabModel
-from byok.features import agent, tab
-from byok.features.agent_tools import Workspace, edit_applier, server_documents, user_asker
+from byok.features import tab
+from byok.features.agent import AgentParams, agent
+from byok.features.agent_tools import Workspace
 from byok.features.apply import ApplyParams, apply_code
 from byok.features.chat import ChatParams, chat
 from byok.features.composer import ComposerParams, composer
 from byok.features.inline_edit import InlineEditParams, inline_edit
+from byok.lsp.client import edit_applier, server_documents, user_asker, workspace_roots
 from byok.lsp.commands import ByokServer
-from byok.workspace.jail import FileJail, uri_to_path
-
-
-def workspace_roots(server: ByokServer) -> list[Path]:
-    """The local folders of the editor's workspace: every workspace folder and the root."""
-    workspace = server.workspace
-    uris = [folder.uri for folder in workspace.folders.values()]
-    if workspace.root_uri:
-        uris.append(workspace.root_uri)
-    roots: list[Path] = []
-    for uri in dict.fromkeys(uris):
-        try:
-            roots.append(uri_to_path(uri))
-        except ByokError:  # not a local folder: nothing on disk is read through it
-            continue
-    return roots
+from byok.workspace.jail import FileJail
 
 
 def register_features(server: ByokServer) -> None:
@@ -87,7 +73,23 @@ def register_features(server: ByokServer) -> None:
             sink.close()
         return {**result, "streamId": sink.stream_id}
 
-    agent.register(server)
+    @server.byok_command(Command.AGENT, AgentParams)
+    async def handle_agent(params: AgentParams) -> dict[str, Any]:
+        root = server.workspace.root_path
+        workspace = Workspace(Path(root), server_documents(server)) if root else None
+        sink = server.stream_sink(params.stream_id)
+        try:
+            result = await agent(
+                server.backend,
+                params,
+                sink,
+                workspace,
+                ask=user_asker(server),
+                apply_edit=edit_applier(server, "byok: agent"),
+            )
+        finally:
+            sink.close()
+        return {**result, "streamId": sink.stream_id}
 
     @server.byok_command(Command.APPLY, ApplyParams)
     async def handle_apply(params: ApplyParams) -> dict[str, Any]:

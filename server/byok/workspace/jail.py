@@ -18,15 +18,11 @@ import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath
-from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
-from byok.core.prices import estimate_tokens
-
-if TYPE_CHECKING:
-    from byok.lsp.commands import ByokServer
+from byok.base.tokens import estimate_tokens
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 SPECIAL_DIRECTORIES = (PurePosixPath("/proc"), PurePosixPath("/sys"), PurePosixPath("/dev"))
@@ -401,21 +397,6 @@ class FileJail:
         text = self.read(located, field)
         check_context_bytes([(str(located.path), len(text.encode("utf-8", "replace")))], max_bytes)
         return ContextFile(uri, str(located.path), text)
-
-
-def workspace_roots(server: ByokServer) -> list[Path]:
-    """The local folders of the editor's workspace: every workspace folder and the root."""
-    workspace = server.workspace
-    uris = [folder.uri for folder in workspace.folders.values()]
-    if workspace.root_uri:
-        uris.append(workspace.root_uri)
-    roots: list[Path] = []
-    for uri in dict.fromkeys(uris):
-        try:
-            roots.append(uri_to_path(uri))
-        except ByokError:  # not a local folder: nothing on disk is read through it
-            continue
-    return roots
 
 
 def check_context_bytes(sizes: list[tuple[str, int]], max_bytes: int) -> None:

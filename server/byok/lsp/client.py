@@ -1,0 +1,79 @@
+"""What the editor offers features, as the small callables they take: open documents, edits, questions, folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from lsprotocol.converters import get_converter
+
+from byok.base.errors import ByokError
+from byok.features.agent_tools import DocumentLookup, EditApplier, OpenDocument, PermissionAsker
+from byok.lsp.commands import ByokServer
+from byok.workspace.jail import uri_to_path
+
+ALLOW, DENY = "Allow", "Deny"
+
+
+def workspace_roots(server: ByokServer) -> list[Path]:
+    """The local folders of the editor's workspace: every workspace folder and the root."""
+    workspace = server.workspace
+    uris = [folder.uri for folder in workspace.folders.values()]
+    if workspace.root_uri:
+        uris.append(workspace.root_uri)
+    roots: list[Path] = []
+    for uri in dict.fromkeys(uris):
+        try:
+            roots.append(uri_to_path(uri))
+        except ByokError:  # not a local folder: nothing on disk is read through it
+            continue
+    return roots
+
+
+def server_documents(server: ByokServer) -> DocumentLookup:
+    """Open documents of the server's workspace, found by URI or, failing that, by path."""
+
+    def lookup(uri: str) -> OpenDocument | None:
+        documents = server.workspace.text_documents
+        document = documents.get(uri)
+        if document is None:
+            path = uri_to_path(uri)
+            document = next((d for u, d in documents.items() if _same_path(u, path)), None)
+        return (
+            None
+            if document is None
+            else OpenDocument(document.source, document.version, document.language_id)
+        )
+
+    return lookup
+
+
+def _same_path(uri: str, path: Path) -> bool:
+    try:
+        return uri_to_path(uri) == path
+    except ByokError:
+        return False
+
+
+def user_asker(server: ByokServer) -> PermissionAsker:
+    """Asks with `window/showMessageRequest` (Allow/Deny), waiting up to `agent.permissionTimeoutS`."""
+
+    async def ask(question: str) -> bool | None:
+        timeout_s = server.backend.settings.agent.permission_timeout_s
+        return await server.ask_user(question, ALLOW, DENY, timeout_s=timeout_s)
+
+    return ask
+
+
+def edit_applier(server: ByokServer, label: str) -> EditApplier:
+    """Sends `workspace/applyEdit` with `label`; the answer says whether the editor applied it."""
+
+    async def apply(edit: dict[str, Any]) -> bool:
+        workspace_edit = get_converter().structure(edit, types.WorkspaceEdit)
+        result = await server.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=workspace_edit, label=label)
+        )
+        return bool(result and result.applied)
+
+    return apply
