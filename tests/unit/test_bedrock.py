@@ -695,6 +695,15 @@ async def test_verify_lists_text_models_and_inference_profiles(
     assert all(r.method == "GET" and r.auth == "sigv4" for r in fake.requests)
 
 
+async def test_verify_of_a_model_list_of_the_wrong_shape_is_a_provider_error(
+    fake: FakeBedrock, client: httpx.AsyncClient
+) -> None:
+    fake.models = [{"modelId": "m", "outputModalities": 5}]
+    with pytest.raises(ByokError) as caught:
+        await provider(fake, client).verify()
+    assert caught.value.code == ErrorCode.PROVIDER_ERROR
+
+
 async def test_verify_survives_a_forbidden_profile_list(fake: FakeBedrock, client: httpx.AsyncClient) -> None:
     fake.profiles = None
     models = await provider(fake, client, key=API_KEY).verify()

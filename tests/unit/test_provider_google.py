@@ -15,6 +15,7 @@ from tests.fakes import (
     gemini_error,
     gemini_models,
     gemini_stream,
+    json_reply,
     refused_url,
     sse_reply,
     thought_signature,
@@ -403,6 +404,16 @@ async def test_verify_filters_strips_and_paginates(fake: FakeServer, adapter: Ge
     assert await adapter.verify() == ["gemini-2.5-flash", "gemini-2.5-pro"]
     assert [r.query.get("pageToken") for r in fake.requests] == [None, "page2"]
     assert all(r.headers["x-goog-api-key"] == KEY and "key" not in r.query for r in fake.requests)
+
+
+@pytest.mark.parametrize("models", [["gemini-2.5-pro"], 7, [{"supportedGenerationMethods": 3}]])
+async def test_verify_of_a_model_list_of_the_wrong_shape_is_a_provider_error(
+    fake: FakeServer, adapter: GeminiProvider, models: object
+) -> None:
+    fake.route("GET", "/v1beta/models", json_reply(200, {"models": models}))
+    with pytest.raises(ByokError) as info:
+        await adapter.verify()
+    assert info.value.code == ErrorCode.PROVIDER_ERROR
 
 
 async def test_verify_bad_key(fake: FakeServer, adapter: GeminiProvider) -> None:

@@ -383,11 +383,14 @@ class BedrockProvider:
             raise ByokError(
                 ErrorCode.PROVIDER_ERROR, "The model list had an unexpected shape", provider=self.provider_id
             )
-        models = {
-            str(m["modelId"])
-            for m in summaries
-            if isinstance(m, dict) and "modelId" in m and "TEXT" in (m.get("outputModalities") or ["TEXT"])
-        }
+        with decoding(self.provider_id):
+            models = {
+                str(m["modelId"])
+                for m in summaries
+                if isinstance(m, dict)
+                and "modelId" in m
+                and "TEXT" in (m.get("outputModalities") or ["TEXT"])
+            }
         with contextlib.suppress(ByokError):  # many IAM policies allow only ListFoundationModels
             models |= await self._inference_profiles()
         return sorted(models)
@@ -397,11 +400,14 @@ class BedrockProvider:
         query = "maxResults=1000"
         for _ in range(MAX_PROFILE_PAGES):
             payload = await self._get_json(f"{self.control_url}/inference-profiles?{query}")
-            profiles |= {
-                str(p["inferenceProfileId"])
-                for p in payload.get("inferenceProfileSummaries") or []
-                if isinstance(p, dict) and "inferenceProfileId" in p and p.get("status", "ACTIVE") == "ACTIVE"
-            }
+            with decoding(self.provider_id):
+                profiles |= {
+                    str(p["inferenceProfileId"])
+                    for p in payload.get("inferenceProfileSummaries") or []
+                    if isinstance(p, dict)
+                    and "inferenceProfileId" in p
+                    and p.get("status", "ACTIVE") == "ACTIVE"
+                }
             token = payload.get("nextToken")
             if not token:
                 break

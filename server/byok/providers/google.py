@@ -199,10 +199,11 @@ class GeminiProvider(HttpProvider):
             )
             if not isinstance(payload, dict):
                 raise self.unexpected_shape()
-            for model in payload.get("models") or []:
-                methods = model.get("supportedGenerationMethods") or ["generateContent"]
-                if "generateContent" in methods:
-                    models.append(str(model.get("name", "")).removeprefix("models/"))
+            with decoding(self.provider_id):
+                for model in payload.get("models") or []:
+                    methods = model.get("supportedGenerationMethods") or ["generateContent"]
+                    if "generateContent" in methods:
+                        models.append(str(model.get("name", "")).removeprefix("models/"))
             if not payload.get("nextPageToken"):
                 break
             params = {"pageSize": "1000", "pageToken": str(payload["nextPageToken"])}
