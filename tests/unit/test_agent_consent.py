@@ -12,15 +12,11 @@ from typing import Any
 
 import pytest
 
-from byok.features.agent_tools import (
-    Changes,
-    Tools,
-    Workspace,
-    command_env,
-    display_command,
-    is_runnable_config,
-)
+from byok.features.agent_tools import Tools
 from byok.providers.base import ToolCall
+from byok.workspace.changes import Changes
+from byok.workspace.jail import Workspace, is_runnable_config
+from byok.workspace.shell import command_env, display_command
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 

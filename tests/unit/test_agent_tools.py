@@ -10,21 +10,15 @@ from typing import Any
 import pytest
 
 from byok.features.agent import MAX_RUN_TOOL_CHARS, MAX_TOOL_CALLS_PER_STEP, _run_call
-from byok.features.agent_tools import (
-    Changes,
-    OpenDocument,
-    PathRefused,
-    Tools,
-    Workspace,
-    _BoundedOutput,
-    command_env,
-    describe_calls,
-    document_changes,
-    run_command,
-    text_edits,
-    walk_files,
-)
+from byok.features.agent_tools import Tools, describe_calls
 from byok.providers.base import ToolCall, parse_tool_arguments
+from byok.workspace.changes import Changes
+from byok.workspace.edits import document_changes, text_edits
+from byok.workspace.errors import PathRefused
+from byok.workspace.files import OpenDocument
+from byok.workspace.ignore import walk_files
+from byok.workspace.jail import Workspace
+from byok.workspace.shell import _BoundedOutput, command_env, run_command
 
 
 @pytest.fixture
@@ -270,7 +264,7 @@ async def test_walk_honours_nested_gitignores(root: Path) -> None:
 async def test_a_backtracking_gitignore_pattern_is_stopped(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("byok.features.agent_tools.WALK_TIME_LIMIT_S", 0.5)
+    monkeypatch.setattr("byok.workspace.ignore.WALK_TIME_LIMIT_S", 0.5)
     (root / ".gitignore").write_text("*a*a*a*a*a*a*b\n")
     (root / ("a" * 100)).write_text("")
     content, error = await call(tools(root), "list_files")

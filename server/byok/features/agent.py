@@ -19,18 +19,12 @@ from byok.base.names import ErrorCode
 from byok.base.redaction import redact
 from byok.core.session import Backend
 from byok.core.turn import StreamSink, Turn, run_turn
-from byok.features.agent_tools import (
-    TOOL_SPECS,
-    Changes,
-    EditApplier,
-    PermissionAsker,
-    ToolResult,
-    Tools,
-    Workspace,
-    describe_calls,
-)
+from byok.features.agent_tools import TOOL_SPECS, ToolResult, Tools, describe_calls
 from byok.providers.base import ChatRequest, Message, ToolCall
-from byok.workspace.jail import check_context_window
+from byok.workspace.changes import Changes, PermissionAsker
+from byok.workspace.edits import EditApplier
+from byok.workspace.files import check_context_window
+from byok.workspace.jail import Workspace
 
 DEFAULT_MAX_STEPS = 25
 MAX_TASK_CHARS = 100_000

@@ -13,12 +13,9 @@ from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.builtin.apply import ApplyResult, apply_snippet
 from byok.core.session import BUILTIN_MODELS
-from byok.features.agent_tools import (
-    DocumentLookup,
-    EditApplier,
-    ToolError,
-    read_disk,
-)
+from byok.workspace.edits import EditApplier
+from byok.workspace.errors import ToolError
+from byok.workspace.files import DocumentLookup, read_disk
 from byok.workspace.jail import FileJail
 
 MAX_CODE_CHARS = 4_000_000

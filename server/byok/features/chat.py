@@ -10,7 +10,8 @@ from byok.base.config import CamelModel
 from byok.core.session import Backend
 from byok.core.turn import StreamSink, run_turn
 from byok.providers.base import ChatRequest, Message
-from byok.workspace.jail import FileJail, check_context_window, format_files
+from byok.workspace.files import check_context_window, format_files
+from byok.workspace.jail import FileJail
 
 MAX_MESSAGE_CHARS = 4_000_000
 

@@ -22,16 +22,12 @@ from byok.base.text import FENCE, closes_fence
 from byok.builtin.apply import apply_snippet
 from byok.core.session import Backend
 from byok.core.turn import StreamSink, run_turn
-from byok.features.agent_tools import (
-    Changes,
-    EditApplier,
-    PermissionAsker,
-    ToolError,
-    Workspace,
-    confirm_runnable_edits,
-)
 from byok.providers.base import ChatRequest, Message
-from byok.workspace.jail import ContextFile, FileJail, check_context_window
+from byok.workspace.changes import Changes, PermissionAsker, confirm_runnable_edits
+from byok.workspace.edits import EditApplier
+from byok.workspace.errors import ToolError
+from byok.workspace.files import ContextFile, check_context_window
+from byok.workspace.jail import FileJail, Workspace
 
 MAX_INSTRUCTION_CHARS = 200_000
 _HEADER = re.compile(r"^\s*(?:#{1,6}\s*)?(?:\*\*)?\s*(FILE|DELETE)\s*:\s*(.+?)\s*$", re.IGNORECASE)

@@ -20,9 +20,10 @@ from byok.base.names import ErrorCode
 from byok.base.text import FENCE, closes_fence, indent_of, newline_of, utf16_to_index
 from byok.core.session import Backend
 from byok.core.turn import StreamSink, run_turn
-from byok.features.agent_tools import DocumentLookup, EditApplier, lsp_lines
 from byok.providers.base import ChatRequest, Message
-from byok.workspace.jail import ContextFile, FileJail, check_context_window
+from byok.workspace.edits import EditApplier, lsp_lines
+from byok.workspace.files import ContextFile, DocumentLookup, check_context_window
+from byok.workspace.jail import FileJail
 
 CONTEXT_LINES = 150
 """Lines of code shown to the model before and after the selection."""

@@ -9,8 +9,10 @@ from lsprotocol import types
 from lsprotocol.converters import get_converter
 
 from byok.base.errors import ByokError
-from byok.features.agent_tools import DocumentLookup, EditApplier, OpenDocument, PermissionAsker
 from byok.lsp.commands import ByokServer
+from byok.workspace.changes import PermissionAsker
+from byok.workspace.edits import EditApplier
+from byok.workspace.files import DocumentLookup, OpenDocument
 from byok.workspace.jail import uri_to_path
 
 ALLOW, DENY = "Allow", "Deny"

@@ -11,14 +11,13 @@ from byok.base.names import Command
 from byok.builtin.tab import TabModel
 from byok.features import tab
 from byok.features.agent import AgentParams, agent
-from byok.features.agent_tools import Workspace
 from byok.features.apply import ApplyParams, apply_code
 from byok.features.chat import ChatParams, chat
 from byok.features.composer import ComposerParams, composer
 from byok.features.inline_edit import InlineEditParams, inline_edit
 from byok.lsp.client import edit_applier, server_documents, user_asker, workspace_roots
 from byok.lsp.commands import ByokServer
-from byok.workspace.jail import FileJail
+from byok.workspace.jail import FileJail, Workspace
 
 
 def register_features(server: ByokServer) -> None:

@@ -22,9 +22,17 @@ from urllib.parse import unquote, urlsplit
 
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
-from byok.base.tokens import estimate_tokens
+from byok.workspace.errors import PathRefused
+from byok.workspace.files import (
+    MAX_FILE_BYTES,
+    ContextFile,
+    DocumentLookup,
+    OpenDocument,
+    check_context_bytes,
+    hard_link_reason,
+    link_refusal,
+)
 
-MAX_FILE_BYTES = 2 * 1024 * 1024
 SPECIAL_DIRECTORIES = (PurePosixPath("/proc"), PurePosixPath("/sys"), PurePosixPath("/dev"))
 """Kernel and device trees: their files can be endless, block, or hold the server's own environment."""
 
@@ -170,13 +178,6 @@ OpenDocumentReader = Callable[[str], str | None]
 
 
 @dataclass(frozen=True, slots=True)
-class ContextFile:
-    uri: str
-    path: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
 class Located:
     """A file that passed the jail: where it is, and its text when the editor has it open."""
 
@@ -239,24 +240,6 @@ def is_secret_file(path: PurePath) -> bool:
 def is_special_path(path: PurePath) -> bool:
     """Whether an absolute, normalised path lies in /proc, /sys or /dev."""
     return any(path.is_relative_to(directory) for directory in SPECIAL_DIRECTORIES)
-
-
-def hard_link_reason(name: str, info: os.stat_result) -> str | None:
-    if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
-        return (
-            f"{name} has {info.st_nlink} hard links; another name for it may lie outside the workspace, "
-            "so it is not read from disk or edited"
-        )
-    return None
-
-
-def link_refusal(path: Path) -> str | None:
-    """Why `path` may not be edited or read from disk: a regular file with several hard links; else None."""
-    try:
-        info = path.stat()
-    except (OSError, ValueError):  # absent or unreadable: the read or write itself reports that
-        return None
-    return hard_link_reason(path.name, info)
 
 
 def _check_regular(field: str, path: Path, info: os.stat_result) -> None:
@@ -399,41 +382,90 @@ class FileJail:
         return ContextFile(uri, str(located.path), text)
 
 
-def check_context_bytes(sizes: list[tuple[str, int]], max_bytes: int) -> None:
-    """Refuse context files over `max_bytes` in total (`context.maxBytes`), naming the largest."""
-    total = sum(size for _, size in sizes)
-    if total <= max_bytes:
-        return
-    largest = sorted(sizes, key=lambda item: item[1], reverse=True)[:3]
-    names = ", ".join(f"{path} ({size:,} bytes)" for path, size in largest)
-    raise ByokError(
-        ErrorCode.CONTEXT_TOO_LARGE,
-        f"The context files total {total:,} bytes, over the {max_bytes:,}-byte limit",
-        cause=f"The largest files: {names}",
-        fix="Send fewer or smaller files, or raise byok.context.maxBytes",
-        contextBytes=total,
-        maxBytes=max_bytes,
+_RUNNABLE_DIRS = frozenset({".vscode", ".devcontainer", ".git", ".idea", ".husky", ".cargo"})
+_RUNNABLE_FILES = frozenset(
+    {
+        ".envrc",
+        ".devcontainer.json",
+        ".exrc",
+        ".nvimrc",
+        ".nvim.lua",
+        ".dir-locals.el",
+        ".pre-commit-config.yaml",
+        "rust-toolchain",
+        "rust-toolchain.toml",
+        ".yarnrc",
+        ".yarnrc.yml",
+        "lefthook.yml",
+        "lefthook.yaml",
+        ".lefthook.yml",
+        ".lefthook.yaml",
+    }
+)
+
+
+def is_runnable_config(path: str) -> bool:
+    """Whether editors or tools run commands from this (workspace-relative) file: tasks, hooks, direnv...
+
+    Case-folded: on a case-insensitive disk `.VSCode/tasks.json` is `.vscode/tasks.json`.
+    """
+    parts = [part.casefold() for part in PurePosixPath(path).parts]
+    if not parts:
+        return False
+    return (
+        any(part in _RUNNABLE_DIRS for part in parts)
+        or parts[-1] in _RUNNABLE_FILES
+        or parts[-1].endswith(".code-workspace")
     )
 
 
-def format_files(files: list[ContextFile]) -> str:
-    """The context block the features put before the user's request."""
-    return "\n\n".join(f"File: {f.path}\n```\n{f.text}\n```" for f in files)
+class Workspace:
+    """The workspace root every tool path is resolved in, and the editor's open documents."""
 
+    def __init__(self, root: Path, documents: DocumentLookup | None = None) -> None:
+        self.root = Path(os.path.abspath(root))
+        self.real_root = self.root.resolve()
+        self.documents = documents
 
-def check_context_window(files: list[ContextFile], other_text: str, context_window: int | None) -> None:
-    """Refuse a request that cannot fit, naming the largest files."""
-    if not context_window:
-        return
-    total = estimate_tokens(other_text) + sum(estimate_tokens(f.text) for f in files)
-    if total <= context_window:
-        return
-    largest = sorted(files, key=lambda f: len(f.text), reverse=True)[:3]
-    names = ", ".join(f"{f.path} (~{estimate_tokens(f.text)} tokens)" for f in largest)
-    raise ByokError(
-        ErrorCode.CONTEXT_TOO_LARGE,
-        f"About {total} tokens, over the model's {context_window}-token context window",
-        cause=f"The largest files: {names}" if names else "The messages alone are too long",
-        fix="Send fewer files (@Files, not @Codebase, when you know the location)",
-        estimatedTokens=total,
-    )
+    def resolve(self, path: str) -> Path:
+        """The absolute path for a workspace-relative (or absolute, inside) path; refuses everything else."""
+        raw = path.strip()
+        if raw.startswith("file:"):
+            try:
+                raw = str(uri_to_path(raw))
+            except ByokError as exc:
+                raise PathRefused(exc.message) from None
+        if not raw or "\x00" in raw:
+            raise PathRefused("an empty or invalid path")
+        candidate = Path(os.path.normpath(self.root / raw))
+        if not candidate.is_relative_to(self.root):
+            raise PathRefused(f"{path} is outside the workspace")
+        try:
+            real = candidate.resolve()
+        except (OSError, RuntimeError):
+            raise PathRefused(f"{path} cannot be resolved (a symlink loop?)") from None
+        if not real.is_relative_to(self.real_root):
+            raise PathRefused(f"{path} leads outside the workspace through a symlink")
+        if is_special_path(candidate) or is_special_path(real):
+            raise PathRefused(f"{path} is a system file (/proc, /sys, /dev); it is never read")
+        if is_secret_file(candidate) or is_secret_file(real):
+            raise PathRefused(f"{path} looks like a secrets file; it is never read or sent")
+        return candidate
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def is_runnable(self, path: Path) -> bool:
+        """Whether `path` is a file editors or tools run commands from, as named or where symlinks lead."""
+        if is_runnable_config(self.relative(path)):
+            return True
+        try:
+            real = path.resolve()
+        except (OSError, RuntimeError):
+            return True  # where it leads is unknown: ask
+        return not real.is_relative_to(self.real_root) or is_runnable_config(
+            real.relative_to(self.real_root).as_posix()
+        )
+
+    def open_document(self, path: Path) -> OpenDocument | None:
+        return self.documents(path.as_uri()) if self.documents else None
