@@ -11,9 +11,9 @@ from pydantic import Field
 from byok.base.config import CamelModel
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
-from byok.builtin.apply import ApplyResult, apply_snippet
+from byok.builtin.apply import apply_snippet
 from byok.core.session import BUILTIN_MODELS
-from byok.workspace.edits import EditApplier
+from byok.workspace.edits import EditApplier, document_edit, span_edit, workspace_edit
 from byok.workspace.errors import ToolError
 from byok.workspace.files import DocumentLookup, read_disk
 from byok.workspace.jail import FileJail
@@ -27,21 +27,6 @@ class ApplyParams(CamelModel):
     apply: bool = False
     model: Any = None
     """Refused when set: Apply always runs on the built-in model."""
-
-
-def edit_for(uri: str, version: int | None, result: ApplyResult) -> dict[str, Any]:
-    """One TextDocumentEdit with a TextEdit per changed hunk (LSP positions are UTF-16)."""
-    edits = [
-        {
-            "range": {
-                "start": {"line": e.start_line, "character": e.start_character},
-                "end": {"line": e.end_line, "character": e.end_character},
-            },
-            "newText": e.new_text,
-        }
-        for e in result.edits
-    ]
-    return {"documentChanges": [{"textDocument": {"uri": uri, "version": version}, "edits": edits}]}
 
 
 async def apply_code(
@@ -75,7 +60,10 @@ async def apply_code(
         language_id=document.language_id if document else None,
         path=str(path),
     )
-    edit = edit_for(params.uri, document.version if document else None, result)
+    version = document.version if document else None
+    edit = workspace_edit(
+        [document_edit(params.uri, version, [span_edit(e, e.new_text) for e in result.edits])]
+    )
     answer: dict[str, Any] = {
         "edit": edit,
         "model": BUILTIN_MODELS["apply"],

@@ -21,7 +21,7 @@ from byok.base.text import FENCE, closes_fence, indent_of, newline_of, utf16_to_
 from byok.core.session import Backend
 from byok.core.turn import StreamSink, run_turn
 from byok.providers.base import ChatRequest, Message
-from byok.workspace.edits import EditApplier, lsp_lines
+from byok.workspace.edits import EditApplier, document_edit, lsp_lines, span_edit, workspace_edit
 from byok.workspace.files import ContextFile, DocumentLookup, check_context_window
 from byok.workspace.jail import FileJail
 
@@ -323,22 +323,8 @@ async def inline_edit(
     )
     turn = await run_turn(backend, routes, request, replacement, feature="inlineEdit")
     new_text = replacement.finish()
-    edit = {
-        "documentChanges": [
-            {
-                "textDocument": {"uri": params.uri, "version": document.version if document else None},
-                "edits": [
-                    {
-                        "range": {
-                            "start": {"line": selection.start_line, "character": selection.start_character},
-                            "end": {"line": selection.end_line, "character": selection.end_character},
-                        },
-                        "newText": new_text,
-                    }
-                ],
-            }
-        ]
-    }
+    version = document.version if document else None
+    edit = workspace_edit([document_edit(params.uri, version, [span_edit(selection, new_text)])])
     result: dict[str, Any] = {
         "edit": edit,
         "newText": new_text,
