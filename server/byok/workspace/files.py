@@ -7,6 +7,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
@@ -54,27 +55,61 @@ def link_refusal(path: Path) -> str | None:
     return hard_link_reason(path.name, info)
 
 
-def read_disk(path: Path) -> str | None:
-    """A text file's content from disk; None when it does not exist. Never a FIFO or device (could block)."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise ToolError(f"cannot read {path.name}: {getattr(exc, 'strerror', None) or exc}") from None
+UnreadableKind = Literal["missing", "is_dir", "not_regular", "hard_link", "too_large", "grew", "os_error"]
+
+
+class Unreadable(Exception):
+    """A file the bounded reader refused: `kind` names the check, `message` says why for people."""
+
+    def __init__(self, kind: UnreadableKind, message: str) -> None:
+        super().__init__(message)
+        self.kind: UnreadableKind = kind
+        self.message = message
+
+
+def check_file(name: str, info: os.stat_result) -> None:
+    """Refuse (Unreadable) anything but a regular file with one link and at most MAX_FILE_BYTES."""
     if stat.S_ISDIR(info.st_mode):
-        raise ToolError(f"{path.name} is a directory")
+        raise Unreadable("is_dir", f"{name} is a directory")
     if not stat.S_ISREG(info.st_mode):
-        raise ToolError(f"{path.name} is not a regular file")
-    if reason := hard_link_reason(path.name, info):
-        raise ToolError(reason)
+        raise Unreadable("not_regular", f"{name} is not a regular file")
+    if reason := hard_link_reason(name, info):
+        raise Unreadable("hard_link", reason)
     if info.st_size > MAX_FILE_BYTES:
-        raise ToolError(f"{path.name} is larger than {MAX_FILE_BYTES // 1024 // 1024} MB")
+        raise Unreadable("too_large", f"{name} is larger than {MAX_FILE_BYTES // 1024 // 1024} MB")
+
+
+def read_bounded(real: Path, name: str) -> bytes:
+    """The bytes of the file at `real` (its symlinks resolved; `name` names it in refusals), the one disk reader.
+
+    Checked before it is opened and again on the descriptor; opened without following a symlink and
+    without blocking (a FIFO or device is refused, never read); at most MAX_FILE_BYTES.
+    """
     try:
-        with path.open("rb") as handle:
+        check_file(name, os.stat(real))
+        descriptor = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(descriptor, "rb") as handle:
+            check_file(name, os.fstat(handle.fileno()))
             data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise ToolError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    except FileNotFoundError as exc:
+        raise Unreadable("missing", f"cannot read {name}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:
+        raise Unreadable("os_error", f"cannot read {name}: {getattr(exc, 'strerror', None) or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise Unreadable("grew", f"{name} grew past {MAX_FILE_BYTES // 1024 // 1024} MB while it was read")
+    return data
+
+
+def read_disk(path: Path) -> str | None:
+    """A UTF-8 text file's content from disk; None when it does not exist. Never a FIFO or device (could block)."""
+    try:
+        data = read_bounded(Path(os.path.realpath(path)), path.name)
+    except Unreadable as exc:
+        if exc.kind == "missing":
+            return None
+        if exc.kind == "grew":
+            raise ToolError(f"{path.name} is larger than {MAX_FILE_BYTES // 1024 // 1024} MB") from None
+        raise ToolError(exc.message) from None
     if b"\0" in data[:8192]:
         raise ToolError(f"{path.name} is a binary file")
     try:

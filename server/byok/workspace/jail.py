@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath
@@ -24,13 +23,14 @@ from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.workspace.errors import PathRefused
 from byok.workspace.files import (
-    MAX_FILE_BYTES,
     ContextFile,
     DocumentLookup,
     OpenDocument,
+    Unreadable,
     check_context_bytes,
-    hard_link_reason,
+    check_file,
     link_refusal,
+    read_bounded,
 )
 
 SPECIAL_DIRECTORIES = (PurePosixPath("/proc"), PurePosixPath("/sys"), PurePosixPath("/dev"))
@@ -242,22 +242,24 @@ def is_special_path(path: PurePath) -> bool:
     return any(path.is_relative_to(directory) for directory in SPECIAL_DIRECTORIES)
 
 
-def _check_regular(field: str, path: Path, info: os.stat_result) -> None:
-    if not stat.S_ISREG(info.st_mode):
-        raise _refused(
+def _unreadable(field: str, name: str, exc: Unreadable) -> ByokError:
+    """The request error for a file the bounded reader refused (`field` names it)."""
+    if exc.kind in ("is_dir", "not_regular"):
+        return _refused(
             field,
-            f"{path.name} is not a regular file",
+            f"{name} is not a regular file",
             cause="Only regular files can be sent as context (not directories, pipes or devices)",
             fix="Pass a regular file",
         )
-    if reason := hard_link_reason(path.name, info):
-        raise _refused(field, reason, cause="A hard link can lead out of the workspace", fix=_OPEN_IT)
-    if info.st_size > MAX_FILE_BYTES:
-        raise ByokError(
+    if exc.kind == "hard_link":
+        return _refused(field, exc.message, cause="A hard link can lead out of the workspace", fix=_OPEN_IT)
+    if exc.kind in ("too_large", "grew"):
+        return ByokError(
             ErrorCode.CONTEXT_TOO_LARGE,
-            f"{field}: {path.name} is larger than {MAX_FILE_BYTES // 1024 // 1024} MB",
+            f"{field}: {exc.message}",
             fix="Select the relevant part instead of the whole file",
         )
+    return _refused(field, exc.message, cause="The file is not readable", fix="Check the path")
 
 
 _OPEN_IT = "Open the file in the editor, or copy it into the workspace"
@@ -331,32 +333,20 @@ class FileJail:
                 cause="The file is not readable",
                 fix="Check the path",
             ) from None
-        _check_regular(field, path, info)
+        try:
+            check_file(path.name, info)
+        except Unreadable as exc:
+            raise _unreadable(field, path.name, exc) from None
         return Located(uri, path, real, None, info.st_size)
 
     def read(self, located: Located, field: str) -> str:
         """The file's text: the open document's, or from disk (checked again on the opened descriptor)."""
         if located.text is not None:
             return located.text
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
         try:
-            descriptor = os.open(located.real, flags)
-            with os.fdopen(descriptor, "rb") as handle:
-                _check_regular(field, located.path, os.fstat(handle.fileno()))
-                data = handle.read(MAX_FILE_BYTES + 1)
-        except OSError as exc:
-            raise _refused(
-                field,
-                f"cannot read {located.path.name}: {exc.strerror or exc}",
-                cause="The file is not readable",
-                fix="Check the path",
-            ) from None
-        if len(data) > MAX_FILE_BYTES:
-            raise ByokError(
-                ErrorCode.CONTEXT_TOO_LARGE,
-                f"{field}: {located.path.name} grew past {MAX_FILE_BYTES // 1024 // 1024} MB while it was read",
-                fix="Select the relevant part instead of the whole file",
-            )
+            data = read_bounded(located.real, located.path.name)
+        except Unreadable as exc:
+            raise _unreadable(field, located.path.name, exc) from None
         return data.decode("utf-8", errors="replace")
 
     def read_context(self, uris: Sequence[str], field: str, max_bytes: int) -> list[ContextFile]:
