@@ -180,3 +180,25 @@ def test_delta_redactor_keeps_kinds_apart_and_never_holds_a_status_line() -> Non
     assert redactor.feed("reasoning", f"{TEST_KEY_OPENAI[30:]}.") == "sk-proj-…1b2c."
     assert redactor.feed("reasoning", " hmm, s") == " hmm, "
     assert redactor.finish() == [("reasoning", "s")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "class task-manager-component-list {}",
+        "mask-0123456789abcdefghij and disk-0123456789abcdefghij",
+        "pip install sk-learn-compatible-estimators",
+        "XAKIAABCDEFGHIJKLMNOP",
+    ],
+)
+def test_words_that_merely_contain_a_key_prefix_are_left_alone(text: str) -> None:
+    assert redact(text) == text
+    for split in range(len(text) + 1):
+        assert _stream(StreamRedactor(), [text[:split], text[split:]]) == text, split
+
+
+def test_a_key_shape_after_a_word_boundary_is_still_caught_in_pieces() -> None:
+    text = "token=sk-proj-UNSEEN0123456789abcdefFAKE;"
+    assert redact(text) == "token=sk-proj-…FAKE;"
+    for split in range(len(text) + 1):
+        assert _stream(StreamRedactor(), [text[:split], text[split:]]) == redact(text), split

@@ -24,10 +24,13 @@ MAX_KEY_SHAPE_LEN = 256
 """The longest text one well-known key shape redacts (a longer run is redacted up to this length)."""
 _SK_BODY_MAX = MAX_KEY_SHAPE_LEN - len("sk-svcacct-")
 # Shapes of well-known keys, redacted from any text even when this process never loaded them.
+# A shape starts a word (`task-manager-list` holds no key) and an `sk-` body holds a digit, as every real
+# key does (`sk-learn-compatible-estimator` is prose).
 _KEY_SHAPES = (
-    rf"sk-(?:ant-|or-|proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{{16,{_SK_BODY_MAX}}}"
+    r"(?<![A-Za-z0-9])(?:"
+    rf"sk-(?:ant-|or-|proj-|svcacct-|admin-)?(?=[A-Za-z_\-]*[0-9])[A-Za-z0-9_\-]{{16,{_SK_BODY_MAX}}}"
     rf"|AIza[0-9A-Za-z_\-]{{30,{MAX_KEY_SHAPE_LEN - 4}}}"
-    r"|(?:AKIA|ASIA)[0-9A-Z]{16}"
+    r"|(?:AKIA|ASIA)[0-9A-Z]{16})"
 )
 # Any non-empty start of a key shape (a superset: the body's length is bounded by the hold-back window).
 _KEY_SHAPE_STARTS = (
@@ -269,15 +272,27 @@ class StreamRedactor:
 
     def __init__(self) -> None:
         self.held = ""
+        self._before = ""
+        """The last character already let through: a key shape must start a word, so it decides."""
 
     def feed(self, text: str) -> str:
+        return self._release(text, final=False)
+
+    def finish(self) -> str:
+        return self._release("", final=True)
+
+    def _release(self, text: str, *, final: bool) -> str:
         compiled = REDACTOR.current()
-        buffer = self.held + text
+        buffer = self._before + self.held + text
         out: list[str] = []
-        position = 0
+        position = len(self._before)
         while True:
             # Before `hold_from` no match can be changed by later text; a match starting there might be.
-            start = compiled.starts.search(buffer, max(position, len(buffer) - compiled.hold_limit))
+            start = (
+                None
+                if final
+                else compiled.starts.search(buffer, max(position, len(buffer) - compiled.hold_limit))
+            )
             hold_from = start.start() if start else len(buffer)
             found = compiled.pattern.search(buffer, position)
             if found is None or found.start() >= hold_from:
@@ -286,11 +301,9 @@ class StreamRedactor:
             position = found.end()
         out.append(buffer[position:hold_from])
         self.held = buffer[hold_from:]
+        if hold_from > 0:
+            self._before = buffer[hold_from - 1]
         return "".join(out)
-
-    def finish(self) -> str:
-        held, self.held = self.held, ""
-        return redact(held)
 
 
 class DeltaRedactor:
