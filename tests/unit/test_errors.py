@@ -1,16 +1,26 @@
-"""The shared error mapping: context overflow, retry hints, redaction, and OpenAI-style stream endings."""
+"""The shared error mapping: context overflow, retry hints, redaction, the JSON of `data` on the wire, and
+OpenAI-style stream endings."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
+from tests.fakes import FakeServer, Reply, openai_error, openai_models, openai_stream
 
+from byok.base.config import load_settings
 from byok.base.errors import ByokError, error_for_status
 from byok.base.names import ErrorCode
-from byok.providers.base import Finish, ToolCallEvent
+from byok.core.session import Backend
+from byok.core.turn import run_turn
+from byok.providers.base import ChatRequest, Finish, Message, ToolCallEvent
 from byok.providers.http import status_error
 from byok.providers.openai import OpenAIProvider
+from byok.workspace.files import check_context_bytes
 
 
 def test_context_overflow_is_its_own_code() -> None:
@@ -40,6 +50,103 @@ def test_messages_are_redacted_on_the_way_in() -> None:
     error = ByokError(ErrorCode.INVALID_KEY, f"Incorrect API key provided: {key}", cause=f"bad {key}")
     assert key not in str(error) and key not in repr(error.to_data())
     assert "sk-proj-…zz99" in error.message
+
+
+_CHAT = "/v1/chat/completions"
+_HEAD = '"provider": "local", '
+_WIRE_AFTER_A_TURN: dict[str, tuple[dict[str, Reply], dict[str, Any], str]] = {
+    "rate limit with retry hints": (
+        {_CHAT: openai_error(429, "slow down", retry_after=1.5, headers={"x-should-retry": "false"})},
+        {},
+        '{"code": "rate_limited", ' + _HEAD + '"status": 429, "message": "slow down", '
+        '"cause": "Too many requests", "fix": "Wait, or upgrade the provider plan", '
+        '"retryAfterS": 1.5, "shouldRetry": false, "model": "local-model"}',
+    ),
+    "cut mid-stream": (
+        {_CHAT: openai_stream(["Hel", "lo"], error_after=1)},
+        {},
+        '{"code": "provider_error", ' + _HEAD + '"status": 500, '
+        '"message": "The server had an error while processing your request.", "cause": "The provider failed", '
+        '"fix": "Try again; if it persists, check the provider\'s status page", '
+        '"midStream": true, "partialText": "Hel", "model": "local-model"}',
+    ),
+    "model not found": (
+        {
+            _CHAT: openai_error(404, "no such model", code="model_not_found"),
+            "/v1/models": openai_models(["m2"]),
+        },
+        {},
+        '{"code": "model_not_found", ' + _HEAD + '"status": 404, "message": "no such model", '
+        '"cause": "Model not found", "fix": "Pick one of the models the key can see", '
+        '"models": ["m2"], "model": "local-model"}',
+    ),
+    "total timeout after some text": (
+        {_CHAT: openai_stream(["Hel", "lo"]).with_stall(2, 30)},
+        {"timeouts": {"totalS": 0.5}},
+        '{"code": "timeout", ' + _HEAD + '"status": null, "message": "The answer took longer than 0.5 s", '
+        '"cause": "The request ran past byok.timeouts.totalS", '
+        '"fix": "Ask for a shorter answer, or raise byok.timeouts.totalS", '
+        '"limitS": 0.5, "partialText": "Hel", "model": "local-model"}',
+    ),
+}
+
+
+class _Quiet:
+    def delta(self, kind: str, text: str) -> None:
+        """Live output goes nowhere."""
+
+
+@pytest.mark.parametrize("case", list(_WIRE_AFTER_A_TURN))
+async def test_error_data_on_the_wire_after_a_turn(
+    case: str, fake: FakeServer, keyring_file: Path, tmp_path: Path
+) -> None:
+    """`data` keeps its keys and their order (captured before ByokError had typed fields)."""
+    replies, more_settings, expected = _WIRE_AFTER_A_TURN[case]
+    for path, reply in replies.items():
+        fake.route("POST" if path == _CHAT else "GET", path, reply)
+    settings, problems = load_settings(
+        {
+            "providers": {"local": {"kind": "openai-compatible", "baseUrl": f"{fake.url}/v1"}},
+            "models": [{"id": "local-model", "provider": "local", "upstream": "m1"}],
+            "retry": {"maxAttempts": 1},
+            **more_settings,
+        }
+    )
+    assert not problems
+    backend = Backend(settings, ledger_path=tmp_path / "ledger.db")
+    request = ChatRequest(model="", messages=[Message("user", "hi")], max_tokens=100)
+    try:
+        with pytest.raises(ByokError) as info:
+            await run_turn(backend, await backend.routes("chat", None), request, _Quiet(), feature="chat")
+    finally:
+        await backend.aclose()
+    assert json.dumps(info.value.to_data()) == expected
+
+
+def test_error_data_on_the_wire() -> None:
+    overloaded = status_error(529, "anthropic", "Overloaded", {"retry-after": "2", "x-should-retry": "false"})
+    assert json.dumps(overloaded.to_data()) == (
+        '{"code": "provider_overloaded", "provider": "anthropic", "status": 529, "message": "Overloaded", '
+        '"cause": "The provider is overloaded", "fix": "Try again in a moment, or pick another model", '
+        '"retryAfterS": 2.0, "shouldRetry": false}'
+    )
+    with pytest.raises(ByokError) as too_large:
+        check_context_bytes([("a.py", 10), ("b.py", 30)], 20)
+    assert json.dumps(too_large.value.to_data()) == (
+        '{"code": "context_too_large", "provider": null, "status": null, '
+        '"message": "The context files total 40 bytes, over the 20-byte limit", '
+        '"cause": "The largest files: b.py (30 bytes), a.py (10 bytes)", '
+        '"fix": "Send fewer or smaller files, or raise byok.context.maxBytes", "contextBytes": 40, "maxBytes": 20}'
+    )
+    with pytest.raises(ByokError) as unknown:
+        Backend(load_settings({})[0]).route("mystery")
+    assert json.dumps(unknown.value.to_data()) == (
+        '{"code": "model_not_found", "provider": null, "status": null, '
+        '"message": "No provider is known for model \'mystery\'", '
+        '"cause": "\'mystery\' is not in byok.models and has no well-known prefix", '
+        '"fix": "Add it to byok.models as {\\"id\\": \\"...\\", \\"provider\\": \\"...\\"}, '
+        'or write it as provider/model", "models": []}'
+    )
 
 
 async def _lines(*events: str) -> AsyncIterator[str]:
