@@ -41,7 +41,7 @@ async def apply_code(
             "Apply always runs on the built-in model; it cannot use a BYOK model",
             fix="Call byok.apply without `model`",
         )
-    jail = FileJail(roots, lambda uri: document.text if documents and (document := documents(uri)) else None)
+    jail = FileJail(roots, documents)
     located = jail.locate(params.uri, "uri", edit=True, missing_ok=True)
     document = documents(params.uri) if documents else None
     path = located.path

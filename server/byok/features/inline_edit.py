@@ -304,7 +304,7 @@ async def inline_edit(
 ) -> dict[str, Any]:
     """Run one inline edit; the WorkspaceEdit is sent to the editor only when `params.apply`."""
     routes = await backend.routes("inlineEdit", params.model)
-    jail = FileJail(roots, lambda uri: document.text if documents and (document := documents(uri)) else None)
+    jail = FileJail(roots, documents)
     source = jail.read_for_edit(params.uri, "uri", backend.settings.context.max_bytes)
     document = documents(params.uri) if documents else None
     selection = locate(source.text, params)

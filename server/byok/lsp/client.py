@@ -33,13 +33,13 @@ def workspace_roots(server: ByokServer) -> list[Path]:
     return roots
 
 
-def server_documents(server: ByokServer) -> DocumentLookup:
-    """Open documents of the server's workspace, found by URI or, failing that, by path."""
+def server_documents(server: ByokServer, *, exact: bool = False) -> DocumentLookup:
+    """Open documents of the server's workspace, found by URI or, failing that (unless `exact`), by path."""
 
     def lookup(uri: str) -> OpenDocument | None:
         documents = server.workspace.text_documents
         document = documents.get(uri)
-        if document is None:
+        if document is None and not exact:
             path = uri_to_path(uri)
             document = next((d for u, d in documents.items() if _same_path(u, path)), None)
         return (

@@ -27,7 +27,7 @@ def register_features(server: ByokServer) -> None:
     async def handle_chat(params: ChatParams) -> dict[str, object]:
         sink = server.stream_sink(params.stream_id)
         try:
-            jail = FileJail(workspace_roots(server), server.open_document_text)
+            jail = FileJail(workspace_roots(server), server_documents(server, exact=True))
             result = await chat(server.backend, params, sink, jail)
         finally:
             sink.close()
@@ -54,9 +54,7 @@ def register_features(server: ByokServer) -> None:
         root = server.workspace.root_path
         documents = server_documents(server)
         workspace = Workspace(Path(root), documents) if root else None
-        jail = FileJail(
-            workspace_roots(server), lambda uri: document.text if (document := documents(uri)) else None
-        )
+        jail = FileJail(workspace_roots(server), documents)
         sink = server.stream_sink(params.stream_id)
         try:
             result = await composer(

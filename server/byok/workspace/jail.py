@@ -8,13 +8,14 @@ Chat and Composer `files`, the inline-edit and Apply `uri` and the agent's tools
   and it is a regular file with ONE link (a hard link has no target the jail could check);
 - a file with more than one link is never edited, open or not;
 - the context of one request is capped in bytes (`context.maxBytes`), whatever the model's window.
+The agent's `Workspace` resolves tool paths by the same rules, inside its one root folder.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath
 from urllib.parse import unquote, urlsplit
@@ -173,9 +174,6 @@ SECRET_FILE_PATTERNS = (
 )
 """File names (any case) that hold credentials; the list is matched against the last path component."""
 
-OpenDocumentReader = Callable[[str], str | None]
-"""Returns the editor's current text of an open document, or None when the URI is not open."""
-
 
 @dataclass(frozen=True, slots=True)
 class Located:
@@ -268,9 +266,9 @@ _OPEN_IT = "Open the file in the editor, or copy it into the workspace"
 class FileJail:
     """The one rule for the files a feature reads or edits: open documents, or regular files in the workspace."""
 
-    def __init__(self, roots: Iterable[Path], open_document: OpenDocumentReader | None = None) -> None:
+    def __init__(self, roots: Iterable[Path], documents: DocumentLookup | None = None) -> None:
         self.real_roots = tuple(Path(os.path.abspath(root)).resolve() for root in roots)
-        self.open_document = open_document
+        self.documents = documents
 
     def locate(self, uri: str, field: str, *, edit: bool = False, missing_ok: bool = False) -> Located:
         """Check `uri` against the jail (`field` names it in refusals); `edit` also refuses hard-linked files."""
@@ -301,7 +299,8 @@ class FileJail:
                 )
         if edit and (reason := link_refusal(real)):
             raise _refused(field, reason, cause="A hard link can lead out of the workspace", fix=_OPEN_IT)
-        text = self.open_document(uri) if self.open_document else None
+        document = self.documents(uri) if self.documents else None
+        text = document.text if document else None
         if text is not None:
             return Located(uri, path, real, text, len(text.encode("utf-8", "replace")))
         if not self.real_roots:
