@@ -148,10 +148,6 @@ class ByokServer(LanguageServer):
             return False
         return isinstance(answer, types.MessageActionItem) and answer.title == allow
 
-    def open_document_text(self, uri: str) -> str | None:
-        document = self.workspace.text_documents.get(uri)
-        return document.source if document is not None else None
-
 
 MAX_PARAMS_DEPTH = 64
 """Params nested deeper are refused (no command's params nest more than a few levels)."""
