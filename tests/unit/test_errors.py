@@ -52,6 +52,22 @@ def test_messages_are_redacted_on_the_way_in() -> None:
     assert "sk-proj-…zz99" in error.message
 
 
+def test_typed_fields_are_kept_under_their_wire_names_in_the_order_set() -> None:
+    error = ByokError(ErrorCode.TIMEOUT, retry_after_s=2.0, limitS=5)
+    error.partial_text = ""
+    error.model = "m"
+    assert list(error.to_data())[6:] == ["retryAfterS", "limitS", "partialText", "model"]
+    assert (error.retry_after_s, error.partial_text, error.models, error.should_retry) == (
+        2.0,
+        "",
+        None,
+        None,
+    )
+    error.partial_text = None
+    assert "partialText" not in error.to_data()
+    assert ByokError(ErrorCode.RATE_LIMITED, shouldRetry=False).should_retry is False
+
+
 _CHAT = "/v1/chat/completions"
 _HEAD = '"provider": "local", '
 _WIRE_AFTER_A_TURN: dict[str, tuple[dict[str, Reply], dict[str, Any], str]] = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Generic, Self, TypeVar, overload
 
 from byok.base.names import ErrorCode
 from byok.base.redaction import redact
@@ -114,12 +114,53 @@ def _bounded(text: str) -> str:
     return text if len(text) <= MAX_TEXT else f"{text[: MAX_TEXT - 40]}… ({len(text)} characters in all)"
 
 
+T = TypeVar("T")
+
+
+class _WireField(Generic[T]):
+    """A typed `ByokError` attribute kept in `extra` under its wire name, so `data` lists the values in the
+    order they were first set; None removes it."""
+
+    def __init__(self, wire_name: str) -> None:
+        self.wire_name = wire_name
+
+    @overload
+    def __get__(self, error: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, error: ByokError, owner: type) -> T | None: ...
+    def __get__(self, error: ByokError | None, owner: type) -> Self | T | None:
+        if error is None:
+            return self
+        value: T | None = error.extra.get(self.wire_name)
+        return value
+
+    def __set__(self, error: ByokError, value: T | None) -> None:
+        if value is None:
+            error.extra.pop(self.wire_name, None)
+        else:
+            error.extra[self.wire_name] = value
+
+
 class ByokError(Exception):
     """A failure the user can act on; becomes a JSON-RPC error whose `data` is `to_data()`.
 
     Messages are shown, logged and returned, so message, cause and fix are redacted on the way in
-    (provider error bodies sometimes echo the key).
+    (provider error bodies sometimes echo the key). What code decides on is a typed field; other
+    details go in `extra` as keyword arguments named as on the wire (`limitS=...`).
     """
+
+    retry_after_s = _WireField[float]("retryAfterS")
+    """The wait the provider asked for before a retry (`retry-after`)."""
+    should_retry = _WireField[bool]("shouldRetry")
+    """False when the provider said not to retry (`x-should-retry: false`)."""
+    mid_stream = _WireField[bool]("midStream")
+    """True when the provider failed after its stream had started."""
+    partial_text = _WireField[str]("partialText")
+    """What streamed before the failure: the turn is not retried on another model."""
+    models = _WireField[list[str]]("models")
+    """The models the key can see, for `model_not_found`."""
+    model = _WireField[str]("model")
+    """The model id the failed turn was routed to."""
 
     def __init__(
         self,
@@ -130,6 +171,10 @@ class ByokError(Exception):
         status: int | None = None,
         cause: str | None = None,
         fix: str | None = None,
+        retry_after_s: float | None = None,
+        should_retry: bool | None = None,
+        mid_stream: bool | None = None,
+        models: list[str] | None = None,
         **extra: Any,
     ) -> None:
         default_cause, default_fix = _DEFAULTS[code]
@@ -139,7 +184,13 @@ class ByokError(Exception):
         self.cause = _bounded(redact(cause or default_cause))
         self.fix = _bounded(redact(fix or default_fix))
         self.message = _bounded(redact(message)) if message else self.cause
-        self.extra = {name: value for name, value in extra.items() if value is not None}
+        self.extra: dict[str, Any] = {}
+        """Everything `data` holds after the fixed fields, by wire name, in the order it was set."""
+        self.retry_after_s = retry_after_s
+        self.should_retry = should_retry
+        self.mid_stream = mid_stream
+        self.models = models
+        self.extra.update((name, value) for name, value in extra.items() if value is not None)
         super().__init__(self.message)
 
     def to_data(self) -> dict[str, Any]:
@@ -193,7 +244,7 @@ def error_for_status(
         return ByokError(ErrorCode.QUOTA_EXHAUSTED, message, provider=provider, status=status)
     if status == 429:
         return ByokError(
-            ErrorCode.RATE_LIMITED, message, provider=provider, status=status, retryAfterS=retry_after_s
+            ErrorCode.RATE_LIMITED, message, provider=provider, status=status, retry_after_s=retry_after_s
         )
     if status in (529, 503):
         return ByokError(
@@ -201,7 +252,7 @@ def error_for_status(
             message,
             provider=provider,
             status=status,
-            retryAfterS=retry_after_s,
+            retry_after_s=retry_after_s,
         )
     if status in (408, 504):
         return ByokError(ErrorCode.TIMEOUT, message, provider=provider, status=status)

@@ -52,9 +52,8 @@ class RetryPolicy:
         """
         if attempt >= self.max_attempts or not is_retryable(error):
             return None
-        retry_after = error.extra.get("retryAfterS")
-        if isinstance(retry_after, int | float) and retry_after > 0:
-            asked = float(retry_after)
+        asked = error.retry_after_s
+        if asked is not None and asked > 0:
             return asked if asked <= self.max_wait_s else None
         backoff = min(_BASE_DELAY_S * 2.0 ** (attempt - 1), _MAX_BACKOFF_S)
         jitter = 1.0 - 0.25 * (rng or _RNG).random()
@@ -63,7 +62,7 @@ class RetryPolicy:
 
 def is_retryable(error: ByokError) -> bool:
     """Rate limits (429), overloads (529/503) and other 5xx; never auth, bad requests or quota."""
-    if error.extra.get("shouldRetry") is False:
+    if error.should_retry is False:
         return False
     if error.code in _RETRYABLE:
         return True

@@ -101,8 +101,9 @@ async def run_turn(
         try:
             return await _run_route(backend, route, request, sink, feature)
         except ByokError as exc:
-            exc.extra.setdefault("model", route.model_id)
-            if "partialText" in exc.extra or exc.code not in FALLBACK_CODES or index == len(routes) - 1:
+            if exc.model is None:
+                exc.model = route.model_id
+            if exc.partial_text is not None or exc.code not in FALLBACK_CODES or index == len(routes) - 1:
                 raise
             log.warning("%s failed for %s: %s", route.model_id, feature, exc)
             sink.delta(
@@ -191,11 +192,11 @@ async def _run_route(
         raise
     except ByokError as exc:
         if result.text or result.tool_calls:
-            exc.extra["partialText"] = result.partial_text
+            exc.partial_text = result.partial_text
         else:
             billed_input = 0  # refused or failed before answering: providers do not bill it
-        if exc.code == ErrorCode.MODEL_NOT_FOUND and "models" not in exc.extra:
-            exc.extra["models"] = await _visible_models(backend, route.provider_id)
+        if exc.code == ErrorCode.MODEL_NOT_FOUND and exc.models is None:
+            exc.models = await _visible_models(backend, route.provider_id)
         raise
     finally:
         usage = result.usage

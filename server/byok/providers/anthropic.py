@@ -137,7 +137,7 @@ class AnthropicProvider(HttpProvider):
     def stream_error(self, error: Mapping[str, Any]) -> ByokError:
         status = ERROR_TYPES.get(str(error.get("type")), 500)
         exc = self.error_from(status, error, {})
-        exc.extra["midStream"] = True
+        exc.mid_stream = True
         return exc
 
     def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ByokError:

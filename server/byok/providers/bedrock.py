@@ -297,7 +297,7 @@ class BedrockProvider:
         )
         status = STREAM_EXCEPTION_STATUS.get(exception_type.lower(), 500)
         error = self.error_from(status, exception_type, message or exception_type, None)
-        error.extra["midStream"] = True
+        error.mid_stream = True
         return error
 
     def error_from(self, status: int, error_type: str, message: str, model: str | None) -> ByokError:
@@ -451,7 +451,7 @@ class _StreamState:
                 ErrorCode.PROVIDER_ERROR,
                 str(headers.get(":error-message") or headers.get(":error-code") or "stream error"),
                 provider=self.provider.provider_id,
-                midStream=True,
+                mid_stream=True,
             )
         data = json_body(payload)
         if not isinstance(data, dict):
@@ -460,7 +460,7 @@ class _StreamState:
                 "The provider sent a malformed stream event",
                 provider=self.provider.provider_id,
                 cause="Malformed stream event",
-                midStream=True,
+                mid_stream=True,
             )
         event_type = headers.get(":event-type")
         index = int(data.get("contentBlockIndex") or 0)

@@ -90,7 +90,7 @@ class GeminiProvider(HttpProvider):
                     code = error.get("code")
                     status = code if isinstance(code, int) and 400 <= code < 600 else 500
                     exc = self.error_from(status, error, {})
-                    exc.extra["midStream"] = True
+                    exc.mid_stream = True
                     raise exc
                 usage.update(chunk.get("usageMetadata") or {})
                 feedback = chunk.get("promptFeedback") or {}

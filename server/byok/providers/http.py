@@ -110,7 +110,7 @@ def status_error(
         retry_after_s = parse_retry_after(headers, status=status)
     error = error_for_status(status, provider, message, retry_after_s=retry_after_s)
     if str(headers.get("x-should-retry", "")).lower() == "false":
-        error.extra["shouldRetry"] = False
+        error.should_retry = False
     return error
 
 

@@ -204,7 +204,7 @@ class OpenAIProvider(HttpProvider):
         code = error.get("code")
         status = code if isinstance(code, int) and 400 <= code < 600 else 500
         exc = self.error_from(status, error, {})
-        exc.extra["midStream"] = True
+        exc.mid_stream = True
         return exc
 
     def error_from(self, status: int, error: Mapping[str, Any], headers: Mapping[str, str]) -> ByokError:
