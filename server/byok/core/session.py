@@ -6,6 +6,7 @@ Nothing here knows LSP. Every method that can fail for a user-fixable reason rai
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -78,12 +79,19 @@ class Backend:
         self.settings = settings or Settings()
         self.keys = keys or KeyStore()
         self.verified_models: dict[str, list[str]] = {}
-        self.warn_user: Callable[[str], None] = lambda message: log.warning("%s", message)
-        """Out-of-band warnings for the user (the LSP server shows them with window/showMessage)."""
+        self._show_warning: Callable[[str], None] = functools.partial(log.warning, "%s")
         self._network: Network | None = None
         self._ledger_path = ledger_path
         self._ledger: Ledger | None = None
         self._background: set[asyncio.Task[None]] = set()
+
+    def on_warning(self, show: Callable[[str], None]) -> None:
+        """Show out-of-band warnings with `show` (the LSP server: window/showMessage) instead of logging them."""
+        self._show_warning = show
+
+    def warn(self, message: str) -> None:
+        """Tell the user something that is not the answer to a request (a cost not recorded, a limit near)."""
+        self._show_warning(message)
 
     @property
     def ledger(self) -> Ledger:

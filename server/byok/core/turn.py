@@ -284,7 +284,7 @@ async def _settle(
             break
         except ByokError as exc:
             if exc.code != ErrorCode.LEDGER_BUSY or attempt == SETTLE_ATTEMPTS:
-                backend.warn_user(f"byok could not record the cost of a request: {exc}")
+                backend.warn(f"byok could not record the cost of a request: {exc}")
                 return
             await asyncio.sleep(SETTLE_RETRY_S)
     if backend.settings.budget.limited:
@@ -294,7 +294,7 @@ async def _settle(
             log.warning("could not check the spending limits: %s", exc)
             return
         for warning in warnings:
-            backend.warn_user(warning)
+            backend.warn(warning)
 
 
 async def _close(stream: AsyncIterator[StreamEvent]) -> None:

@@ -173,10 +173,10 @@ def create_server(backend: Backend | None = None) -> ByokServer:
         ledger, budget = server.backend.ledger, server.backend.settings.budget
         return await asyncio.to_thread(ledger.summary, params.month, params.group_by, budget)
 
-    def warn_user(message: str) -> None:
+    def show_warning(message: str) -> None:
         server.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=message))
 
-    server.backend.warn_user = warn_user
+    server.backend.on_warning(show_warning)
     register_features(server)
 
     @server.feature(types.SHUTDOWN)
