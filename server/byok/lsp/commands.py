@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 from lsprotocol import types
@@ -30,6 +30,15 @@ from byok.core.session import Backend
 
 log = logging.getLogger("byok")
 P = TypeVar("P", bound=BaseModel)
+
+
+class StreamingParams(Protocol):
+    """Params of a command that streams: the client's id for its `byok/stream` notifications, if any."""
+
+    stream_id: str | None
+
+
+S = TypeVar("S", bound=StreamingParams)
 
 WORK_DONE_TOKEN: contextvars.ContextVar[types.ProgressToken | None] = contextvars.ContextVar(
     "work_done_token", default=None
@@ -91,6 +100,28 @@ class ByokServer(LanguageServer):
                     ) from None
 
             self.command(name.value)(run)
+            return handler
+
+        return decorator
+
+    def streaming_command(
+        self, name: Command, params_model: type[S]
+    ) -> Callable[[Callable[[S, LspStreamSink], Awaitable[dict[str, Any]]]], Any]:
+        """Register a command that streams: its handler gets the params and the `byok/stream` sink, which is
+        closed however the handler ends; the result names the stream (`streamId`)."""
+
+        def decorator(
+            handler: Callable[[S, LspStreamSink], Awaitable[dict[str, Any]]],
+        ) -> Callable[[S, LspStreamSink], Awaitable[dict[str, Any]]]:
+            async def run(params: S) -> dict[str, Any]:
+                sink = self.stream_sink(params.stream_id)
+                try:
+                    result = await handler(params, sink)
+                finally:
+                    sink.close()
+                return {**result, "streamId": sink.stream_id}
+
+            self.byok_command(name, params_model)(run)  # type: ignore[type-var]  # S is a pydantic model too
             return handler
 
         return decorator

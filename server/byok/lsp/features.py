@@ -9,6 +9,7 @@ from lsprotocol import types
 
 from byok.base.names import Command
 from byok.builtin.tab import TabModel
+from byok.core.turn import StreamSink
 from byok.features import tab
 from byok.features.agent import AgentParams, agent
 from byok.features.apply import ApplyParams, apply_code
@@ -23,70 +24,45 @@ from byok.workspace.jail import FileJail, Workspace
 def register_features(server: ByokServer) -> None:
     """Every feature command, then Tab's document handlers."""
 
-    @server.byok_command(Command.CHAT, ChatParams)
-    async def handle_chat(params: ChatParams) -> dict[str, object]:
-        sink = server.stream_sink(params.stream_id)
-        try:
-            jail = FileJail(workspace_roots(server), server_documents(server, exact=True))
-            result = await chat(server.backend, params, sink, jail)
-        finally:
-            sink.close()
-        return {**result, "streamId": sink.stream_id}
+    @server.streaming_command(Command.CHAT, ChatParams)
+    async def handle_chat(params: ChatParams, sink: StreamSink) -> dict[str, Any]:
+        jail = FileJail(workspace_roots(server), server_documents(server, exact=True))
+        return await chat(server.backend, params, sink, jail)
 
-    @server.byok_command(Command.INLINE_EDIT, InlineEditParams)
-    async def handle_inline_edit(params: InlineEditParams) -> dict[str, Any]:
-        sink = server.stream_sink(params.stream_id)
-        try:
-            result = await inline_edit(
-                server.backend,
-                params,
-                sink,
-                workspace_roots(server),
-                server_documents(server),
-                edit_applier(server, "byok: inline edit"),
-            )
-        finally:
-            sink.close()
-        return {**result, "streamId": sink.stream_id}
+    @server.streaming_command(Command.INLINE_EDIT, InlineEditParams)
+    async def handle_inline_edit(params: InlineEditParams, sink: StreamSink) -> dict[str, Any]:
+        return await inline_edit(
+            server.backend,
+            params,
+            sink,
+            workspace_roots(server),
+            server_documents(server),
+            edit_applier(server, "byok: inline edit"),
+        )
 
-    @server.byok_command(Command.COMPOSER, ComposerParams)
-    async def handle_composer(params: ComposerParams) -> dict[str, Any]:
-        root = server.workspace.root_path
+    @server.streaming_command(Command.COMPOSER, ComposerParams)
+    async def handle_composer(params: ComposerParams, sink: StreamSink) -> dict[str, Any]:
         documents = server_documents(server)
-        workspace = Workspace(Path(root), documents) if root else None
-        jail = FileJail(workspace_roots(server), documents)
-        sink = server.stream_sink(params.stream_id)
-        try:
-            result = await composer(
-                server.backend,
-                params,
-                sink,
-                workspace,
-                jail,
-                edit_applier(server, "byok: composer"),
-                ask=user_asker(server),
-            )
-        finally:
-            sink.close()
-        return {**result, "streamId": sink.stream_id}
+        return await composer(
+            server.backend,
+            params,
+            sink,
+            _agent_workspace(server),
+            FileJail(workspace_roots(server), documents),
+            edit_applier(server, "byok: composer"),
+            ask=user_asker(server),
+        )
 
-    @server.byok_command(Command.AGENT, AgentParams)
-    async def handle_agent(params: AgentParams) -> dict[str, Any]:
-        root = server.workspace.root_path
-        workspace = Workspace(Path(root), server_documents(server)) if root else None
-        sink = server.stream_sink(params.stream_id)
-        try:
-            result = await agent(
-                server.backend,
-                params,
-                sink,
-                workspace,
-                ask=user_asker(server),
-                apply_edit=edit_applier(server, "byok: agent"),
-            )
-        finally:
-            sink.close()
-        return {**result, "streamId": sink.stream_id}
+    @server.streaming_command(Command.AGENT, AgentParams)
+    async def handle_agent(params: AgentParams, sink: StreamSink) -> dict[str, Any]:
+        return await agent(
+            server.backend,
+            params,
+            sink,
+            _agent_workspace(server),
+            ask=user_asker(server),
+            apply_edit=edit_applier(server, "byok: agent"),
+        )
 
     @server.byok_command(Command.APPLY, ApplyParams)
     async def handle_apply(params: ApplyParams) -> dict[str, Any]:
@@ -95,6 +71,12 @@ def register_features(server: ByokServer) -> None:
         )
 
     _register_tab(server, TabModel())
+
+
+def _agent_workspace(server: ByokServer) -> Workspace | None:
+    """The workspace root the agent and Composer edit in, or None when no folder is open."""
+    root = server.workspace.root_path
+    return Workspace(Path(root), server_documents(server)) if root else None
 
 
 def _register_tab(server: ByokServer, model: TabModel) -> None:
