@@ -24,8 +24,8 @@ from byok.base.names import ErrorCode
 from byok.core.ledger import Ledger
 from byok.core.prices import Price, Quote
 from byok.core.session import Backend
-from byok.core.turn import run_turn
-from byok.providers.base import ChatRequest, Message
+from byok.core.turn import Prompt, run_turn
+from byok.providers.base import Message
 
 
 class _Quiet:
@@ -37,7 +37,7 @@ async def chat_until_refused(db: Path, raw_settings: str, prompt_bytes: int) -> 
     settings, problems = load_settings(json.loads(raw_settings))
     assert not problems, problems
     backend = Backend(settings, ledger_path=db)
-    request = ChatRequest(model="", messages=[Message("user", "x" * prompt_bytes)], max_tokens=4096)
+    request = Prompt([Message("user", "x" * prompt_bytes)], max_tokens=4096)
     accepted = 0
     try:
         while True:

@@ -16,7 +16,7 @@ from byok.base.config import load_settings
 from byok.base.errors import ByokError, error_for_status
 from byok.base.names import ErrorCode
 from byok.core.session import Backend
-from byok.core.turn import run_turn
+from byok.core.turn import Prompt, run_turn
 from byok.providers.base import ChatRequest, Finish, Message, ToolCallEvent
 from byok.providers.http import status_error
 from byok.providers.openai import OpenAIProvider
@@ -130,7 +130,7 @@ async def test_error_data_on_the_wire_after_a_turn(
     )
     assert not problems
     backend = Backend(settings, ledger_path=tmp_path / "ledger.db")
-    request = ChatRequest(model="", messages=[Message("user", "hi")], max_tokens=100)
+    request = Prompt([Message("user", "hi")], max_tokens=100)
     try:
         with pytest.raises(ByokError) as info:
             await run_turn(backend, await backend.routes("chat", None), request, _Quiet(), feature="chat")
@@ -184,7 +184,7 @@ async def test_tool_calls_before_done_without_finish_reason_are_kept() -> None:
 
 
 def test_malformed_tool_arguments_are_echoed_as_an_empty_object() -> None:
-    from byok.providers.base import ChatRequest, Message, ToolCall
+    from byok.providers.base import Message, ToolCall
 
     adapter = OpenAIProvider("openai", "https://api.openai.com/v1", None, httpx.AsyncClient())
     broken = ToolCall("c1", "read_file", {"_raw": '{"path": ', "_error": "not JSON"}, '{"path": ')

@@ -11,7 +11,7 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
@@ -32,10 +32,12 @@ from byok.core.session import Backend, Route
 from byok.providers.base import (
     ChatRequest,
     ChatResult,
+    Message,
     Provider,
     ReasoningDelta,
     StreamEvent,
     TextDelta,
+    ToolSpec,
     Usage,
 )
 from byok.providers.urls import is_loopback
@@ -70,6 +72,16 @@ class StreamSink(Protocol):
     def delta(self, kind: str, text: str) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """What a feature asks of a model; `run_turn` adds each route's model name and output cap."""
+
+    messages: list[Message]
+    max_tokens: int
+    temperature: float | None = None
+    tools: list[ToolSpec] = field(default_factory=list)
+
+
 @dataclass(slots=True)
 class Turn:
     """One finished model turn and the model that answered it."""
@@ -91,7 +103,7 @@ class Turn:
 async def run_turn(
     backend: Backend,
     routes: list[Route],
-    request: ChatRequest,
+    prompt: Prompt,
     sink: StreamSink,
     *,
     feature: str,
@@ -99,7 +111,7 @@ async def run_turn(
     """Try each route in order; move to the next only when one fails before any output."""
     for index, route in enumerate(routes):
         try:
-            return await _run_route(backend, route, request, sink, feature)
+            return await _run_route(backend, route, prompt, sink, feature)
         except ByokError as exc:
             if exc.model is None:
                 exc.model = route.model_id
@@ -112,15 +124,15 @@ async def run_turn(
     raise AssertionError("run_turn needs at least one route")
 
 
-async def _run_route(
-    backend: Backend, route: Route, request: ChatRequest, sink: StreamSink, feature: str
-) -> Turn:
+async def _run_route(backend: Backend, route: Route, prompt: Prompt, sink: StreamSink, feature: str) -> Turn:
     settings = backend.settings
     adapter, stored = await backend.provider(route.provider_id)
-    routed = replace(
-        request,
+    routed = ChatRequest(
         model=route.upstream,
-        max_tokens=min(request.max_tokens, route.max_output_tokens or request.max_tokens),
+        messages=prompt.messages,
+        max_tokens=min(prompt.max_tokens, route.max_output_tokens or prompt.max_tokens),
+        temperature=prompt.temperature,
+        tools=prompt.tools,
     )
     price = _price(backend, route, adapter, stored)
     input_estimate = estimate_input_tokens(routed)

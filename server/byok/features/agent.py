@@ -18,9 +18,9 @@ from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.base.redaction import redact
 from byok.core.session import Backend
-from byok.core.turn import StreamSink, Turn, run_turn
+from byok.core.turn import Prompt, StreamSink, Turn, run_turn
 from byok.features.agent_tools import TOOL_SPECS, ToolResult, Tools, describe_calls
-from byok.providers.base import ChatRequest, Message, ToolCall
+from byok.providers.base import Message, ToolCall
 from byok.workspace.changes import Changes, PermissionAsker
 from byok.workspace.edits import EditApplier
 from byok.workspace.files import check_context_window
@@ -162,8 +162,7 @@ async def agent(
                     "Stopped: the conversation no longer fits the model's context window.",
                 )
                 break
-            request = ChatRequest(
-                model=routes[0].upstream,
+            request = Prompt(
                 messages=list(messages),
                 max_tokens=backend.settings.max_output_tokens,
                 tools=TOOL_SPECS,

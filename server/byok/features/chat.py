@@ -8,8 +8,8 @@ from pydantic import Field
 
 from byok.base.config import CamelModel
 from byok.core.session import Backend
-from byok.core.turn import StreamSink, run_turn
-from byok.providers.base import ChatRequest, Message
+from byok.core.turn import Prompt, StreamSink, run_turn
+from byok.providers.base import Message
 from byok.workspace.files import check_context_window, format_files
 from byok.workspace.jail import FileJail
 
@@ -44,8 +44,7 @@ async def chat(
         first_user = next(i for i, m in enumerate(messages) if m.role != "system") if messages else 0
         messages.insert(first_user, Message("user", context))
     check_context_window(files, "".join(m.content for m in params.messages), routes[0].context_window)
-    request = ChatRequest(
-        model=routes[0].upstream,
+    request = Prompt(
         messages=messages,
         max_tokens=params.max_tokens or backend.settings.max_output_tokens,
         temperature=params.temperature,

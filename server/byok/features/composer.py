@@ -21,8 +21,8 @@ from byok.base.names import ErrorCode
 from byok.base.text import FENCE, closes_fence
 from byok.builtin.apply import apply_snippet
 from byok.core.session import Backend
-from byok.core.turn import StreamSink, run_turn
-from byok.providers.base import ChatRequest, Message
+from byok.core.turn import Prompt, StreamSink, run_turn
+from byok.providers.base import Message
 from byok.workspace.changes import Changes, PermissionAsker, confirm_runnable_edits
 from byok.workspace.edits import EditApplier
 from byok.workspace.errors import ToolError
@@ -179,8 +179,7 @@ async def composer(
     files = jail.read_context(params.files, "files", backend.settings.context.max_bytes)
     prompt = build_prompt(workspace, files, params.instruction)
     check_context_window(files, SYSTEM_PROMPT + params.instruction, routes[0].context_window)
-    request = ChatRequest(
-        model=routes[0].upstream,
+    request = Prompt(
         messages=[Message("system", SYSTEM_PROMPT), Message("user", prompt)],
         max_tokens=backend.settings.max_output_tokens,
     )

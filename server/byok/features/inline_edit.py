@@ -19,8 +19,8 @@ from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.base.text import FENCE, closes_fence, indent_of, newline_of, utf16_to_index
 from byok.core.session import Backend
-from byok.core.turn import StreamSink, run_turn
-from byok.providers.base import ChatRequest, Message
+from byok.core.turn import Prompt, StreamSink, run_turn
+from byok.providers.base import Message
 from byok.workspace.edits import EditApplier, document_edit, lsp_lines, span_edit, workspace_edit
 from byok.workspace.files import ContextFile, DocumentLookup, check_context_window
 from byok.workspace.jail import FileJail
@@ -313,8 +313,7 @@ async def inline_edit(
     check_context_window(
         [ContextFile(params.uri, source.path, prompt)], SYSTEM_PROMPT, routes[0].context_window
     )
-    request = ChatRequest(
-        model=routes[0].upstream,
+    request = Prompt(
         messages=[Message("system", SYSTEM_PROMPT), Message("user", prompt)],
         max_tokens=backend.settings.max_output_tokens,
     )
