@@ -41,6 +41,8 @@ _PREFIX_ROUTES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("anthropic.", "us.", "eu.", "apac.", "meta.", "amazon.", "mistral.", "cohere.", "ai21."), "bedrock"),
 )
 _DEFAULT_PROVIDER_ORDER = ("openai", "anthropic", "google", "azure", "bedrock", "openrouter", "together")
+MODEL_LIST_TIMEOUT_S = 5.0
+"""How long a model_not_found error waits for the list of models the key can see."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,6 +363,18 @@ class Backend:
         }
 
     # -- models --------------------------------------------------------------------------------------
+
+    async def visible_models(self, provider_id: str) -> list[str]:
+        """The models the key can see, for a model_not_found error (best effort, bounded)."""
+        if provider_id in self.verified_models:
+            return self.verified_models[provider_id]
+        try:
+            async with asyncio.timeout(MODEL_LIST_TIMEOUT_S):
+                verified = await self.verify(provider_id)
+        except (ByokError, TimeoutError):
+            return []
+        models: list[str] = verified["models"]
+        return models
 
     def route(self, model_id: str) -> Route:
         for model in self.settings.models:

@@ -56,7 +56,6 @@ FALLBACK_CODES = frozenset(
         ErrorCode.TIMEOUT,
     }
 )
-MODEL_LIST_TIMEOUT_S = 5.0
 PROGRESS_EVERY_S = 0.5
 """How often a streaming request's ledger row is brought up to date (survives a kill -9)."""
 MIN_ANSWER_TOKENS = 256
@@ -208,7 +207,7 @@ async def _run_route(backend: Backend, route: Route, prompt: Prompt, sink: Strea
         else:
             billed_input = 0  # refused or failed before answering: providers do not bill it
         if exc.code == ErrorCode.MODEL_NOT_FOUND and exc.models is None:
-            exc.models = await _visible_models(backend, route.provider_id)
+            exc.models = await backend.visible_models(route.provider_id)
         raise
     finally:
         usage = result.usage
@@ -314,16 +313,3 @@ async def _close(stream: AsyncIterator[StreamEvent]) -> None:
     closer = getattr(stream, "aclose", None)
     if closer is not None:
         await closer()
-
-
-async def _visible_models(backend: Backend, provider_id: str) -> list[str]:
-    """The models the key can see, for a model_not_found error (best effort, bounded)."""
-    if provider_id in backend.verified_models:
-        return backend.verified_models[provider_id]
-    try:
-        async with asyncio.timeout(MODEL_LIST_TIMEOUT_S):
-            verified = await backend.verify(provider_id)
-    except (ByokError, TimeoutError):
-        return []
-    models: list[str] = verified["models"]
-    return models
