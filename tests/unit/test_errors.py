@@ -98,11 +98,11 @@ _WIRE_AFTER_A_TURN: dict[str, tuple[dict[str, Reply], dict[str, Any], str]] = {
     ),
     "total timeout after some text": (
         {_CHAT: openai_stream(["Hel", "lo"]).with_stall(2, 30)},
-        {"timeouts": {"totalS": 0.5}},
-        '{"code": "timeout", ' + _HEAD + '"status": null, "message": "The answer took longer than 0.5 s", '
+        {"timeouts": {"totalS": 2}},
+        '{"code": "timeout", ' + _HEAD + '"status": null, "message": "The answer took longer than 2 s", '
         '"cause": "The request ran past byok.timeouts.totalS", '
         '"fix": "Ask for a shorter answer, or raise byok.timeouts.totalS", '
-        '"limitS": 0.5, "partialText": "Hel", "model": "local-model"}',
+        '"limitS": 2.0, "partialText": "Hel", "model": "local-model"}',
     ),
 }
 
