@@ -77,3 +77,18 @@ def test_the_cli_works_without_the_lsp_layer() -> None:
     probe = "import sys, byok.cli; print(sorted(m for m in sys.modules if m.split('.')[0] in ('pygls', 'lsprotocol') or m.startswith('byok.lsp')))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]", loaded
+
+
+MAX_MODULE_LINES = 550
+
+
+def test_every_module_is_small_and_says_its_job() -> None:
+    too_long, undocumented = [], []
+    for path in PACKAGE.rglob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        if source.count("\n") > MAX_MODULE_LINES:
+            too_long.append(f"{_module_name(path)}: {source.count(chr(10))} lines")
+        if path.name != "__main__.py" and not ast.get_docstring(ast.parse(source)):
+            undocumented.append(_module_name(path))
+    assert not too_long, "\n".join(sorted(too_long))
+    assert not undocumented, "modules without a docstring: " + ", ".join(sorted(undocumented))

@@ -13,7 +13,6 @@ import json
 import os
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -34,6 +33,7 @@ from byok.providers.base import (
     merged_turns,
     sent_arguments,
 )
+from byok.providers.bedrock_auth import Auth, Bearer, auth_from_chain, auth_from_key, sign
 from byok.providers.http import (
     ToolCalls,
     decoding,
@@ -46,11 +46,9 @@ from byok.providers.http import (
 )
 from byok.providers.urls import origin, require_secure
 
-SERVICE = "bedrock"
 """The SigV4 signing name of both the runtime and the control plane."""
 DEFAULT_REGION = "us-east-1"
 EVENT_STREAM = "application/vnd.amazon.eventstream"
-BEARER_ENV = "AWS_BEARER_TOKEN_BEDROCK"
 REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d+$")
 GEO_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "ca.", "jp.", "au.", "global.")
 MAX_PROFILE_PAGES = 5
@@ -89,35 +87,6 @@ BAD_CREDENTIALS = frozenset(
 CONTEXT_LIMIT = ("too many input tokens", "input is too long", "prompt is too long", "context window")
 
 
-@dataclass(frozen=True, slots=True)
-class _Bearer:
-    """A Bedrock API key, sent as `Authorization: Bearer`."""
-
-    token: str = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class _StaticCredentials:
-    """A stored access key pair; quacks like botocore's credentials for `SigV4Auth`."""
-
-    access_key: str
-    secret_key: str = field(repr=False)
-    token: str | None = field(default=None, repr=False)
-
-    def get_frozen_credentials(self) -> _StaticCredentials:
-        return self
-
-
-@dataclass(frozen=True, slots=True)
-class _Signer:
-    """Credentials for SigV4: a stored pair, or botocore's (maybe refreshable) ones from the chain."""
-
-    credentials: Any = field(repr=False)
-
-
-_Auth = _Bearer | _Signer
-
-
 class BedrockProvider:
     """ConverseStream chat and ListFoundationModels verification for one region (or endpoint override)."""
 
@@ -147,7 +116,7 @@ class BedrockProvider:
         require_secure(self.runtime_url, provider_id)
         self.profile = settings.profile
         self.client = client
-        self._auth: _Auth | None = _auth_from_key(key, provider_id) if key else None
+        self._auth: Auth | None = auth_from_key(key, provider_id) if key else None
 
     def __repr__(self) -> str:
         return (
@@ -160,10 +129,10 @@ class BedrockProvider:
 
     # -- credentials and signing ------------------------------------------------------------------
 
-    async def auth(self) -> _Auth:
+    async def auth(self) -> Auth:
         """The stored key if there is one, else the AWS credential chain (resolved once, off the loop)."""
         if self._auth is None:
-            self._auth = await asyncio.to_thread(_auth_from_chain, self.profile, self.provider_id)
+            self._auth = await asyncio.to_thread(auth_from_chain, self.profile, self.provider_id)
         return self._auth
 
     async def signed_headers(
@@ -171,11 +140,11 @@ class BedrockProvider:
     ) -> dict[str, str]:
         """`headers` plus authentication for exactly this method, URL and body."""
         auth = await self.auth()
-        if isinstance(auth, _Bearer):
+        if isinstance(auth, Bearer):
             return {**headers, "Authorization": f"Bearer {auth.token}"}
         # In a worker: refreshing chain credentials may do I/O, and botocore.auth takes ~0.2 s to import.
         return await asyncio.to_thread(
-            _sign, auth.credentials, self.provider_id, self.region, method, url, body, headers
+            sign, auth.credentials, self.provider_id, self.region, method, url, body, headers
         )
 
     # -- chat ---------------------------------------------------------------------------------------
@@ -364,7 +333,7 @@ class BedrockProvider:
             return "Sync this machine's clock: AWS rejects signatures more than 5 minutes off"
         if "scoped to a valid region" in lowered_message or "scoped to correct region" in lowered_message:
             return f"Check the region setting ({self.region})"
-        if isinstance(self._auth, _Bearer):
+        if isinstance(self._auth, Bearer):
             return (
                 "Generate a new Bedrock API key and set it with `byok keys set bedrock` (short-term keys last "
                 f"at most 12 h and work only in the region they were made for; this is {self.region})"
@@ -515,99 +484,3 @@ def _blocks(message: Message) -> list[dict[str, Any]]:
         for c in message.tool_calls
     ]
     return blocks
-
-
-def _auth_from_key(key: str, provider: str) -> _Auth:
-    """A stored secret: JSON IAM credentials (camelCase, or the AWS CLI's PascalCase), else a Bedrock API key."""
-    if not key.lstrip().startswith("{"):
-        return _Bearer(key.strip())
-    data = json_body(key.encode())
-    if isinstance(data, dict) and isinstance(data.get("Credentials"), dict):
-        data = data["Credentials"]  # `aws sts assume-role` / `get-session-token` output
-    fields = {name.lower(): value for name, value in data.items()} if isinstance(data, dict) else {}
-    access_key, secret_key = fields.get("accesskeyid"), fields.get("secretaccesskey")
-    token = fields.get("sessiontoken")
-    if not (isinstance(access_key, str) and access_key and isinstance(secret_key, str) and secret_key):
-        raise ByokError(
-            ErrorCode.INVALID_KEY,
-            "The stored Bedrock credentials are not usable",
-            provider=provider,
-            cause="The JSON key needs string fields accessKeyId and secretAccessKey (sessionToken optional)",
-            fix='Run `byok keys set bedrock` with {"accessKeyId": "...", "secretAccessKey": "..."} or an API key',
-        )
-    return _Signer(
-        _StaticCredentials(access_key, secret_key, token if isinstance(token, str) and token else None)
-    )
-
-
-def _auth_from_chain(profile: str | None, provider: str) -> _Auth:
-    """botocore's credential chain (env, shared files, SSO, ...), then AWS_BEARER_TOKEN_BEDROCK. Blocking."""
-    import botocore.exceptions
-    import botocore.session
-
-    from byok.base.redaction import REDACTOR
-
-    try:
-        credentials = botocore.session.Session(profile=profile).get_credentials()
-    except botocore.exceptions.ProfileNotFound as exc:
-        raise ByokError(
-            ErrorCode.KEY_MISSING,
-            f"AWS profile {profile!r} was not found",
-            provider=provider,
-            cause=str(exc),
-            fix="Fix byok.providers.bedrock.profile, or add the profile with `aws configure --profile NAME`",
-        ) from None
-    except botocore.exceptions.BotoCoreError as exc:
-        raise _chain_error(exc, provider) from None
-    if credentials is not None:
-        return _Signer(credentials)
-    if token := os.environ.get(BEARER_ENV, "").strip():
-        REDACTOR.register(token)
-        return _Bearer(token)
-    raise ByokError(
-        ErrorCode.KEY_MISSING,
-        "No AWS credentials found",
-        provider=provider,
-        cause="No stored key, and the AWS credential chain found nothing",
-        fix=(
-            'Run `byok keys set bedrock` with JSON credentials {"accessKeyId", "secretAccessKey", '
-            '"sessionToken"?} or a Bedrock API key; or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or '
-            f"{BEARER_ENV}, "
-            "or run `aws configure` (or `aws sso login`)"
-        ),
-    )
-
-
-def _chain_error(exc: Exception, provider: str) -> ByokError:
-    return ByokError(
-        ErrorCode.INVALID_KEY,
-        f"The AWS credential chain failed: {type(exc).__name__}",
-        provider=provider,
-        cause=str(exc),
-        fix="Refresh your AWS credentials (aws sso login, or `aws configure`), or store a key with `byok keys set bedrock`",
-    )
-
-
-def _sign(
-    credentials: Any, provider: str, region: str, method: str, url: str, body: bytes, headers: dict[str, str]
-) -> dict[str, str]:
-    """SigV4 headers for exactly this request (the URL is signed, and must be sent, byte for byte). Blocking.
-
-    Refreshable chain credentials are frozen first; their secrets are registered for redaction.
-    """
-    import botocore.exceptions
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-
-    from byok.base.redaction import REDACTOR
-
-    try:
-        frozen = credentials.get_frozen_credentials()
-    except botocore.exceptions.BotoCoreError as exc:
-        raise _chain_error(exc, provider) from None
-    for secret in (frozen.secret_key, frozen.token):
-        if secret:
-            REDACTOR.register(secret)
-    aws_request = AWSRequest(method=method, url=url, data=body, headers=headers)
-    SigV4Auth(frozen, SERVICE, region).add_auth(aws_request)
-    return dict(aws_request.headers.items())
