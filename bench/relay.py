@@ -65,7 +65,7 @@ async def run(ctx: Context, quick: bool) -> list[Row]:
 
 def _coalesce_ms() -> str:
     try:
-        from byok.lsp.commands import COALESCE_S
+        from byok.lsp.stream import COALESCE_S
     except ImportError:
         return "?"
     return f"{COALESCE_S * 1000:g}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,8 @@ from byok.workspace.changes import PermissionAsker
 from byok.workspace.edits import EditApplier
 from byok.workspace.files import DocumentLookup, OpenDocument
 from byok.workspace.jail import uri_to_path
+
+log = logging.getLogger("byok")
 
 ALLOW, DENY = "Allow", "Deny"
 
@@ -63,9 +67,34 @@ def user_asker(server: ByokServer) -> PermissionAsker:
 
     async def ask(question: str) -> bool | None:
         timeout_s = server.backend.settings.agent.permission_timeout_s
-        return await server.ask_user(question, ALLOW, DENY, timeout_s=timeout_s)
+        return await ask_user(server, question, ALLOW, DENY, timeout_s=timeout_s)
 
     return ask
+
+
+async def ask_user(
+    server: ByokServer, message: str, allow: str, deny: str, *, timeout_s: float
+) -> bool | None:
+    """Ask the user through `window/showMessageRequest`: True only for the `allow` action.
+
+    None means the client cannot ask (it declared no `window.showMessage` capability: headless). With
+    a client that can ask, anything but `allow` (another title, null, an error, a timeout) is False.
+    """
+    window = server.client_capabilities.window if server.client_capabilities else None
+    if window is None or window.show_message is None:
+        return None
+    request = types.ShowMessageRequestParams(
+        type=types.MessageType.Warning,
+        message=message,
+        actions=[types.MessageActionItem(title=allow), types.MessageActionItem(title=deny)],
+    )
+    try:
+        async with asyncio.timeout(timeout_s):
+            answer = await server.window_show_message_request_async(request)
+    except Exception:  # the client's failure to answer is a refusal, whatever its shape
+        log.info("permission request got no usable answer; treated as deny")
+        return False
+    return isinstance(answer, types.MessageActionItem) and answer.title == allow
 
 
 def edit_applier(server: ByokServer, label: str) -> EditApplier:

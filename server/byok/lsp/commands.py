@@ -1,13 +1,8 @@
-"""The LSP side shared by all feature modules: the server class, the command wrapper, the stream sink.
-
-Each feature module exposes `register(server)` and uses `server.byok_command` to add its commands,
-which validates params at the boundary and turns every failure into a proper JSON-RPC error.
-"""
+"""The server class and its command wrappers: params validated at the boundary, every failure a proper JSON-RPC error."""
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,19 +12,19 @@ from urllib.parse import quote
 
 from lsprotocol import types
 from lsprotocol.converters import get_converter
-from pydantic import BaseModel, ValidationError
 from pygls.exceptions import FeatureRequestError, JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from byok import __version__
 from byok.base.errors import ByokError
-from byok.base.names import BYOK_ERROR, Command, Notification
-from byok.base.redaction import DeltaRedactor, redact
+from byok.base.names import BYOK_ERROR, Command
+from byok.base.redaction import redact
 from byok.core.session import Backend
+from byok.lsp.params import P, validate_params
+from byok.lsp.stream import WORK_DONE_TOKEN, LspStreamSink
 
 log = logging.getLogger("byok")
-P = TypeVar("P", bound=BaseModel)
 
 
 class StreamingParams(Protocol):
@@ -39,12 +34,6 @@ class StreamingParams(Protocol):
 
 
 S = TypeVar("S", bound=StreamingParams)
-
-WORK_DONE_TOKEN: contextvars.ContextVar[types.ProgressToken | None] = contextvars.ContextVar(
-    "work_done_token", default=None
-)
-COALESCE_S = 0.004
-"""Deltas arriving within this window after a sent one are batched into the next notification."""
 
 
 class ByokProtocol(LanguageServerProtocol):
@@ -157,112 +146,6 @@ class ByokServer(LanguageServer):
     def stream_sink(self, stream_id: str | None) -> LspStreamSink:
         return LspStreamSink(self, stream_id or uuid.uuid4().hex)
 
-    async def ask_user(self, message: str, allow: str, deny: str, *, timeout_s: float) -> bool | None:
-        """Ask the user through `window/showMessageRequest`: True only for the `allow` action.
-
-        None means the client cannot ask (it declared no `window.showMessage` capability: headless). With
-        a client that can ask, anything but `allow` (another title, null, an error, a timeout) is False.
-        """
-        window = self.client_capabilities.window if self.client_capabilities else None
-        if window is None or window.show_message is None:
-            return None
-        request = types.ShowMessageRequestParams(
-            type=types.MessageType.Warning,
-            message=message,
-            actions=[types.MessageActionItem(title=allow), types.MessageActionItem(title=deny)],
-        )
-        try:
-            async with asyncio.timeout(timeout_s):
-                answer = await self.window_show_message_request_async(request)
-        except Exception:  # the client's failure to answer is a refusal, whatever its shape
-            log.info("permission request got no usable answer; treated as deny")
-            return False
-        return isinstance(answer, types.MessageActionItem) and answer.title == allow
-
-
-MAX_PARAMS_DEPTH = 64
-"""Params nested deeper are refused (no command's params nest more than a few levels)."""
-
-
-def validate_params(name: Command, model: type[P], args: tuple[Any, ...]) -> P:
-    if len(args) > 1:
-        raise _invalid_params(name, [_problem("(params)", f"takes one object argument, got {len(args)}")])
-    unreadable: list[dict[str, str]] = []
-    try:
-        raw = _plain(args[0], unreadable) if args else {}
-    except _TooDeep as exc:
-        raise _invalid_params(
-            name, [_problem(exc.field, f"is nested more than {MAX_PARAMS_DEPTH} levels deep")]
-        ) from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise _invalid_params(
-            name, [_problem("(params)", f"takes one object argument, got {type(raw).__name__}")]
-        )
-    try:
-        params = model.model_validate(raw)
-    except ValidationError as exc:
-        problems = [
-            _problem(".".join(str(p) for p in error["loc"]) or "(params)", error["msg"])
-            for error in exc.errors(include_input=False, include_url=False)
-        ]
-        named = {p["field"] for p in problems}
-        raise _invalid_params(name, problems + [u for u in unreadable if u["field"] not in named]) from None
-    if unreadable:
-        raise _invalid_params(name, unreadable)
-    return params
-
-
-def _problem(field: str, message: str) -> dict[str, str]:
-    return {"field": field, "message": message}
-
-
-def _invalid_params(name: Command, problems: list[dict[str, str]]) -> JsonRpcInvalidParams:
-    first = problems[0]
-    if first["field"] == "(params)":
-        text = f"{name.value} {first['message']}"
-    else:
-        text = f"{name.value}: invalid {first['field']}: {first['message']}"
-    return JsonRpcInvalidParams(text, data={"fields": problems[:20]})
-
-
-class _TooDeep(Exception):
-    def __init__(self, field: str) -> None:
-        super().__init__(field)
-        self.field = field
-
-
-def _field(path: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in path) or "(params)"
-
-
-def _plain(value: Any, unreadable: list[dict[str, str]], path: tuple[Any, ...] = ()) -> Any:
-    """Namedtuples and attrs objects from pygls' converter back into JSON-like data.
-
-    Also notes, in `unreadable`, strings that are not valid Unicode (lone surrogates from `\\ud800`
-    escapes; pydantic lets them through inside lists), and refuses nesting deeper than MAX_PARAMS_DEPTH.
-    """
-    if len(path) > MAX_PARAMS_DEPTH:
-        raise _TooDeep(_field(path[:MAX_PARAMS_DEPTH]))
-    if isinstance(value, str):
-        if not value.isascii():
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                unreadable.append(_problem(_field(path), "is not valid Unicode text (a lone surrogate)"))
-        return value
-    if hasattr(value, "_asdict"):
-        value = value._asdict()
-    if isinstance(value, dict):
-        return {
-            _plain(key, unreadable, (*path, "(key)")): _plain(item, unreadable, (*path, key))
-            for key, item in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_plain(item, unreadable, (*path, index)) for index, item in enumerate(value)]
-    return value
-
 
 def _redacted(data: Any) -> Any:
     if isinstance(data, str):
@@ -302,67 +185,3 @@ def _redacted_apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyW
     converter = get_converter()
     redacted = _redacted_edit(converter.unstructure(params, types.ApplyWorkspaceEditParams))
     return converter.structure(redacted, types.ApplyWorkspaceEditParams)
-
-
-class LspStreamSink:
-    """Sends `byok/stream` notifications: the first delta at once, later ones coalesced for a few ms.
-
-    Every delta is redacted on the way in (a key split across deltas too: see `DeltaRedactor`); what it
-    holds back goes out at `close`. Also mirrors status lines into `$/progress` when the request carried
-    a workDoneToken.
-    """
-
-    def __init__(self, server: ByokServer, stream_id: str) -> None:
-        self.server = server
-        self.stream_id = stream_id
-        self.progress_token = WORK_DONE_TOKEN.get()
-        self._redactor = DeltaRedactor()
-        self._pending: list[tuple[str, list[str]]] = []
-        self._flush_handle: asyncio.TimerHandle | None = None
-        self._last_sent = 0.0
-        self._loop = asyncio.get_running_loop()
-        if self.progress_token is not None:
-            self.server.work_done_progress.begin(
-                self.progress_token, types.WorkDoneProgressBegin(title="byok", cancellable=True)
-            )
-
-    def delta(self, kind: str, text: str) -> None:
-        text = self._redactor.feed(kind, text)
-        if not text:
-            return
-        self._queue(kind, text)
-        if kind == "status" and self.progress_token is not None:
-            self.server.work_done_progress.report(
-                self.progress_token, types.WorkDoneProgressReport(message=text[:200])
-            )
-        now = self._loop.time()
-        if kind == "status" or now - self._last_sent >= COALESCE_S:
-            self.flush()
-        elif self._flush_handle is None:
-            self._flush_handle = self._loop.call_later(COALESCE_S, self.flush)
-
-    def _queue(self, kind: str, text: str) -> None:
-        if self._pending and self._pending[-1][0] == kind:
-            self._pending[-1][1].append(text)
-        else:
-            self._pending.append((kind, [text]))
-
-    def flush(self) -> None:
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
-        pending, self._pending = self._pending, []
-        for kind, parts in pending:
-            self.server.protocol.notify(
-                Notification.STREAM.value,
-                {"streamId": self.stream_id, "delta": {"type": kind, "text": "".join(parts)}},
-            )
-        if pending:
-            self._last_sent = self._loop.time()
-
-    def close(self) -> None:
-        for kind, rest in self._redactor.finish():
-            self._queue(kind, rest)
-        self.flush()
-        if self.progress_token is not None:
-            self.server.work_done_progress.end(self.progress_token, types.WorkDoneProgressEnd())

@@ -6,20 +6,21 @@ import argparse
 import asyncio
 import logging
 import sys
-from typing import Any, Literal
+from typing import Any
 
 from lsprotocol import types
-from pydantic import Field
 from pygls.exceptions import JsonRpcException
 
 from byok import __version__
-from byok.base.config import CamelModel, load_settings
+from byok.base.config import load_settings
 from byok.base.errors import ByokError
 from byok.base.names import Command, ErrorCode
 from byok.base.redaction import RedactingFormatter, redact
 from byok.core.session import Backend
+from byok.lsp.client import ask_user
 from byok.lsp.commands import ByokServer
 from byok.lsp.features import register_features
+from byok.lsp.params import BindKeyParams, EmptyParams, ProviderParams, SetKeyParams, UsageParams
 from byok.lsp.stdio import start_stdio
 
 log = logging.getLogger("byok")
@@ -27,30 +28,6 @@ log = logging.getLogger("byok")
 BIND_ACTION = "Bind"
 BIND_ASK_TIMEOUT_S = 300.0
 """How long byok.bindKey waits for the user to answer (a human reads the route first)."""
-
-
-class ProviderParams(CamelModel):
-    provider: str = Field(min_length=1, max_length=40)
-
-
-class SetKeyParams(ProviderParams):
-    key: str = Field(min_length=1, max_length=8192)
-
-    def __repr__(self) -> str:
-        return f"SetKeyParams(provider={self.provider!r}, key=<redacted>)"
-
-
-class BindKeyParams(ProviderParams):
-    endpoint: str | None = Field(default=None, min_length=1, max_length=2048)
-
-
-class EmptyParams(CamelModel):
-    pass
-
-
-class UsageParams(CamelModel):
-    month: str | None = Field(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
-    group_by: Literal["model", "provider", "feature", "day"] = "model"
 
 
 class LspLogHandler(logging.Handler):
@@ -134,7 +111,7 @@ def create_server(backend: Backend | None = None) -> ByokServer:
     @server.byok_command(Command.BIND_KEY, BindKeyParams)
     async def bind_key(params: BindKeyParams) -> dict[str, Any]:
         route, stored, question = await server.backend.prepare_bind(params.provider, params.endpoint)
-        allowed = await server.ask_user(question, BIND_ACTION, "Cancel", timeout_s=BIND_ASK_TIMEOUT_S)
+        allowed = await ask_user(server, question, BIND_ACTION, "Cancel", timeout_s=BIND_ASK_TIMEOUT_S)
         if not allowed:
             terminal = f"Run `byok keys bind {params.provider}` in a terminal and confirm the route it shows"
             raise ByokError(
