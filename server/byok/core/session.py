@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from byok import __version__
-from byok.base.config import ModelChoice, Settings
+from byok.base.config import Settings
 from byok.base.display import visible
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
+from byok.core import routing
 from byok.core.keys import KeyRoute, KeyStore, StoredKey, check_key_shape
-from byok.providers import PRESETS, ResolvedProvider, create_provider, known_provider_ids, resolve_provider
+from byok.core.routing import BUILTIN_MODELS, BYOK_FEATURES, Route
+from byok.providers import ResolvedProvider, create_provider, known_provider_ids, resolve_provider
 from byok.providers.base import Provider
 from byok.providers.urls import is_loopback, origin, proxy_origin, read_ca_bundle, require_secure
 
@@ -32,28 +34,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BYOK_FEATURES = ("chat", "composer", "agent", "inlineEdit")
-BUILTIN_MODELS = {"tab": "builtin-tab", "apply": "builtin-apply"}
-_PREFIX_ROUTES: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("gpt-", "o1", "o3", "o4", "chatgpt-"), "openai"),
-    (("claude-",), "anthropic"),
-    (("gemini-",), "google"),
-    (("anthropic.", "us.", "eu.", "apac.", "meta.", "amazon.", "mistral.", "cohere.", "ai21."), "bedrock"),
-)
-_DEFAULT_PROVIDER_ORDER = ("openai", "anthropic", "google", "azure", "bedrock", "openrouter", "together")
 MODEL_LIST_TIMEOUT_S = 5.0
 """How long a model_not_found error waits for the list of models the key can see."""
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """Where a model id goes: the provider and the provider's own name for the model."""
-
-    model_id: str
-    provider_id: str
-    upstream: str
-    max_output_tokens: int | None = None
-    context_window: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,63 +359,20 @@ class Backend:
         return models
 
     def route(self, model_id: str) -> Route:
-        for model in self.settings.models:
-            if model.id == model_id:
-                return Route(
-                    model.id, model.provider, model.upstream, model.max_output_tokens, model.context_window
-                )
-        head, sep, rest = model_id.partition("/")
-        if sep and rest and head in known_provider_ids(self.settings):
-            return Route(model_id, head, rest)
-        for provider_id, models in self.verified_models.items():
-            if model_id in models:
-                return Route(model_id, provider_id, model_id)
-        for prefixes, provider_id in _PREFIX_ROUTES:
-            if model_id.startswith(prefixes):
-                return Route(model_id, provider_id, model_id)
-        raise ByokError(
-            ErrorCode.MODEL_NOT_FOUND,
-            f"No provider is known for model {model_id!r}",
-            cause=f"{model_id!r} is not in byok.models and has no well-known prefix",
-            fix='Add it to byok.models as {"id": "...", "provider": "..."}, or write it as provider/model',
-            models=[m["id"] for m in self.model_list() if not m["builtin"]],
-        )
+        return routing.route(self.settings, self.verified_models, model_id)
 
     async def routes(self, feature: str, model: str | None) -> list[Route]:
         """The model (or fallback list) serving a feature: the request's, the feature's, chat's, a default."""
-        features = self.settings.features
-        choice: ModelChoice = model or getattr(features, _snake(feature), None) or features.chat
-        if not choice:
-            choice = await self.default_model()
-        ids = [choice] if isinstance(choice, str) else list(choice)
-        return [self.route(model_id) for model_id in ids]
+        return await routing.routes(self.settings, self.verified_models, feature, model, self._has_key)
 
     async def default_model(self) -> str:
-        if self.settings.models:
-            return self.settings.models[0].id
-        for provider_id in _DEFAULT_PROVIDER_ORDER:
-            preset = PRESETS[provider_id]
-            if preset.default_model and await self.stored_key(provider_id):
-                return preset.default_model
-        raise ByokError(
-            ErrorCode.KEY_MISSING,
-            "No model is configured and no provider has a key",
-            cause="byok.features.chat is not set and no API key is stored",
-            fix="Run `byok keys set openai` (or another provider), or set byok.features.chat",
-        )
+        return await routing.default_model(self.settings, self._has_key)
 
     def model_list(self) -> list[dict[str, Any]]:
-        seen: dict[str, dict[str, Any]] = {}
-        for feature, model_id in BUILTIN_MODELS.items():
-            seen[model_id] = {"id": model_id, "provider": "builtin", "features": [feature], "builtin": True}
-        entries = [(m.id, m.provider) for m in self.settings.models]
-        entries += [(model_id, pid) for pid, models in self.verified_models.items() for model_id in models]
-        for model_id, provider_id in entries:
-            seen.setdefault(
-                model_id,
-                {"id": model_id, "provider": provider_id, "features": list(BYOK_FEATURES), "builtin": False},
-            )
-        return list(seen.values())
+        return routing.model_list(self.settings, self.verified_models)
+
+    async def _has_key(self, provider_id: str) -> bool:
+        return await self.stored_key(provider_id) is not None
 
     async def status(self) -> dict[str, Any]:
         features: dict[str, Any] = {}
@@ -478,7 +417,3 @@ def endpoint_origin(resolved: ResolvedProvider, adapter: Provider) -> str:
             fix=f"Set {setting} to the plain URL of the API; put credentials in the key (byok keys set {pid})",
         )
     return endpoint
-
-
-def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)

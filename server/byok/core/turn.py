@@ -28,7 +28,8 @@ from byok.core.prices import (
     user_price,
 )
 from byok.core.retry import RetryPolicy, first_output, run_with_retries
-from byok.core.session import Backend, Route
+from byok.core.routing import Route
+from byok.core.session import Backend
 from byok.providers.base import (
     ChatRequest,
     ChatResult,

@@ -12,7 +12,7 @@ from byok.base.config import CamelModel
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.builtin.apply import apply_snippet
-from byok.core.session import BUILTIN_MODELS
+from byok.core.routing import BUILTIN_MODELS
 from byok.workspace.edits import EditApplier, document_edit, span_edit, workspace_edit
 from byok.workspace.errors import ToolError
 from byok.workspace.files import DocumentLookup, read_disk
