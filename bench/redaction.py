@@ -16,13 +16,13 @@ from bench._common import Row
 from byok.base.redaction import REDACTOR, StreamRedactor, redact
 
 KEYS = (
-    "sk-proj-BENCHKEY0openai0aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1b2c",
-    "sk-ant-api03-BENCHKEY0anthropic0bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb9z8y",
-    "AIzaBENCHKEY0google0cccccccccccccccccc",
+    "sk-proj-FAKEBENCHKEY0openai0aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1b2c",
+    "sk-ant-api03-FAKEBENCHKEY0anthropic0bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb9z8y",
+    "AIzaFAKEBENCHKEY0google0cccccccccccccccccc",
     "0123456789abcdef0123456789abBNCH",
-    "local-BENCHKEY-compat-dddddddddddddddd",
-    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYBENCHKEY",
-    "IQoJb3JpZ2luX2VjEBENCHSESSIONTOKEN//////////wEaCXVzLWVhc3QtMSJH",
+    "local-FAKEBENCHKEY-compat-dddddddddddddddd",
+    "FAKE/aws/secret+FAKEBENCHKEY/slashy+0000",
+    "FAKEsessionBENCHTOKEN//////////wEaCXVzLWVhc3QtMSJH",
     "ABSKQmVkcm9ja0FQSUtleS1ieW9rLWJlbmNoLWtleS0xMjM0NTY3ODkw",
 )
 WORDS = [

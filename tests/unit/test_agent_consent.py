@@ -142,7 +142,7 @@ def test_command_env_withholds_credentials_whoever_names_them(monkeypatch: pytes
         "GITHUB_TOKEN": "plain",
         "DB_PASSWORD": "plain",
         "STRIPE_KEY": "plain",
-        "HARMLESS_NAME": "sk-proj-TESTkeyShape0123456789abcdefghijklmnop",
+        "HARMLESS_NAME": "sk-proj-FAKE0TESTkeyShape0123456789abcdefghij",
     }
     for name, value in credentials.items():
         monkeypatch.setenv(name, value)

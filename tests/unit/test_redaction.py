@@ -13,7 +13,7 @@ from tests.conftest import TEST_KEY_AZURE, TEST_KEY_COMPAT, TEST_KEY_OPENAI
 from byok.base.redaction import MAX_KEY_SHAPE_LEN, REDACTOR, DeltaRedactor, StreamRedactor, redact
 
 # An AWS-style secret: '/' and '+' exercise URL-encoding, JSON escapes and both base64 alphabets.
-SLASHY_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCY/TESTKEY+FAKE"
+SLASHY_KEY = "FAKE/aws+secret/TESTKEY+slashy/0000+FAKE"
 KEYS = (TEST_KEY_OPENAI, TEST_KEY_AZURE, TEST_KEY_COMPAT, SLASHY_KEY)
 
 
@@ -188,7 +188,7 @@ def test_delta_redactor_keeps_kinds_apart_and_never_holds_a_status_line() -> Non
         "class task-manager-component-list {}",
         "mask-0123456789abcdefghij and disk-0123456789abcdefghij",
         "pip install sk-learn-compatible-estimators",
-        "XAKIAABCDEFGHIJKLMNOP",
+        "XAKIAFAKEFAKEFAKEFAKE",
     ],
 )
 def test_words_that_merely_contain_a_key_prefix_are_left_alone(text: str) -> None:
