@@ -23,7 +23,7 @@ KEYS = (
     "local-FAKEBENCHKEY-compat-dddddddddddddddd",
     "FAKE/aws/secret+FAKEBENCHKEY/slashy+0000",
     "FAKEsessionBENCHTOKEN//////////wEaCXVzLWVhc3QtMSJH",
-    "ABSKQmVkcm9ja0FQSUtleS1ieW9rLWJlbmNoLWtleS0xMjM0NTY3ODkw",
+    "ABSKFAKEQmVkcm9ja0FQSUtleS1ieW9rLWJlbmNoLWtleS0xMjM0NTY3ODkw",
 )
 WORDS = [
     "the",
