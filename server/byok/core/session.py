@@ -48,10 +48,6 @@ class Network:
     ca_fingerprint: str | None
 
 
-_ENDPOINT_SETTING = {"azure": "endpoint", "bedrock": "endpointUrl"}
-"""The setting that moves a provider kind's endpoint (the others: baseUrl)."""
-
-
 class Backend:
     def __init__(
         self,
@@ -149,7 +145,7 @@ class Backend:
         The settings' proxy is part of it unless the endpoint is loopback (never proxied); the CA bundle
         the client trusts unless the endpoint is plain HTTP. The environment's own proxies are not.
         """
-        endpoint = endpoint_origin(resolved, adapter)
+        endpoint = origin(adapter.key_endpoint)
         proxy = network.settings.proxy
         return KeyRoute(
             endpoint,
@@ -264,7 +260,6 @@ class Backend:
                 fix=f"Run `byok keys set {provider_id}` (or BYOK: Set API Key), or set {env}",
             )
         adapter = create_provider(resolved, stored.secret if stored else None, network.client)
-        endpoint_origin(resolved, adapter)
         if stored is not None or resolved.kind == "bedrock":  # Bedrock without a key uses the AWS chain
             route = self.key_route(network, resolved, adapter)
             require_secure(route.endpoint, provider_id)
@@ -395,25 +390,3 @@ class Backend:
         for feature, model_id in BUILTIN_MODELS.items():
             features[feature] = {"model": model_id, "provider": "builtin", "builtin": True}
         return {"version": __version__, "features": features, "keys": await self.list_keys()}
-
-
-def endpoint_origin(resolved: ResolvedProvider, adapter: Provider) -> str:
-    """The origin requests (and a key) go to; an endpoint with a user name or password is `insecure_endpoint`.
-
-    httpx connects to the host after the `@`, so text before it (blanks, bidi controls) could pose as the
-    host wherever the route is shown; the setting that holds it is named.
-    """
-    endpoint = origin(adapter.key_endpoint)
-    netloc = urlsplit(endpoint).netloc
-    if "@" in netloc:
-        pid = resolved.provider_id
-        setting = f"byok.providers.{pid}.{_ENDPOINT_SETTING.get(resolved.kind, 'baseUrl')}"
-        raise ByokError(
-            ErrorCode.INSECURE_ENDPOINT,
-            f"{setting} has a user name or password before its host ({visible(netloc.rpartition('@')[2])}); "
-            "nothing is sent to it",
-            provider=pid,
-            cause="Text before an @ in a URL is not the host, and can be made to look like one",
-            fix=f"Set {setting} to the plain URL of the API; put credentials in the key (byok keys set {pid})",
-        )
-    return endpoint

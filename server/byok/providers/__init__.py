@@ -152,8 +152,8 @@ ENDPOINT_SETTING: dict[ProviderKind, str] = {"azure": "endpoint", "bedrock": "en
 
 
 def check_endpoint(url: str, provider_id: str, kind: ProviderKind) -> None:
-    """A URL requests cannot go to (no parse, a bad port, a host httpx refuses, blanks or invisible characters)
-    is `insecure_endpoint` naming the setting that holds it."""
+    """A URL requests cannot go to (no parse, a bad port, a host httpx refuses, blanks or invisible characters,
+    a user name or password before the host) is `insecure_endpoint` naming the setting that holds it."""
     try:
         urlsplit(url).port  # noqa: B018 (raises for brackets that do not close, a bad port)
         httpx.URL(url)  # raises for an invalid IDNA host or control characters
@@ -161,7 +161,20 @@ def check_endpoint(url: str, provider_id: str, kind: ProviderKind) -> None:
         reason = str(exc)
     else:
         if url.isprintable() and not any(char.isspace() for char in url):
-            return
+            netloc = urlsplit(url).netloc
+            if "@" not in netloc:
+                return
+            setting = f"byok.providers.{provider_id}.{ENDPOINT_SETTING.get(kind, 'baseUrl')}"
+            # httpx connects to the host after the `@`; text before it could pose as the host where shown.
+            raise ByokError(
+                ErrorCode.INSECURE_ENDPOINT,
+                f"{setting} has a user name or password before its host ({visible(netloc.rpartition('@')[2])}); "
+                "nothing is sent to it",
+                provider=provider_id,
+                cause="Text before an @ in a URL is not the host, and can be made to look like one",
+                fix=f"Set {setting} to the plain URL of the API; put credentials in the key "
+                f"(byok keys set {provider_id})",
+            )
         reason = "it holds a blank or an invisible character"
     setting = f"byok.providers.{provider_id}.{ENDPOINT_SETTING.get(kind, 'baseUrl')}"
     raise ByokError(
