@@ -42,13 +42,12 @@ def register_features(server: ByokServer) -> None:
 
     @server.streaming_command(Command.COMPOSER, ComposerParams)
     async def handle_composer(params: ComposerParams, sink: StreamSink) -> dict[str, Any]:
-        documents = server_documents(server)
         return await composer(
             server.backend,
             params,
             sink,
             _agent_workspace(server),
-            FileJail(workspace_roots(server), documents),
+            FileJail(workspace_roots(server), server_documents(server)),
             edit_applier(server, "byok: composer"),
             ask=user_asker(server),
         )
