@@ -108,7 +108,7 @@ class Backend:
 
         self._network = Network(settings, build_client(settings, ca), fingerprint)
         if current is not None:
-            asyncio.get_running_loop().create_task(current.client.aclose())
+            self.in_background(current.client.aclose())  # held until closed (a bare task can be collected)
         return self._network
 
     def in_background(self, work: Coroutine[Any, Any, None]) -> None:
