@@ -177,7 +177,9 @@ async def test_metadata_comes_last_and_cached_tokens_count_as_input(
     ]
     result = await complete(provider(fake, client), chat())
     assert (result.reasoning, result.text, result.finish_reason) == ("hmm", "Answer", "length")
-    assert result.usage == Usage(input_tokens=125, output_tokens=9, cached_input_tokens=100)
+    assert result.usage == Usage(
+        input_tokens=125, output_tokens=9, cache_read_tokens=100, cache_write_tokens=20
+    )
 
 
 async def test_tool_use_input_split_across_deltas(fake: FakeBedrock, client: httpx.AsyncClient) -> None:

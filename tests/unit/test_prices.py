@@ -139,7 +139,7 @@ def test_override_precedence() -> None:
 
 def test_cost_uses_cached_price_for_the_cached_part_of_the_input() -> None:
     price = Price(input=2.5, output=10.0, cached_input=1.25)
-    usage = Usage(input_tokens=1_000_000, output_tokens=100_000, cached_input_tokens=400_000)
+    usage = Usage(input_tokens=1_000_000, output_tokens=100_000, cache_read_tokens=400_000)
     assert cost_usd(price, usage) == pytest.approx(0.6 * 2.5 + 0.4 * 1.25 + 0.1 * 10.0)
     assert cost_usd(Price(3.0, 15.0), usage) == pytest.approx(3.0 + 1.5)  # no cache price: full price
     assert cost_usd(None, usage) is None

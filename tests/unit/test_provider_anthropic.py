@@ -139,7 +139,7 @@ async def test_cache_tokens_are_counted_as_input(fake: FakeServer, adapter: Anth
         sse_reply([named("message_start", start), named("message_delta", end), named("message_stop", {})]),
     )
     assert (await complete(adapter, HI)).usage == Usage(
-        input_tokens=125, output_tokens=40, cached_input_tokens=100
+        input_tokens=125, output_tokens=40, cache_read_tokens=100, cache_write_tokens=20
     )
 
 

@@ -122,7 +122,7 @@ async def test_usage_fields_merge_across_chunks(fake: FakeServer, adapter: Gemin
     first = chunk([{"text": "a"}], usageMetadata={"promptTokenCount": 40, "cachedContentTokenCount": 32})
     last = chunk([{"text": "b"}], "STOP", usageMetadata={"candidatesTokenCount": 3})
     fake.route("POST", STREAM, sse_reply([first, last]))
-    assert (await complete(adapter, HI)).usage == Usage(40, 3, cached_input_tokens=32)
+    assert (await complete(adapter, HI)).usage == Usage(40, 3, cache_read_tokens=32)
 
 
 @pytest.mark.parametrize(

@@ -137,7 +137,7 @@ async def test_cached_prompt_tokens(fake: FakeServer, adapter: OpenAIProvider) -
             ]
         ),
     )
-    assert await events(adapter) == [Finish("stop"), Usage(50, 4, cached_input_tokens=32)]
+    assert await events(adapter) == [Finish("stop"), Usage(50, 4, cache_read_tokens=32)]
 
 
 async def test_length_finish_and_complete(fake: FakeServer, adapter: OpenAIProvider) -> None:

@@ -112,13 +112,13 @@ def price_for(
 def cost_usd(price: Price | None, usage: Usage) -> float | None:
     """What `usage` costs at `price`; None when the price is unknown.
 
-    `usage.cached_input_tokens` is the part of `usage.input_tokens` that was read from the prompt cache
+    `usage.cache_read_tokens` is the part of `usage.input_tokens` that was read from the prompt cache
     (OpenAI's convention; the Anthropic adapter folds cache reads into input_tokens to match).
     """
     if price is None:
         return None
     tier = price.for_input(usage.input_tokens)
-    cached = min(max(usage.cached_input_tokens, 0), usage.input_tokens)
+    cached = min(max(usage.cache_read_tokens, 0), usage.input_tokens)
     cached_rate = tier.input if tier.cached_input is None else tier.cached_input
     total = (
         (usage.input_tokens - cached) * tier.input + cached * cached_rate + usage.output_tokens * tier.output

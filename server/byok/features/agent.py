@@ -171,7 +171,14 @@ async def agent(
             usage.add(turn)
             model = turn.route.model_id
             calls = turn.result.tool_calls
-            messages.append(Message("assistant", turn.result.text, tool_calls=calls))
+            messages.append(
+                Message(
+                    "assistant",
+                    turn.result.text,
+                    tool_calls=calls,
+                    reasoning_items=turn.result.reasoning_items,
+                )
+            )
             summary = turn.result.text or summary
             step: dict[str, Any] = {"step": number, "text": turn.result.text, "toolCalls": []}
             steps.append(step)

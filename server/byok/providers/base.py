@@ -30,10 +30,25 @@ class ToolCall:
 
 
 @dataclass(slots=True)
+class ReasoningItem:
+    """Reasoning a provider returned that must go back unchanged, in order, in the next turn's input.
+
+    Anthropic `thinking` (with `signature`) and `redacted_thinking` blocks, Bedrock `reasoningContent`
+    blocks, Responses API `reasoning` items (with `encrypted_content`). `family` names the wire family
+    that produced it: an adapter sends back only its own family's items and drops the others.
+    """
+
+    family: str
+    data: dict[str, Any]
+
+
+@dataclass(slots=True)
 class Message:
     role: Role
     content: str = ""
     tool_calls: list[ToolCall] = field(default_factory=list)
+    reasoning_items: list[ReasoningItem] = field(default_factory=list)
+    """For role "assistant": the reasoning to echo before this turn's text and tool calls."""
     tool_call_id: str | None = None
     """For role "tool": the id of the call this answers."""
     name: str | None = None
@@ -84,18 +99,29 @@ class ToolCallEvent:
 
 
 @dataclass(slots=True)
+class ReasoningItemEvent:
+    item: ReasoningItem
+
+
+@dataclass(slots=True)
 class Usage:
     input_tokens: int = 0
     """All input, cached included (OpenAI's convention)."""
     output_tokens: int = 0
-    cached_input_tokens: int = 0
+    """All output, reasoning included."""
+    cache_read_tokens: int = 0
+    """The part of `input_tokens` read from the prompt cache."""
+    cache_write_tokens: int = 0
+    """The part of `input_tokens` written to the prompt cache."""
+    reasoning_tokens: int = 0
+    """The part of `output_tokens` spent on reasoning, where the provider says."""
     estimated: bool = False
 
     @classmethod
     def with_cache(cls, uncached_input: Any, output: Any, cache_read: Any, cache_write: Any) -> Usage:
         """From APIs that count cache reads and writes apart from input (Anthropic, Bedrock)."""
         read, write = int(cache_read or 0), int(cache_write or 0)
-        return cls(int(uncached_input or 0) + read + write, int(output or 0), read)
+        return cls(int(uncached_input or 0) + read + write, int(output or 0), read, write)
 
 
 @dataclass(slots=True)
@@ -104,7 +130,7 @@ class Finish:
     """Normalised: stop, length, tool_calls, content_filter, or the provider's own word."""
 
 
-StreamEvent = TextDelta | ReasoningDelta | ToolCallEvent | Usage | Finish
+StreamEvent = TextDelta | ReasoningDelta | ReasoningItemEvent | ToolCallEvent | Usage | Finish
 MAX_PARTIAL_TEXT = 256 * 1024
 """The most text (UTF-8 bytes) an error keeps as `partialText` (the whole stream was relayed as it arrived)."""
 
@@ -116,6 +142,7 @@ class ChatResult:
     text_parts: list[str] = field(default_factory=list)
     reasoning_parts: list[str] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
+    reasoning_items: list[ReasoningItem] = field(default_factory=list)
     usage: Usage | None = None
     finish_reason: str = "stop"
 
@@ -157,6 +184,8 @@ class ChatResult:
             self.reasoning_parts.append(event.text)
         elif isinstance(event, ToolCallEvent):
             self.tool_calls.append(event.call)
+        elif isinstance(event, ReasoningItemEvent):
+            self.reasoning_items.append(event.item)
         elif isinstance(event, Usage):
             self.usage = event
         else:

@@ -132,7 +132,7 @@ class GeminiProvider(HttpProvider):
                     input_tokens=int(usage.get("promptTokenCount") or 0),
                     output_tokens=int(usage.get("candidatesTokenCount") or 0)
                     + int(usage.get("thoughtsTokenCount") or 0),
-                    cached_input_tokens=int(usage.get("cachedContentTokenCount") or 0),
+                    cache_read_tokens=int(usage.get("cachedContentTokenCount") or 0),
                 )
                 if usage
                 else None

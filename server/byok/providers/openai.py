@@ -183,7 +183,7 @@ class OpenAIProvider(HttpProvider):
                 Usage(
                     input_tokens=int(usage.get("prompt_tokens") or 0),
                     output_tokens=int(usage.get("completion_tokens") or 0),
-                    cached_input_tokens=int(details.get("cached_tokens") or 0),
+                    cache_read_tokens=int(details.get("cached_tokens") or 0),
                 )
             )
         return events
