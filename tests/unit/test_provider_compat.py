@@ -31,6 +31,7 @@ from byok.providers.base import (
     ChatRequest,
     Finish,
     Message,
+    Reasoning,
     ReasoningDelta,
     StreamEvent,
     TextDelta,
@@ -96,7 +97,7 @@ async def test_compatible_servers_get_plain_chat_fields(
         messages=[Message("system", "Be terse."), Message("user", "hi")],
         max_tokens=50,
         temperature=0.7,
-        reasoning_effort="high",
+        reasoning=Reasoning(effort="high"),
     )
     await complete(local, request)
     sent = fake.requests[-1]

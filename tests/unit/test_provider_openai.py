@@ -31,6 +31,7 @@ from byok.providers.base import (
     ChatRequest,
     Finish,
     Message,
+    Reasoning,
     StreamEvent,
     TextDelta,
     ToolCall,
@@ -113,7 +114,7 @@ async def test_reasoning_models_get_their_own_fields(
         messages=[Message("system", "Be terse."), Message("user", "hi")],
         max_tokens=100,
         temperature=0.5,
-        reasoning_effort="low",
+        reasoning=Reasoning(effort="low"),
     )
     assert (await complete(adapter, request)).text == "ok"
     body = fake.requests[-1].json()

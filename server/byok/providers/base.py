@@ -64,6 +64,18 @@ class ToolSpec:
     """A JSON Schema object."""
 
 
+@dataclass(frozen=True, slots=True)
+class Reasoning:
+    """The reasoning asked for, already fitted to what the model supports (see core's capability table)."""
+
+    effort: str | None = None
+    """none, minimal, low, medium, high, xhigh or max."""
+    budget_tokens: int | None = None
+    """A thinking budget, for APIs that take one (Anthropic before adaptive thinking, Gemini 2.x)."""
+    summary: bool = False
+    """Ask for the model's reasoning (a summary, where that is all the API gives) to be streamed."""
+
+
 @dataclass(slots=True)
 class ChatRequest:
     model: str
@@ -71,8 +83,12 @@ class ChatRequest:
     messages: list[Message]
     max_tokens: int = 4096
     temperature: float | None = None
-    reasoning_effort: str | None = None
+    reasoning: Reasoning | None = None
     tools: list[ToolSpec] = field(default_factory=list)
+    cache: bool = True
+    """Prompt caching: breakpoints where the API takes them (Anthropic, Bedrock)."""
+    cache_key: str | None = None
+    """A stable, opaque per-workspace value for APIs that route by one (OpenAI `prompt_cache_key`)."""
 
     @property
     def system(self) -> str:

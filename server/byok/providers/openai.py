@@ -91,8 +91,8 @@ class OpenAIProvider(HttpProvider):
         }
         if reasoning:
             body["max_completion_tokens"] = request.max_tokens
-            if request.reasoning_effort:
-                body["reasoning_effort"] = request.reasoning_effort
+            if request.reasoning and request.reasoning.effort:
+                body["reasoning_effort"] = request.reasoning.effort
         else:
             body["max_tokens"] = request.max_tokens
             if request.temperature is not None:
