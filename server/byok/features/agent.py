@@ -17,8 +17,10 @@ from byok.base.config import CamelModel
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.base.redaction import redact
+from byok.core.mcp.servers import Chooser
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, Turn, run_turn
+from byok.features.agent_mcp import McpToolbox
 from byok.features.agent_tools import TOOL_SPECS, ToolResult, Tools, describe_calls
 from byok.providers.base import Message, ToolCall
 from byok.workspace.changes import Changes, PermissionAsker
@@ -42,6 +44,7 @@ SYSTEM_PROMPT = """You are a coding agent working in the user's workspace throug
 user when you finish; read_file already sees them.
 - run_command needs the user's permission each time and sees the files on disk, not your pending edits. \
 Changes to files that editors or tools run commands from (.vscode/, .devcontainer/, .envrc ...) need it too.
+- Tools named mcp__<server>__<tool> come from the user's MCP servers; the user may be asked before each call.
 - Paths are relative to the workspace root. Secret files (.env, keys) and .git are off limits.
 - When the task is done, stop calling tools and reply with a short summary of what you changed."""
 
@@ -91,7 +94,9 @@ def _brief(arguments: dict[str, Any]) -> dict[str, Any]:
     return {k: _shorten(v, BRIEF_ARGUMENT_CHARS) if isinstance(v, str) else v for k, v in arguments.items()}
 
 
-async def _run_call(tools: Tools, call: ToolCall, index: int, kept_chars: int) -> ToolResult:
+async def _run_call(
+    tools: Tools, mcp: McpToolbox | None, call: ToolCall, index: int, kept_chars: int
+) -> ToolResult:
     """The call's result; a tool error without running it when it is beyond MAX_TOOL_CALLS_PER_STEP (`index`
     in its step) or the run's results reached MAX_RUN_TOOL_CHARS (`kept_chars` so far)."""
     if index >= MAX_TOOL_CALLS_PER_STEP:
@@ -106,6 +111,8 @@ async def _run_call(tools: Tools, call: ToolCall, index: int, kept_chars: int) -
             "finish with a summary of what is done.",
             is_error=True,
         )
+    if mcp is not None and mcp.handles(call.name) and "_error" not in call.arguments:
+        return await mcp.call(call)
     return await tools.call(call)
 
 
@@ -123,6 +130,7 @@ async def agent(
     *,
     ask: PermissionAsker | None = None,
     apply_edit: EditApplier | None = None,
+    choose: Chooser | None = None,
 ) -> dict[str, Any]:
     """Run the agent loop until the model stops calling tools, `max_steps`, cancellation or the budget."""
     if workspace is None:
@@ -142,6 +150,7 @@ async def agent(
         command_timeout_s=settings.command_timeout_s,
         command_env=settings.command_env,
     )
+    mcp = await McpToolbox.open(backend, workspace.root, choose)
     messages = [
         Message("system", SYSTEM_PROMPT),
         Message("user", f"Workspace root: {workspace.root.name}\n\nTask: {params.task}"),
@@ -165,7 +174,7 @@ async def agent(
             request = Prompt(
                 messages=list(messages),
                 max_tokens=backend.settings.max_output_tokens,
-                tools=TOOL_SPECS,
+                tools=TOOL_SPECS + (mcp.specs() if mcp else []),
             )
             turn = await run_turn(backend, routes, request, sink, feature="agent")
             usage.add(turn)
@@ -187,7 +196,7 @@ async def agent(
                 break
             sink.delta("status", describe_calls(calls[:MAX_TOOL_CALLS_PER_STEP]))
             for index, call in enumerate(calls):
-                result = await _run_call(tools, call, index, kept_chars)
+                result = await _run_call(tools, mcp, call, index, kept_chars)
                 kept_chars += len(result.content)
                 messages.append(
                     Message(

@@ -11,6 +11,7 @@ from lsprotocol import types
 from lsprotocol.converters import get_converter
 
 from byok.base.errors import ByokError
+from byok.core.mcp.servers import Chooser
 from byok.lsp.commands import ByokServer
 from byok.workspace.changes import PermissionAsker
 from byok.workspace.edits import EditApplier
@@ -80,21 +81,42 @@ async def ask_user(
     None means the client cannot ask (it declared no `window.showMessage` capability: headless). With
     a client that can ask, anything but `allow` (another title, null, an error, a timeout) is False.
     """
+    answer = await choose(server, message, (allow, deny), timeout_s=timeout_s)
+    return None if answer is None else answer == allow
+
+
+async def choose(
+    server: ByokServer, message: str, actions: tuple[str, ...], *, timeout_s: float
+) -> str | None:
+    """Ask with `window/showMessageRequest` offering `actions`: the title picked; "" for anything else (null,
+    another title, an error, a timeout); None when the client cannot ask (no `window.showMessage`)."""
     window = server.client_capabilities.window if server.client_capabilities else None
     if window is None or window.show_message is None:
         return None
     request = types.ShowMessageRequestParams(
         type=types.MessageType.Warning,
         message=message,
-        actions=[types.MessageActionItem(title=allow), types.MessageActionItem(title=deny)],
+        actions=[types.MessageActionItem(title=title) for title in actions],
     )
     try:
         async with asyncio.timeout(timeout_s):
             answer = await server.window_show_message_request_async(request)
     except Exception:  # the client's failure to answer is a refusal, whatever its shape
         log.info("permission request got no usable answer; treated as deny")
-        return False
-    return isinstance(answer, types.MessageActionItem) and answer.title == allow
+        return ""
+    if isinstance(answer, types.MessageActionItem) and answer.title in actions:
+        return answer.title
+    return ""
+
+
+def user_chooser(server: ByokServer) -> Chooser:
+    """`choose` with the user's `agent.permissionTimeoutS`, as the callable features take."""
+
+    async def ask(question: str, actions: tuple[str, ...]) -> str | None:
+        timeout_s = server.backend.settings.agent.permission_timeout_s
+        return await choose(server, question, actions, timeout_s=timeout_s)
+
+    return ask
 
 
 def edit_applier(server: ByokServer, label: str) -> EditApplier:
