@@ -89,6 +89,7 @@ class McpServers:
         """Approval keys the user answered "Don't start" to in this session: not asked again until a restart."""
         self._ask_lock = asyncio.Lock()
         self._groups: set[int] = set()
+        self._starting: set[asyncio.Task[None]] = set()
         atexit.register(self._kill_all)
 
     def configure(self, settings: McpSettings) -> None:
@@ -101,6 +102,8 @@ class McpServers:
 
     async def aclose(self) -> None:
         """Stop every server and its processes."""
+        for task in list(self._starting):
+            task.cancel()
         connections, self._connections = list(self._connections.values()), {}
         await asyncio.gather(*(c.stop() for c in connections), return_exceptions=True)
         self._kill_all()
@@ -115,6 +118,12 @@ class McpServers:
         from byok.core.approvals import GLOBAL_SCOPE
 
         return self._approvals().approved(GLOBAL_SCOPE, approval_key(settings))
+
+    def start_in_background(self, choose: Chooser | None, root: Path | None) -> None:
+        """`start` without waiting for it (`mcp.startOnLaunch`); the task is held until it ends."""
+        task = asyncio.get_running_loop().create_task(self.start(choose, root))
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
 
     async def start(self, choose: Chooser | None, root: Path | None) -> None:
         """Start every enabled server that is not running, asking the user first (one question at a time)
