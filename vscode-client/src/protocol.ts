@@ -19,6 +19,7 @@ export const Command = {
   composer: 'byok.composer',
   agent: 'byok.agent',
   usage: 'byok.usage',
+  forgetApprovals: 'byok.forgetApprovals',
   mcpStatus: 'byok.mcpStatus',
 } as const;
 export type CommandId = (typeof Command)[keyof typeof Command];

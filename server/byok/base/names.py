@@ -24,6 +24,7 @@ class Command(StrEnum):
     COMPOSER = "byok.composer"
     AGENT = "byok.agent"
     USAGE = "byok.usage"
+    FORGET_APPROVALS = "byok.forgetApprovals"
     MCP_STATUS = "byok.mcpStatus"
 
 
@@ -64,6 +65,7 @@ class ErrorCode(StrEnum):
     LEDGER_UNAVAILABLE = "ledger_unavailable"
     LEDGER_CORRUPT = "ledger_corrupt"
     BUILTIN_ONLY = "builtin_only"
+    APPROVALS_UNAVAILABLE = "approvals_unavailable"
     MCP_UNAVAILABLE = "mcp_unavailable"
 
 
