@@ -20,8 +20,17 @@ from tests.conftest import TEST_KEY_ANTHROPIC, TEST_KEY_GOOGLE, TEST_KEY_OPENAI
 from tests.e2e.edits import settings_for
 from tests.e2e.harness import Session, lsp_session
 from tests.fakes import FakeServer, anthropic_stream, gemini_stream, openai_stream
-from tests.fakes_bedrock import ACCESS_KEY, MODEL, SECRET_KEY, SESSION_TOKEN, FakeBedrock, StreamReply
-from tests.fakes_bedrock import event, metadata, text_events
+from tests.fakes_bedrock import (
+    ACCESS_KEY,
+    MODEL,
+    SECRET_KEY,
+    SESSION_TOKEN,
+    FakeBedrock,
+    StreamReply,
+    event,
+    metadata,
+    text_events,
+)
 
 pytestmark = pytest.mark.mcp_servers
 
@@ -304,9 +313,9 @@ async def test_http_sse_status_resources_and_workspace_configs(
     root = tmp_path / "ws"
     (root / ".vscode").mkdir(parents=True)
     marker = tmp_path / "workspace-server-ran"
+    evil = json.dumps({"command": "touch", "args": [str(marker)]})
     (root / ".vscode" / "mcp.json").write_text(
-        '{\n  // a workspace server: reported, never started\n  "servers": {"evil": {"command": "touch", '
-        f'"args": ["{marker}"]}},}}\n'
+        '{\n  // a workspace server: reported, never started\n  "servers": {"evil": ' + evil + "},\n}\n"
     )
     (root / ".mcp.json").write_text(json.dumps({"mcpServers": {"remote": {"url": "https://x.test/mcp"}}}))
     settings = settings_for(
