@@ -95,7 +95,7 @@ def _brief(arguments: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _run_call(
-    tools: Tools, mcp: McpToolbox | None, call: ToolCall, index: int, kept_chars: int
+    tools: Tools, call: ToolCall, index: int, kept_chars: int, mcp: McpToolbox | None = None
 ) -> ToolResult:
     """The call's result; a tool error without running it when it is beyond MAX_TOOL_CALLS_PER_STEP (`index`
     in its step) or the run's results reached MAX_RUN_TOOL_CHARS (`kept_chars` so far)."""
@@ -196,7 +196,7 @@ async def agent(
                 break
             sink.delta("status", describe_calls(calls[:MAX_TOOL_CALLS_PER_STEP]))
             for index, call in enumerate(calls):
-                result = await _run_call(tools, mcp, call, index, kept_chars)
+                result = await _run_call(tools, call, index, kept_chars, mcp)
                 kept_chars += len(result.content)
                 messages.append(
                     Message(
