@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Callable
@@ -277,7 +278,11 @@ async def test_a_killed_server_is_a_tool_error_and_no_process_outlives_byok(
     root = tmp_path / "ws"
     root.mkdir()
     # The server leaves a child behind in its process group: the byok server must end it too.
-    spawner = {"command": "sh", "args": ["-c", f'sleep {LINGER} & exec "$0"', str(time_server)]}
+    spawner = {
+        "command": "sh",
+        "args": ["-c", f'echo "token is $MCP_TOKEN" >&2; sleep {LINGER} & exec "$0"', str(time_server)],
+        "env": {"MCP_TOKEN": "${env:MCP_TEST_ENV_SECRET}"},
+    }
     settings = settings_for(fake, mcp={"servers": {"time": spawner}})
     fake.route(
         *CHAT,
@@ -286,12 +291,15 @@ async def test_a_killed_server_is_a_tool_error_and_no_process_outlives_byok(
         openai_stream([], tool_calls=[("c2", "mcp__time__get_current_time", TIME)]),
         openai_stream(["went on"]),
     )
-    async with lsp_session(settings, server_env, root=root.as_uri()) as s:
+    env = {**server_env, "MCP_TEST_ENV_SECRET": ENV_SECRET}
+    async with lsp_session(settings, env, root=root.as_uri()) as s:
         s.answer = answering()
         await s.command("byok.setKey", {"provider": "openai", "key": TEST_KEY_OPENAI})
         first = await s.command("byok.agent", {"task": "time", "model": "gpt-4o"})
         assert first["steps"][0]["toolCalls"][0]["ok"] is True
         assert processes_with(LINGER), "the server's child runs"
+        logged = [m.message for m in s.client.log_messages if "token is" in m.message]
+        assert logged and ENV_SECRET not in logged[0], "the server's stderr is logged, redacted"
 
         def kill_then_allow(params: types.ShowMessageRequestParams) -> str:
             for pid in processes_with(str(time_server)):
@@ -303,6 +311,7 @@ async def test_a_killed_server_is_a_tool_error_and_no_process_outlives_byok(
         assert second["stopReason"] == "done" and second["summary"] == "went on"
         call = second["steps"][0]["toolCalls"][0]
         assert call["ok"] is False and "MCP server 'time'" in call["result"], call
+        assert ENV_SECRET not in s.everything()
     assert not wait_until_gone(LINGER), "the server's child outlived the byok server"
     assert not wait_until_gone(str(time_server))
 
@@ -364,3 +373,53 @@ async def test_http_sse_status_resources_and_workspace_configs(
         sent = json.dumps(fake.requests[0].json())
         assert f"mcp://streamable/{quote(resource, safe='')}" in sent and "Architecture" in sent
     assert not marker.exists(), "nothing from the workspace or a disabled server was started"
+
+
+async def test_list_changed_binary_results_and_resources_in_agent_files(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path, everything_js: Path, time_server: Path
+) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    servers = stdio_servers(everything_js, time_server, everything={"autoApprove": "*"})
+    settings = settings_for(fake, mcp={"servers": servers, "maxResultBytes": 200})
+    gzip = {
+        "name": "note.txt.gz",
+        "data": "data:text/plain;base64,aGVsbG8gd29ybGQ=",
+        "outputType": "resource",
+    }
+    fake.route(
+        *CHAT,
+        openai_stream(
+            [],
+            tool_calls=[
+                ("c1", "mcp__everything__gzip-file-as-resource", gzip),
+                ("c2", "mcp__everything__echo", {"message": "x" * 500}),
+            ],
+        ),
+        openai_stream(["compressed"]),
+    )
+    resource = "demo://resource/static/document/features.md"
+    env = {**server_env, "MCP_TEST_ENV_SECRET": ENV_SECRET}
+    async with lsp_session(settings, env, root=root.as_uri()) as s:
+        s.answer = answering()
+        await s.command("byok.setKey", {"provider": "openai", "key": TEST_KEY_OPENAI})
+        result = await s.command(
+            "byok.agent",
+            {"task": "gzip", "model": "gpt-4o", "files": [f"mcp://everything/{quote(resource, safe='')}"]},
+        )
+        assert result["stopReason"] == "done" and asks(s, "tool") == [], "autoApprove '*' asks nothing"
+        first, last = fake.requests[0].json(), fake.requests[-1].json()
+        assert f"mcp://everything/{quote(resource, safe='')}" in first["messages"][1]["content"]
+        results = {m["tool_call_id"]: m["content"] for m in last["messages"] if m["role"] == "tool"}
+        assert re.search(
+            r"\[binary resource \S*note\.txt\.gz: application/gzip, \d+ bytes; not shown\]", results["c1"]
+        )
+        assert "truncated" in results["c2"] and len(results["c2"].split("\n")[0].encode()) <= 200
+        deadline = time.monotonic() + 30
+        while True:
+            status = {v["name"]: v for v in (await s.command("byok.mcpStatus", {}))["servers"]}
+            uris = [r["uri"] for r in status["everything"]["resources"]]
+            if any(uri.endswith("note.txt.gz") for uri in uris):
+                break
+            assert time.monotonic() < deadline, "resources/list_changed did not refresh the list"
+            await asyncio.sleep(0.2)

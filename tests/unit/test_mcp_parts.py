@@ -9,14 +9,24 @@ from pathlib import Path
 
 import keyring
 import pytest
-from mcp_types import CallToolResult, EmbeddedResource, ImageContent, TextContent, TextResourceContents
+from mcp_types import (
+    CallToolResult,
+    EmbeddedResource,
+    ImageContent,
+    TextContent,
+    TextResourceContents,
+    Tool,
+    ToolAnnotations,
+)
 
 from byok.base.config import load_settings
 from byok.base.errors import ByokError
 from byok.base.redaction import redact
-from byok.core.mcp.launch import KEYRING_SERVICE, approval_key, command_line, resolve_launch
+from byok.core.approvals import Approvals
+from byok.core.mcp.connection import McpConnection
+from byok.core.mcp.launch import KEYRING_SERVICE, Launch, approval_key, command_line, resolve_launch
 from byok.core.mcp.results import tool_result_text
-from byok.core.mcp.servers import MAX_TOOL_NAME, tool_name
+from byok.core.mcp.servers import MAX_TOOL_NAME, McpServers, tool_name
 from byok.providers.google import GEMINI_SCHEMA_KEYWORDS, gemini_schema
 
 PROVIDER_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -160,3 +170,24 @@ def test_gemini_gets_only_the_schema_keywords_it_accepts() -> None:
     assert reduced["properties"]["flag"] == {}
     assert reduced["properties"]["properties"] == {"type": "string"}
     assert reduced["required"] == ["mode"] and reduced["additionalProperties"] is False
+
+
+def test_running_servers_offer_their_tools_named_rooted_and_flagged(tmp_path: Path) -> None:
+    settings, _ = load_settings({"mcp": {"servers": {"my.srv": {"command": "x"}, "idle": {"command": "y"}}}})
+    servers = McpServers(settings.mcp, lambda: Approvals(tmp_path))
+    running = McpConnection("my.srv", settings.mcp.servers["my.srv"], Launch({}, {}, None))
+    running.state = "running"
+    running.tools = [
+        Tool(name="look", input_schema={"type": "object"}, annotations=ToolAnnotations(read_only_hint=True)),
+        Tool(name="write", description="Writes", input_schema={"properties": {"a": {"type": "string"}}}),
+    ]
+    idle = McpConnection("idle", settings.mcp.servers["idle"], Launch({}, {}, None))
+    idle.tools = [Tool(name="never", input_schema={"type": "object"})]
+    servers._connections.update({"my.srv": running, "idle": idle})
+    offered = {tool.name: tool for tool in servers.tools()}
+    assert set(offered) == {"mcp__my_srv__look", "mcp__my_srv__write"}, "only running servers' tools"
+    look, write = offered["mcp__my_srv__look"], offered["mcp__my_srv__write"]
+    assert look.read_only and not write.read_only
+    assert look.parameters == {"type": "object", "properties": {}}
+    assert write.parameters["type"] == "object" and write.description == "[MCP server my.srv] Writes"
+    assert (look.server, look.tool) == ("my.srv", "look")

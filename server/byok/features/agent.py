@@ -22,11 +22,12 @@ from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, Turn, run_turn
 from byok.features.agent_mcp import McpToolbox
 from byok.features.agent_tools import TOOL_SPECS, ToolResult, Tools, describe_calls
+from byok.features.mcp_context import ResourceReader, read_context
 from byok.providers.base import Message, ToolCall
 from byok.workspace.changes import Changes, PermissionAsker
 from byok.workspace.edits import EditApplier
-from byok.workspace.files import check_context_window
-from byok.workspace.jail import Workspace
+from byok.workspace.files import check_context_window, format_files
+from byok.workspace.jail import FileJail, Workspace
 
 DEFAULT_MAX_STEPS = 25
 MAX_TASK_CHARS = 100_000
@@ -54,6 +55,8 @@ class AgentParams(CamelModel):
     model: str | None = Field(default=None, min_length=1, max_length=200)
     max_steps: int = Field(default=DEFAULT_MAX_STEPS, ge=1, le=200)
     stream_id: str | None = Field(default=None, max_length=200)
+    files: list[str] = Field(default_factory=list, max_length=200)
+    """Context for the task: workspace file URIs and `mcp://<server>/<resource uri>` entries."""
 
 
 class UsageTotal:
@@ -127,10 +130,12 @@ async def agent(
     params: AgentParams,
     sink: StreamSink,
     workspace: Workspace | None,
+    jail: FileJail,
     *,
     ask: PermissionAsker | None = None,
     apply_edit: EditApplier | None = None,
     choose: Chooser | None = None,
+    read_resource: ResourceReader | None = None,
 ) -> dict[str, Any]:
     """Run the agent loop until the model stops calling tools, `max_steps`, cancellation or the budget."""
     if workspace is None:
@@ -150,10 +155,12 @@ async def agent(
         command_timeout_s=settings.command_timeout_s,
         command_env=settings.command_env,
     )
+    files = await read_context(jail, params.files, "files", backend.settings.context.max_bytes, read_resource)
+    shared = "\n\nThe user shared these files:\n\n" + format_files(files) if files else ""
     mcp = await McpToolbox.open(backend, workspace.root, choose)
     messages = [
         Message("system", SYSTEM_PROMPT),
-        Message("user", f"Workspace root: {workspace.root.name}\n\nTask: {params.task}"),
+        Message("user", f"Workspace root: {workspace.root.name}\n\nTask: {params.task}{shared}"),
     ]
     check_context_window([], _conversation_text(messages), routes[0].context_window)
     steps: list[dict[str, Any]] = []

@@ -45,15 +45,13 @@ class McpToolbox:
     def specs(self) -> list[ToolSpec]:
         """The tools running servers offer now (a `tools/list_changed` refreshes them between steps)."""
         self._tools = {tool.name: tool for tool in self.servers.tools()}
-        return [ToolSpec(tool.name, tool.description, tool.parameters) for tool in self._tools.values()]
+        return [
+            ToolSpec(tool.name, tool.description, tool.parameters, read_only=tool.read_only)
+            for tool in self._tools.values()
+        ]
 
     def handles(self, name: str) -> bool:
         return name in self._tools
-
-    def read_only(self, name: str) -> bool:
-        """Whether the server marks the tool read-only (`readOnlyHint`)."""
-        tool = self._tools.get(name)
-        return tool is not None and tool.read_only
 
     async def _allowed(self, tool: McpTool, arguments: dict[str, Any]) -> bool:
         from byok.core.approvals import workspace_scope

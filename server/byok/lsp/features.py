@@ -63,9 +63,11 @@ def register_features(server: ByokServer) -> None:
             params,
             sink,
             _agent_workspace(server),
+            FileJail(workspace_roots(server), server_documents(server)),
             ask=user_asker(server),
             apply_edit=edit_applier(server, "byok: agent"),
             choose=user_chooser(server),
+            read_resource=_resource_reader(server),
         )
 
     @server.byok_command(Command.MCP_STATUS, EmptyParams)
