@@ -423,3 +423,30 @@ async def test_list_changed_binary_results_and_resources_in_agent_files(
                 break
             assert time.monotonic() < deadline, "resources/list_changed did not refresh the list"
             await asyncio.sleep(0.2)
+
+
+async def test_sigterm_to_byok_stops_its_servers_and_their_children(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path, time_server: Path
+) -> None:
+    marker = "876543.21"
+    spawner = {"command": "sh", "args": ["-c", f'sleep {marker} & exec "$0"', str(time_server)]}
+    settings = settings_for(fake, mcp={"startOnLaunch": True, "servers": {"time": spawner}})
+    terminated: int | None = None
+    try:
+        async with lsp_session(settings, server_env) as s:
+            s.answer = answering()
+            deadline = time.monotonic() + 60
+            while (await s.command("byok.mcpStatus", {}))["servers"][0]["state"] != "running":
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.2)
+            assert processes_with(marker), "the server's child runs"
+            process = s.client._server
+            assert process is not None
+            process.send_signal(signal.SIGTERM)
+            terminated = await asyncio.wait_for(process.wait(), 30)
+    except Exception:
+        if terminated is None:
+            raise  # the session failed before the byok server was terminated
+    assert terminated == 143
+    assert not wait_until_gone(marker), "the server's child outlived the byok server"
+    assert not wait_until_gone(str(time_server))

@@ -90,6 +90,8 @@ class McpServers:
         self._ask_lock = asyncio.Lock()
         self._groups: set[int] = set()
         self._starting: set[asyncio.Task[None]] = set()
+        self._unresolved: dict[str, str] = {}
+        """Why an approved server could not start: a secret reference without a value."""
         atexit.register(self._kill_all)
 
     def configure(self, settings: McpSettings) -> None:
@@ -128,38 +130,44 @@ class McpServers:
     async def start(self, choose: Chooser | None, root: Path | None) -> None:
         """Start every enabled server that is not running, asking the user first (one question at a time)
         for a command line or URL not approved before; then wait until each runs or fails."""
-        from byok.core.approvals import GLOBAL_SCOPE
 
         started: list[McpConnection] = []
         for name, settings in self.settings.servers.items():
             if not settings.enabled:
                 continue
-            connection = self._connections.get(name)
-            if connection is None:
-                key = approval_key(settings)
-                if key in self._refused:
-                    continue
-                if not await asyncio.to_thread(self._is_approved, settings):
-                    async with self._ask_lock:
-                        answer = (
-                            await choose(start_question(name, settings), (START, DONT_START))
-                            if choose
-                            else None
-                        )
-                    if answer != START:
-                        if answer is not None:
-                            self._refused.add(key)
-                        continue
-                    await asyncio.to_thread(self._approvals().remember, GLOBAL_SCOPE, key)
-                try:
-                    launch = resolve_launch(name, settings, root)
-                except ByokError as exc:
-                    log.warning("MCP server %s not started: %s", name, exc.message)
-                    continue
-                connection = self._connections[name] = McpConnection(name, settings, launch)
-            connection.start()
-            started.append(connection)
+            async with self._ask_lock:  # one question at a time, and one connection per server
+                connection = self._connections.get(name) or await self._approve(name, settings, choose, root)
+            if connection is not None:
+                connection.start()
+                started.append(connection)
         await asyncio.gather(*(self._settle(c) for c in started))
+
+    async def _approve(
+        self, name: str, settings: McpServerSettings, choose: Chooser | None, root: Path | None
+    ) -> McpConnection | None:
+        """A connection for a server the user approved (now or before); None when not approved or its
+        secret references cannot be resolved (logged)."""
+        from byok.core.approvals import GLOBAL_SCOPE
+
+        key = approval_key(settings)
+        if key in self._refused:
+            return None
+        if not await asyncio.to_thread(self._is_approved, settings):
+            answer = await choose(start_question(name, settings), (START, DONT_START)) if choose else None
+            if answer != START:
+                if answer is not None:
+                    self._refused.add(key)
+                return None
+            await asyncio.to_thread(self._approvals().remember, GLOBAL_SCOPE, key)
+        try:
+            launch = resolve_launch(name, settings, root)
+        except ByokError as exc:
+            log.warning("MCP server %s not started: %s", name, exc.message)
+            self._unresolved[name] = exc.message
+            return None
+        self._unresolved.pop(name, None)
+        connection = self._connections[name] = McpConnection(name, settings, launch)
+        return connection
 
     @staticmethod
     async def _settle(connection: McpConnection) -> None:
@@ -247,6 +255,8 @@ class McpServers:
             else:
                 if not settings.enabled:
                     state = "disabled"
+                elif name in self._unresolved:
+                    state, entry["error"] = "failed", self._unresolved[name]
                 elif approval_key(settings) in self._refused or not self._is_approved(settings):
                     state = "not approved"
                 else:
