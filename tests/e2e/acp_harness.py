@@ -73,9 +73,12 @@ class RecordingClient:
         self.reads.append(path)
         if path in self.buffers:
             return ReadTextFileResponse(content=self.buffers[path])
-        if not Path(path).is_file():
-            raise RequestError.resource_not_found(path)
-        return ReadTextFileResponse(content=Path(path).read_text(encoding="utf-8"))
+        try:
+            return ReadTextFileResponse(
+                content=await asyncio.to_thread(Path(path).read_text, encoding="utf-8")
+            )
+        except FileNotFoundError:
+            raise RequestError.resource_not_found(path) from None
 
     async def write_text_file(
         self, session_id: str, path: str, content: str, **kwargs: Any

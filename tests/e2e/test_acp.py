@@ -187,7 +187,7 @@ async def test_malformed_lines_are_answered_and_never_fatal(
     process.stdin.write(b"\n".join(lines) + b"\n")
     await process.stdin.drain()
     answers = []
-    for _ in range(6):
+    for _ in range(7):
         answers.append(json.loads(await asyncio.wait_for(process.stdout.readline(), 30)))
     by_id = {a["id"]: a for a in answers if a["id"] is not None}
     errors = sorted(a["error"]["code"] for a in answers if a["id"] is None)
