@@ -198,3 +198,35 @@ async def test_malformed_lines_are_answered_and_never_fatal(
     assert by_id[6]["result"]["protocolVersion"] == 1
     process.stdin.close()
     assert await asyncio.wait_for(process.wait(), 30) == 0
+
+
+async def test_agent_mode_edits_freely_and_always_allow_covers_the_program(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Agent mode (default): no ask for edits; a command asks, `allow_always` covers the same program for
+    the session; a client without `terminal` gets byok's own runner; without fs/* edits go to disk."""
+    root = workspace(tmp_path)
+    fake.route(
+        *CHAT,
+        openai_stream([], tool_calls=[("c1", "edit_file", {"path": "src/app.py", "code": SNIPPET})]),
+        openai_stream([], tool_calls=[("c2", "run_command", {"command": "echo one"})]),
+        openai_stream(
+            [], tool_calls=[("c3", "run_command", {"command": "echo two; grep -c title src/app.py"})]
+        ),
+        openai_stream(["All done."]),
+    )
+    env = acp_env(server_env, tmp_path, settings_for(fake, features={"agent": "gpt-4o"}))
+    store_key(env)
+    client = RecordingClient(answers=["allow_always"])
+    async with acp_agent(client, env, tmp_path / "agent.stderr") as (conn, _):
+        await conn.initialize(protocol_version=1)  # no fs, no terminal
+        session = await conn.new_session(cwd=str(root), mcp_servers=[])
+        answer = await conn.prompt(session_id=session.session_id, prompt=[text_block("Go")])
+        assert answer.stop_reason == "end_turn"
+    assert (root / "src" / "app.py").read_text() == SNIPPET, "written to disk by byok"
+    assert client.writes == [] and client.reads == []
+    assert [a["toolCall"]["kind"] for a in client.asks] == ["execute"], "asked once, for `echo`"
+    results = {
+        m["tool_call_id"]: m["content"] for m in fake.requests[3].json()["messages"] if m["role"] == "tool"
+    }
+    assert "one" in results["c2"] and "two\n1" in results["c3"]
