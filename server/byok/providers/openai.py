@@ -41,7 +41,8 @@ from byok.providers.http import (
 )
 from byok.providers.sse import RAW_JSON_EVENT, iter_sse, response_lines
 
-REASONING_MODEL = re.compile(r"^(?:openai/)?(?:o\d|gpt-5)", re.IGNORECASE)
+REASONING_MODEL = re.compile(r"^(?:openai/)?(?:o\d|gpt-5)|codex", re.IGNORECASE)
+"""Names of reasoning models (o-series, GPT-5 and every codex model)."""
 FINISH_REASONS = {
     "stop": "stop",
     "length": "length",
@@ -51,7 +52,7 @@ FINISH_REASONS = {
 
 
 def is_reasoning_model(model: str) -> bool:
-    return bool(REASONING_MODEL.match(model))
+    return bool(REASONING_MODEL.search(model))
 
 
 class OpenAIProvider(HttpProvider):

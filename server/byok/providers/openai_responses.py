@@ -60,11 +60,12 @@ class ResponsesProvider:
     def request_body(self, request: ChatRequest) -> dict[str, Any]:
         endpoint = self.endpoint
         reasoning = request.reasoning
+        model = endpoint.responses_model(request)
         reasoning_model = reasoning is not None or (
-            not endpoint.compatible and is_reasoning_model(request.model)
+            not endpoint.compatible and (is_reasoning_model(request.model) or is_reasoning_model(model))
         )
         body: dict[str, Any] = {
-            "model": endpoint.responses_model(request),
+            "model": model,
             "input": input_items(request.conversation, keep_unencrypted=endpoint.compatible),
             "max_output_tokens": max(request.max_tokens, MIN_OUTPUT_TOKENS),
             "store": False,
