@@ -30,6 +30,7 @@ from byok.providers.urls import is_loopback, origin, proxy_origin, read_ca_bundl
 if TYPE_CHECKING:
     import httpx
 
+    from byok.core.approvals import Approvals
     from byok.core.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class Backend:
         self._network: Network | None = None
         self._ledger_path = ledger_path
         self._ledger: Ledger | None = None
+        self._approvals: Approvals | None = None
         self._background: set[asyncio.Task[None]] = set()
 
     def on_warning(self, show: Callable[[str], None]) -> None:
@@ -81,6 +83,15 @@ class Backend:
 
             self._ledger = Ledger(self._ledger_path)
         return self._ledger
+
+    @property
+    def approvals(self) -> Approvals:
+        """The user's remembered approvals ("Always allow"), in the user data dir."""
+        if self._approvals is None:
+            from byok.core.approvals import Approvals
+
+            self._approvals = Approvals()
+        return self._approvals
 
     # -- settings and HTTP ---------------------------------------------------------------------------
 
