@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from acp import RequestError, text_block
 
+from byok.core.approvals import Approvals, workspace_scope
 from tests.conftest import LEAK_NEEDLES
 from tests.e2e.acp_harness import CAPABILITIES, RecordingClient, acp_agent, acp_env, store_key
 from tests.e2e.edits import settings_for
@@ -203,8 +204,9 @@ async def test_malformed_lines_are_answered_and_never_fatal(
 async def test_agent_mode_edits_freely_and_always_allow_covers_the_program(
     fake: FakeServer, server_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """Agent mode (default): no ask for edits; a command asks, `allow_always` covers the same program for
-    the session; a client without `terminal` gets byok's own runner; without fs/* edits go to disk."""
+    """Agent mode (default): no ask for edits; a command asks, `allow_always` covers the same program (and
+    is remembered for the workspace); a client without `terminal` gets byok's runner; without fs/* edits
+    go to disk."""
     root = workspace(tmp_path)
     fake.route(
         *CHAT,
@@ -230,3 +232,5 @@ async def test_agent_mode_edits_freely_and_always_allow_covers_the_program(
         m["tool_call_id"]: m["content"] for m in fake.requests[3].json()["messages"] if m["role"] == "tool"
     }
     assert "one" in results["c2"] and "two\n1" in results["c3"]
+    approvals = Approvals(Path(env["XDG_DATA_HOME"]) / "byok" / "approvals")
+    assert approvals.remembered(workspace_scope(root)) == ["command:echo"], "remembered for the workspace"

@@ -21,6 +21,7 @@ from byok.acp.sessions import SessionStore, StoredSession
 from byok.base.errors import ByokError
 from byok.base.names import AUTO_MODEL, BYOK_ERROR, AcpConfig, AcpMode, ErrorCode
 from byok.base.redaction import redact, redact_data
+from byok.core.approvals import workspace_scope
 from byok.core.session import Backend
 from byok.features.agent import AgentParams, FrontEnd, agent
 from byok.providers.base import Message
@@ -337,9 +338,13 @@ class ByokAgent:
             )
         task = _prompt_text(prompt)
         assert self.client is not None
-        permissions = live.permissions = live.permissions or Permissions(self.client, session_id, _nothing)
+        permissions = live.permissions = live.permissions or Permissions(
+            self.client,
+            session_id,
+            self.backend.approvals,
+            workspace_scope(live.workspace.root),
+        )
         run = PromptRun(self.client, live.stored, live.workspace, live.files, permissions)
-        permissions.before_ask = run.flush
         terminal = ClientTerminal(self.client, session_id, run.on_terminal)
         stored = live.stored
         front_end = FrontEnd(
@@ -383,10 +388,6 @@ class ByokAgent:
         live = self.sessions.get(session_id)
         if live is not None and live.task is not None and not live.task.done():
             live.task.cancel()
-
-
-async def _nothing() -> None:
-    return None
 
 
 def _this_task_cancelling() -> bool:

@@ -203,8 +203,11 @@ class PromptRun:
 
         call = self._current
         command = call.arguments.get("command") if call is not None else None
-        subject = command_subject(command) if isinstance(command, str) else f"change {question[:200]}"
-        return await self.permissions.ask(subject, self._shown([tool_content(text_block(question))]))
+        shown = self._shown([tool_content(text_block(question))])
+        await self.flush()  # the tool call is on the client's screen before the question
+        if isinstance(command, str):
+            return await self.permissions.ask(command_subject(command), shown, remember_here=True)
+        return await self.permissions.ask(f"change:{question[:200]}", shown)
 
     async def approve_write(self, path: Path, before: str | None, after: str | None) -> bool:
         """WriteApprover: in `edit` mode every change is asked about, with its diff."""
@@ -212,6 +215,7 @@ class PromptRun:
 
         if self.session.mode != AcpMode.EDIT or after is None:
             return True
+        await self.flush()
         return await self.permissions.ask("edit", self._shown([tool_diff_content(str(path), after, before)]))
 
     async def on_terminal(self, terminal_id: str) -> None:
