@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CheckpointRecorder = Callable[[Changes], Awaitable[None]]
-"""Records the prior content of the files a pending change touches, before it is written."""
-
 
 class PromptRun:
     """The sink, tool observer, edit approver and asker of one prompt in one session."""
@@ -46,14 +42,12 @@ class PromptRun:
         workspace: Workspace,
         files: ClientFiles,
         permissions: Permissions,
-        checkpoint: CheckpointRecorder | None = None,
     ) -> None:
         self.client = client
         self.session = session
         self.workspace = workspace
         self.files = files
         self.permissions = permissions
-        self.checkpoint = checkpoint
         self._redactor = DeltaRedactor()
         self._queue: asyncio.Queue[SessionUpdate] = asyncio.Queue()
         self._pump = asyncio.get_running_loop().create_task(self._send_all())
@@ -150,8 +144,6 @@ class PromptRun:
         content: list[ToolCallContentVariant] = []
         pending = [s for s in changes.files.values() if s.text != s.base and s.text is not None]
         if pending:
-            if self.checkpoint is not None:
-                await self.checkpoint(changes)
             for state in pending:
                 assert state.text is not None
                 try:
