@@ -11,6 +11,7 @@ import pytest
 from acp import RequestError, text_block
 
 from byok.core.approvals import Approvals, workspace_scope
+from byok.providers import PRESETS
 from tests.conftest import LEAK_NEEDLES
 from tests.e2e.acp_harness import CAPABILITIES, RecordingClient, acp_agent, acp_env, store_key
 from tests.e2e.edits import settings_for
@@ -62,6 +63,10 @@ async def test_edit_through_the_client_with_permission_allow_then_reject_and_loa
         session = await conn.new_session(cwd=str(root), mcp_servers=[])
         assert session.modes.current_mode_id == "agent"
         assert [m.id for m in session.modes.available_modes] == ["ask", "edit", "agent"]
+        mode_option, model_option = session.config_options
+        assert mode_option.id == "mode" and mode_option.current_value == "agent"
+        assert model_option.id == "model" and model_option.current_value == "auto"
+        assert [o.value for o in model_option.options] == ["auto", PRESETS["openai"].default_model]
         await conn.set_session_mode(session_id=session.session_id, mode_id="edit")
         answer = await conn.prompt(
             session_id=session.session_id, prompt=[text_block("Title-case the greeting")]

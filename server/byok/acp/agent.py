@@ -24,6 +24,7 @@ from byok.base.redaction import redact, redact_data
 from byok.core.approvals import workspace_scope
 from byok.core.session import Backend
 from byok.features.agent import AgentParams, FrontEnd, agent
+from byok.providers import PRESETS
 from byok.providers.base import Message
 from byok.workspace.jail import Workspace
 
@@ -92,6 +93,7 @@ class LiveSession:
         self.workspace = workspace
         self.files = files
         self.task: asyncio.Task[dict[str, Any]] | None = None
+        self.run: PromptRun | None = None
         self.permissions: Permissions | None = None
 
 
@@ -104,6 +106,14 @@ class ByokAgent:
         self.client: Client | None = None
         self.capabilities: ClientCapabilities | None = None
         self.sessions: dict[str, LiveSession] = {}
+        backend.on_warning(self._warn)
+
+    def _warn(self, message: str) -> None:
+        """A warning (a spending limit near, a cost not recorded) goes to the prompts running now."""
+        log.warning("%s", message)
+        for live in self.sessions.values():
+            if live.run is not None:
+                live.run.message(f"\n\n⚠ {message}\n\n")
 
     def on_connect(self, conn: Client) -> None:
         self.client = conn
@@ -215,7 +225,7 @@ class ByokAgent:
         self._report_mcp(mcp_servers)
         await asyncio.to_thread(self.store.save, stored)
         return NewSessionResponse(
-            session_id=stored.session_id, modes=_modes(stored), config_options=self._options(stored)
+            session_id=stored.session_id, modes=_modes(stored), config_options=await self._options(stored)
         )
 
     @answers_errors
@@ -237,7 +247,7 @@ class ByokAgent:
         for update in list(live.stored.updates):
             notification = SessionNotification.model_validate({"sessionId": session_id, "update": update})
             await self.client.session_update(session_id=session_id, update=notification.update)
-        return LoadSessionResponse(modes=_modes(stored), config_options=self._options(stored))
+        return LoadSessionResponse(modes=_modes(stored), config_options=await self._options(stored))
 
     def _report_mcp(self, servers: list[Any] | None) -> None:
         if servers:
@@ -265,7 +275,7 @@ class ByokAgent:
         if config_id == AcpConfig.MODE:
             live.stored.mode = _mode(value, "value")
         elif config_id == AcpConfig.MODEL:
-            models = self._model_values()
+            models = await self._model_values()
             if not isinstance(value, str) or value not in models:
                 raise ByokError(
                     ErrorCode.BAD_REQUEST,
@@ -280,16 +290,23 @@ class ByokAgent:
                 fix=f"Use {AcpConfig.MODE.value!r} or {AcpConfig.MODEL.value!r}",
             )
         await asyncio.to_thread(self.store.save, live.stored)
-        return SetSessionConfigOptionResponse(config_options=self._options(live.stored))
+        return SetSessionConfigOptionResponse(config_options=await self._options(live.stored))
 
-    def _model_values(self) -> list[str]:
+    async def _model_values(self) -> list[str]:
+        """`auto`, byok.models, the models verified keys can see, and each keyed provider's default model."""
         models = [m["id"] for m in self.backend.model_list() if not m["builtin"]]
-        return [AUTO_MODEL, *models]
+        for key in await self.backend.list_keys():
+            preset = PRESETS.get(key["provider"])
+            if preset is not None and preset.default_model:
+                models.append(preset.default_model)
+        return list(dict.fromkeys([AUTO_MODEL, *models]))
 
-    def _options(self, stored: StoredSession) -> list[SessionConfigOptionSelect | SessionConfigOptionBoolean]:
+    async def _options(
+        self, stored: StoredSession
+    ) -> list[SessionConfigOptionSelect | SessionConfigOptionBoolean]:
         from acp.schema import SessionConfigOptionSelect, SessionConfigSelectOption
 
-        models = self._model_values()
+        models = await self._model_values()
         if stored.model not in models:
             models.append(stored.model)  # a model chosen earlier stays selectable
         return [
@@ -344,7 +361,7 @@ class ByokAgent:
             self.backend.approvals,
             workspace_scope(live.workspace.root),
         )
-        run = PromptRun(self.client, live.stored, live.workspace, live.files, permissions)
+        run = live.run = PromptRun(self.client, live.stored, live.workspace, live.files, permissions)
         terminal = ClientTerminal(self.client, session_id, run.on_terminal)
         stored = live.stored
         front_end = FrontEnd(
@@ -374,6 +391,8 @@ class ByokAgent:
         except BaseException:
             await run.close() if not _this_task_cancelling() else run.abort()
             raise
+        finally:
+            live.run = None
         await run.close()
         stored.remember("user", task)
         if summary:

@@ -65,6 +65,8 @@ class PromptRun:
                 await self.client.session_update(session_id=self.session.session_id, update=update)
             except ConnectionError:
                 log.info("the client went away; an update was not sent")
+            except Exception:  # logged with its traceback; the updates after it still go out
+                log.exception("a session update could not be sent")
             finally:
                 self._queue.task_done()
 
