@@ -239,3 +239,23 @@ async def test_agent_mode_edits_freely_and_always_allow_covers_the_program(
     assert "one" in results["c2"] and "two\n1" in results["c3"]
     approvals = Approvals(Path(env["XDG_DATA_HOME"]) / "byok" / "approvals")
     assert approvals.remembered(workspace_scope(root)) == ["command:echo"], "remembered for the workspace"
+
+
+async def test_a_spending_limit_stop_is_byok_error_with_its_data(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    root = workspace(tmp_path)
+    settings = settings_for(fake, features={"agent": "gpt-4o"}, budget={"monthlyUsd": 0.000001})
+    env = acp_env(server_env, tmp_path, settings)
+    store_key(env)
+    client = RecordingClient()
+    async with acp_agent(client, env, tmp_path / "agent.stderr") as (conn, process):
+        await conn.initialize(protocol_version=1, client_capabilities=CAPABILITIES)
+        session = await conn.new_session(cwd=str(root), mcp_servers=[])
+        with pytest.raises(RequestError) as stopped:
+            await conn.prompt(session_id=session.session_id, prompt=[text_block("Do it")])
+        assert stopped.value.code == -32050
+        data = stopped.value.data
+        assert data["code"] == "budget_exceeded" and data["cause"] and data["fix"] and "limitUsd" in data
+        assert fake.requests == [], "nothing was sent to the provider"
+        assert process.returncode is None
