@@ -42,9 +42,11 @@ class McpToolbox:
         await servers.start(choose, root)
         return cls(backend, servers, root, choose)
 
-    def specs(self) -> list[ToolSpec]:
-        """The tools running servers offer now (a `tools/list_changed` refreshes them between steps)."""
-        self._tools = {tool.name: tool for tool in self.servers.tools()}
+    def specs(self, *, read_only: bool = False) -> list[ToolSpec]:
+        """The tools running servers offer now (a `tools/list_changed` refreshes them between steps); only
+        those marked read-only when the front end allows no changes."""
+        offered = self.servers.tools()
+        self._tools = {tool.name: tool for tool in offered if tool.read_only or not read_only}
         return [
             ToolSpec(tool.name, tool.description, tool.parameters, read_only=tool.read_only)
             for tool in self._tools.values()

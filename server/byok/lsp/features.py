@@ -63,9 +63,9 @@ def register_features(server: ByokServer) -> None:
             params,
             sink,
             _agent_workspace(server),
-            FileJail(workspace_roots(server), server_documents(server)),
             ask=user_asker(server),
             apply_edit=edit_applier(server, "byok: agent"),
+            jail=FileJail(workspace_roots(server), server_documents(server)),
             choose=user_chooser(server),
             read_resource=_resource_reader(server),
         )
@@ -112,6 +112,8 @@ def _register_tab(server: ByokServer, model: TabModel) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: ByokServer, params: types.DidOpenTextDocumentParams) -> None:
         model.open(params.text_document.uri, params.text_document.text)
+        jail = FileJail(workspace_roots(server))
+        server.backend.in_background(tab.learn_nearby(model, params.text_document.uri, jail))
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: ByokServer, params: types.DidChangeTextDocumentParams) -> None:
