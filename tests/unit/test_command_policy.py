@@ -148,3 +148,11 @@ def test_the_parts_and_why_a_pattern_cannot_allow() -> None:
 def test_deep_nesting_is_asked_about_not_a_crash() -> None:
     for command in ("echo " + "$(" * 5000, "echo " + "(" * 5000, "eval " * 5000 + "make"):
         assert decide(command, ["*"], []).verdict == ASK, command[:20]
+
+
+def test_matching_never_backtracks() -> None:
+    text = "a" * 200_000
+    assert not pattern_matches("*a" * 250 + "b", text)
+    assert pattern_matches("a*" * 250, text)
+    assert pattern_matches("a*a", "aa") and not pattern_matches("a*a", "a")
+    assert pattern_matches("*b*b*", "abab") and not pattern_matches("*b*b*b*", "abab")

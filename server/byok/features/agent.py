@@ -21,7 +21,7 @@ from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, Turn, run_turn
 from byok.features.agent_tools import TOOL_SPECS, ToolResult, Tools, describe_calls
 from byok.providers.base import Message, ToolCall
-from byok.workspace.changes import Changes, PermissionAsker
+from byok.workspace.changes import Changes, Chooser
 from byok.workspace.edits import EditApplier
 from byok.workspace.files import check_context_window
 from byok.workspace.jail import Workspace
@@ -121,7 +121,7 @@ async def agent(
     sink: StreamSink,
     workspace: Workspace | None,
     *,
-    ask: PermissionAsker | None = None,
+    choose: Chooser | None = None,
     apply_edit: EditApplier | None = None,
 ) -> dict[str, Any]:
     """Run the agent loop until the model stops calling tools, `max_steps`, cancellation or the budget."""
@@ -137,10 +137,12 @@ async def agent(
     changes = Changes(workspace)
     tools = Tools(
         changes,
-        ask=ask,
+        choose=choose,
         allow_commands=settings.allow_commands,
         command_timeout_s=settings.command_timeout_s,
         command_env=settings.command_env,
+        commands=settings.commands,
+        approvals=backend.approvals,
     )
     messages = [
         Message("system", SYSTEM_PROMPT),

@@ -250,9 +250,22 @@ def parse_command(command: str) -> ParsedCommand:
 
 
 def pattern_matches(pattern: str, text: str) -> bool:
-    """Whether `pattern` (`*` = any characters, `/` and spaces included; the rest literal) matches all of `text`."""
-    regex = ".*".join(re.escape(piece) for piece in pattern.split("*"))
-    return re.fullmatch(regex, text, re.DOTALL) is not None
+    """Whether `pattern` (`*` = any characters, `/` and spaces included; the rest literal) matches all of `text`.
+
+    Each literal piece between stars is found leftmost in turn (correct for `*`-only patterns, and linear:
+    no pattern backtracks)."""
+    if "*" not in pattern:
+        return text == pattern
+    head, *middle, tail = pattern.split("*")
+    if len(text) < len(head) + len(tail) or not text.startswith(head) or not text.endswith(tail):
+        return False
+    position, end = len(head), len(text) - len(tail)
+    for piece in middle:
+        found = text.find(piece, position, end)
+        if found < 0:
+            return False
+        position = found + len(piece)
+    return True
 
 
 class Verdict(StrEnum):
