@@ -89,6 +89,8 @@ def _register_tab(server: ByokServer, model: TabModel) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: ByokServer, params: types.DidOpenTextDocumentParams) -> None:
         model.open(params.text_document.uri, params.text_document.text)
+        jail = FileJail(workspace_roots(server))
+        server.backend.in_background(tab.learn_nearby(model, params.text_document.uri, jail))
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: ByokServer, params: types.DidChangeTextDocumentParams) -> None:
