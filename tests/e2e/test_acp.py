@@ -168,7 +168,8 @@ async def test_malformed_lines_are_answered_and_never_fatal(
     server_env: dict[str, str], tmp_path: Path
 ) -> None:
     """Raw stdio: not JSON (-32700), JSON that is not an object or not a request (-32600), an unknown
-    method (-32601), params that do not validate (-32602 naming the field); then a good request."""
+    method (-32601), params that do not validate (-32602 naming the field), ids and folders byok refuses
+    (-32050 with its error data), bad notifications (no answer); then a good request is answered."""
     env = acp_env(server_env, tmp_path, {})
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -188,12 +189,23 @@ async def test_malformed_lines_are_answered_and_never_fatal(
         b'{"jsonrpc": "2.0", "id": 3, "method": 5}',
         b'{"jsonrpc": "2.0", "id": 4, "method": "no/such_method", "params": {}}',
         b'{"jsonrpc": "2.0", "id": 5, "method": "session/new", "params": {"cwd": 42, "mcpServers": []}}',
+        b'{"jsonrpc": "2.0", "id": 7, "method": "session/prompt", "params": {}}',
+        b'{"jsonrpc": "2.0", "id": 8, "method": "session/prompt", "params": {"sessionId": "x", "prompt": "hi"}}',
+        b'{"jsonrpc": "2.0", "id": 9, "method": "session/set_mode", "params": {"sessionId": 5, "modeId": []}}',
+        b'{"jsonrpc": "2.0", "id": 10, "method": "session/load", '
+        b'"params": {"sessionId": "../../etc/passwd", "cwd": "/", "mcpServers": []}}',
+        b'{"jsonrpc": "2.0", "id": 11, "method": "session/new", "params": {"cwd": "/no/such/dir", "mcpServers": []}}',
+        b'{"jsonrpc": "2.0", "id": 12, "method": "session/prompt", '
+        b'"params": {"sessionId": "nope", "prompt": [{"type": "text", "text": "hi"}]}}',
+        b'{"jsonrpc": "2.0", "id": 13, "method": "initialize", "params": {"protocolVersion": -1}}',
+        b'{"jsonrpc": "2.0", "method": "session/cancel", "params": {"sessionId": 5}}',
+        b'{"jsonrpc": "2.0", "method": "session/cancel", "params": {"sessionId": "nope"}}',
         b'{"jsonrpc": "2.0", "id": 6, "method": "initialize", "params": {"protocolVersion": 1}}',
     ]
     process.stdin.write(b"\n".join(lines) + b"\n")
     await process.stdin.drain()
     answers = []
-    for _ in range(7):
+    for _ in range(14):
         answers.append(json.loads(await asyncio.wait_for(process.stdout.readline(), 30)))
     by_id = {a["id"]: a for a in answers if a["id"] is not None}
     errors = sorted(a["error"]["code"] for a in answers if a["id"] is None)
@@ -201,6 +213,14 @@ async def test_malformed_lines_are_answered_and_never_fatal(
     assert by_id[3]["error"]["code"] == -32600
     assert by_id[4]["error"]["code"] == -32601
     assert by_id[5]["error"]["code"] == -32602 and "cwd" in json.dumps(by_id[5]["error"])
+    for invalid in (7, 8, 9, 13):
+        assert by_id[invalid]["error"]["code"] == -32602, by_id[invalid]
+    for refused in (10, 11, 12):
+        assert by_id[refused]["error"]["code"] == -32050
+        assert (
+            by_id[refused]["error"]["data"]["code"] == "bad_request"
+            and by_id[refused]["error"]["data"]["fix"]
+        )
     assert by_id[6]["result"]["protocolVersion"] == 1
     process.stdin.close()
     assert await asyncio.wait_for(process.wait(), 30) == 0
@@ -242,3 +262,23 @@ async def test_agent_mode_edits_freely_and_always_allow_covers_the_program(
     assert "one" in results["c2"] and "two\nthree" in results["c3"] and "four\n1" in results["c4"]
     approvals = Approvals(Path(env["XDG_DATA_HOME"]) / "byok" / "approvals")
     assert approvals.remembered(workspace_scope(root)) == ["command:echo"], "remembered for the workspace"
+
+
+async def test_a_spending_limit_stop_is_byok_error_with_its_data(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    root = workspace(tmp_path)
+    settings = settings_for(fake, features={"agent": "gpt-4o"}, budget={"monthlyUsd": 0.000001})
+    env = acp_env(server_env, tmp_path, settings)
+    store_key(env)
+    client = RecordingClient()
+    async with acp_agent(client, env, tmp_path / "agent.stderr") as (conn, process):
+        await conn.initialize(protocol_version=1, client_capabilities=CAPABILITIES)
+        session = await conn.new_session(cwd=str(root), mcp_servers=[])
+        with pytest.raises(RequestError) as stopped:
+            await conn.prompt(session_id=session.session_id, prompt=[text_block("Do it")])
+        assert stopped.value.code == -32050
+        data = stopped.value.data
+        assert data["code"] == "budget_exceeded" and data["cause"] and data["fix"] and "limitUsd" in data
+        assert fake.requests == [], "nothing was sent to the provider"
+        assert process.returncode is None
