@@ -258,22 +258,32 @@ class ByokAgent:
 
     @answers_errors
     async def set_session_mode(self, mode_id: str, session_id: str, **kwargs: Any) -> SetSessionModeResponse:
-        from acp.schema import SetSessionModeResponse
+        from acp.schema import ConfigOptionUpdate, SetSessionModeResponse
 
         live = self._session(session_id)
         live.stored.mode = _mode(mode_id, "modeId")
         await asyncio.to_thread(self.store.save, live.stored)
+        assert self.client is not None  # the mode option shown beside the modes follows
+        update = ConfigOptionUpdate(
+            session_update="config_option_update", config_options=await self._options(live.stored)
+        )
+        await self.client.session_update(session_id=session_id, update=update)
         return SetSessionModeResponse()
 
     @answers_errors
     async def set_config_option(
         self, config_id: str, session_id: str, value: str | bool, **kwargs: Any
     ) -> SetSessionConfigOptionResponse:
+        from acp.helpers import update_current_mode
         from acp.schema import SetSessionConfigOptionResponse
 
         live = self._session(session_id)
         if config_id == AcpConfig.MODE:
             live.stored.mode = _mode(value, "value")
+            assert self.client is not None  # the modes shown beside the option follow
+            await self.client.session_update(
+                session_id=session_id, update=update_current_mode(live.stored.mode.value)
+            )
         elif config_id == AcpConfig.MODEL:
             models = await self._model_values()
             if not isinstance(value, str) or value not in models:

@@ -15,11 +15,10 @@ from typing import Any, Protocol
 
 from pydantic import Field
 
-from byok.base.config import CamelModel
+from byok.base.config import CamelModel, ReasoningSettings
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.base.redaction import redact
-from byok.core.mcp.servers import Chooser
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, Turn, run_turn
 from byok.features.agent_mcp import McpToolbox
@@ -34,7 +33,7 @@ from byok.features.agent_tools import (
 )
 from byok.features.mcp_context import ResourceReader, read_context
 from byok.providers.base import Message, ToolCall
-from byok.workspace.changes import Changes, PermissionAsker
+from byok.workspace.changes import Changes, Chooser, PermissionAsker, as_chooser
 from byok.workspace.edits import EditApplier
 from byok.workspace.files import ContextFile, check_context_window, format_files
 from byok.workspace.jail import FileJail, Workspace
@@ -67,6 +66,8 @@ class AgentParams(CamelModel):
     stream_id: str | None = Field(default=None, max_length=200)
     files: list[str] = Field(default_factory=list, max_length=200)
     """Context for the task: workspace file URIs and `mcp://<server>/<resource uri>` entries."""
+    reasoning: ReasoningSettings | None = None
+    """How hard the model should think; beats the feature's and the model entry's `reasoning`."""
 
 
 class ToolObserver(Protocol):
@@ -98,6 +99,7 @@ class UsageTotal:
     def __init__(self) -> None:
         self.input_tokens = 0
         self.output_tokens = 0
+        self.reasoning_tokens = 0
         self.estimated = False
         self.cost_usd: float | None = None
 
@@ -105,6 +107,7 @@ class UsageTotal:
         usage = turn.usage_dict()
         self.input_tokens += int(usage.get("inputTokens") or 0)
         self.output_tokens += int(usage.get("outputTokens") or 0)
+        self.reasoning_tokens += int(usage.get("reasoningTokens") or 0)
         self.estimated = self.estimated or bool(usage.get("estimated"))
         cost = usage.get("costUsd")
         if isinstance(cost, int | float):
@@ -114,6 +117,7 @@ class UsageTotal:
         return {
             "inputTokens": self.input_tokens,
             "outputTokens": self.output_tokens,
+            "reasoningTokens": self.reasoning_tokens,
             "estimated": self.estimated,
             "costUsd": self.cost_usd,
         }
@@ -177,14 +181,17 @@ async def agent(
     sink: StreamSink,
     workspace: Workspace | None,
     *,
+    choose: Chooser | None = None,
     ask: PermissionAsker | None = None,
     apply_edit: EditApplier | None = None,
     front_end: FrontEnd | None = None,
     jail: FileJail | None = None,
-    choose: Chooser | None = None,
     read_resource: ResourceReader | None = None,
 ) -> dict[str, Any]:
-    """Run the agent loop until the model stops calling tools, `max_steps`, cancellation or the budget."""
+    """Run the agent loop until the model stops calling tools, `max_steps`, cancellation or the budget.
+
+    The user is asked through `choose` (the language server: every action offered), or through a front
+    end's own yes/no `ask` (the ACP agent, which keeps its own "Always allow")."""
     front_end = front_end or FrontEnd()
     if workspace is None:
         raise ByokError(
@@ -196,19 +203,22 @@ async def agent(
     routes = await backend.routes("agent", params.model)
     settings = backend.settings.agent
     changes = Changes(workspace)
+    chooser = choose or (as_chooser(ask) if ask is not None else None)
     tools = Tools(
         changes,
-        ask=ask,
+        choose=chooser,
         allow_commands=settings.allow_commands,
         command_timeout_s=settings.command_timeout_s,
         command_env=settings.command_env,
+        commands=settings.commands,
+        approvals=backend.approvals,
         approve_write=front_end.approve_write,
         runner=front_end.runner,
     )
     specs = [s for s in TOOL_SPECS if s.name in READ_ONLY_TOOLS] if front_end.read_only else TOOL_SPECS
     files = await _context_files(jail, params.files, backend, read_resource)
     shared = "\n\nThe user shared these files:\n\n" + format_files(files) if files else ""
-    mcp = await McpToolbox.open(backend, workspace.root, choose)
+    mcp = await McpToolbox.open(backend, workspace.root, chooser)
     messages = [
         Message("system", SYSTEM_PROMPT),
         *front_end.history,
@@ -235,6 +245,7 @@ async def agent(
                 messages=list(messages),
                 max_tokens=backend.settings.max_output_tokens,
                 tools=specs + (mcp.specs(read_only=front_end.read_only) if mcp else []),
+                reasoning=params.reasoning,
             )
             turn = await run_turn(backend, routes, request, sink, feature="agent")
             usage.add(turn)
@@ -250,6 +261,8 @@ async def agent(
             )
             summary = turn.result.text or summary
             step: dict[str, Any] = {"step": number, "text": turn.result.text, "toolCalls": []}
+            if turn.result.reasoning:
+                step["reasoning"] = turn.result.reasoning
             steps.append(step)
             if not calls:
                 stop = "length" if turn.result.finish_reason == "length" else "done"

@@ -11,10 +11,11 @@ from typing import Any
 from byok.base.display import visible
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
-from byok.core.mcp.servers import Chooser, McpServers, McpTool
+from byok.core.mcp.servers import McpServers, McpTool
 from byok.core.session import Backend
 from byok.features.agent_tools import ToolResult
 from byok.providers.base import ToolCall, ToolSpec
+from byok.workspace.changes import Chooser
 
 ALLOW_ONCE, ALWAYS_ALLOW, DENY = "Allow once", "Always allow", "Deny"
 QUESTION_ARGUMENT_CHARS = 1000

@@ -63,10 +63,9 @@ def register_features(server: ByokServer) -> None:
             params,
             sink,
             _agent_workspace(server),
-            ask=user_asker(server),
+            choose=user_chooser(server),
             apply_edit=edit_applier(server, "byok: agent"),
             jail=FileJail(workspace_roots(server), server_documents(server)),
-            choose=user_chooser(server),
             read_resource=_resource_reader(server),
         )
 

@@ -9,7 +9,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from byok.base.names import ErrorCode
 from byok.core.mcp.connection import McpConnection, kill_group
 from byok.core.mcp.launch import approval_key, resolve_launch, start_question
 from byok.core.mcp.results import resource_text, tool_result_text
+from byok.workspace.changes import Chooser
 
 if TYPE_CHECKING:
     from byok.core.approvals import Approvals
@@ -33,10 +34,6 @@ MAX_DESCRIPTION_CHARS = 2000
 MAX_SCHEMA_CHARS = 64 * 1024
 """A tool whose input schema is larger than this (as JSON) is not offered."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-
-Chooser = Callable[[str, tuple[str, ...]], Awaitable[str | None]]
-"""Asks the user `question` offering these actions: the title picked, "" for no usable answer (dismissed,
-an error, a timeout), None when the client cannot ask (headless)."""
 
 
 @dataclass(frozen=True, slots=True)
