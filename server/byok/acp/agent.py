@@ -354,7 +354,7 @@ class ByokAgent:
 
     @answers_errors
     async def prompt(self, prompt: list[Any], session_id: str, **kwargs: Any) -> PromptResponse:
-        from acp import PromptResponse, RequestError
+        from acp import PromptResponse, RequestError, update_user_message_text
 
         live = self._session(session_id)
         if live.task is not None and not live.task.done():
@@ -381,8 +381,6 @@ class ByokAgent:
             approve_write=run.approve_write,
             runner=terminal.run if self.capabilities and self.capabilities.terminal else None,
         )
-        from acp import update_user_message_text
-
         run.send(update_user_message_text(task))
         params = AgentParams(task=task, model=None if stored.model == AUTO_MODEL else stored.model)
         live.task = asyncio.get_running_loop().create_task(
