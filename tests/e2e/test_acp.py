@@ -237,14 +237,15 @@ async def test_agent_mode_edits_freely_and_always_allow_covers_the_program(
         *CHAT,
         openai_stream([], tool_calls=[("c1", "edit_file", {"path": "src/app.py", "code": SNIPPET})]),
         openai_stream([], tool_calls=[("c2", "run_command", {"command": "echo one"})]),
+        openai_stream([], tool_calls=[("c3", "run_command", {"command": "echo two && echo three"})]),
         openai_stream(
-            [], tool_calls=[("c3", "run_command", {"command": "echo two; grep -c title src/app.py"})]
+            [], tool_calls=[("c4", "run_command", {"command": "echo four; grep -c title src/app.py"})]
         ),
         openai_stream(["All done."]),
     )
     env = acp_env(server_env, tmp_path, settings_for(fake, features={"agent": "gpt-4o"}))
     store_key(env)
-    client = RecordingClient(answers=["allow_always"])
+    client = RecordingClient(answers=["allow_always", "allow_once"])
     async with acp_agent(client, env, tmp_path / "agent.stderr") as (conn, _):
         await conn.initialize(protocol_version=1)  # no fs, no terminal
         session = await conn.new_session(cwd=str(root), mcp_servers=[])
@@ -252,11 +253,13 @@ async def test_agent_mode_edits_freely_and_always_allow_covers_the_program(
         assert answer.stop_reason == "end_turn"
     assert (root / "src" / "app.py").read_text() == SNIPPET, "written to disk by byok"
     assert client.writes == [] and client.reads == []
-    assert [a["toolCall"]["kind"] for a in client.asks] == ["execute"], "asked once, for `echo`"
+    assert [a["toolCall"]["kind"] for a in client.asks] == ["execute", "execute"], (
+        "asked for `echo`, then for the `grep` that `echo` does not cover"
+    )
     results = {
-        m["tool_call_id"]: m["content"] for m in fake.requests[3].json()["messages"] if m["role"] == "tool"
+        m["tool_call_id"]: m["content"] for m in fake.requests[4].json()["messages"] if m["role"] == "tool"
     }
-    assert "one" in results["c2"] and "two\n1" in results["c3"]
+    assert "one" in results["c2"] and "two\nthree" in results["c3"] and "four\n1" in results["c4"]
     approvals = Approvals(Path(env["XDG_DATA_HOME"]) / "byok" / "approvals")
     assert approvals.remembered(workspace_scope(root)) == ["command:echo"], "remembered for the workspace"
 

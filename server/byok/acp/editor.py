@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shlex
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,6 +20,7 @@ from byok.base.errors import ByokError
 from byok.base.names import AcpPermission
 from byok.base.redaction import redact
 from byok.core.approvals import MAX_KEY_CHARS
+from byok.workspace.command_policy import decide
 from byok.workspace.files import OpenDocument
 from byok.workspace.shell import MAX_COMMAND_OUTPUT
 
@@ -140,12 +140,13 @@ class Permissions:
 
 
 def command_subject(command: str) -> str:
-    """What "Always allow" covers for a command: its program (`command:pytest`, the approvals store's key)."""
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        words = command.split()
-    return f"command:{words[0] if words else command}"[:MAX_KEY_CHARS]
+    """What "Always allow" covers for a command: its program when that is all it runs (`command:pytest`, the
+    approvals store's key, as the language server remembers it); else the exact command line (`command-line:`),
+    for this session only. `pytest; rm -rf ~` is never covered by an approval of `pytest`."""
+    rememberable = decide(command, [], []).rememberable
+    if len(rememberable) == 1:
+        return f"command:{rememberable[0]}"[:MAX_KEY_CHARS]
+    return f"command-line:{command}"
 
 
 class ClientTerminal:

@@ -200,7 +200,8 @@ class PromptRun:
         shown = self._shown([tool_content(text_block(question))])
         await self.flush()  # the tool call is on the client's screen before the question
         if isinstance(command, str):
-            return await self.permissions.ask(command_subject(command), shown, remember_here=True)
+            subject = command_subject(command)
+            return await self.permissions.ask(subject, shown, remember_here=subject.startswith("command:"))
         return await self.permissions.ask(f"change:{question[:200]}", shown)
 
     async def approve_write(self, path: Path, before: str | None, after: str | None) -> bool:

@@ -208,6 +208,17 @@ class PriceSettings(CamelModel):
         return prices, problems
 
 
+ReviewMode = Literal["apply", "preview"]
+"""How edits reach the editor: applied (`apply`) or as a preview the user confirms change by change."""
+
+
+class CommandSettings(CamelModel):
+    """`agent.commands`: patterns run_command checks (`*` = any characters); deny beats allow."""
+
+    allow: list[str] = Field(default_factory=list)
+    deny: list[str] = Field(default_factory=list)
+
+
 class AgentSettings(CamelModel):
     allow_commands: bool = False
     """Headless opt-in (run_command, edits to run-able files) for a client that cannot ask the user."""
@@ -219,6 +230,12 @@ class AgentSettings(CamelModel):
     """Environment variables passed to commands besides PATH, HOME, LANG, LC_*, TERM ... (an allow-list)."""
     permission_timeout_s: float = Field(default=300.0, gt=0)
     """How long a consent question waits for the user; no answer denies."""
+    commands: CommandSettings = Field(default_factory=CommandSettings)
+    review: ReviewMode = "apply"
+
+
+class ComposerSettings(CamelModel):
+    review: ReviewMode = "apply"
 
 
 class ContextSettings(CamelModel):
@@ -238,6 +255,7 @@ class Settings(CamelModel):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     prices: dict[str, PriceSettings] = Field(default_factory=dict)
     agent: AgentSettings = Field(default_factory=AgentSettings)
+    composer: ComposerSettings = Field(default_factory=ComposerSettings)
     context: ContextSettings = Field(default_factory=ContextSettings)
 
 

@@ -31,7 +31,7 @@ from byok.features.agent_tools import (
     describe_calls,
 )
 from byok.providers.base import Message, ToolCall
-from byok.workspace.changes import Changes, PermissionAsker
+from byok.workspace.changes import Changes, Chooser, PermissionAsker, as_chooser
 from byok.workspace.edits import EditApplier
 from byok.workspace.files import check_context_window
 from byok.workspace.jail import Workspace
@@ -154,11 +154,15 @@ async def agent(
     sink: StreamSink,
     workspace: Workspace | None,
     *,
+    choose: Chooser | None = None,
     ask: PermissionAsker | None = None,
     apply_edit: EditApplier | None = None,
     front_end: FrontEnd | None = None,
 ) -> dict[str, Any]:
-    """Run the agent loop until the model stops calling tools, `max_steps`, cancellation or the budget."""
+    """Run the agent loop until the model stops calling tools, `max_steps`, cancellation or the budget.
+
+    The user is asked through `choose` (the language server: every action offered), or through a front
+    end's own yes/no `ask` (the ACP agent, which keeps its own "Always allow")."""
     front_end = front_end or FrontEnd()
     if workspace is None:
         raise ByokError(
@@ -172,10 +176,12 @@ async def agent(
     changes = Changes(workspace)
     tools = Tools(
         changes,
-        ask=ask,
+        choose=choose or (as_chooser(ask) if ask is not None else None),
         allow_commands=settings.allow_commands,
         command_timeout_s=settings.command_timeout_s,
         command_env=settings.command_env,
+        commands=settings.commands,
+        approvals=backend.approvals,
         approve_write=front_end.approve_write,
         runner=front_end.runner,
     )
