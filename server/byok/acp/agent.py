@@ -22,7 +22,6 @@ from byok.acp.sessions import SessionStore, StoredSession
 from byok.base.errors import ByokError
 from byok.base.names import AUTO_MODEL, BYOK_ERROR, AcpConfig, AcpMode, ErrorCode
 from byok.base.redaction import redact, redact_data
-from byok.core.approvals import workspace_scope
 from byok.core.session import Backend
 from byok.features.agent import AgentParams, FrontEnd, agent
 from byok.providers.base import Message
@@ -314,12 +313,7 @@ class ByokAgent:
             )
         task = _prompt_text(prompt)
         assert self.client is not None
-        permissions = live.permissions = live.permissions or Permissions(
-            self.client,
-            session_id,
-            self.backend.approvals,
-            workspace_scope(live.workspace.root),
-        )
+        permissions = live.permissions = live.permissions or Permissions(self.client, session_id)
         run = live.run = PromptRun(self.client, live.stored, live.workspace, live.files, permissions)
         terminal = ClientTerminal(self.client, session_id, run.on_terminal)
         stored = live.stored
@@ -333,7 +327,7 @@ class ByokAgent:
         run.send(update_user_message_text(task))
         params = AgentParams(task=task, model=None if stored.model == AUTO_MODEL else stored.model)
         live.task = asyncio.get_running_loop().create_task(
-            agent(self.backend, params, run, live.workspace, ask=run.ask, front_end=front_end)
+            agent(self.backend, params, run, live.workspace, choose=run.choose, front_end=front_end)
         )
         try:
             try:
