@@ -163,10 +163,14 @@ async def test_bad_requests_and_byok_errors_leave_the_agent_running(
         assert "value" in str(option.value)
         chosen = await conn.set_config_option(config_id="mode", session_id=session.session_id, value="ask")
         assert chosen.config_options[0].current_value == "ask"
-        effort = await conn.set_config_option(config_id="reasoning", session_id=session.session_id, value="high")
+        effort = await conn.set_config_option(
+            config_id="reasoning", session_id=session.session_id, value="high"
+        )
         assert effort.config_options[2].current_value == "high"
         with pytest.raises(RequestError) as extreme:
-            await conn.set_config_option(config_id="reasoning", session_id=session.session_id, value="extreme")
+            await conn.set_config_option(
+                config_id="reasoning", session_id=session.session_id, value="extreme"
+            )
         assert "reasoning effort" in str(extreme.value)
         assert process.returncode is None
 
