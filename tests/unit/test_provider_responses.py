@@ -11,7 +11,16 @@ import openai
 import pytest
 from tests.conftest import TEST_KEY_AZURE, TEST_KEY_COMPAT
 from tests.conftest import TEST_KEY_OPENAI as KEY
-from tests.fakes import FakeServer, Reply, openai_error, openai_models, sse_reply
+from tests.fakes import (
+    FakeServer,
+    Reply,
+    azure_bad_key,
+    azure_deployment_not_found,
+    azure_error,
+    openai_error,
+    openai_models,
+    sse_reply,
+)
 from tests.fakes.openai_responses import Call, Reasoning, Text, responses_stream
 from tests.unit.adapter_checks import expect_failure, stream_events
 
@@ -411,6 +420,20 @@ async def test_azure_v1_route(fake: FakeServer, client: httpx.AsyncClient) -> No
     assert await azure.verify() == ["codex-prod"], "the probe goes to the Responses route"
     assert fake.requests[-1].path == "/openai/v1/responses"
     assert fake.requests[-1].json()["max_output_tokens"] == 16
+
+
+async def test_azure_v1_route_errors_name_the_route(fake: FakeServer, client: httpx.AsyncClient) -> None:
+    azure = ResponsesProvider(
+        AzureOpenAIProvider("azure", fake.url, "codex-prod", None, TEST_KEY_AZURE, client)
+    )
+    fake.route("POST", "/openai/v1/responses", azure_error(404, "404", "Resource not found"))
+    error = await expect_failure(azure, HI, (TEST_KEY_AZURE,))
+    assert error.code == ErrorCode.BAD_API_VERSION and "v1 Responses route" in error.cause
+    assert "apiVersion" not in error.cause, "the v1 route takes no api-version"
+    fake.route("POST", "/openai/v1/responses", azure_deployment_not_found())
+    assert (await expect_failure(azure, HI, (TEST_KEY_AZURE,))).code == ErrorCode.MODEL_NOT_FOUND
+    fake.route("POST", "/openai/v1/responses", azure_bad_key())
+    assert (await expect_failure(azure, HI, (TEST_KEY_AZURE,))).code == ErrorCode.INVALID_KEY
 
 
 async def test_factory_picks_the_adapter_by_api(client: httpx.AsyncClient) -> None:

@@ -98,7 +98,8 @@ class ResponsesProvider:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         endpoint = self.endpoint
-        async with endpoint.post_stream(endpoint.responses_url(), self.request_body(request)) as lines:
+        url, body = endpoint.responses_url(), self.request_body(request)
+        async with endpoint.post_stream(url, body, error_from=endpoint.responses_error_from) as lines:
             async for event in self.decode(lines):
                 yield event
 
@@ -127,7 +128,7 @@ class ResponsesProvider:
             status = code
         else:
             status = ERROR_STATUS.get(str(code), 400) if code else 500
-        exc = self.endpoint.error_from(status, error, {})
+        exc = self.endpoint.responses_error_from(status, error, {})
         exc.mid_stream = True
         return exc
 
