@@ -315,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     usage = commands.add_parser("usage", help="what byok requests cost this month, with a per-day chart")
     usage.add_argument("--month", help="YYYY-MM (default: this month)")
     usage.add_argument("--group-by", choices=["model", "provider", "feature", "day"], default="model")
+    commands.add_parser(
+        "acp", help="run byok as an ACP agent on stdin/stdout (Zed, JetBrains, CodeCompanion, agent-shell)"
+    )
     approvals = commands.add_parser(
         "approvals",
         help='what "Always allow" remembered (commands, MCP tools and servers); --forget clears it',
@@ -334,8 +337,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def serve_acp(settings: Path | None) -> None:
+    """`byok acp`: the ACP agent on stdio, with the CLI's settings file; exits when stdin closes."""
+    from byok.acp.stdio import configure_logging, serve
+
+    configure_logging()
+    try:
+        asyncio.run(serve(load_backend(settings)))
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def acp_main() -> None:
+    """The `byok-acp` entry point: `byok acp` for editors that take a bare command."""
+    parser = argparse.ArgumentParser(prog="byok-acp", description="byok as an ACP agent on stdin/stdout")
+    parser.add_argument("--version", action="version", version=f"byok {__version__}")
+    parser.add_argument(
+        "--settings", type=Path, help="settings JSON file (default: $BYOK_SETTINGS or the user config dir)"
+    )
+    serve_acp(parser.parse_args().settings)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.command == "acp":
+        serve_acp(args.settings)
+        return
     if args.command == "keys" and args.keys_command == "set":
         args.secret = read_secret(args.provider)
     if args.command == "chat":

@@ -33,6 +33,11 @@ MAX_QUERY_CHARS = 1000
 """Characters of a search query; a longer one is a tool error."""
 MAX_SEARCH_BYTES = 32 * 1024 * 1024
 """Text one search looks through; files beyond it are left out and the result says so."""
+WriteApprover = Callable[[Path, str | None, str | None], Awaitable[bool]]
+"""Asks whether one edit (path, text before, text after) may be made; a front end's own review of edits."""
+CommandRunner = Callable[[str, Path, float, dict[str, str]], Awaitable[tuple[int | None, str]]]
+"""Runs a shell command (command, cwd, timeout, environment) → (exit code, None on timeout; bounded output)."""
+READ_ONLY_TOOLS = frozenset({"read_file", "list_files", "search"})
 KEY_VARIABLES = frozenset(name for preset in PRESETS.values() for name in preset.env_vars)
 """The providers' key variables: never passed to a command, whoever names them."""
 
@@ -174,6 +179,8 @@ class Tools:
         allow_commands: bool,
         command_timeout_s: float,
         command_env: Iterable[str] = (),
+        approve_write: WriteApprover | None = None,
+        runner: CommandRunner | None = None,
     ) -> None:
         self.changes = changes
         self.workspace = changes.workspace
@@ -182,6 +189,8 @@ class Tools:
         """Headless only: what a client that cannot ask the user gets (run_command, run-able files)."""
         self.command_timeout_s = command_timeout_s
         self.command_env = tuple(command_env)
+        self.approve_write = approve_write
+        self.runner = runner or run_command
         self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[ToolResult]]] = {
             "read_file": self.read_file,
             "list_files": self.list_files,
@@ -303,6 +312,10 @@ class Tools:
                     f"The user did not allow changing {relative}: editors or tools run commands from it.",
                     is_error=True,
                 )
+        elif self.approve_write is not None and not await self.approve_write(
+            path, self.changes.read(path), text
+        ):
+            return ToolResult(f"The user rejected this change to {relative}.", is_error=True)
         self.changes.write(path, text)
         return None
 
@@ -365,7 +378,7 @@ class Tools:
         )
         if not await consent(self.ask, question, self.allow_commands):
             return ToolResult("The user did not allow running this command.", is_error=True)
-        code, output = await run_command(command, cwd, self.command_timeout_s, env)
+        code, output = await self.runner(command, cwd, self.command_timeout_s, env)
         head = (
             f"timed out after {self.command_timeout_s:g} s; the process group was killed"
             if code is None
