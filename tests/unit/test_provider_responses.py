@@ -166,6 +166,9 @@ async def test_reasoning_model_without_asking_gets_encrypted_content_only(
         ChatRequest(model="o3-pro", messages=[Message("user", "hi")], reasoning=AskedReasoning("low")),
     )
     assert body(fake)["reasoning"] == {"effort": "low"}
+    plain = ChatRequest(model="gpt-4.1", messages=[Message("user", "hi")], reasoning=AskedReasoning("none"))
+    await events(adapter, plain)
+    assert "include" not in body(fake), "a model that does not reason refuses encrypted content"
 
 
 # -- the stream ------------------------------------------------------------------------------------------
@@ -342,6 +345,18 @@ async def test_error_event_mid_stream(fake: FakeServer, adapter: ResponsesProvid
         responses_stream(["x"], error_after=1, error={"code": "rate_limit_exceeded", "message": "Slow down"}),
     )
     assert (await failure(adapter)).code == ErrorCode.RATE_LIMITED
+
+
+async def test_a_proxys_error_object_in_the_stream(fake: FakeServer, adapter: ResponsesProvider) -> None:
+    """LiteLLM and others write `data: {"error": {...}}` with the HTTP status as a string code."""
+    for code, expected in (
+        ("500", ErrorCode.PROVIDER_ERROR),
+        ("429", ErrorCode.RATE_LIMITED),
+        (503, ErrorCode.PROVIDER_OVERLOADED),
+    ):
+        error = {"message": "Error processing stream", "type": "internal_server_error", "code": code}
+        fake.route("POST", RESPONSES, sse_reply(["data: " + json.dumps({"error": error}), "data: [DONE]"]))
+        assert (await failure(adapter)).code == expected
 
 
 async def test_stream_cut_before_its_terminal_event(fake: FakeServer, adapter: ResponsesProvider) -> None:
