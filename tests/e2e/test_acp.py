@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from acp import RequestError, text_block
 
+from byok.core.approvals import Approvals, workspace_scope
+from byok.providers import PRESETS
 from tests.conftest import LEAK_NEEDLES
 from tests.e2e.acp_harness import CAPABILITIES, RecordingClient, acp_agent, acp_env, store_key
 from tests.e2e.edits import settings_for
@@ -61,6 +63,10 @@ async def test_edit_through_the_client_with_permission_allow_then_reject_and_loa
         session = await conn.new_session(cwd=str(root), mcp_servers=[])
         assert session.modes.current_mode_id == "agent"
         assert [m.id for m in session.modes.available_modes] == ["ask", "edit", "agent"]
+        mode_option, model_option = session.config_options
+        assert mode_option.id == "mode" and mode_option.current_value == "agent"
+        assert model_option.id == "model" and model_option.current_value == "auto"
+        assert [o.value for o in model_option.options] == ["auto", PRESETS["openai"].default_model]
         await conn.set_session_mode(session_id=session.session_id, mode_id="edit")
         answer = await conn.prompt(
             session_id=session.session_id, prompt=[text_block("Title-case the greeting")]
@@ -162,7 +168,8 @@ async def test_malformed_lines_are_answered_and_never_fatal(
     server_env: dict[str, str], tmp_path: Path
 ) -> None:
     """Raw stdio: not JSON (-32700), JSON that is not an object or not a request (-32600), an unknown
-    method (-32601), params that do not validate (-32602 naming the field); then a good request."""
+    method (-32601), params that do not validate (-32602 naming the field), ids and folders byok refuses
+    (-32050 with its error data), bad notifications (no answer); then a good request is answered."""
     env = acp_env(server_env, tmp_path, {})
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -182,12 +189,23 @@ async def test_malformed_lines_are_answered_and_never_fatal(
         b'{"jsonrpc": "2.0", "id": 3, "method": 5}',
         b'{"jsonrpc": "2.0", "id": 4, "method": "no/such_method", "params": {}}',
         b'{"jsonrpc": "2.0", "id": 5, "method": "session/new", "params": {"cwd": 42, "mcpServers": []}}',
+        b'{"jsonrpc": "2.0", "id": 7, "method": "session/prompt", "params": {}}',
+        b'{"jsonrpc": "2.0", "id": 8, "method": "session/prompt", "params": {"sessionId": "x", "prompt": "hi"}}',
+        b'{"jsonrpc": "2.0", "id": 9, "method": "session/set_mode", "params": {"sessionId": 5, "modeId": []}}',
+        b'{"jsonrpc": "2.0", "id": 10, "method": "session/load", '
+        b'"params": {"sessionId": "../../etc/passwd", "cwd": "/", "mcpServers": []}}',
+        b'{"jsonrpc": "2.0", "id": 11, "method": "session/new", "params": {"cwd": "/no/such/dir", "mcpServers": []}}',
+        b'{"jsonrpc": "2.0", "id": 12, "method": "session/prompt", '
+        b'"params": {"sessionId": "nope", "prompt": [{"type": "text", "text": "hi"}]}}',
+        b'{"jsonrpc": "2.0", "id": 13, "method": "initialize", "params": {"protocolVersion": -1}}',
+        b'{"jsonrpc": "2.0", "method": "session/cancel", "params": {"sessionId": 5}}',
+        b'{"jsonrpc": "2.0", "method": "session/cancel", "params": {"sessionId": "nope"}}',
         b'{"jsonrpc": "2.0", "id": 6, "method": "initialize", "params": {"protocolVersion": 1}}',
     ]
     process.stdin.write(b"\n".join(lines) + b"\n")
     await process.stdin.drain()
     answers = []
-    for _ in range(7):
+    for _ in range(14):
         answers.append(json.loads(await asyncio.wait_for(process.stdout.readline(), 30)))
     by_id = {a["id"]: a for a in answers if a["id"] is not None}
     errors = sorted(a["error"]["code"] for a in answers if a["id"] is None)
@@ -195,6 +213,14 @@ async def test_malformed_lines_are_answered_and_never_fatal(
     assert by_id[3]["error"]["code"] == -32600
     assert by_id[4]["error"]["code"] == -32601
     assert by_id[5]["error"]["code"] == -32602 and "cwd" in json.dumps(by_id[5]["error"])
+    for invalid in (7, 8, 9, 13):
+        assert by_id[invalid]["error"]["code"] == -32602, by_id[invalid]
+    for refused in (10, 11, 12):
+        assert by_id[refused]["error"]["code"] == -32050
+        assert (
+            by_id[refused]["error"]["data"]["code"] == "bad_request"
+            and by_id[refused]["error"]["data"]["fix"]
+        )
     assert by_id[6]["result"]["protocolVersion"] == 1
     process.stdin.close()
     assert await asyncio.wait_for(process.wait(), 30) == 0
@@ -203,21 +229,23 @@ async def test_malformed_lines_are_answered_and_never_fatal(
 async def test_agent_mode_edits_freely_and_always_allow_covers_the_program(
     fake: FakeServer, server_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """Agent mode (default): no ask for edits; a command asks, `allow_always` covers the same program for
-    the session; a client without `terminal` gets byok's own runner; without fs/* edits go to disk."""
+    """Agent mode (default): no ask for edits; a command asks, `allow_always` covers the same program (and
+    is remembered for the workspace); a client without `terminal` gets byok's runner; without fs/* edits
+    go to disk."""
     root = workspace(tmp_path)
     fake.route(
         *CHAT,
         openai_stream([], tool_calls=[("c1", "edit_file", {"path": "src/app.py", "code": SNIPPET})]),
         openai_stream([], tool_calls=[("c2", "run_command", {"command": "echo one"})]),
+        openai_stream([], tool_calls=[("c3", "run_command", {"command": "echo two && echo three"})]),
         openai_stream(
-            [], tool_calls=[("c3", "run_command", {"command": "echo two; grep -c title src/app.py"})]
+            [], tool_calls=[("c4", "run_command", {"command": "echo four; grep -c title src/app.py"})]
         ),
         openai_stream(["All done."]),
     )
     env = acp_env(server_env, tmp_path, settings_for(fake, features={"agent": "gpt-4o"}))
     store_key(env)
-    client = RecordingClient(answers=["allow_always"])
+    client = RecordingClient(answers=["allow_always", "allow_once"])
     async with acp_agent(client, env, tmp_path / "agent.stderr") as (conn, _):
         await conn.initialize(protocol_version=1)  # no fs, no terminal
         session = await conn.new_session(cwd=str(root), mcp_servers=[])
@@ -225,8 +253,32 @@ async def test_agent_mode_edits_freely_and_always_allow_covers_the_program(
         assert answer.stop_reason == "end_turn"
     assert (root / "src" / "app.py").read_text() == SNIPPET, "written to disk by byok"
     assert client.writes == [] and client.reads == []
-    assert [a["toolCall"]["kind"] for a in client.asks] == ["execute"], "asked once, for `echo`"
+    assert [a["toolCall"]["kind"] for a in client.asks] == ["execute", "execute"], (
+        "asked for `echo`, then for the `grep` that `echo` does not cover"
+    )
     results = {
-        m["tool_call_id"]: m["content"] for m in fake.requests[3].json()["messages"] if m["role"] == "tool"
+        m["tool_call_id"]: m["content"] for m in fake.requests[4].json()["messages"] if m["role"] == "tool"
     }
-    assert "one" in results["c2"] and "two\n1" in results["c3"]
+    assert "one" in results["c2"] and "two\nthree" in results["c3"] and "four\n1" in results["c4"]
+    approvals = Approvals(Path(env["XDG_DATA_HOME"]) / "byok" / "approvals")
+    assert approvals.remembered(workspace_scope(root)) == ["command:echo"], "remembered for the workspace"
+
+
+async def test_a_spending_limit_stop_is_byok_error_with_its_data(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    root = workspace(tmp_path)
+    settings = settings_for(fake, features={"agent": "gpt-4o"}, budget={"monthlyUsd": 0.000001})
+    env = acp_env(server_env, tmp_path, settings)
+    store_key(env)
+    client = RecordingClient()
+    async with acp_agent(client, env, tmp_path / "agent.stderr") as (conn, process):
+        await conn.initialize(protocol_version=1, client_capabilities=CAPABILITIES)
+        session = await conn.new_session(cwd=str(root), mcp_servers=[])
+        with pytest.raises(RequestError) as stopped:
+            await conn.prompt(session_id=session.session_id, prompt=[text_block("Do it")])
+        assert stopped.value.code == -32050
+        data = stopped.value.data
+        assert data["code"] == "budget_exceeded" and data["cause"] and data["fix"] and "limitUsd" in data
+        assert fake.requests == [], "nothing was sent to the provider"
+        assert process.returncode is None

@@ -94,6 +94,9 @@ def test_typescript_sdk_client(
     options = {o["id"]: o for o in results["setModel"]["configOptions"]}
     assert options["model"]["currentValue"] == "gpt-4o" and options["mode"]["currentValue"] == "edit"
     assert "setMode" in results
+    config_updates = updates_of(report, "config_option_update")
+    assert {o["id"]: o for o in config_updates[0]["configOptions"]}["mode"]["currentValue"] == "edit"
+    assert updates_of(report, "current_mode_update")[0]["currentModeId"] == "ask", "after the mode option"
 
     # prompt 1: read through the client, the edit asked (allowed) and written by it, the command asked
     # (allowed) and run in the client's terminal, with byok's scrubbed environment

@@ -21,8 +21,10 @@ from byok.acp.sessions import SessionStore, StoredSession
 from byok.base.errors import ByokError
 from byok.base.names import AUTO_MODEL, BYOK_ERROR, AcpConfig, AcpMode, ErrorCode
 from byok.base.redaction import redact, redact_data
+from byok.core.approvals import workspace_scope
 from byok.core.session import Backend
 from byok.features.agent import AgentParams, FrontEnd, agent
+from byok.providers import PRESETS
 from byok.providers.base import Message
 from byok.workspace.jail import Workspace
 
@@ -91,6 +93,7 @@ class LiveSession:
         self.workspace = workspace
         self.files = files
         self.task: asyncio.Task[dict[str, Any]] | None = None
+        self.run: PromptRun | None = None
         self.permissions: Permissions | None = None
 
 
@@ -103,6 +106,14 @@ class ByokAgent:
         self.client: Client | None = None
         self.capabilities: ClientCapabilities | None = None
         self.sessions: dict[str, LiveSession] = {}
+        backend.on_warning(self._warn)
+
+    def _warn(self, message: str) -> None:
+        """A warning (a spending limit near, a cost not recorded) goes to the prompts running now."""
+        log.warning("%s", message)
+        for live in self.sessions.values():
+            if live.run is not None:
+                live.run.message(f"\n\n⚠ {message}\n\n")
 
     def on_connect(self, conn: Client) -> None:
         self.client = conn
@@ -214,7 +225,7 @@ class ByokAgent:
         self._report_mcp(mcp_servers)
         await asyncio.to_thread(self.store.save, stored)
         return NewSessionResponse(
-            session_id=stored.session_id, modes=_modes(stored), config_options=self._options(stored)
+            session_id=stored.session_id, modes=_modes(stored), config_options=await self._options(stored)
         )
 
     @answers_errors
@@ -236,7 +247,7 @@ class ByokAgent:
         for update in list(live.stored.updates):
             notification = SessionNotification.model_validate({"sessionId": session_id, "update": update})
             await self.client.session_update(session_id=session_id, update=notification.update)
-        return LoadSessionResponse(modes=_modes(stored), config_options=self._options(stored))
+        return LoadSessionResponse(modes=_modes(stored), config_options=await self._options(stored))
 
     def _report_mcp(self, servers: list[Any] | None) -> None:
         if servers:
@@ -247,24 +258,34 @@ class ByokAgent:
 
     @answers_errors
     async def set_session_mode(self, mode_id: str, session_id: str, **kwargs: Any) -> SetSessionModeResponse:
-        from acp.schema import SetSessionModeResponse
+        from acp.schema import ConfigOptionUpdate, SetSessionModeResponse
 
         live = self._session(session_id)
         live.stored.mode = _mode(mode_id, "modeId")
         await asyncio.to_thread(self.store.save, live.stored)
+        assert self.client is not None  # the mode option shown beside the modes follows
+        update = ConfigOptionUpdate(
+            session_update="config_option_update", config_options=await self._options(live.stored)
+        )
+        await self.client.session_update(session_id=session_id, update=update)
         return SetSessionModeResponse()
 
     @answers_errors
     async def set_config_option(
         self, config_id: str, session_id: str, value: str | bool, **kwargs: Any
     ) -> SetSessionConfigOptionResponse:
+        from acp.helpers import update_current_mode
         from acp.schema import SetSessionConfigOptionResponse
 
         live = self._session(session_id)
         if config_id == AcpConfig.MODE:
             live.stored.mode = _mode(value, "value")
+            assert self.client is not None  # the modes shown beside the option follow
+            await self.client.session_update(
+                session_id=session_id, update=update_current_mode(live.stored.mode.value)
+            )
         elif config_id == AcpConfig.MODEL:
-            models = self._model_values()
+            models = await self._model_values()
             if not isinstance(value, str) or value not in models:
                 raise ByokError(
                     ErrorCode.BAD_REQUEST,
@@ -279,16 +300,23 @@ class ByokAgent:
                 fix=f"Use {AcpConfig.MODE.value!r} or {AcpConfig.MODEL.value!r}",
             )
         await asyncio.to_thread(self.store.save, live.stored)
-        return SetSessionConfigOptionResponse(config_options=self._options(live.stored))
+        return SetSessionConfigOptionResponse(config_options=await self._options(live.stored))
 
-    def _model_values(self) -> list[str]:
+    async def _model_values(self) -> list[str]:
+        """`auto`, byok.models, the models verified keys can see, and each keyed provider's default model."""
         models = [m["id"] for m in self.backend.model_list() if not m["builtin"]]
-        return [AUTO_MODEL, *models]
+        for key in await self.backend.list_keys():
+            preset = PRESETS.get(key["provider"])
+            if preset is not None and preset.default_model:
+                models.append(preset.default_model)
+        return list(dict.fromkeys([AUTO_MODEL, *models]))
 
-    def _options(self, stored: StoredSession) -> list[SessionConfigOptionSelect | SessionConfigOptionBoolean]:
+    async def _options(
+        self, stored: StoredSession
+    ) -> list[SessionConfigOptionSelect | SessionConfigOptionBoolean]:
         from acp.schema import SessionConfigOptionSelect, SessionConfigSelectOption
 
-        models = self._model_values()
+        models = await self._model_values()
         if stored.model not in models:
             models.append(stored.model)  # a model chosen earlier stays selectable
         return [
@@ -337,9 +365,13 @@ class ByokAgent:
             )
         task = _prompt_text(prompt)
         assert self.client is not None
-        permissions = live.permissions = live.permissions or Permissions(self.client, session_id, _nothing)
-        run = PromptRun(self.client, live.stored, live.workspace, live.files, permissions)
-        permissions.before_ask = run.flush
+        permissions = live.permissions = live.permissions or Permissions(
+            self.client,
+            session_id,
+            self.backend.approvals,
+            workspace_scope(live.workspace.root),
+        )
+        run = live.run = PromptRun(self.client, live.stored, live.workspace, live.files, permissions)
         terminal = ClientTerminal(self.client, session_id, run.on_terminal)
         stored = live.stored
         front_end = FrontEnd(
@@ -369,6 +401,8 @@ class ByokAgent:
         except BaseException:
             await run.close() if not _this_task_cancelling() else run.abort()
             raise
+        finally:
+            live.run = None
         await run.close()
         stored.remember("user", task)
         if summary:
@@ -383,10 +417,6 @@ class ByokAgent:
         live = self.sessions.get(session_id)
         if live is not None and live.task is not None and not live.task.done():
             live.task.cancel()
-
-
-async def _nothing() -> None:
-    return None
 
 
 def _this_task_cancelling() -> bool:

@@ -11,20 +11,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shlex
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from byok.base.errors import ByokError
 from byok.base.names import AcpPermission
 from byok.base.redaction import redact
+from byok.core.approvals import MAX_KEY_CHARS
+from byok.workspace.command_policy import decide
 from byok.workspace.files import OpenDocument
 from byok.workspace.shell import MAX_COMMAND_OUTPUT
 
 if TYPE_CHECKING:
     from acp.interfaces import Client
     from acp.schema import ClientCapabilities, PermissionOptionKind, ToolCallUpdate
+
+    from byok.core.approvals import Approvals
 
 log = logging.getLogger(__name__)
 
@@ -89,26 +93,33 @@ def _write_disk(path: Path, text: str) -> None:
         raise
 
 
-CallShown = Callable[[], "ToolCallUpdate"]
-"""The tool call a permission ask is about, as the client should show it."""
-
-
 class Permissions:
-    """Asks with `session/request_permission`; "Always allow" is remembered for the session, per subject."""
+    """Asks with `session/request_permission`. "Always allow" holds for the session; for a command's
+    program it is also remembered for the workspace in byok's approvals store (as the language server
+    does, and cleared by `byok approvals --forget`)."""
 
-    def __init__(self, client: Client, session_id: str, before_ask: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        client: Client,
+        session_id: str,
+        approvals: Approvals,
+        scope: str,
+    ) -> None:
         self.client = client
         self.session_id = session_id
-        self.before_ask = before_ask
+        self.approvals = approvals
+        self.scope = scope
         self.always: set[str] = set()
 
-    async def ask(self, subject: str, shown: ToolCallUpdate) -> bool:
-        """True when the user allows; `subject` names what "Always allow" covers ("edit", "run pytest")."""
-        if subject in self.always:
+    async def ask(self, subject: str, shown: ToolCallUpdate, *, remember_here: bool = False) -> bool:
+        """True when the user allows; `subject` names what "Always allow" covers (`edit`, `command:pytest`),
+        `remember_here` keeps that choice for the workspace."""
+        if subject in self.always or (
+            remember_here and await asyncio.to_thread(self.approvals.approved, self.scope, subject)
+        ):
             return True
         from acp.schema import AllowedOutcome, PermissionOption
 
-        await self.before_ask()  # the tool call is on the client's screen before the question
         options = [
             PermissionOption(option_id=option.value, name=name, kind=kind)
             for option, (name, kind) in PERMISSION_OPTIONS.items()
@@ -120,16 +131,22 @@ class Permissions:
         chosen = outcome.option_id if isinstance(outcome, AllowedOutcome) else None
         if chosen == AcpPermission.ALLOW_ALWAYS:
             self.always.add(subject)
+            if remember_here:
+                try:
+                    await asyncio.to_thread(self.approvals.remember, self.scope, subject)
+                except ByokError as exc:
+                    log.warning("could not remember an approval beyond this session: %s", exc)
         return chosen in (AcpPermission.ALLOW_ONCE, AcpPermission.ALLOW_ALWAYS)
 
 
 def command_subject(command: str) -> str:
-    """What "Always allow" covers for a command: its program (`run pytest`)."""
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        words = command.split()
-    return f"run {words[0] if words else command}"
+    """What "Always allow" covers for a command: its program when that is all it runs (`command:pytest`, the
+    approvals store's key, as the language server remembers it); else the exact command line (`command-line:`),
+    for this session only. `pytest; rm -rf ~` is never covered by an approval of `pytest`."""
+    rememberable = decide(command, [], []).rememberable
+    if len(rememberable) == 1:
+        return f"command:{rememberable[0]}"[:MAX_KEY_CHARS]
+    return f"command-line:{command}"
 
 
 class ClientTerminal:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CheckpointRecorder = Callable[[Changes], Awaitable[None]]
-"""Records the prior content of the files a pending change touches, before it is written."""
-
 
 class PromptRun:
     """The sink, tool observer, edit approver and asker of one prompt in one session."""
@@ -46,14 +42,12 @@ class PromptRun:
         workspace: Workspace,
         files: ClientFiles,
         permissions: Permissions,
-        checkpoint: CheckpointRecorder | None = None,
     ) -> None:
         self.client = client
         self.session = session
         self.workspace = workspace
         self.files = files
         self.permissions = permissions
-        self.checkpoint = checkpoint
         self._redactor = DeltaRedactor()
         self._queue: asyncio.Queue[SessionUpdate] = asyncio.Queue()
         self._pump = asyncio.get_running_loop().create_task(self._send_all())
@@ -71,6 +65,8 @@ class PromptRun:
                 await self.client.session_update(session_id=self.session.session_id, update=update)
             except ConnectionError:
                 log.info("the client went away; an update was not sent")
+            except Exception:  # logged with its traceback; the updates after it still go out
+                log.exception("a session update could not be sent")
             finally:
                 self._queue.task_done()
 
@@ -150,8 +146,6 @@ class PromptRun:
         content: list[ToolCallContentVariant] = []
         pending = [s for s in changes.files.values() if s.text != s.base and s.text is not None]
         if pending:
-            if self.checkpoint is not None:
-                await self.checkpoint(changes)
             for state in pending:
                 assert state.text is not None
                 try:
@@ -203,8 +197,12 @@ class PromptRun:
 
         call = self._current
         command = call.arguments.get("command") if call is not None else None
-        subject = command_subject(command) if isinstance(command, str) else f"change {question[:200]}"
-        return await self.permissions.ask(subject, self._shown([tool_content(text_block(question))]))
+        shown = self._shown([tool_content(text_block(question))])
+        await self.flush()  # the tool call is on the client's screen before the question
+        if isinstance(command, str):
+            subject = command_subject(command)
+            return await self.permissions.ask(subject, shown, remember_here=subject.startswith("command:"))
+        return await self.permissions.ask(f"change:{question[:200]}", shown)
 
     async def approve_write(self, path: Path, before: str | None, after: str | None) -> bool:
         """WriteApprover: in `edit` mode every change is asked about, with its diff."""
@@ -212,6 +210,7 @@ class PromptRun:
 
         if self.session.mode != AcpMode.EDIT or after is None:
             return True
+        await self.flush()
         return await self.permissions.ask("edit", self._shown([tool_diff_content(str(path), after, before)]))
 
     async def on_terminal(self, terminal_id: str) -> None:

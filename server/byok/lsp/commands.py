@@ -58,6 +58,8 @@ class ByokServer(LanguageServer):
         super().__init__("byok", __version__, protocol_cls=ByokProtocol)
         self.backend = backend or Backend()
         self.pending_settings: Any = None
+        self.ask_lock = asyncio.Lock()
+        """Questions to the user go one at a time (parallel tool calls may each ask)."""
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Request failures already answer their request; other failures are logged, redacted."""
