@@ -179,3 +179,22 @@ def test_output_plan_adds_the_thinking_budget() -> None:
         plan_output(4096, 8500, Reasoning("medium", 8192))
     assert caught.value.code == ErrorCode.BAD_REQUEST
     assert "8192-token thinking budget" in caught.value.message and "budgetTokens" in caught.value.fix
+
+
+def test_status_description_says_what_was_asked_when_fitting_changed_it() -> None:
+    asked = ReasoningSettings(effort="minimal", summary=True)
+    fitted = fit(asked, capability("gpt-5.1", {}), "gpt-5.1")
+    assert fitted.describe() == {
+        "effort": "low",
+        "budgetTokens": None,
+        "summary": True,
+        "asked": {"effort": "minimal", "summary": True},
+        "note": "gpt-5.1 takes none, low, medium, high; sent low",
+    }
+    assert fit(ReasoningSettings(effort="high"), None, "x").describe() == {
+        "effort": "high",
+        "budgetTokens": None,
+        "summary": False,
+    }
+    none_sent = fit(ReasoningSettings(effort="high"), capability("gpt-4o", {}), "gpt-4o").describe()
+    assert none_sent is not None and none_sent["effort"] is None and "does not take" in none_sent["note"]
