@@ -11,7 +11,16 @@ import openai
 import pytest
 from tests.conftest import TEST_KEY_AZURE, TEST_KEY_COMPAT
 from tests.conftest import TEST_KEY_OPENAI as KEY
-from tests.fakes import FakeServer, Reply, openai_error, openai_models, sse_reply
+from tests.fakes import (
+    FakeServer,
+    Reply,
+    azure_bad_key,
+    azure_deployment_not_found,
+    azure_error,
+    openai_error,
+    openai_models,
+    sse_reply,
+)
 from tests.fakes.openai_responses import Call, Reasoning, Text, responses_stream
 from tests.unit.adapter_checks import expect_failure, stream_events
 
@@ -157,6 +166,9 @@ async def test_reasoning_model_without_asking_gets_encrypted_content_only(
         ChatRequest(model="o3-pro", messages=[Message("user", "hi")], reasoning=AskedReasoning("low")),
     )
     assert body(fake)["reasoning"] == {"effort": "low"}
+    plain = ChatRequest(model="gpt-4.1", messages=[Message("user", "hi")], reasoning=AskedReasoning("none"))
+    await events(adapter, plain)
+    assert "include" not in body(fake), "a model that does not reason refuses encrypted content"
 
 
 # -- the stream ------------------------------------------------------------------------------------------
@@ -335,6 +347,18 @@ async def test_error_event_mid_stream(fake: FakeServer, adapter: ResponsesProvid
     assert (await failure(adapter)).code == ErrorCode.RATE_LIMITED
 
 
+async def test_a_proxys_error_object_in_the_stream(fake: FakeServer, adapter: ResponsesProvider) -> None:
+    """LiteLLM and others write `data: {"error": {...}}` with the HTTP status as a string code."""
+    for code, expected in (
+        ("500", ErrorCode.PROVIDER_ERROR),
+        ("429", ErrorCode.RATE_LIMITED),
+        (503, ErrorCode.PROVIDER_OVERLOADED),
+    ):
+        error = {"message": "Error processing stream", "type": "internal_server_error", "code": code}
+        fake.route("POST", RESPONSES, sse_reply(["data: " + json.dumps({"error": error}), "data: [DONE]"]))
+        assert (await failure(adapter)).code == expected
+
+
 async def test_stream_cut_before_its_terminal_event(fake: FakeServer, adapter: ResponsesProvider) -> None:
     whole = responses_stream(["Hel", "lo"])
     assert whole.chunks is not None
@@ -411,6 +435,20 @@ async def test_azure_v1_route(fake: FakeServer, client: httpx.AsyncClient) -> No
     assert await azure.verify() == ["codex-prod"], "the probe goes to the Responses route"
     assert fake.requests[-1].path == "/openai/v1/responses"
     assert fake.requests[-1].json()["max_output_tokens"] == 16
+
+
+async def test_azure_v1_route_errors_name_the_route(fake: FakeServer, client: httpx.AsyncClient) -> None:
+    azure = ResponsesProvider(
+        AzureOpenAIProvider("azure", fake.url, "codex-prod", None, TEST_KEY_AZURE, client)
+    )
+    fake.route("POST", "/openai/v1/responses", azure_error(404, "404", "Resource not found"))
+    error = await expect_failure(azure, HI, (TEST_KEY_AZURE,))
+    assert error.code == ErrorCode.BAD_API_VERSION and "v1 Responses route" in error.cause
+    assert "apiVersion" not in error.cause, "the v1 route takes no api-version"
+    fake.route("POST", "/openai/v1/responses", azure_deployment_not_found())
+    assert (await expect_failure(azure, HI, (TEST_KEY_AZURE,))).code == ErrorCode.MODEL_NOT_FOUND
+    fake.route("POST", "/openai/v1/responses", azure_bad_key())
+    assert (await expect_failure(azure, HI, (TEST_KEY_AZURE,))).code == ErrorCode.INVALID_KEY
 
 
 async def test_factory_picks_the_adapter_by_api(client: httpx.AsyncClient) -> None:

@@ -82,6 +82,7 @@ class AcpConfig(StrEnum):
 
     MODE = "mode"
     MODEL = "model"
+    REASONING = "reasoning"
 
 
 class AcpPermission(StrEnum):
@@ -93,7 +94,7 @@ class AcpPermission(StrEnum):
 
 
 AUTO_MODEL = "auto"
-"""The ACP model option that leaves the choice to byok's settings (`features.agent`, then chat's)."""
+"""The ACP model and reasoning options' value that leaves the choice to byok's settings."""
 
 BYOK_ERROR = -32050
 """JSON-RPC error code of every byok failure; `data.code` says which (see `ErrorCode`)."""

@@ -61,7 +61,10 @@ class ResponsesProvider:
         endpoint = self.endpoint
         reasoning = request.reasoning
         model = endpoint.responses_model(request)
-        reasoning_model = reasoning is not None or (
+        wants_reasoning = reasoning is not None and (
+            reasoning.effort not in (None, "none") or reasoning.summary
+        )
+        reasoning_model = wants_reasoning or (
             not endpoint.compatible and (is_reasoning_model(request.model) or is_reasoning_model(model))
         )
         body: dict[str, Any] = {
@@ -98,7 +101,8 @@ class ResponsesProvider:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         endpoint = self.endpoint
-        async with endpoint.post_stream(endpoint.responses_url(), self.request_body(request)) as lines:
+        url, body = endpoint.responses_url(), self.request_body(request)
+        async with endpoint.post_stream(url, body, error_from=endpoint.responses_error_from) as lines:
             async for event in self.decode(lines):
                 yield event
 
@@ -122,12 +126,12 @@ class ResponsesProvider:
 
     def stream_error(self, error: Mapping[str, Any]) -> ByokError:
         """A `response.failed` or `error` event's error, through the endpoint's error table."""
-        code = error.get("code")
-        if isinstance(code, int) and 400 <= code < 600:
-            status = code
+        code = str(error.get("code") or "")
+        if code.isdigit() and 400 <= int(code) < 600:  # proxies put the HTTP status there
+            status = int(code)
         else:
-            status = ERROR_STATUS.get(str(code), 400) if code else 500
-        exc = self.endpoint.error_from(status, error, {})
+            status = ERROR_STATUS.get(code, 400) if code else 500
+        exc = self.endpoint.responses_error_from(status, error, {})
         exc.mid_stream = True
         return exc
 
