@@ -359,6 +359,37 @@ async def test_a_proxys_error_object_in_the_stream(fake: FakeServer, adapter: Re
         assert (await failure(adapter)).code == expected
 
 
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "response.output_text.delta", "item_id": "m", "delta": 5},
+        {"type": "response.output_item.done", "output_index": "first", "item": {"type": "message"}},
+        {"type": "response.output_item.added", "output_index": 0, "item": []},
+        {
+            "type": "response.output_item.done",
+            "output_index": 0,
+            "item": {"type": "reasoning", "summary": [{"text": 1}]},
+        },
+        {"type": "response.completed", "response": ["not", "an", "object"]},
+        {"type": "response.completed", "response": {"usage": {"input_tokens": "many"}}},
+        {"type": "response.incomplete", "response": None},
+    ],
+)
+async def test_malformed_events_are_provider_errors(
+    fake: FakeServer, adapter: ResponsesProvider, event: dict[str, Any]
+) -> None:
+    fake.route("POST", RESPONSES, sse_reply(["data: " + json.dumps(event)]))
+    error = await failure(adapter)
+    assert error.code == ErrorCode.PROVIDER_ERROR and "malformed" in str(error)
+
+
+async def test_tool_call_caps_hold(fake: FakeServer, adapter: ResponsesProvider) -> None:
+    calls = [Call(f"call_{i}", "list_files", {}, parts=1) for i in range(129)]
+    fake.route("POST", RESPONSES, responses_stream(tool_calls=calls))
+    error = await failure(adapter)
+    assert error.code == ErrorCode.PROVIDER_ERROR and "more than 128 tool calls" in str(error)
+
+
 async def test_stream_cut_before_its_terminal_event(fake: FakeServer, adapter: ResponsesProvider) -> None:
     whole = responses_stream(["Hel", "lo"])
     assert whole.chunks is not None
