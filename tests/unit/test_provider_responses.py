@@ -39,6 +39,7 @@ from byok.providers.base import (
     ReasoningItemEvent,
     StreamEvent,
     TextDelta,
+    ToolCall,
     ToolSpec,
     Usage,
     complete,
@@ -276,6 +277,44 @@ async def test_reasoning_and_calls_go_back_unchanged_and_in_order(
         {"type": "function_call_output", "call_id": "call_1", "output": "A = 1"},
         {"type": "function_call_output", "call_id": "call_2", "output": "B = 2"},
     ]
+
+
+REFUSED = openai_error(
+    400,
+    "The encrypted content for item rs_a could not be verified. Reason: Encrypted content item_id did not "
+    "match the target item id.",
+    "invalid_request_error",
+    "invalid_encrypted_content",
+)
+
+
+async def test_refused_reasoning_is_dropped_and_the_turn_sent_once_more(
+    fake: FakeServer, adapter: ResponsesProvider
+) -> None:
+    """After a fallback to another organisation (or a new key) the old encrypted reasoning cannot be read."""
+    blob = ReasoningItem(
+        "responses", {"id": "rs_a", "type": "reasoning", "summary": [], "encrypted_content": "gAAAAAB-FAKE"}
+    )
+    call = ToolCall("call_1", "read_file", {"path": "a.py"}, '{"path": "a.py"}', {"reasoningBefore": 1})
+    messages = [
+        Message("user", "read a"),
+        Message("assistant", "", tool_calls=[call], reasoning_items=[blob]),
+        Message("tool", "A = 1", tool_call_id="call_1"),
+    ]
+    fake.route("POST", RESPONSES, REFUSED, responses_stream(["A is 1."]))
+    result = await complete(adapter, ChatRequest(model=CODEX, messages=messages))
+    assert result.text == "A is 1."
+    first, second = (r.json()["input"] for r in fake.requests)
+    assert [item.get("type") for item in first] == [
+        None,
+        "reasoning",
+        "function_call",
+        "function_call_output",
+    ]
+    assert [item.get("type") for item in second] == [None, "function_call", "function_call_output"]
+    fake.route("POST", RESPONSES, REFUSED, responses_stream(["never sent"]))
+    error = await failure(adapter, ChatRequest(model=CODEX, messages=messages[:1]))
+    assert error.code == ErrorCode.BAD_REQUEST and len(fake.requests) == 3, "nothing to drop: no second try"
 
 
 async def test_reasoning_without_encrypted_content_stays_home_on_openai_but_not_on_compatible(
