@@ -8,6 +8,7 @@ entry blocks the paid requests it would have limited instead of falling back to 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -221,6 +222,43 @@ class ContextSettings(CamelModel):
     """Total bytes of the files one request sends as context (chat, composer, inline edit)."""
 
 
+class RulesSettings(CamelModel):
+    """Project rules (AGENTS.md, CLAUDE.md, .cursor/rules ...) sent at the start of every system prompt."""
+
+    enabled: bool = True
+    max_bytes: int = Field(default=32 * 1024, ge=0, le=1024 * 1024)
+    """Bytes of rules text one request sends in all; the rest is cut, and the prompt says so."""
+    extra_files: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
+        default_factory=list, max_length=100
+    )
+    """More rules files: paths inside the workspace or byok's config dir (anything else is refused)."""
+
+
+class CheckpointSettings(CamelModel):
+    """Bounds of the per-workspace checkpoint store (oldest dropped first)."""
+
+    max_count: int = Field(default=50, ge=1, le=10_000, validation_alias="max", serialization_alias="max")
+    max_mb: float = Field(
+        default=100.0,
+        gt=0,
+        le=100_000,
+        allow_inf_nan=False,
+        validation_alias="maxMB",
+        serialization_alias="maxMB",
+    )
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_mb * 1024 * 1024)
+
+
+def user_config_dir() -> Path:
+    """byok's config dir (settings.json, the user-level rules.md): platformdirs' user config path."""
+    import platformdirs
+
+    return platformdirs.user_config_path("byok")
+
+
 class Settings(CamelModel):
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     models: list[ModelSettings] = Field(default_factory=list)
@@ -234,6 +272,8 @@ class Settings(CamelModel):
     prices: dict[str, PriceSettings] = Field(default_factory=dict)
     agent: AgentSettings = Field(default_factory=AgentSettings)
     context: ContextSettings = Field(default_factory=ContextSettings)
+    rules: RulesSettings = Field(default_factory=RulesSettings)
+    checkpoints: CheckpointSettings = Field(default_factory=CheckpointSettings)
 
 
 def load_settings(raw: Any) -> tuple[Settings, list[str]]:

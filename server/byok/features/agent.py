@@ -20,6 +20,7 @@ from byok.base.redaction import redact
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, Turn, run_turn
 from byok.features.agent_tools import TOOL_SPECS, ToolResult, Tools, describe_calls
+from byok.features.rules import load_rules
 from byok.providers.base import Message, ToolCall
 from byok.workspace.changes import Changes, PermissionAsker
 from byok.workspace.edits import EditApplier
@@ -142,8 +143,9 @@ async def agent(
         command_timeout_s=settings.command_timeout_s,
         command_env=settings.command_env,
     )
+    rules = await load_rules(backend, [workspace.root], agent=True, sink=sink)
     messages = [
-        Message("system", SYSTEM_PROMPT),
+        Message("system", rules.before(SYSTEM_PROMPT)),
         Message("user", f"Workspace root: {workspace.root.name}\n\nTask: {params.task}"),
     ]
     check_context_window([], _conversation_text(messages), routes[0].context_window)

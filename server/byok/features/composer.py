@@ -22,6 +22,7 @@ from byok.base.text import FENCE, closes_fence
 from byok.builtin.apply import apply_snippet
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, run_turn
+from byok.features.rules import load_rules
 from byok.providers.base import Message
 from byok.workspace.changes import Changes, PermissionAsker, confirm_runnable_edits
 from byok.workspace.edits import EditApplier
@@ -178,9 +179,11 @@ async def composer(
     routes = await backend.routes("composer", params.model)
     files = jail.read_context(params.files, "files", backend.settings.context.max_bytes)
     prompt = build_prompt(workspace, files, params.instruction)
-    check_context_window(files, SYSTEM_PROMPT + params.instruction, routes[0].context_window)
+    rules = await load_rules(backend, [workspace.root], [f.path for f in files], sink=sink)
+    system_prompt = rules.before(SYSTEM_PROMPT)
+    check_context_window(files, system_prompt + params.instruction, routes[0].context_window)
     request = Prompt(
-        messages=[Message("system", SYSTEM_PROMPT), Message("user", prompt)],
+        messages=[Message("system", system_prompt), Message("user", prompt)],
         max_tokens=backend.settings.max_output_tokens,
     )
     turn = await run_turn(backend, routes, request, sink, feature="composer")
