@@ -24,6 +24,8 @@ class Command(StrEnum):
     COMPOSER = "byok.composer"
     AGENT = "byok.agent"
     USAGE = "byok.usage"
+    CHECKPOINTS = "byok.checkpoints"
+    RESTORE_CHECKPOINT = "byok.restoreCheckpoint"
 
 
 class Notification(StrEnum):
@@ -63,6 +65,8 @@ class ErrorCode(StrEnum):
     LEDGER_UNAVAILABLE = "ledger_unavailable"
     LEDGER_CORRUPT = "ledger_corrupt"
     BUILTIN_ONLY = "builtin_only"
+    CHECKPOINT_NOT_FOUND = "checkpoint_not_found"
+    CHECKPOINT_UNAVAILABLE = "checkpoint_unavailable"
 
 
 BYOK_ERROR = -32050

@@ -20,6 +20,7 @@ from byok.base.redaction import redact
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, Turn, run_turn
 from byok.features.agent_tools import TOOL_SPECS, ToolResult, Tools, describe_calls
+from byok.features.checkpoints import RunCheckpoint
 from byok.features.rules import load_rules
 from byok.providers.base import Message, ToolCall
 from byok.workspace.changes import Changes, PermissionAsker
@@ -136,6 +137,7 @@ async def agent(
     routes = await backend.routes("agent", params.model)
     settings = backend.settings.agent
     changes = Changes(workspace)
+    checkpoint = RunCheckpoint(backend, changes, "agent", params.task)
     tools = Tools(
         changes,
         ask=ask,
@@ -205,6 +207,7 @@ async def agent(
                     }
                 )
             if settings.apply_each_step and apply_edit is not None and changes.pending():
+                await checkpoint.record(sink)
                 await _apply(changes, apply_edit, sink)
     except asyncio.CancelledError:
         current = asyncio.current_task()
@@ -213,11 +216,16 @@ async def agent(
         stop = "cancelled"
     except ByokError as exc:
         if exc.code != ErrorCode.BUDGET_EXCEEDED:
-            exc.extra.update(steps=len(steps), edits=changes.edit(since_start=True))
+            exc.extra.update(
+                steps=len(steps),
+                edits=changes.edit(since_start=True),
+                checkpoint=await checkpoint.record(sink),
+            )
             raise
         stop, summary = "budget", f"Stopped by the spending limit: {exc.message}"
     if stop == "max_steps":
         summary = summary or f"Stopped after {params.max_steps} steps; the task may be unfinished."
+    checkpoint_id = await checkpoint.record(sink)
     applied: bool | None = None
     if stop != "cancelled" and apply_edit is not None and changes.pending():
         applied = await _apply(changes, apply_edit, sink)
@@ -230,6 +238,7 @@ async def agent(
         "edits": changes.edit(since_start=True),
         "files": changes.summary(),
         "applied": applied,
+        "checkpoint": checkpoint_id,
         "model": model,
         "usage": usage.as_dict(),
     }

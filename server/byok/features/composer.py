@@ -22,6 +22,7 @@ from byok.base.text import FENCE, closes_fence
 from byok.builtin.apply import apply_snippet
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, run_turn
+from byok.features.checkpoints import RunCheckpoint
 from byok.features.rules import load_rules
 from byok.providers.base import Message
 from byok.workspace.changes import Changes, PermissionAsker, confirm_runnable_edits
@@ -192,6 +193,7 @@ async def composer(
         changes, ask, allow_headless=backend.settings.agent.allow_commands, who="byok composer"
     )
     edit = changes.edit()
+    checkpoint = await RunCheckpoint(backend, changes, "composer", params.instruction).record(sink)
     summary = changes.summary()
     changed = {entry["path"] for entry in summary}
     for path, parts in unresolved.items():
@@ -206,6 +208,7 @@ async def composer(
         "files": summary,
         "refused": refused,
         "text": turn.result.text,
+        "checkpoint": checkpoint,
         "model": turn.route.model_id,
         "usage": turn.usage_dict(),
     }
