@@ -226,7 +226,7 @@ class RulesReader:
                 rules.omitted.append(rule)
                 continue
             text = rule.text if rule.bytes <= budget else _cut(rule.text, budget)
-            budget -= len(text.encode("utf-8"))
+            budget = budget - len(text.encode("utf-8")) if text == rule.text else 0  # after a cut, nothing more
             rules.sent.append(SentRule(rule, text))
         return rules
 
