@@ -1,7 +1,7 @@
 """A separate process that writes checkpoints in a loop until it is killed, for test_checkpoints.py.
 
-    checkpoint_worker.py DIRECTORY BYTES   prints "saving N" before writing checkpoint N (BYTES of text in one
-                                           file, all the same letter, so a torn write would show)
+checkpoint_worker.py DIRECTORY BYTES   prints "saving N" before writing checkpoint N (BYTES of text in one
+                                       file, all the same letter, so a torn write would show)
 """
 
 from __future__ import annotations
@@ -13,7 +13,13 @@ from itertools import count
 from pathlib import Path
 
 from byok.base.config import CheckpointSettings
-from byok.workspace.checkpoints import Checkpoint, CheckpointStore, FileSnapshot, content_hash, new_checkpoint_id
+from byok.workspace.checkpoints import (
+    Checkpoint,
+    CheckpointStore,
+    FileSnapshot,
+    content_hash,
+    new_checkpoint_id,
+)
 
 
 def main(directory: Path, size: int) -> None:

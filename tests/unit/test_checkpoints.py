@@ -36,7 +36,9 @@ def checkpoint(summary: str, text: str | None = "old\n", created_at: float | Non
 
 
 def store(tmp_path: Path, **settings: float) -> CheckpointStore:
-    return CheckpointStore.for_workspace(tmp_path / "ws", CheckpointSettings(**settings), base=tmp_path / "data")
+    return CheckpointStore.for_workspace(
+        tmp_path / "ws", CheckpointSettings(**settings), base=tmp_path / "data"
+    )
 
 
 def test_round_trip_newest_first_and_per_workspace(tmp_path: Path) -> None:
@@ -55,7 +57,10 @@ def test_round_trip_newest_first_and_per_workspace(tmp_path: Path) -> None:
     }
     assert listed[1]["createdAt"].endswith("+00:00")
     assert checkpoints.load(first.id) == first
-    assert checkpoints.directory.name == workspace_key(tmp_path / "ws") and "ws" not in checkpoints.directory.name
+    assert (
+        checkpoints.directory.name == workspace_key(tmp_path / "ws")
+        and "ws" not in checkpoints.directory.name
+    )
     assert store(tmp_path).load(second.id) == second
     other = CheckpointStore.for_workspace(tmp_path / "other", CheckpointSettings(), base=tmp_path / "data")
     assert other.list() == []
@@ -69,7 +74,9 @@ def test_saving_again_under_the_same_id_replaces_it(tmp_path: Path) -> None:
     checkpoints = store(tmp_path)
     original = checkpoint("run")
     checkpoints.save(original)
-    extended = Checkpoint(original.id, original.created_at, "agent", "run", (*original.files, FileSnapshot("b", "B", None)))
+    extended = Checkpoint(
+        original.id, original.created_at, "agent", "run", (*original.files, FileSnapshot("b", "B", None))
+    )
     checkpoints.save(extended)
     assert [c["files"] for c in checkpoints.list()] == [["src/app.py", "src/created.py", "b"]]
     assert checkpoints.load(original.id) == extended
@@ -83,7 +90,9 @@ def test_the_oldest_are_dropped_beyond_max(tmp_path: Path) -> None:
     assert [c["summary"] for c in checkpoints.list()] == ["c4", "c3", "c2"]
     with pytest.raises(ByokError) as error:
         checkpoints.load(saved[0].id)
-    assert error.value.code == ErrorCode.CHECKPOINT_NOT_FOUND and "dropped as the oldest" in error.value.message
+    assert (
+        error.value.code == ErrorCode.CHECKPOINT_NOT_FOUND and "dropped as the oldest" in error.value.message
+    )
 
 
 def test_the_oldest_are_dropped_beyond_max_mb_but_never_the_newest(tmp_path: Path) -> None:

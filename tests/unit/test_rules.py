@@ -36,7 +36,10 @@ def root(tmp_path: Path) -> Path:
     write(ws / ".github/instructions/all.instructions.md", "---\napplyTo: '**'\n---\nALL-INSTRUCTIONS\n")
     write(ws / ".github/instructions/manual.instructions.md", "---\ndescription: Docs style\n---\nDOCS\n")
     write(ws / ".cursor/rules/always.mdc", "---\nalwaysApply: true\n---\nCURSOR-ALWAYS\n")
-    write(ws / ".cursor/rules/ts.mdc", "---\nglobs: *.ts, web/**/*.{tsx,jsx}\nalwaysApply: false\n---\nCURSOR-TS\n")
+    write(
+        ws / ".cursor/rules/ts.mdc",
+        "---\nglobs: *.ts, web/**/*.{tsx,jsx}\nalwaysApply: false\n---\nCURSOR-TS\n",
+    )
     write(ws / ".cursor/rules/tests.mdc", "---\ndescription: How we write tests\n---\nCURSOR-TESTS\n")
     write(ws / ".cursorrules", "CURSORRULES\n")
     write(ws / ".windsurfrules", "WINDSURF\n")
@@ -55,7 +58,9 @@ def titles(section: str) -> list[str]:
     return [line[3:] for line in section.splitlines() if line.startswith("## ")]
 
 
-def test_every_kind_in_a_stable_order_with_the_rules_of_the_files_in_context(root: Path, config: Path) -> None:
+def test_every_kind_in_a_stable_order_with_the_rules_of_the_files_in_context(
+    root: Path, config: Path
+) -> None:
     write(config / "rules.md", "USER-RULE\n")
     reader = RulesReader()
     rules = reader.collect([root], config, RulesSettings(), [root / "pkg/api/handler.py"])
@@ -132,7 +137,9 @@ def test_a_clinerules_file_and_no_rules_at_all(tmp_path: Path, config: Path) -> 
     assert titles(rules.section()) == [".clinerules"]
     empty = RulesReader().collect([tmp_path / "empty"], config, RulesSettings())
     assert empty.section() == "" and empty.before("SYSTEM") == "SYSTEM"
-    assert rules.before("SYSTEM").startswith("# Project rules") and rules.before("SYSTEM").endswith("\nSYSTEM")
+    assert rules.before("SYSTEM").startswith("# Project rules") and rules.before("SYSTEM").endswith(
+        "\nSYSTEM"
+    )
 
 
 def test_rules_enabled_false_sends_nothing(root: Path, config: Path) -> None:
@@ -161,7 +168,9 @@ def test_max_bytes_cuts_at_a_line_end_and_says_so(tmp_path: Path, config: Path) 
     assert multibyte.sent[0].text == "é", "cut at a character boundary"
 
 
-def test_extra_files_inside_the_workspace_or_config_dir_only(root: Path, config: Path, tmp_path: Path) -> None:
+def test_extra_files_inside_the_workspace_or_config_dir_only(
+    root: Path, config: Path, tmp_path: Path
+) -> None:
     write(root / "docs/STYLE.md", "STYLE-GUIDE\n")
     write(config / "team.md", "TEAM-RULES\n")
     write(tmp_path / "elsewhere.md", "ELSEWHERE\n")
@@ -228,7 +237,11 @@ def test_two_workspace_folders_name_their_files_by_folder(tmp_path: Path, config
     write(two / "AGENTS.md", "TWO\n")
     write(two / ".cursor/rules/py.mdc", "---\nglobs: '*.py'\n---\nTWO-PY\n")
     rules = RulesReader().collect([one, two], config, RulesSettings(), [two / "x.py"])
-    assert titles(rules.section()) == ["one/AGENTS.md", "two/AGENTS.md", "two/.cursor/rules/py.mdc (for files matching *.py)"]
+    assert titles(rules.section()) == [
+        "one/AGENTS.md",
+        "two/AGENTS.md",
+        "two/.cursor/rules/py.mdc (for files matching *.py)",
+    ]
     rules = RulesReader().collect([one, two], config, RulesSettings(), [one / "x.py"])
     assert "TWO-PY" not in rules.section(), "a folder's globs match its own files only"
 

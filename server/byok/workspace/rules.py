@@ -226,7 +226,8 @@ class RulesReader:
                 rules.omitted.append(rule)
                 continue
             text = rule.text if rule.bytes <= budget else _cut(rule.text, budget)
-            budget = budget - len(text.encode("utf-8")) if text == rule.text else 0  # after a cut, nothing more
+            cut = text != rule.text
+            budget = 0 if cut else budget - rule.bytes  # after a cut, nothing more
             rules.sent.append(SentRule(rule, text))
         return rules
 
