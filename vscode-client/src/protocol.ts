@@ -21,6 +21,7 @@ export const Command = {
   usage: 'byok.usage',
   checkpoints: 'byok.checkpoints',
   restoreCheckpoint: 'byok.restoreCheckpoint',
+  forgetApprovals: 'byok.forgetApprovals',
 } as const;
 export type CommandId = (typeof Command)[keyof typeof Command];
 
@@ -46,12 +47,19 @@ export interface Usage {
   costUsd?: number | null;
 }
 
+export interface CodeBlock {
+  language: string;
+  path?: string;
+  code: string;
+}
+
 export interface ChatResult {
   text: string;
   model?: string;
   provider?: string;
   finishReason?: string;
   usage?: Usage;
+  codeBlocks?: CodeBlock[];
 }
 
 export interface StoredKey {

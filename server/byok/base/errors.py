@@ -111,6 +111,10 @@ _DEFAULTS: dict[ErrorCode, tuple[str, str]] = {
         "The checkpoint store cannot be created or written",
         "Make byok's data directory writable, on a disk with free space",
     ),
+    ErrorCode.APPROVALS_UNAVAILABLE: (
+        "The remembered approvals in byok's data directory cannot be written",
+        "Make byok's data directory writable, on a disk with free space",
+    ),
 }
 
 

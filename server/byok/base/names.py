@@ -26,6 +26,7 @@ class Command(StrEnum):
     USAGE = "byok.usage"
     CHECKPOINTS = "byok.checkpoints"
     RESTORE_CHECKPOINT = "byok.restoreCheckpoint"
+    FORGET_APPROVALS = "byok.forgetApprovals"
 
 
 class Notification(StrEnum):
@@ -67,6 +68,7 @@ class ErrorCode(StrEnum):
     BUILTIN_ONLY = "builtin_only"
     CHECKPOINT_NOT_FOUND = "checkpoint_not_found"
     CHECKPOINT_UNAVAILABLE = "checkpoint_unavailable"
+    APPROVALS_UNAVAILABLE = "approvals_unavailable"
 
 
 BYOK_ERROR = -32050

@@ -31,6 +31,7 @@ from byok.workspace.rules import RulesReader
 if TYPE_CHECKING:
     import httpx
 
+    from byok.core.approvals import Approvals
     from byok.core.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class Backend:
         self._network: Network | None = None
         self._ledger_path = ledger_path
         self._ledger: Ledger | None = None
+        self._approvals: Approvals | None = None
         self._background: set[asyncio.Task[None]] = set()
         self.rules = RulesReader()
         """Project rules files, each re-read only when it changes."""
@@ -84,6 +86,15 @@ class Backend:
 
             self._ledger = Ledger(self._ledger_path)
         return self._ledger
+
+    @property
+    def approvals(self) -> Approvals:
+        """The user's remembered approvals ("Always allow"), in the user data dir."""
+        if self._approvals is None:
+            from byok.core.approvals import Approvals
+
+            self._approvals = Approvals()
+        return self._approvals
 
     # -- settings and HTTP ---------------------------------------------------------------------------
 
