@@ -222,6 +222,12 @@ def field_values(server_doc: str) -> dict[str, st.SearchStrategy[Any]]:
         "month": st.one_of(st.sampled_from(["2025-01", "2025-13", "1-1", "9999-12", ""]), anything),
         "groupBy": st.one_of(st.sampled_from(["model", "provider", "feature", "day", "week"]), anything),
         "all": st.one_of(st.booleans(), anything),
+        "id": st.one_of(
+            st.sampled_from(
+                ["0000000000000000001-abcdef01", "../../x.checkpoint", "", "1" * 19 + "-" + "g" * 8]
+            ),
+            anything,
+        ),
     }
 
 
@@ -240,6 +246,8 @@ COMMAND_FIELDS: dict[Command, tuple[str, ...]] = {
     Command.AGENT: ("task", "model", "maxSteps", "streamId"),
     Command.USAGE: ("month", "groupBy"),
     Command.FORGET_APPROVALS: ("all",),
+    Command.CHECKPOINTS: (),
+    Command.RESTORE_CHECKPOINT: ("id", "apply"),
 }
 """The fields protocol.md documents for each command (checked against the enum below)."""
 
@@ -253,6 +261,7 @@ REQUIRED: dict[Command, tuple[str, ...]] = {
     Command.INLINE_EDIT: ("uri", "range", "instruction"),
     Command.COMPOSER: ("instruction",),
     Command.AGENT: ("task",),
+    Command.RESTORE_CHECKPOINT: ("id",),
 }
 
 
