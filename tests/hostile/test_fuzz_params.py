@@ -348,8 +348,11 @@ async def test_ten_megabyte_strings(server: Server, command: Command) -> None:
     base = {"provider": "fuzz", "key": "k", "uri": server.doc_uri, "code": "print(1)\n", "instruction": "i"}
     base |= {"task": "t", "messages": [{"role": "user", "content": "hi"}], "files": []}
     base |= {"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}}
+    base |= {"id": "0000000000000000001-abcdef01"}
     fields = [
-        f for f in COMMAND_FIELDS[command] if f in {"provider", "key", "uri", "code", "instruction", "task"}
+        f
+        for f in COMMAND_FIELDS[command]
+        if f in {"provider", "key", "uri", "code", "instruction", "task", "id"}
     ]
     fields += ["model"] if "model" in COMMAND_FIELDS[command] else []
     params = {name: base[name] for name in REQUIRED.get(command, ())}
