@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from byok.base.config import RulesSettings
 from byok.workspace.rule_syntax import glob_matches, parse_front_matter
-from byok.workspace.rules import RulesReader
+from byok.workspace.rules import RulesReader, nested_agents_files
 
 
 def write(path: Path, text: str) -> Path:
@@ -172,12 +174,15 @@ def test_extra_files_inside_the_workspace_or_config_dir_only(
     root: Path, config: Path, tmp_path: Path
 ) -> None:
     write(root / "docs/STYLE.md", "STYLE-GUIDE\n")
+    write(root / "docs/LINKED.md", "LINKED-GUIDE\n")
+    (tmp_path / "into-workspace").symlink_to(root / "docs")
     write(config / "team.md", "TEAM-RULES\n")
     write(tmp_path / "elsewhere.md", "ELSEWHERE\n")
     write(root / ".env", "TOKEN=x\n")
     (root / "escape.md").symlink_to(tmp_path / "elsewhere.md")
     extra = [
         "docs/STYLE.md",
+        str(tmp_path / "into-workspace" / "LINKED.md"),
         str(config / "team.md"),
         str(tmp_path / "elsewhere.md"),
         "../elsewhere.md",
@@ -189,6 +194,7 @@ def test_extra_files_inside_the_workspace_or_config_dir_only(
     rules = RulesReader().collect([root], config, RulesSettings(extra_files=extra))
     section = rules.section()
     assert "STYLE-GUIDE" in section and "TEAM-RULES" in section and "team.md (the user's rules" in section
+    assert "## docs/LINKED.md\n\nLINKED-GUIDE" in section
     assert "ELSEWHERE" not in section and "TOKEN" not in section
     refused = {refusal.path: refusal.reason for refusal in rules.refused}
     outside = "rules.extraFiles may only name files inside the workspace or byok's config dir"
@@ -285,3 +291,25 @@ def test_front_matter_forms() -> None:
     assert parse_front_matter("no front matter\n---\n").body == "no front matter\n---\n"
     unclosed = "---\nglobs: x\nbody without end\n"
     assert parse_front_matter(unclosed).body == unclosed
+
+
+async def test_nested_agents_files_outside_git_skip_hidden_and_dependency_folders(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    for relative in (
+        "AGENTS.md",
+        "a/AGENTS.md",
+        "a/b/c/AGENTS.md",
+        "node_modules/x/AGENTS.md",
+        ".hidden/AGENTS.md",
+    ):
+        write(ws / relative, "x\n")
+    assert await nested_agents_files(ws) == [(ws, "a/AGENTS.md"), (ws, "a/b/c/AGENTS.md")]
+
+
+async def test_nested_agents_files_in_git_follow_gitignore(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    for relative in ("a/AGENTS.md", "ignored/AGENTS.md", ".tools/AGENTS.md"):
+        write(ws / relative, "x\n")
+    write(ws / ".gitignore", "ignored/\n")
+    await asyncio.to_thread(subprocess.run, ["git", "init", "-q", str(ws)], check=True)
+    assert await nested_agents_files(ws) == [(ws, ".tools/AGENTS.md"), (ws, "a/AGENTS.md")]

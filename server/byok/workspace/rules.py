@@ -7,6 +7,7 @@ destination. A file is re-read only when its size, mtime or inode changed (one `
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Iterable, Sequence
@@ -16,8 +17,7 @@ from typing import Any, Literal
 
 from byok.base.config import RulesSettings
 from byok.base.errors import ByokError
-from byok.workspace.errors import ToolError
-from byok.workspace.ignore import git_files, walk_files
+from byok.workspace.ignore import git_files
 from byok.workspace.jail import FileJail
 from byok.workspace.rule_syntax import always, glob_matches, parse_front_matter
 
@@ -25,6 +25,11 @@ USER_RULES = "rules.md"
 """The user's own rules for every workspace, in byok's config dir."""
 MAX_FOLDER_FILES = 100
 """Files read from one rules folder (`.clinerules/`, `.cursor/rules/`, `.github/instructions/`)."""
+MAX_WALKED_DIRECTORIES = 20_000
+"""Folders looked through for nested AGENTS.md files outside git."""
+SKIPPED_DIRECTORIES = frozenset(
+    {"node_modules", "__pycache__", "site-packages", "venv", "env", "dist", "build", "target", "vendor"}
+)
 ROOT_FILES = (
     ("AGENTS.md", "agents"),
     ("CLAUDE.md", "claude"),
@@ -394,7 +399,10 @@ class _Found:
         """How status and the prompt name the file."""
         if root is None:
             return str(path), f"{path.name} (the user's rules for every workspace)"
-        relative = path.relative_to(root).as_posix()
+        if path.is_relative_to(root):
+            relative = path.relative_to(root).as_posix()
+        else:  # an extra file named through a symlink into the workspace
+            relative = path.resolve().relative_to(root.resolve()).as_posix()
         shown = f"{root.name}/{relative}" if len(self.roots) > 1 else relative
         return shown, shown
 
@@ -416,12 +424,30 @@ def _folder_files(folder: Path, patterns: tuple[str, ...], *, recursive: bool) -
     return sorted(found)[:MAX_FOLDER_FILES]
 
 
+def _walk_for_agents(root: Path) -> list[str]:
+    """Nested AGENTS.md files outside git: a walk that skips hidden, dependency and build folders and stops
+    after MAX_WALKED_DIRECTORIES (no .gitignore matching, which can backtrack: see workspace/ignore.py)."""
+    found: list[str] = []
+    pending, visited = [root], 0
+    while pending and visited < MAX_WALKED_DIRECTORIES:
+        directory = pending.pop()
+        visited += 1
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if not entry.name.startswith(".") and entry.name not in SKIPPED_DIRECTORIES:
+                    pending.append(Path(entry.path))
+            elif entry.name == "AGENTS.md" and directory != root:
+                found.append(Path(entry.path).relative_to(root).as_posix())
+    return found
+
+
 async def nested_agents_files(root: Path) -> list[tuple[Path, str]]:
-    """Every AGENTS.md below the root (not the root's own), as git lists files or per .gitignore."""
+    """Every AGENTS.md below the root (not the root's own): as git lists files, else by a bounded walk."""
     listed = await git_files(root, root)
     if listed is None:
-        try:
-            listed = await walk_files(root, root)
-        except ToolError:
-            return []
+        listed = await asyncio.to_thread(_walk_for_agents, root)
     return [(root, path) for path in sorted(listed) if path.endswith("/AGENTS.md")]
