@@ -227,6 +227,40 @@ _CONTEXT_OVERFLOW = re.compile(
     re.IGNORECASE,
 )
 
+_REASONING_PARAMETER = re.compile(
+    r"reasoning[_.]effort|reasoning\.summary|output_config\.effort|\beffort\b|budget_tokens|thinking[_.]?(?:level|budget|config)|"
+    r"thinkingLevel|thinkingBudget|\bthinking\b",
+    re.IGNORECASE,
+)
+_EFFORT_WORDS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+_SUPPORTED_LIST = re.compile(
+    r"\b(?:supported(?: values?| levels?| efforts?)?(?: are)?|should be|must be|one of|expected)\b:?(.*?)(?:\.\s|\.?$)",
+    re.IGNORECASE | re.DOTALL,
+)
+_EFFORT_WORD = re.compile(r"\b(none|minimal|low|medium|high|xhigh|max)\b", re.IGNORECASE)
+
+
+def reasoning_rejected(provider: str, message: str, status: int = 400) -> ByokError:
+    """`bad_request` for a reasoning value the model refused; the fix lists the values the provider said
+    it takes (when its message says), else every effort."""
+    lists = (_EFFORT_WORD.findall(listed.group(1)) for listed in _SUPPORTED_LIST.finditer(message))
+    supported = [word.lower() for word in next((words for words in lists if words), [])]
+    values = (
+        f"one this model takes: {', '.join(dict.fromkeys(supported))}"
+        if supported
+        else f"one the model takes (not every model takes each of {', '.join(_EFFORT_WORDS)})"
+    )
+    return ByokError(
+        ErrorCode.BAD_REQUEST,
+        message,
+        provider=provider,
+        status=status,
+        cause="The model does not accept the reasoning setting sent",
+        fix=f"Set reasoning.effort to {values}, or record the model's values in byok.reasoningModels so "
+        "byok fits them",
+        supportedEfforts=list(dict.fromkeys(supported)) or None,
+    )
+
 
 def error_for_status(
     status: int,
@@ -246,6 +280,8 @@ def error_for_status(
             cause="The request is larger than the model's context window",
             fix="Send fewer or smaller files (@Files, not @Codebase, when you know the location)",
         )
+    if status == 400 and _REASONING_PARAMETER.search(message):
+        return reasoning_rejected(provider, message, status)
     if status == 401:
         return ByokError(ErrorCode.INVALID_KEY, message, provider=provider, status=status)
     if status == 403:
