@@ -313,3 +313,26 @@ async def test_nested_agents_files_in_git_follow_gitignore(tmp_path: Path) -> No
     write(ws / ".gitignore", "ignored/\n")
     await asyncio.to_thread(subprocess.run, ["git", "init", "-q", str(ws)], check=True)
     assert await nested_agents_files(ws) == [(ws, ".tools/AGENTS.md"), (ws, "a/AGENTS.md")]
+
+
+def test_the_agent_gets_the_rules_of_its_files_in_context_sent_and_the_rest_listed(
+    root: Path, config: Path
+) -> None:
+    nested = [(root, "pkg/AGENTS.md"), (root, "pkg/api/AGENTS.md")]
+    rules = RulesReader().collect(
+        [root], config, RulesSettings(), [root / "pkg/api/handler.py"], nested=nested
+    )
+    section = rules.section()
+    sent = section.split("## More rules", 1)[0]
+    assert "PY-INSTRUCTIONS" in sent and "API-AGENTS" in sent and "PKG-AGENTS" not in sent
+    listed = [
+        line.split(":")[0]
+        for line in section.split("## More rules", 1)[1].splitlines()
+        if line.startswith("- ")
+    ]
+    assert listed == [
+        "- .cursor/rules/ts.mdc",
+        "- pkg/AGENTS.md",
+        "- .cursor/rules/tests.mdc",
+        "- .github/instructions/manual.instructions.md",
+    ]

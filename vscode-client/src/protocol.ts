@@ -22,6 +22,7 @@ export const Command = {
   checkpoints: 'byok.checkpoints',
   restoreCheckpoint: 'byok.restoreCheckpoint',
   forgetApprovals: 'byok.forgetApprovals',
+  mcpStatus: 'byok.mcpStatus',
 } as const;
 export type CommandId = (typeof Command)[keyof typeof Command];
 

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from byok import __version__
 from byok.acp.editor import ClientFiles, ClientTerminal, Permissions
-from byok.acp.options import model_values, parse_mode, session_modes, session_options
+from byok.acp.options import model_values, parse_mode, parse_reasoning, session_modes, session_options
 from byok.acp.prompt import PromptRun
 from byok.acp.sessions import SessionStore, StoredSession
+from byok.base.config import ReasoningSettings
 from byok.base.errors import ByokError
 from byok.base.names import AUTO_MODEL, BYOK_ERROR, AcpConfig, AcpMode, ErrorCode
 from byok.base.redaction import redact, redact_data
@@ -289,11 +290,13 @@ class ByokAgent:
                     fix=f"Choose one of: {', '.join(models[:20])}",
                 )
             live.stored.model = value
+        elif config_id == AcpConfig.REASONING:
+            live.stored.reasoning = parse_reasoning(value)
         else:
             raise ByokError(
                 ErrorCode.BAD_REQUEST,
                 f"configId: {config_id[:100]!r} is not a config option",
-                fix=f"Use {AcpConfig.MODE.value!r} or {AcpConfig.MODEL.value!r}",
+                fix=f"Use one of: {', '.join(c.value for c in AcpConfig)}",
             )
         await asyncio.to_thread(self.store.save, live.stored)
         return SetSessionConfigOptionResponse(config_options=await session_options(self.backend, live.stored))
@@ -325,7 +328,11 @@ class ByokAgent:
             runner=terminal.run if self.capabilities and self.capabilities.terminal else None,
         )
         run.send(update_user_message_text(task))
-        params = AgentParams(task=task, model=None if stored.model == AUTO_MODEL else stored.model)
+        params = AgentParams(
+            task=task,
+            model=None if stored.model == AUTO_MODEL else stored.model,
+            reasoning=ReasoningSettings(effort=stored.reasoning) if stored.reasoning else None,
+        )
         live.task = asyncio.get_running_loop().create_task(
             agent(self.backend, params, run, live.workspace, choose=run.choose, front_end=front_end)
         )

@@ -23,8 +23,8 @@ async def load_rules(
     agent: bool = False,
     sink: StreamSink | None = None,
 ) -> Rules:
-    """The rules for a request with files `context` in it; `agent` lists conditional rules by name instead
-    (the agent reads them with read_file when its work reaches their files)."""
+    """The rules for a request with files `context` in it; `agent` also lists the rules not sent by name (the
+    agent reads them with read_file when its work reaches their files)."""
     settings = backend.settings.rules
     nested = None
     if agent:

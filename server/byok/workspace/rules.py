@@ -196,8 +196,8 @@ class RulesReader:
     ) -> Rules:
         """The rules for a request whose files in context are `context`.
 
-        `nested` (the agent and status: every nested AGENTS.md as (root, relative path)) lists the nested
-        AGENTS.md files and every conditional rule by name instead of matching them against `context`.
+        `nested` (the agent and status: every nested AGENTS.md as (root, relative path)) also lists, by name,
+        every conditional or description-only rule not sent for `context`, so the agent can read it.
         """
         rules = Rules(settings.max_bytes)
         if not settings.enabled:
@@ -209,22 +209,18 @@ class RulesReader:
             self._root_rules(found, root)
         self._extra_files(found, roots, config_dir, settings.extra_files)
         in_context = _in_roots(roots, context)
-        if nested is None:
-            for root, relative in in_context:
-                self._nearest_agents(found, root, relative)
-        else:
-            for root, relative in nested:
-                self._read(
-                    found, root, root / relative, "agents", applies_to=(f"{Path(relative).parent}/**",)
-                )
-        always_rules = [rule for rule in found.rules if rule.applies_to == "always"]
-        conditional = [rule for rule in found.rules if isinstance(rule.applies_to, tuple)]
-        on_request = [rule for rule in found.rules if rule.applies_to == "on request"]
-        if nested is None:
-            chosen = always_rules + [rule for rule in conditional if rule.applies(in_context)]
-        else:
-            chosen = always_rules
-            rules.listed = conditional + on_request
+        for root, relative in in_context:
+            self._nearest_agents(found, root, relative)
+        matching = [
+            rule for rule in found.rules if isinstance(rule.applies_to, tuple) and rule.applies(in_context)
+        ]
+        for root, relative in nested or ():  # after the nearest ones: an AGENTS.md above those is listed
+            self._read(found, root, root / relative, "agents", applies_to=(f"{Path(relative).parent}/**",))
+        chosen = [rule for rule in found.rules if rule.applies_to == "always"] + matching
+        if nested is not None:
+            rules.listed = [
+                rule for rule in found.rules if isinstance(rule.applies_to, tuple) and rule not in matching
+            ] + [rule for rule in found.rules if rule.applies_to == "on request"]
         budget = settings.max_bytes
         for rule in chosen:
             if budget <= 0:
