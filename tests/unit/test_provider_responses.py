@@ -39,6 +39,7 @@ from byok.providers.base import (
     ReasoningItemEvent,
     StreamEvent,
     TextDelta,
+    ToolCall,
     ToolSpec,
     Usage,
     complete,
@@ -278,6 +279,44 @@ async def test_reasoning_and_calls_go_back_unchanged_and_in_order(
     ]
 
 
+REFUSED = openai_error(
+    400,
+    "The encrypted content for item rs_a could not be verified. Reason: Encrypted content item_id did not "
+    "match the target item id.",
+    "invalid_request_error",
+    "invalid_encrypted_content",
+)
+
+
+async def test_refused_reasoning_is_dropped_and_the_turn_sent_once_more(
+    fake: FakeServer, adapter: ResponsesProvider
+) -> None:
+    """After a fallback to another organisation (or a new key) the old encrypted reasoning cannot be read."""
+    blob = ReasoningItem(
+        "responses", {"id": "rs_a", "type": "reasoning", "summary": [], "encrypted_content": "gAAAAAB-FAKE"}
+    )
+    call = ToolCall("call_1", "read_file", {"path": "a.py"}, '{"path": "a.py"}', {"reasoningBefore": 1})
+    messages = [
+        Message("user", "read a"),
+        Message("assistant", "", tool_calls=[call], reasoning_items=[blob]),
+        Message("tool", "A = 1", tool_call_id="call_1"),
+    ]
+    fake.route("POST", RESPONSES, REFUSED, responses_stream(["A is 1."]))
+    result = await complete(adapter, ChatRequest(model=CODEX, messages=messages))
+    assert result.text == "A is 1."
+    first, second = (r.json()["input"] for r in fake.requests)
+    assert [item.get("type") for item in first] == [
+        None,
+        "reasoning",
+        "function_call",
+        "function_call_output",
+    ]
+    assert [item.get("type") for item in second] == [None, "function_call", "function_call_output"]
+    fake.route("POST", RESPONSES, REFUSED, responses_stream(["never sent"]))
+    error = await failure(adapter, ChatRequest(model=CODEX, messages=messages[:1]))
+    assert error.code == ErrorCode.BAD_REQUEST and len(fake.requests) == 3, "nothing to drop: no second try"
+
+
 async def test_reasoning_without_encrypted_content_stays_home_on_openai_but_not_on_compatible(
     fake: FakeServer, client: httpx.AsyncClient
 ) -> None:
@@ -357,6 +396,37 @@ async def test_a_proxys_error_object_in_the_stream(fake: FakeServer, adapter: Re
         error = {"message": "Error processing stream", "type": "internal_server_error", "code": code}
         fake.route("POST", RESPONSES, sse_reply(["data: " + json.dumps({"error": error}), "data: [DONE]"]))
         assert (await failure(adapter)).code == expected
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "response.output_text.delta", "item_id": "m", "delta": 5},
+        {"type": "response.output_item.done", "output_index": "first", "item": {"type": "message"}},
+        {"type": "response.output_item.added", "output_index": 0, "item": []},
+        {
+            "type": "response.output_item.done",
+            "output_index": 0,
+            "item": {"type": "reasoning", "summary": [{"text": 1}]},
+        },
+        {"type": "response.completed", "response": ["not", "an", "object"]},
+        {"type": "response.completed", "response": {"usage": {"input_tokens": "many"}}},
+        {"type": "response.incomplete", "response": None},
+    ],
+)
+async def test_malformed_events_are_provider_errors(
+    fake: FakeServer, adapter: ResponsesProvider, event: dict[str, Any]
+) -> None:
+    fake.route("POST", RESPONSES, sse_reply(["data: " + json.dumps(event)]))
+    error = await failure(adapter)
+    assert error.code == ErrorCode.PROVIDER_ERROR and "malformed" in str(error)
+
+
+async def test_tool_call_caps_hold(fake: FakeServer, adapter: ResponsesProvider) -> None:
+    calls = [Call(f"call_{i}", "list_files", {}, parts=1) for i in range(129)]
+    fake.route("POST", RESPONSES, responses_stream(tool_calls=calls))
+    error = await failure(adapter)
+    assert error.code == ErrorCode.PROVIDER_ERROR and "more than 128 tool calls" in str(error)
 
 
 async def test_stream_cut_before_its_terminal_event(fake: FakeServer, adapter: ResponsesProvider) -> None:

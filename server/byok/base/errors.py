@@ -107,6 +107,10 @@ _DEFAULTS: dict[ErrorCode, tuple[str, str]] = {
         "The remembered approvals in byok's data directory cannot be written",
         "Make byok's data directory writable, on a disk with free space",
     ),
+    ErrorCode.MCP_UNAVAILABLE: (
+        "The MCP server is not configured, not running or did not answer",
+        "Check byok.mcpStatus and the server's entry in byok.mcp.servers",
+    ),
 }
 
 

@@ -25,6 +25,7 @@ class Command(StrEnum):
     AGENT = "byok.agent"
     USAGE = "byok.usage"
     FORGET_APPROVALS = "byok.forgetApprovals"
+    MCP_STATUS = "byok.mcpStatus"
 
 
 class Notification(StrEnum):
@@ -65,6 +66,7 @@ class ErrorCode(StrEnum):
     LEDGER_CORRUPT = "ledger_corrupt"
     BUILTIN_ONLY = "builtin_only"
     APPROVALS_UNAVAILABLE = "approvals_unavailable"
+    MCP_UNAVAILABLE = "mcp_unavailable"
 
 
 class AcpMode(StrEnum):

@@ -9,6 +9,7 @@ their `encrypted_content`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -30,6 +31,7 @@ from byok.providers.http import ToolCalls, as_text, decoding, interrupted, json_
 from byok.providers.openai import OpenAIProvider, arguments_json, is_reasoning_model
 from byok.providers.sse import iter_sse
 
+log = logging.getLogger(__name__)
 FAMILY = "responses"
 """The `ReasoningItem.family` of this API's reasoning items."""
 MIN_OUTPUT_TOKENS = 16
@@ -100,8 +102,30 @@ class ResponsesProvider:
         return body
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """One turn. When the API refuses the encrypted reasoning replayed from earlier turns (another
+        organisation's after a fallback, or a key changed since), the turn is sent once more without it."""
         endpoint = self.endpoint
         url, body = endpoint.responses_url(), self.request_body(request)
+        refusals: list[ByokError] = []
+
+        def error_from(status: int, error: Mapping[str, Any], headers: Mapping[str, str]) -> ByokError:
+            exc = endpoint.responses_error_from(status, error, headers)
+            if status == 400 and _refuses_reasoning(error) and any(_is_reasoning(i) for i in body["input"]):
+                refusals.append(exc)
+            return exc
+
+        try:
+            async with endpoint.post_stream(url, body, error_from=error_from) as lines:
+                async for event in self.decode(lines):
+                    yield event
+            return
+        except ByokError as exc:
+            if exc not in refusals:
+                raise
+        log.warning(
+            "%s refused the reasoning of earlier turns; the turn is sent without it", self.provider_id
+        )
+        body = {**body, "input": [item for item in body["input"] if not _is_reasoning(item)]}
         async with endpoint.post_stream(url, body, error_from=endpoint.responses_error_from) as lines:
             async for event in self.decode(lines):
                 yield event
@@ -185,6 +209,17 @@ def _assistant_items(message: Message, keep_unencrypted: bool) -> list[dict[str,
         )
     reasoning_until(len(reasoning))
     return items
+
+
+def _is_reasoning(item: dict[str, Any]) -> bool:
+    return item.get("type") == "reasoning"
+
+
+def _refuses_reasoning(error: Mapping[str, Any]) -> bool:
+    """Whether a 400 is about replayed encrypted reasoning ("The encrypted content for item rs_... could not be
+    verified"); some relays drop the code and keep only the message."""
+    message = str(error.get("message") or "").lower()
+    return error.get("code") == "invalid_encrypted_content" or "encrypted content" in message
 
 
 def _reasoning_before(call: ToolCall, default: int) -> int:
