@@ -450,3 +450,26 @@ async def test_sigterm_to_byok_stops_its_servers_and_their_children(
     assert terminated == 143
     assert not wait_until_gone(marker), "the server's child outlived the byok server"
     assert not wait_until_gone(str(time_server))
+
+
+async def test_a_settings_change_stops_the_server_it_changes(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path, time_server: Path
+) -> None:
+    marker = "765432.1"
+    spawner = {"command": "sh", "args": ["-c", f'sleep {marker} & exec "$0"', str(time_server)]}
+    settings = settings_for(fake, mcp={"startOnLaunch": True, "servers": {"time": spawner}})
+    async with lsp_session(settings, server_env) as s:
+        s.answer = answering()
+        deadline = time.monotonic() + 60
+        while (await s.command("byok.mcpStatus", {}))["servers"][0]["state"] != "running":
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.2)
+        assert processes_with(marker)
+        disabled = settings_for(fake, mcp={"servers": {"time": {**spawner, "enabled": False}}})
+        s.client.set_configuration(disabled, section="byok")
+        s.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+        deadline = time.monotonic() + 30
+        while processes_with(marker):  # the client keeps answering (workspace/configuration) meanwhile
+            assert time.monotonic() < deadline, "the changed server's process group was not ended"
+            await asyncio.sleep(0.1)
+        assert (await s.command("byok.mcpStatus", {}))["servers"][0]["state"] == "disabled"

@@ -87,6 +87,7 @@ class McpServers:
         self._ask_lock = asyncio.Lock()
         self._groups: set[int] = set()
         self._starting: set[asyncio.Task[None]] = set()
+        self._stopping: set[asyncio.Task[None]] = set()
         self._unresolved: dict[str, str] = {}
         """Why an approved server could not start: a secret reference without a value."""
         atexit.register(self._kill_all)
@@ -97,14 +98,16 @@ class McpServers:
         for name, connection in list(self._connections.items()):
             if settings.servers.get(name) != connection.settings:
                 del self._connections[name]
-                asyncio.get_running_loop().create_task(connection.stop())
+                stopping = asyncio.get_running_loop().create_task(connection.stop())
+                self._stopping.add(stopping)
+                stopping.add_done_callback(self._stopping.discard)
 
     async def aclose(self) -> None:
         """Stop every server and its processes."""
         for task in list(self._starting):
             task.cancel()
         connections, self._connections = list(self._connections.values()), {}
-        await asyncio.gather(*(c.stop() for c in connections), return_exceptions=True)
+        await asyncio.gather(*(c.stop() for c in connections), *self._stopping, return_exceptions=True)
         self._kill_all()
 
     def _kill_all(self) -> None:
