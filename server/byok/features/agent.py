@@ -19,6 +19,7 @@ from byok.base.config import CamelModel, ReasoningSettings
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.base.redaction import redact
+from byok.core.mcp.servers import McpServers
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, Turn, run_turn
 from byok.features.agent_mcp import McpToolbox
@@ -93,6 +94,8 @@ class FrontEnd:
     observer: ToolObserver | None = None
     approve_write: WriteApprover | None = None
     runner: CommandRunner | None = None
+    mcp_servers: McpServers | None = None
+    """The MCP servers of this front end's session (byok's settings plus those its client handed over)."""
 
 
 class UsageTotal:
@@ -222,7 +225,7 @@ async def agent(
     files = await _context_files(jail, params.files, backend, read_resource)
     rules = await load_rules(backend, [workspace.root], [f.path for f in files], agent=True, sink=sink)
     shared = "\n\nThe user shared these files:\n\n" + format_files(files) if files else ""
-    mcp = await McpToolbox.open(backend, workspace.root, chooser)
+    mcp = await McpToolbox.open(backend, workspace.root, chooser, front_end.mcp_servers)
     messages = [
         Message("system", rules.before(SYSTEM_PROMPT)),
         *front_end.history,
