@@ -12,8 +12,8 @@ from acp import RequestError, text_block
 
 from byok.base.config import CheckpointSettings
 from byok.core.approvals import Approvals, workspace_scope
-from byok.workspace.checkpoints import CheckpointStore
 from byok.providers import PRESETS
+from byok.workspace.checkpoints import CheckpointStore
 from tests.conftest import LEAK_NEEDLES
 from tests.e2e.acp_harness import CAPABILITIES, RecordingClient, acp_agent, acp_env, store_key
 from tests.e2e.edits import settings_for
