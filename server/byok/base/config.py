@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import (
+    AliasChoices,
     AliasGenerator,
     BaseModel,
     ConfigDict,
@@ -85,6 +86,8 @@ class ModelSettings(CamelModel):
     model: str | None = None
     context_window: int | None = Field(default=None, gt=0)
     max_output_tokens: int | None = Field(default=None, gt=0)
+    cache: bool | None = None
+    """Prompt caching for this model; None follows the global `cache` setting."""
 
     @property
     def upstream(self) -> str:
@@ -175,11 +178,14 @@ class RetrySettings(CamelModel):
 
 
 class PriceSettings(CamelModel):
-    """USD per 1M tokens; `cachedInput` (cache reads) and `cacheWrite` default to `input`."""
+    """USD per 1M tokens; `cacheRead` (also read as its old name `cachedInput`) and `cacheWrite` default to
+    `input`."""
 
     input: Usd
     output: Usd
-    cached_input: Usd | None = None
+    cache_read: Usd | None = Field(
+        default=None, validation_alias=AliasChoices("cacheRead", "cachedInput", "cache_read", "cached_input")
+    )
     cache_write: Usd | None = None
 
     @classmethod
@@ -234,6 +240,8 @@ class Settings(CamelModel):
     prices: dict[str, PriceSettings] = Field(default_factory=dict)
     agent: AgentSettings = Field(default_factory=AgentSettings)
     context: ContextSettings = Field(default_factory=ContextSettings)
+    cache: bool = True
+    """Prompt caching: cache breakpoints (Anthropic, Bedrock) and a per-workspace cache key (OpenAI, Azure)."""
 
 
 def load_settings(raw: Any) -> tuple[Settings, list[str]]:

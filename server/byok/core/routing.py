@@ -34,6 +34,8 @@ class Route:
     upstream: str
     max_output_tokens: int | None = None
     context_window: int | None = None
+    cache: bool | None = None
+    """The model entry's prompt-caching switch; None follows the global setting."""
 
 
 def route(settings: Settings, verified: dict[str, list[str]], model_id: str) -> Route:
@@ -41,7 +43,12 @@ def route(settings: Settings, verified: dict[str, list[str]], model_id: str) -> 
     for model in settings.models:
         if model.id == model_id:
             return Route(
-                model.id, model.provider, model.upstream, model.max_output_tokens, model.context_window
+                model.id,
+                model.provider,
+                model.upstream,
+                model.max_output_tokens,
+                model.context_window,
+                model.cache,
             )
     head, sep, rest = model_id.partition("/")
     if sep and rest and head in known_provider_ids(settings):

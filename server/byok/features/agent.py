@@ -20,7 +20,7 @@ from byok.base.redaction import redact
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, Turn, run_turn
 from byok.features.agent_tools import TOOL_SPECS, ToolResult, Tools, describe_calls
-from byok.providers.base import Message, ToolCall
+from byok.providers.base import Message, ToolCall, Usage
 from byok.workspace.changes import Changes, PermissionAsker
 from byok.workspace.edits import EditApplier
 from byok.workspace.files import check_context_window
@@ -54,29 +54,35 @@ class AgentParams(CamelModel):
 
 
 class UsageTotal:
-    """Token counts and cost summed over the steps."""
+    """Token counts, cost and what prompt caching saved, summed over the steps (a sum of money is None until
+    some step's is known)."""
 
     def __init__(self) -> None:
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.estimated = False
+        self.usage = Usage()
         self.cost_usd: float | None = None
+        self.saved_usd: float | None = None
 
     def add(self, turn: Turn) -> None:
-        usage = turn.usage_dict()
-        self.input_tokens += int(usage.get("inputTokens") or 0)
-        self.output_tokens += int(usage.get("outputTokens") or 0)
-        self.estimated = self.estimated or bool(usage.get("estimated"))
-        cost = usage.get("costUsd")
-        if isinstance(cost, int | float):
-            self.cost_usd = (self.cost_usd or 0.0) + cost
+        step = turn.result.usage or Usage()
+        self.usage.input_tokens += step.input_tokens
+        self.usage.output_tokens += step.output_tokens
+        self.usage.cache_read_tokens += step.cache_read_tokens
+        self.usage.cache_write_tokens += step.cache_write_tokens
+        self.usage.estimated = self.usage.estimated or step.estimated
+        if turn.cost_usd is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + turn.cost_usd
+        if turn.saved_usd is not None:
+            self.saved_usd = (self.saved_usd or 0.0) + turn.saved_usd
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "inputTokens": self.input_tokens,
-            "outputTokens": self.output_tokens,
-            "estimated": self.estimated,
+            "inputTokens": self.usage.input_tokens,
+            "outputTokens": self.usage.output_tokens,
+            "cacheReadTokens": self.usage.cache_read_tokens,
+            "cacheWriteTokens": self.usage.cache_write_tokens,
+            "estimated": self.usage.estimated,
             "costUsd": self.cost_usd,
+            "savedUsd": self.saved_usd,
         }
 
 
@@ -166,6 +172,7 @@ async def agent(
                 messages=list(messages),
                 max_tokens=backend.settings.max_output_tokens,
                 tools=TOOL_SPECS,
+                workspace=workspace.root,
             )
             turn = await run_turn(backend, routes, request, sink, feature="agent")
             usage.add(turn)

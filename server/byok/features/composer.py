@@ -182,6 +182,7 @@ async def composer(
     request = Prompt(
         messages=[Message("system", SYSTEM_PROMPT), Message("user", prompt)],
         max_tokens=backend.settings.max_output_tokens,
+        workspace=workspace.root,
     )
     turn = await run_turn(backend, routes, request, sink, feature="composer")
     changes, unresolved, refused = merge_blocks(workspace, parse_blocks(turn.result.text))

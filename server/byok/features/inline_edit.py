@@ -316,6 +316,7 @@ async def inline_edit(
     request = Prompt(
         messages=[Message("system", SYSTEM_PROMPT), Message("user", prompt)],
         max_tokens=backend.settings.max_output_tokens,
+        workspace=next(iter(jail.real_roots), None),
     )
     replacement = ReplacementSink(
         sink, Reindenter(selection.indent), newline_of(source.text), selection.trailing_newline
