@@ -141,7 +141,7 @@ async def test_text_stream_with_usage_reassembles_split_frames(
     fake: FakeBedrock, client: httpx.AsyncClient
 ) -> None:
     fake.replies = [StreamReply(text_events("Hel", "lo", input_tokens=12, output_tokens=3), split=5)]
-    events = await collect(provider(fake, client), chat(temperature=1.7, max_tokens=64))
+    events = await collect(provider(fake, client), chat(temperature=1.7, max_tokens=64, cache=False))
     assert events == [TextDelta("Hel"), TextDelta("lo"), Usage(12, 3), Finish("stop")]
     [sent] = fake.requests
     assert sent.auth == "sigv4"
@@ -213,7 +213,7 @@ async def test_tool_use_input_split_across_deltas(fake: FakeBedrock, client: htt
     tool = ToolSpec(
         "get_weather", "Weather for a city", {"type": "object", "properties": {"city": {"type": "string"}}}
     )
-    events = await collect(provider(fake, client), chat(tools=[tool]))
+    events = await collect(provider(fake, client), chat(tools=[tool], cache=False))
     call = ToolCall("tooluse_1", "get_weather", {"city": "Paris"}, '{"city": "Paris"}')
     assert events == [TextDelta("Checking."), ToolCallEvent(call), Usage(100, 7), Finish("tool_calls")]
     assert fake.requests[0].json()["toolConfig"] == {
@@ -278,6 +278,7 @@ async def test_tool_history_becomes_tool_use_and_result_blocks(
             Message("tool", "A", tool_call_id="t1", name="read"),
             Message("tool", "no such file", tool_call_id="t2", name="read", is_error=True),
         ],
+        cache=False,
     )
     await collect(provider(fake, client), request)
     body = fake.requests[0].json()

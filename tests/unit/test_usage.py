@@ -44,6 +44,8 @@ def spend(
     now: datetime = NOW,
     estimated: bool = False,
     tokens: tuple[int, int] = (100, 10),
+    cache: tuple[int, int] = (0, 0),
+    saved: float | None = None,
 ) -> Reservation:
     reservation = ledger.reserve(
         provider=provider,
@@ -57,8 +59,11 @@ def spend(
         reservation,
         input_tokens=tokens[0],
         output_tokens=tokens[1],
+        cache_read_tokens=cache[0],
+        cache_write_tokens=cache[1],
         estimated=estimated,
         cost_usd=cost,
+        saved_usd=saved,
         outcome="ok",
         request_id="req",
         now=now,
@@ -237,7 +242,24 @@ def test_summary_shape_and_unknown_cost_is_never_zero(ledger: Ledger) -> None:
     spend(ledger, 0.25, model="gpt-4o", feature="chat")
     spend(ledger, 0.50, model="gpt-4o", feature="agent", estimated=True, now=NOW + timedelta(days=1))
     spend(ledger, None, provider="ollama", model="llama3", feature="chat")
-    spend(ledger, 0.125, provider="anthropic", model="claude-sonnet-4-5", feature="chat")
+    spend(
+        ledger,
+        0.125,
+        provider="anthropic",
+        model="claude-sonnet-4-5",
+        feature="chat",
+        cache=(60, 20),
+        saved=-0.01,
+    )
+    spend(
+        ledger,
+        0.0,
+        provider="anthropic",
+        model="claude-sonnet-4-5",
+        feature="agent",
+        cache=(80, 0),
+        saved=0.03,
+    )
     ledger.reserve(provider="openai", model="o1", feature="chat", quote=Quote(0.3), budget=NO_LIMIT, now=NOW)
 
     result = ledger.summary("2025-03", "model", BudgetSettings(monthly_usd=2.0), now=NOW)
@@ -247,6 +269,7 @@ def test_summary_shape_and_unknown_cost_is_never_zero(ledger: Ledger) -> None:
         "budgetUsd",
         "remainingUsd",
         "reservedUsd",
+        "savedUsd",
         "unknownCostRequests",
         "rows",
     }
@@ -256,22 +279,29 @@ def test_summary_shape_and_unknown_cost_is_never_zero(ledger: Ledger) -> None:
     assert result["reservedUsd"] == pytest.approx(0.3)
     assert result["remainingUsd"] == pytest.approx(2.0 - 0.875 - 0.3)
     assert result["unknownCostRequests"] == 1
+    assert result["savedUsd"] == pytest.approx(0.02)  # the rows that know it; a negative saving counts too
     assert result["rows"] == [
         {
             "key": "gpt-4o",
             "requests": 2,
             "inputTokens": 200,
             "outputTokens": 20,
+            "cacheReadTokens": 0,
+            "cacheWriteTokens": 0,
             "costUsd": 0.75,
+            "savedUsd": None,
             "estimated": True,
             "unknownCostRequests": 0,
         },
         {
             "key": "claude-sonnet-4-5",
-            "requests": 1,
-            "inputTokens": 100,
-            "outputTokens": 10,
+            "requests": 2,
+            "inputTokens": 200,
+            "outputTokens": 20,
+            "cacheReadTokens": 140,
+            "cacheWriteTokens": 20,
             "costUsd": 0.125,
+            "savedUsd": 0.02,
             "estimated": False,
             "unknownCostRequests": 0,
         },
@@ -280,7 +310,10 @@ def test_summary_shape_and_unknown_cost_is_never_zero(ledger: Ledger) -> None:
             "requests": 1,
             "inputTokens": 100,
             "outputTokens": 10,
+            "cacheReadTokens": 0,
+            "cacheWriteTokens": 0,
             "costUsd": None,
+            "savedUsd": None,
             "estimated": False,
             "unknownCostRequests": 1,
         },
@@ -289,6 +322,7 @@ def test_summary_shape_and_unknown_cost_is_never_zero(ledger: Ledger) -> None:
     by_feature = {row["key"]: row for row in ledger.summary("2025-03", "feature", now=NOW)["rows"]}
     # a mixed group sums what is known and says how many requests are unpriced
     assert by_feature["chat"]["costUsd"] == pytest.approx(0.375)
+    assert by_feature["chat"]["savedUsd"] == pytest.approx(-0.01)  # writes cost more than reads saved
     assert by_feature["chat"]["unknownCostRequests"] == 1
     by_day = ledger.summary("2025-03", "day", now=NOW)["rows"]
     assert [row["key"] for row in by_day] == ["2025-03-15", "2025-03-16"]
