@@ -539,3 +539,150 @@ def test_an_unusable_data_directory_is_ledger_unavailable(tmp_path: Path) -> Non
         Ledger(blocker / "byok" / "usage.sqlite3")
     assert caught.value.code == ErrorCode.LEDGER_UNAVAILABLE
     assert str(blocker) in caught.value.cause and "writable" in caught.value.fix
+
+
+# The schema of version 1 (before prompt-cache columns), verbatim from byok's ledger of that version.
+SCHEMA_V1 = (
+    """CREATE TABLE IF NOT EXISTS requests (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        started_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        month TEXT NOT NULL,
+        day TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        feature TEXT NOT NULL,
+        reserved_usd REAL,
+        price_input REAL,
+        price_output REAL,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        estimated INTEGER NOT NULL DEFAULT 1,
+        cost_usd REAL,
+        outcome TEXT NOT NULL,
+        request_id TEXT,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS requests_month ON requests (month, provider)",
+    "CREATE INDEX IF NOT EXISTS requests_pending ON requests (outcome) WHERE outcome = 'pending'",
+    """CREATE TABLE IF NOT EXISTS warnings (
+        month TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (month, scope)
+    )""",
+    "PRAGMA user_version = 1",
+)
+
+
+def test_a_version_1_ledger_is_migrated_keeping_every_row(tmp_path: Path) -> None:
+    path = tmp_path / "usage.sqlite3"
+    old = sqlite3.connect(path)
+    for statement in SCHEMA_V1:
+        old.execute(statement)
+    ts = NOW.astimezone().timestamp()
+    rows = [
+        (
+            ts,
+            ts,
+            "2025-03",
+            "2025-03-15",
+            "openai",
+            "gpt-4o",
+            "chat",
+            0.5,
+            2.5,
+            10.0,
+            1000,
+            100,
+            0,
+            0.0035,
+            "ok",
+        ),
+        (
+            ts,
+            ts,
+            "2025-03",
+            "2025-03-15",
+            "anthropic",
+            "claude",
+            "agent",
+            1.0,
+            3.0,
+            15.0,
+            2000,
+            50,
+            1,
+            None,
+            "error",
+        ),
+        (
+            ts,
+            ts,
+            "2025-02",
+            "2025-02-01",
+            "openai",
+            "gpt-4o",
+            "chat",
+            0.1,
+            2.5,
+            10.0,
+            10,
+            1,
+            0,
+            0.1,
+            "cancelled",
+        ),
+    ]
+    old.executemany(
+        """INSERT INTO requests (started_at, updated_at, month, day, provider, model, feature, reserved_usd,
+            price_input, price_output, input_tokens, output_tokens, estimated, cost_usd, outcome, host, pid)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'elsewhere', 1)""",
+        rows,
+    )
+    old.execute("INSERT INTO warnings VALUES ('2025-03', 'monthly', ?)", (ts,))
+    old.commit()
+    old.close()
+
+    with Ledger(path) as ledger:
+        summary = ledger.summary("2025-03", "model", now=NOW)
+        spend(ledger, 0.01, model="claude", provider="anthropic", cache=(700, 200), saved=0.002)
+    by_model = {row["key"]: row for row in summary["rows"]}
+    assert by_model["gpt-4o"]["inputTokens"] == 1000 and by_model["gpt-4o"]["costUsd"] == 0.0035
+    assert by_model["gpt-4o"]["cacheReadTokens"] == 0 and by_model["gpt-4o"]["savedUsd"] is None
+    assert by_model["claude"]["unknownCostRequests"] == 1 and by_model["claude"]["estimated"] is True
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    kept = db.execute(
+        """SELECT started_at, updated_at, month, day, provider, model, feature, reserved_usd, price_input,
+            price_output, input_tokens, output_tokens, estimated, cost_usd, outcome FROM requests
+        WHERE host = 'elsewhere' ORDER BY id"""
+    ).fetchall()
+    assert kept == rows
+    assert db.execute("SELECT COUNT(*) FROM warnings").fetchone()[0] == 1
+    new = db.execute(
+        "SELECT cache_read_tokens, cache_write_tokens, saved_usd FROM requests WHERE host != 'elsewhere'"
+    ).fetchall()
+    assert new == [(700, 200, 0.002)]
+    db.close()
+    with Ledger(path) as reopened:  # a migrated ledger opens as it is
+        assert reopened.summary("2025-03", "model", now=NOW)["savedUsd"] == pytest.approx(0.002)
+
+
+def test_processes_opening_an_old_ledger_at_once_migrate_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "usage.sqlite3"
+    old = sqlite3.connect(path)
+    for statement in SCHEMA_V1:
+        old.execute(statement)
+    old.commit()
+    old.close()
+    code = "import sys; from pathlib import Path; from byok.core.ledger import Ledger; Ledger(Path(sys.argv[1])).close()"
+    workers = [
+        subprocess.Popen([sys.executable, "-c", code, str(path)], stderr=subprocess.PIPE) for _ in range(4)
+    ]
+    assert [worker.wait(timeout=60) for worker in workers] == [0, 0, 0, 0]
+    db = sqlite3.connect(path)
+    columns = [row[1] for row in db.execute("PRAGMA table_info(requests)")]
+    assert columns.count("cache_read_tokens") == 1 and "saved_usd" in columns
+    db.close()
