@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tests.fakes.anthropic import ToolUse, anthropic_error, anthropic_stream
 from tests.fakes.server import RecordedRequest, Reply
 
 LOOKBACK_BLOCKS = 20
@@ -174,3 +175,22 @@ def cached_replies(
         return make(usage)
 
     return respond
+
+
+def anthropic_session(
+    cache: PromptCache, turns: list[tuple[list[str], list[ToolUse]]], output_tokens: int = 40
+) -> Callable[[RecordedRequest], Reply]:
+    """A scripted Messages conversation (texts and tool uses per turn, the last turn repeating) whose usage
+    comes from `cache`: a responder for `FakeServer.route`."""
+
+    def turn(texts: list[str], uses: list[ToolUse]) -> Callable[[CacheUsage], Reply]:
+        return lambda usage: anthropic_stream(
+            texts, tool_uses=uses, usage=(usage.uncached, output_tokens), cache=(usage.read, usage.written)
+        )
+
+    return cached_replies(
+        cache,
+        PromptCache.anthropic,
+        [turn(texts, uses) for texts, uses in turns],
+        lambda message: anthropic_error(400, "invalid_request_error", message),
+    )
