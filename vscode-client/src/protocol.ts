@@ -44,12 +44,19 @@ export interface Usage {
   costUsd?: number | null;
 }
 
+export interface CodeBlock {
+  language: string;
+  path?: string;
+  code: string;
+}
+
 export interface ChatResult {
   text: string;
   model?: string;
   provider?: string;
   finishReason?: string;
   usage?: Usage;
+  codeBlocks?: CodeBlock[];
 }
 
 export interface StoredKey {
