@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import TEST_KEY_ANTHROPIC, TEST_KEY_OPENAI
 from tests.e2e.edits import settings_for
 from tests.e2e.harness import lsp_session
+from tests.e2e.test_cli import byok, cli_env
 from tests.fakes import FakeServer, anthropic_stream, openai_stream
 from tests.fakes.prompt_cache import PromptCache, anthropic_session
 
@@ -143,3 +144,33 @@ async def test_chat_results_carry_cache_fields_and_openai_gets_a_workspace_key(
         await s.command("byok.setKey", {"provider": "openai", "key": TEST_KEY_OPENAI})
         await s.command("byok.chat", {"messages": USER, "model": "gpt-4.1"})
     assert fake.requests[-1].json()["prompt_cache_key"] != keys[0]
+
+
+def test_the_cli_shows_cache_use_and_savings(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    fake.route(*CHAT, openai_stream(["Hello"], usage=(2048, 10, 1536)))
+    env = cli_env(server_env, tmp_path, settings_for(fake))
+    assert byok(env, "keys", "set", "openai", stdin=TEST_KEY_OPENAI + "\n").returncode == 0
+    chat = byok(env, "chat", "hi", "--model", "gpt-4.1")
+    assert chat.returncode == 0, chat.stderr
+    assert "2048 in (1536 from cache) / 10 out" in chat.stderr
+    usage = byok(env, "usage")
+    assert usage.returncode == 0, usage.stderr
+    header, row = usage.stdout.splitlines()[1:3]  # after the title: the header, the one row
+    assert header.split() == [
+        "requests",
+        "input",
+        "cache",
+        "read",
+        "cache",
+        "write",
+        "output",
+        "cost",
+        "saved",
+    ]
+    assert row.split()[:5] == ["gpt-4.1", "1", "2048", "1536", "0"]
+    # gpt-4.1 reads at $0.50 instead of $2 per 1M: 1536 tokens saved $0.0023
+    assert row.split()[-1] == "$0.0023" and "prompt caching saved $0.0023" in usage.stdout
+    rows = json.loads(byok(env, "--json", "usage").stdout)["rows"]
+    assert (rows[0]["cacheReadTokens"], rows[0]["cacheWriteTokens"]) == (1536, 0)
