@@ -19,10 +19,11 @@ import platformdirs
 from pydantic import ValidationError
 
 from byok import __version__
-from byok.base.config import load_settings
+from byok.base.config import REASONING_EFFORTS, load_settings
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.base.redaction import DeltaRedactor, redact
+from byok.core.approvals import GLOBAL_SCOPE, workspace_scope
 from byok.core.session import Backend
 from byok.features.chat import ChatParams, chat
 from byok.workspace.jail import FileJail, uri_to_path
@@ -175,12 +176,16 @@ async def dispatch(backend: Backend, args: argparse.Namespace) -> int:
             )
         print_result(summary, as_json, lambda s: _render_usage(s, daily))
         return 0
+    if args.command == "approvals":
+        print_result(await _approvals(backend, args), as_json, _render_approvals)
+        return 0
     if args.command == "chat":
         params = ChatParams.model_validate(
             {
                 "messages": [{"role": "user", "content": args.prompt}],
                 "model": args.model,
                 "files": args.file_uris,
+                "reasoning": {"effort": args.reasoning} if args.reasoning else None,
             }
         )
         # The user named each file in their own shell: its folder is the jail; secrets, /proc and such stay out.
@@ -203,6 +208,31 @@ async def dispatch(backend: Backend, args: argparse.Namespace) -> int:
             )
         return 0
     raise AssertionError(args.command)
+
+
+async def _approvals(backend: Backend, args: argparse.Namespace) -> dict[str, Any]:
+    """`byok approvals`: what is remembered, per scope; with `--forget`, forget it first."""
+    approvals = backend.approvals
+    scopes = [GLOBAL_SCOPE, workspace_scope(args.workspace)] if args.workspace else None
+    result: dict[str, Any] = {}
+    if args.forget:
+        result["forgotten"] = await asyncio.to_thread(
+            approvals.forget_workspace if args.workspace else approvals.forget, args.workspace
+        )
+    listed = scopes if scopes is not None else await asyncio.to_thread(approvals.scopes)
+    result["scopes"] = {scope: await asyncio.to_thread(approvals.remembered, scope) for scope in listed}
+    return result
+
+
+def _render_approvals(result: dict[str, Any]) -> str:
+    lines = [f"Forgot {result['forgotten']} approval(s)"] if "forgotten" in result else []
+    remembered = {scope: keys for scope, keys in result["scopes"].items() if keys}
+    for scope, keys in remembered.items():
+        lines.append(f"{scope}:")
+        lines += [f"  {key}" for key in keys]
+    if not remembered:
+        lines.append("No approvals are remembered")
+    return "\n".join(lines)
 
 
 def _render_verify(result: dict[str, Any]) -> str:
@@ -264,6 +294,16 @@ def _render_usage(summary: dict[str, Any], daily: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+def _render_reasoning(reasoning: dict[str, Any] | None) -> str:
+    """`  reasoning: high (24576-token budget)`, and the note when the asked value was fitted."""
+    if not reasoning:
+        return ""
+    effort = reasoning["effort"] or "not sent"
+    budget = f" ({reasoning['budgetTokens']}-token budget)" if reasoning["budgetTokens"] else ""
+    note = f"; {reasoning['note']}" if reasoning.get("note") else ""
+    return f"  reasoning: {effort}{budget}{note}"
+
+
 def _render_status(status: dict[str, Any]) -> str:
     lines = [f"byok {status['version']}"]
     for feature, info in status["features"].items():
@@ -271,7 +311,7 @@ def _render_status(status: dict[str, Any]) -> str:
             lines.append(f"  {feature:<11} (none): {info['error']['message']}. {info['error']['fix']}")
             continue
         where = "built-in" if info["builtin"] else info["provider"]
-        lines.append(f"  {feature:<11} {info['model']}  [{where}]")
+        lines.append(f"  {feature:<11} {info['model']}  [{where}]{_render_reasoning(info.get('reasoning'))}")
     lines.append("keys:")
     lines += [f"  {k['provider']:<11} {k['fingerprint']}  ({k['source']})" for k in status["keys"]] or [
         "  (none)"
@@ -305,17 +345,59 @@ def build_parser() -> argparse.ArgumentParser:
     usage = commands.add_parser("usage", help="what byok requests cost this month, with a per-day chart")
     usage.add_argument("--month", help="YYYY-MM (default: this month)")
     usage.add_argument("--group-by", choices=["model", "provider", "feature", "day"], default="model")
+    commands.add_parser(
+        "acp", help="run byok as an ACP agent on stdin/stdout (Zed, JetBrains, CodeCompanion, agent-shell)"
+    )
+    approvals = commands.add_parser(
+        "approvals",
+        help='what "Always allow" remembered (commands, MCP tools and servers); --forget clears it',
+    )
+    approvals.add_argument("--forget", action="store_true", help="forget the remembered approvals")
+    approvals.add_argument(
+        "--workspace",
+        type=lambda text: Path(text).resolve(),
+        help="only this workspace folder's approvals and the global ones (default: every workspace)",
+    )
     chat_parser = commands.add_parser("chat", help="stream an answer to stdout")
     chat_parser.add_argument("prompt")
     chat_parser.add_argument("--model")
+    chat_parser.add_argument(
+        "--reasoning",
+        choices=list(REASONING_EFFORTS),
+        help="how hard the model should think (fitted to what the model takes)",
+    )
     chat_parser.add_argument(
         "--file", action="append", default=[], help="a file to send as context (repeatable)"
     )
     return parser
 
 
+def serve_acp(settings: Path | None) -> None:
+    """`byok acp`: the ACP agent on stdio, with the CLI's settings file; exits when stdin closes."""
+    from byok.acp.stdio import configure_logging, serve
+
+    configure_logging()
+    try:
+        asyncio.run(serve(load_backend(settings)))
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def acp_main() -> None:
+    """The `byok-acp` entry point: `byok acp` for editors that take a bare command."""
+    parser = argparse.ArgumentParser(prog="byok-acp", description="byok as an ACP agent on stdin/stdout")
+    parser.add_argument("--version", action="version", version=f"byok {__version__}")
+    parser.add_argument(
+        "--settings", type=Path, help="settings JSON file (default: $BYOK_SETTINGS or the user config dir)"
+    )
+    serve_acp(parser.parse_args().settings)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.command == "acp":
+        serve_acp(args.settings)
+        return
     if args.command == "keys" and args.keys_command == "set":
         args.secret = read_secret(args.provider)
     if args.command == "chat":

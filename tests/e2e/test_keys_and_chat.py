@@ -156,6 +156,7 @@ async def test_streamed_chat_on_each_family(
             "outputTokens": 4,
             "cacheReadTokens": 0,
             "cacheWriteTokens": 0,
+            "reasoningTokens": 0,
             "estimated": False,
             "costUsd": pytest.approx(expected_cost) if expected_cost is not None else None,
             "savedUsd": 0.0 if expected_cost is not None else None,

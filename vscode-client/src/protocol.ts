@@ -19,6 +19,7 @@ export const Command = {
   composer: 'byok.composer',
   agent: 'byok.agent',
   usage: 'byok.usage',
+  forgetApprovals: 'byok.forgetApprovals',
 } as const;
 export type CommandId = (typeof Command)[keyof typeof Command];
 

@@ -6,10 +6,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from byok.base.config import ModelChoice, Settings
+from byok.base.config import ModelChoice, Settings, WireApi
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
-from byok.providers import PRESETS, known_provider_ids
+from byok.providers import PRESETS, RESPONSES_KINDS, default_api, known_provider_ids, resolve_provider
 
 BYOK_FEATURES = ("chat", "composer", "agent", "inlineEdit")
 BUILTIN_MODELS = {"tab": "builtin-tab", "apply": "builtin-apply"}
@@ -34,31 +34,37 @@ class Route:
     upstream: str
     max_output_tokens: int | None = None
     context_window: int | None = None
+    api: WireApi = "chat"
+    """The API the model is spoken to on (OpenAI-style providers: Chat Completions or Responses)."""
     cache: bool | None = None
     """The model entry's prompt-caching switch; None follows the global setting."""
 
 
 def route(settings: Settings, verified: dict[str, list[str]], model_id: str) -> Route:
     """The route for `model_id`: byok.models, then provider/model, then a verified key's models, then a prefix."""
-    for model in settings.models:
+    for index, model in enumerate(settings.models):
         if model.id == model_id:
+            api = wire_api(
+                settings, model.provider, (model.id, model.upstream), model.api, f"byok.models[{index}].api"
+            )
             return Route(
                 model.id,
                 model.provider,
                 model.upstream,
                 model.max_output_tokens,
                 model.context_window,
-                model.cache,
+                api,
+                cache=model.cache,
             )
     head, sep, rest = model_id.partition("/")
     if sep and rest and head in known_provider_ids(settings):
-        return Route(model_id, head, rest)
+        return Route(model_id, head, rest, api=wire_api(settings, head, (rest,)))
     for provider_id, models in verified.items():
         if model_id in models:
-            return Route(model_id, provider_id, model_id)
+            return Route(model_id, provider_id, model_id, api=wire_api(settings, provider_id, (model_id,)))
     for prefixes, provider_id in _PREFIX_ROUTES:
         if model_id.startswith(prefixes):
-            return Route(model_id, provider_id, model_id)
+            return Route(model_id, provider_id, model_id, api=wire_api(settings, provider_id, (model_id,)))
     raise ByokError(
         ErrorCode.MODEL_NOT_FOUND,
         f"No provider is known for model {model_id!r}",
@@ -68,12 +74,48 @@ def route(settings: Settings, verified: dict[str, list[str]], model_id: str) -> 
     )
 
 
+def wire_api(
+    settings: Settings,
+    provider_id: str,
+    names: tuple[str, ...],
+    chosen: WireApi | None = None,
+    setting: str = "",
+) -> WireApi:
+    """The API a model named `names` is spoken to on: `chosen` (its entry's `api`, at `setting`), else the
+    default rule for its provider's kind (Azure: the deployment's name counts too)."""
+    resolved = resolve_provider(settings, provider_id)
+    if chosen is None:
+        deployment = resolved.settings.deployment if resolved.kind == "azure" else None
+        return default_api(resolved.kind, (*names, deployment) if deployment else names)
+    if chosen == "responses" and resolved.kind not in RESPONSES_KINDS:
+        raise ByokError(
+            ErrorCode.BAD_REQUEST,
+            f'{setting} is "responses", but {provider_id} is a provider of kind {resolved.kind}, '
+            "which has no Responses API",
+            provider=provider_id,
+            cause="Only OpenAI, Azure OpenAI and OpenAI-compatible servers serve the Responses API",
+            fix=f"Remove {setting}, or point the model at an openai, azure or openai-compatible provider",
+        )
+    return chosen
+
+
+def verify_api(settings: Settings, provider_id: str) -> WireApi:
+    """The API a provider's key is checked on (it matters where the check is a real request: Azure's
+    deployment probe): its first model entry's, else the default rule for its deployment."""
+    for index, model in enumerate(settings.models):
+        if model.provider == provider_id:
+            return wire_api(
+                settings, provider_id, (model.id, model.upstream), model.api, f"byok.models[{index}].api"
+            )
+    return wire_api(settings, provider_id, ())
+
+
 async def routes(
     settings: Settings, verified: dict[str, list[str]], feature: str, model: str | None, has_key: HasKey
 ) -> list[Route]:
     """The model (or fallback list) serving a feature: the request's, the feature's, chat's, a default."""
     features = settings.features
-    choice: ModelChoice = model or getattr(features, _snake(feature), None) or features.chat
+    choice: ModelChoice = model or features.choice(feature).model or features.choice("chat").model
     if not choice:
         choice = await default_model(settings, has_key)
     ids = [choice] if isinstance(choice, str) else list(choice)
@@ -109,7 +151,3 @@ def model_list(settings: Settings, verified: dict[str, list[str]]) -> list[dict[
             {"id": model_id, "provider": provider_id, "features": list(BYOK_FEATURES), "builtin": False},
         )
     return list(seen.values())
-
-
-def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from byok.providers.base import (
     ChatRequest,
     Finish,
     Message,
+    Provider,
     ReasoningDelta,
     StreamEvent,
     TextDelta,
@@ -39,7 +41,8 @@ from byok.providers.http import (
 )
 from byok.providers.sse import RAW_JSON_EVENT, iter_sse, response_lines
 
-REASONING_MODEL = re.compile(r"^(?:openai/)?(?:o\d|gpt-5)", re.IGNORECASE)
+REASONING_MODEL = re.compile(r"^(?:openai/)?(?:o\d|gpt-5)|codex", re.IGNORECASE)
+"""Names of reasoning models (o-series, GPT-5 and every codex model)."""
 FINISH_REASONS = {
     "stop": "stop",
     "length": "length",
@@ -49,7 +52,7 @@ FINISH_REASONS = {
 
 
 def is_reasoning_model(model: str) -> bool:
-    return bool(REASONING_MODEL.match(model))
+    return bool(REASONING_MODEL.search(model))
 
 
 class OpenAIProvider(HttpProvider):
@@ -89,10 +92,10 @@ class OpenAIProvider(HttpProvider):
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        if request.reasoning and request.reasoning.effort:
+            body["reasoning_effort"] = request.reasoning.effort
         if reasoning:
             body["max_completion_tokens"] = request.max_tokens
-            if request.reasoning and request.reasoning.effort:
-                body["reasoning_effort"] = request.reasoning.effort
         else:
             body["max_tokens"] = request.max_tokens
             if request.temperature is not None:
@@ -112,20 +115,37 @@ class OpenAIProvider(HttpProvider):
     # -- the stream --------------------------------------------------------------------------------------
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        async with self.post_stream(self.chat_url(), self.request_body(request), self.chat_params()) as lines:
+            async for event in self.decode(lines):
+                yield event
+
+    @asynccontextmanager
+    async def post_stream(
+        self, url: str, body: dict[str, Any], params: Mapping[str, str] | None = None
+    ) -> AsyncIterator[AsyncIterator[str]]:
+        """POST `body` to this endpoint and yield the event stream's lines (shared with the Responses API)."""
         headers = {**self.extra_headers, **self.auth_headers(), "Accept": "text/event-stream"}
         async with open_stream(
             self.client,
             "POST",
-            self.chat_url(),
+            url,
             provider=self.provider_id,
             parse_error=self.parse_error,
             headers=headers,
-            body=self.request_body(request),
-            params=self.chat_params(),
+            body=body,
+            params=params,
             unreachable_fix=self.unreachable_fix(),
         ) as response:
-            async for event in self.decode(response_lines(response, provider=self.provider_id)):
-                yield event
+            yield response_lines(response, provider=self.provider_id)
+
+    # -- the Responses API on this endpoint (see openai_responses.py) -------------------------------------
+
+    def responses_url(self) -> str:
+        return f"{self.base_url}/responses"
+
+    def responses_model(self, request: ChatRequest) -> str:
+        """The `model` a Responses request names (Azure: the deployment)."""
+        return request.model
 
     async def decode(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
         """Turn Chat Completions SSE into normalised events (shared by Azure and compatible servers)."""
@@ -181,12 +201,14 @@ class OpenAIProvider(HttpProvider):
                 events.append(Finish(FINISH_REASONS.get(reason, reason)))
         if usage := chunk.get("usage"):
             details = usage.get("prompt_tokens_details") or {}
+            output_details = usage.get("completion_tokens_details") or {}
             events.append(
                 Usage(
                     input_tokens=int(usage.get("prompt_tokens") or 0),
                     output_tokens=int(usage.get("completion_tokens") or 0),
                     cache_read_tokens=int(details.get("cached_tokens") or 0),
                     cache_write_tokens=int(details.get("cache_write_tokens") or 0),
+                    reasoning_tokens=int(output_details.get("reasoning_tokens") or 0),
                 )
             )
         return events
@@ -236,7 +258,8 @@ class OpenAIProvider(HttpProvider):
             )
         return status_error(status, self.provider_id, message, headers)
 
-    async def verify(self) -> list[str]:
+    async def verify(self, via: Provider | None = None) -> list[str]:
+        """The model list (free, and the same whichever API `via` speaks)."""
         payload = await self.get_json(
             f"{self.base_url}/models",
             headers={**self.extra_headers, **self.auth_headers()},
@@ -248,7 +271,7 @@ class OpenAIProvider(HttpProvider):
         return sorted(str(item["id"]) for item in items if isinstance(item, dict) and "id" in item)
 
 
-def _arguments_json(call: ToolCall) -> str:
+def arguments_json(call: ToolCall) -> str:
     """The arguments to echo in history; malformed ones become `{}` (the API may reject invalid JSON)."""
     if "_error" in call.arguments:
         return "{}"
@@ -269,7 +292,7 @@ def _wire_message(message: Message, reasoning: bool) -> dict[str, Any]:
                 "type": "function",
                 "function": {
                     "name": call.name,
-                    "arguments": _arguments_json(call),
+                    "arguments": arguments_json(call),
                 },
             }
             for call in message.tool_calls
