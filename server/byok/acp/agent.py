@@ -16,15 +16,17 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from byok import __version__
 from byok.acp.editor import ClientFiles, ClientTerminal, Permissions
+from byok.acp.mcp import session_servers
+from byok.acp.options import model_values, parse_mode, parse_reasoning, session_modes, session_options
 from byok.acp.prompt import PromptRun
 from byok.acp.sessions import SessionStore, StoredSession
+from byok.base.config import ReasoningSettings
 from byok.base.errors import ByokError
 from byok.base.names import AUTO_MODEL, BYOK_ERROR, AcpConfig, AcpMode, ErrorCode
 from byok.base.redaction import redact, redact_data
-from byok.core.approvals import workspace_scope
+from byok.core.mcp.servers import McpServers
 from byok.core.session import Backend
 from byok.features.agent import AgentParams, FrontEnd, agent
-from byok.providers import PRESETS
 from byok.providers.base import Message
 from byok.workspace.jail import Workspace
 
@@ -38,9 +40,6 @@ if TYPE_CHECKING:
         Implementation,
         LoadSessionResponse,
         NewSessionResponse,
-        SessionConfigOptionBoolean,
-        SessionConfigOptionSelect,
-        SessionModeState,
         SetSessionConfigOptionResponse,
         SetSessionModeResponse,
         StopReason,
@@ -54,11 +53,6 @@ R = TypeVar("R")
 PROTOCOL_VERSION = 1
 """ACP v1: the v2 draft drops fs, terminals and modes, so a client asking for more is answered 1."""
 AUTH_METHOD = "byok-keys"
-MODES = {
-    AcpMode.ASK: ("Ask", "Reads the workspace and answers; changes nothing and runs nothing"),
-    AcpMode.EDIT: ("Edit", "Asks before every edit and every command"),
-    AcpMode.AGENT: ("Agent", "Edits without asking (you review them in the editor); asks before commands"),
-}
 STOP_REASONS: dict[str, StopReason] = {
     "done": "end_turn",
     "max_steps": "max_turn_requests",
@@ -88,13 +82,22 @@ def answers_errors(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[
 class LiveSession:
     """A session this process serves: its stored state, its workspace and the prompt running in it."""
 
-    def __init__(self, stored: StoredSession, workspace: Workspace, files: ClientFiles) -> None:
+    def __init__(
+        self, stored: StoredSession, workspace: Workspace, files: ClientFiles, mcp: McpServers | None
+    ) -> None:
         self.stored = stored
         self.workspace = workspace
         self.files = files
+        self.mcp = mcp
         self.task: asyncio.Task[dict[str, Any]] | None = None
         self.run: PromptRun | None = None
         self.permissions: Permissions | None = None
+
+    async def aclose(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        if self.mcp is not None:
+            await self.mcp.aclose()
 
 
 class ByokAgent:
@@ -181,13 +184,13 @@ class ByokAgent:
 
     # -- sessions -------------------------------------------------------------------------------------
 
-    def _live(self, stored: StoredSession) -> LiveSession:
+    async def _live(self, stored: StoredSession, mcp_servers: list[Any] | None) -> LiveSession:
         from acp import RequestError
 
         if self.client is None:
             raise RequestError.internal_error({"details": "no client connection"})
         root = Path(stored.cwd)
-        if not root.is_absolute() or not root.is_dir():
+        if not root.is_absolute() or not await asyncio.to_thread(root.is_dir):
             raise ByokError(
                 ErrorCode.BAD_REQUEST,
                 f"cwd: {stored.cwd[:200]!r} is not an absolute path of a folder",
@@ -195,9 +198,19 @@ class ByokAgent:
                 fix="Pass the absolute path of the project folder as cwd",
             )
         files = ClientFiles(self.client, stored.session_id, self.capabilities)
-        live = LiveSession(stored, Workspace(root, files.lookup), files)
+        live = LiveSession(
+            stored, Workspace(root, files.lookup), files, session_servers(self.backend, mcp_servers)
+        )
+        replaced = self.sessions.pop(stored.session_id, None)
+        if replaced is not None:
+            await replaced.aclose()
         self.sessions[stored.session_id] = live
         return live
+
+    async def aclose(self) -> None:
+        """Stop every session's work and its MCP servers (the connection is closing)."""
+        for live in self.sessions.values():
+            await live.aclose()
 
     def _session(self, session_id: str) -> LiveSession:
         live = self.sessions.get(session_id)
@@ -221,11 +234,12 @@ class ByokAgent:
         from acp.schema import NewSessionResponse
 
         stored = self.store.create(cwd)
-        self._live(stored)
-        self._report_mcp(mcp_servers)
+        await self._live(stored, mcp_servers)
         await asyncio.to_thread(self.store.save, stored)
         return NewSessionResponse(
-            session_id=stored.session_id, modes=_modes(stored), config_options=await self._options(stored)
+            session_id=stored.session_id,
+            modes=session_modes(stored),
+            config_options=await session_options(self.backend, stored),
         )
 
     @answers_errors
@@ -241,31 +255,26 @@ class ByokAgent:
 
         stored = await asyncio.to_thread(self.store.load, session_id)
         stored.cwd = cwd
-        live = self._live(stored)
-        self._report_mcp(mcp_servers)
+        live = await self._live(stored, mcp_servers)
         assert self.client is not None
         for update in list(live.stored.updates):
             notification = SessionNotification.model_validate({"sessionId": session_id, "update": update})
             await self.client.session_update(session_id=session_id, update=notification.update)
-        return LoadSessionResponse(modes=_modes(stored), config_options=await self._options(stored))
-
-    def _report_mcp(self, servers: list[Any] | None) -> None:
-        if servers:
-            names = ", ".join(redact(str(getattr(s, "name", "?"))) for s in servers)
-            log.warning(
-                "MCP servers from the client are not connected (byok has no MCP client yet): %s", names
-            )
+        return LoadSessionResponse(
+            modes=session_modes(stored), config_options=await session_options(self.backend, stored)
+        )
 
     @answers_errors
     async def set_session_mode(self, mode_id: str, session_id: str, **kwargs: Any) -> SetSessionModeResponse:
         from acp.schema import ConfigOptionUpdate, SetSessionModeResponse
 
         live = self._session(session_id)
-        live.stored.mode = _mode(mode_id, "modeId")
+        live.stored.mode = parse_mode(mode_id, "modeId")
         await asyncio.to_thread(self.store.save, live.stored)
         assert self.client is not None  # the mode option shown beside the modes follows
         update = ConfigOptionUpdate(
-            session_update="config_option_update", config_options=await self._options(live.stored)
+            session_update="config_option_update",
+            config_options=await session_options(self.backend, live.stored),
         )
         await self.client.session_update(session_id=session_id, update=update)
         return SetSessionModeResponse()
@@ -279,13 +288,13 @@ class ByokAgent:
 
         live = self._session(session_id)
         if config_id == AcpConfig.MODE:
-            live.stored.mode = _mode(value, "value")
+            live.stored.mode = parse_mode(value, "value")
             assert self.client is not None  # the modes shown beside the option follow
             await self.client.session_update(
                 session_id=session_id, update=update_current_mode(live.stored.mode.value)
             )
         elif config_id == AcpConfig.MODEL:
-            models = await self._model_values()
+            models = await model_values(self.backend)
             if not isinstance(value, str) or value not in models:
                 raise ByokError(
                     ErrorCode.BAD_REQUEST,
@@ -293,68 +302,22 @@ class ByokAgent:
                     fix=f"Choose one of: {', '.join(models[:20])}",
                 )
             live.stored.model = value
+        elif config_id == AcpConfig.REASONING:
+            live.stored.reasoning = parse_reasoning(value)
         else:
             raise ByokError(
                 ErrorCode.BAD_REQUEST,
                 f"configId: {config_id[:100]!r} is not a config option",
-                fix=f"Use {AcpConfig.MODE.value!r} or {AcpConfig.MODEL.value!r}",
+                fix=f"Use one of: {', '.join(c.value for c in AcpConfig)}",
             )
         await asyncio.to_thread(self.store.save, live.stored)
-        return SetSessionConfigOptionResponse(config_options=await self._options(live.stored))
-
-    async def _model_values(self) -> list[str]:
-        """`auto`, byok.models, the models verified keys can see, and each keyed provider's default model."""
-        models = [m["id"] for m in self.backend.model_list() if not m["builtin"]]
-        for key in await self.backend.list_keys():
-            preset = PRESETS.get(key["provider"])
-            if preset is not None and preset.default_model:
-                models.append(preset.default_model)
-        return list(dict.fromkeys([AUTO_MODEL, *models]))
-
-    async def _options(
-        self, stored: StoredSession
-    ) -> list[SessionConfigOptionSelect | SessionConfigOptionBoolean]:
-        from acp.schema import SessionConfigOptionSelect, SessionConfigSelectOption
-
-        models = await self._model_values()
-        if stored.model not in models:
-            models.append(stored.model)  # a model chosen earlier stays selectable
-        return [
-            SessionConfigOptionSelect(
-                id=AcpConfig.MODE.value,
-                name="Mode",
-                category="mode",
-                type="select",
-                current_value=stored.mode.value,
-                options=[
-                    SessionConfigSelectOption(value=mode.value, name=name, description=description)
-                    for mode, (name, description) in MODES.items()
-                ],
-            ),
-            SessionConfigOptionSelect(
-                id=AcpConfig.MODEL.value,
-                name="Model",
-                category="model",
-                type="select",
-                current_value=stored.model,
-                options=[
-                    SessionConfigSelectOption(
-                        value=model,
-                        name="byok's choice" if model == AUTO_MODEL else model,
-                        description="features.agent in byok's settings, else chat's model"
-                        if model == AUTO_MODEL
-                        else None,
-                    )
-                    for model in models
-                ],
-            ),
-        ]
+        return SetSessionConfigOptionResponse(config_options=await session_options(self.backend, live.stored))
 
     # -- prompts --------------------------------------------------------------------------------------
 
     @answers_errors
     async def prompt(self, prompt: list[Any], session_id: str, **kwargs: Any) -> PromptResponse:
-        from acp import PromptResponse, RequestError
+        from acp import PromptResponse, RequestError, update_user_message_text
 
         live = self._session(session_id)
         if live.task is not None and not live.task.done():
@@ -365,12 +328,7 @@ class ByokAgent:
             )
         task = _prompt_text(prompt)
         assert self.client is not None
-        permissions = live.permissions = live.permissions or Permissions(
-            self.client,
-            session_id,
-            self.backend.approvals,
-            workspace_scope(live.workspace.root),
-        )
+        permissions = live.permissions = live.permissions or Permissions(self.client, session_id)
         run = live.run = PromptRun(self.client, live.stored, live.workspace, live.files, permissions)
         terminal = ClientTerminal(self.client, session_id, run.on_terminal)
         stored = live.stored
@@ -380,13 +338,16 @@ class ByokAgent:
             observer=run,
             approve_write=run.approve_write,
             runner=terminal.run if self.capabilities and self.capabilities.terminal else None,
+            mcp_servers=live.mcp,
         )
-        from acp import update_user_message_text
-
         run.send(update_user_message_text(task))
-        params = AgentParams(task=task, model=None if stored.model == AUTO_MODEL else stored.model)
+        params = AgentParams(
+            task=task,
+            model=None if stored.model == AUTO_MODEL else stored.model,
+            reasoning=ReasoningSettings(effort=stored.reasoning) if stored.reasoning else None,
+        )
         live.task = asyncio.get_running_loop().create_task(
-            agent(self.backend, params, run, live.workspace, ask=run.ask, front_end=front_end)
+            agent(self.backend, params, run, live.workspace, choose=run.choose, front_end=front_end)
         )
         try:
             try:
@@ -422,29 +383,6 @@ class ByokAgent:
 def _this_task_cancelling() -> bool:
     current = asyncio.current_task()
     return current is not None and current.cancelling() > 0
-
-
-def _mode(value: object, field: str) -> AcpMode:
-    try:
-        return AcpMode(str(value))
-    except ValueError:
-        raise ByokError(
-            ErrorCode.BAD_REQUEST,
-            f"{field}: {str(value)[:100]!r} is not a mode",
-            fix=f"Use one of: {', '.join(m.value for m in AcpMode)}",
-        ) from None
-
-
-def _modes(stored: StoredSession) -> SessionModeState:
-    from acp.schema import SessionMode, SessionModeState
-
-    return SessionModeState(
-        current_mode_id=stored.mode.value,
-        available_modes=[
-            SessionMode(id=mode.value, name=name, description=description)
-            for mode, (name, description) in MODES.items()
-        ],
-    )
 
 
 def _prompt_text(blocks: list[Any]) -> str:

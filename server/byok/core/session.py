@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from byok.core.approvals import Approvals
     from byok.core.ledger import Ledger
+    from byok.core.mcp.servers import McpServers
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class Backend:
         self._ledger: Ledger | None = None
         self.cache_keys = CacheKeys(ledger_path.parent if ledger_path else None)
         self._approvals: Approvals | None = None
+        self._mcp: McpServers | None = None
         self._background: set[asyncio.Task[None]] = set()
 
     def on_warning(self, show: Callable[[str], None]) -> None:
@@ -96,11 +98,22 @@ class Backend:
             self._approvals = Approvals()
         return self._approvals
 
+    @property
+    def mcp(self) -> McpServers:
+        """The user's MCP servers (none started until the agent, a resource read or startOnLaunch needs them)."""
+        if self._mcp is None:
+            from byok.core.mcp.servers import McpServers
+
+            self._mcp = McpServers(self.settings.mcp, lambda: self.approvals)
+        return self._mcp
+
     # -- settings and HTTP ---------------------------------------------------------------------------
 
     def update_settings(self, settings: Settings) -> None:
         old, self._network = self._network, None
         self.settings = settings
+        if self._mcp is not None:
+            self._mcp.configure(settings.mcp)
         if old is not None:
             asyncio.get_running_loop().create_task(old.client.aclose())
 
@@ -138,6 +151,8 @@ class Backend:
 
     async def aclose(self) -> None:
         await self.settled()
+        if self._mcp is not None:
+            await self._mcp.aclose()
         if self._network is not None:
             await self._network.client.aclose()
             self._network = None
