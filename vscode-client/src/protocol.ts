@@ -19,6 +19,8 @@ export const Command = {
   composer: 'byok.composer',
   agent: 'byok.agent',
   usage: 'byok.usage',
+  checkpoints: 'byok.checkpoints',
+  restoreCheckpoint: 'byok.restoreCheckpoint',
   forgetApprovals: 'byok.forgetApprovals',
   mcpStatus: 'byok.mcpStatus',
 } as const;

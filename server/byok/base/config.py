@@ -9,6 +9,7 @@ entry blocks the paid requests it would have limited instead of falling back to 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -309,6 +310,43 @@ class ContextSettings(CamelModel):
     """Total bytes of the files one request sends as context (chat, composer, inline edit)."""
 
 
+class RulesSettings(CamelModel):
+    """Project rules (AGENTS.md, CLAUDE.md, .cursor/rules ...) sent at the start of every system prompt."""
+
+    enabled: bool = True
+    max_bytes: int = Field(default=32 * 1024, ge=0, le=1024 * 1024)
+    """Bytes of rules text one request sends in all; the rest is cut, and the prompt says so."""
+    extra_files: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
+        default_factory=list, max_length=100
+    )
+    """More rules files: paths inside the workspace or byok's config dir (anything else is refused)."""
+
+
+class CheckpointSettings(CamelModel):
+    """Bounds of the per-workspace checkpoint store (oldest dropped first)."""
+
+    max_count: int = Field(default=50, ge=1, le=10_000, validation_alias="max", serialization_alias="max")
+    max_mb: float = Field(
+        default=100.0,
+        gt=0,
+        le=100_000,
+        allow_inf_nan=False,
+        validation_alias="maxMB",
+        serialization_alias="maxMB",
+    )
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_mb * 1024 * 1024)
+
+
+def user_config_dir() -> Path:
+    """byok's config dir (settings.json, the user-level rules.md): platformdirs' user config path."""
+    import platformdirs
+
+    return platformdirs.user_config_path("byok")
+
+
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 SECRET_REFERENCE = re.compile(r"\$\{(env|keyring):([^}]*)\}")
 """`${env:VAR}` or `${keyring:NAME}` inside an MCP server's `env` value or header: resolved at start."""
@@ -413,6 +451,8 @@ class Settings(CamelModel):
     agent: AgentSettings = Field(default_factory=AgentSettings)
     composer: ComposerSettings = Field(default_factory=ComposerSettings)
     context: ContextSettings = Field(default_factory=ContextSettings)
+    rules: RulesSettings = Field(default_factory=RulesSettings)
+    checkpoints: CheckpointSettings = Field(default_factory=CheckpointSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
     reasoning_models: dict[str, ReasoningCapability] = Field(default_factory=dict)
     """Model-name glob -> what it accepts; consulted before the shipped table (byok/data/reasoning.json)."""

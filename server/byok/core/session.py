@@ -28,6 +28,7 @@ from byok.core.routing import BUILTIN_MODELS, BYOK_FEATURES, Route
 from byok.providers import ResolvedProvider, create_provider, known_provider_ids, resolve_provider
 from byok.providers.base import Provider
 from byok.providers.urls import is_loopback, origin, proxy_origin, read_ca_bundle, require_secure
+from byok.workspace.rules import RulesReader
 
 if TYPE_CHECKING:
     import httpx
@@ -71,6 +72,8 @@ class Backend:
         self._approvals: Approvals | None = None
         self._mcp: McpServers | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self.rules = RulesReader()
+        """Project rules files, each re-read only when it changes."""
 
     def on_warning(self, show: Callable[[str], None]) -> None:
         """Show out-of-band warnings with `show` (the LSP server: window/showMessage) instead of logging them."""

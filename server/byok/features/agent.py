@@ -32,7 +32,9 @@ from byok.features.agent_tools import (
     WriteApprover,
     describe_calls,
 )
+from byok.features.checkpoints import RunCheckpoint
 from byok.features.mcp_context import ResourceReader, read_context
+from byok.features.rules import load_rules
 from byok.providers.base import Message, ToolCall, Usage
 from byok.workspace.changes import Changes, Chooser, PermissionAsker, as_chooser
 from byok.workspace.edits import EditApplier
@@ -211,6 +213,7 @@ async def agent(
     routes = await backend.routes("agent", params.model)
     settings = backend.settings.agent
     changes = Changes(workspace)
+    checkpoint = RunCheckpoint(backend, changes, "agent", params.task)
     chooser = choose or (as_chooser(ask) if ask is not None else None)
     tools = Tools(
         changes,
@@ -225,10 +228,11 @@ async def agent(
     )
     specs = [s for s in TOOL_SPECS if s.name in READ_ONLY_TOOLS] if front_end.read_only else TOOL_SPECS
     files = await _context_files(jail, params.files, backend, read_resource)
+    rules = await load_rules(backend, [workspace.root], [f.path for f in files], agent=True, sink=sink)
     shared = "\n\nThe user shared these files:\n\n" + format_files(files) if files else ""
     mcp = await McpToolbox.open(backend, workspace.root, chooser, front_end.mcp_servers)
     messages = [
-        Message("system", SYSTEM_PROMPT),
+        Message("system", rules.before(SYSTEM_PROMPT)),
         *front_end.history,
         Message("user", f"Workspace root: {workspace.root.name}\n\nTask: {params.task}{shared}"),
     ]
@@ -298,6 +302,7 @@ async def agent(
                     }
                 )
             if settings.apply_each_step and apply_edit is not None and changes.pending():
+                await checkpoint.record(sink)
                 await _apply(changes, apply_edit, sink)
     except asyncio.CancelledError:
         current = asyncio.current_task()
@@ -306,12 +311,17 @@ async def agent(
         stop = "cancelled"
     except ByokError as exc:
         if exc.code != ErrorCode.BUDGET_EXCEEDED:
-            exc.extra.update(steps=len(steps), edits=changes.edit(since_start=True))
+            exc.extra.update(
+                steps=len(steps),
+                edits=changes.edit(since_start=True),
+                checkpoint=await checkpoint.record(sink),
+            )
             raise
         stop, summary = "budget", f"Stopped by the spending limit: {exc.message}"
         budget_error = exc
     if stop == "max_steps":
         summary = summary or f"Stopped after {params.max_steps} steps; the task may be unfinished."
+    checkpoint_id = await checkpoint.record(sink)
     applied: bool | None = None
     if stop != "cancelled" and apply_edit is not None and changes.pending():
         applied = await _apply(changes, apply_edit, sink)
@@ -324,6 +334,7 @@ async def agent(
         "edits": changes.edit(since_start=True),
         "files": changes.summary(),
         "applied": applied,
+        "checkpoint": checkpoint_id,
         "model": model,
         "usage": usage.as_dict(),
     }
