@@ -1,13 +1,18 @@
-"""The server class and its command wrappers: params validated at the boundary, every failure a proper JSON-RPC error."""
+"""The server class and its command wrappers: params validated at the boundary, every failure a proper JSON-RPC error.
+
+Every command is declared at start (so `initialize` can answer with its name) by a thin dispatcher; the
+handlers themselves, and the features, providers and engines behind them, are loaded on first use or
+right after `initialized` (see `ByokServer.load_handlers`). This module therefore imports nothing heavy.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote
 
 from lsprotocol import types
@@ -17,12 +22,18 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from byok import __version__
-from byok.base.errors import ByokError
 from byok.base.names import BYOK_ERROR, Command
 from byok.base.redaction import redact, redact_data
-from byok.core.session import Backend
-from byok.lsp.params import P, validate_params
 from byok.lsp.stream import WORK_DONE_TOKEN, LspStreamSink
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from byok.core.session import Backend
+
+P = TypeVar("P", bound="BaseModel")
+CommandHandler = Callable[..., Awaitable[Any]]
+HandlerLoader = Callable[["ByokServer"], None]
 
 log = logging.getLogger("byok")
 
@@ -56,10 +67,54 @@ class ByokProtocol(LanguageServerProtocol):
 class ByokServer(LanguageServer):
     def __init__(self, backend: Backend | None = None) -> None:
         super().__init__("byok", __version__, protocol_cls=ByokProtocol)
-        self.backend = backend or Backend()
+        self._backend = backend
+        if backend is not None:
+            backend.on_warning(self.show_warning)
         self.pending_settings: Any = None
         self.ask_lock = asyncio.Lock()
         """Questions to the user go one at a time (parallel tool calls may each ask)."""
+        self._handlers: dict[Command, CommandHandler] = {}
+        self._handler_loader: HandlerLoader | None = None
+
+    @property
+    def backend(self) -> Backend:
+        """The session behind every command, created on first use (it pulls in providers and settings models)."""
+        if self._backend is None:
+            from byok.core.session import Backend  # heavy: not on the way to `initialize`
+
+            self._backend = Backend()
+            self._backend.on_warning(self.show_warning)
+        return self._backend
+
+    async def close_backend(self) -> None:
+        """Close the session if one was ever started."""
+        if self._backend is not None:
+            await self._backend.aclose()
+
+    def show_warning(self, message: str) -> None:
+        self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=message))
+
+    def declare_commands(self, names: Iterable[Command], loader: HandlerLoader) -> None:
+        """Declare `names` to the client now; `loader` registers their handlers (`byok_command`) on first use."""
+        self._handler_loader = loader
+        for name in names:
+            self.command(name.value)(self._dispatcher(name))
+
+    def load_handlers(self) -> None:
+        """Import and register every handler, once (a no-op afterwards)."""
+        loader, self._handler_loader = self._handler_loader, None
+        if loader is not None:
+            loader(self)
+
+    def _dispatcher(self, name: Command) -> CommandHandler:
+        async def dispatch(*args: Any) -> Any:
+            self.load_handlers()
+            handler = self._handlers.get(name)
+            if handler is None:
+                raise JsonRpcInternalError(message=f"byok internal error: {name.value} has no handler")
+            return await handler(*args)
+
+        return dispatch
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Request failures already answer their request; other failures are logged, redacted."""
@@ -71,6 +126,9 @@ class ByokServer(LanguageServer):
         self, name: Command, params_model: type[P]
     ) -> Callable[[Callable[[P], Awaitable[Any]]], Callable[[P], Awaitable[Any]]]:
         """Register an async command taking ONE object argument validated by `params_model`."""
+
+        from byok.base.errors import ByokError  # imported with the handlers, after `initialize`
+        from byok.lsp.params import validate_params
 
         def decorator(handler: Callable[[P], Awaitable[Any]]) -> Callable[[P], Awaitable[Any]]:
             async def run(*args: Any) -> Any:
@@ -90,7 +148,7 @@ class ByokServer(LanguageServer):
                         message=f"byok internal error in {name.value}: {type(exc).__name__}"
                     ) from None
 
-            self.command(name.value)(run)
+            self._handlers[name] = run
             return handler
 
         return decorator

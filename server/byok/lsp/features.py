@@ -1,16 +1,12 @@
-"""Registers each feature's command on the server and hands it what it needs (documents, edits, asks, sink)."""
+"""Registers each feature's command handler (loaded after `initialize`) with what it needs: documents, edits, asks."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from lsprotocol import types
-
 from byok.base.names import Command
-from byok.builtin.tab import TabModel
 from byok.core.turn import StreamSink
-from byok.features import tab
 from byok.features.agent import AgentParams, agent
 from byok.features.apply import ApplyParams, apply_code
 from byok.features.chat import ChatParams, chat
@@ -26,7 +22,7 @@ from byok.workspace.jail import FileJail, Workspace
 
 
 def register_features(server: ByokServer) -> None:
-    """Every feature command, then Tab's document handlers."""
+    """Every feature command (Tab's handlers are in lsp/tab.py, declared at start)."""
 
     @server.streaming_command(Command.CHAT, ChatParams)
     async def handle_chat(params: ChatParams, sink: StreamSink) -> dict[str, Any]:
@@ -93,8 +89,6 @@ def register_features(server: ByokServer) -> None:
             edit_applier(server, "byok: restore checkpoint"),
         )
 
-    _register_tab(server, TabModel())
-
 
 def _agent_workspace(server: ByokServer) -> Workspace | None:
     """The workspace root the agent and Composer edit in, or None when no folder is open."""
@@ -112,36 +106,3 @@ def _resource_reader(server: ByokServer) -> ResourceReader:
         )
 
     return read
-
-
-def _register_tab(server: ByokServer, model: TabModel) -> None:
-    """Tab learns from open documents and their edits, and answers inline completion and completion."""
-
-    def sync(uri: str) -> None:
-        document = server.workspace.text_documents.get(uri)
-        if document is not None:
-            model.change(uri, document.source)
-
-    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
-    def did_open(ls: ByokServer, params: types.DidOpenTextDocumentParams) -> None:
-        model.open(params.text_document.uri, params.text_document.text)
-        jail = FileJail(workspace_roots(server))
-        server.backend.in_background(tab.learn_nearby(model, params.text_document.uri, jail))
-
-    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-    def did_change(ls: ByokServer, params: types.DidChangeTextDocumentParams) -> None:
-        sync(params.text_document.uri)
-
-    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
-    def did_close(ls: ByokServer, params: types.DidCloseTextDocumentParams) -> None:
-        model.close(params.text_document.uri)
-
-    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
-    def inline_completion(
-        ls: ByokServer, params: types.InlineCompletionParams
-    ) -> types.InlineCompletionList | None:
-        return tab.inline_completion(model, params)
-
-    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(resolve_provider=False))
-    def completion(ls: ByokServer, params: types.CompletionParams) -> types.CompletionList | None:
-        return tab.completion(model, params)

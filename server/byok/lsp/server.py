@@ -1,42 +1,33 @@
-"""`byok-server`: wires LSP handlers to the features. State lives on `ByokServer`; lsp/features.py registers the features."""
+"""`byok-server`: answers `initialize` at once, then loads the handlers (lsp/handlers.py) in the background.
+
+Only the LSP lifecycle, Tab's document handlers and thin command dispatchers are set up before `initialize`
+is answered; features, providers, engines, MCP and ACP are imported after it (cold start is measured).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from byok import __version__
-from byok.base.config import load_settings
-from byok.base.errors import ByokError
-from byok.base.names import Command, ErrorCode
+from byok.base.names import Command
 from byok.base.redaction import RedactingFormatter, redact
-from byok.core.session import Backend
-from byok.features.rules import rules_status
-from byok.lsp.client import ask_user, user_chooser, workspace_roots
 from byok.lsp.commands import ByokServer
-from byok.lsp.features import register_features
-from byok.lsp.params import (
-    BindKeyParams,
-    EmptyParams,
-    ForgetApprovalsParams,
-    ProviderParams,
-    SetKeyParams,
-    UsageParams,
-)
 from byok.lsp.stdio import start_stdio
+from byok.lsp.tab import register_tab
+
+if TYPE_CHECKING:
+    from byok.core.session import Backend
 
 log = logging.getLogger("byok")
-
-BIND_ACTION = "Bind"
-BIND_ASK_TIMEOUT_S = 300.0
-"""How long byok.bindKey waits for the user to answer (a human reads the route first)."""
+HANDLERS_MODULE = "byok.lsp.handlers"
 
 
 class LspLogHandler(logging.Handler):
@@ -65,22 +56,17 @@ class LspLogHandler(logging.Handler):
             return
 
 
-def apply_settings(server: ByokServer, raw: Any) -> None:
-    settings, problems = load_settings(raw)
-    server.backend.update_settings(settings)
-    if settings.mcp.start_on_launch and settings.mcp.servers:
-        root = server.workspace.root_path
-        server.backend.mcp.start_in_background(user_chooser(server), Path(root) if root else None)
-    for problem in problems:
-        log.warning("%s", problem)
-    if problems:
-        server.window_show_message(
-            types.ShowMessageParams(
-                type=types.MessageType.Warning,
-                message="byok: some settings are invalid; defaults are used for them. "
-                + "; ".join(problems[:3]),
-            )
-        )
+def _load_handlers(server: ByokServer) -> None:
+    from byok.lsp.handlers import register_handlers  # heavy: kept off the way to `initialize`
+
+    register_handlers(server)
+
+
+def _apply_settings(server: ByokServer, raw: Any) -> None:
+    server.load_handlers()
+    from byok.lsp.handlers import apply_settings  # loaded by now
+
+    apply_settings(server, raw)
 
 
 def create_server(backend: Backend | None = None) -> ByokServer:
@@ -93,10 +79,10 @@ def create_server(backend: Backend | None = None) -> ByokServer:
             ls.pending_settings = options.get("byok", options)
 
     @server.feature(types.INITIALIZED)
-    def initialized(ls: ByokServer, params: types.InitializedParams) -> None:
-        if ls.pending_settings is not None:
-            apply_settings(ls, ls.pending_settings)
-            ls.pending_settings = None
+    async def initialized(ls: ByokServer, params: types.InitializedParams) -> None:
+        """Import the handlers off the event loop, then register them (and apply the settings) on it."""
+        await asyncio.to_thread(importlib.import_module, HANDLERS_MODULE)
+        ls.load_handlers()
         log.info("byok %s ready", __version__)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -114,73 +100,14 @@ def create_server(backend: Backend | None = None) -> ByokServer:
         if raw is None and isinstance(params.settings, dict):
             raw = params.settings.get("byok")
         if raw is not None:
-            apply_settings(ls, raw)
+            _apply_settings(ls, raw)
 
-    @server.byok_command(Command.SET_KEY, SetKeyParams)
-    async def set_key(params: SetKeyParams) -> dict[str, Any]:
-        return await server.backend.set_key(params.provider, params.key)
-
-    @server.byok_command(Command.BIND_KEY, BindKeyParams)
-    async def bind_key(params: BindKeyParams) -> dict[str, Any]:
-        route, stored, question = await server.backend.prepare_bind(params.provider, params.endpoint)
-        allowed = await ask_user(server, question, BIND_ACTION, "Cancel", timeout_s=BIND_ASK_TIMEOUT_S)
-        if not allowed:
-            terminal = f"Run `byok keys bind {params.provider}` in a terminal and confirm the route it shows"
-            raise ByokError(
-                ErrorCode.BIND_NOT_CONFIRMED,
-                "This editor cannot ask you to confirm a route; nothing was bound"
-                if allowed is None
-                else "The route was not confirmed; nothing was bound",
-                provider=params.provider,
-                fix=terminal,
-            )
-        return await server.backend.bind_key(params.provider, route, stored)
-
-    @server.byok_command(Command.DELETE_KEY, ProviderParams)
-    async def delete_key(params: ProviderParams) -> dict[str, Any]:
-        return await server.backend.delete_key(params.provider)
-
-    @server.byok_command(Command.LIST_KEYS, EmptyParams)
-    async def list_keys(params: EmptyParams) -> list[dict[str, Any]]:
-        return await server.backend.list_keys()
-
-    @server.byok_command(Command.VERIFY_KEY, ProviderParams)
-    async def verify_key(params: ProviderParams) -> dict[str, Any]:
-        return await server.backend.verify(params.provider)
-
-    @server.byok_command(Command.LIST_MODELS, EmptyParams)
-    async def list_models(params: EmptyParams) -> list[dict[str, Any]]:
-        return server.backend.model_list()
-
-    @server.byok_command(Command.STATUS, EmptyParams)
-    async def status(params: EmptyParams) -> dict[str, Any]:
-        rules = await rules_status(server.backend, workspace_roots(server))
-        return {**await server.backend.status(), "rules": rules}
-
-    @server.byok_command(Command.USAGE, UsageParams)
-    async def usage(params: UsageParams) -> dict[str, Any]:
-        await server.backend.settled()
-        ledger, budget = server.backend.ledger, server.backend.settings.budget
-        return await asyncio.to_thread(ledger.summary, params.month, params.group_by, budget)
-
-    @server.byok_command(Command.FORGET_APPROVALS, ForgetApprovalsParams)
-    async def forget_approvals(params: ForgetApprovalsParams) -> dict[str, Any]:
-        approvals, root = server.backend.approvals, server.workspace.root_path
-        if params.all:
-            forgotten = await asyncio.to_thread(approvals.forget, None)
-        else:
-            forgotten = await asyncio.to_thread(approvals.forget_workspace, Path(root) if root else None)
-        return {"forgotten": forgotten}
-
-    def show_warning(message: str) -> None:
-        server.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=message))
-
-    server.backend.on_warning(show_warning)
-    register_features(server)
+    server.declare_commands(Command, _load_handlers)
+    register_tab(server)
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: ByokServer, params: None) -> None:
-        await ls.backend.aclose()
+        await ls.close_backend()
 
     return server
 
