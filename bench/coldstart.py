@@ -1,7 +1,9 @@
 """Cold start: process start → `initialize` answered, beside bare interpreter starts.
 
-Baselines (spawn → exit): `python -c pass` and `python -c "import lsprotocol.types"` (pygls' protocol
-types, which any pygls server imports). Starts are interleaved; each figure is the median.
+Baselines (spawn → exit): `python -c pass`, `python -c "import lsprotocol.types"` (pygls' protocol
+types, which any pygls server imports) and `python -c "import pygls.lsp.server"` (pygls' server module,
+the floor while pygls is the framework; issue 15's target is byok ≤ 1.1x of it). Starts are interleaved;
+each figure is the median.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from bench._common import Row, ms
 from bench._lsp import cpu_s, loopback_settings, server_env, spawn
 
 TARGET_S = 0.3
+PYGLS_RATIO_TARGET = 1.1
 
 
 def children_cpu_s() -> float:
@@ -61,16 +64,18 @@ async def run(quick: bool) -> list[Row]:
     byok: list[float] = []
     bare: list[float] = []
     lsprotocol: list[float] = []
-    cpu: dict[str, list[float]] = {"byok": [], "pass": [], "lsprotocol": []}
+    pygls: list[float] = []
+    cpu: dict[str, list[float]] = {"byok": [], "pass": [], "lsprotocol": [], "pygls": []}
     with tempfile.TemporaryDirectory(prefix="byok-bench-") as home:
         env = server_env(home)
         await byok_start(home)  # warm the page cache and .pyc files
         for _ in range(starts):
             bare.append(await python_start("pass", env, cpu["pass"]))
             lsprotocol.append(await python_start("import lsprotocol.types", env, cpu["lsprotocol"]))
+            pygls.append(await python_start("import pygls.lsp.server", env, cpu["pygls"]))
             byok.append(await byok_start(home, cpu["byok"]))
-    b, p, lp = (statistics.median(v) for v in (byok, bare, lsprotocol))
-    cb, cp, clp = (statistics.median(v) for v in cpu.values())
+    b, p, lp, pg = (statistics.median(v) for v in (byok, bare, lsprotocol, pygls))
+    cb, cp, clp, cpg = (statistics.median(cpu[name]) for name in ("byok", "pass", "lsprotocol", "pygls"))
     return [
         Row(
             f"cold start → initialize answered (median of {starts})",
@@ -87,6 +92,22 @@ async def run(quick: bool) -> list[Row]:
             f"byok = {b / lp:.2f}x of it",
             "",
             None,
+        ),
+        Row(
+            "cold start vs import pygls.lsp.server alone",
+            ms(b),
+            ms(pg),
+            f"{b / pg:.2f}x",
+            f"≤ {PYGLS_RATIO_TARGET}x",
+            b <= pg * PYGLS_RATIO_TARGET,
+        ),
+        Row(
+            "cold start CPU vs import pygls.lsp.server alone",
+            ms(cb),
+            ms(cpg),
+            f"{cb / cpg:.2f}x",
+            f"≤ {PYGLS_RATIO_TARGET}x",
+            cb <= cpg * PYGLS_RATIO_TARGET,
         ),
         Row(
             "cold start CPU time (median; less load-sensitive)",
