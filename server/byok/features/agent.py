@@ -286,6 +286,8 @@ async def agent(
                     await front_end.observer.started(call)
                 result = await _run_call(tools, call, index, kept_chars, mcp)
                 if front_end.observer is not None:
+                    if changes.pending():  # the observer writes the edit: the files as they were go first
+                        await checkpoint.record(sink)
                     result = await front_end.observer.finished(call, result, changes)
                 kept_chars += len(result.content)
                 messages.append(
