@@ -1,7 +1,8 @@
 """Agent mode: a native tool-calling loop over the workspace, on the user's own key.
 
 Each step is one model turn (`run_turn`, with the tools declared); the turn's tool calls run in order
-against the workspace tools and their results go back as `tool` messages, which each adapter sends in its
+against the workspace tools (consecutive read-only calls side by side) and their results go back, in the
+model's order, as `tool` messages, which each adapter sends in its
 provider's native format. Edits stay in memory (later tools see them) and reach the editor as
 `workspace/applyEdit`: once at the end, or after each step with `agent.applyEachStep`.
 """
@@ -9,7 +10,7 @@ provider's native format. Edits stay in memory (later tools see them) and reach 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,7 +23,6 @@ from byok.base.redaction import redact
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, Turn, run_turn
 from byok.features.agent_tools import (
-    READ_ONLY_TOOLS,
     TOOL_SPECS,
     CommandRunner,
     ToolResult,
@@ -142,6 +142,31 @@ async def _run_call(tools: Tools, call: ToolCall, index: int, kept_chars: int) -
     return await tools.call(call)
 
 
+def call_batches(calls: Sequence[ToolCall], read_only: Collection[str]) -> list[list[int]]:
+    """The indices of `calls` in the batches they run in, in order: consecutive calls to `read_only` tools
+    together (side by side), every other call alone, so a read after an edit sees the edit."""
+    batches: list[list[int]] = []
+    for index, call in enumerate(calls):
+        joins = call.name in read_only and bool(batches) and calls[batches[-1][-1]].name in read_only
+        if joins:
+            batches[-1].append(index)
+        else:
+            batches.append([index])
+    return batches
+
+
+async def run_together(work: list[Coroutine[Any, Any, ToolResult]]) -> list[ToolResult]:
+    """The results of `work`, run side by side, in its order; when one fails or the run is cancelled, the
+    rest are cancelled and waited for."""
+    tasks = [asyncio.ensure_future(item) for item in work]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def _conversation_text(messages: list[Message]) -> str:
     return "".join(
         m.content + "".join(c.raw_arguments or str(c.arguments) for c in m.tool_calls) for m in messages
@@ -185,7 +210,7 @@ async def agent(
         approve_write=front_end.approve_write,
         runner=front_end.runner,
     )
-    specs = [s for s in TOOL_SPECS if s.name in READ_ONLY_TOOLS] if front_end.read_only else TOOL_SPECS
+    specs = [s for s in TOOL_SPECS if s.read_only] if front_end.read_only else TOOL_SPECS
     messages = [
         Message("system", SYSTEM_PROMPT),
         *front_end.history,
@@ -232,26 +257,34 @@ async def agent(
                 stop = "length" if turn.result.finish_reason == "length" else "done"
                 break
             sink.delta("status", describe_calls(calls[:MAX_TOOL_CALLS_PER_STEP]))
-            for index, call in enumerate(calls):
+            read_only = {spec.name for spec in specs if spec.read_only}
+            for batch in call_batches(calls, read_only):
                 if front_end.observer is not None:
-                    await front_end.observer.started(call)
-                result = await _run_call(tools, call, index, kept_chars)
-                if front_end.observer is not None:
-                    result = await front_end.observer.finished(call, result, changes)
-                kept_chars += len(result.content)
-                messages.append(
-                    Message(
-                        "tool", result.content, tool_call_id=call.id, name=call.name, is_error=result.is_error
+                    for index in batch:
+                        await front_end.observer.started(calls[index])
+                results = await run_together([_run_call(tools, calls[i], i, kept_chars) for i in batch])
+                for index, result in zip(batch, results, strict=True):
+                    call = calls[index]
+                    if front_end.observer is not None:
+                        result = await front_end.observer.finished(call, result, changes)
+                    kept_chars += len(result.content)
+                    messages.append(
+                        Message(
+                            "tool",
+                            result.content,
+                            tool_call_id=call.id,
+                            name=call.name,
+                            is_error=result.is_error,
+                        )
                     )
-                )
-                step["toolCalls"].append(
-                    {
-                        "name": call.name,
-                        "arguments": _brief(call.arguments),
-                        "ok": not result.is_error,
-                        "result": _shorten(result.content, BRIEF_RESULT_CHARS),
-                    }
-                )
+                    step["toolCalls"].append(
+                        {
+                            "name": call.name,
+                            "arguments": _brief(call.arguments),
+                            "ok": not result.is_error,
+                            "result": _shorten(result.content, BRIEF_RESULT_CHARS),
+                        }
+                    )
             if settings.apply_each_step and apply_edit is not None and changes.pending():
                 await _apply(changes, apply_edit, sink)
     except asyncio.CancelledError:

@@ -1,4 +1,4 @@
-"""End to end over stdio: remembered approvals (`byok.forgetApprovals`, `byok approvals`) and the agent's command policy."""
+"""End to end over stdio: remembered approvals, the agent's command policy, parallel read-only calls and review before apply."""
 
 from __future__ import annotations
 
@@ -137,3 +137,34 @@ async def test_run_command_allowed_by_pattern_asked_denied_and_remembered(
         await s.command("byok.agent", {"task": "go", "model": "gpt-4o"})
         assert "did not allow" in results(fake)[0] and len(s.message_requests) == 5
         assert not (root / "forgotten.txt").exists()
+
+
+async def test_read_only_calls_of_one_step_answer_in_the_models_order(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    root = tmp_path / "ws"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "a.py").write_text("A = 1\n")
+    (root / "src" / "b.py").write_text("B = 2\n")
+    calls = [
+        ("r1", "read_file", {"path": "src/b.py"}),
+        ("r2", "search", {"query": "A ="}),
+        ("r3", "list_files", {"path": "src"}),
+        ("r4", "read_file", {"path": "src/a.py"}),
+        ("w1", "create_file", {"path": "src/c.py", "content": "C = 3\n"}),
+        ("r5", "read_file", {"path": "src/c.py"}),
+        ("r6", "search", {"query": "C = 3"}),
+    ]
+    fake.route(*CHAT, openai_stream([], tool_calls=calls), openai_stream(["done"]))
+    async with lsp_session(settings_for(fake), server_env, root=root.as_uri()) as s:
+        await s.command("byok.setKey", {"provider": "openai", "key": TEST_KEY_OPENAI})
+        result = await s.command("byok.agent", {"task": "go", "model": "gpt-4o"})
+    sent = fake.requests[-1].json()["messages"]
+    answered = [(m["tool_call_id"], m["content"]) for m in sent if m["role"] == "tool"]
+    assert [call_id for call_id, _ in answered] == [call_id for call_id, _, _ in calls]
+    contents = dict(answered)
+    assert contents["r1"] == "B = 2\n" and contents["r4"] == "A = 1\n"
+    assert contents["r2"] == "src/a.py:1: A = 1" and contents["r3"] == "src/a.py\nsrc/b.py"
+    assert contents["r5"] == "C = 3\n", "a read after an edit runs after it and sees it"
+    assert contents["r6"] == "src/c.py:1: C = 3"
+    assert [c["name"] for c in result["steps"][0]["toolCalls"]] == [name for _, name, _ in calls]
