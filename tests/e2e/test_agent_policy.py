@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from lsprotocol import types
+from lsprotocol.converters import get_converter
 from pygls.exceptions import JsonRpcException
 
 from byok.core.approvals import GLOBAL_SCOPE, Approvals, workspace_scope
@@ -168,3 +171,95 @@ async def test_read_only_calls_of_one_step_answer_in_the_models_order(
     assert contents["r5"] == "C = 3\n", "a read after an edit runs after it and sees it"
     assert contents["r6"] == "src/c.py:1: C = 3"
     assert [c["name"] for c in result["steps"][0]["toolCalls"]] == [name for _, name, _ in calls]
+
+
+APP = "def f():\n    return 1\n\n\ndef g():\n    return 3\n"
+COMPOSER_ANSWER = """Changing f, adding util, dropping old.
+
+FILE: src/app.py
+```python
+def f():
+    return 2
+```
+
+FILE: src/util.py
+```python
+U = 1
+```
+
+DELETE: src/old.py
+"""
+
+
+def review_workspace(tmp_path: Path) -> Path:
+    root = tmp_path / "ws"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "app.py").write_text(APP)
+    (root / "src" / "old.py").write_text("OLD = 1\n")
+    return root
+
+
+def assert_annotated_for_review(edit: dict[str, Any], who: str) -> None:
+    """One annotation per file, needing confirmation and naming who changes it and how; every change annotated."""
+    annotations = edit["changeAnnotations"]
+    assert all(a["needsConfirmation"] is True for a in annotations.values())
+    labels = sorted(a["label"] for a in annotations.values())
+    assert labels == [f"{who}: create src/util.py", f"{who}: delete src/old.py", f"{who}: edit src/app.py"]
+    per_file: dict[str, set[str]] = {}
+    for entry in edit["documentChanges"]:
+        uri = entry["textDocument"]["uri"] if "textDocument" in entry else entry["uri"]
+        ids = (
+            [e["annotationId"] for e in entry["edits"]]
+            if "textDocument" in entry
+            else [entry["annotationId"]]
+        )
+        per_file.setdefault(uri, set()).update(ids)
+    assert all(len(ids) == 1 for ids in per_file.values()), per_file
+    assert sorted(i for ids in per_file.values() for i in ids) == sorted(annotations)
+
+
+async def test_composer_preview_edits_carry_change_annotations(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    root = review_workspace(tmp_path)
+    fake.route(*CHAT, openai_stream([COMPOSER_ANSWER]), openai_stream([COMPOSER_ANSWER]))
+    async with lsp_session(settings_for(fake), server_env, root=root.as_uri()) as s:
+        await s.command("byok.setKey", {"provider": "openai", "key": TEST_KEY_OPENAI})
+        plain = await s.command("byok.composer", {"instruction": "go", "model": "gpt-4o"})
+        assert "changeAnnotations" not in plain["edit"], "apply is the default"
+        assert not any("annotationId" in json.dumps(c) for c in plain["edit"]["documentChanges"])
+        previewed = await s.command(
+            "byok.composer", {"instruction": "go", "model": "gpt-4o", "review": "preview", "apply": True}
+        )
+        assert_annotated_for_review(previewed["edit"], "byok composer")
+        sent = get_converter().unstructure(s.apply_edits[-1].edit, types.WorkspaceEdit)
+        assert_annotated_for_review(sent, "byok composer")
+        with pytest.raises(JsonRpcException) as bad:
+            await s.command("byok.composer", {"instruction": "go", "review": "later"})
+        assert bad.value.code == -32602 and "review" in bad.value.message
+    assert (root / "src" / "app.py").read_text() == APP, "nothing is written until the editor applies it"
+
+
+async def test_agent_preview_from_settings(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    root = review_workspace(tmp_path)
+    calls = [
+        ("e1", "edit_file", {"path": "src/app.py", "code": "def f():\n    return 2\n"}),
+        ("e2", "create_file", {"path": "src/util.py", "content": "U = 1\n"}),
+    ]
+    fake.route(*CHAT, openai_stream([], tool_calls=calls), openai_stream(["done"]))
+    settings = settings_for(fake, agent={"review": "preview"})
+    async with lsp_session(settings, server_env, root=root.as_uri()) as s:
+        await s.command("byok.setKey", {"provider": "openai", "key": TEST_KEY_OPENAI})
+        result = await s.command("byok.agent", {"task": "go", "model": "gpt-4o"})
+        annotations = result["edits"]["changeAnnotations"]
+        assert sorted(a["label"] for a in annotations.values()) == [
+            "byok agent: create src/util.py",
+            "byok agent: edit src/app.py",
+        ]
+        sent = get_converter().unstructure(s.apply_edits[-1].edit, types.WorkspaceEdit)
+        assert sent["changeAnnotations"] == annotations
+        fake.route(*CHAT, openai_stream([], tool_calls=calls), openai_stream(["done"]))
+        applied = await s.command("byok.agent", {"task": "go", "model": "gpt-4o", "review": "apply"})
+        assert "changeAnnotations" not in applied["edits"], "the request's review beats the setting"

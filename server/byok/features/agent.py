@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from pydantic import Field
 
-from byok.base.config import CamelModel
+from byok.base.config import CamelModel, ReviewMode
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.base.redaction import redact
@@ -61,6 +61,8 @@ class AgentParams(CamelModel):
     model: str | None = Field(default=None, min_length=1, max_length=200)
     max_steps: int = Field(default=DEFAULT_MAX_STEPS, ge=1, le=200)
     stream_id: str | None = Field(default=None, max_length=200)
+    review: ReviewMode | None = None
+    """`preview`: edits carry change annotations the user confirms; default `agent.review`."""
 
 
 class ToolObserver(Protocol):
@@ -199,6 +201,7 @@ async def agent(
     routes = await backend.routes("agent", params.model)
     settings = backend.settings.agent
     changes = Changes(workspace)
+    review_by = "byok agent" if (params.review or settings.review) == "preview" else None
     tools = Tools(
         changes,
         choose=choose or (as_chooser(ask) if ask is not None else None),
@@ -286,7 +289,7 @@ async def agent(
                         }
                     )
             if settings.apply_each_step and apply_edit is not None and changes.pending():
-                await _apply(changes, apply_edit, sink)
+                await _apply(changes, apply_edit, sink, review_by)
     except asyncio.CancelledError:
         current = asyncio.current_task()
         if current is not None:
@@ -294,7 +297,7 @@ async def agent(
         stop = "cancelled"
     except ByokError as exc:
         if exc.code != ErrorCode.BUDGET_EXCEEDED:
-            exc.extra.update(steps=len(steps), edits=changes.edit(since_start=True))
+            exc.extra.update(steps=len(steps), edits=changes.edit(since_start=True, review_by=review_by))
             raise
         stop, summary = "budget", f"Stopped by the spending limit: {exc.message}"
         budget_error = exc
@@ -302,14 +305,14 @@ async def agent(
         summary = summary or f"Stopped after {params.max_steps} steps; the task may be unfinished."
     applied: bool | None = None
     if stop != "cancelled" and apply_edit is not None and changes.pending():
-        applied = await _apply(changes, apply_edit, sink)
+        applied = await _apply(changes, apply_edit, sink, review_by)
     elif settings.apply_each_step and any(s.applied for s in changes.files.values()):
         applied = True
     outcome: dict[str, Any] = {
         "summary": summary,
         "steps": steps,
         "stopReason": stop,
-        "edits": changes.edit(since_start=True),
+        "edits": changes.edit(since_start=True, review_by=review_by),
         "files": changes.summary(),
         "applied": applied,
         "model": model,
@@ -320,10 +323,10 @@ async def agent(
     return outcome
 
 
-async def _apply(changes: Changes, apply_edit: EditApplier, sink: StreamSink) -> bool:
+async def _apply(changes: Changes, apply_edit: EditApplier, sink: StreamSink, review_by: str | None) -> bool:
     count = sum(1 for s in changes.files.values() if s.text != s.base)
     sink.delta("status", f"applying edits to {count} file{'s' if count != 1 else ''}")
-    applied = await apply_edit(changes.edit())
+    applied = await apply_edit(changes.edit(review_by=review_by))
     if applied:
         changes.mark_applied()
     return applied

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import Field
 
-from byok.base.config import CamelModel
+from byok.base.config import CamelModel, ReviewMode
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.builtin.answer_blocks import AnswerBlock, fits, parse_answer
@@ -55,6 +55,8 @@ class ComposerParams(CamelModel):
     files: list[str] = Field(default_factory=list, max_length=200)
     model: str | None = Field(default=None, min_length=1, max_length=200)
     apply: bool = False
+    review: ReviewMode | None = None
+    """`preview`: the edit carries change annotations the user confirms; default `composer.review`."""
     stream_id: str | None = Field(default=None, max_length=200)
 
 
@@ -208,7 +210,8 @@ async def composer(
     refused += await confirm_runnable_edits(
         changes, ask, allow_headless=backend.settings.agent.allow_commands, who="byok composer"
     )
-    edit = changes.edit()
+    review = params.review or backend.settings.composer.review
+    edit = changes.edit(review_by="byok composer" if review == "preview" else None)
     summary = changes.summary()
     changed = {entry["path"] for entry in summary}
     for path, parts in unresolved.items():

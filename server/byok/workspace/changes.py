@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from byok.base.display import visible
-from byok.workspace.edits import document_changes, text_edits, workspace_edit
+from byok.workspace.edits import document_changes, for_review, text_edits, workspace_edit
 from byok.workspace.errors import ToolError
 from byok.workspace.files import link_refusal, read_disk
 from byok.workspace.jail import Workspace
@@ -93,8 +93,9 @@ class Changes:
     def pending(self) -> bool:
         return any(s.text != s.base for s in self.files.values())
 
-    def edit(self, *, since_start: bool = False) -> dict[str, Any]:
-        """The WorkspaceEdit of the changes not applied yet (or of all changes, `since_start`)."""
+    def edit(self, *, since_start: bool = False, review_by: str | None = None) -> dict[str, Any]:
+        """The WorkspaceEdit of the changes not applied yet (or of all changes, `since_start`); with
+        `review_by` (who made them, e.g. "byok agent") annotated for a review before it is applied."""
         changes: list[dict[str, Any]] = []
         for state in sorted(self.files.values(), key=lambda s: s.path):
             if since_start:
@@ -102,7 +103,10 @@ class Changes:
             else:
                 version = None if state.applied else state.version
                 changes += document_changes(state.uri, state.base, state.text, version)
-        return workspace_edit(changes)
+        if review_by is None:
+            return workspace_edit(changes)
+        shown = {state.uri: self.workspace.relative(state.path) for state in self.files.values()}
+        return for_review(workspace_edit(changes), review_by, shown.__getitem__)
 
     def mark_applied(self) -> None:
         for state in self.files.values():
