@@ -19,7 +19,7 @@ import platformdirs
 from pydantic import ValidationError
 
 from byok import __version__
-from byok.base.config import load_settings
+from byok.base.config import REASONING_EFFORTS, load_settings
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.base.redaction import DeltaRedactor, redact
@@ -185,6 +185,7 @@ async def dispatch(backend: Backend, args: argparse.Namespace) -> int:
                 "messages": [{"role": "user", "content": args.prompt}],
                 "model": args.model,
                 "files": args.file_uris,
+                "reasoning": {"effort": args.reasoning} if args.reasoning else None,
             }
         )
         # The user named each file in their own shell: its folder is the jail; secrets, /proc and such stay out.
@@ -274,6 +275,16 @@ def _render_usage(summary: dict[str, Any], daily: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+def _render_reasoning(reasoning: dict[str, Any] | None) -> str:
+    """`  reasoning: high (24576-token budget)`, and the note when the asked value was fitted."""
+    if not reasoning:
+        return ""
+    effort = reasoning["effort"] or "not sent"
+    budget = f" ({reasoning['budgetTokens']}-token budget)" if reasoning["budgetTokens"] else ""
+    note = f"; {reasoning['note']}" if reasoning.get("note") else ""
+    return f"  reasoning: {effort}{budget}{note}"
+
+
 def _render_status(status: dict[str, Any]) -> str:
     lines = [f"byok {status['version']}"]
     for feature, info in status["features"].items():
@@ -281,7 +292,7 @@ def _render_status(status: dict[str, Any]) -> str:
             lines.append(f"  {feature:<11} (none): {info['error']['message']}. {info['error']['fix']}")
             continue
         where = "built-in" if info["builtin"] else info["provider"]
-        lines.append(f"  {feature:<11} {info['model']}  [{where}]")
+        lines.append(f"  {feature:<11} {info['model']}  [{where}]{_render_reasoning(info.get('reasoning'))}")
     lines.append("keys:")
     lines += [f"  {k['provider']:<11} {k['fingerprint']}  ({k['source']})" for k in status["keys"]] or [
         "  (none)"
@@ -331,6 +342,11 @@ def build_parser() -> argparse.ArgumentParser:
     chat_parser = commands.add_parser("chat", help="stream an answer to stdout")
     chat_parser.add_argument("prompt")
     chat_parser.add_argument("--model")
+    chat_parser.add_argument(
+        "--reasoning",
+        choices=list(REASONING_EFFORTS),
+        help="how hard the model should think (fitted to what the model takes)",
+    )
     chat_parser.add_argument(
         "--file", action="append", default=[], help="a file to send as context (repeatable)"
     )

@@ -212,6 +212,15 @@ def _table_price(model: str) -> Price | None:
     return None
 
 
+def bare_model_name(model: str) -> str:
+    """A model's own name: lower case, without an OpenRouter `vendor/`, a Bedrock region and vendor, or
+    dots in a Claude version (`us.anthropic.claude-sonnet-4-5-...` -> `claude-sonnet-4-5-...`)."""
+    name = model.strip().lower().rsplit("/", 1)[-1]
+    if match := _BEDROCK_ID.match(name):
+        name = match["name"]
+    return _dotless(name)
+
+
 def _candidates(name: str) -> Iterator[str]:
     """`name`, then `name` with one more date/version/alias suffix removed each step."""
     current = _dotless(name)

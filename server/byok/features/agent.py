@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from pydantic import Field
 
-from byok.base.config import CamelModel, ReviewMode
+from byok.base.config import CamelModel, ReasoningSettings, ReviewMode
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.base.redaction import redact
@@ -31,7 +31,7 @@ from byok.features.agent_tools import (
     describe_calls,
 )
 from byok.providers.base import Message, ToolCall
-from byok.workspace.changes import Changes, Chooser, PermissionAsker, as_chooser
+from byok.workspace.changes import Changes, Chooser
 from byok.workspace.edits import EditApplier
 from byok.workspace.files import check_context_window
 from byok.workspace.jail import Workspace
@@ -61,6 +61,8 @@ class AgentParams(CamelModel):
     model: str | None = Field(default=None, min_length=1, max_length=200)
     max_steps: int = Field(default=DEFAULT_MAX_STEPS, ge=1, le=200)
     stream_id: str | None = Field(default=None, max_length=200)
+    reasoning: ReasoningSettings | None = None
+    """How hard the model should think; beats the feature's and the model entry's `reasoning`."""
     review: ReviewMode | None = None
     """`preview`: edits carry change annotations the user confirms; default `agent.review`."""
 
@@ -94,6 +96,7 @@ class UsageTotal:
     def __init__(self) -> None:
         self.input_tokens = 0
         self.output_tokens = 0
+        self.reasoning_tokens = 0
         self.estimated = False
         self.cost_usd: float | None = None
 
@@ -101,6 +104,7 @@ class UsageTotal:
         usage = turn.usage_dict()
         self.input_tokens += int(usage.get("inputTokens") or 0)
         self.output_tokens += int(usage.get("outputTokens") or 0)
+        self.reasoning_tokens += int(usage.get("reasoningTokens") or 0)
         self.estimated = self.estimated or bool(usage.get("estimated"))
         cost = usage.get("costUsd")
         if isinstance(cost, int | float):
@@ -110,6 +114,7 @@ class UsageTotal:
         return {
             "inputTokens": self.input_tokens,
             "outputTokens": self.output_tokens,
+            "reasoningTokens": self.reasoning_tokens,
             "estimated": self.estimated,
             "costUsd": self.cost_usd,
         }
@@ -182,14 +187,10 @@ async def agent(
     workspace: Workspace | None,
     *,
     choose: Chooser | None = None,
-    ask: PermissionAsker | None = None,
     apply_edit: EditApplier | None = None,
     front_end: FrontEnd | None = None,
 ) -> dict[str, Any]:
-    """Run the agent loop until the model stops calling tools, `max_steps`, cancellation or the budget.
-
-    The user is asked through `choose` (the language server: every action offered), or through a front
-    end's own yes/no `ask` (the ACP agent, which keeps its own "Always allow")."""
+    """Run the agent loop until the model stops calling tools, `max_steps`, cancellation or the budget."""
     front_end = front_end or FrontEnd()
     if workspace is None:
         raise ByokError(
@@ -204,7 +205,7 @@ async def agent(
     review_by = "byok agent" if (params.review or settings.review) == "preview" else None
     tools = Tools(
         changes,
-        choose=choose or (as_chooser(ask) if ask is not None else None),
+        choose=choose,
         allow_commands=settings.allow_commands,
         command_timeout_s=settings.command_timeout_s,
         command_env=settings.command_env,
@@ -240,6 +241,7 @@ async def agent(
                 messages=list(messages),
                 max_tokens=backend.settings.max_output_tokens,
                 tools=specs,
+                reasoning=params.reasoning,
             )
             turn = await run_turn(backend, routes, request, sink, feature="agent")
             usage.add(turn)
@@ -255,6 +257,8 @@ async def agent(
             )
             summary = turn.result.text or summary
             step: dict[str, Any] = {"step": number, "text": turn.result.text, "toolCalls": []}
+            if turn.result.reasoning:
+                step["reasoning"] = turn.result.reasoning
             steps.append(step)
             if not calls:
                 stop = "length" if turn.result.finish_reason == "length" else "done"

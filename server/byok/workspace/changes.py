@@ -23,16 +23,6 @@ for anything else: another title, no answer in time, an error), or None when the
 ALLOW, DENY = "Allow", "Deny"
 
 
-def as_chooser(ask: PermissionAsker) -> Chooser:
-    """A yes/no asker offering the first action (yes) or the last (no) of any question."""
-
-    async def choose(question: str, actions: Sequence[str]) -> str | None:
-        answer = await ask(question)
-        return None if answer is None else actions[0] if answer else actions[-1]
-
-    return choose
-
-
 def yes_no(choose: Chooser) -> PermissionAsker:
     """The Allow/Deny question on top of a `Chooser`."""
 
