@@ -263,3 +263,37 @@ async def test_agent_preview_from_settings(
         fake.route(*CHAT, openai_stream([], tool_calls=calls), openai_stream(["done"]))
         applied = await s.command("byok.agent", {"task": "go", "model": "gpt-4o", "review": "apply"})
         assert "changeAnnotations" not in applied["edits"], "the request's review beats the setting"
+
+
+async def test_a_command_allowed_by_pattern_gets_the_scrubbed_environment(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    """No question is shown, so nothing would catch a leak: the pattern-allowed command still gets only the
+    allow-listed variables, never a key, token, credential or agent socket."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    env = {
+        **server_env,
+        "OPENAI_API_KEY": TEST_KEY_OPENAI,
+        "GITHUB_TOKEN": "ghp_TESTtoken",
+        "DATABASE_PASSWORD": "TESTpassword",
+        "SSH_AUTH_SOCK": "/tmp/TESTagent.sock",
+        "GIT_ASKPASS": "/usr/bin/TESTaskpass",
+        "TOOLCHAIN_HOME": "/opt/TESTtool",
+    }
+    settings = settings_for(
+        fake,
+        agent={
+            "commands": {"allow": ["env"]},
+            "commandEnv": ["SSH_AUTH_SOCK", "GIT_ASKPASS", "GITHUB_TOKEN", "TOOLCHAIN_HOME"],
+        },
+    )
+    async with lsp_session(settings, env, root=root.as_uri()) as s:
+        await s.command("byok.setKey", {"provider": "openai", "key": TEST_KEY_OPENAI})
+        run_commands(fake, "env")
+        await s.command("byok.agent", {"task": "go", "model": "gpt-4o"})
+        assert s.message_requests == [], "allowed by pattern: not asked"
+    output = results(fake)[0]
+    assert "exit code 0" in output and "TOOLCHAIN_HOME=/opt/TESTtool" in output and "PATH=" in output
+    for leaked in ("OPENAI_API_KEY", "GITHUB_TOKEN", "DATABASE_PASSWORD", "SSH_AUTH_SOCK", "GIT_ASKPASS"):
+        assert f"{leaked}=" not in output, leaked
