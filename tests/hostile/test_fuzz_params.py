@@ -197,6 +197,12 @@ MESSAGE = st.one_of(
 )
 
 
+MCP_ENTRIES = st.sampled_from(
+    ["mcp://nowhere/demo%3A%2F%2Fx", "mcp://", "mcp:///x", "mcp://s/", "mcp://s/%ZZ"]
+)
+"""`files` entries naming MCP resources, of servers that are not configured or malformed."""
+
+
 def field_values(server_doc: str) -> dict[str, st.SearchStrategy[Any]]:
     """What each documented field gets: plausible values, near misses and anything at all."""
     anything = JSON
@@ -208,7 +214,7 @@ def field_values(server_doc: str) -> dict[str, st.SearchStrategy[Any]]:
         ),
         "messages": st.one_of(st.lists(MESSAGE, max_size=3), anything),
         "model": MODELS,
-        "files": st.one_of(st.lists(uris(server_doc), max_size=3), anything),
+        "files": st.one_of(st.lists(st.one_of(uris(server_doc), MCP_ENTRIES), max_size=3), anything),
         "streamId": st.one_of(st.text(max_size=20), anything),
         "maxTokens": st.one_of(st.integers(min_value=-5, max_value=2_000_000), anything),
         "temperature": st.one_of(st.floats(), anything),
@@ -223,6 +229,12 @@ def field_values(server_doc: str) -> dict[str, st.SearchStrategy[Any]]:
         "groupBy": st.one_of(st.sampled_from(["model", "provider", "feature", "day", "week"]), anything),
         "all": st.one_of(st.booleans(), anything),
         "review": st.one_of(st.sampled_from(["apply", "preview", "Preview", ""]), anything),
+        "id": st.one_of(
+            st.sampled_from(
+                ["0000000000000000001-abcdef01", "../../x.checkpoint", "", "1" * 19 + "-" + "g" * 8]
+            ),
+            anything,
+        ),
     }
 
 
@@ -238,9 +250,12 @@ COMMAND_FIELDS: dict[Command, tuple[str, ...]] = {
     Command.APPLY: ("uri", "code", "apply", "model"),
     Command.INLINE_EDIT: ("uri", "range", "instruction", "model", "apply", "streamId"),
     Command.COMPOSER: ("instruction", "files", "model", "apply", "streamId", "review"),
-    Command.AGENT: ("task", "model", "maxSteps", "streamId", "review"),
+    Command.AGENT: ("task", "model", "maxSteps", "files", "streamId", "review"),
     Command.USAGE: ("month", "groupBy"),
     Command.FORGET_APPROVALS: ("all",),
+    Command.CHECKPOINTS: (),
+    Command.RESTORE_CHECKPOINT: ("id", "apply"),
+    Command.MCP_STATUS: (),
 }
 """The fields protocol.md documents for each command (checked against the enum below)."""
 
@@ -254,6 +269,7 @@ REQUIRED: dict[Command, tuple[str, ...]] = {
     Command.INLINE_EDIT: ("uri", "range", "instruction"),
     Command.COMPOSER: ("instruction",),
     Command.AGENT: ("task",),
+    Command.RESTORE_CHECKPOINT: ("id",),
 }
 
 
@@ -340,8 +356,11 @@ async def test_ten_megabyte_strings(server: Server, command: Command) -> None:
     base = {"provider": "fuzz", "key": "k", "uri": server.doc_uri, "code": "print(1)\n", "instruction": "i"}
     base |= {"task": "t", "messages": [{"role": "user", "content": "hi"}], "files": []}
     base |= {"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}}
+    base |= {"id": "0000000000000000001-abcdef01"}
     fields = [
-        f for f in COMMAND_FIELDS[command] if f in {"provider", "key", "uri", "code", "instruction", "task"}
+        f
+        for f in COMMAND_FIELDS[command]
+        if f in {"provider", "key", "uri", "code", "instruction", "task", "id"}
     ]
     fields += ["model"] if "model" in COMMAND_FIELDS[command] else []
     params = {name: base[name] for name in REQUIRED.get(command, ())}

@@ -19,7 +19,10 @@ export const Command = {
   composer: 'byok.composer',
   agent: 'byok.agent',
   usage: 'byok.usage',
+  checkpoints: 'byok.checkpoints',
+  restoreCheckpoint: 'byok.restoreCheckpoint',
   forgetApprovals: 'byok.forgetApprovals',
+  mcpStatus: 'byok.mcpStatus',
 } as const;
 export type CommandId = (typeof Command)[keyof typeof Command];
 

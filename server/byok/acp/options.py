@@ -1,10 +1,11 @@
-"""The ACP sessions' modes (ask, edit, agent) and config options (mode, model), as the client shows them."""
+"""The ACP sessions' modes (ask, edit, agent) and config options (mode, model, reasoning), as clients show them."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from byok.acp.sessions import StoredSession
+from byok.base.config import REASONING_EFFORTS, ReasoningEffort
 from byok.base.errors import ByokError
 from byok.base.names import AUTO_MODEL, AcpConfig, AcpMode, ErrorCode
 from byok.core.session import Backend
@@ -13,6 +14,7 @@ from byok.providers import PRESETS
 if TYPE_CHECKING:
     from acp.schema import SessionConfigOptionBoolean, SessionConfigOptionSelect, SessionModeState
 
+REASONING_VALUES = (AUTO_MODEL, *REASONING_EFFORTS)
 MODES = {
     AcpMode.ASK: ("Ask", "Reads the workspace and answers; changes nothing and runs nothing"),
     AcpMode.EDIT: ("Edit", "Asks before every edit and every command"),
@@ -33,7 +35,7 @@ async def model_values(backend: Backend) -> list[str]:
 async def session_options(
     backend: Backend, stored: StoredSession
 ) -> list[SessionConfigOptionSelect | SessionConfigOptionBoolean]:
-    """The session's config options: its mode and its model."""
+    """The session's config options: its mode, its model and its reasoning effort."""
     from acp.schema import SessionConfigOptionSelect, SessionConfigSelectOption
 
     models = await model_values(backend)
@@ -68,6 +70,23 @@ async def session_options(
                 for model in models
             ],
         ),
+        SessionConfigOptionSelect(
+            id=AcpConfig.REASONING.value,
+            name="Reasoning",
+            category="thought_level",
+            type="select",
+            current_value=stored.reasoning or AUTO_MODEL,
+            options=[
+                SessionConfigSelectOption(
+                    value=value,
+                    name="byok's settings" if value == AUTO_MODEL else value,
+                    description="the model's reasoning effort as byok's settings say"
+                    if value == AUTO_MODEL
+                    else None,
+                )
+                for value in REASONING_VALUES
+            ],
+        ),
     ]
 
 
@@ -93,4 +112,18 @@ def session_modes(stored: StoredSession) -> SessionModeState:
             SessionMode(id=mode.value, name=name, description=description)
             for mode, (name, description) in MODES.items()
         ],
+    )
+
+
+def parse_reasoning(value: object) -> ReasoningEffort | None:
+    """The effort a client chose (None for `auto`), or a bad_request error listing the choices."""
+    for effort in REASONING_EFFORTS:
+        if value == effort:
+            return effort
+    if value == AUTO_MODEL:
+        return None
+    raise ByokError(
+        ErrorCode.BAD_REQUEST,
+        f"value: {str(value)[:100]!r} is not a reasoning effort",
+        fix=f"Choose one of: {', '.join(REASONING_VALUES)}",
     )

@@ -24,7 +24,10 @@ class Command(StrEnum):
     COMPOSER = "byok.composer"
     AGENT = "byok.agent"
     USAGE = "byok.usage"
+    CHECKPOINTS = "byok.checkpoints"
+    RESTORE_CHECKPOINT = "byok.restoreCheckpoint"
     FORGET_APPROVALS = "byok.forgetApprovals"
+    MCP_STATUS = "byok.mcpStatus"
 
 
 class Notification(StrEnum):
@@ -64,7 +67,10 @@ class ErrorCode(StrEnum):
     LEDGER_UNAVAILABLE = "ledger_unavailable"
     LEDGER_CORRUPT = "ledger_corrupt"
     BUILTIN_ONLY = "builtin_only"
+    CHECKPOINT_NOT_FOUND = "checkpoint_not_found"
+    CHECKPOINT_UNAVAILABLE = "checkpoint_unavailable"
     APPROVALS_UNAVAILABLE = "approvals_unavailable"
+    MCP_UNAVAILABLE = "mcp_unavailable"
 
 
 class AcpMode(StrEnum):
@@ -80,6 +86,7 @@ class AcpConfig(StrEnum):
 
     MODE = "mode"
     MODEL = "model"
+    REASONING = "reasoning"
 
 
 class AcpPermission(StrEnum):
@@ -91,7 +98,7 @@ class AcpPermission(StrEnum):
 
 
 AUTO_MODEL = "auto"
-"""The ACP model option that leaves the choice to byok's settings (`features.agent`, then chat's)."""
+"""The ACP model and reasoning options' value that leaves the choice to byok's settings."""
 
 BYOK_ERROR = -32050
 """JSON-RPC error code of every byok failure; `data.code` says which (see `ErrorCode`)."""

@@ -27,12 +27,14 @@ from byok.core.routing import BUILTIN_MODELS, BYOK_FEATURES, Route
 from byok.providers import ResolvedProvider, create_provider, known_provider_ids, resolve_provider
 from byok.providers.base import Provider
 from byok.providers.urls import is_loopback, origin, proxy_origin, read_ca_bundle, require_secure
+from byok.workspace.rules import RulesReader
 
 if TYPE_CHECKING:
     import httpx
 
     from byok.core.approvals import Approvals
     from byok.core.ledger import Ledger
+    from byok.core.mcp.servers import McpServers
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,10 @@ class Backend:
         self._ledger_path = ledger_path
         self._ledger: Ledger | None = None
         self._approvals: Approvals | None = None
+        self._mcp: McpServers | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self.rules = RulesReader()
+        """Project rules files, each re-read only when it changes."""
 
     def on_warning(self, show: Callable[[str], None]) -> None:
         """Show out-of-band warnings with `show` (the LSP server: window/showMessage) instead of logging them."""
@@ -94,11 +99,22 @@ class Backend:
             self._approvals = Approvals()
         return self._approvals
 
+    @property
+    def mcp(self) -> McpServers:
+        """The user's MCP servers (none started until the agent, a resource read or startOnLaunch needs them)."""
+        if self._mcp is None:
+            from byok.core.mcp.servers import McpServers
+
+            self._mcp = McpServers(self.settings.mcp, lambda: self.approvals)
+        return self._mcp
+
     # -- settings and HTTP ---------------------------------------------------------------------------
 
     def update_settings(self, settings: Settings) -> None:
         old, self._network = self._network, None
         self.settings = settings
+        if self._mcp is not None:
+            self._mcp.configure(settings.mcp)
         if old is not None:
             asyncio.get_running_loop().create_task(old.client.aclose())
 
@@ -136,6 +152,8 @@ class Backend:
 
     async def aclose(self) -> None:
         await self.settled()
+        if self._mcp is not None:
+            await self._mcp.aclose()
         if self._network is not None:
             await self._network.client.aclose()
             self._network = None

@@ -2,8 +2,7 @@
 
 Each step is one model turn (`run_turn`, with the tools declared); the turn's tool calls run in order
 against the workspace tools (consecutive read-only calls side by side) and their results go back, in the
-model's order, as `tool` messages, which each adapter sends in its
-provider's native format. Edits stay in memory (later tools see them) and reach the editor as
+model's order, as `tool` messages, which each adapter sends in its provider's native format. Edits stay in memory (later tools see them) and reach the editor as
 `workspace/applyEdit`: once at the end, or after each step with `agent.applyEachStep`.
 """
 
@@ -20,8 +19,10 @@ from byok.base.config import CamelModel, ReasoningSettings, ReviewMode
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.base.redaction import redact
+from byok.core.mcp.servers import McpServers
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, Turn, run_turn
+from byok.features.agent_mcp import McpToolbox
 from byok.features.agent_tools import (
     TOOL_SPECS,
     CommandRunner,
@@ -30,11 +31,14 @@ from byok.features.agent_tools import (
     WriteApprover,
     describe_calls,
 )
+from byok.features.checkpoints import RunCheckpoint
+from byok.features.mcp_context import ResourceReader, read_context
+from byok.features.rules import load_rules
 from byok.providers.base import Message, ToolCall
 from byok.workspace.changes import Changes, Chooser
 from byok.workspace.edits import EditApplier
-from byok.workspace.files import check_context_window
-from byok.workspace.jail import Workspace
+from byok.workspace.files import ContextFile, check_context_window, format_files
+from byok.workspace.jail import FileJail, Workspace
 
 DEFAULT_MAX_STEPS = 25
 MAX_TASK_CHARS = 100_000
@@ -52,6 +56,7 @@ SYSTEM_PROMPT = """You are a coding agent working in the user's workspace throug
 user when you finish; read_file already sees them.
 - run_command needs the user's permission each time and sees the files on disk, not your pending edits. \
 Changes to files that editors or tools run commands from (.vscode/, .devcontainer/, .envrc ...) need it too.
+- Tools named mcp__<server>__<tool> come from the user's MCP servers; the user may be asked before each call.
 - Paths are relative to the workspace root. Secret files (.env, keys) and .git are off limits.
 - When the task is done, stop calling tools and reply with a short summary of what you changed."""
 
@@ -61,6 +66,8 @@ class AgentParams(CamelModel):
     model: str | None = Field(default=None, min_length=1, max_length=200)
     max_steps: int = Field(default=DEFAULT_MAX_STEPS, ge=1, le=200)
     stream_id: str | None = Field(default=None, max_length=200)
+    files: list[str] = Field(default_factory=list, max_length=200)
+    """Context for the task: workspace file URIs and `mcp://<server>/<resource uri>` entries."""
     reasoning: ReasoningSettings | None = None
     """How hard the model should think; beats the feature's and the model entry's `reasoning`."""
     review: ReviewMode | None = None
@@ -88,6 +95,8 @@ class FrontEnd:
     observer: ToolObserver | None = None
     approve_write: WriteApprover | None = None
     runner: CommandRunner | None = None
+    mcp_servers: McpServers | None = None
+    """The MCP servers of this front end's session (byok's settings plus those its client handed over)."""
 
 
 class UsageTotal:
@@ -131,7 +140,9 @@ def _brief(arguments: dict[str, Any]) -> dict[str, Any]:
     return {k: _shorten(v, BRIEF_ARGUMENT_CHARS) if isinstance(v, str) else v for k, v in arguments.items()}
 
 
-async def _run_call(tools: Tools, call: ToolCall, index: int, kept_chars: int) -> ToolResult:
+async def _run_call(
+    tools: Tools, call: ToolCall, index: int, kept_chars: int, mcp: McpToolbox | None = None
+) -> ToolResult:
     """The call's result; a tool error without running it when it is beyond MAX_TOOL_CALLS_PER_STEP (`index`
     in its step) or the run's results reached MAX_RUN_TOOL_CHARS (`kept_chars` so far)."""
     if index >= MAX_TOOL_CALLS_PER_STEP:
@@ -146,7 +157,22 @@ async def _run_call(tools: Tools, call: ToolCall, index: int, kept_chars: int) -
             "finish with a summary of what is done.",
             is_error=True,
         )
+    if mcp is not None and mcp.handles(call.name) and "_error" not in call.arguments:
+        return await mcp.call(call)
     return await tools.call(call)
+
+
+async def _context_files(
+    jail: FileJail | None, entries: list[str], backend: Backend, read_resource: ResourceReader | None
+) -> list[ContextFile]:
+    """The task's `files` (workspace files and MCP resources); a front end without a file jail takes none."""
+    if not entries:
+        return []
+    if jail is None:
+        raise ByokError(
+            ErrorCode.BAD_REQUEST, "files: this client cannot pass files to the agent", field="files"
+        )
+    return await read_context(jail, entries, "files", backend.settings.context.max_bytes, read_resource)
 
 
 def call_batches(calls: Sequence[ToolCall], read_only: Collection[str]) -> list[list[int]]:
@@ -189,6 +215,8 @@ async def agent(
     choose: Chooser | None = None,
     apply_edit: EditApplier | None = None,
     front_end: FrontEnd | None = None,
+    jail: FileJail | None = None,
+    read_resource: ResourceReader | None = None,
 ) -> dict[str, Any]:
     """Run the agent loop until the model stops calling tools, `max_steps`, cancellation or the budget."""
     front_end = front_end or FrontEnd()
@@ -202,6 +230,7 @@ async def agent(
     routes = await backend.routes("agent", params.model)
     settings = backend.settings.agent
     changes = Changes(workspace)
+    checkpoint = RunCheckpoint(backend, changes, "agent", params.task)
     review_by = "byok agent" if (params.review or settings.review) == "preview" else None
     tools = Tools(
         changes,
@@ -215,10 +244,14 @@ async def agent(
         runner=front_end.runner,
     )
     specs = [s for s in TOOL_SPECS if s.read_only] if front_end.read_only else TOOL_SPECS
+    files = await _context_files(jail, params.files, backend, read_resource)
+    rules = await load_rules(backend, [workspace.root], [f.path for f in files], agent=True, sink=sink)
+    shared = "\n\nThe user shared these files:\n\n" + format_files(files) if files else ""
+    mcp = await McpToolbox.open(backend, workspace.root, choose, front_end.mcp_servers)
     messages = [
-        Message("system", SYSTEM_PROMPT),
+        Message("system", rules.before(SYSTEM_PROMPT)),
         *front_end.history,
-        Message("user", f"Workspace root: {workspace.root.name}\n\nTask: {params.task}"),
+        Message("user", f"Workspace root: {workspace.root.name}\n\nTask: {params.task}{shared}"),
     ]
     check_context_window([], _conversation_text(messages), routes[0].context_window)
     steps: list[dict[str, Any]] = []
@@ -240,7 +273,7 @@ async def agent(
             request = Prompt(
                 messages=list(messages),
                 max_tokens=backend.settings.max_output_tokens,
-                tools=specs,
+                tools=specs + (mcp.specs(read_only=front_end.read_only) if mcp else []),
                 reasoning=params.reasoning,
             )
             turn = await run_turn(backend, routes, request, sink, feature="agent")
@@ -264,12 +297,12 @@ async def agent(
                 stop = "length" if turn.result.finish_reason == "length" else "done"
                 break
             sink.delta("status", describe_calls(calls[:MAX_TOOL_CALLS_PER_STEP]))
-            read_only = {spec.name for spec in specs if spec.read_only}
+            read_only = {spec.name for spec in request.tools if spec.read_only}
             for batch in call_batches(calls, read_only):
                 if front_end.observer is not None:
                     for index in batch:
                         await front_end.observer.started(calls[index])
-                results = await run_together([_run_call(tools, calls[i], i, kept_chars) for i in batch])
+                results = await run_together([_run_call(tools, calls[i], i, kept_chars, mcp) for i in batch])
                 for index, result in zip(batch, results, strict=True):
                     call = calls[index]
                     if front_end.observer is not None:
@@ -293,6 +326,7 @@ async def agent(
                         }
                     )
             if settings.apply_each_step and apply_edit is not None and changes.pending():
+                await checkpoint.record(sink)
                 await _apply(changes, apply_edit, sink, review_by)
     except asyncio.CancelledError:
         current = asyncio.current_task()
@@ -301,12 +335,17 @@ async def agent(
         stop = "cancelled"
     except ByokError as exc:
         if exc.code != ErrorCode.BUDGET_EXCEEDED:
-            exc.extra.update(steps=len(steps), edits=changes.edit(since_start=True, review_by=review_by))
+            exc.extra.update(
+                steps=len(steps),
+                edits=changes.edit(since_start=True, review_by=review_by),
+                checkpoint=await checkpoint.record(sink),
+            )
             raise
         stop, summary = "budget", f"Stopped by the spending limit: {exc.message}"
         budget_error = exc
     if stop == "max_steps":
         summary = summary or f"Stopped after {params.max_steps} steps; the task may be unfinished."
+    checkpoint_id = await checkpoint.record(sink)
     applied: bool | None = None
     if stop != "cancelled" and apply_edit is not None and changes.pending():
         applied = await _apply(changes, apply_edit, sink, review_by)
@@ -319,6 +358,7 @@ async def agent(
         "edits": changes.edit(since_start=True, review_by=review_by),
         "files": changes.summary(),
         "applied": applied,
+        "checkpoint": checkpoint_id,
         "model": model,
         "usage": usage.as_dict(),
     }

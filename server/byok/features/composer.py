@@ -25,6 +25,9 @@ from byok.builtin.apply import apply_snippet
 from byok.builtin.patch import apply_patch, parse_unified_diff
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, run_turn
+from byok.features.checkpoints import RunCheckpoint
+from byok.features.mcp_context import ResourceReader, read_context
+from byok.features.rules import load_rules
 from byok.providers.base import Message
 from byok.workspace.changes import Changes, PermissionAsker, confirm_runnable_edits
 from byok.workspace.edits import EditApplier
@@ -188,6 +191,7 @@ async def composer(
     jail: FileJail,
     apply_edit: EditApplier | None = None,
     ask: PermissionAsker | None = None,
+    read_resource: ResourceReader | None = None,
 ) -> dict[str, Any]:
     """Run one Composer request; the WorkspaceEdit is sent to the editor only when `params.apply`."""
     if workspace is None:
@@ -198,11 +202,13 @@ async def composer(
             fix="Open a folder, then run Composer again",
         )
     routes = await backend.routes("composer", params.model)
-    files = jail.read_context(params.files, "files", backend.settings.context.max_bytes)
+    files = await read_context(jail, params.files, "files", backend.settings.context.max_bytes, read_resource)
     prompt = build_prompt(workspace, files, params.instruction)
-    check_context_window(files, SYSTEM_PROMPT + params.instruction, routes[0].context_window)
+    rules = await load_rules(backend, [workspace.root], [f.path for f in files], sink=sink)
+    system_prompt = rules.before(SYSTEM_PROMPT)
+    check_context_window(files, system_prompt + params.instruction, routes[0].context_window)
     request = Prompt(
-        messages=[Message("system", SYSTEM_PROMPT), Message("user", prompt)],
+        messages=[Message("system", system_prompt), Message("user", prompt)],
         max_tokens=backend.settings.max_output_tokens,
         reasoning=params.reasoning,
     )
@@ -215,6 +221,7 @@ async def composer(
     )
     review = params.review or backend.settings.composer.review
     edit = changes.edit(review_by="byok composer" if review == "preview" else None)
+    checkpoint = await RunCheckpoint(backend, changes, "composer", params.instruction).record(sink)
     summary = changes.summary()
     changed = {entry["path"] for entry in summary}
     for path, parts in unresolved.items():
@@ -235,6 +242,7 @@ async def composer(
         "refused": refused,
         "unresolved": merged.untied,
         "text": turn.result.text,
+        "checkpoint": checkpoint,
         "model": turn.route.model_id,
         "usage": turn.usage_dict(),
     }

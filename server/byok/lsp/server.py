@@ -18,7 +18,8 @@ from byok.base.errors import ByokError
 from byok.base.names import Command, ErrorCode
 from byok.base.redaction import RedactingFormatter, redact
 from byok.core.session import Backend
-from byok.lsp.client import ask_user
+from byok.features.rules import rules_status
+from byok.lsp.client import ask_user, user_chooser, workspace_roots
 from byok.lsp.commands import ByokServer
 from byok.lsp.features import register_features
 from byok.lsp.params import (
@@ -67,6 +68,9 @@ class LspLogHandler(logging.Handler):
 def apply_settings(server: ByokServer, raw: Any) -> None:
     settings, problems = load_settings(raw)
     server.backend.update_settings(settings)
+    if settings.mcp.start_on_launch and settings.mcp.servers:
+        root = server.workspace.root_path
+        server.backend.mcp.start_in_background(user_chooser(server), Path(root) if root else None)
     for problem in problems:
         log.warning("%s", problem)
     if problems:
@@ -150,7 +154,8 @@ def create_server(backend: Backend | None = None) -> ByokServer:
 
     @server.byok_command(Command.STATUS, EmptyParams)
     async def status(params: EmptyParams) -> dict[str, Any]:
-        return await server.backend.status()
+        rules = await rules_status(server.backend, workspace_roots(server))
+        return {**await server.backend.status(), "rules": rules}
 
     @server.byok_command(Command.USAGE, UsageParams)
     async def usage(params: UsageParams) -> dict[str, Any]:
