@@ -202,8 +202,9 @@ async def dispatch(backend: Backend, args: argparse.Namespace) -> int:
             usage = result["usage"]
             assert isinstance(usage, dict)
             print(
-                f"\n[{result['model']} via {result['provider']}: {usage['inputTokens']} in / "
-                f"{usage['outputTokens']} out{' (estimated)' if usage['estimated'] else ''}]",
+                f"\n[{result['model']} via {result['provider']}: {usage['inputTokens']} in"
+                f"{_cache_note(usage)} / {usage['outputTokens']} out"
+                f"{' (estimated)' if usage['estimated'] else ''}]",
                 file=sys.stderr,
             )
         return 0
@@ -250,8 +251,15 @@ def _usd(value: float | None) -> str:
     return "unknown" if value is None else f"${value:,.4f}"
 
 
+def _cache_note(usage: dict[str, Any]) -> str:
+    """ " (N from cache, M written to it)" for a request that used the prompt cache, else ""."""
+    parts = [f"{usage['cacheReadTokens']} from cache"] if usage["cacheReadTokens"] else []
+    parts += [f"{usage['cacheWriteTokens']} written to it"] if usage["cacheWriteTokens"] else []
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def _render_usage(summary: dict[str, Any], daily: dict[str, Any] | None) -> str:
-    rows = [["", "requests", "input", "output", "cost"]]
+    rows = [["", "requests", "input", "cache read", "cache write", "output", "cost", "saved"]]
     for row in summary["rows"]:
         cost = (
             _usd(row["costUsd"])
@@ -259,13 +267,24 @@ def _render_usage(summary: dict[str, Any], daily: dict[str, Any] | None) -> str:
             + (" ~" if row["estimated"] else "")
         )
         rows.append(
-            [str(row["key"]), str(row["requests"]), str(row["inputTokens"]), str(row["outputTokens"]), cost]
+            [
+                str(row["key"]),
+                str(row["requests"]),
+                str(row["inputTokens"]),
+                str(row["cacheReadTokens"]),
+                str(row["cacheWriteTokens"]),
+                str(row["outputTokens"]),
+                cost,
+                _usd(row["savedUsd"]),
+            ]
         )
     lines = [f"byok usage for {summary['month']}", _table(rows) if summary["rows"] else "(no requests)"]
     budget = summary["budgetUsd"]
     total = f"total {_usd(summary['totalUsd'])}"
     if budget is not None:
         total += f" of {_usd(budget)} (remaining {_usd(summary['remainingUsd'])})"
+    if summary["savedUsd"] is not None:
+        total += f"; prompt caching saved {_usd(summary['savedUsd'])}"
     lines.append(total)
     if summary["unknownCostRequests"]:
         lines.append(f"* {summary['unknownCostRequests']} request(s) have no known price (set byok.prices)")

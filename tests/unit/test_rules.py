@@ -336,3 +336,16 @@ def test_the_agent_gets_the_rules_of_its_files_in_context_sent_and_the_rest_list
         "- .cursor/rules/tests.mdc",
         "- .github/instructions/manual.instructions.md",
     ]
+
+
+def test_a_symlink_re_pointed_out_of_the_workspace_is_checked_again(tmp_path: Path, config: Path) -> None:
+    ws = tmp_path / "ws"
+    write(ws / "docs/inside.md", "INSIDE\n")
+    write(tmp_path / "outside.md", "OUTSIDE\n")
+    (ws / "AGENTS.md").symlink_to(ws / "docs/inside.md")
+    reader = RulesReader()
+    assert "INSIDE" in reader.collect([ws], config, RulesSettings()).section()
+    (ws / "AGENTS.md").unlink()
+    (ws / "AGENTS.md").symlink_to(tmp_path / "outside.md")
+    rules = reader.collect([ws], config, RulesSettings())
+    assert "OUTSIDE" not in rules.section() and [r.path for r in rules.refused] == ["AGENTS.md"]

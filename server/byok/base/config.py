@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import (
+    AliasChoices,
     AliasGenerator,
     BaseModel,
     ConfigDict,
@@ -137,6 +138,8 @@ class ModelSettings(CamelModel):
     api: WireApi | None = None
     """Chat Completions or the Responses API (providers of kind openai, azure, openai-compatible); unset: the
     default rule in `providers.default_api`."""
+    cache: bool | None = None
+    """Prompt caching for this model; None follows the global `cache` setting."""
 
     @property
     def upstream(self) -> str:
@@ -241,11 +244,14 @@ class RetrySettings(CamelModel):
 
 
 class PriceSettings(CamelModel):
-    """USD per 1M tokens; `cachedInput` (cache reads) and `cacheWrite` default to `input`."""
+    """USD per 1M tokens; `cacheRead` (also read as its old name `cachedInput`) and `cacheWrite` default to
+    `input`."""
 
     input: Usd
     output: Usd
-    cached_input: Usd | None = None
+    cache_read: Usd | None = Field(
+        default=None, validation_alias=AliasChoices("cacheRead", "cachedInput", "cache_read", "cached_input")
+    )
     cache_write: Usd | None = None
 
     @classmethod
@@ -450,6 +456,8 @@ class Settings(CamelModel):
     mcp: McpSettings = Field(default_factory=McpSettings)
     reasoning_models: dict[str, ReasoningCapability] = Field(default_factory=dict)
     """Model-name glob -> what it accepts; consulted before the shipped table (byok/data/reasoning.json)."""
+    cache: bool = True
+    """Prompt caching: cache breakpoints (Anthropic, Bedrock) and a per-workspace cache key (OpenAI, Azure)."""
 
 
 def load_settings(raw: Any) -> tuple[Settings, list[str]]:

@@ -36,6 +36,8 @@ class Route:
     context_window: int | None = None
     api: WireApi = "chat"
     """The API the model is spoken to on (OpenAI-style providers: Chat Completions or Responses)."""
+    cache: bool | None = None
+    """The model entry's prompt-caching switch; None follows the global setting."""
 
 
 def route(settings: Settings, verified: dict[str, list[str]], model_id: str) -> Route:
@@ -46,7 +48,13 @@ def route(settings: Settings, verified: dict[str, list[str]], model_id: str) -> 
                 settings, model.provider, (model.id, model.upstream), model.api, f"byok.models[{index}].api"
             )
             return Route(
-                model.id, model.provider, model.upstream, model.max_output_tokens, model.context_window, api
+                model.id,
+                model.provider,
+                model.upstream,
+                model.max_output_tokens,
+                model.context_window,
+                api,
+                cache=model.cache,
             )
     head, sep, rest = model_id.partition("/")
     if sep and rest and head in known_provider_ids(settings):

@@ -21,6 +21,7 @@ from byok.base.display import visible
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.core import routing
+from byok.core.cache_key import CacheKeys
 from byok.core.keys import KeyRoute, KeyStore, StoredKey, check_key_shape
 from byok.core.reasoning import fit_for_route
 from byok.core.routing import BUILTIN_MODELS, BYOK_FEATURES, Route
@@ -67,6 +68,7 @@ class Backend:
         self._network: Network | None = None
         self._ledger_path = ledger_path
         self._ledger: Ledger | None = None
+        self.cache_keys = CacheKeys(ledger_path.parent if ledger_path else None)
         self._approvals: Approvals | None = None
         self._mcp: McpServers | None = None
         self._background: set[asyncio.Task[None]] = set()

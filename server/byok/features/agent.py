@@ -34,7 +34,7 @@ from byok.features.agent_tools import (
 from byok.features.checkpoints import RunCheckpoint
 from byok.features.mcp_context import ResourceReader, read_context
 from byok.features.rules import load_rules
-from byok.providers.base import Message, ToolCall
+from byok.providers.base import Message, ToolCall, Usage
 from byok.workspace.changes import Changes, Chooser
 from byok.workspace.edits import EditApplier
 from byok.workspace.files import ContextFile, check_context_window, format_files
@@ -100,32 +100,37 @@ class FrontEnd:
 
 
 class UsageTotal:
-    """Token counts and cost summed over the steps."""
+    """Token counts, cost and what prompt caching saved, summed over the steps (a sum of money is None until
+    some step's is known)."""
 
     def __init__(self) -> None:
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.reasoning_tokens = 0
-        self.estimated = False
+        self.usage = Usage()
         self.cost_usd: float | None = None
+        self.saved_usd: float | None = None
 
     def add(self, turn: Turn) -> None:
-        usage = turn.usage_dict()
-        self.input_tokens += int(usage.get("inputTokens") or 0)
-        self.output_tokens += int(usage.get("outputTokens") or 0)
-        self.reasoning_tokens += int(usage.get("reasoningTokens") or 0)
-        self.estimated = self.estimated or bool(usage.get("estimated"))
-        cost = usage.get("costUsd")
-        if isinstance(cost, int | float):
-            self.cost_usd = (self.cost_usd or 0.0) + cost
+        step = turn.result.usage or Usage()
+        self.usage.input_tokens += step.input_tokens
+        self.usage.output_tokens += step.output_tokens
+        self.usage.cache_read_tokens += step.cache_read_tokens
+        self.usage.cache_write_tokens += step.cache_write_tokens
+        self.usage.reasoning_tokens += step.reasoning_tokens
+        self.usage.estimated = self.usage.estimated or step.estimated
+        if turn.cost_usd is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + turn.cost_usd
+        if turn.saved_usd is not None:
+            self.saved_usd = (self.saved_usd or 0.0) + turn.saved_usd
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "inputTokens": self.input_tokens,
-            "outputTokens": self.output_tokens,
-            "reasoningTokens": self.reasoning_tokens,
-            "estimated": self.estimated,
+            "inputTokens": self.usage.input_tokens,
+            "outputTokens": self.usage.output_tokens,
+            "cacheReadTokens": self.usage.cache_read_tokens,
+            "cacheWriteTokens": self.usage.cache_write_tokens,
+            "reasoningTokens": self.usage.reasoning_tokens,
+            "estimated": self.usage.estimated,
             "costUsd": self.cost_usd,
+            "savedUsd": self.saved_usd,
         }
 
 
@@ -275,6 +280,7 @@ async def agent(
                 max_tokens=backend.settings.max_output_tokens,
                 tools=specs + (mcp.specs(read_only=front_end.read_only) if mcp else []),
                 reasoning=params.reasoning,
+                workspace=workspace.root,
             )
             turn = await run_turn(backend, routes, request, sink, feature="agent")
             usage.add(turn)
@@ -306,6 +312,8 @@ async def agent(
                 for index, result in zip(batch, results, strict=True):
                     call = calls[index]
                     if front_end.observer is not None:
+                        if changes.pending():  # the observer writes the edit: the files as they were go first
+                            await checkpoint.record(sink)
                         result = await front_end.observer.finished(call, result, changes)
                     kept_chars += len(result.content)
                     messages.append(

@@ -69,6 +69,7 @@ async def chat(
         messages=messages,
         max_tokens=params.max_tokens or backend.settings.max_output_tokens,
         temperature=params.temperature,
+        workspace=next(iter(jail.real_roots), None),
         reasoning=params.reasoning,
     )
     turn = await run_turn(backend, routes, request, sink, feature="chat")

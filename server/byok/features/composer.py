@@ -210,6 +210,7 @@ async def composer(
     request = Prompt(
         messages=[Message("system", system_prompt), Message("user", prompt)],
         max_tokens=backend.settings.max_output_tokens,
+        workspace=workspace.root,
         reasoning=params.reasoning,
     )
     turn = await run_turn(backend, routes, request, sink, feature="composer")

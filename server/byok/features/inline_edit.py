@@ -321,6 +321,7 @@ async def inline_edit(
     request = Prompt(
         messages=[Message("system", system_prompt), Message("user", prompt)],
         max_tokens=backend.settings.max_output_tokens,
+        workspace=next(iter(jail.real_roots), None),
         reasoning=params.reasoning,
     )
     replacement = ReplacementSink(

@@ -2,7 +2,8 @@
 jail, bounded by `rules.maxBytes`, and rendered as the "Project rules" section that starts every system prompt.
 
 Rules files are only text for the model: nothing in them starts a process, changes a setting or names a key's
-destination. A file is re-read only when its size, mtime or inode changed (one `stat` per file per request).
+destination. A file is checked by the jail and read again only when it, its name or where the name leads changed
+(one `lstat` and one `stat` per file per request).
 """
 
 from __future__ import annotations
@@ -174,7 +175,7 @@ class RulesReader:
     """Finds and reads rules files; keeps each file's text until its size, mtime or inode changes."""
 
     def __init__(self) -> None:
-        self._texts: dict[Path, tuple[tuple[int, int, int, int], str]] = {}
+        self._texts: dict[tuple[Path, tuple[Path, ...]], tuple[_Identity, str]] = {}
         self._lock = threading.Lock()
         self._reported: set[Refusal] = set()
 
@@ -307,17 +308,17 @@ class RulesReader:
     ) -> None:
         shown, title = found.names(root, path)
         try:
-            real = path.resolve()
-        except (OSError, RuntimeError):
-            found.refuse(shown, "the path cannot be resolved (a symlink loop?)")
+            identity = _identity(path)
+        except OSError as exc:
+            found.refuse(shown, f"cannot read it: {exc.strerror or exc}")
             return
-        if real in found.seen:
+        if identity[1] in found.seen:  # the same file by another name (CLAUDE.md -> AGENTS.md)
             return
-        found.seen.add(real)
+        found.seen.add(identity[1])
         if jail_roots is None:
             jail_roots = [root] if root else []
         try:
-            text = self._text(FileJail(jail_roots), path, field)
+            text = self._text(tuple(jail_roots), path, identity, field)
         except ByokError as exc:
             found.refuse(shown, exc.message.removeprefix(f"{field}: "))
             return
@@ -330,18 +331,35 @@ class RulesReader:
         if rule.text.strip():
             found.rules.append(rule)
 
-    def _text(self, jail: FileJail, path: Path, field: str) -> str:
-        located = jail.locate(path.as_uri(), field)
-        info = os.stat(located.real)
-        signature = (info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns)
+    def _text(self, jail_roots: tuple[Path, ...], path: Path, identity: _Identity, field: str) -> str:
+        """The file's text: passed through the jail and read again only when the name, what it leads to, or
+        the file itself changed since the last read (the jail's checks hold while nothing of that changed)."""
+        key = (path, jail_roots)
         with self._lock:
-            cached = self._texts.get(located.real)
-        if cached is not None and cached[0] == signature:
+            cached = self._texts.get(key)
+        if cached is not None and cached[0] == identity:
             return cached[1]
-        text = jail.read(located, field)
+        jail = FileJail(jail_roots)
+        text = jail.read(jail.locate(path.as_uri(), field), field)
         with self._lock:
-            self._texts[located.real] = (signature, text)
+            self._texts[key] = (identity, text)
         return text
+
+
+_Identity = tuple[tuple[int, int, int, int], tuple[int, int], int, int, int]
+"""A name's own entry (inode, mtime, ctime, size), the file it leads to (device, inode), and that file's
+mtime, ctime and size: any rename, re-pointed symlink or write changes it."""
+
+
+def _identity(path: Path) -> _Identity:
+    entry, target = os.lstat(path), os.stat(path)
+    return (
+        (entry.st_ino, entry.st_mtime_ns, entry.st_ctime_ns, entry.st_size),
+        (target.st_dev, target.st_ino),
+        target.st_mtime_ns,
+        target.st_ctime_ns,
+        target.st_size,
+    )
 
 
 def _in_roots(roots: list[Path], context: Sequence[Path]) -> list[tuple[Path, str]]:
@@ -389,7 +407,7 @@ class _Found:
     roots: list[Path]
     refused: list[Refusal]
     rules: list[RuleFile] = field(default_factory=list)
-    seen: set[Path] = field(default_factory=set)
+    seen: set[tuple[int, int]] = field(default_factory=set)
 
     def names(self, root: Path | None, path: Path) -> tuple[str, str]:
         """How status and the prompt name the file."""
