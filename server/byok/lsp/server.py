@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import logging
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -62,6 +64,25 @@ def _load_handlers(server: ByokServer) -> None:
     register_handlers(server)
 
 
+def _import_handlers_in_background(server: ByokServer) -> None:
+    """Import the handlers on a daemon thread (an exit never waits for it), then register them on the loop.
+
+    A command that arrives first loads them itself (`ByokServer.load_handlers`); this is then a no-op.
+    """
+    loop = asyncio.get_running_loop()
+
+    def handlers_imported() -> None:
+        server.load_handlers()
+        log.info("byok %s ready", __version__)
+
+    def import_handlers() -> None:
+        importlib.import_module(HANDLERS_MODULE)
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the server is exiting
+            loop.call_soon_threadsafe(handlers_imported)
+
+    threading.Thread(target=import_handlers, name="byok-handlers-import", daemon=True).start()
+
+
 def _apply_settings(server: ByokServer, raw: Any) -> None:
     server.load_handlers()
     from byok.lsp.handlers import apply_settings  # loaded by now
@@ -79,11 +100,8 @@ def create_server(backend: Backend | None = None) -> ByokServer:
             ls.pending_settings = options.get("byok", options)
 
     @server.feature(types.INITIALIZED)
-    async def initialized(ls: ByokServer, params: types.InitializedParams) -> None:
-        """Import the handlers off the event loop, then register them (and apply the settings) on it."""
-        await asyncio.to_thread(importlib.import_module, HANDLERS_MODULE)
-        ls.load_handlers()
-        log.info("byok %s ready", __version__)
+    def initialized(ls: ByokServer, params: types.InitializedParams) -> None:
+        _import_handlers_in_background(ls)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def configuration_changed(ls: ByokServer, params: types.DidChangeConfigurationParams) -> None:
