@@ -65,7 +65,8 @@ def _load_handlers(server: ByokServer) -> None:
 
 
 def _import_handlers_in_background(server: ByokServer) -> None:
-    """Import the handlers on a daemon thread (an exit never waits for it), then register them on the loop.
+    """Import the handlers on a thread, then register them on the loop (an exit waits for the import: a
+    daemon thread killed inside an import at interpreter shutdown aborts the process).
 
     A command that arrives first loads them itself (`ByokServer.load_handlers`); this is then a no-op.
     """
@@ -80,7 +81,7 @@ def _import_handlers_in_background(server: ByokServer) -> None:
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the server is exiting
             loop.call_soon_threadsafe(handlers_imported)
 
-    threading.Thread(target=import_handlers, name="byok-handlers-import", daemon=True).start()
+    threading.Thread(target=import_handlers, name="byok-handlers-import").start()
 
 
 def _apply_settings(server: ByokServer, raw: Any) -> None:
