@@ -101,7 +101,7 @@ function renderAnswer(answerEl: HTMLDivElement, statusEl: HTMLDivElement, answer
     answer.files.forEach((f) => ul.appendChild(Object.assign(document.createElement('li'), { textContent: f })));
     answerEl.appendChild(ul);
   }
-  statusEl.className = 'msg footer';
+  statusEl.classList.add('footer');
   statusEl.textContent = answer.footer;
 }
 
