@@ -209,6 +209,7 @@ async def composer(
         messages=[Message("system", system_prompt), Message("user", prompt)],
         max_tokens=backend.settings.max_output_tokens,
         workspace=workspace.root,
+        cache_conversation=False,
         reasoning=params.reasoning,
     )
     turn = await run_turn(backend, routes, request, sink, feature="composer")
