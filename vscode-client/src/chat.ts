@@ -138,7 +138,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
 
   /** The conversation so far as chat messages (Ask turns only carry over; edits and agent runs are summaries). */
   private messages(prompt: string): { role: string; content: string }[] {
-    const past = this.turns.filter((t) => t.answer && !t.answer.error).flatMap((t) => [
+    const past = this.turns.filter((t) => t.mode === 'ask' && t.answer && !t.answer.error).flatMap((t) => [
       { role: 'user', content: t.prompt },
       { role: 'assistant', content: t.answer?.text ?? '' },
     ]);
