@@ -234,6 +234,8 @@ class Settings(CamelModel):
     prices: dict[str, PriceSettings] = Field(default_factory=dict)
     agent: AgentSettings = Field(default_factory=AgentSettings)
     context: ContextSettings = Field(default_factory=ContextSettings)
+    discover_local_servers: bool = True
+    """With no key and no model configured, look for Ollama, LM Studio, llama.cpp or vLLM on this machine."""
 
 
 def load_settings(raw: Any) -> tuple[Settings, list[str]]:

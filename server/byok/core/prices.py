@@ -1,7 +1,7 @@
 """The price table: USD per 1M tokens for a model id in any of the shapes providers use.
 
 The table ships as `byok/data/prices.json`; the `byok.prices` setting overrides or adds entries. A model
-we have no price for costs `None` ("unknown"), never 0. Local servers (ollama, lmstudio, vllm) are priced
+we have no price for costs `None` ("unknown"), never 0. Local servers (ollama, lmstudio, llamacpp, vllm) are priced
 only by the user's settings (e.g. `"ollama/*": {"input": 0, "output": 0}`), never from the cloud table.
 """
 
@@ -19,7 +19,7 @@ from byok.base.config import PriceSettings
 from byok.base.tokens import estimate_tokens
 from byok.providers.base import ChatRequest, Usage
 
-LOCAL_PROVIDERS = frozenset({"ollama", "lmstudio", "vllm"})
+LOCAL_PROVIDERS = frozenset({"ollama", "lmstudio", "llamacpp", "vllm"})
 """Provider ids whose models run on the user's machine: no table price, only the user's own."""
 
 _PER_MESSAGE_TOKENS = 4
@@ -210,6 +210,15 @@ def _table_price(model: str) -> Price | None:
         if candidate in models:
             return models[candidate]
     return None
+
+
+def table_names(model: str) -> Iterator[str]:
+    """The names a shipped table may list `model` under, most specific first: lower-cased, without a
+    "vendor/" or Bedrock region-and-vendor prefix, then with one more date/version suffix removed each step."""
+    name = model.strip().lower().rsplit("/", 1)[-1]
+    if match := _BEDROCK_ID.match(name):
+        name = match["name"]
+    yield from _candidates(name)
 
 
 def _candidates(name: str) -> Iterator[str]:

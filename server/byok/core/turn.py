@@ -42,6 +42,7 @@ from byok.providers.base import (
     Usage,
 )
 from byok.providers.urls import is_loopback
+from byok.workspace.files import ContextFile
 
 if TYPE_CHECKING:
     from byok.core.keys import StoredKey
@@ -80,6 +81,8 @@ class Prompt:
     max_tokens: int
     temperature: float | None = None
     tools: list[ToolSpec] = field(default_factory=list)
+    files: list[ContextFile] = field(default_factory=list)
+    """The context files inside `messages`: a request too large for a model's window names the largest."""
 
 
 @dataclass(slots=True)
@@ -136,6 +139,14 @@ async def _run_route(backend: Backend, route: Route, prompt: Prompt, sink: Strea
     )
     price = _price(backend, route, adapter, stored)
     input_estimate = estimate_input_tokens(routed)
+    room = _window_room(route, prompt, input_estimate)
+    if room is not None and room < routed.max_tokens:
+        sink.delta(
+            "status",
+            f"{route.model_id}'s {route.context_window:,}-token context window leaves room for an answer of "
+            f"at most {room:,} tokens",
+        )
+        routed.max_tokens = room
     reservation = await _reserve(
         backend,
         provider=route.provider_id,
@@ -230,6 +241,35 @@ async def _run_route(backend: Backend, route: Route, prompt: Prompt, sink: Strea
             )
         backend.in_background(_settle(backend, reservation, usage, cost, outcome))
     return Turn(result, route, cost)
+
+
+def _window_room(route: Route, prompt: Prompt, input_tokens: int) -> int | None:
+    """The output tokens the model's context window leaves after the input (None: the window is unknown).
+
+    A request whose input alone fills the window is refused here, before anything is sent (a local server
+    would otherwise cut the prompt silently)."""
+    window = route.context_window
+    if window is None:
+        return None
+    room = window - input_tokens
+    if room > 0:
+        return room
+    largest = sorted(prompt.files, key=lambda f: len(f.text), reverse=True)[:3]
+    names = ", ".join(f"{f.path} (~{estimate_tokens(f.text):,} tokens)" for f in largest)
+    local = route.context_source is not None and route.context_source.startswith("verify")
+    raise ByokError(
+        ErrorCode.CONTEXT_TOO_LARGE,
+        f"About {input_tokens:,} tokens of input, over {route.model_id}'s {window:,}-token context window "
+        f"(from {route.context_source}); nothing was sent",
+        provider=route.provider_id,
+        cause=f"The largest files: {names}" if names else "The messages alone are too long",
+        fix="Send fewer or smaller files (@Files, not @Codebase, when you know the location), or pick a model "
+        "with a larger window"
+        + (" (or run this one with a larger context, e.g. Ollama num_ctx, llama.cpp -c)" if local else ""),
+        estimatedTokens=input_tokens,
+        contextWindow=window,
+        contextWindowSource=route.context_source,
+    )
 
 
 def _price(backend: Backend, route: Route, adapter: Provider, stored: StoredKey | None) -> Price | None:

@@ -23,7 +23,6 @@ from byok.features.agent_tools import TOOL_SPECS, ToolResult, Tools, describe_ca
 from byok.providers.base import Message, ToolCall
 from byok.workspace.changes import Changes, PermissionAsker
 from byok.workspace.edits import EditApplier
-from byok.workspace.files import check_context_window
 from byok.workspace.jail import Workspace
 
 DEFAULT_MAX_STEPS = 25
@@ -109,12 +108,6 @@ async def _run_call(tools: Tools, call: ToolCall, index: int, kept_chars: int) -
     return await tools.call(call)
 
 
-def _conversation_text(messages: list[Message]) -> str:
-    return "".join(
-        m.content + "".join(c.raw_arguments or str(c.arguments) for c in m.tool_calls) for m in messages
-    )
-
-
 async def agent(
     backend: Backend,
     params: AgentParams,
@@ -146,7 +139,6 @@ async def agent(
         Message("system", SYSTEM_PROMPT),
         Message("user", f"Workspace root: {workspace.root.name}\n\nTask: {params.task}"),
     ]
-    check_context_window([], _conversation_text(messages), routes[0].context_window)
     steps: list[dict[str, Any]] = []
     usage = UsageTotal()
     model = routes[0].model_id
@@ -154,14 +146,6 @@ async def agent(
     kept_chars = 0
     try:
         for number in range(1, params.max_steps + 1):
-            try:
-                check_context_window([], _conversation_text(messages), routes[0].context_window)
-            except ByokError:
-                stop, summary = (
-                    "budget",
-                    "Stopped: the conversation no longer fits the model's context window.",
-                )
-                break
             request = Prompt(
                 messages=list(messages),
                 max_tokens=backend.settings.max_output_tokens,
@@ -210,10 +194,13 @@ async def agent(
             current.uncancel()
         stop = "cancelled"
     except ByokError as exc:
-        if exc.code != ErrorCode.BUDGET_EXCEEDED:
+        if exc.code == ErrorCode.CONTEXT_TOO_LARGE and steps:
+            stop, summary = "budget", f"Stopped: the conversation no longer fits: {exc.message}"
+        elif exc.code == ErrorCode.BUDGET_EXCEEDED:
+            stop, summary = "budget", f"Stopped by the spending limit: {exc.message}"
+        else:
             exc.extra.update(steps=len(steps), edits=changes.edit(since_start=True))
             raise
-        stop, summary = "budget", f"Stopped by the spending limit: {exc.message}"
     if stop == "max_steps":
         summary = summary or f"Stopped after {params.max_steps} steps; the task may be unfinished."
     applied: bool | None = None

@@ -10,7 +10,7 @@ from byok.base.config import CamelModel
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, run_turn
 from byok.providers.base import Message
-from byok.workspace.files import check_context_window, format_files
+from byok.workspace.files import format_files
 from byok.workspace.jail import FileJail
 
 MAX_MESSAGE_CHARS = 4_000_000
@@ -43,11 +43,11 @@ async def chat(
         context = "The user shared these files:\n\n" + format_files(files)
         first_user = next(i for i, m in enumerate(messages) if m.role != "system") if messages else 0
         messages.insert(first_user, Message("user", context))
-    check_context_window(files, "".join(m.content for m in params.messages), routes[0].context_window)
     request = Prompt(
         messages=messages,
         max_tokens=params.max_tokens or backend.settings.max_output_tokens,
         temperature=params.temperature,
+        files=files,
     )
     turn = await run_turn(backend, routes, request, sink, feature="chat")
     return {

@@ -26,7 +26,7 @@ from byok.providers.base import Message
 from byok.workspace.changes import Changes, PermissionAsker, confirm_runnable_edits
 from byok.workspace.edits import EditApplier
 from byok.workspace.errors import ToolError
-from byok.workspace.files import ContextFile, check_context_window
+from byok.workspace.files import ContextFile
 from byok.workspace.jail import FileJail, Workspace
 
 MAX_INSTRUCTION_CHARS = 200_000
@@ -178,10 +178,10 @@ async def composer(
     routes = await backend.routes("composer", params.model)
     files = jail.read_context(params.files, "files", backend.settings.context.max_bytes)
     prompt = build_prompt(workspace, files, params.instruction)
-    check_context_window(files, SYSTEM_PROMPT + params.instruction, routes[0].context_window)
     request = Prompt(
         messages=[Message("system", SYSTEM_PROMPT), Message("user", prompt)],
         max_tokens=backend.settings.max_output_tokens,
+        files=files,
     )
     turn = await run_turn(backend, routes, request, sink, feature="composer")
     changes, unresolved, refused = merge_blocks(workspace, parse_blocks(turn.result.text))

@@ -22,7 +22,7 @@ from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, run_turn
 from byok.providers.base import Message
 from byok.workspace.edits import EditApplier, document_edit, lsp_lines, span_edit, workspace_edit
-from byok.workspace.files import ContextFile, DocumentLookup, check_context_window
+from byok.workspace.files import ContextFile, DocumentLookup
 from byok.workspace.jail import FileJail
 
 CONTEXT_LINES = 150
@@ -310,12 +310,10 @@ async def inline_edit(
     selection = locate(source.text, params)
     language = language_of(source.path, document.language_id if document else None)
     prompt = build_prompt(source.path, language, source.text, selection, params.instruction)
-    check_context_window(
-        [ContextFile(params.uri, source.path, prompt)], SYSTEM_PROMPT, routes[0].context_window
-    )
     request = Prompt(
         messages=[Message("system", SYSTEM_PROMPT), Message("user", prompt)],
         max_tokens=backend.settings.max_output_tokens,
+        files=[ContextFile(params.uri, source.path, source.text)],
     )
     replacement = ReplacementSink(
         sink, Reindenter(selection.indent), newline_of(source.text), selection.trailing_newline

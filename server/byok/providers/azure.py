@@ -9,7 +9,7 @@ import httpx
 
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
-from byok.providers.base import ChatRequest, Message, complete
+from byok.providers.base import ChatRequest, Message, ModelInfo, complete
 from byok.providers.openai import OpenAIProvider
 
 DEFAULT_API_VERSION = "2024-10-21"
@@ -80,8 +80,8 @@ class AzureOpenAIProvider(OpenAIProvider):
             )
         return super().error_from(status, error, headers)
 
-    async def verify(self) -> list[str]:
+    async def verify(self) -> list[ModelInfo]:
         """A 1-token request checks key, deployment and API version together."""
         probe = ChatRequest(model=self.deployment, messages=[Message("user", "ping")], max_tokens=1)
         await complete(self, probe)
-        return [self.deployment]
+        return [ModelInfo(self.deployment)]
