@@ -168,9 +168,8 @@ async def _ollama(root: str, ids: list[str], fetch: FetchJson) -> dict[str, Limi
             if isinstance(model, dict) and (window := positive_int(model.get("context_length"))):
                 for name in {model.get("name"), model.get("model")} & set(ids):
                     found[str(name)] = Limits(window, None, f"GET {url}")
-    rest = [model_id for model_id in ids if model_id not in found][:MAX_OLLAMA_SHOWS]
-    shown = await asyncio.gather(*(_optional(fetch, f"{root}/api/show", {"model": m}) for m in rest))
-    for model_id, show in zip(rest, shown, strict=True):
+    for model_id in [model_id for model_id in ids if model_id not in found][:MAX_OLLAMA_SHOWS]:
+        show = await _optional(fetch, f"{root}/api/show", {"model": model_id})
         if isinstance(show, dict) and (window := _shown_window(show)):
             found[model_id] = Limits(window, None, f"POST {root}/api/show")
     return found
