@@ -9,6 +9,8 @@ are not loopback are ignored, so nothing is ever probed off this machine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import logging
 import os
 from collections.abc import Mapping
@@ -106,6 +108,8 @@ async def discover(
     """Probe every candidate at once; the first (in list order) that lists a model within `budget_s` wins."""
     if not to_probe:
         return None
+    with contextlib.suppress(ImportError):  # httpx's async transport loads on first use: not the servers' time
+        await asyncio.to_thread(importlib.import_module, "anyio._backends._asyncio")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget_s
     probes = [asyncio.create_task(_probe(client, c, budget_s)) for c in to_probe]
