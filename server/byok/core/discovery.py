@@ -108,7 +108,8 @@ async def discover(
     """Probe every candidate at once; the first (in list order) that lists a model within `budget_s` wins."""
     if not to_probe:
         return None
-    with contextlib.suppress(ImportError):  # httpx's async transport loads on first use: not the servers' time
+    # httpx's async transport loads on first use; that import is not the servers' time.
+    with contextlib.suppress(ImportError):
         await asyncio.to_thread(importlib.import_module, "anyio._backends._asyncio")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget_s
