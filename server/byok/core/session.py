@@ -394,14 +394,21 @@ class Backend:
         return await self.stored_key(provider_id) is not None
 
     async def _usable(self, provider_id: str) -> bool:
-        """A key is stored or in the environment for the provider, or it needs none (a local server)."""
+        """A key is stored or in the environment for the provider, or it needs none (a local server, a custom
+        provider that names no key variable; Bedrock: the AWS chain has credentials to find)."""
         try:
             resolved = self.resolve(provider_id)
         except ByokError:
             return False
-        if not resolved.preset.key_required:
+        if await asyncio.to_thread(self.keys.load, provider_id, resolved.env_vars) is not None:
             return True
-        return await asyncio.to_thread(self.keys.load, provider_id, resolved.env_vars) is not None
+        if resolved.kind == "bedrock":
+            from byok.providers.bedrock_auth import chain_may_have_credentials
+
+            return chain_may_have_credentials(resolved.settings.profile)
+        return (
+            not resolved.preset.key_required and not resolved.settings.api_key_env
+        )  # naming a key: needs it
 
     # -- local servers -------------------------------------------------------------------------------
 
