@@ -23,6 +23,7 @@ from byok.base.config import load_settings
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.base.redaction import DeltaRedactor, redact
+from byok.core.approvals import GLOBAL_SCOPE, workspace_scope
 from byok.core.session import Backend
 from byok.features.chat import ChatParams, chat
 from byok.workspace.jail import FileJail, uri_to_path
@@ -175,6 +176,9 @@ async def dispatch(backend: Backend, args: argparse.Namespace) -> int:
             )
         print_result(summary, as_json, lambda s: _render_usage(s, daily))
         return 0
+    if args.command == "approvals":
+        print_result(await _approvals(backend, args), as_json, _render_approvals)
+        return 0
     if args.command == "chat":
         params = ChatParams.model_validate(
             {
@@ -202,6 +206,31 @@ async def dispatch(backend: Backend, args: argparse.Namespace) -> int:
             )
         return 0
     raise AssertionError(args.command)
+
+
+async def _approvals(backend: Backend, args: argparse.Namespace) -> dict[str, Any]:
+    """`byok approvals`: what is remembered, per scope; with `--forget`, forget it first."""
+    approvals = backend.approvals
+    scopes = [GLOBAL_SCOPE, workspace_scope(args.workspace)] if args.workspace else None
+    result: dict[str, Any] = {}
+    if args.forget:
+        result["forgotten"] = await asyncio.to_thread(
+            approvals.forget_workspace if args.workspace else approvals.forget, args.workspace
+        )
+    listed = scopes if scopes is not None else await asyncio.to_thread(approvals.scopes)
+    result["scopes"] = {scope: await asyncio.to_thread(approvals.remembered, scope) for scope in listed}
+    return result
+
+
+def _render_approvals(result: dict[str, Any]) -> str:
+    lines = [f"Forgot {result['forgotten']} approval(s)"] if "forgotten" in result else []
+    remembered = {scope: keys for scope, keys in result["scopes"].items() if keys}
+    for scope, keys in remembered.items():
+        lines.append(f"{scope}:")
+        lines += [f"  {key}" for key in keys]
+    if not remembered:
+        lines.append("No approvals are remembered")
+    return "\n".join(lines)
 
 
 def _render_verify(result: dict[str, Any]) -> str:
@@ -306,6 +335,16 @@ def build_parser() -> argparse.ArgumentParser:
     usage = commands.add_parser("usage", help="what byok requests cost this month, with a per-day chart")
     usage.add_argument("--month", help="YYYY-MM (default: this month)")
     usage.add_argument("--group-by", choices=["model", "provider", "feature", "day"], default="model")
+    approvals = commands.add_parser(
+        "approvals",
+        help='what "Always allow" remembered (commands, MCP tools and servers); --forget clears it',
+    )
+    approvals.add_argument("--forget", action="store_true", help="forget the remembered approvals")
+    approvals.add_argument(
+        "--workspace",
+        type=lambda text: Path(text).resolve(),
+        help="only this workspace folder's approvals and the global ones (default: every workspace)",
+    )
     chat_parser = commands.add_parser("chat", help="stream an answer to stdout")
     chat_parser.add_argument("prompt")
     chat_parser.add_argument("--model")

@@ -71,6 +71,22 @@ async def test_apply_file_on_disk(server_env: dict[str, str], tmp_path: Path) ->
         assert apply_text_edits(ORIGINAL, change["edits"]) == EXPECTED
 
 
+async def test_apply_a_unified_diff_by_its_context(server_env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "circle.py"
+    path.write_text(ORIGINAL)
+    diff = (
+        "```diff\n--- a/circle.py\n+++ b/circle.py\n@@ -99,2 +99,3 @@\n-def area(radius):\n"
+        '+def area(radius: float) -> float:\n+    """The area of a circle."""\n'
+        "     return math.pi * radius ** 2\n@@ @@\n-not in the file\n+x\n```"
+    )
+    async with lsp_session({}, server_env, root=tmp_path.as_uri()) as s:
+        result = await s.command("byok.apply", {"uri": path.as_uri(), "code": diff})
+    (change,) = result["edit"]["documentChanges"]
+    assert apply_text_edits(ORIGINAL, change["edits"]) == EXPECTED
+    assert result["hunks"] == 1
+    assert result["unresolved"] == ["hunk 2: not applied, its context and removed lines are not in the file"]
+
+
 async def test_tab_inline_completion_and_completion(server_env: dict[str, str], tmp_path: Path) -> None:
     other = (
         "def load(path):\n    with open(path, encoding='utf-8') as handle:\n        return handle.read()\n"

@@ -164,3 +164,76 @@ async def test_context_too_large_names_the_largest_files(
         assert data["cause"].index("big.py") < data["cause"].index("small.py")
         assert "@Files" in data["fix"]
         assert fake.requests == []
+
+
+FORMATS_ANSWER = """Here is the change, in the ways models really write it.
+
+### src/app.py
+```python
+def other():
+    return 2
+```
+
+```diff
+--- a/src/old.py
++++ b/src/old.py
+@@ -9,1 +9,2 @@
+ OLD = True
++NEW = True
+```
+
+```python src/made.py
+MADE = 1
+```
+
+Run the tests afterwards:
+
+```bash
+pytest -q
+```
+"""
+
+
+async def test_the_formats_real_models_write_and_untied_blocks_are_said(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Header lines, fence paths and unified diffs all land; a block tied to no file is reported, not lost."""
+    root = workspace(tmp_path)
+    fake.route(*CHAT, openai_stream([FORMATS_ANSWER]))
+    async with lsp_session(settings_for(fake), server_env, root=root.as_uri()) as s:
+        await s.command("byok.setKey", {"provider": "openai", "key": TEST_KEY_OPENAI})
+        result = await s.command(
+            "byok.composer", {"instruction": "x", "model": "gpt-4o", "streamId": "f", "apply": True}
+        )
+        assert {f["path"]: f["action"] for f in result["files"]} == {
+            "src/app.py": "modify",
+            "src/old.py": "modify",
+            "src/made.py": "create",
+        }
+        [untied] = result["unresolved"]
+        assert (untied["block"], untied["language"], untied["reason"]) == (
+            "pytest -q\n",
+            "bash",
+            "no file named for this code block",
+        )
+        statuses = [d["delta"]["text"] for d in s.deltas if d["delta"]["type"] == "status"]
+        assert any("not tied to a file" in text for text in statuses)
+        apply_workspace_edit(s.apply_edits[0].edit)
+    assert (root / "src" / "app.py").read_text() == APP.replace("return 1", "return 2")
+    assert (root / "src" / "old.py").read_text() == "OLD = True\nNEW = True\n"
+    assert (root / "src" / "made.py").read_text() == "MADE = 1\n"
+
+
+async def test_an_answer_with_only_unnamed_blocks_is_never_an_empty_edit_without_a_word(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    root = workspace(tmp_path)
+    fake.route(*CHAT, openai_stream(["Try this:\n```js\nconsole.log(1)\n```\nand this:\n```js\nx()\n```\n"]))
+    async with lsp_session(settings_for(fake), server_env, root=root.as_uri()) as s:
+        await s.command("byok.setKey", {"provider": "openai", "key": TEST_KEY_OPENAI})
+        result = await s.command(
+            "byok.composer",
+            {"instruction": "x", "model": "gpt-4o", "files": [(root / "src" / "app.py").as_uri()]},
+        )
+    assert result["edit"]["documentChanges"] == []
+    assert [u["line"] for u in result["unresolved"]] == [2, 6]

@@ -171,6 +171,7 @@ async def test_streamed_chat_on_each_family(
             "costUsd": pytest.approx(expected_cost) if expected_cost is not None else None,
         }
         assert s.text_of("s1") == "Hello there!"
+        assert result["codeBlocks"] == []
         request = fake.requests[-1]
         if provider == "azure":
             assert request.query["api-version"] == "2024-10-21"
@@ -183,6 +184,20 @@ async def test_streamed_chat_on_each_family(
             assert request.json()["contents"] == [{"role": "user", "parts": [{"text": "Say hi"}]}]
         if key:
             assert key not in s.everything()
+
+
+async def test_chat_results_list_the_code_blocks_and_the_files_they_name(
+    fake: FakeServer, server_env: dict[str, str]
+) -> None:
+    answer = "Change it:\n\n### src/app.py\n```python\nx = 2\n```\n\nThen run:\n```bash\npytest\n```\n"
+    fake.route("POST", "/v1/chat/completions", openai_stream([answer[:30], answer[30:]]))
+    async with lsp_session(settings_for(fake), server_env) as s:
+        await s.command("byok.setKey", {"provider": "openai", "key": TEST_KEY_OPENAI})
+        result = await s.command("byok.chat", {"messages": USER, "model": "gpt-4o"})
+    assert result["codeBlocks"] == [
+        {"language": "python", "path": "src/app.py", "code": "x = 2\n"},
+        {"language": "bash", "code": "pytest\n"},
+    ]
 
 
 async def test_cancel_closes_upstream_connection(fake: FakeServer, server_env: dict[str, str]) -> None:

@@ -221,6 +221,7 @@ def field_values(server_doc: str) -> dict[str, st.SearchStrategy[Any]]:
         "maxSteps": st.one_of(st.integers(min_value=-3, max_value=3), anything),
         "month": st.one_of(st.sampled_from(["2025-01", "2025-13", "1-1", "9999-12", ""]), anything),
         "groupBy": st.one_of(st.sampled_from(["model", "provider", "feature", "day", "week"]), anything),
+        "all": st.one_of(st.booleans(), anything),
     }
 
 
@@ -238,6 +239,7 @@ COMMAND_FIELDS: dict[Command, tuple[str, ...]] = {
     Command.COMPOSER: ("instruction", "files", "model", "apply", "streamId"),
     Command.AGENT: ("task", "model", "maxSteps", "streamId"),
     Command.USAGE: ("month", "groupBy"),
+    Command.FORGET_APPROVALS: ("all",),
 }
 """The fields protocol.md documents for each command (checked against the enum below)."""
 

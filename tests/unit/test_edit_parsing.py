@@ -1,10 +1,9 @@
-"""Parsing model answers: inline edit code extraction and reindenting, ranges, Composer file blocks."""
+"""Parsing model answers: inline edit code extraction and reindenting, ranges."""
 
 from __future__ import annotations
 
 import pytest
 
-from byok.features.composer import Block, parse_blocks
 from byok.features.inline_edit import (
     CodeExtractor,
     InlineEditParams,
@@ -132,49 +131,3 @@ def test_locate_whole_lines_and_insertions() -> None:
 def test_range_order_is_validated() -> None:
     with pytest.raises(ValueError, match="before its start"):
         params((2, 0), (1, 0))
-
-
-# -- composer blocks ------------------------------------------------------------------------------------------------
-
-
-def test_parse_blocks_formats() -> None:
-    answer = """Plan: change two files.
-
-```python
-# an example, not a file
-```
-
-### FILE: `src/app.py`
-```python
-def main():
-    # ... existing code ...
-    helper()
-```
-
-**FILE: ./src/util.py**
-
-````markdown
-```sh
-echo hi
-```
-````
-DELETE: old.py
-```ts:web/a.ts
-export const a = 1;
-```
-FILE: missing-code.py
-just prose, no fence
-"""
-    assert parse_blocks(answer) == [
-        Block("src/app.py", "write", "def main():\n    # ... existing code ...\n    helper()\n"),
-        Block("src/util.py", "write", "```sh\necho hi\n```\n"),
-        Block("old.py", "delete"),
-        Block("web/a.ts", "write", "export const a = 1;\n"),
-    ]
-
-
-def test_parse_blocks_keeps_crlf_free_code_and_unclosed_fences() -> None:
-    assert parse_blocks("FILE: a.py\r\n```\r\nx = 1\r\n```\r\n") == [Block("a.py", "write", "x = 1\n")]
-    assert parse_blocks("FILE: b.py\n```\nlast = True") == [Block("b.py", "write", "last = True\n")]
-    assert parse_blocks("FILE: empty.py\n```\n```") == [Block("empty.py", "write", "")]
-    assert parse_blocks("No files here.") == []

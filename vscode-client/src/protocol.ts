@@ -19,6 +19,7 @@ export const Command = {
   composer: 'byok.composer',
   agent: 'byok.agent',
   usage: 'byok.usage',
+  forgetApprovals: 'byok.forgetApprovals',
 } as const;
 export type CommandId = (typeof Command)[keyof typeof Command];
 
@@ -44,12 +45,19 @@ export interface Usage {
   costUsd?: number | null;
 }
 
+export interface CodeBlock {
+  language: string;
+  path?: string;
+  code: string;
+}
+
 export interface ChatResult {
   text: string;
   model?: string;
   provider?: string;
   finishReason?: string;
   usage?: Usage;
+  codeBlocks?: CodeBlock[];
 }
 
 export interface StoredKey {

@@ -23,6 +23,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 ProviderKind = Literal["openai", "anthropic", "google", "azure", "bedrock", "openai-compatible"]
+WireApi = Literal["chat", "responses"]
+"""The OpenAI API a model is spoken to on: Chat Completions or the Responses API."""
 
 
 class CamelModel(BaseModel):
@@ -85,6 +87,9 @@ class ModelSettings(CamelModel):
     model: str | None = None
     context_window: int | None = Field(default=None, gt=0)
     max_output_tokens: int | None = Field(default=None, gt=0)
+    api: WireApi | None = None
+    """Chat Completions or the Responses API (providers of kind openai, azure, openai-compatible); unset: the
+    default rule in `providers.default_api`."""
 
     @property
     def upstream(self) -> str:

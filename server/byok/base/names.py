@@ -24,6 +24,7 @@ class Command(StrEnum):
     COMPOSER = "byok.composer"
     AGENT = "byok.agent"
     USAGE = "byok.usage"
+    FORGET_APPROVALS = "byok.forgetApprovals"
 
 
 class Notification(StrEnum):
@@ -63,6 +64,7 @@ class ErrorCode(StrEnum):
     LEDGER_UNAVAILABLE = "ledger_unavailable"
     LEDGER_CORRUPT = "ledger_corrupt"
     BUILTIN_ONLY = "builtin_only"
+    APPROVALS_UNAVAILABLE = "approvals_unavailable"
 
 
 BYOK_ERROR = -32050

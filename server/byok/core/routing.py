@@ -6,12 +6,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from byok.base.config import ModelChoice, ModelSettings, Settings
+from byok.base.config import ModelChoice, ModelSettings, Settings, WireApi
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.core.model_table import SOURCE as TABLE_SOURCE
 from byok.core.model_table import table_limits
-from byok.providers import PRESETS, known_provider_ids
+from byok.providers import PRESETS, RESPONSES_KINDS, default_api, known_provider_ids, resolve_provider
 from byok.providers.base import ModelInfo
 
 BYOK_FEATURES = ("chat", "composer", "agent", "inlineEdit")
@@ -41,6 +41,8 @@ class Route:
     upstream: str
     max_output_tokens: int | None = None
     context_window: int | None = None
+    api: WireApi = "chat"
+    """The API the model is spoken to on (OpenAI-style providers: Chat Completions or Responses)."""
     context_source: str | None = None
     """Where `context_window` came from: a setting, a verify (naming the endpoint), or the shipped table."""
 
@@ -50,16 +52,22 @@ def route(settings: Settings, verified: Verified, model_id: str) -> Route:
     with the model's limits from its setting, else from verify, else from the shipped table."""
     for index, model in enumerate(settings.models):
         if model.id == model_id:
-            return _limited(Route(model.id, model.provider, model.upstream), verified, (index, model))
+            api = wire_api(
+                settings, model.provider, (model.id, model.upstream), model.api, f"byok.models[{index}].api"
+            )
+            found = Route(model.id, model.provider, model.upstream, api=api)
+            return _limited(found, verified, (index, model))
     head, sep, rest = model_id.partition("/")
     if sep and rest and head in known_provider_ids(settings):
-        return _limited(Route(model_id, head, rest), verified)
+        return _limited(Route(model_id, head, rest, api=wire_api(settings, head, (rest,))), verified)
     for provider_id, models in verified.items():
         if any(model.id == model_id for model in models):
-            return _limited(Route(model_id, provider_id, model_id), verified)
+            api = wire_api(settings, provider_id, (model_id,))
+            return _limited(Route(model_id, provider_id, model_id, api=api), verified)
     for prefixes, provider_id in _PREFIX_ROUTES:
         if model_id.startswith(prefixes):
-            return _limited(Route(model_id, provider_id, model_id), verified)
+            api = wire_api(settings, provider_id, (model_id,))
+            return _limited(Route(model_id, provider_id, model_id, api=api), verified)
     raise ByokError(
         ErrorCode.MODEL_NOT_FOUND,
         f"No provider is known for model {model_id!r}",
@@ -88,6 +96,42 @@ def _limited(route: Route, verified: Verified, entry: tuple[int, ModelSettings] 
         or (table.max_output_tokens if table else None)
     )
     return replace(route, max_output_tokens=max_output, context_window=window, context_source=source)
+
+
+def wire_api(
+    settings: Settings,
+    provider_id: str,
+    names: tuple[str, ...],
+    chosen: WireApi | None = None,
+    setting: str = "",
+) -> WireApi:
+    """The API a model named `names` is spoken to on: `chosen` (its entry's `api`, at `setting`), else the
+    default rule for its provider's kind (Azure: the deployment's name counts too)."""
+    resolved = resolve_provider(settings, provider_id)
+    if chosen is None:
+        deployment = resolved.settings.deployment if resolved.kind == "azure" else None
+        return default_api(resolved.kind, (*names, deployment) if deployment else names)
+    if chosen == "responses" and resolved.kind not in RESPONSES_KINDS:
+        raise ByokError(
+            ErrorCode.BAD_REQUEST,
+            f'{setting} is "responses", but {provider_id} is a provider of kind {resolved.kind}, '
+            "which has no Responses API",
+            provider=provider_id,
+            cause="Only OpenAI, Azure OpenAI and OpenAI-compatible servers serve the Responses API",
+            fix=f"Remove {setting}, or point the model at an openai, azure or openai-compatible provider",
+        )
+    return chosen
+
+
+def verify_api(settings: Settings, provider_id: str) -> WireApi:
+    """The API a provider's key is checked on (it matters where the check is a real request: Azure's
+    deployment probe): its first model entry's, else the default rule for its deployment."""
+    for index, model in enumerate(settings.models):
+        if model.provider == provider_id:
+            return wire_api(
+                settings, provider_id, (model.id, model.upstream), model.api, f"byok.models[{index}].api"
+            )
+    return wire_api(settings, provider_id, ())
 
 
 async def routes(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from byok import __version__
-from byok.base.config import Settings
+from byok.base.config import Settings, WireApi
 from byok.base.display import visible
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
@@ -31,6 +31,7 @@ from byok.providers.urls import is_loopback, origin, proxy_origin, read_ca_bundl
 if TYPE_CHECKING:
     import httpx
 
+    from byok.core.approvals import Approvals
     from byok.core.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class Backend:
         self._network: Network | None = None
         self._ledger_path = ledger_path
         self._ledger: Ledger | None = None
+        self._approvals: Approvals | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._local: LocalServer | None = None
         self._discovery: asyncio.Task[LocalServer | None] | None = None
@@ -87,6 +89,15 @@ class Backend:
 
             self._ledger = Ledger(self._ledger_path)
         return self._ledger
+
+    @property
+    def approvals(self) -> Approvals:
+        """The user's remembered approvals ("Always allow"), in the user data dir."""
+        if self._approvals is None:
+            from byok.core.approvals import Approvals
+
+            self._approvals = Approvals()
+        return self._approvals
 
     # -- settings and HTTP ---------------------------------------------------------------------------
 
@@ -260,8 +271,8 @@ class Backend:
         found = await asyncio.gather(*(self.stored_key(pid) for pid in known_provider_ids(self.settings)))
         return [key.describe() for key in found if key is not None]
 
-    async def provider(self, provider_id: str) -> tuple[Provider, StoredKey | None]:
-        """An adapter with its key, after the custody checks: key present, route bound and secure.
+    async def provider(self, provider_id: str, api: WireApi = "chat") -> tuple[Provider, StoredKey | None]:
+        """An adapter speaking `api`, with its key, after the custody checks: key present, route bound and secure.
 
         One settings snapshot serves the whole call: the adapter, its client and the route checked.
         """
@@ -276,7 +287,7 @@ class Backend:
                 provider=provider_id,
                 fix=f"Run `byok keys set {provider_id}` (or BYOK: Set API Key), or set {env}",
             )
-        adapter = create_provider(resolved, stored.secret if stored else None, network.client)
+        adapter = create_provider(resolved, stored.secret if stored else None, network.client, api)
         if stored is not None or resolved.kind == "bedrock":  # Bedrock without a key uses the AWS chain
             route = self.key_route(network, resolved, adapter)
             require_secure(route.endpoint, provider_id)
@@ -333,7 +344,7 @@ class Backend:
         started = time.perf_counter()
         fingerprint: str | None = None
         try:
-            adapter, stored = await self.provider(provider_id)
+            adapter, stored = await self.provider(provider_id, routing.verify_api(self.settings, provider_id))
             fingerprint = stored.fingerprint if stored else None
             models = await adapter.verify()
         except ByokError as exc:

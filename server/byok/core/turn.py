@@ -129,7 +129,7 @@ async def run_turn(
 
 async def _run_route(backend: Backend, route: Route, prompt: Prompt, sink: StreamSink, feature: str) -> Turn:
     settings = backend.settings
-    adapter, stored = await backend.provider(route.provider_id)
+    adapter, stored = await backend.provider(route.provider_id, route.api)
     routed = ChatRequest(
         model=route.upstream,
         messages=prompt.messages,

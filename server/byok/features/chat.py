@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from byok.base.config import CamelModel
+from byok.builtin.answer_blocks import parse_answer
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, run_turn
 from byok.providers.base import Message
@@ -28,6 +29,15 @@ class ChatParams(CamelModel):
     stream_id: str | None = Field(default=None, max_length=200)
     max_tokens: int | None = Field(default=None, gt=0, le=1_000_000)
     temperature: float | None = Field(default=None, ge=0, le=2)
+
+
+def code_blocks(answer: str) -> list[dict[str, str]]:
+    """The answer's fenced blocks for a client's Apply: `{language, code}` and `path` where one is named."""
+    return [
+        {"language": b.language, "code": b.code} | ({"path": b.path} if b.path else {})
+        for b in parse_answer(answer)
+        if b.kind != "delete"
+    ]
 
 
 async def chat(
@@ -55,5 +65,6 @@ async def chat(
         "model": turn.route.model_id,
         "provider": turn.route.provider_id,
         "finishReason": turn.result.finish_reason,
+        "codeBlocks": code_blocks(turn.result.text),
         "usage": turn.usage_dict(),
     }

@@ -1,7 +1,9 @@
 """Composer: one instruction, changes across several files, merged into ONE WorkspaceEdit.
 
-The model answers with one block per file (`FILE: path` and a fenced code block, or `DELETE: path`);
-each block is placed by the built-in Apply model, and the whole answer becomes one WorkspaceEdit with
+The model is asked for one block per file (`FILE: path` and a fenced code block, or `DELETE: path`), and
+the other ways models name files are read too (builtin/answer_blocks.py), unified diffs included; each
+block is placed by the built-in Apply model (a diff by its hunks' context), blocks tied to no file are
+reported in `unresolved`, and the whole answer becomes one WorkspaceEdit with
 `documentChanges`, so the editor shows and undoes it as one change. Blocks for files outside the
 workspace (or secret-looking ones) are refused and reported, never written.
 """
@@ -9,17 +11,18 @@ workspace (or secret-looking ones) are refused and reported, never written.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
 from byok.base.config import CamelModel
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
-from byok.base.text import FENCE, closes_fence
+from byok.builtin.answer_blocks import AnswerBlock, fits, parse_answer
 from byok.builtin.apply import apply_snippet
+from byok.builtin.patch import apply_patch, parse_unified_diff
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, run_turn
 from byok.providers.base import Message
@@ -30,7 +33,6 @@ from byok.workspace.files import ContextFile
 from byok.workspace.jail import FileJail, Workspace
 
 MAX_INSTRUCTION_CHARS = 200_000
-_HEADER = re.compile(r"^\s*(?:#{1,6}\s*)?(?:\*\*)?\s*(FILE|DELETE)\s*:\s*(.+?)\s*$", re.IGNORECASE)
 
 SYSTEM_PROMPT = """You change code across the files of a workspace. Answer with a short explanation, then \
 one block per file you change, create or delete, in exactly this form:
@@ -56,59 +58,6 @@ class ComposerParams(CamelModel):
     stream_id: str | None = Field(default=None, max_length=200)
 
 
-@dataclass(frozen=True, slots=True)
-class Block:
-    """One file of the model's answer: its path as written, and new code or a deletion."""
-
-    path: str
-    action: Literal["write", "delete"]
-    code: str = ""
-
-
-def _clean_path(raw: str) -> str:
-    return raw.strip().strip("*`'\" ").removeprefix("./")
-
-
-def _read_fence(lines: list[str], opening: int, mark: str) -> tuple[str, int]:
-    """The code inside the fence opened at line `opening`, and the index of the line after its end."""
-    end = next((i for i in range(opening + 1, len(lines)) if closes_fence(lines[i], mark)), len(lines))
-    body = lines[opening + 1 : end]
-    return ("\n".join(body) + "\n" if body else ""), end + 1
-
-
-def parse_blocks(answer: str) -> list[Block]:
-    """The file blocks of an answer: `FILE: path` + a fence, `DELETE: path`, or a fence with `lang:path`.
-
-    Fences without a path (examples in the explanation) and prose are skipped.
-    """
-    lines = [line.removesuffix("\r") for line in answer.split("\n")]
-    blocks: list[Block] = []
-    i = 0
-    while i < len(lines):
-        header, fence = _HEADER.match(lines[i]), FENCE.match(lines[i])
-        if header and header[1].upper() == "DELETE":
-            blocks.append(Block(_clean_path(header[2]), "delete"))
-            i += 1
-        elif header:
-            j = i + 1
-            while j < len(lines) and not lines[j].strip():
-                j += 1
-            opened = FENCE.match(lines[j]) if j < len(lines) else None
-            if opened is None:
-                i += 1
-                continue
-            code, i = _read_fence(lines, j, opened[1])
-            blocks.append(Block(_clean_path(header[2]), "write", code))
-        elif fence:
-            info = fence[2].strip()
-            code, i = _read_fence(lines, i, fence[1])
-            if ":" in info and (path := _clean_path(info.split(":", 1)[1])):
-                blocks.append(Block(path, "write", code))
-        else:
-            i += 1
-    return blocks
-
-
 def _fenced(text: str) -> str:
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
@@ -129,33 +78,102 @@ def build_prompt(workspace: Workspace, files: list[ContextFile], instruction: st
     )
 
 
-def merge_blocks(
-    workspace: Workspace, blocks: list[Block]
-) -> tuple[Changes, dict[Path, list[str]], list[dict[str, str]]]:
-    """Place every block in memory: the changes, the snippet parts Apply could not place, the refused blocks."""
-    changes = Changes(workspace)
-    unresolved: dict[Path, list[str]] = {}
-    refused: list[dict[str, str]] = []
+@dataclass(slots=True)
+class Merged:
+    """An answer's blocks placed in memory."""
+
+    changes: Changes
+    unresolved: dict[Path, list[str]] = field(default_factory=dict)
+    """Per file: the snippet parts or hunks Apply could not place."""
+    refused: list[dict[str, str]] = field(default_factory=list)
+    untied: list[dict[str, Any]] = field(default_factory=list)
+    """Blocks that name no file the answer can be tied to: `{block, language, line, reason}`."""
+
+
+MAX_UNTIED_BLOCK_CHARS = 2000
+
+
+def _untied(block: AnswerBlock, reason: str) -> dict[str, Any]:
+    code = (
+        block.code if len(block.code) <= MAX_UNTIED_BLOCK_CHARS else block.code[:MAX_UNTIED_BLOCK_CHARS] + "…"
+    )
+    return {"block": code, "language": block.language, "line": block.line, "reason": reason}
+
+
+def _tie(workspace: Workspace, blocks: list[AnswerBlock], context: list[str]) -> list[AnswerBlock]:
+    """Blocks with their paths made workspace-relative where the answer shortened them: a bare `app.py`
+    that is not at the workspace root and is the name of exactly one file in context becomes that file; one unnamed code block when exactly
+    one file is in context, and it is the answer's only block, is that file's."""
+    tied: list[AnswerBlock] = []
+    only_unnamed = len(blocks) == 1 and blocks[0].path is None
     for block in blocks:
+        path = block.path
+        if path is None and only_unnamed and len(context) == 1 and fits(block.language, context[0]):
+            path = context[0]
+        elif path is not None and "/" not in path and not (workspace.root / path).exists():
+            owners = [c for c in context if c.rsplit("/", 1)[-1] == path]
+            path = owners[0] if len(owners) == 1 else path
+        tied.append(replace(block, path=path))
+    return tied
+
+
+def _place_diff(merged: Merged, workspace: Workspace, block: AnswerBlock) -> None:
+    patches = parse_unified_diff(block.code, block.path)
+    if not patches:
+        merged.untied.append(_untied(block, "a diff without file headers, and no file named before it"))
+    for patch in patches:
+        target = patch.path
+        if target is None:
+            merged.untied.append(_untied(block, "a diff that names no file"))
+            continue
         try:
-            path = workspace.resolve(block.path)
-            relative = workspace.relative(path)
-            current = changes.read(path)
-            if block.action == "delete":
+            path = workspace.resolve(target)
+            current = merged.changes.read(path)
+            if patch.new_path is None:
                 if current is None:
-                    raise ToolError(f"{relative} does not exist")
-                changes.write(path, None)
-            elif current is None:
-                changes.write(path, block.code)
-            else:
-                result = apply_snippet(current, block.code, path=relative)
-                if result.unresolved:
-                    unresolved.setdefault(path, []).extend(result.unresolved)
-                if result.edits:
-                    changes.write(path, result.new_text)
+                    raise ToolError(f"{workspace.relative(path)} does not exist")
+                merged.changes.write(path, None)
+                continue
+            new_text, failed = apply_patch(current or "", patch)
+            if failed:
+                merged.unresolved.setdefault(path, []).extend(failed)
+            if new_text != (current or "") or current is None:
+                merged.changes.write(path, new_text)
         except ToolError as exc:
-            refused.append({"path": block.path, "reason": str(exc)})
-    return changes, unresolved, refused
+            merged.refused.append({"path": target, "reason": str(exc)})
+
+
+def _place_code(merged: Merged, workspace: Workspace, block: AnswerBlock, path_text: str) -> None:
+    path = workspace.resolve(path_text)
+    current = merged.changes.read(path)
+    if block.kind == "delete":
+        if current is None:
+            raise ToolError(f"{workspace.relative(path)} does not exist")
+        merged.changes.write(path, None)
+    elif current is None:
+        merged.changes.write(path, block.code)
+    else:
+        result = apply_snippet(current, block.code, path=workspace.relative(path))
+        if result.unresolved:
+            merged.unresolved.setdefault(path, []).extend(result.unresolved)
+        if result.edits:
+            merged.changes.write(path, result.new_text)
+
+
+def merge_blocks(workspace: Workspace, blocks: list[AnswerBlock], context: list[str] | None = None) -> Merged:
+    """Place every block in memory; `context` holds the workspace-relative paths of the files in context."""
+    merged = Merged(Changes(workspace))
+    for block in _tie(workspace, blocks, context or []):
+        if block.kind == "diff":
+            _place_diff(merged, workspace, block)
+        elif block.path is None:
+            merged.untied.append(_untied(block, "no file named for this code block"))
+        else:
+            try:
+                _place_code(merged, workspace, block, block.path)
+            except ToolError as exc:
+                merged.refused.append({"path": block.path, "reason": str(exc)})
+    return merged
 
 
 async def composer(
@@ -184,7 +202,9 @@ async def composer(
         files=files,
     )
     turn = await run_turn(backend, routes, request, sink, feature="composer")
-    changes, unresolved, refused = merge_blocks(workspace, parse_blocks(turn.result.text))
+    context = [workspace.relative(Path(f.path)) for f in files if Path(f.path).is_relative_to(workspace.root)]
+    merged = merge_blocks(workspace, parse_answer(turn.result.text), context)
+    changes, unresolved, refused = merged.changes, merged.unresolved, merged.refused
     refused += await confirm_runnable_edits(
         changes, ask, allow_headless=backend.settings.agent.allow_commands, who="byok composer"
     )
@@ -198,10 +218,16 @@ async def composer(
         next(entry for entry in summary if entry["path"] == relative)["unresolved"] = parts
     if refused:
         sink.delta("status", "refused: " + "; ".join(f"{r['path']} ({r['reason']})" for r in refused))
+    if merged.untied:
+        lines = ", ".join(f"line {u['line']} ({u['reason']})" for u in merged.untied)
+        sink.delta(
+            "status", f"{len(merged.untied)} code block(s) not tied to a file and not applied: {lines}"
+        )
     result: dict[str, Any] = {
         "edit": edit,
         "files": summary,
         "refused": refused,
+        "unresolved": merged.untied,
         "text": turn.result.text,
         "model": turn.route.model_id,
         "usage": turn.usage_dict(),

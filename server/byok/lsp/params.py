@@ -118,3 +118,8 @@ class EmptyParams(CamelModel):
 class UsageParams(CamelModel):
     month: str | None = Field(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
     group_by: Literal["model", "provider", "feature", "day"] = "model"
+
+
+class ForgetApprovalsParams(CamelModel):
+    all: bool = False
+    """Forget the approvals of every workspace, not only the current one's and the global ones."""

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
@@ -20,7 +21,14 @@ from byok.core.session import Backend
 from byok.lsp.client import ask_user
 from byok.lsp.commands import ByokServer
 from byok.lsp.features import register_features
-from byok.lsp.params import BindKeyParams, EmptyParams, ProviderParams, SetKeyParams, UsageParams
+from byok.lsp.params import (
+    BindKeyParams,
+    EmptyParams,
+    ForgetApprovalsParams,
+    ProviderParams,
+    SetKeyParams,
+    UsageParams,
+)
 from byok.lsp.stdio import start_stdio
 
 log = logging.getLogger("byok")
@@ -150,6 +158,15 @@ def create_server(backend: Backend | None = None) -> ByokServer:
         await server.backend.settled()
         ledger, budget = server.backend.ledger, server.backend.settings.budget
         return await asyncio.to_thread(ledger.summary, params.month, params.group_by, budget)
+
+    @server.byok_command(Command.FORGET_APPROVALS, ForgetApprovalsParams)
+    async def forget_approvals(params: ForgetApprovalsParams) -> dict[str, Any]:
+        approvals, root = server.backend.approvals, server.workspace.root_path
+        if params.all:
+            forgotten = await asyncio.to_thread(approvals.forget, None)
+        else:
+            forgotten = await asyncio.to_thread(approvals.forget_workspace, Path(root) if root else None)
+        return {"forgotten": forgotten}
 
     def show_warning(message: str) -> None:
         server.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=message))

@@ -8,16 +8,20 @@ from __future__ import annotations
 import contextlib
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
 
-from byok.base.config import ProviderKind, ProviderSettings, Settings
+from byok.base.config import ProviderKind, ProviderSettings, Settings, WireApi
 from byok.base.display import visible
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.providers.base import Provider
 from byok.providers.urls import origin
+
+if TYPE_CHECKING:
+    from byok.providers.openai import OpenAIProvider
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,8 +193,26 @@ def check_endpoint(url: str, provider_id: str, kind: ProviderKind) -> None:
     )
 
 
-def create_provider(resolved: ResolvedProvider, key: str | None, client: httpx.AsyncClient) -> Provider:
-    """Build the adapter for a resolved provider. The caller has already checked the key's binding.
+RESPONSES_KINDS: tuple[ProviderKind, ...] = ("openai", "azure", "openai-compatible")
+"""The provider kinds that may speak the Responses API."""
+
+
+def default_api(kind: ProviderKind, names: tuple[str, ...]) -> WireApi:
+    """The API a model speaks when its entry does not say: `responses` for OpenAI and Azure models whose name
+    contains `codex` or ends in `-pro` (they answer only there), else `chat`. OpenAI-compatible servers get
+    `chat` unless the entry says otherwise."""
+    if kind in ("openai", "azure"):
+        lowered = [name.lower() for name in names]
+        if any("codex" in name or name.endswith("-pro") for name in lowered):
+            return "responses"
+    return "chat"
+
+
+def create_provider(
+    resolved: ResolvedProvider, key: str | None, client: httpx.AsyncClient, api: WireApi = "chat"
+) -> Provider:
+    """Build the adapter for a resolved provider, speaking `api` where the kind has a choice. The caller has
+    already checked the key's binding (both APIs send the key to the same origin).
 
     A configured endpoint that does not parse is `insecure_endpoint` (see `check_endpoint`).
     """
@@ -213,9 +235,10 @@ def create_provider(resolved: ResolvedProvider, key: str | None, client: httpx.A
                 cause="byok.providers.azure.endpoint or .deployment is not set",
                 fix="Paste the deployment's full URL from the Azure portal into byok.providers.azure.endpoint",
             )
-        return AzureOpenAIProvider(
+        azure = AzureOpenAIProvider(
             pid, settings.endpoint, settings.deployment, settings.api_version, key, client
         )
+        return _speaking(api, azure)
     base_url = resolved.base_url
     if not base_url:
         raise ByokError(
@@ -235,6 +258,16 @@ def create_provider(resolved: ResolvedProvider, key: str | None, client: httpx.A
         return GeminiProvider(pid, base_url, key, client)
     from byok.providers.openai import OpenAIProvider
 
-    return OpenAIProvider(
+    chat = OpenAIProvider(
         pid, base_url, key, client, compatible=kind == "openai-compatible", extra_headers=settings.headers
     )
+    return _speaking(api, chat)
+
+
+def _speaking(api: WireApi, endpoint: OpenAIProvider) -> Provider:
+    """The adapter for `api` on an OpenAI-style endpoint: the endpoint's own (chat), or Responses on it."""
+    if api == "chat":
+        return endpoint
+    from byok.providers.openai_responses import ResponsesProvider
+
+    return ResponsesProvider(endpoint)

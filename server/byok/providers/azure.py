@@ -9,7 +9,7 @@ import httpx
 
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
-from byok.providers.base import ChatRequest, Message, ModelInfo, complete
+from byok.providers.base import ChatRequest, Message, ModelInfo, Provider, complete
 from byok.providers.openai import OpenAIProvider
 
 DEFAULT_API_VERSION = "2024-10-21"
@@ -80,8 +80,16 @@ class AzureOpenAIProvider(OpenAIProvider):
             )
         return super().error_from(status, error, headers)
 
-    async def verify(self) -> list[ModelInfo]:
-        """A 1-token request checks key, deployment and API version together."""
+    def responses_url(self) -> str:
+        """Azure's v1 route: the deployment goes in the body as `model`, and it takes no api-version."""
+        return f"{self.base_url}/openai/v1/responses"
+
+    def responses_model(self, request: ChatRequest) -> str:
+        return self.deployment
+
+    async def verify(self, via: Provider | None = None) -> list[ModelInfo]:
+        """A 1-token request (through `via`, the adapter of the API the deployment speaks) checks key,
+        deployment and route together."""
         probe = ChatRequest(model=self.deployment, messages=[Message("user", "ping")], max_tokens=1)
-        await complete(self, probe)
+        await complete(via or self, probe)
         return [ModelInfo(self.deployment)]

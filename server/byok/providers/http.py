@@ -407,6 +407,11 @@ class ToolCalls:
             self._count_arguments(size, call.size)
             call.fragments.append(arguments)
 
+    def has_arguments(self, index: int) -> bool:
+        """Whether the unfinished call at `index` has had any argument fragment."""
+        call = self._pending.get(index)
+        return call is not None and bool(call.fragments)
+
     def whole(self, arguments: Any) -> None:
         """Count a call that arrived whole, its arguments already parsed (Gemini)."""
         self._count_call()

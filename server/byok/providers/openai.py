@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from byok.providers.base import (
     Finish,
     Message,
     ModelInfo,
+    Provider,
     ReasoningDelta,
     StreamEvent,
     TextDelta,
@@ -41,7 +43,8 @@ from byok.providers.http import (
 from byok.providers.model_limits import Limits, listed_limits, local_limits, local_server, with_limits
 from byok.providers.sse import RAW_JSON_EVENT, iter_sse, response_lines
 
-REASONING_MODEL = re.compile(r"^(?:openai/)?(?:o\d|gpt-5)", re.IGNORECASE)
+REASONING_MODEL = re.compile(r"^(?:openai/)?(?:o\d|gpt-5)|codex", re.IGNORECASE)
+"""Names of reasoning models (o-series, GPT-5 and every codex model)."""
 FINISH_REASONS = {
     "stop": "stop",
     "length": "length",
@@ -51,7 +54,7 @@ FINISH_REASONS = {
 
 
 def is_reasoning_model(model: str) -> bool:
-    return bool(REASONING_MODEL.match(model))
+    return bool(REASONING_MODEL.search(model))
 
 
 class OpenAIProvider(HttpProvider):
@@ -112,20 +115,37 @@ class OpenAIProvider(HttpProvider):
     # -- the stream --------------------------------------------------------------------------------------
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        async with self.post_stream(self.chat_url(), self.request_body(request), self.chat_params()) as lines:
+            async for event in self.decode(lines):
+                yield event
+
+    @asynccontextmanager
+    async def post_stream(
+        self, url: str, body: dict[str, Any], params: Mapping[str, str] | None = None
+    ) -> AsyncIterator[AsyncIterator[str]]:
+        """POST `body` to this endpoint and yield the event stream's lines (shared with the Responses API)."""
         headers = {**self.extra_headers, **self.auth_headers(), "Accept": "text/event-stream"}
         async with open_stream(
             self.client,
             "POST",
-            self.chat_url(),
+            url,
             provider=self.provider_id,
             parse_error=self.parse_error,
             headers=headers,
-            body=self.request_body(request),
-            params=self.chat_params(),
+            body=body,
+            params=params,
             unreachable_fix=self.unreachable_fix(),
         ) as response:
-            async for event in self.decode(response_lines(response, provider=self.provider_id)):
-                yield event
+            yield response_lines(response, provider=self.provider_id)
+
+    # -- the Responses API on this endpoint (see openai_responses.py) -------------------------------------
+
+    def responses_url(self) -> str:
+        return f"{self.base_url}/responses"
+
+    def responses_model(self, request: ChatRequest) -> str:
+        """The `model` a Responses request names (Azure: the deployment)."""
+        return request.model
 
     async def decode(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
         """Turn Chat Completions SSE into normalised events (shared by Azure and compatible servers)."""
@@ -235,8 +255,9 @@ class OpenAIProvider(HttpProvider):
             )
         return status_error(status, self.provider_id, message, headers)
 
-    async def verify(self) -> list[ModelInfo]:
-        """`GET /models`; for a local server also its native metadata endpoint (context windows)."""
+    async def verify(self, via: Provider | None = None) -> list[ModelInfo]:
+        """The model list (free, and the same whichever API `via` speaks); for a local server also its native
+        metadata endpoint (context windows)."""
         headers = {**self.extra_headers, **self.auth_headers()}
         url = f"{self.base_url}/models"
         payload = await self.get_json(url, headers=headers, unreachable_fix=self.unreachable_fix())
@@ -261,7 +282,7 @@ class OpenAIProvider(HttpProvider):
         return with_limits(ids, listed, await local_limits(server, root, ids, fetch))
 
 
-def _arguments_json(call: ToolCall) -> str:
+def arguments_json(call: ToolCall) -> str:
     """The arguments to echo in history; malformed ones become `{}` (the API may reject invalid JSON)."""
     if "_error" in call.arguments:
         return "{}"
@@ -282,7 +303,7 @@ def _wire_message(message: Message, reasoning: bool) -> dict[str, Any]:
                 "type": "function",
                 "function": {
                     "name": call.name,
-                    "arguments": _arguments_json(call),
+                    "arguments": arguments_json(call),
                 },
             }
             for call in message.tool_calls
