@@ -447,7 +447,11 @@ class Backend:
 
     async def _discover(self) -> LocalServer | None:
         """Probe (bounded by `PROBE_BUDGET_S`), then verify the server found to learn its context windows."""
-        if not self._may_discover() or await self.list_keys():
+        try:
+            if not self._may_discover() or await self.list_keys():
+                return None
+        except ByokError as exc:  # a keychain that cannot be read: nothing says there is no key
+            log.warning("not looking for a local model server: %s", exc)
             return None
         network = await self.network()
         found = await discover(network.client, candidates())
