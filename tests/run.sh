@@ -56,6 +56,10 @@ log "ruff + mypy"
 log "vscode-client: npm ci, type-check, lint, bundle"
 (cd vscode-client && npm ci --no-audit --no-fund --loglevel=error && npm run --silent check && npm run --silent build)
 
+log "ACP clients: the official TypeScript SDK, 1.x and 2.x (cached)"
+export BYOK_CACHE_DIR="${BYOK_CACHE_DIR:-$HOME/.cache/byok-ci}"
+bash tests/e2e/acp_clients/setup.sh >/dev/null
+
 if ((browser)); then
   log "VS Code end-to-end prerequisites (cached)"
   export BYOK_CACHE_DIR="${BYOK_CACHE_DIR:-$HOME/.cache/byok-ci}"

@@ -19,7 +19,7 @@ import platformdirs
 from pydantic import ValidationError
 
 from byok import __version__
-from byok.base.config import load_settings
+from byok.base.config import REASONING_EFFORTS, load_settings
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.base.redaction import DeltaRedactor, redact
@@ -185,6 +185,7 @@ async def dispatch(backend: Backend, args: argparse.Namespace) -> int:
                 "messages": [{"role": "user", "content": args.prompt}],
                 "model": args.model,
                 "files": args.file_uris,
+                "reasoning": {"effort": args.reasoning} if args.reasoning else None,
             }
         )
         # The user named each file in their own shell: its folder is the jail; secrets, /proc and such stay out.
@@ -292,6 +293,16 @@ def _render_models(models: list[dict[str, Any]]) -> str:
     return _table(rows)
 
 
+def _render_reasoning(reasoning: dict[str, Any] | None) -> str:
+    """`  reasoning: high (24576-token budget)`, and the note when the asked value was fitted."""
+    if not reasoning:
+        return ""
+    effort = reasoning["effort"] or "not sent"
+    budget = f" ({reasoning['budgetTokens']}-token budget)" if reasoning["budgetTokens"] else ""
+    note = f"; {reasoning['note']}" if reasoning.get("note") else ""
+    return f"  reasoning: {effort}{budget}{note}"
+
+
 def _render_status(status: dict[str, Any]) -> str:
     lines = [f"byok {status['version']}"]
     if status["localServer"]:
@@ -301,7 +312,7 @@ def _render_status(status: dict[str, Any]) -> str:
             lines.append(f"  {feature:<11} (none): {info['error']['message']}. {info['error']['fix']}")
             continue
         where = "built-in" if info["builtin"] else info["provider"]
-        lines.append(f"  {feature:<11} {info['model']}  [{where}]")
+        lines.append(f"  {feature:<11} {info['model']}  [{where}]{_render_reasoning(info.get('reasoning'))}")
     lines.append("keys:")
     lines += [f"  {k['provider']:<11} {k['fingerprint']}  ({k['source']})" for k in status["keys"]] or [
         "  (none)"
@@ -335,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     usage = commands.add_parser("usage", help="what byok requests cost this month, with a per-day chart")
     usage.add_argument("--month", help="YYYY-MM (default: this month)")
     usage.add_argument("--group-by", choices=["model", "provider", "feature", "day"], default="model")
+    commands.add_parser(
+        "acp", help="run byok as an ACP agent on stdin/stdout (Zed, JetBrains, CodeCompanion, agent-shell)"
+    )
     approvals = commands.add_parser(
         "approvals",
         help='what "Always allow" remembered (commands, MCP tools and servers); --forget clears it',
@@ -349,13 +363,42 @@ def build_parser() -> argparse.ArgumentParser:
     chat_parser.add_argument("prompt")
     chat_parser.add_argument("--model")
     chat_parser.add_argument(
+        "--reasoning",
+        choices=list(REASONING_EFFORTS),
+        help="how hard the model should think (fitted to what the model takes)",
+    )
+    chat_parser.add_argument(
         "--file", action="append", default=[], help="a file to send as context (repeatable)"
     )
     return parser
 
 
+def serve_acp(settings: Path | None) -> None:
+    """`byok acp`: the ACP agent on stdio, with the CLI's settings file; exits when stdin closes."""
+    from byok.acp.stdio import configure_logging, serve
+
+    configure_logging()
+    try:
+        asyncio.run(serve(load_backend(settings)))
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def acp_main() -> None:
+    """The `byok-acp` entry point: `byok acp` for editors that take a bare command."""
+    parser = argparse.ArgumentParser(prog="byok-acp", description="byok as an ACP agent on stdin/stdout")
+    parser.add_argument("--version", action="version", version=f"byok {__version__}")
+    parser.add_argument(
+        "--settings", type=Path, help="settings JSON file (default: $BYOK_SETTINGS or the user config dir)"
+    )
+    serve_acp(parser.parse_args().settings)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.command == "acp":
+        serve_acp(args.settings)
+        return
     if args.command == "keys" and args.keys_command == "set":
         args.secret = read_secret(args.provider)
     if args.command == "chat":

@@ -242,7 +242,7 @@ async def test_run_command_allowed_denied_and_timed_out(
 
     async with lsp_session(settings, env, root=root.as_uri()) as s:
         await s.command("byok.setKey", {"provider": "openai", "key": TEST_KEY_OPENAI})
-        s.message_answer = "Allow"
+        s.message_answer = "Allow once"
         script('echo "in $(pwd)"; echo "key=$SOME_SERVICE_API_KEY"; touch ran.txt; exit 3')
         await s.command("byok.agent", {"task": "run", "model": "gpt-4o"})
         output = tool_messages(fake.requests[-1].json())["call_r"]
@@ -250,7 +250,11 @@ async def test_run_command_allowed_denied_and_timed_out(
         assert "leak-me-not" not in output and "key=\n" in output
         assert (root / "ran.txt").exists()
         request = s.message_requests[-1]
-        assert [a.title for a in request.actions or []] == ["Allow", "Deny"]
+        assert [a.title for a in request.actions or []] == [
+            "Allow once",
+            "Always allow `pwd …`, `echo …`, `touch …`, `exit …` here",
+            "Deny",
+        ]
         assert "touch ran.txt" in request.message
 
         s.message_answer = None
@@ -260,7 +264,7 @@ async def test_run_command_allowed_denied_and_timed_out(
         assert result["steps"][0]["toolCalls"][0]["ok"] is False
         assert not (root / "denied.txt").exists()
 
-        s.message_answer = "Allow"
+        s.message_answer = "Allow once"
         script("sleep 30 & echo $! > bg.pid; sleep 30")
         started = asyncio.get_running_loop().time()
         await s.command("byok.agent", {"task": "run", "model": "gpt-4o"})

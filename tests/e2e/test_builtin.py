@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,43 @@ async def test_tab_inline_completion_and_completion(server_env: dict[str, str], 
         assert isinstance(completion, types.CompletionList)
         assert completion.items[0].text_edit is not None
         assert completion.items[0].text_edit.new_text == "oding='utf-8') as handle:"
+
+
+async def test_tab_learns_from_the_files_beside_an_opened_document_but_never_secrets(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Nearby files (same folder, same extension, inside the workspace) teach Tab; a secrets file does not."""
+    (tmp_path / "client.py").write_text("response = self.session.request_with_retries(method, url)\n" * 2)
+    (tmp_path / ".env.py").write_text("token = self.session.TOKEN_FAKE_NEVER_LEARNT\n" * 5)
+    typed = "result = self.session.req"
+    async with lsp_session({}, server_env, root=tmp_path.as_uri()) as s:
+        uri = open_document(s, tmp_path / "main.py", typed)
+
+        async def suggestion(line: str) -> str | None:
+            s.client.text_document_did_change(
+                types.DidChangeTextDocumentParams(
+                    text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+                    content_changes=[types.TextDocumentContentChangeWholeDocument(text=line)],
+                )
+            )
+            inline = await s.client.text_document_inline_completion_async(
+                types.InlineCompletionParams(
+                    text_document=types.TextDocumentIdentifier(uri=uri),
+                    position=types.Position(line=0, character=len(line)),
+                    context=types.InlineCompletionContext(
+                        trigger_kind=types.InlineCompletionTriggerKind.Invoked
+                    ),
+                )
+            )
+            items = inline.items if isinstance(inline, types.InlineCompletionList) else inline
+            return items[0].insert_text if items else None
+
+        for _ in range(100):  # the nearby files are read in the background after didOpen
+            if (got := await suggestion(typed)) is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert got == "uest_with_retries(method, url)"
+        assert await suggestion("token = self.session.TOK") is None
 
 
 async def test_tab_next_edit_after_rename(server_env: dict[str, str], tmp_path: Path) -> None:

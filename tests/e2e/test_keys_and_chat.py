@@ -167,6 +167,7 @@ async def test_streamed_chat_on_each_family(
         assert result["usage"] == {
             "inputTokens": 11,
             "outputTokens": 4,
+            "reasoningTokens": 0,
             "estimated": False,
             "costUsd": pytest.approx(expected_cost) if expected_cost is not None else None,
         }

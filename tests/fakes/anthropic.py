@@ -10,6 +10,8 @@ from tests.fakes.sse import fragments, named_event, retry_headers, stream_reply
 
 ToolUse = tuple[str, str, str | dict[str, Any]]
 """(id, name, input): input as the JSON string to stream, or an object to serialise."""
+Thinking = tuple[str, str] | str
+"""A thinking block: (thinking text, signature), or the opaque `data` of a redacted_thinking block."""
 
 MESSAGE_ID = "msg_fake0001"
 REQUEST_ID = "req_fake0001"
@@ -33,10 +35,13 @@ def anthropic_stream(
     error_message: str = "Overloaded",
     headers: dict[str, str] | None = None,
     delay_between: float = 0.0,
+    thinking: list[Thinking] | None = None,
 ) -> Reply:
     """A streamed Messages reply with named events.
 
-    `message_start` (input tokens, `output_tokens: 1`), a text block (start, a `ping` when `ping`,
+    `message_start` (input tokens, `output_tokens: 1`), one block per `thinking` entry (a `thinking` block
+    streamed as `thinking_delta`s then one `signature_delta`, as the API does; or a `redacted_thinking`
+    block whose `data` comes whole in its start event), a text block (start, a `ping` when `ping`,
     one `text_delta` per text, stop) when `texts` is non-empty, one `tool_use` block per tool use
     (`input_json_delta` fragments, the first one empty), `message_delta` (`stop_reason` defaults to
     "tool_use" with tool uses, else "end_turn"; cumulative `output_tokens`), `message_stop`.
@@ -69,13 +74,16 @@ def anthropic_stream(
         )
     ]
     index = 0
+    for block in thinking or []:
+        events += _thinking_events(index, block)
+        index += 1
     if texts or error_after is not None:
         events.append(
             named_event(
                 "content_block_start",
                 {
                     "type": "content_block_start",
-                    "index": 0,
+                    "index": index,
                     "content_block": {"type": "text", "text": ""},
                 },
             )
@@ -90,7 +98,7 @@ def anthropic_stream(
                     "content_block_delta",
                     {
                         "type": "content_block_delta",
-                        "index": 0,
+                        "index": index,
                         "delta": {"type": "text_delta", "text": text},
                     },
                 )
@@ -106,8 +114,8 @@ def anthropic_stream(
                 )
             )
             return stream_reply(events, {**ANTHROPIC_HEADERS, **(headers or {})}, delay_between)
-        events.append(named_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
-        index = 1
+        events.append(named_event("content_block_stop", {"type": "content_block_stop", "index": index}))
+        index += 1
     for offset, (use_id, name, tool_input) in enumerate(uses):
         block = index + offset
         events.append(
@@ -147,6 +155,61 @@ def anthropic_stream(
     )
     events.append(named_event("message_stop", {"type": "message_stop"}))
     return stream_reply(events, {**ANTHROPIC_HEADERS, **(headers or {})}, delay_between)
+
+
+def _thinking_events(index: int, block: Thinking) -> list[Item]:
+    def delta(payload: dict[str, Any]) -> Item:
+        return named_event(
+            "content_block_delta", {"type": "content_block_delta", "index": index, "delta": payload}
+        )
+
+    if isinstance(block, str):
+        start = {"type": "redacted_thinking", "data": block}
+        middle: list[Item] = []
+    else:
+        text, signature = block
+        start = {"type": "thinking", "thinking": "", "signature": ""}
+        middle = [delta({"type": "thinking_delta", "thinking": piece}) for piece in fragments(text, 3)]
+        middle.append(delta({"type": "signature_delta", "signature": signature}))
+    return [
+        named_event(
+            "content_block_start", {"type": "content_block_start", "index": index, "content_block": start}
+        ),
+        *middle,
+        named_event("content_block_stop", {"type": "content_block_stop", "index": index}),
+    ]
+
+
+def thinking_problems(body: dict[str, Any], returned: list[list[dict[str, Any]]]) -> list[str]:
+    """What the Messages API would refuse (400) in a request with thinking, per its documented rules:
+    sampling knobs with thinking on, a budget under 1024 or not below max_tokens, adaptive thinking without
+    a known effort, and a tool-use assistant turn whose thinking blocks (`returned`: the blocks each
+    earlier reply streamed, in order) were dropped, reordered or changed."""
+    problems: list[str] = []
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
+        problems += [
+            f"{knob} is not allowed with thinking"
+            for knob in ("temperature", "top_p", "top_k")
+            if knob in body
+        ]
+        if thinking["type"] == "enabled":
+            budget = thinking.get("budget_tokens")
+            if not isinstance(budget, int) or budget < 1024:
+                problems.append("thinking.budget_tokens must be >= 1024")
+            elif budget >= body.get("max_tokens", 0):
+                problems.append("max_tokens must be greater than thinking.budget_tokens")
+        elif (body.get("output_config") or {}).get("effort") not in ("low", "medium", "high", "xhigh", "max"):
+            problems.append("output_config.effort must be one of low, medium, high, xhigh, max")
+    assistant_turns = [m for m in body.get("messages", []) if m.get("role") == "assistant"]
+    for turn, blocks in zip(assistant_turns, returned, strict=False):
+        content = turn["content"] if isinstance(turn["content"], list) else []
+        sent = [b for b in content if b.get("type") in ("thinking", "redacted_thinking")]
+        if sent != blocks:
+            problems.append("thinking blocks must be passed back unmodified and in their original order")
+        if sent and content[: len(sent)] != sent:
+            problems.append("an assistant turn must start with its thinking blocks")
+    return problems
 
 
 def anthropic_message(

@@ -150,7 +150,7 @@ async def test_the_question_shows_hidden_parts_and_the_command_env_is_an_allow_l
     command = "env" + " " * 300 + "; echo \u202eend" + "\n" * 20 + "echo tail"
     script(fake, ("c1", "run_command", {"command": command}))
     settings = settings_for(fake, agent={"commandEnv": ["TOOLCHAIN_HOME"]})
-    async with agent_session(settings, env, root, answer="Allow") as s:
+    async with agent_session(settings, env, root, answer="Allow once") as s:
         await s.command("byok.agent", {"task": "run", "model": "gpt-4o"})
         question = s.message_requests[0].message
         assert "⟨300 spaces⟩; echo \\u202eend⟨\\n repeated 20 times⟩echo tail" in question
@@ -429,7 +429,7 @@ async def test_command_env_never_passes_keys_even_when_a_setting_names_them(
     settings = settings_for(fake, agent={"commandEnv": named})
     settings["providers"]["local"] = {"kind": "openai-compatible", "baseUrl": f"{fake.url}/v1"}
     script(fake, ("c1", "run_command", {"command": "env"}))
-    async with agent_session(settings, env, root, answer="Allow") as s:
+    async with agent_session(settings, env, root, answer="Allow once") as s:
         await s.command("byok.setKey", {"provider": "local", "key": TEST_KEY_COMPAT})  # a registered key
         await s.command("byok.agent", {"task": "run tests", "model": "gpt-4o"})
         question = s.message_requests[0].message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ def git_root(root: Path) -> Path:
 
 
 def tools(root: Path, **options: Any) -> Tools:
-    settings = {"ask": None, "allow_commands": False, "command_timeout_s": 5.0, **options}
+    settings = {"choose": None, "allow_commands": False, "command_timeout_s": 5.0, **options}
     return Tools(Changes(Workspace(root)), **settings)
 
 
@@ -295,26 +296,29 @@ async def test_list_files_uses_git_in_a_repository(git_root: Path) -> None:
 async def test_run_command_permission(root: Path) -> None:
     asked: list[str] = []
 
-    async def deny(question: str) -> bool | None:
+    async def deny(question: str, actions: Sequence[str]) -> str | None:
         asked.append(question)
-        return False
+        return actions[-1]
 
-    async def cannot_ask(question: str) -> bool | None:
+    async def cannot_ask(question: str, actions: Sequence[str]) -> str | None:
         return None
 
     content, error = await call(
-        tools(root, ask=deny, allow_commands=True), "run_command", command="touch x", cwd="src"
+        tools(root, choose=deny, allow_commands=True), "run_command", command="touch x", cwd="src"
     )
     assert (
         error
         and "did not allow" in content
-        and asked == ["byok agent wants to run a command in src:\ntouch x"]
+        and asked
+        == [
+            "byok agent wants to run a command in src:\ntouch x\nAsked because no allow pattern matches `touch x`."
+        ]
     )
-    assert (await call(tools(root, ask=cannot_ask), "run_command", command="touch x"))[1] is True
+    assert (await call(tools(root, choose=cannot_ask), "run_command", command="touch x"))[1] is True
     assert (await call(tools(root), "run_command", command="touch x"))[1] is True, "headless without opt-in"
     assert not (root / "x").exists()
     content, error = await call(
-        tools(root, ask=cannot_ask, allow_commands=True), "run_command", command="touch x"
+        tools(root, choose=cannot_ask, allow_commands=True), "run_command", command="touch x"
     )
     assert not error and "exit code 0" in content and (root / "x").exists()
     assert (await call(tools(root, allow_commands=True), "run_command", command="ls", cwd="../"))[1] is True

@@ -60,14 +60,36 @@ def test_uses_the_step_seen_above() -> None:
     assert got is not None and got.text == "4] = 8"
 
 
-def test_closes_brackets_and_quotes() -> None:
+def test_closes_what_lines_ending_in_the_same_tokens_closed_elsewhere() -> None:
     model = TabModel()
-    model.open(A, 'greeting = "hello"\nprint("hello\n')
+    model.open(A, "x = f(value)\ny = g(value)\nz = h(value\n")
+    got = model.suggest(A, 2, 11)
+    assert got is not None and (got.kind, got.text) == ("fragment", ")")
+
+
+def test_says_nothing_when_the_lines_it_knows_disagree() -> None:
+    model = TabModel()
+    model.open(B, "".join(f"run(task, {n})\n" for n in range(6)))
+    model.open(A, "run(ta\n")
+    assert model.suggest(A, 0, 6) is None  # six ways on from `run(ta`, none likely enough
+
+
+def test_an_even_split_between_lines_is_not_shown_but_context_decides() -> None:
+    model = TabModel()
+    model.open(B, "".join(f"import m{n}\nvalue = compute({n})\n" for n in range(6)))
+    model.open(A, "x = 1\nvalue = comp\n")
+    assert model.suggest(A, 1, 12) is None
+    model.change(A, "import m2\nvalue = comp\n")
     got = model.suggest(A, 1, 12)
-    assert got is not None and (got.kind, got.text) == ("close", '")')
-    model.change(A, "if isinstance(value, (int, float)\n")
-    got = model.suggest(A, 0, 33)
-    assert got is not None and got.text == "):"
+    assert got is not None and (got.kind, got.text) == ("line", "ute(2)")
+
+
+def test_continues_the_end_of_a_line_seen_inside_other_lines() -> None:
+    model = TabModel()
+    model.open(B, "a = self.client.request(method, url)\nb = self.client.request(method, url)\n")
+    model.open(A, "response = await self.client.req\n")
+    got = model.suggest(A, 0, 32)
+    assert got is not None and (got.kind, got.text) == ("fragment", "uest(method, url)")
 
 
 def test_no_closers_in_the_middle_of_an_unknown_word_or_in_prose() -> None:
@@ -86,10 +108,10 @@ def test_does_not_repeat_closers_the_editor_already_inserted() -> None:
 
 def test_completes_a_known_identifier_then_closes() -> None:
     model = TabModel()
-    model.open(B, "def compute_total(items):\n    return sum(items)\n")
-    model.open(A, "result = len(compute_t\n")
-    got = model.suggest(A, 0, 22)
-    assert got is not None and (got.kind, got.text) == ("word", "otal)")
+    model.open(B, "a = len(items)\nb = sum(items)\nc = max(items)\nfor item in items:\n    pass\n")
+    model.open(A, "d = min(it\n")
+    got = model.suggest(A, 0, 10)
+    assert got is not None and (got.kind, got.text) == ("fragment", "ems)")
 
 
 def test_next_edit_after_a_rename_covers_the_old_identifier() -> None:
@@ -153,6 +175,8 @@ def test_incremental_index_matches_a_fresh_one() -> None:
     fresh.open(A, text)
     assert edited._lines.counts == fresh._lines.counts
     assert edited._lines.keys == fresh._lines.keys
-    assert edited._words.counts == fresh._words.counts
     assert edited._next == fresh._next
+    assert edited._previous == fresh._previous
+    assert edited._indents == fresh._indents
+    assert edited._texts == fresh._texts
     assert edited.suggest(A, 50, 9) == fresh.suggest(A, 50, 9)

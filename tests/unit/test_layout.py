@@ -9,9 +9,19 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "server" / "byok"
-RANK = {"base": 0, "providers": 1, "builtin": 1, "workspace": 1, "core": 2, "features": 3, "lsp": 4, "cli": 5}
+RANK = {
+    "base": 0,
+    "providers": 1,
+    "builtin": 1,
+    "workspace": 1,
+    "core": 2,
+    "features": 3,
+    "lsp": 4,
+    "acp": 4,
+    "cli": 5,
+}
 """Each layer may import its own layer and lower ones; the three rank-1 siblings never import each other."""
-NO_LSP_LIBRARIES = {"base", "providers", "builtin", "core"}
+NO_LSP_LIBRARIES = {"base", "providers", "builtin", "core", "acp"}
 
 
 def _module_name(path: Path) -> str:

@@ -54,3 +54,11 @@ def test_the_vscode_client_names_commands_only_through_its_protocol_module() -> 
         if source.name != "protocol.ts":
             literal = re.findall(r"['\"](byok[./][A-Za-z]+)['\"]", source.read_text(encoding="utf-8"))
             assert not [name for name in literal if name in {*Command, *Notification}], source.name
+
+
+def test_the_acp_names_are_documented() -> None:
+    from byok.base.names import AUTO_MODEL, AcpConfig, AcpMode, AcpPermission
+
+    section = DOC.split("## ACP agent", 1)[1].split("\n## ", 1)[0]
+    names = {*AcpMode, *AcpConfig, *AcpPermission, AUTO_MODEL}
+    assert not [name for name in names if f"`{name}`" not in section]

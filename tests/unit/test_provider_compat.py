@@ -109,7 +109,8 @@ async def test_compatible_servers_get_plain_chat_fields(
         "stream_options": {"include_usage": True},
         "max_tokens": 50,
         "temperature": 0.7,
-    }
+        "reasoning_effort": "high",
+    }, "plain chat fields; the effort asked goes as given (Ollama, vLLM, OpenRouter read reasoning_effort)"
 
 
 async def test_stream_without_usage_or_role_chunk(fake: FakeServer, local: OpenAIProvider) -> None:

@@ -106,7 +106,7 @@ async def test_text_stream_and_request_shape(fake: FakeServer, adapter: GeminiPr
 
 async def test_thoughts_count_as_output(fake: FakeServer, adapter: GeminiProvider) -> None:
     fake.route("POST", STREAM, gemini_stream(["a"], usage=(10, 5), thoughts_tokens=7))
-    assert (await complete(adapter, HI)).usage == Usage(10, 12)
+    assert (await complete(adapter, HI)).usage == Usage(10, 12, reasoning_tokens=7)
 
 
 async def test_thought_parts_are_reasoning(fake: FakeServer, adapter: GeminiProvider) -> None:

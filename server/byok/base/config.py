@@ -20,7 +20,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
 ProviderKind = Literal["openai", "anthropic", "google", "azure", "bedrock", "openai-compatible"]
 WireApi = Literal["chat", "responses"]
@@ -79,6 +79,49 @@ class ProviderSettings(CamelModel):
         )
 
 
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+REASONING_EFFORTS: tuple[ReasoningEffort, ...] = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+"""Every effort, least to most; `none` turns reasoning off where the model allows it."""
+
+
+class ReasoningSettings(CamelModel):
+    """How hard a model should think, as asked (core fits it to what the model supports)."""
+
+    model_config = ConfigDict(extra="forbid")
+    effort: ReasoningEffort | None = None
+    budget_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    """A thinking budget in tokens, for APIs that take one; others get the nearest effort."""
+    summary: bool | None = None
+    """Ask for the model's reasoning (or its summary) to be streamed."""
+
+    def over(self, lower: ReasoningSettings | None) -> ReasoningSettings:
+        """These settings on top of `lower`: `effort` and `budgetTokens` are one knob (a layer that sets
+        either replaces both), `summary` is taken from the highest layer that sets it."""
+        if lower is None:
+            return self
+        knob_set = self.effort is not None or self.budget_tokens is not None
+        return ReasoningSettings(
+            effort=self.effort if knob_set else lower.effort,
+            budget_tokens=self.budget_tokens if knob_set else lower.budget_tokens,
+            summary=self.summary if self.summary is not None else lower.summary,
+        )
+
+
+class ThinkingBudgetRange(CamelModel):
+    model_config = ConfigDict(extra="forbid")
+    min: int = Field(default=1, ge=0)
+    max: int = Field(gt=0)
+
+
+class ReasoningCapability(CamelModel):
+    """What a model accepts: its efforts (empty: it does not reason) and, for models that take a thinking
+    budget instead of an effort (Anthropic before adaptive thinking, Gemini 2.x), the budget's range."""
+
+    model_config = ConfigDict(extra="forbid")
+    efforts: list[ReasoningEffort]
+    budget: ThinkingBudgetRange | None = None
+
+
 class ModelSettings(CamelModel):
     """A model the user can pick: `id` is what they choose, `model` the provider's own name for it."""
 
@@ -87,6 +130,7 @@ class ModelSettings(CamelModel):
     model: str | None = None
     context_window: int | None = Field(default=None, gt=0)
     max_output_tokens: int | None = Field(default=None, gt=0)
+    reasoning: ReasoningSettings | None = None
     api: WireApi | None = None
     """Chat Completions or the Responses API (providers of kind openai, azure, openai-compatible); unset: the
     default rule in `providers.default_api`."""
@@ -99,13 +143,27 @@ class ModelSettings(CamelModel):
 ModelChoice = str | list[str] | None
 
 
-class FeatureSettings(CamelModel):
-    """The model id (or fallback list) for each BYOK feature. Tab and Apply are always built in."""
+class FeatureChoice(CamelModel):
+    """A feature's model (or fallback list) and the reasoning it asks for; both optional."""
 
-    chat: ModelChoice = None
-    inline_edit: ModelChoice = None
-    composer: ModelChoice = None
-    agent: ModelChoice = None
+    model_config = ConfigDict(extra="forbid")
+    model: ModelChoice = None
+    reasoning: ReasoningSettings | None = None
+
+
+class FeatureSettings(CamelModel):
+    """Each BYOK feature's model: an id, a list of ids tried in order, or `{model, reasoning}`.
+    Tab and Apply are always built in."""
+
+    chat: ModelChoice | FeatureChoice = None
+    inline_edit: ModelChoice | FeatureChoice = None
+    composer: ModelChoice | FeatureChoice = None
+    agent: ModelChoice | FeatureChoice = None
+
+    def choice(self, feature: str) -> FeatureChoice:
+        """The feature's setting (`feature` as on the wire: "inlineEdit") in object form."""
+        value = getattr(self, to_snake(feature))
+        return value if isinstance(value, FeatureChoice) else FeatureChoice(model=value)
 
 
 class TimeoutSettings(CamelModel):
@@ -208,6 +266,17 @@ class PriceSettings(CamelModel):
         return prices, problems
 
 
+ReviewMode = Literal["apply", "preview"]
+"""How edits reach the editor: applied (`apply`) or as a preview the user confirms change by change."""
+
+
+class CommandSettings(CamelModel):
+    """`agent.commands`: patterns run_command checks (`*` = any characters); deny beats allow."""
+
+    allow: list[str] = Field(default_factory=list)
+    deny: list[str] = Field(default_factory=list)
+
+
 class AgentSettings(CamelModel):
     allow_commands: bool = False
     """Headless opt-in (run_command, edits to run-able files) for a client that cannot ask the user."""
@@ -219,6 +288,12 @@ class AgentSettings(CamelModel):
     """Environment variables passed to commands besides PATH, HOME, LANG, LC_*, TERM ... (an allow-list)."""
     permission_timeout_s: float = Field(default=300.0, gt=0)
     """How long a consent question waits for the user; no answer denies."""
+    commands: CommandSettings = Field(default_factory=CommandSettings)
+    review: ReviewMode = "apply"
+
+
+class ComposerSettings(CamelModel):
+    review: ReviewMode = "apply"
 
 
 class ContextSettings(CamelModel):
@@ -238,7 +313,10 @@ class Settings(CamelModel):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     prices: dict[str, PriceSettings] = Field(default_factory=dict)
     agent: AgentSettings = Field(default_factory=AgentSettings)
+    composer: ComposerSettings = Field(default_factory=ComposerSettings)
     context: ContextSettings = Field(default_factory=ContextSettings)
+    reasoning_models: dict[str, ReasoningCapability] = Field(default_factory=dict)
+    """Model-name glob -> what it accepts; consulted before the shipped table (byok/data/reasoning.json)."""
     discover_local_servers: bool = True
     """With no key and no model configured, look for Ollama, LM Studio, llama.cpp or vLLM on this machine."""
 
@@ -252,7 +330,7 @@ def load_settings(raw: Any) -> tuple[Settings, list[str]]:
     data = dict(raw)
     budget, problems = BudgetSettings.load(data.pop("budget", None))
     prices, price_problems = PriceSettings.load_table(data.pop("prices", None))
-    problems += price_problems
+    problems += price_problems + _drop_invalid_reasoning(data)
     for _ in range(len(data) + 1):
         try:
             return Settings.model_validate(data).model_copy(
@@ -267,3 +345,44 @@ def load_settings(raw: Any) -> tuple[Settings, list[str]]:
             for key in bad_keys:
                 data.pop(str(key), None)
     return Settings(budget=budget, prices=prices), problems
+
+
+def _drop_invalid_reasoning(data: dict[str, Any]) -> list[str]:
+    """Leave out (and report) each invalid `reasoning` of a model entry or feature and each invalid
+    `reasoningModels` entry, so one bad value does not reset all models or features to their defaults."""
+    places: list[tuple[str, dict[Any, Any], Any, type[BaseModel]]] = []
+    models = data.get("models")
+    if isinstance(models, list):
+        models = data["models"] = [dict(m) if isinstance(m, dict) else m for m in models]
+        places += [
+            (f"byok.models.{index}.reasoning", entry, "reasoning", ReasoningSettings)
+            for index, entry in enumerate(models)
+            if isinstance(entry, dict)
+        ]
+    features = data.get("features")
+    if isinstance(features, dict):
+        features = data["features"] = {k: dict(v) if isinstance(v, dict) else v for k, v in features.items()}
+        places += [
+            (f"byok.features.{name}.reasoning", entry, "reasoning", ReasoningSettings)
+            for name, entry in features.items()
+            if isinstance(entry, dict)
+        ]
+    table = data.get("reasoningModels", data.get("reasoning_models"))
+    if isinstance(table, dict):
+        table = dict(table)
+        data.pop("reasoning_models", None)
+        data["reasoningModels"] = table
+        places += [(f"byok.reasoningModels.{glob}", table, glob, ReasoningCapability) for glob in list(table)]
+    problems: list[str] = []
+    for where, holder, key, model in places:
+        if holder.get(key) is None:
+            continue
+        try:
+            model.model_validate(holder[key])
+        except ValidationError as exc:
+            del holder[key]
+            problems += [
+                f"{where}{''.join(f'.{part}' for part in error['loc'])}: {error['msg']} (left out)"
+                for error in exc.errors()
+            ]
+    return problems

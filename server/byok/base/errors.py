@@ -219,6 +219,39 @@ _CONTEXT_OVERFLOW = re.compile(
     re.IGNORECASE,
 )
 
+_REASONING_PARAMETER = re.compile(
+    r"reasoning[_.]effort|reasoning\.summary|output_config\.effort|\beffort\b|budget_tokens|thinking[_.]?(?:level|budget|config)|"
+    r"thinkingLevel|thinkingBudget|\bthinking\b",
+    re.IGNORECASE,
+)
+_EFFORT_WORDS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+_SUPPORTED_LIST = re.compile(
+    r"\b(?:supported values?(?: are)?|should be|must be|one of|expected)\b(.*)", re.IGNORECASE | re.DOTALL
+)
+
+
+def reasoning_rejected(provider: str, message: str, status: int = 400) -> ByokError:
+    """`bad_request` for a reasoning value the model refused; the fix lists the values the provider said
+    it takes (when its message says), else every effort."""
+    listed = _SUPPORTED_LIST.search(message)
+    quoted = re.findall(r"['\"`]([a-z]+)['\"`]", listed.group(1), re.IGNORECASE) if listed else []
+    supported = [word.lower() for word in quoted if word.lower() in _EFFORT_WORDS]
+    values = (
+        f"one this model takes: {', '.join(dict.fromkeys(supported))}"
+        if supported
+        else f"one the model takes (not every model takes each of {', '.join(_EFFORT_WORDS)})"
+    )
+    return ByokError(
+        ErrorCode.BAD_REQUEST,
+        message,
+        provider=provider,
+        status=status,
+        cause="The model does not accept the reasoning setting sent",
+        fix=f"Set reasoning.effort to {values}, or record the model's values in byok.reasoningModels so "
+        "byok fits them",
+        supportedEfforts=list(dict.fromkeys(supported)) or None,
+    )
+
 
 def error_for_status(
     status: int,
@@ -229,6 +262,8 @@ def error_for_status(
 ) -> ByokError:
     """The generic HTTP status mapping; providers refine it for their own quirks before calling this."""
     message = provider_message or f"HTTP {status}"
+    if status == 400 and _REASONING_PARAMETER.search(message):
+        return reasoning_rejected(provider, message, status)
     if status in (400, 413) and _CONTEXT_OVERFLOW.search(message):
         return ByokError(
             ErrorCode.CONTEXT_TOO_LARGE,

@@ -67,5 +67,31 @@ class ErrorCode(StrEnum):
     APPROVALS_UNAVAILABLE = "approvals_unavailable"
 
 
+class AcpMode(StrEnum):
+    """The ACP agent's session modes (`byok acp`): what the agent may do without asking."""
+
+    ASK = "ask"
+    EDIT = "edit"
+    AGENT = "agent"
+
+
+class AcpConfig(StrEnum):
+    """The ACP agent's session config option ids (`session/set_config_option`)."""
+
+    MODE = "mode"
+    MODEL = "model"
+
+
+class AcpPermission(StrEnum):
+    """The option ids of the ACP agent's `session/request_permission` asks."""
+
+    ALLOW_ONCE = "allow_once"
+    ALLOW_ALWAYS = "allow_always"
+    REJECT = "reject"
+
+
+AUTO_MODEL = "auto"
+"""The ACP model option that leaves the choice to byok's settings (`features.agent`, then chat's)."""
+
 BYOK_ERROR = -32050
 """JSON-RPC error code of every byok failure; `data.code` says which (see `ErrorCode`)."""

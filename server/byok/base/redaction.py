@@ -18,6 +18,7 @@ import logging
 import re
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 _PREFIXES = ("sk-ant-", "sk-or-", "sk-proj-", "sk-svcacct-", "sk-admin-", "AIza", "AKIA", "ASIA", "sk-")
 MAX_KEY_SHAPE_LEN = 256
@@ -304,6 +305,17 @@ class StreamRedactor:
         if hold_from > 0:
             self._before = buffer[hold_from - 1]
         return "".join(out)
+
+
+def redact_data(data: Any) -> Any:
+    """A JSON value with every string in it redacted (results and error data leaving a front end)."""
+    if isinstance(data, str):
+        return redact(data)
+    if isinstance(data, dict):
+        return {k: redact_data(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [redact_data(v) for v in data]
+    return data
 
 
 class DeltaRedactor:

@@ -212,13 +212,19 @@ def _table_price(model: str) -> Price | None:
     return None
 
 
-def table_names(model: str) -> Iterator[str]:
-    """The names a shipped table may list `model` under, most specific first: lower-cased, without a
-    "vendor/" or Bedrock region-and-vendor prefix, then with one more date/version suffix removed each step."""
+def bare_model_name(model: str) -> str:
+    """A model's own name: lower case, without an OpenRouter `vendor/`, a Bedrock region and vendor, or
+    dots in a Claude version (`us.anthropic.claude-sonnet-4-5-...` -> `claude-sonnet-4-5-...`)."""
     name = model.strip().lower().rsplit("/", 1)[-1]
     if match := _BEDROCK_ID.match(name):
         name = match["name"]
-    yield from _candidates(name)
+    return _dotless(name)
+
+
+def table_names(model: str) -> Iterator[str]:
+    """The names a shipped table may list `model` under, most specific first: its bare name, then with one
+    more date/version suffix removed each step."""
+    yield from _candidates(bare_model_name(model))
 
 
 def _candidates(name: str) -> Iterator[str]:

@@ -144,7 +144,7 @@ async def routes(
 ) -> list[Route]:
     """The model (or fallback list) serving a feature: the request's, the feature's, chat's, a default."""
     features = settings.features
-    choice: ModelChoice = model or getattr(features, _snake(feature), None) or features.chat
+    choice: ModelChoice = model or features.choice(feature).model or features.choice("chat").model
     if not choice:
         choice = await default_model(settings, has_key, local_model)
     ids = [choice] if isinstance(choice, str) else list(choice)
@@ -203,7 +203,3 @@ def model_list(settings: Settings, verified: Verified) -> list[dict[str, Any]]:
             },
         )
     return list(seen.values())
-
-
-def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)

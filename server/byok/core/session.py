@@ -23,6 +23,7 @@ from byok.base.names import ErrorCode
 from byok.core import routing
 from byok.core.discovery import LocalServer, candidates, discover
 from byok.core.keys import KeyRoute, KeyStore, StoredKey, check_key_shape
+from byok.core.reasoning import fit_for_route
 from byok.core.routing import BUILTIN_MODELS, BYOK_FEATURES, Route, Verified
 from byok.providers import ResolvedProvider, create_provider, known_provider_ids, resolve_provider
 from byok.providers.base import ModelInfo, Provider
@@ -478,6 +479,7 @@ class Backend:
                     "provider": routes[0].provider_id,
                     "fallbacks": [r.model_id for r in routes[1:]],
                     "builtin": False,
+                    "reasoning": fit_for_route(self.settings, routes[0], None, feature).describe(),
                 }
             except ByokError as exc:
                 features[feature] = {

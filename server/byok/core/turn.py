@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+from byok.base.config import ReasoningSettings
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.base.tokens import estimate_tokens
@@ -27,6 +28,7 @@ from byok.core.prices import (
     quote,
     user_price,
 )
+from byok.core.reasoning import MIN_ANSWER_TOKENS, fit_for_route, plan_output
 from byok.core.retry import RetryPolicy, first_output, run_with_retries
 from byok.core.routing import Route
 from byok.core.session import Backend
@@ -60,8 +62,6 @@ FALLBACK_CODES = frozenset(
 )
 PROGRESS_EVERY_S = 0.5
 """How often a streaming request's ledger row is brought up to date (survives a kill -9)."""
-MIN_ANSWER_TOKENS = 256
-"""A request whose reservation cannot cover an answer this long (or the whole limit asked) is not sent."""
 SETTLE_ATTEMPTS = 5
 SETTLE_RETRY_S = 1.0
 """A settle that finds the ledger locked by another process is tried again this often."""
@@ -83,6 +83,8 @@ class Prompt:
     tools: list[ToolSpec] = field(default_factory=list)
     files: list[ContextFile] = field(default_factory=list)
     """The context files inside `messages`: a request too large for a model's window names the largest."""
+    reasoning: ReasoningSettings | None = None
+    """The request's own reasoning ask; it beats the feature's and the model entry's."""
 
 
 @dataclass(slots=True)
@@ -98,6 +100,7 @@ class Turn:
         return {
             "inputTokens": usage.input_tokens,
             "outputTokens": usage.output_tokens,
+            "reasoningTokens": usage.reasoning_tokens,
             "estimated": usage.estimated,
             "costUsd": self.cost_usd,
         }
@@ -130,16 +133,26 @@ async def run_turn(
 async def _run_route(backend: Backend, route: Route, prompt: Prompt, sink: StreamSink, feature: str) -> Turn:
     settings = backend.settings
     adapter, stored = await backend.provider(route.provider_id, route.api)
+    fitted = fit_for_route(settings, route, prompt.reasoning, feature)
+    if fitted.note:
+        sink.delta("status", f"reasoning: {fitted.note}")
+    output = plan_output(
+        min(prompt.max_tokens, route.max_output_tokens or prompt.max_tokens),
+        route.max_output_tokens,
+        fitted.reasoning,
+    )
     routed = ChatRequest(
         model=route.upstream,
         messages=prompt.messages,
-        max_tokens=min(prompt.max_tokens, route.max_output_tokens or prompt.max_tokens),
+        max_tokens=output.max_tokens,
         temperature=prompt.temperature,
         tools=prompt.tools,
+        reasoning=fitted.reasoning,
     )
+    thinking = output.thinking_tokens
     price = _price(backend, route, adapter, stored)
     input_estimate = estimate_input_tokens(routed)
-    room = _window_room(route, prompt, input_estimate)
+    room = _window_room(route, prompt, input_estimate, thinking)
     if room is not None and room < routed.max_tokens:
         sink.delta(
             "status",
@@ -157,12 +170,15 @@ async def _run_route(backend: Backend, route: Route, prompt: Prompt, sink: Strea
         price=price,
         input_tokens_estimate=input_estimate,
         max_output_tokens=routed.max_tokens,
-        min_output_tokens=min(MIN_ANSWER_TOKENS, routed.max_tokens),
+        min_output_tokens=output.min_tokens,
+        thinking_tokens=thinking,
     )
     if reservation.max_output_tokens < routed.max_tokens:
+        after = f" after the {thinking}-token thinking budget" if thinking else ""
         sink.delta(
             "status",
-            f"The spending limit leaves room for an answer of at most {reservation.max_output_tokens} tokens",
+            "The spending limit leaves room for an answer of at most "
+            f"{reservation.max_output_tokens - thinking} tokens{after}",
         )
         routed = replace(routed, max_tokens=reservation.max_output_tokens)
     result = ChatResult()
@@ -243,24 +259,31 @@ async def _run_route(backend: Backend, route: Route, prompt: Prompt, sink: Strea
     return Turn(result, route, cost)
 
 
-def _window_room(route: Route, prompt: Prompt, input_tokens: int) -> int | None:
+def _window_room(route: Route, prompt: Prompt, input_tokens: int, thinking_tokens: int) -> int | None:
     """The output tokens the model's context window leaves after the input (None: the window is unknown).
 
-    A request whose input alone fills the window is refused here, before anything is sent (a local server
-    would otherwise cut the prompt silently)."""
+    A request whose input fills the window, or leaves too little of it for its thinking budget and an
+    answer, is refused here, before anything is sent (a local server would otherwise cut the prompt
+    silently; a thinking budget is never shrunk silently)."""
     window = route.context_window
     if window is None:
         return None
     room = window - input_tokens
-    if room > 0:
+    needed = thinking_tokens + min(MIN_ANSWER_TOKENS, prompt.max_tokens) if thinking_tokens else 1
+    if room >= needed:
         return room
     largest = sorted(prompt.files, key=lambda f: len(f.text), reverse=True)[:3]
     names = ", ".join(f"{f.path} (~{estimate_tokens(f.text):,} tokens)" for f in largest)
     local = route.context_source is not None and route.context_source.startswith("verify")
+    over = (
+        f"over {route.model_id}'s {window:,}-token context window"
+        if room <= 0
+        else f"which leaves {route.model_id}'s {window:,}-token context window too little room for the "
+        f"{thinking_tokens:,}-token thinking budget and an answer"
+    )
     raise ByokError(
         ErrorCode.CONTEXT_TOO_LARGE,
-        f"About {input_tokens:,} tokens of input, over {route.model_id}'s {window:,}-token context window "
-        f"(from {route.context_source}); nothing was sent",
+        f"About {input_tokens:,} tokens of input, {over} (from {route.context_source}); nothing was sent",
         provider=route.provider_id,
         cause=f"The largest files: {names}" if names else "The messages alone are too long",
         fix="Send fewer or smaller files (@Files, not @Codebase, when you know the location), or pick a model "
@@ -284,9 +307,10 @@ def _price(backend: Backend, route: Route, adapter: Provider, stored: StoredKey 
     return Price(0.0, 0.0) if is_loopback(urlsplit(adapter.key_endpoint).hostname or "") else None
 
 
-async def _reserve(backend: Backend, **reservation: Any) -> Reservation:
+async def _reserve(backend: Backend, *, thinking_tokens: int, **reservation: Any) -> Reservation:
     """`Ledger.reserve` in a worker thread; a reservation that lands after its request was cancelled is
-    released at once rather than left pending."""
+    released at once rather than left pending. A refusal names the thinking budget it had to cover: the
+    budget is never cut to fit."""
     pending = asyncio.ensure_future(
         asyncio.to_thread(functools.partial(backend.ledger.reserve, **reservation))
     )
@@ -295,6 +319,17 @@ async def _reserve(backend: Backend, **reservation: Any) -> Reservation:
     except asyncio.CancelledError:
         backend.in_background(_release(backend, pending))
         raise
+    except ByokError as exc:
+        if exc.code != ErrorCode.BUDGET_EXCEEDED or not thinking_tokens:
+            raise
+        raise ByokError(
+            exc.code,
+            f"{exc.message}, including its {thinking_tokens}-token thinking budget",
+            provider=exc.provider,
+            cause=exc.cause,
+            fix=f"Lower reasoning.effort or reasoning.budgetTokens, or: {exc.fix}",
+            **exc.extra,
+        ) from None
 
 
 async def _release(backend: Backend, pending: asyncio.Future[Reservation]) -> None:

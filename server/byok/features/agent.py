@@ -9,19 +9,29 @@ provider's native format. Edits stay in memory (later tools see them) and reach 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from pydantic import Field
 
-from byok.base.config import CamelModel
+from byok.base.config import CamelModel, ReasoningSettings
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.base.redaction import redact
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, Turn, run_turn
-from byok.features.agent_tools import TOOL_SPECS, ToolResult, Tools, describe_calls
+from byok.features.agent_tools import (
+    READ_ONLY_TOOLS,
+    TOOL_SPECS,
+    CommandRunner,
+    ToolResult,
+    Tools,
+    WriteApprover,
+    describe_calls,
+)
 from byok.providers.base import Message, ToolCall
-from byok.workspace.changes import Changes, PermissionAsker
+from byok.workspace.changes import Changes, Chooser, PermissionAsker, as_chooser
 from byok.workspace.edits import EditApplier
 from byok.workspace.jail import Workspace
 
@@ -50,6 +60,31 @@ class AgentParams(CamelModel):
     model: str | None = Field(default=None, min_length=1, max_length=200)
     max_steps: int = Field(default=DEFAULT_MAX_STEPS, ge=1, le=200)
     stream_id: str | None = Field(default=None, max_length=200)
+    reasoning: ReasoningSettings | None = None
+    """How hard the model should think; beats the feature's and the model entry's `reasoning`."""
+
+
+class ToolObserver(Protocol):
+    """Follows each tool call as it runs (ACP shows them as tool calls with their diffs)."""
+
+    async def started(self, call: ToolCall) -> None: ...
+
+    async def finished(self, call: ToolCall, result: ToolResult, changes: Changes) -> ToolResult:
+        """Called after the call ran; returns the result the model gets (an edit the editor refused fails)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FrontEnd:
+    """What a front end other than the language server plugs into the loop (the ACP agent's session)."""
+
+    history: Sequence[Message] = ()
+    """Earlier user and assistant messages of the conversation, before this task."""
+    read_only: bool = False
+    """Offer only the tools that read (read_file, list_files, search)."""
+    observer: ToolObserver | None = None
+    approve_write: WriteApprover | None = None
+    runner: CommandRunner | None = None
 
 
 class UsageTotal:
@@ -58,6 +93,7 @@ class UsageTotal:
     def __init__(self) -> None:
         self.input_tokens = 0
         self.output_tokens = 0
+        self.reasoning_tokens = 0
         self.estimated = False
         self.cost_usd: float | None = None
 
@@ -65,6 +101,7 @@ class UsageTotal:
         usage = turn.usage_dict()
         self.input_tokens += int(usage.get("inputTokens") or 0)
         self.output_tokens += int(usage.get("outputTokens") or 0)
+        self.reasoning_tokens += int(usage.get("reasoningTokens") or 0)
         self.estimated = self.estimated or bool(usage.get("estimated"))
         cost = usage.get("costUsd")
         if isinstance(cost, int | float):
@@ -74,6 +111,7 @@ class UsageTotal:
         return {
             "inputTokens": self.input_tokens,
             "outputTokens": self.output_tokens,
+            "reasoningTokens": self.reasoning_tokens,
             "estimated": self.estimated,
             "costUsd": self.cost_usd,
         }
@@ -114,10 +152,16 @@ async def agent(
     sink: StreamSink,
     workspace: Workspace | None,
     *,
+    choose: Chooser | None = None,
     ask: PermissionAsker | None = None,
     apply_edit: EditApplier | None = None,
+    front_end: FrontEnd | None = None,
 ) -> dict[str, Any]:
-    """Run the agent loop until the model stops calling tools, `max_steps`, cancellation or the budget."""
+    """Run the agent loop until the model stops calling tools, `max_steps`, cancellation or the budget.
+
+    The user is asked through `choose` (the language server: every action offered), or through a front
+    end's own yes/no `ask` (the ACP agent, which keeps its own "Always allow")."""
+    front_end = front_end or FrontEnd()
     if workspace is None:
         raise ByokError(
             ErrorCode.BAD_REQUEST,
@@ -130,26 +174,34 @@ async def agent(
     changes = Changes(workspace)
     tools = Tools(
         changes,
-        ask=ask,
+        choose=choose or (as_chooser(ask) if ask is not None else None),
         allow_commands=settings.allow_commands,
         command_timeout_s=settings.command_timeout_s,
         command_env=settings.command_env,
+        commands=settings.commands,
+        approvals=backend.approvals,
+        approve_write=front_end.approve_write,
+        runner=front_end.runner,
     )
+    specs = [s for s in TOOL_SPECS if s.name in READ_ONLY_TOOLS] if front_end.read_only else TOOL_SPECS
     messages = [
         Message("system", SYSTEM_PROMPT),
+        *front_end.history,
         Message("user", f"Workspace root: {workspace.root.name}\n\nTask: {params.task}"),
     ]
     steps: list[dict[str, Any]] = []
     usage = UsageTotal()
     model = routes[0].model_id
     stop, summary = "max_steps", ""
+    budget_error: ByokError | None = None
     kept_chars = 0
     try:
         for number in range(1, params.max_steps + 1):
             request = Prompt(
                 messages=list(messages),
                 max_tokens=backend.settings.max_output_tokens,
-                tools=TOOL_SPECS,
+                tools=specs,
+                reasoning=params.reasoning,
             )
             turn = await run_turn(backend, routes, request, sink, feature="agent")
             usage.add(turn)
@@ -165,13 +217,19 @@ async def agent(
             )
             summary = turn.result.text or summary
             step: dict[str, Any] = {"step": number, "text": turn.result.text, "toolCalls": []}
+            if turn.result.reasoning:
+                step["reasoning"] = turn.result.reasoning
             steps.append(step)
             if not calls:
-                stop = "done"
+                stop = "length" if turn.result.finish_reason == "length" else "done"
                 break
             sink.delta("status", describe_calls(calls[:MAX_TOOL_CALLS_PER_STEP]))
             for index, call in enumerate(calls):
+                if front_end.observer is not None:
+                    await front_end.observer.started(call)
                 result = await _run_call(tools, call, index, kept_chars)
+                if front_end.observer is not None:
+                    result = await front_end.observer.finished(call, result, changes)
                 kept_chars += len(result.content)
                 messages.append(
                     Message(
@@ -195,9 +253,10 @@ async def agent(
         stop = "cancelled"
     except ByokError as exc:
         if exc.code == ErrorCode.CONTEXT_TOO_LARGE and steps:
-            stop, summary = "budget", f"Stopped: the conversation no longer fits: {exc.message}"
+            stop, summary = "context_window", f"Stopped: the conversation no longer fits: {exc.message}"
         elif exc.code == ErrorCode.BUDGET_EXCEEDED:
             stop, summary = "budget", f"Stopped by the spending limit: {exc.message}"
+            budget_error = exc
         else:
             exc.extra.update(steps=len(steps), edits=changes.edit(since_start=True))
             raise
@@ -208,7 +267,7 @@ async def agent(
         applied = await _apply(changes, apply_edit, sink)
     elif settings.apply_each_step and any(s.applied for s in changes.files.values()):
         applied = True
-    return {
+    outcome: dict[str, Any] = {
         "summary": summary,
         "steps": steps,
         "stopReason": stop,
@@ -218,6 +277,9 @@ async def agent(
         "model": model,
         "usage": usage.as_dict(),
     }
+    if budget_error is not None:
+        outcome["error"] = budget_error.to_data()
+    return outcome
 
 
 async def _apply(changes: Changes, apply_edit: EditApplier, sink: StreamSink) -> bool:

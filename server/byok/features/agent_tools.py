@@ -7,6 +7,7 @@ leave the server only as one WorkspaceEdit; commands and run-able files need the
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 from collections.abc import Awaitable, Callable, Iterable
@@ -14,17 +15,24 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from byok.base.config import CommandSettings
 from byok.base.display import visible
+from byok.base.errors import ByokError
 from byok.builtin.apply import apply_snippet
+from byok.core.approvals import Approvals, workspace_scope
 from byok.providers import PRESETS
 from byok.providers.base import ToolCall, ToolSpec
-from byok.workspace.changes import Changes, PermissionAsker, consent, runnable_edit_question
+from byok.workspace.changes import DENY, Changes, Chooser, consent, runnable_edit_question, yes_no
+from byok.workspace.command_policy import Decision, Verdict, decide
 from byok.workspace.edits import lsp_lines
 from byok.workspace.errors import PathRefused, ToolError
 from byok.workspace.ignore import git_files, walk_files
 from byok.workspace.jail import is_secret_file
 from byok.workspace.shell import command_env, display_command, run_command, search_texts
 
+log = logging.getLogger(__name__)
+
+ALLOW_ONCE = "Allow once"
 MAX_TOOL_OUTPUT = 40_000
 """Characters of one tool result sent back to the model."""
 MAX_LISTED = 500
@@ -33,6 +41,11 @@ MAX_QUERY_CHARS = 1000
 """Characters of a search query; a longer one is a tool error."""
 MAX_SEARCH_BYTES = 32 * 1024 * 1024
 """Text one search looks through; files beyond it are left out and the result says so."""
+WriteApprover = Callable[[Path, str | None, str | None], Awaitable[bool]]
+"""Asks whether one edit (path, text before, text after) may be made; a front end's own review of edits."""
+CommandRunner = Callable[[str, Path, float, dict[str, str]], Awaitable[tuple[int | None, str]]]
+"""Runs a shell command (command, cwd, timeout, environment) → (exit code, None on timeout; bounded output)."""
+READ_ONLY_TOOLS = frozenset({"read_file", "list_files", "search"})
 KEY_VARIABLES = frozenset(name for preset in PRESETS.values() for name in preset.env_vars)
 """The providers' key variables: never passed to a command, whoever names them."""
 
@@ -170,18 +183,29 @@ class Tools:
         self,
         changes: Changes,
         *,
-        ask: PermissionAsker | None,
+        choose: Chooser | None,
         allow_commands: bool,
         command_timeout_s: float,
         command_env: Iterable[str] = (),
+        commands: CommandSettings | None = None,
+        approvals: Approvals | None = None,
+        approve_write: WriteApprover | None = None,
+        runner: CommandRunner | None = None,
     ) -> None:
         self.changes = changes
         self.workspace = changes.workspace
-        self.ask = ask
+        self.choose = choose
+        self.ask = yes_no(choose) if choose is not None else None
         self.allow_commands = allow_commands
         """Headless only: what a client that cannot ask the user gets (run_command, run-able files)."""
         self.command_timeout_s = command_timeout_s
         self.command_env = tuple(command_env)
+        self.commands = commands or CommandSettings()
+        self.approvals = approvals
+        """Where "Always allow" is remembered (None: it is not offered)."""
+        self.scope = workspace_scope(self.workspace.root)
+        self.approve_write = approve_write
+        self.runner = runner or run_command
         self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[ToolResult]]] = {
             "read_file": self.read_file,
             "list_files": self.list_files,
@@ -303,6 +327,10 @@ class Tools:
                     f"The user did not allow changing {relative}: editors or tools run commands from it.",
                     is_error=True,
                 )
+        elif self.approve_write is not None and not await self.approve_write(
+            path, self.changes.read(path), text
+        ):
+            return ToolResult(f"The user rejected this change to {relative}.", is_error=True)
         self.changes.write(path, text)
         return None
 
@@ -351,6 +379,31 @@ class Tools:
             note += f"\nWithheld, as they look like credentials: {', '.join(withheld)}."
         return note
 
+    def _remembered(self, program: str) -> bool:
+        return self.approvals is not None and self.approvals.approved(self.scope, f"command:{program}")
+
+    async def _command_consent(self, question: str, decision: Decision) -> tuple[bool, str]:
+        """Ask about a command: (allowed, a note for the model). "Always allow" remembers its programs."""
+        if self.choose is None:
+            return self.allow_commands, ""
+        always = (
+            "Always allow " + ", ".join(f"`{visible(p)} …`" for p in decision.rememberable) + " here"
+            if decision.rememberable and self.approvals is not None
+            else None
+        )
+        actions = [ALLOW_ONCE, *([always] if always else []), DENY]
+        answer = await self.choose(question, actions)
+        if answer is None:
+            return self.allow_commands, ""
+        if answer == always and self.approvals is not None:
+            try:
+                for program in decision.rememberable:
+                    await asyncio.to_thread(self.approvals.remember, self.scope, f"command:{program}")
+            except ByokError as exc:
+                log.warning("%s", exc)
+                return True, f"\n(The approval could not be remembered: {exc.message}.)"
+        return answer in (ALLOW_ONCE, always), ""
+
     async def run_command(self, arguments: dict[str, Any]) -> ToolResult:
         command = _text_arg(arguments, "command").strip()
         if not command:
@@ -358,22 +411,32 @@ class Tools:
         cwd = self.workspace.resolve(_text_arg(arguments, "cwd", "."))
         if not cwd.is_dir():
             raise ToolError(f"{self.workspace.relative(cwd)} is not a directory")
-        env = command_env(self.command_env, KEY_VARIABLES)
-        question = (
-            f"byok agent wants to run a command in {visible(self.workspace.relative(cwd))}:\n"
-            f"{display_command(command)}{self._env_note(env)}"
+        decision = await asyncio.to_thread(
+            decide, command, self.commands.allow, self.commands.deny, self._remembered
         )
-        if not await consent(self.ask, question, self.allow_commands):
-            return ToolResult("The user did not allow running this command.", is_error=True)
-        code, output = await run_command(command, cwd, self.command_timeout_s, env)
+        if decision.verdict is Verdict.DENY:
+            return ToolResult(
+                f"Not run: the user's settings deny it ({decision.reason}; agent.commands.deny).",
+                is_error=True,
+            )
+        env = command_env(self.command_env, KEY_VARIABLES)
+        note = ""
+        if decision.verdict is Verdict.ASK:
+            question = (
+                f"byok agent wants to run a command in {visible(self.workspace.relative(cwd))}:\n"
+                f"{display_command(command)}\nAsked because {visible(decision.reason)}.{self._env_note(env)}"
+            )
+            allowed, note = await self._command_consent(question, decision)
+            if not allowed:
+                return ToolResult("The user did not allow running this command.", is_error=True)
+        code, output = await self.runner(command, cwd, self.command_timeout_s, env)
         head = (
             f"timed out after {self.command_timeout_s:g} s; the process group was killed"
             if code is None
             else f"exit code {code}"
         )
-        note = "\n(Edits made in this session are not on disk yet; the command did not see them.)"
+        if self.changes.pending():
+            note += "\n(Edits made in this session are not on disk yet; the command did not see them.)"
         return ToolResult(
-            _clip(f"$ {command}\n{head}\n{output}", "output truncated")
-            + (note if self.changes.pending() else ""),
-            is_error=code is None,
+            _clip(f"$ {command}\n{head}\n{output}", "output truncated") + note, is_error=code is None
         )

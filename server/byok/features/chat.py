@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from byok.base.config import CamelModel
+from byok.base.config import CamelModel, ReasoningSettings
 from byok.builtin.answer_blocks import parse_answer
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, run_turn
@@ -29,6 +29,8 @@ class ChatParams(CamelModel):
     stream_id: str | None = Field(default=None, max_length=200)
     max_tokens: int | None = Field(default=None, gt=0, le=1_000_000)
     temperature: float | None = Field(default=None, ge=0, le=2)
+    reasoning: ReasoningSettings | None = None
+    """How hard the model should think; beats the feature's and the model entry's `reasoning`."""
 
 
 def code_blocks(answer: str) -> list[dict[str, str]]:
@@ -58,9 +60,10 @@ async def chat(
         max_tokens=params.max_tokens or backend.settings.max_output_tokens,
         temperature=params.temperature,
         files=files,
+        reasoning=params.reasoning,
     )
     turn = await run_turn(backend, routes, request, sink, feature="chat")
-    return {
+    result: dict[str, object] = {
         "text": turn.result.text,
         "model": turn.route.model_id,
         "provider": turn.route.provider_id,
@@ -68,3 +71,6 @@ async def chat(
         "codeBlocks": code_blocks(turn.result.text),
         "usage": turn.usage_dict(),
     }
+    if turn.result.reasoning:
+        result["reasoning"] = turn.result.reasoning
+    return result

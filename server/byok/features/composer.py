@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import Field
 
-from byok.base.config import CamelModel
+from byok.base.config import CamelModel, ReasoningSettings
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.builtin.answer_blocks import AnswerBlock, fits, parse_answer
@@ -56,6 +56,8 @@ class ComposerParams(CamelModel):
     model: str | None = Field(default=None, min_length=1, max_length=200)
     apply: bool = False
     stream_id: str | None = Field(default=None, max_length=200)
+    reasoning: ReasoningSettings | None = None
+    """How hard the model should think; beats the feature's and the model entry's `reasoning`."""
 
 
 def _fenced(text: str) -> str:
@@ -200,6 +202,7 @@ async def composer(
         messages=[Message("system", SYSTEM_PROMPT), Message("user", prompt)],
         max_tokens=backend.settings.max_output_tokens,
         files=files,
+        reasoning=params.reasoning,
     )
     turn = await run_turn(backend, routes, request, sink, feature="composer")
     context = [workspace.relative(Path(f.path)) for f in files if Path(f.path).is_relative_to(workspace.root)]
@@ -232,6 +235,8 @@ async def composer(
         "model": turn.route.model_id,
         "usage": turn.usage_dict(),
     }
+    if turn.result.reasoning:
+        result["reasoning"] = turn.result.reasoning
     if params.apply and apply_edit is not None and edit["documentChanges"]:
         result["applied"] = await apply_edit(edit)
     return result

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from byok.base.config import CamelModel
+from byok.base.config import CamelModel, ReasoningSettings
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.base.text import FENCE, closes_fence, indent_of, newline_of, utf16_to_index
@@ -89,6 +89,8 @@ class InlineEditParams(CamelModel):
     model: str | None = Field(default=None, min_length=1, max_length=200)
     apply: bool = False
     stream_id: str | None = Field(default=None, max_length=200)
+    reasoning: ReasoningSettings | None = None
+    """How hard the model should think; beats the feature's and the model entry's `reasoning`."""
 
 
 class CodeExtractor:
@@ -314,6 +316,7 @@ async def inline_edit(
         messages=[Message("system", SYSTEM_PROMPT), Message("user", prompt)],
         max_tokens=backend.settings.max_output_tokens,
         files=[ContextFile(params.uri, source.path, source.text)],
+        reasoning=params.reasoning,
     )
     replacement = ReplacementSink(
         sink, Reindenter(selection.indent), newline_of(source.text), selection.trailing_newline
@@ -328,6 +331,8 @@ async def inline_edit(
         "model": turn.route.model_id,
         "usage": turn.usage_dict(),
     }
+    if turn.result.reasoning:
+        result["reasoning"] = turn.result.reasoning
     if params.apply and apply_edit is not None:
         result["applied"] = await apply_edit(edit)
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +13,12 @@ from lsprotocol.converters import get_converter
 
 from byok.base.errors import ByokError
 from byok.lsp.commands import ByokServer
-from byok.workspace.changes import PermissionAsker
+from byok.workspace.changes import Chooser, PermissionAsker, yes_no
 from byok.workspace.edits import EditApplier
 from byok.workspace.files import DocumentLookup, OpenDocument
 from byok.workspace.jail import uri_to_path
 
 log = logging.getLogger("byok")
-
-ALLOW, DENY = "Allow", "Deny"
 
 
 def workspace_roots(server: ByokServer) -> list[Path]:
@@ -62,39 +61,55 @@ def _same_path(uri: str, path: Path) -> bool:
         return False
 
 
-def user_asker(server: ByokServer) -> PermissionAsker:
-    """Asks with `window/showMessageRequest` (Allow/Deny), waiting up to `agent.permissionTimeoutS`."""
+def user_chooser(server: ByokServer) -> Chooser:
+    """Asks with `window/showMessageRequest`, waiting up to `agent.permissionTimeoutS`."""
 
-    async def ask(question: str) -> bool | None:
+    async def choose(question: str, actions: Sequence[str]) -> str | None:
         timeout_s = server.backend.settings.agent.permission_timeout_s
-        return await ask_user(server, question, ALLOW, DENY, timeout_s=timeout_s)
+        return await ask_choice(server, question, actions, timeout_s=timeout_s)
 
-    return ask
+    return choose
 
 
-async def ask_user(
-    server: ByokServer, message: str, allow: str, deny: str, *, timeout_s: float
-) -> bool | None:
-    """Ask the user through `window/showMessageRequest`: True only for the `allow` action.
+def user_asker(server: ByokServer) -> PermissionAsker:
+    """Asks Allow/Deny with `window/showMessageRequest`, waiting up to `agent.permissionTimeoutS`."""
+    return yes_no(user_chooser(server))
 
-    None means the client cannot ask (it declared no `window.showMessage` capability: headless). With
-    a client that can ask, anything but `allow` (another title, null, an error, a timeout) is False.
-    """
+
+async def ask_choice(
+    server: ByokServer, message: str, actions: Sequence[str], *, timeout_s: float
+) -> str | None:
+    """Ask the user through `window/showMessageRequest`: the action chosen, the last one (the refusal) for
+    anything else (null, an error, another title, no answer within `timeout_s`), None when the client cannot
+    ask (it declared no `window.showMessage` capability: headless). One question at a time per server:
+    the wait for the user starts when the question is shown."""
     window = server.client_capabilities.window if server.client_capabilities else None
     if window is None or window.show_message is None:
         return None
     request = types.ShowMessageRequestParams(
         type=types.MessageType.Warning,
         message=message,
-        actions=[types.MessageActionItem(title=allow), types.MessageActionItem(title=deny)],
+        actions=[types.MessageActionItem(title=action) for action in actions],
     )
-    try:
-        async with asyncio.timeout(timeout_s):
-            answer = await server.window_show_message_request_async(request)
-    except Exception:  # the client's failure to answer is a refusal, whatever its shape
-        log.info("permission request got no usable answer; treated as deny")
-        return False
-    return isinstance(answer, types.MessageActionItem) and answer.title == allow
+    async with server.ask_lock:
+        try:
+            async with asyncio.timeout(timeout_s):
+                answer = await server.window_show_message_request_async(request)
+        except Exception:  # the client's failure to answer is a refusal, whatever its shape
+            log.info("permission request got no usable answer; treated as deny")
+            return actions[-1]
+    if isinstance(answer, types.MessageActionItem) and answer.title in actions:
+        return answer.title
+    return actions[-1]
+
+
+async def ask_user(
+    server: ByokServer, message: str, allow: str, deny: str, *, timeout_s: float
+) -> bool | None:
+    """Ask `allow`/`deny` through `window/showMessageRequest`: True only for `allow`; None when the client
+    cannot ask (see `ask_choice`)."""
+    answer = await ask_choice(server, message, (allow, deny), timeout_s=timeout_s)
+    return None if answer is None else answer == allow
 
 
 def edit_applier(server: ByokServer, label: str) -> EditApplier:

@@ -19,7 +19,7 @@ from pygls.protocol import LanguageServerProtocol, lsp_method
 from byok import __version__
 from byok.base.errors import ByokError
 from byok.base.names import BYOK_ERROR, Command
-from byok.base.redaction import redact
+from byok.base.redaction import redact, redact_data
 from byok.core.session import Backend
 from byok.lsp.params import P, validate_params
 from byok.lsp.stream import WORK_DONE_TOKEN, LspStreamSink
@@ -58,6 +58,8 @@ class ByokServer(LanguageServer):
         super().__init__("byok", __version__, protocol_cls=ByokProtocol)
         self.backend = backend or Backend()
         self.pending_settings: Any = None
+        self.ask_lock = asyncio.Lock()
+        """Questions to the user go one at a time (parallel tool calls may each ask)."""
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Request failures already answer their request; other failures are logged, redacted."""
@@ -74,11 +76,11 @@ class ByokServer(LanguageServer):
             async def run(*args: Any) -> Any:
                 params = validate_params(name, params_model, args)
                 try:
-                    return _redacted(await handler(params))
+                    return redact_data(await handler(params))
                 except ByokError as exc:
                     log.info("%s failed: %s", name.value, exc)
                     raise JsonRpcException(
-                        message=redact(str(exc)), code=BYOK_ERROR, data=_redacted(exc.to_data())
+                        message=redact(str(exc)), code=BYOK_ERROR, data=redact_data(exc.to_data())
                     ) from None
                 except (JsonRpcException, asyncio.CancelledError):
                     raise
@@ -145,16 +147,6 @@ class ByokServer(LanguageServer):
 
     def stream_sink(self, stream_id: str | None) -> LspStreamSink:
         return LspStreamSink(self, stream_id or uuid.uuid4().hex)
-
-
-def _redacted(data: Any) -> Any:
-    if isinstance(data, str):
-        return redact(data)
-    if isinstance(data, dict):
-        return {k: _redacted(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_redacted(v) for v in data]
-    return data
 
 
 _URI_FIELDS = frozenset({"uri", "oldUri", "newUri"})

@@ -16,7 +16,7 @@ from byok.features.apply import ApplyParams, apply_code
 from byok.features.chat import ChatParams, chat
 from byok.features.composer import ComposerParams, composer
 from byok.features.inline_edit import InlineEditParams, inline_edit
-from byok.lsp.client import edit_applier, server_documents, user_asker, workspace_roots
+from byok.lsp.client import edit_applier, server_documents, user_asker, user_chooser, workspace_roots
 from byok.lsp.commands import ByokServer
 from byok.workspace.jail import FileJail, Workspace
 
@@ -59,7 +59,7 @@ def register_features(server: ByokServer) -> None:
             params,
             sink,
             _agent_workspace(server),
-            ask=user_asker(server),
+            choose=user_chooser(server),
             apply_edit=edit_applier(server, "byok: agent"),
         )
 
@@ -89,6 +89,8 @@ def _register_tab(server: ByokServer, model: TabModel) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: ByokServer, params: types.DidOpenTextDocumentParams) -> None:
         model.open(params.text_document.uri, params.text_document.text)
+        jail = FileJail(workspace_roots(server))
+        server.backend.in_background(tab.learn_nearby(model, params.text_document.uri, jail))
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: ByokServer, params: types.DidChangeTextDocumentParams) -> None:

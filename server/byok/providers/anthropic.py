@@ -1,4 +1,8 @@
-"""Anthropic Messages API: named SSE events, top-level `system`, `tool_use`/`tool_result` blocks."""
+"""Anthropic Messages API: named SSE events, top-level `system`, `tool_use`/`tool_result` blocks, thinking.
+
+Thinking blocks (`thinking` with its `signature`, `redacted_thinking`) come back as reasoning items and go
+back unchanged, first in their assistant turn, as the API requires in a tool-use loop.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,10 @@ from byok.providers.base import (
     Finish,
     Message,
     ModelInfo,
+    Reasoning,
     ReasoningDelta,
+    ReasoningItem,
+    ReasoningItemEvent,
     StreamEvent,
     TextDelta,
     ToolCallEvent,
@@ -36,6 +43,8 @@ from byok.providers.model_limits import positive_int
 from byok.providers.sse import iter_sse, response_lines
 
 API_VERSION = "2023-06-01"
+FAMILY = "anthropic"
+THINKING_BLOCKS = ("thinking", "redacted_thinking")
 STOP_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -71,7 +80,9 @@ class AnthropicProvider(HttpProvider):
         }
         if request.system:
             body["system"] = request.system
-        if request.temperature is not None:
+        thinking = thinking_fields(request.reasoning)
+        body.update(thinking)
+        if request.temperature is not None and "thinking" not in thinking:
             body["temperature"] = min(max(request.temperature, 0.0), 1.0)
         if request.tools:
             body["tools"] = [
@@ -96,6 +107,7 @@ class AnthropicProvider(HttpProvider):
     async def decode(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
         usage: dict[str, Any] = {}
         tool_calls = ToolCalls(self.provider_id)
+        thinking = _ThinkingBlocks()
         stop_reason = "stop"
         async for sse in iter_sse(lines, provider=self.provider_id):
             data = json_text(sse.data)
@@ -111,18 +123,29 @@ class AnthropicProvider(HttpProvider):
                         tool_calls.start(
                             int(data.get("index", 0)), block.get("id") or "", block.get("name") or ""
                         )
+                    elif block.get("type") in THINKING_BLOCKS:
+                        thinking.start(int(data.get("index", 0)), block)
                 elif kind == "content_block_delta":
                     delta = data.get("delta") or {}
                     delta_type = delta.get("type")
                     if delta_type == "text_delta":
                         yield TextDelta(as_text(delta.get("text", "")))
                     elif delta_type == "thinking_delta":
-                        yield ReasoningDelta(as_text(delta.get("thinking", "")))
+                        text = as_text(delta.get("thinking", ""))
+                        thinking.add(int(data.get("index", 0)), "thinking", text)
+                        yield ReasoningDelta(text)
+                    elif delta_type == "signature_delta":
+                        thinking.add(
+                            int(data.get("index", 0)), "signature", as_text(delta.get("signature", ""))
+                        )
                     elif delta_type == "input_json_delta":
                         tool_calls.add(int(data.get("index", 0)), arguments=delta.get("partial_json", ""))
                 elif kind == "content_block_stop":
-                    if (call := tool_calls.finish(int(data.get("index", 0)))) is not None:
+                    index = int(data.get("index", 0))
+                    if (call := tool_calls.finish(index)) is not None:
                         yield ToolCallEvent(call)
+                    elif (item := thinking.finish(index)) is not None:
+                        yield ReasoningItemEvent(item)
                 elif kind == "message_delta":
                     reason = (data.get("delta") or {}).get("stop_reason")
                     if reason:
@@ -176,6 +199,49 @@ class AnthropicProvider(HttpProvider):
         return sorted(models, key=lambda model: model.id)
 
 
+def thinking_fields(reasoning: Reasoning | None) -> dict[str, Any]:
+    """The request fields that ask for thinking (also sent by Bedrock for Anthropic models): a budget
+    (`thinking.type: enabled`) for models before adaptive thinking, else adaptive thinking with an effort."""
+    if reasoning is None:
+        return {}
+    fields: dict[str, Any] = {}
+    if reasoning.budget_tokens:
+        fields["thinking"] = {"type": "enabled", "budget_tokens": reasoning.budget_tokens}
+    elif reasoning.effort and reasoning.effort != "none":
+        fields["thinking"] = {"type": "adaptive"}
+        fields["output_config"] = {"effort": reasoning.effort}
+    if reasoning.summary and "thinking" in fields:
+        fields["thinking"]["display"] = "summarized"
+    return fields
+
+
+class _ThinkingBlocks:
+    """Thinking blocks being streamed, by content-block index, until their `content_block_stop`."""
+
+    def __init__(self) -> None:
+        self.blocks: dict[int, dict[str, Any]] = {}
+        self.parts: dict[int, dict[str, list[str]]] = {}
+
+    def start(self, index: int, block: Mapping[str, Any]) -> None:
+        self.blocks[index] = dict(block)
+        self.parts[index] = {"thinking": [], "signature": []}
+
+    def add(self, index: int, field: str, text: str) -> None:
+        if index in self.parts:
+            self.parts[index][field].append(text)
+
+    def finish(self, index: int) -> ReasoningItem | None:
+        """The whole block, exactly as the API will want it back (text and signature joined)."""
+        block = self.blocks.pop(index, None)
+        if block is None:
+            return None
+        parts = self.parts.pop(index)
+        if block.get("type") == "thinking":
+            block["thinking"] = str(block.get("thinking") or "") + "".join(parts["thinking"])
+            block["signature"] = str(block.get("signature") or "") + "".join(parts["signature"])
+        return ReasoningItem(FAMILY, block)
+
+
 def _merge_usage(usage: dict[str, Any], wire: Mapping[str, Any]) -> None:
     """Anthropic's usage fields are cumulative: a later value replaces an earlier one, field by field."""
     usage.update({name: value for name, value in wire.items() if isinstance(value, int)})
@@ -195,7 +261,7 @@ def _wire_messages(messages: list[Message]) -> list[dict[str, Any]]:
 
 
 def _blocks(message: Message) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
+    blocks = [dict(item.data) for item in message.reasoning_items if item.family == FAMILY]
     if message.role == "tool":
         blocks.append(
             {

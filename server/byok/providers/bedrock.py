@@ -21,12 +21,15 @@ import httpx
 from byok.base.config import ProviderSettings
 from byok.base.errors import ByokError, error_for_status
 from byok.base.names import ErrorCode
+from byok.providers.anthropic import thinking_fields
 from byok.providers.base import (
     ChatRequest,
     Finish,
     Message,
     ModelInfo,
     ReasoningDelta,
+    ReasoningItem,
+    ReasoningItemEvent,
     StreamEvent,
     TextDelta,
     ToolCallEvent,
@@ -48,6 +51,7 @@ from byok.providers.http import (
 from byok.providers.urls import origin, require_secure
 
 """The SigV4 signing name of both the runtime and the control plane."""
+FAMILY = "bedrock"
 DEFAULT_REGION = "us-east-1"
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d+$")
@@ -156,7 +160,10 @@ class BedrockProvider:
         if request.system:
             body["system"] = [{"text": request.system}]
         config: dict[str, Any] = {"maxTokens": request.max_tokens}
-        if request.temperature is not None:
+        thinking = thinking_fields(request.reasoning) if _is_anthropic(request.model) else {}
+        if thinking:
+            body["additionalModelRequestFields"] = thinking
+        if request.temperature is not None and "thinking" not in thinking:
             config["temperature"] = min(max(request.temperature, 0.0), 1.0)
         body["inferenceConfig"] = config
         tools = [
@@ -409,6 +416,8 @@ class _StreamState:
     def __init__(self, provider: BedrockProvider) -> None:
         self.provider = provider
         self.tool_calls = ToolCalls(provider.provider_id)
+        self.reasoning: dict[int, dict[str, list[str]]] = {}
+        """Reasoning blocks being streamed: text, signature and redacted parts by contentBlockIndex."""
         self.stop: str | None = None
         self.usage: Usage | None = None
 
@@ -444,11 +453,18 @@ class _StreamState:
                 yield TextDelta(str(text))
             elif isinstance(tool_use := delta.get("toolUse"), dict):
                 self.tool_calls.add(index, arguments=str(tool_use.get("input", "")))
-            elif isinstance(reasoning := delta.get("reasoningContent"), dict) and reasoning.get("text"):
-                yield ReasoningDelta(str(reasoning["text"]))
+            elif isinstance(reasoning := delta.get("reasoningContent"), dict):
+                parts = self.reasoning.setdefault(index, {"text": [], "signature": [], "redactedContent": []})
+                for field, value in reasoning.items():
+                    if field in parts and isinstance(value, str):
+                        parts[field].append(value)
+                if reasoning.get("text"):
+                    yield ReasoningDelta(str(reasoning["text"]))
         elif event_type == "contentBlockStop":
             if (call := self.tool_calls.finish(index)) is not None:
                 yield ToolCallEvent(call)
+            elif index in self.reasoning:
+                yield ReasoningItemEvent(_reasoning_item(self.reasoning.pop(index)))
         elif event_type == "messageStop":
             reason = str(data.get("stopReason") or "end_turn")
             self.stop = STOP_REASONS.get(reason, reason)
@@ -466,12 +482,30 @@ def _usage(wire: Mapping[str, Any]) -> Usage:
     )
 
 
+def _is_anthropic(model: str) -> bool:
+    """A Claude model id or inference profile (`anthropic.claude-...`, `us.anthropic.claude-...`), or an ARN."""
+    return "anthropic." in model or "claude" in model
+
+
+def _reasoning_item(parts: Mapping[str, list[str]]) -> ReasoningItem:
+    """A streamed reasoning block as the Converse API wants it back: its text with its signature, or the
+    redacted content (base64, as it arrived)."""
+    if parts["redactedContent"]:
+        return ReasoningItem(FAMILY, {"redactedContent": "".join(parts["redactedContent"])})
+    text_block: dict[str, Any] = {"text": "".join(parts["text"])}
+    if parts["signature"]:
+        text_block["signature"] = "".join(parts["signature"])
+    return ReasoningItem(FAMILY, {"reasoningText": text_block})
+
+
 def _wire_messages(messages: list[Message]) -> list[dict[str, Any]]:
     return merged_turns(messages, _blocks)
 
 
 def _blocks(message: Message) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
+    blocks: list[dict[str, Any]] = [
+        {"reasoningContent": item.data} for item in message.reasoning_items if item.family == FAMILY
+    ]
     if message.role == "tool":
         status = "error" if message.is_error else "success"
         content = [{"text": message.content or "(no output)"}]

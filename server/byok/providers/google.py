@@ -14,6 +14,7 @@ from byok.providers.base import (
     Finish,
     Message,
     ModelInfo,
+    Reasoning,
     ReasoningDelta,
     StreamEvent,
     TextDelta,
@@ -49,6 +50,8 @@ class GeminiProvider(HttpProvider):
         config: dict[str, Any] = {"maxOutputTokens": request.max_tokens}
         if request.temperature is not None:
             config["temperature"] = request.temperature
+        if thinking := _thinking_config(request.reasoning):
+            config["thinkingConfig"] = thinking
         body: dict[str, Any] = {"contents": _wire_contents(request.conversation), "generationConfig": config}
         if request.system:
             body["systemInstruction"] = {"parts": [{"text": request.system}]}
@@ -135,6 +138,7 @@ class GeminiProvider(HttpProvider):
                     output_tokens=int(usage.get("candidatesTokenCount") or 0)
                     + int(usage.get("thoughtsTokenCount") or 0),
                     cache_read_tokens=int(usage.get("cachedContentTokenCount") or 0),
+                    reasoning_tokens=int(usage.get("thoughtsTokenCount") or 0),
                 )
                 if usage
                 else None
@@ -217,6 +221,22 @@ class GeminiProvider(HttpProvider):
                 break
             params = {"pageSize": "1000", "pageToken": str(payload["nextPageToken"])}
         return sorted(models, key=lambda model: model.id)
+
+
+def _thinking_config(reasoning: Reasoning | None) -> dict[str, Any]:
+    """`thinkingBudget` (Gemini 2.x; 0 turns thinking off) or `thinkingLevel` (Gemini 3), never both."""
+    if reasoning is None:
+        return {}
+    config: dict[str, Any] = {}
+    if reasoning.budget_tokens is not None:
+        config["thinkingBudget"] = reasoning.budget_tokens
+    elif reasoning.effort == "none":
+        config["thinkingBudget"] = 0
+    elif reasoning.effort:
+        config["thinkingLevel"] = reasoning.effort.upper()
+    if reasoning.summary:
+        config["includeThoughts"] = True
+    return config
 
 
 def _retry_delay(details: list[dict[str, Any]]) -> float | None:

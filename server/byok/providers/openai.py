@@ -94,10 +94,10 @@ class OpenAIProvider(HttpProvider):
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        if request.reasoning and request.reasoning.effort:
+            body["reasoning_effort"] = request.reasoning.effort
         if reasoning:
             body["max_completion_tokens"] = request.max_tokens
-            if request.reasoning and request.reasoning.effort:
-                body["reasoning_effort"] = request.reasoning.effort
         else:
             body["max_tokens"] = request.max_tokens
             if request.temperature is not None:
@@ -201,11 +201,13 @@ class OpenAIProvider(HttpProvider):
                 events.append(Finish(FINISH_REASONS.get(reason, reason)))
         if usage := chunk.get("usage"):
             details = usage.get("prompt_tokens_details") or {}
+            output_details = usage.get("completion_tokens_details") or {}
             events.append(
                 Usage(
                     input_tokens=int(usage.get("prompt_tokens") or 0),
                     output_tokens=int(usage.get("completion_tokens") or 0),
                     cache_read_tokens=int(details.get("cached_tokens") or 0),
+                    reasoning_tokens=int(output_details.get("reasoning_tokens") or 0),
                 )
             )
         return events

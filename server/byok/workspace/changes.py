@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,30 @@ MAX_CONSENT_CHARS = 4000
 """Characters of a run-able file's new text shown when asking to change it."""
 PermissionAsker = Callable[[str], Awaitable[bool | None]]
 """Asks the user the question: True allows, False denies, None means the client cannot ask (headless)."""
+Chooser = Callable[[str, Sequence[str]], Awaitable[str | None]]
+"""Asks the user the question with these actions, the last one the refusal: the action chosen (the refusal
+for anything else: another title, no answer in time, an error), or None when the client cannot ask."""
+ALLOW, DENY = "Allow", "Deny"
+
+
+def as_chooser(ask: PermissionAsker) -> Chooser:
+    """A yes/no asker offering the first action (yes) or the last (no) of any question."""
+
+    async def choose(question: str, actions: Sequence[str]) -> str | None:
+        answer = await ask(question)
+        return None if answer is None else actions[0] if answer else actions[-1]
+
+    return choose
+
+
+def yes_no(choose: Chooser) -> PermissionAsker:
+    """The Allow/Deny question on top of a `Chooser`."""
+
+    async def ask(question: str) -> bool | None:
+        answer = await choose(question, (ALLOW, DENY))
+        return None if answer is None else answer == ALLOW
+
+    return ask
 
 
 @dataclass(slots=True)

@@ -1,0 +1,472 @@
+"""`ByokAgent`: the ACP agent (Agent Client Protocol v1) over byok's backend and agent loop.
+
+The SDK (`agent-client-protocol`) speaks the protocol and validates every request; this class answers
+it: sessions with modes and config options, prompts run by `features.agent` with their updates streamed,
+cancel, and byok's errors as JSON-RPC errors carrying byok's error data (cause and fix), redacted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+from byok import __version__
+from byok.acp.editor import ClientFiles, ClientTerminal, Permissions
+from byok.acp.prompt import PromptRun
+from byok.acp.sessions import SessionStore, StoredSession
+from byok.base.errors import ByokError
+from byok.base.names import AUTO_MODEL, BYOK_ERROR, AcpConfig, AcpMode, ErrorCode
+from byok.base.redaction import redact, redact_data
+from byok.core.approvals import workspace_scope
+from byok.core.session import Backend
+from byok.features.agent import AgentParams, FrontEnd, agent
+from byok.providers import PRESETS
+from byok.providers.base import Message
+from byok.workspace.jail import Workspace
+
+if TYPE_CHECKING:
+    from acp import InitializeResponse, PromptResponse
+    from acp.interfaces import Client
+    from acp.schema import (
+        AuthMethodAgent,
+        ClientCapabilities,
+        EnvVarAuthMethod,
+        Implementation,
+        LoadSessionResponse,
+        NewSessionResponse,
+        SessionConfigOptionBoolean,
+        SessionConfigOptionSelect,
+        SessionModeState,
+        SetSessionConfigOptionResponse,
+        SetSessionModeResponse,
+        StopReason,
+        TerminalAuthMethod,
+    )
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+PROTOCOL_VERSION = 1
+"""ACP v1: the v2 draft drops fs, terminals and modes, so a client asking for more is answered 1."""
+AUTH_METHOD = "byok-keys"
+MODES = {
+    AcpMode.ASK: ("Ask", "Reads the workspace and answers; changes nothing and runs nothing"),
+    AcpMode.EDIT: ("Edit", "Asks before every edit and every command"),
+    AcpMode.AGENT: ("Agent", "Edits without asking (you review them in the editor); asks before commands"),
+}
+STOP_REASONS: dict[str, StopReason] = {
+    "done": "end_turn",
+    "max_steps": "max_turn_requests",
+    "length": "max_tokens",
+    "cancelled": "cancelled",
+    "context_window": "end_turn",
+}
+"""byok's agent stop reasons → ACP's; a spending-limit stop ("budget") is answered with byok's error."""
+
+
+def answers_errors(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """byok's errors leave as JSON-RPC errors (`BYOK_ERROR`, `data` = byok's error data), redacted."""
+
+    @functools.wraps(handler)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        from acp import RequestError
+
+        try:
+            return await handler(*args, **kwargs)
+        except ByokError as exc:
+            log.info("%s failed: %s", handler.__name__, exc)
+            raise RequestError(BYOK_ERROR, redact(str(exc)), redact_data(exc.to_data())) from None
+
+    return run
+
+
+class LiveSession:
+    """A session this process serves: its stored state, its workspace and the prompt running in it."""
+
+    def __init__(self, stored: StoredSession, workspace: Workspace, files: ClientFiles) -> None:
+        self.stored = stored
+        self.workspace = workspace
+        self.files = files
+        self.task: asyncio.Task[dict[str, Any]] | None = None
+        self.run: PromptRun | None = None
+        self.permissions: Permissions | None = None
+
+
+class ByokAgent:
+    """The ACP Agent: one per connection."""
+
+    def __init__(self, backend: Backend, store: SessionStore | None = None) -> None:
+        self.backend = backend
+        self.store = store or SessionStore()
+        self.client: Client | None = None
+        self.capabilities: ClientCapabilities | None = None
+        self.sessions: dict[str, LiveSession] = {}
+        backend.on_warning(self._warn)
+
+    def _warn(self, message: str) -> None:
+        """A warning (a spending limit near, a cost not recorded) goes to the prompts running now."""
+        log.warning("%s", message)
+        for live in self.sessions.values():
+            if live.run is not None:
+                live.run.message(f"\n\n⚠ {message}\n\n")
+
+    def on_connect(self, conn: Client) -> None:
+        self.client = conn
+
+    # -- initialize and auth --------------------------------------------------------------------------
+
+    @answers_errors
+    async def initialize(
+        self,
+        protocol_version: int,
+        client_capabilities: ClientCapabilities | None = None,
+        client_info: Implementation | None = None,
+        **kwargs: Any,
+    ) -> InitializeResponse:
+        from acp import InitializeResponse
+        from acp.schema import AgentCapabilities, AuthMethodAgent, Implementation, McpCapabilities
+        from acp.schema import PromptCapabilities as Prompts
+
+        self.capabilities = client_capabilities
+        missing = await self._missing_credentials()
+        methods: list[EnvVarAuthMethod | TerminalAuthMethod | AuthMethodAgent] = []
+        if missing is not None:
+            methods.append(
+                AuthMethodAgent(
+                    id=AUTH_METHOD,
+                    name="Store an API key with byok",
+                    description=f"{missing.message}. {missing.fix}. Keys stay in your OS keychain and "
+                    "never travel over ACP; then start the session again.",
+                )
+            )
+        return InitializeResponse(
+            protocol_version=PROTOCOL_VERSION,
+            agent_capabilities=AgentCapabilities(
+                load_session=True,
+                prompt_capabilities=Prompts(image=False, audio=False, embedded_context=True),
+                mcp_capabilities=McpCapabilities(http=True, sse=False),
+            ),
+            auth_methods=methods,
+            agent_info=Implementation(name="byok", title="byok", version=__version__),
+        )
+
+    async def _missing_credentials(self) -> ByokError | None:
+        """Why no prompt could run now (no key, no keyless local server), or None when one could."""
+        try:
+            routes = await self.backend.routes("agent", None)
+            resolved = self.backend.resolve(routes[0].provider_id)
+        except ByokError as exc:
+            return exc
+        if not resolved.preset.key_required or resolved.kind == "bedrock":
+            return None
+        if await self.backend.stored_key(resolved.provider_id) is not None:
+            return None
+        return ByokError(
+            ErrorCode.KEY_MISSING,
+            f"No API key is set for {resolved.provider_id}",
+            provider=resolved.provider_id,
+            fix=f"Run `byok keys set {resolved.provider_id}` in a terminal",
+        )
+
+    @answers_errors
+    async def authenticate(self, method_id: str, **kwargs: Any) -> None:
+        missing = await self._missing_credentials()
+        if missing is not None:
+            raise missing
+
+    # -- sessions -------------------------------------------------------------------------------------
+
+    def _live(self, stored: StoredSession) -> LiveSession:
+        from acp import RequestError
+
+        if self.client is None:
+            raise RequestError.internal_error({"details": "no client connection"})
+        root = Path(stored.cwd)
+        if not root.is_absolute() or not root.is_dir():
+            raise ByokError(
+                ErrorCode.BAD_REQUEST,
+                f"cwd: {stored.cwd[:200]!r} is not an absolute path of a folder",
+                cause="The session's working directory is the workspace the agent works in",
+                fix="Pass the absolute path of the project folder as cwd",
+            )
+        files = ClientFiles(self.client, stored.session_id, self.capabilities)
+        live = LiveSession(stored, Workspace(root, files.lookup), files)
+        self.sessions[stored.session_id] = live
+        return live
+
+    def _session(self, session_id: str) -> LiveSession:
+        live = self.sessions.get(session_id)
+        if live is None:
+            raise ByokError(
+                ErrorCode.BAD_REQUEST,
+                f"sessionId: no session {session_id[:40]!r} in this connection",
+                cause="Sessions are made with session/new or session/load first",
+                fix="Create or load the session, then use its id",
+            )
+        return live
+
+    @answers_errors
+    async def new_session(
+        self,
+        cwd: str,
+        additional_directories: list[str] | None = None,
+        mcp_servers: list[Any] | None = None,
+        **kwargs: Any,
+    ) -> NewSessionResponse:
+        from acp.schema import NewSessionResponse
+
+        stored = self.store.create(cwd)
+        self._live(stored)
+        self._report_mcp(mcp_servers)
+        await asyncio.to_thread(self.store.save, stored)
+        return NewSessionResponse(
+            session_id=stored.session_id, modes=_modes(stored), config_options=await self._options(stored)
+        )
+
+    @answers_errors
+    async def load_session(
+        self,
+        cwd: str,
+        session_id: str,
+        mcp_servers: list[Any] | None = None,
+        additional_directories: list[str] | None = None,
+        **kwargs: Any,
+    ) -> LoadSessionResponse:
+        from acp.schema import LoadSessionResponse, SessionNotification
+
+        stored = await asyncio.to_thread(self.store.load, session_id)
+        stored.cwd = cwd
+        live = self._live(stored)
+        self._report_mcp(mcp_servers)
+        assert self.client is not None
+        for update in list(live.stored.updates):
+            notification = SessionNotification.model_validate({"sessionId": session_id, "update": update})
+            await self.client.session_update(session_id=session_id, update=notification.update)
+        return LoadSessionResponse(modes=_modes(stored), config_options=await self._options(stored))
+
+    def _report_mcp(self, servers: list[Any] | None) -> None:
+        if servers:
+            names = ", ".join(redact(str(getattr(s, "name", "?"))) for s in servers)
+            log.warning(
+                "MCP servers from the client are not connected (byok has no MCP client yet): %s", names
+            )
+
+    @answers_errors
+    async def set_session_mode(self, mode_id: str, session_id: str, **kwargs: Any) -> SetSessionModeResponse:
+        from acp.schema import ConfigOptionUpdate, SetSessionModeResponse
+
+        live = self._session(session_id)
+        live.stored.mode = _mode(mode_id, "modeId")
+        await asyncio.to_thread(self.store.save, live.stored)
+        assert self.client is not None  # the mode option shown beside the modes follows
+        update = ConfigOptionUpdate(
+            session_update="config_option_update", config_options=await self._options(live.stored)
+        )
+        await self.client.session_update(session_id=session_id, update=update)
+        return SetSessionModeResponse()
+
+    @answers_errors
+    async def set_config_option(
+        self, config_id: str, session_id: str, value: str | bool, **kwargs: Any
+    ) -> SetSessionConfigOptionResponse:
+        from acp.helpers import update_current_mode
+        from acp.schema import SetSessionConfigOptionResponse
+
+        live = self._session(session_id)
+        if config_id == AcpConfig.MODE:
+            live.stored.mode = _mode(value, "value")
+            assert self.client is not None  # the modes shown beside the option follow
+            await self.client.session_update(
+                session_id=session_id, update=update_current_mode(live.stored.mode.value)
+            )
+        elif config_id == AcpConfig.MODEL:
+            models = await self._model_values()
+            if not isinstance(value, str) or value not in models:
+                raise ByokError(
+                    ErrorCode.BAD_REQUEST,
+                    f"value: {str(value)[:100]!r} is not one of byok's models",
+                    fix=f"Choose one of: {', '.join(models[:20])}",
+                )
+            live.stored.model = value
+        else:
+            raise ByokError(
+                ErrorCode.BAD_REQUEST,
+                f"configId: {config_id[:100]!r} is not a config option",
+                fix=f"Use {AcpConfig.MODE.value!r} or {AcpConfig.MODEL.value!r}",
+            )
+        await asyncio.to_thread(self.store.save, live.stored)
+        return SetSessionConfigOptionResponse(config_options=await self._options(live.stored))
+
+    async def _model_values(self) -> list[str]:
+        """`auto`, byok.models, the models verified keys can see, and each keyed provider's default model."""
+        models = [m["id"] for m in await self.backend.model_list() if not m["builtin"]]
+        for key in await self.backend.list_keys():
+            preset = PRESETS.get(key["provider"])
+            if preset is not None and preset.default_model:
+                models.append(preset.default_model)
+        return list(dict.fromkeys([AUTO_MODEL, *models]))
+
+    async def _options(
+        self, stored: StoredSession
+    ) -> list[SessionConfigOptionSelect | SessionConfigOptionBoolean]:
+        from acp.schema import SessionConfigOptionSelect, SessionConfigSelectOption
+
+        models = await self._model_values()
+        if stored.model not in models:
+            models.append(stored.model)  # a model chosen earlier stays selectable
+        return [
+            SessionConfigOptionSelect(
+                id=AcpConfig.MODE.value,
+                name="Mode",
+                category="mode",
+                type="select",
+                current_value=stored.mode.value,
+                options=[
+                    SessionConfigSelectOption(value=mode.value, name=name, description=description)
+                    for mode, (name, description) in MODES.items()
+                ],
+            ),
+            SessionConfigOptionSelect(
+                id=AcpConfig.MODEL.value,
+                name="Model",
+                category="model",
+                type="select",
+                current_value=stored.model,
+                options=[
+                    SessionConfigSelectOption(
+                        value=model,
+                        name="byok's choice" if model == AUTO_MODEL else model,
+                        description="features.agent in byok's settings, else chat's model"
+                        if model == AUTO_MODEL
+                        else None,
+                    )
+                    for model in models
+                ],
+            ),
+        ]
+
+    # -- prompts --------------------------------------------------------------------------------------
+
+    @answers_errors
+    async def prompt(self, prompt: list[Any], session_id: str, **kwargs: Any) -> PromptResponse:
+        from acp import PromptResponse, RequestError
+
+        live = self._session(session_id)
+        if live.task is not None and not live.task.done():
+            raise ByokError(
+                ErrorCode.BAD_REQUEST,
+                "sessionId: a prompt is already running in this session",
+                fix="Wait for it to finish, or cancel it with session/cancel",
+            )
+        task = _prompt_text(prompt)
+        assert self.client is not None
+        permissions = live.permissions = live.permissions or Permissions(
+            self.client,
+            session_id,
+            self.backend.approvals,
+            workspace_scope(live.workspace.root),
+        )
+        run = live.run = PromptRun(self.client, live.stored, live.workspace, live.files, permissions)
+        terminal = ClientTerminal(self.client, session_id, run.on_terminal)
+        stored = live.stored
+        front_end = FrontEnd(
+            history=[Message(turn.role, turn.text) for turn in stored.history],
+            read_only=stored.mode == AcpMode.ASK,
+            observer=run,
+            approve_write=run.approve_write,
+            runner=terminal.run if self.capabilities and self.capabilities.terminal else None,
+        )
+        from acp import update_user_message_text
+
+        run.send(update_user_message_text(task))
+        params = AgentParams(task=task, model=None if stored.model == AUTO_MODEL else stored.model)
+        live.task = asyncio.get_running_loop().create_task(
+            agent(self.backend, params, run, live.workspace, ask=run.ask, front_end=front_end)
+        )
+        try:
+            try:
+                result = await live.task
+            except asyncio.CancelledError:
+                if _this_task_cancelling():  # the connection is closing, not a session/cancel
+                    raise
+                result = {"summary": "", "stopReason": "cancelled"}  # cancelled before the loop began
+            stop, summary = str(result["stopReason"]), str(result.get("summary") or "")
+            if stop in ("context_window", "max_steps") and summary:
+                run.message(f"\n\n{summary}")
+        except BaseException:
+            await run.close() if not _this_task_cancelling() else run.abort()
+            raise
+        finally:
+            live.run = None
+        await run.close()
+        stored.remember("user", task)
+        if summary:
+            stored.remember("assistant", summary)
+        await asyncio.to_thread(self.store.save, stored)
+        if stop == "budget":
+            error = result.get("error") or {}
+            raise RequestError(BYOK_ERROR, redact(str(error.get("message", summary))), redact_data(error))
+        return PromptResponse(stop_reason=STOP_REASONS.get(stop, "end_turn"))
+
+    async def cancel(self, session_id: str, **kwargs: Any) -> None:
+        live = self.sessions.get(session_id)
+        if live is not None and live.task is not None and not live.task.done():
+            live.task.cancel()
+
+
+def _this_task_cancelling() -> bool:
+    current = asyncio.current_task()
+    return current is not None and current.cancelling() > 0
+
+
+def _mode(value: object, field: str) -> AcpMode:
+    try:
+        return AcpMode(str(value))
+    except ValueError:
+        raise ByokError(
+            ErrorCode.BAD_REQUEST,
+            f"{field}: {str(value)[:100]!r} is not a mode",
+            fix=f"Use one of: {', '.join(m.value for m in AcpMode)}",
+        ) from None
+
+
+def _modes(stored: StoredSession) -> SessionModeState:
+    from acp.schema import SessionMode, SessionModeState
+
+    return SessionModeState(
+        current_mode_id=stored.mode.value,
+        available_modes=[
+            SessionMode(id=mode.value, name=name, description=description)
+            for mode, (name, description) in MODES.items()
+        ],
+    )
+
+
+def _prompt_text(blocks: list[Any]) -> str:
+    """The task: the prompt's text, with embedded files as context and linked files named."""
+    parts: list[str] = []
+    for block in blocks:
+        kind = getattr(block, "type", None)
+        if kind == "text":
+            parts.append(block.text)
+        elif kind == "resource":
+            resource = block.resource
+            text = getattr(resource, "text", None)
+            if text is not None:
+                parts.append(f"File {resource.uri}:\n```\n{text}\n```")
+        elif kind == "resource_link":
+            parts.append(f"(See {block.uri}.)")
+    text = "\n\n".join(part for part in parts if part)
+    if not text.strip():
+        raise ByokError(
+            ErrorCode.BAD_REQUEST,
+            "prompt: no text in the prompt",
+            cause="byok reads text and embedded files; images and audio are not read",
+            fix="Type a request",
+        )
+    return text
