@@ -135,6 +135,33 @@ def scenarios(lines: list[str]) -> list[tuple[str, str, str]]:
     ]
 
 
+def real_cases() -> None:
+    """Exact rates on the cases cut from real code (tests/apply_cases/real), per split, kind and language."""
+    folders = sorted(p for p in (CASES / "real").iterdir() if (p / "case.json").exists())
+    tally: dict[str, dict[str, list[int]]] = {"split": {}, "kind": {}, "ext": {}}
+    silent = 0
+    for folder in folders:
+        meta = json.loads((folder / "case.json").read_text(encoding="utf-8"))
+        original, snippet, expected = (
+            (folder / name).read_bytes().decode("utf-8") for name in ("original", "snippet", "expected")
+        )
+        result = apply_snippet(original, snippet)
+        ok = result.new_text == expected and not result.unresolved
+        silent += not ok and not result.unresolved
+        kind = meta["kind"] + ("+crlf" if meta["crlf"] else "")
+        for axis, value in (("split", meta["split"]), ("kind", kind), ("ext", meta["ext"])):
+            counts = tally[axis].setdefault(value, [0, 0])
+            counts[0] += ok
+            counts[1] += 1
+    print(f"Real-code cases: {len(folders)} from installed packages and system sources (generate_real.py)")
+    for axis, counts in tally.items():
+        print(
+            f"  by {axis}: "
+            + ", ".join(f"{k} {ok}/{n} ({ok / n:.0%})" for k, (ok, n) in sorted(counts.items()))
+        )
+    print(f"  wrong without a word (not exact, nothing unresolved): {silent}")
+
+
 def main() -> None:
     """Parse arguments and run."""
     parser = argparse.ArgumentParser(
@@ -143,6 +170,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smaller run")
     args = parser.parse_args()
     case_set(3 if args.quick else 20)
+    real_cases()
     lines = big_file()
     original = "\n".join(lines) + "\n"
     repeat = 5 if args.quick else 30

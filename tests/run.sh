@@ -77,6 +77,11 @@ else
   pytest_args+=(-m "not real_servers")
 fi
 
+log "real MCP servers: @modelcontextprotocol/server-everything (npm), mcp-server-time (PyPI) (cached)"
+export BYOK_CACHE_DIR="${BYOK_CACHE_DIR:-$HOME/.cache/byok-ci}"
+BYOK_MCP_SERVERS_DIR="$(bash tests/mcp_servers/setup.sh | tail -n 1)"
+export BYOK_MCP_SERVERS_DIR BYOK_REQUIRE_MCP_SERVERS=1
+
 # --- the suite ---------------------------------------------------------------------------------------
 log "pytest"
 export PYTHON_KEYRING_BACKEND=tests.keyring_backend.FileKeyring

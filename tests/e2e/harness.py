@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +25,8 @@ class Session:
     apply_edits: list[types.ApplyWorkspaceEditParams] = field(default_factory=list)
     message_requests: list[types.ShowMessageRequestParams] = field(default_factory=list)
     message_answer: str | None = None
+    answer: Callable[[types.ShowMessageRequestParams], str | None] | None = None
+    """Picks the answer per question when set (else `message_answer` answers every one)."""
 
     async def command(self, name: str, argument: Any = None, *, raw_args: list[Any] | None = None) -> Any:
         args = raw_args if raw_args is not None else [argument if argument is not None else {}]
@@ -103,7 +105,8 @@ async def lsp_session(
     @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
     def on_message_request(params: types.ShowMessageRequestParams) -> types.MessageActionItem | None:
         session.message_requests.append(params)
-        return types.MessageActionItem(title=session.message_answer) if session.message_answer else None
+        title = session.answer(params) if session.answer else session.message_answer
+        return types.MessageActionItem(title=title) if title else None
 
     if settings is not None:
         client.set_configuration(settings, section="byok")

@@ -63,7 +63,9 @@ async def test_edit_through_the_client_with_permission_allow_then_reject_and_loa
         session = await conn.new_session(cwd=str(root), mcp_servers=[])
         assert session.modes.current_mode_id == "agent"
         assert [m.id for m in session.modes.available_modes] == ["ask", "edit", "agent"]
-        mode_option, model_option = session.config_options
+        mode_option, model_option, reasoning_option = session.config_options
+        assert reasoning_option.id == "reasoning" and reasoning_option.category == "thought_level"
+        assert [o.value for o in reasoning_option.options][:3] == ["auto", "none", "minimal"]
         assert mode_option.id == "mode" and mode_option.current_value == "agent"
         assert model_option.id == "model" and model_option.current_value == "auto"
         assert [o.value for o in model_option.options] == ["auto", PRESETS["openai"].default_model]
@@ -161,6 +163,15 @@ async def test_bad_requests_and_byok_errors_leave_the_agent_running(
         assert "value" in str(option.value)
         chosen = await conn.set_config_option(config_id="mode", session_id=session.session_id, value="ask")
         assert chosen.config_options[0].current_value == "ask"
+        effort = await conn.set_config_option(
+            config_id="reasoning", session_id=session.session_id, value="high"
+        )
+        assert effort.config_options[2].current_value == "high"
+        with pytest.raises(RequestError) as extreme:
+            await conn.set_config_option(
+                config_id="reasoning", session_id=session.session_id, value="extreme"
+            )
+        assert "reasoning effort" in str(extreme.value)
         assert process.returncode is None
 
 

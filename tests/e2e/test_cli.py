@@ -73,3 +73,20 @@ def test_cli_errors_are_clear(server_env: dict[str, str], tmp_path: Path) -> Non
     assert json.loads(unknown.stdout)["error"]["code"] == "unknown_provider"
     bad_month = byok(env, "usage", "--month", "2025-13")
     assert bad_month.returncode == 2 and "month" in bad_month.stderr
+
+
+def test_cli_reasoning_flag_and_status(fake: FakeServer, server_env: dict[str, str], tmp_path: Path) -> None:
+    fake.route("POST", "/v1/chat/completions", openai_stream(["ok"], usage=(5, 1)))
+    settings = settings_for(fake, features={"chat": {"model": "gpt-5.1", "reasoning": {"effort": "minimal"}}})
+    env = cli_env(server_env, tmp_path, settings)
+    assert byok(env, "keys", "set", "openai", stdin=TEST_KEY_OPENAI + "\n").returncode == 0
+    status = byok(env, "status")
+    assert (
+        "chat        gpt-5.1  [openai]  reasoning: low; gpt-5.1 takes none, low, medium, high; sent low"
+        in (status.stdout)
+    ), status.stdout
+    chat = byok(env, "chat", "hi", "--reasoning", "high")
+    assert chat.returncode == 0, chat.stderr
+    assert fake.requests[-1].json()["reasoning_effort"] == "high"
+    bad = byok(env, "chat", "hi", "--reasoning", "loud")
+    assert bad.returncode == 2 and "invalid choice: 'loud'" in bad.stderr

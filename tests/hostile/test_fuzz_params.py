@@ -197,6 +197,12 @@ MESSAGE = st.one_of(
 )
 
 
+MCP_ENTRIES = st.sampled_from(
+    ["mcp://nowhere/demo%3A%2F%2Fx", "mcp://", "mcp:///x", "mcp://s/", "mcp://s/%ZZ"]
+)
+"""`files` entries naming MCP resources, of servers that are not configured or malformed."""
+
+
 def field_values(server_doc: str) -> dict[str, st.SearchStrategy[Any]]:
     """What each documented field gets: plausible values, near misses and anything at all."""
     anything = JSON
@@ -208,7 +214,7 @@ def field_values(server_doc: str) -> dict[str, st.SearchStrategy[Any]]:
         ),
         "messages": st.one_of(st.lists(MESSAGE, max_size=3), anything),
         "model": MODELS,
-        "files": st.one_of(st.lists(uris(server_doc), max_size=3), anything),
+        "files": st.one_of(st.lists(st.one_of(uris(server_doc), MCP_ENTRIES), max_size=3), anything),
         "streamId": st.one_of(st.text(max_size=20), anything),
         "maxTokens": st.one_of(st.integers(min_value=-5, max_value=2_000_000), anything),
         "temperature": st.one_of(st.floats(), anything),
@@ -237,9 +243,10 @@ COMMAND_FIELDS: dict[Command, tuple[str, ...]] = {
     Command.APPLY: ("uri", "code", "apply", "model"),
     Command.INLINE_EDIT: ("uri", "range", "instruction", "model", "apply", "streamId"),
     Command.COMPOSER: ("instruction", "files", "model", "apply", "streamId"),
-    Command.AGENT: ("task", "model", "maxSteps", "streamId"),
+    Command.AGENT: ("task", "model", "maxSteps", "files", "streamId"),
     Command.USAGE: ("month", "groupBy"),
     Command.FORGET_APPROVALS: ("all",),
+    Command.MCP_STATUS: (),
 }
 """The fields protocol.md documents for each command (checked against the enum below)."""
 

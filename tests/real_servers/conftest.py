@@ -219,6 +219,14 @@ model_list:
       model: openai/mock-gemini
       api_key: unused-upstream-key
       mock_response: "{MOCK_TEXT}"
+  # A real model behind the proxy: llama.cpp's server with SmolLM2 (LLAMA_BASE is its URL). LiteLLM's
+  # lm_studio provider has no native Responses API, so /v1/responses is LiteLLM's own Responses
+  # implementation over this chat completions server (the mocks above cannot stream on /v1/responses).
+  - model_name: smollm2
+    litellm_params:
+      model: lm_studio/smollm2
+      api_base: LLAMA_BASE/v1
+      api_key: unused-upstream-key
   # An injected 429, served the same way on every format
   - model_name: mock-429
     litellm_params:
@@ -243,10 +251,12 @@ router_settings:
 
 
 @pytest.fixture(scope="module")
-def litellm_proxy(venv_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+def litellm_proxy(
+    venv_python: Path, llama_server: RealServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RealServer]:
     workdir = tmp_path_factory.mktemp("litellm")
     config = workdir / "config.yaml"
-    config.write_text(LITELLM_CONFIG)
+    config.write_text(LITELLM_CONFIG.replace("LLAMA_BASE", llama_server.url))
     # A fresh master key per run (LiteLLM refuses the well-known ones). No `sk-` prefix: byok's key-shape
     # check would (rightly) refuse an OpenAI-shaped key for the `google` provider, and LiteLLM compares
     # the master key before it looks at any prefix.

@@ -5,6 +5,8 @@ LiteLLM serves one set of `mock_response` models on three wire formats (see conf
 - Azure:   POST /openai/deployments/{deployment}/chat/completions?api-version=... (`api-key` header)
 - Gemini:  POST /v1beta/models/{model}:streamGenerateContent?alt=sse (`x-goog-api-key` header); LiteLLM
            turns it into a chat completion and streams Gemini-shaped chunks back.
+- Responses: POST /v1/responses for `smollm2`, a real model (llama.cpp's server with SmolLM2) behind the
+           proxy: LiteLLM's own Responses event stream over that server's chat completions.
 What LiteLLM 1.106.2 does NOT serve, read from its source (litellm/proxy/google_endpoints/endpoints.py
 registers only :generateContent, :streamGenerateContent, :countTokens and the interactions routes):
 GET /v1beta/models, so byok's Gemini `verifyKey` gets a 404 there.
@@ -96,7 +98,14 @@ async def test_openai_verify_lists_the_proxy_models(
         await set_keys(s, litellm_proxy, "openai")
         verified = await s.command("byok.verifyKey", {"provider": "openai"})
         assert verified["ok"] is True, verified
-        assert verified["models"] == ["mock-429", "mock-529", "mock-azure", "mock-gemini", "mock-gpt"]
+        assert verified["models"] == [
+            "mock-429",
+            "mock-529",
+            "mock-azure",
+            "mock-gemini",
+            "mock-gpt",
+            "smollm2",
+        ]
         assert_no_key(s, litellm_proxy)
 
 
@@ -231,3 +240,44 @@ async def test_wrong_key_is_not_verified(litellm_proxy: RealServer, server_env: 
         assert verified["ok"] is False
         assert verified["error"]["code"] == "bad_request" and verified["error"]["status"] == 400, verified
         assert "No connected db" in verified["error"]["message"]
+
+
+# -- the Responses API (byok's `responses` adapter on an openai-compatible provider) --------------------
+
+
+def responses_settings(proxy: RealServer) -> dict[str, Any]:
+    return {
+        "providers": {"litellm": {"kind": "openai-compatible", "baseUrl": f"{proxy.url}/v1"}},
+        "models": [
+            {"id": "smol-chat", "provider": "litellm", "model": "smollm2"},
+            {"id": "smol-responses", "provider": "litellm", "model": "smollm2", "api": "responses"},
+        ],
+        "retry": {"maxAttempts": 1},
+        "maxOutputTokens": 24,
+    }
+
+
+def responses_posts(proxy: RealServer) -> int:
+    """How many POST /v1/responses the proxy answered 200 (its access log)."""
+    return proxy.log_tail(10**7).count('"POST /v1/responses HTTP/1.1" 200')
+
+
+async def test_chat_on_the_proxy_responses_route(
+    litellm_proxy: RealServer, server_env: dict[str, str]
+) -> None:
+    """A multi-turn chat streamed from a real model through LiteLLM's /v1/responses, only when the entry says so."""
+    before = responses_posts(litellm_proxy)
+    async with lsp_session(responses_settings(litellm_proxy), server_env) as s:
+        await set_keys(s, litellm_proxy, "litellm")
+        result = await s.command(
+            "byok.chat", {"messages": CONVERSATION, "model": "smol-responses", "streamId": "resp"}
+        )
+        assert result["text"].strip(), result
+        assert "".join(text_deltas(s, "resp")) == result["text"]
+        assert result["finishReason"] in ("stop", "length")
+        assert result["usage"]["estimated"] is False and result["usage"]["inputTokens"] > 0, result
+        assert responses_posts(litellm_proxy) == before + 1, "the request went to /v1/responses"
+        chat = await s.command("byok.chat", {"messages": USER, "model": "smol-chat", "streamId": "chat"})
+        assert chat["text"].strip()
+        assert responses_posts(litellm_proxy) == before + 1, "an entry without api stays on chat completions"
+        assert_no_key(s, litellm_proxy)

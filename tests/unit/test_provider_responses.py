@@ -11,7 +11,16 @@ import openai
 import pytest
 from tests.conftest import TEST_KEY_AZURE, TEST_KEY_COMPAT
 from tests.conftest import TEST_KEY_OPENAI as KEY
-from tests.fakes import FakeServer, Reply, openai_error, openai_models, sse_reply
+from tests.fakes import (
+    FakeServer,
+    Reply,
+    azure_bad_key,
+    azure_deployment_not_found,
+    azure_error,
+    openai_error,
+    openai_models,
+    sse_reply,
+)
 from tests.fakes.openai_responses import Call, Reasoning, Text, responses_stream
 from tests.unit.adapter_checks import expect_failure, stream_events
 
@@ -30,6 +39,7 @@ from byok.providers.base import (
     ReasoningItemEvent,
     StreamEvent,
     TextDelta,
+    ToolCall,
     ToolSpec,
     Usage,
     complete,
@@ -157,6 +167,9 @@ async def test_reasoning_model_without_asking_gets_encrypted_content_only(
         ChatRequest(model="o3-pro", messages=[Message("user", "hi")], reasoning=AskedReasoning("low")),
     )
     assert body(fake)["reasoning"] == {"effort": "low"}
+    plain = ChatRequest(model="gpt-4.1", messages=[Message("user", "hi")], reasoning=AskedReasoning("none"))
+    await events(adapter, plain)
+    assert "include" not in body(fake), "a model that does not reason refuses encrypted content"
 
 
 # -- the stream ------------------------------------------------------------------------------------------
@@ -266,6 +279,44 @@ async def test_reasoning_and_calls_go_back_unchanged_and_in_order(
     ]
 
 
+REFUSED = openai_error(
+    400,
+    "The encrypted content for item rs_a could not be verified. Reason: Encrypted content item_id did not "
+    "match the target item id.",
+    "invalid_request_error",
+    "invalid_encrypted_content",
+)
+
+
+async def test_refused_reasoning_is_dropped_and_the_turn_sent_once_more(
+    fake: FakeServer, adapter: ResponsesProvider
+) -> None:
+    """After a fallback to another organisation (or a new key) the old encrypted reasoning cannot be read."""
+    blob = ReasoningItem(
+        "responses", {"id": "rs_a", "type": "reasoning", "summary": [], "encrypted_content": "gAAAAAB-FAKE"}
+    )
+    call = ToolCall("call_1", "read_file", {"path": "a.py"}, '{"path": "a.py"}', {"reasoningBefore": 1})
+    messages = [
+        Message("user", "read a"),
+        Message("assistant", "", tool_calls=[call], reasoning_items=[blob]),
+        Message("tool", "A = 1", tool_call_id="call_1"),
+    ]
+    fake.route("POST", RESPONSES, REFUSED, responses_stream(["A is 1."]))
+    result = await complete(adapter, ChatRequest(model=CODEX, messages=messages))
+    assert result.text == "A is 1."
+    first, second = (r.json()["input"] for r in fake.requests)
+    assert [item.get("type") for item in first] == [
+        None,
+        "reasoning",
+        "function_call",
+        "function_call_output",
+    ]
+    assert [item.get("type") for item in second] == [None, "function_call", "function_call_output"]
+    fake.route("POST", RESPONSES, REFUSED, responses_stream(["never sent"]))
+    error = await failure(adapter, ChatRequest(model=CODEX, messages=messages[:1]))
+    assert error.code == ErrorCode.BAD_REQUEST and len(fake.requests) == 3, "nothing to drop: no second try"
+
+
 async def test_reasoning_without_encrypted_content_stays_home_on_openai_but_not_on_compatible(
     fake: FakeServer, client: httpx.AsyncClient
 ) -> None:
@@ -333,6 +384,49 @@ async def test_error_event_mid_stream(fake: FakeServer, adapter: ResponsesProvid
         responses_stream(["x"], error_after=1, error={"code": "rate_limit_exceeded", "message": "Slow down"}),
     )
     assert (await failure(adapter)).code == ErrorCode.RATE_LIMITED
+
+
+async def test_a_proxys_error_object_in_the_stream(fake: FakeServer, adapter: ResponsesProvider) -> None:
+    """LiteLLM and others write `data: {"error": {...}}` with the HTTP status as a string code."""
+    for code, expected in (
+        ("500", ErrorCode.PROVIDER_ERROR),
+        ("429", ErrorCode.RATE_LIMITED),
+        (503, ErrorCode.PROVIDER_OVERLOADED),
+    ):
+        error = {"message": "Error processing stream", "type": "internal_server_error", "code": code}
+        fake.route("POST", RESPONSES, sse_reply(["data: " + json.dumps({"error": error}), "data: [DONE]"]))
+        assert (await failure(adapter)).code == expected
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "response.output_text.delta", "item_id": "m", "delta": 5},
+        {"type": "response.output_item.done", "output_index": "first", "item": {"type": "message"}},
+        {"type": "response.output_item.added", "output_index": 0, "item": []},
+        {
+            "type": "response.output_item.done",
+            "output_index": 0,
+            "item": {"type": "reasoning", "summary": [{"text": 1}]},
+        },
+        {"type": "response.completed", "response": ["not", "an", "object"]},
+        {"type": "response.completed", "response": {"usage": {"input_tokens": "many"}}},
+        {"type": "response.incomplete", "response": None},
+    ],
+)
+async def test_malformed_events_are_provider_errors(
+    fake: FakeServer, adapter: ResponsesProvider, event: dict[str, Any]
+) -> None:
+    fake.route("POST", RESPONSES, sse_reply(["data: " + json.dumps(event)]))
+    error = await failure(adapter)
+    assert error.code == ErrorCode.PROVIDER_ERROR and "malformed" in str(error)
+
+
+async def test_tool_call_caps_hold(fake: FakeServer, adapter: ResponsesProvider) -> None:
+    calls = [Call(f"call_{i}", "list_files", {}, parts=1) for i in range(129)]
+    fake.route("POST", RESPONSES, responses_stream(tool_calls=calls))
+    error = await failure(adapter)
+    assert error.code == ErrorCode.PROVIDER_ERROR and "more than 128 tool calls" in str(error)
 
 
 async def test_stream_cut_before_its_terminal_event(fake: FakeServer, adapter: ResponsesProvider) -> None:
@@ -411,6 +505,20 @@ async def test_azure_v1_route(fake: FakeServer, client: httpx.AsyncClient) -> No
     assert [m.id for m in await azure.verify()] == ["codex-prod"], "the probe goes to the Responses route"
     assert fake.requests[-1].path == "/openai/v1/responses"
     assert fake.requests[-1].json()["max_output_tokens"] == 16
+
+
+async def test_azure_v1_route_errors_name_the_route(fake: FakeServer, client: httpx.AsyncClient) -> None:
+    azure = ResponsesProvider(
+        AzureOpenAIProvider("azure", fake.url, "codex-prod", None, TEST_KEY_AZURE, client)
+    )
+    fake.route("POST", "/openai/v1/responses", azure_error(404, "404", "Resource not found"))
+    error = await expect_failure(azure, HI, (TEST_KEY_AZURE,))
+    assert error.code == ErrorCode.BAD_API_VERSION and "v1 Responses route" in error.cause
+    assert "apiVersion" not in error.cause, "the v1 route takes no api-version"
+    fake.route("POST", "/openai/v1/responses", azure_deployment_not_found())
+    assert (await expect_failure(azure, HI, (TEST_KEY_AZURE,))).code == ErrorCode.MODEL_NOT_FOUND
+    fake.route("POST", "/openai/v1/responses", azure_bad_key())
+    assert (await expect_failure(azure, HI, (TEST_KEY_AZURE,))).code == ErrorCode.INVALID_KEY
 
 
 async def test_factory_picks_the_adapter_by_api(client: httpx.AsyncClient) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from byok.base.config import ReasoningCapability, ReasoningSettings, load_settings
-from byok.base.errors import ByokError
+from byok.base.errors import ByokError, error_for_status
 from byok.base.names import ErrorCode
 from byok.core.reasoning import capability, fit, fit_for_route, nearest_effort, plan_output
 from byok.core.routing import Route
@@ -179,3 +179,64 @@ def test_output_plan_adds_the_thinking_budget() -> None:
         plan_output(4096, 8500, Reasoning("medium", 8192))
     assert caught.value.code == ErrorCode.BAD_REQUEST
     assert "8192-token thinking budget" in caught.value.message and "budgetTokens" in caught.value.fix
+
+
+def test_status_description_says_what_was_asked_when_fitting_changed_it() -> None:
+    asked = ReasoningSettings(effort="minimal", summary=True)
+    fitted = fit(asked, capability("gpt-5.1", {}), "gpt-5.1")
+    assert fitted.describe() == {
+        "effort": "low",
+        "budgetTokens": None,
+        "summary": True,
+        "asked": {"effort": "minimal", "summary": True},
+        "note": "gpt-5.1 takes none, low, medium, high; sent low",
+    }
+    assert fit(ReasoningSettings(effort="high"), None, "x").describe() == {
+        "effort": "high",
+        "budgetTokens": None,
+        "summary": False,
+    }
+    none_sent = fit(ReasoningSettings(effort="high"), capability("gpt-4o", {}), "gpt-4o").describe()
+    assert none_sent is not None and none_sent["effort"] is None and "does not take" in none_sent["note"]
+
+
+@pytest.mark.parametrize(
+    ("message", "supported"),
+    [
+        (
+            "Unsupported value: 'reasoning_effort' does not support 'minimal' with this model. "
+            "Supported values are: 'low', 'medium', and 'high'.",
+            ["low", "medium", "high"],
+        ),
+        ("output_config.effort: Input should be 'low', 'medium' or 'high'", ["low", "medium", "high"]),
+        (
+            "Thinking level MEDIUM is not supported for this model. Supported levels: LOW, HIGH.",
+            ["low", "high"],
+        ),
+        ("thinking_level is not supported by this model.", []),
+        ("thinking.budget_tokens: Input should be greater than or equal to 1024", []),
+    ],
+)
+def test_a_rejected_reasoning_value_is_a_bad_request_naming_what_the_provider_takes(
+    message: str, supported: list[str]
+) -> None:
+    error = error_for_status(400, "p", message)
+    assert (
+        error.code == ErrorCode.BAD_REQUEST
+        and error.cause == "The model does not accept the reasoning setting sent"
+    )
+    assert error.extra.get("supportedEfforts") == (supported or None)
+    if supported:
+        assert f"one this model takes: {', '.join(supported)}" in error.fix
+    else:
+        assert "not every model takes each of none, minimal, low, medium, high, xhigh, max" in error.fix
+
+
+def test_other_errors_that_mention_thinking_keep_their_codes() -> None:
+    assert error_for_status(400, "p", "prompt is too long: 210000 tokens > 200000 maximum").code == (
+        ErrorCode.CONTEXT_TOO_LARGE
+    )
+    assert error_for_status(429, "p", "too much thinking").code == ErrorCode.RATE_LIMITED
+    assert (
+        error_for_status(400, "p", "messages.0.content: Field required").extra.get("supportedEfforts") is None
+    )

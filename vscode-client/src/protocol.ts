@@ -20,6 +20,7 @@ export const Command = {
   agent: 'byok.agent',
   usage: 'byok.usage',
   forgetApprovals: 'byok.forgetApprovals',
+  mcpStatus: 'byok.mcpStatus',
 } as const;
 export type CommandId = (typeof Command)[keyof typeof Command];
 

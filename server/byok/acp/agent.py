@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from byok import __version__
 from byok.acp.editor import ClientFiles, ClientTerminal, Permissions
+from byok.acp.options import model_values, parse_mode, parse_reasoning, session_modes, session_options
 from byok.acp.prompt import PromptRun
 from byok.acp.sessions import SessionStore, StoredSession
+from byok.base.config import ReasoningSettings
 from byok.base.errors import ByokError
 from byok.base.names import AUTO_MODEL, BYOK_ERROR, AcpConfig, AcpMode, ErrorCode
 from byok.base.redaction import redact, redact_data
-from byok.core.approvals import workspace_scope
 from byok.core.session import Backend
 from byok.features.agent import AgentParams, FrontEnd, agent
-from byok.providers import PRESETS
 from byok.providers.base import Message
 from byok.workspace.jail import Workspace
 
@@ -38,9 +38,6 @@ if TYPE_CHECKING:
         Implementation,
         LoadSessionResponse,
         NewSessionResponse,
-        SessionConfigOptionBoolean,
-        SessionConfigOptionSelect,
-        SessionModeState,
         SetSessionConfigOptionResponse,
         SetSessionModeResponse,
         StopReason,
@@ -54,11 +51,6 @@ R = TypeVar("R")
 PROTOCOL_VERSION = 1
 """ACP v1: the v2 draft drops fs, terminals and modes, so a client asking for more is answered 1."""
 AUTH_METHOD = "byok-keys"
-MODES = {
-    AcpMode.ASK: ("Ask", "Reads the workspace and answers; changes nothing and runs nothing"),
-    AcpMode.EDIT: ("Edit", "Asks before every edit and every command"),
-    AcpMode.AGENT: ("Agent", "Edits without asking (you review them in the editor); asks before commands"),
-}
 STOP_REASONS: dict[str, StopReason] = {
     "done": "end_turn",
     "max_steps": "max_turn_requests",
@@ -225,7 +217,9 @@ class ByokAgent:
         self._report_mcp(mcp_servers)
         await asyncio.to_thread(self.store.save, stored)
         return NewSessionResponse(
-            session_id=stored.session_id, modes=_modes(stored), config_options=await self._options(stored)
+            session_id=stored.session_id,
+            modes=session_modes(stored),
+            config_options=await session_options(self.backend, stored),
         )
 
     @answers_errors
@@ -247,7 +241,9 @@ class ByokAgent:
         for update in list(live.stored.updates):
             notification = SessionNotification.model_validate({"sessionId": session_id, "update": update})
             await self.client.session_update(session_id=session_id, update=notification.update)
-        return LoadSessionResponse(modes=_modes(stored), config_options=await self._options(stored))
+        return LoadSessionResponse(
+            modes=session_modes(stored), config_options=await session_options(self.backend, stored)
+        )
 
     def _report_mcp(self, servers: list[Any] | None) -> None:
         if servers:
@@ -261,11 +257,12 @@ class ByokAgent:
         from acp.schema import ConfigOptionUpdate, SetSessionModeResponse
 
         live = self._session(session_id)
-        live.stored.mode = _mode(mode_id, "modeId")
+        live.stored.mode = parse_mode(mode_id, "modeId")
         await asyncio.to_thread(self.store.save, live.stored)
         assert self.client is not None  # the mode option shown beside the modes follows
         update = ConfigOptionUpdate(
-            session_update="config_option_update", config_options=await self._options(live.stored)
+            session_update="config_option_update",
+            config_options=await session_options(self.backend, live.stored),
         )
         await self.client.session_update(session_id=session_id, update=update)
         return SetSessionModeResponse()
@@ -279,13 +276,13 @@ class ByokAgent:
 
         live = self._session(session_id)
         if config_id == AcpConfig.MODE:
-            live.stored.mode = _mode(value, "value")
+            live.stored.mode = parse_mode(value, "value")
             assert self.client is not None  # the modes shown beside the option follow
             await self.client.session_update(
                 session_id=session_id, update=update_current_mode(live.stored.mode.value)
             )
         elif config_id == AcpConfig.MODEL:
-            models = await self._model_values()
+            models = await model_values(self.backend)
             if not isinstance(value, str) or value not in models:
                 raise ByokError(
                     ErrorCode.BAD_REQUEST,
@@ -293,68 +290,22 @@ class ByokAgent:
                     fix=f"Choose one of: {', '.join(models[:20])}",
                 )
             live.stored.model = value
+        elif config_id == AcpConfig.REASONING:
+            live.stored.reasoning = parse_reasoning(value)
         else:
             raise ByokError(
                 ErrorCode.BAD_REQUEST,
                 f"configId: {config_id[:100]!r} is not a config option",
-                fix=f"Use {AcpConfig.MODE.value!r} or {AcpConfig.MODEL.value!r}",
+                fix=f"Use one of: {', '.join(c.value for c in AcpConfig)}",
             )
         await asyncio.to_thread(self.store.save, live.stored)
-        return SetSessionConfigOptionResponse(config_options=await self._options(live.stored))
-
-    async def _model_values(self) -> list[str]:
-        """`auto`, byok.models, the models verified keys can see, and each keyed provider's default model."""
-        models = [m["id"] for m in await self.backend.model_list() if not m["builtin"]]
-        for key in await self.backend.list_keys():
-            preset = PRESETS.get(key["provider"])
-            if preset is not None and preset.default_model:
-                models.append(preset.default_model)
-        return list(dict.fromkeys([AUTO_MODEL, *models]))
-
-    async def _options(
-        self, stored: StoredSession
-    ) -> list[SessionConfigOptionSelect | SessionConfigOptionBoolean]:
-        from acp.schema import SessionConfigOptionSelect, SessionConfigSelectOption
-
-        models = await self._model_values()
-        if stored.model not in models:
-            models.append(stored.model)  # a model chosen earlier stays selectable
-        return [
-            SessionConfigOptionSelect(
-                id=AcpConfig.MODE.value,
-                name="Mode",
-                category="mode",
-                type="select",
-                current_value=stored.mode.value,
-                options=[
-                    SessionConfigSelectOption(value=mode.value, name=name, description=description)
-                    for mode, (name, description) in MODES.items()
-                ],
-            ),
-            SessionConfigOptionSelect(
-                id=AcpConfig.MODEL.value,
-                name="Model",
-                category="model",
-                type="select",
-                current_value=stored.model,
-                options=[
-                    SessionConfigSelectOption(
-                        value=model,
-                        name="byok's choice" if model == AUTO_MODEL else model,
-                        description="features.agent in byok's settings, else chat's model"
-                        if model == AUTO_MODEL
-                        else None,
-                    )
-                    for model in models
-                ],
-            ),
-        ]
+        return SetSessionConfigOptionResponse(config_options=await session_options(self.backend, live.stored))
 
     # -- prompts --------------------------------------------------------------------------------------
 
     @answers_errors
     async def prompt(self, prompt: list[Any], session_id: str, **kwargs: Any) -> PromptResponse:
-        from acp import PromptResponse, RequestError
+        from acp import PromptResponse, RequestError, update_user_message_text
 
         live = self._session(session_id)
         if live.task is not None and not live.task.done():
@@ -365,12 +316,7 @@ class ByokAgent:
             )
         task = _prompt_text(prompt)
         assert self.client is not None
-        permissions = live.permissions = live.permissions or Permissions(
-            self.client,
-            session_id,
-            self.backend.approvals,
-            workspace_scope(live.workspace.root),
-        )
+        permissions = live.permissions = live.permissions or Permissions(self.client, session_id)
         run = live.run = PromptRun(self.client, live.stored, live.workspace, live.files, permissions)
         terminal = ClientTerminal(self.client, session_id, run.on_terminal)
         stored = live.stored
@@ -381,12 +327,14 @@ class ByokAgent:
             approve_write=run.approve_write,
             runner=terminal.run if self.capabilities and self.capabilities.terminal else None,
         )
-        from acp import update_user_message_text
-
         run.send(update_user_message_text(task))
-        params = AgentParams(task=task, model=None if stored.model == AUTO_MODEL else stored.model)
+        params = AgentParams(
+            task=task,
+            model=None if stored.model == AUTO_MODEL else stored.model,
+            reasoning=ReasoningSettings(effort=stored.reasoning) if stored.reasoning else None,
+        )
         live.task = asyncio.get_running_loop().create_task(
-            agent(self.backend, params, run, live.workspace, ask=run.ask, front_end=front_end)
+            agent(self.backend, params, run, live.workspace, choose=run.choose, front_end=front_end)
         )
         try:
             try:
@@ -422,29 +370,6 @@ class ByokAgent:
 def _this_task_cancelling() -> bool:
     current = asyncio.current_task()
     return current is not None and current.cancelling() > 0
-
-
-def _mode(value: object, field: str) -> AcpMode:
-    try:
-        return AcpMode(str(value))
-    except ValueError:
-        raise ByokError(
-            ErrorCode.BAD_REQUEST,
-            f"{field}: {str(value)[:100]!r} is not a mode",
-            fix=f"Use one of: {', '.join(m.value for m in AcpMode)}",
-        ) from None
-
-
-def _modes(stored: StoredSession) -> SessionModeState:
-    from acp.schema import SessionMode, SessionModeState
-
-    return SessionModeState(
-        current_mode_id=stored.mode.value,
-        available_modes=[
-            SessionMode(id=mode.value, name=name, description=description)
-            for mode, (name, description) in MODES.items()
-        ],
-    )
 
 
 def _prompt_text(blocks: list[Any]) -> str:

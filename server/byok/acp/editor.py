@@ -12,15 +12,12 @@ import asyncio
 import logging
 import os
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from byok.base.errors import ByokError
 from byok.base.names import AcpPermission
 from byok.base.redaction import redact
-from byok.core.approvals import MAX_KEY_CHARS
-from byok.workspace.command_policy import decide
 from byok.workspace.files import OpenDocument
 from byok.workspace.shell import MAX_COMMAND_OUTPUT
 
@@ -28,16 +25,9 @@ if TYPE_CHECKING:
     from acp.interfaces import Client
     from acp.schema import ClientCapabilities, PermissionOptionKind, ToolCallUpdate
 
-    from byok.core.approvals import Approvals
-
 log = logging.getLogger(__name__)
 
-PERMISSION_OPTIONS: dict[AcpPermission, tuple[str, PermissionOptionKind]] = {
-    AcpPermission.ALLOW_ONCE: ("Allow once", "allow_once"),
-    AcpPermission.ALLOW_ALWAYS: ("Always allow", "allow_always"),
-    AcpPermission.REJECT: ("Reject", "reject_once"),
-}
-"""The permission options every ask offers, in order."""
+EDIT_ACTIONS = ("Allow this edit", "Allow all edits in this session", "Reject")
 
 
 class ClientFiles:
@@ -94,59 +84,46 @@ def _write_disk(path: Path, text: str) -> None:
 
 
 class Permissions:
-    """Asks with `session/request_permission`. "Always allow" holds for the session; for a command's
-    program it is also remembered for the workspace in byok's approvals store (as the language server
-    does, and cleared by `byok approvals --forget`)."""
+    """Asks with `session/request_permission`: the actions of a byok question become the permission options
+    (the first allows once, the last rejects, those between allow always), so "Always allow `pytest …`
+    here" and MCP's "Always allow" are remembered by the feature that offered them, as in the language
+    server. In `edit` mode, "Always allow" for edits holds for the rest of the session."""
 
-    def __init__(
-        self,
-        client: Client,
-        session_id: str,
-        approvals: Approvals,
-        scope: str,
-    ) -> None:
+    def __init__(self, client: Client, session_id: str) -> None:
         self.client = client
         self.session_id = session_id
-        self.approvals = approvals
-        self.scope = scope
-        self.always: set[str] = set()
+        self.edits_allowed = False
 
-    async def ask(self, subject: str, shown: ToolCallUpdate, *, remember_here: bool = False) -> bool:
-        """True when the user allows; `subject` names what "Always allow" covers (`edit`, `command:pytest`),
-        `remember_here` keeps that choice for the workspace."""
-        if subject in self.always or (
-            remember_here and await asyncio.to_thread(self.approvals.approved, self.scope, subject)
-        ):
-            return True
+    async def choose(self, shown: ToolCallUpdate, actions: Sequence[str]) -> str:
+        """The action the user picked; the last one (the refusal) for a cancelled ask."""
         from acp.schema import AllowedOutcome, PermissionOption
 
+        always = len(actions) - 2
+        ids = [
+            AcpPermission.ALLOW_ONCE.value,
+            *[AcpPermission.ALLOW_ALWAYS.value + (f"_{n}" if always > 1 else "") for n in range(always)],
+            AcpPermission.REJECT.value,
+        ]
+        always_kinds: list[PermissionOptionKind] = ["allow_always"] * always
+        kinds: list[PermissionOptionKind] = ["allow_once", *always_kinds, "reject_once"]
         options = [
-            PermissionOption(option_id=option.value, name=name, kind=kind)
-            for option, (name, kind) in PERMISSION_OPTIONS.items()
+            PermissionOption(option_id=option_id, name=action, kind=kind)
+            for option_id, action, kind in zip(ids, actions, kinds, strict=True)
         ]
         response = await self.client.request_permission(
             session_id=self.session_id, tool_call=shown, options=options
         )
         outcome = response.outcome
         chosen = outcome.option_id if isinstance(outcome, AllowedOutcome) else None
-        if chosen == AcpPermission.ALLOW_ALWAYS:
-            self.always.add(subject)
-            if remember_here:
-                try:
-                    await asyncio.to_thread(self.approvals.remember, self.scope, subject)
-                except ByokError as exc:
-                    log.warning("could not remember an approval beyond this session: %s", exc)
-        return chosen in (AcpPermission.ALLOW_ONCE, AcpPermission.ALLOW_ALWAYS)
+        return actions[ids.index(chosen)] if chosen in ids else actions[-1]
 
-
-def command_subject(command: str) -> str:
-    """What "Always allow" covers for a command: its program when that is all it runs (`command:pytest`, the
-    approvals store's key, as the language server remembers it); else the exact command line (`command-line:`),
-    for this session only. `pytest; rm -rf ~` is never covered by an approval of `pytest`."""
-    rememberable = decide(command, [], []).rememberable
-    if len(rememberable) == 1:
-        return f"command:{rememberable[0]}"[:MAX_KEY_CHARS]
-    return f"command-line:{command}"
+    async def allow_edit(self, shown: ToolCallUpdate) -> bool:
+        """In `edit` mode: may this edit (its diff in `shown`) be made?"""
+        if self.edits_allowed:
+            return True
+        answer = await self.choose(shown, EDIT_ACTIONS)
+        self.edits_allowed = answer == EDIT_ACTIONS[1]
+        return answer != EDIT_ACTIONS[-1]
 
 
 class ClientTerminal:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from byok.acp.editor import ClientFiles, Permissions, command_subject
+from byok.acp.editor import ClientFiles, Permissions
 from byok.acp.sessions import StoredSession
 from byok.acp.tool_calls import kind_of, locations_of, path_of, shown_result, title_of
 from byok.base.names import AcpMode
@@ -191,18 +192,12 @@ class PromptRun:
             locations=locations_of(call, self.workspace),
         )
 
-    async def ask(self, question: str) -> bool | None:
-        """PermissionAsker: a command to run, or a change to a file editors run commands from."""
+    async def choose(self, question: str, actions: Sequence[str]) -> str | None:
+        """Chooser: a command to run, a change to a file editors run commands from, an MCP tool call."""
         from acp import text_block, tool_content
 
-        call = self._current
-        command = call.arguments.get("command") if call is not None else None
-        shown = self._shown([tool_content(text_block(question))])
         await self.flush()  # the tool call is on the client's screen before the question
-        if isinstance(command, str):
-            subject = command_subject(command)
-            return await self.permissions.ask(subject, shown, remember_here=subject.startswith("command:"))
-        return await self.permissions.ask(f"change:{question[:200]}", shown)
+        return await self.permissions.choose(self._shown([tool_content(text_block(question))]), actions)
 
     async def approve_write(self, path: Path, before: str | None, after: str | None) -> bool:
         """WriteApprover: in `edit` mode every change is asked about, with its diff."""
@@ -211,7 +206,7 @@ class PromptRun:
         if self.session.mode != AcpMode.EDIT or after is None:
             return True
         await self.flush()
-        return await self.permissions.ask("edit", self._shown([tool_diff_content(str(path), after, before)]))
+        return await self.permissions.allow_edit(self._shown([tool_diff_content(str(path), after, before)]))
 
     async def on_terminal(self, terminal_id: str) -> None:
         """The client's terminal a command runs in, shown in its tool call while it runs."""

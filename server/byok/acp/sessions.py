@@ -19,6 +19,7 @@ from typing import Any, Literal
 import platformdirs
 from pydantic import BaseModel, Field, ValidationError
 
+from byok.base.config import ReasoningEffort
 from byok.base.errors import ByokError
 from byok.base.names import AUTO_MODEL, AcpMode, ErrorCode
 
@@ -39,6 +40,8 @@ class StoredSession(BaseModel):
     cwd: str
     mode: AcpMode = AcpMode.AGENT
     model: str = AUTO_MODEL
+    reasoning: ReasoningEffort | None = None
+    """The reasoning effort asked for; None: byok's settings decide (the `auto` option)."""
     created_at: float = Field(default_factory=time.time)
     updated_at: float = Field(default_factory=time.time)
     history: list[Turn] = Field(default_factory=list)

@@ -8,6 +8,7 @@ entry blocks the paid requests it would have limited instead of falling back to 
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,6 +20,7 @@ from pydantic import (
     PrivateAttr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel, to_snake
 
@@ -301,6 +303,96 @@ class ContextSettings(CamelModel):
     """Total bytes of the files one request sends as context (chat, composer, inline edit)."""
 
 
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+SECRET_REFERENCE = re.compile(r"\$\{(env|keyring):([^}]*)\}")
+"""`${env:VAR}` or `${keyring:NAME}` inside an MCP server's `env` value or header: resolved at start."""
+
+
+class McpServerSettings(CamelModel):
+    """One MCP server: a command to run (stdio) or a URL (streamable HTTP, legacy SSE as fallback)."""
+
+    model_config = ConfigDict(extra="forbid")
+    command: str | None = Field(default=None, min_length=1)
+    args: list[str] = Field(default_factory=list)
+    env: dict[EnvName, str] = Field(default_factory=dict)
+    cwd: str | None = Field(default=None, min_length=1)
+    url: str | None = Field(default=None, pattern=r"^https?://")
+    headers: dict[str, str] = Field(default_factory=dict)
+    enabled: bool = True
+    auto_approve: list[str] | Literal["*"] = Field(default_factory=list)
+    """Tools called without asking: their MCP names, or "*" for all of this server's tools."""
+    timeout_s: float = Field(default=60.0, gt=0)
+    """Limit for starting the server and for each tool call or resource read."""
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerSettings:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give either `command` (stdio) or `url` (HTTP), not both or neither")
+        if self.url is None and self.headers:
+            raise ValueError("`headers` go with `url`; a stdio server takes `env`")
+        if self.command is None and (self.args or self.env or self.cwd):
+            raise ValueError("`args`, `env` and `cwd` go with `command`; an HTTP server takes `headers`")
+        for text in [*self.env.values(), *self.headers.values()]:
+            for kind, name in SECRET_REFERENCE.findall(text):
+                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]{0,127}", name):
+                    raise ValueError(f"${{{kind}:{name}}} is not a valid reference name")
+        return self
+
+    @property
+    def transport(self) -> Literal["stdio", "http"]:
+        return "stdio" if self.command is not None else "http"
+
+    def auto_approves(self, tool: str) -> bool:
+        return self.auto_approve == "*" or tool in self.auto_approve
+
+
+class McpSettings(CamelModel):
+    servers: dict[str, McpServerSettings] = Field(default_factory=dict)
+    start_on_launch: bool = False
+    """Start every enabled server when the settings arrive, not on the agent's first use."""
+    max_result_bytes: int = Field(default=64 * 1024, gt=0)
+    """Bytes of one MCP tool result's text passed to the model; the rest is cut and the cut is said."""
+
+    @classmethod
+    def load(cls, raw: Any) -> tuple[McpSettings, list[str]]:
+        """Validate server by server: an invalid server is left out and reported, the others kept."""
+        if raw is None:
+            return cls(), []
+        if not isinstance(raw, dict):
+            return cls(), [f"byok.mcp must be an object, got {type(raw).__name__} (no MCP server is used)"]
+        data = dict(raw)
+        servers = data.pop("servers", None)
+        problems: list[str] = []
+        kept: dict[str, McpServerSettings] = {}
+        if isinstance(servers, dict):
+            for name, entry in servers.items():
+                if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", str(name)):
+                    problems.append(
+                        f"byok.mcp.servers.{name}: a server name is 1-64 letters, digits, '_', '-' or '.' "
+                        "(this server is ignored)"
+                    )
+                    continue
+                try:
+                    kept[str(name)] = McpServerSettings.model_validate(entry)
+                except ValidationError as exc:
+                    problems += [
+                        f"byok.mcp.servers.{name}{''.join(f'.{part}' for part in error['loc'])}: "
+                        f"{error['msg']} (this server is ignored)"
+                        for error in exc.errors()
+                    ]
+        elif servers is not None:
+            problems.append("byok.mcp.servers must be an object of servers by name (none is used)")
+        try:
+            settings = cls.model_validate(data)
+        except ValidationError as exc:
+            problems += [
+                f"byok.mcp.{'.'.join(str(p) for p in error['loc'])}: {error['msg']} (using the default)"
+                for error in exc.errors()
+            ]
+            settings = cls()
+        return settings.model_copy(update={"servers": kept}), problems
+
+
 class Settings(CamelModel):
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     models: list[ModelSettings] = Field(default_factory=list)
@@ -315,6 +407,7 @@ class Settings(CamelModel):
     agent: AgentSettings = Field(default_factory=AgentSettings)
     composer: ComposerSettings = Field(default_factory=ComposerSettings)
     context: ContextSettings = Field(default_factory=ContextSettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
     reasoning_models: dict[str, ReasoningCapability] = Field(default_factory=dict)
     """Model-name glob -> what it accepts; consulted before the shipped table (byok/data/reasoning.json)."""
     discover_local_servers: bool = True
@@ -331,10 +424,12 @@ def load_settings(raw: Any) -> tuple[Settings, list[str]]:
     budget, problems = BudgetSettings.load(data.pop("budget", None))
     prices, price_problems = PriceSettings.load_table(data.pop("prices", None))
     problems += price_problems + _drop_invalid_reasoning(data)
+    mcp, mcp_problems = McpSettings.load(data.pop("mcp", None))
+    problems += mcp_problems
     for _ in range(len(data) + 1):
         try:
             return Settings.model_validate(data).model_copy(
-                update={"budget": budget, "prices": prices}
+                update={"budget": budget, "prices": prices, "mcp": mcp}
             ), problems
         except ValidationError as exc:
             bad_keys = set()
@@ -344,7 +439,7 @@ def load_settings(raw: Any) -> tuple[Settings, list[str]]:
                 bad_keys.add(error["loc"][0] if error["loc"] else None)
             for key in bad_keys:
                 data.pop(str(key), None)
-    return Settings(budget=budget, prices=prices), problems
+    return Settings(budget=budget, prices=prices, mcp=mcp), problems
 
 
 def _drop_invalid_reasoning(data: dict[str, Any]) -> list[str]:

@@ -107,6 +107,10 @@ _DEFAULTS: dict[ErrorCode, tuple[str, str]] = {
         "The remembered approvals in byok's data directory cannot be written",
         "Make byok's data directory writable, on a disk with free space",
     ),
+    ErrorCode.MCP_UNAVAILABLE: (
+        "The MCP server is not configured, not running or did not answer",
+        "Check byok.mcpStatus and the server's entry in byok.mcp.servers",
+    ),
 }
 
 
@@ -226,16 +230,17 @@ _REASONING_PARAMETER = re.compile(
 )
 _EFFORT_WORDS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 _SUPPORTED_LIST = re.compile(
-    r"\b(?:supported values?(?: are)?|should be|must be|one of|expected)\b(.*)", re.IGNORECASE | re.DOTALL
+    r"\b(?:supported(?: values?| levels?| efforts?)?(?: are)?|should be|must be|one of|expected)\b:?(.*?)(?:\.\s|\.?$)",
+    re.IGNORECASE | re.DOTALL,
 )
+_EFFORT_WORD = re.compile(r"\b(none|minimal|low|medium|high|xhigh|max)\b", re.IGNORECASE)
 
 
 def reasoning_rejected(provider: str, message: str, status: int = 400) -> ByokError:
     """`bad_request` for a reasoning value the model refused; the fix lists the values the provider said
     it takes (when its message says), else every effort."""
-    listed = _SUPPORTED_LIST.search(message)
-    quoted = re.findall(r"['\"`]([a-z]+)['\"`]", listed.group(1), re.IGNORECASE) if listed else []
-    supported = [word.lower() for word in quoted if word.lower() in _EFFORT_WORDS]
+    lists = (_EFFORT_WORD.findall(listed.group(1)) for listed in _SUPPORTED_LIST.finditer(message))
+    supported = [word.lower() for word in next((words for words in lists if words), [])]
     values = (
         f"one this model takes: {', '.join(dict.fromkeys(supported))}"
         if supported
@@ -262,8 +267,6 @@ def error_for_status(
 ) -> ByokError:
     """The generic HTTP status mapping; providers refine it for their own quirks before calling this."""
     message = provider_message or f"HTTP {status}"
-    if status == 400 and _REASONING_PARAMETER.search(message):
-        return reasoning_rejected(provider, message, status)
     if status in (400, 413) and _CONTEXT_OVERFLOW.search(message):
         return ByokError(
             ErrorCode.CONTEXT_TOO_LARGE,
@@ -273,6 +276,8 @@ def error_for_status(
             cause="The request is larger than the model's context window",
             fix="Send fewer or smaller files (@Files, not @Codebase, when you know the location)",
         )
+    if status == 400 and _REASONING_PARAMETER.search(message):
+        return reasoning_rejected(provider, message, status)
     if status == 401:
         return ByokError(ErrorCode.INVALID_KEY, message, provider=provider, status=status)
     if status == 403:

@@ -25,6 +25,7 @@ class Command(StrEnum):
     AGENT = "byok.agent"
     USAGE = "byok.usage"
     FORGET_APPROVALS = "byok.forgetApprovals"
+    MCP_STATUS = "byok.mcpStatus"
 
 
 class Notification(StrEnum):
@@ -65,6 +66,7 @@ class ErrorCode(StrEnum):
     LEDGER_CORRUPT = "ledger_corrupt"
     BUILTIN_ONLY = "builtin_only"
     APPROVALS_UNAVAILABLE = "approvals_unavailable"
+    MCP_UNAVAILABLE = "mcp_unavailable"
 
 
 class AcpMode(StrEnum):
@@ -80,6 +82,7 @@ class AcpConfig(StrEnum):
 
     MODE = "mode"
     MODEL = "model"
+    REASONING = "reasoning"
 
 
 class AcpPermission(StrEnum):
@@ -91,7 +94,7 @@ class AcpPermission(StrEnum):
 
 
 AUTO_MODEL = "auto"
-"""The ACP model option that leaves the choice to byok's settings (`features.agent`, then chat's)."""
+"""The ACP model and reasoning options' value that leaves the choice to byok's settings."""
 
 BYOK_ERROR = -32050
 """JSON-RPC error code of every byok failure; `data.code` says which (see `ErrorCode`)."""

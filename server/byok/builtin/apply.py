@@ -171,9 +171,15 @@ def apply_snippet(
         return _result(original, olines, ofinal, nl, [region], [])
     for number, seg in enumerate(segments):
         width = next(indent_width(line) for line in seg.lines if line.strip())
+        closed: OpenBlock | None = None
         while opened and width <= opened[-1].snippet_width:
-            opened.pop()
+            block = opened.pop()
+            closed = block if width == block.snippet_width else closed
         inside = opened[-1] if opened else None
+        if closed is not None and (ending := _block_closer(planner, seg, closed, lo)) is not None:
+            regions.append((ending.start, ending.end, ending.lines))
+            lo = max(lo, ending.end)
+            continue
         found = planner.locate(seg.lines, lo, inside)
         if found is None:
             placement = _contextless(planner, seg, number, len(segments), lo, inside)
@@ -226,6 +232,19 @@ def _whole_file(seg: Segment, keys: list[str]) -> bool:
     mine = [line_key(line) for line in seg.lines if line.strip()]
     theirs = [key for key in keys if key]
     return bool(mine) and mine[0] == theirs[0] and mine[-1] == theirs[-1] and len(mine) * 5 >= len(theirs) * 4
+
+
+def _block_closer(planner: Planner, seg: Segment, block: OpenBlock, lo: int) -> Placement | None:
+    """A segment of closers only (`}`, `end`, `</div>`) right after a marker, at the width of a block a
+    header segment opened: the end of that block in the original, when its lines there read the same."""
+    filled = [line for line in seg.lines if line.strip()]
+    keys = [line_key(line) for line in filled]
+    if not keys or not all(is_closer(line) for line in filled) or block.end < lo:
+        return None
+    if planner.keys[block.end : block.end + len(keys)] != keys:
+        return None
+    shifted = [block.shift(line) for line in filled]
+    return Placement(block.end, block.end + len(keys), shifted, [], block.shift, 0)
 
 
 def _contextless(

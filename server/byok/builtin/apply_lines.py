@@ -9,6 +9,11 @@ from byok.base.text import indent_of
 
 COMMENT = re.compile(r"^(?:#+|//+|--|;+|%+|/\*+|<!--|\{/\*+)\s*(?P<body>.*?)\s*(?:\*+/\}?|-->)?$")
 _DOTS = re.compile(r"\.\.\.|…")
+_ELISION = re.compile(
+    r"\b(?:existing|unchanged|rest of|remaining|as before|same as before|omitted|elided|previous code|"
+    r"other (?:code|methods|functions)|no changes?)\b",
+    re.IGNORECASE,
+)
 _WORDS = re.compile(r"^[\w\s,.'\u2019()/&:+-]*$")
 _DEFINITION = re.compile(
     r"\b(?:def|class|function|func|fn|struct|enum|trait|interface|impl|type|module)\s+(?:\([^)]*\)\s*)?"
@@ -31,7 +36,9 @@ def is_marker(line: str) -> bool:
     if match is None:
         return False
     body = match["body"]
-    return len(body) <= 80 and bool(_DOTS.search(body)) and bool(_WORDS.match(_DOTS.sub(" ", body)))
+    if len(body) > 80 or not _WORDS.match(_DOTS.sub(" ", body)):
+        return False
+    return bool(_DOTS.search(body)) or (len(body) <= 50 and bool(_ELISION.search(body)))
 
 
 def line_key(line: str) -> str:
@@ -60,6 +67,12 @@ def block_end(lines: list[str], header: int) -> int | None:
     if not lines[header].strip():
         return None
     width = indent_width(lines[header])
+    if (
+        header + 1 < len(lines)
+        and lines[header + 1].strip() == "{"
+        and indent_width(lines[header + 1]) == width
+    ):
+        header += 1  # the brace on a line of its own (GNU and Allman styles) opens the block
     last = header
     k = header + 1
     while k < len(lines):

@@ -104,6 +104,10 @@ class OpenBlock:
     shift: Shift
 
 
+_FAR_GAP = 10
+"""Original lines a match may skip beyond the new lines before it: more is a lookalike elsewhere."""
+
+
 class Planner:
     """Places segments into the original, left to right."""
 
@@ -283,6 +287,8 @@ class Planner:
             return total
 
         def keep(block: tuple[int, int, int], seg_gap: int, orig_gap: int) -> bool:
+            if seg_gap > 0 and orig_gap > seg_gap + max(_FAR_GAP, 2 * seg_gap):
+                return False  # new lines, then a lookalike far away: an insertion, not a deletion
             power = strength(block)
             if power >= 2 or seg_gap == orig_gap == 0:
                 return True

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from byok.core.approvals import Approvals
     from byok.core.ledger import Ledger
+    from byok.core.mcp.servers import McpServers
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class Backend:
         self._ledger_path = ledger_path
         self._ledger: Ledger | None = None
         self._approvals: Approvals | None = None
+        self._mcp: McpServers | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._local: LocalServer | None = None
         self._discovery: asyncio.Task[LocalServer | None] | None = None
@@ -100,11 +102,22 @@ class Backend:
             self._approvals = Approvals()
         return self._approvals
 
+    @property
+    def mcp(self) -> McpServers:
+        """The user's MCP servers (none started until the agent, a resource read or startOnLaunch needs them)."""
+        if self._mcp is None:
+            from byok.core.mcp.servers import McpServers
+
+            self._mcp = McpServers(self.settings.mcp, lambda: self.approvals)
+        return self._mcp
+
     # -- settings and HTTP ---------------------------------------------------------------------------
 
     def update_settings(self, settings: Settings) -> None:
         old, self._network = self._network, None
         self.settings = settings
+        if self._mcp is not None:
+            self._mcp.configure(settings.mcp)
         if old is not None:
             asyncio.get_running_loop().create_task(old.client.aclose())
 
@@ -145,6 +158,8 @@ class Backend:
         if self._discovery is not None:
             self._discovery.cancel()
             await asyncio.gather(self._discovery, return_exceptions=True)
+        if self._mcp is not None:
+            await self._mcp.aclose()
         if self._network is not None:
             await self._network.client.aclose()
             self._network = None

@@ -21,6 +21,7 @@ from byok.base.names import ErrorCode
 from byok.base.redaction import redact
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, Turn, run_turn
+from byok.features.agent_mcp import McpToolbox
 from byok.features.agent_tools import (
     READ_ONLY_TOOLS,
     TOOL_SPECS,
@@ -30,10 +31,12 @@ from byok.features.agent_tools import (
     WriteApprover,
     describe_calls,
 )
+from byok.features.mcp_context import ResourceReader, read_context
 from byok.providers.base import Message, ToolCall
 from byok.workspace.changes import Changes, Chooser, PermissionAsker, as_chooser
 from byok.workspace.edits import EditApplier
-from byok.workspace.jail import Workspace
+from byok.workspace.files import ContextFile, format_files
+from byok.workspace.jail import FileJail, Workspace
 
 DEFAULT_MAX_STEPS = 25
 MAX_TASK_CHARS = 100_000
@@ -51,6 +54,7 @@ SYSTEM_PROMPT = """You are a coding agent working in the user's workspace throug
 user when you finish; read_file already sees them.
 - run_command needs the user's permission each time and sees the files on disk, not your pending edits. \
 Changes to files that editors or tools run commands from (.vscode/, .devcontainer/, .envrc ...) need it too.
+- Tools named mcp__<server>__<tool> come from the user's MCP servers; the user may be asked before each call.
 - Paths are relative to the workspace root. Secret files (.env, keys) and .git are off limits.
 - When the task is done, stop calling tools and reply with a short summary of what you changed."""
 
@@ -60,6 +64,8 @@ class AgentParams(CamelModel):
     model: str | None = Field(default=None, min_length=1, max_length=200)
     max_steps: int = Field(default=DEFAULT_MAX_STEPS, ge=1, le=200)
     stream_id: str | None = Field(default=None, max_length=200)
+    files: list[str] = Field(default_factory=list, max_length=200)
+    """Context for the task: workspace file URIs and `mcp://<server>/<resource uri>` entries."""
     reasoning: ReasoningSettings | None = None
     """How hard the model should think; beats the feature's and the model entry's `reasoning`."""
 
@@ -128,7 +134,9 @@ def _brief(arguments: dict[str, Any]) -> dict[str, Any]:
     return {k: _shorten(v, BRIEF_ARGUMENT_CHARS) if isinstance(v, str) else v for k, v in arguments.items()}
 
 
-async def _run_call(tools: Tools, call: ToolCall, index: int, kept_chars: int) -> ToolResult:
+async def _run_call(
+    tools: Tools, call: ToolCall, index: int, kept_chars: int, mcp: McpToolbox | None = None
+) -> ToolResult:
     """The call's result; a tool error without running it when it is beyond MAX_TOOL_CALLS_PER_STEP (`index`
     in its step) or the run's results reached MAX_RUN_TOOL_CHARS (`kept_chars` so far)."""
     if index >= MAX_TOOL_CALLS_PER_STEP:
@@ -143,7 +151,22 @@ async def _run_call(tools: Tools, call: ToolCall, index: int, kept_chars: int) -
             "finish with a summary of what is done.",
             is_error=True,
         )
+    if mcp is not None and mcp.handles(call.name) and "_error" not in call.arguments:
+        return await mcp.call(call)
     return await tools.call(call)
+
+
+async def _context_files(
+    jail: FileJail | None, entries: list[str], backend: Backend, read_resource: ResourceReader | None
+) -> list[ContextFile]:
+    """The task's `files` (workspace files and MCP resources); a front end without a file jail takes none."""
+    if not entries:
+        return []
+    if jail is None:
+        raise ByokError(
+            ErrorCode.BAD_REQUEST, "files: this client cannot pass files to the agent", field="files"
+        )
+    return await read_context(jail, entries, "files", backend.settings.context.max_bytes, read_resource)
 
 
 async def agent(
@@ -156,6 +179,8 @@ async def agent(
     ask: PermissionAsker | None = None,
     apply_edit: EditApplier | None = None,
     front_end: FrontEnd | None = None,
+    jail: FileJail | None = None,
+    read_resource: ResourceReader | None = None,
 ) -> dict[str, Any]:
     """Run the agent loop until the model stops calling tools, `max_steps`, cancellation or the budget.
 
@@ -172,9 +197,10 @@ async def agent(
     routes = await backend.routes("agent", params.model)
     settings = backend.settings.agent
     changes = Changes(workspace)
+    chooser = choose or (as_chooser(ask) if ask is not None else None)
     tools = Tools(
         changes,
-        choose=choose or (as_chooser(ask) if ask is not None else None),
+        choose=chooser,
         allow_commands=settings.allow_commands,
         command_timeout_s=settings.command_timeout_s,
         command_env=settings.command_env,
@@ -184,10 +210,13 @@ async def agent(
         runner=front_end.runner,
     )
     specs = [s for s in TOOL_SPECS if s.name in READ_ONLY_TOOLS] if front_end.read_only else TOOL_SPECS
+    files = await _context_files(jail, params.files, backend, read_resource)
+    shared = "\n\nThe user shared these files:\n\n" + format_files(files) if files else ""
+    mcp = await McpToolbox.open(backend, workspace.root, chooser)
     messages = [
         Message("system", SYSTEM_PROMPT),
         *front_end.history,
-        Message("user", f"Workspace root: {workspace.root.name}\n\nTask: {params.task}"),
+        Message("user", f"Workspace root: {workspace.root.name}\n\nTask: {params.task}{shared}"),
     ]
     steps: list[dict[str, Any]] = []
     usage = UsageTotal()
@@ -200,8 +229,9 @@ async def agent(
             request = Prompt(
                 messages=list(messages),
                 max_tokens=backend.settings.max_output_tokens,
-                tools=specs,
+                tools=specs + (mcp.specs(read_only=front_end.read_only) if mcp else []),
                 reasoning=params.reasoning,
+                files=files,
             )
             turn = await run_turn(backend, routes, request, sink, feature="agent")
             usage.add(turn)
@@ -227,7 +257,7 @@ async def agent(
             for index, call in enumerate(calls):
                 if front_end.observer is not None:
                     await front_end.observer.started(call)
-                result = await _run_call(tools, call, index, kept_chars)
+                result = await _run_call(tools, call, index, kept_chars, mcp)
                 if front_end.observer is not None:
                     result = await front_end.observer.finished(call, result, changes)
                 kept_chars += len(result.content)

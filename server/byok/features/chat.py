@@ -10,6 +10,7 @@ from byok.base.config import CamelModel, ReasoningSettings
 from byok.builtin.answer_blocks import parse_answer
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, run_turn
+from byok.features.mcp_context import ResourceReader, read_context
 from byok.providers.base import Message
 from byok.workspace.files import format_files
 from byok.workspace.jail import FileJail
@@ -47,9 +48,10 @@ async def chat(
     params: ChatParams,
     sink: StreamSink,
     jail: FileJail,
+    read_resource: ResourceReader | None = None,
 ) -> dict[str, object]:
     routes = await backend.routes("chat", params.model)
-    files = jail.read_context(params.files, "files", backend.settings.context.max_bytes)
+    files = await read_context(jail, params.files, "files", backend.settings.context.max_bytes, read_resource)
     messages = [Message(m.role, m.content) for m in params.messages]
     if files:
         context = "The user shared these files:\n\n" + format_files(files)

@@ -25,6 +25,7 @@ from byok.builtin.apply import apply_snippet
 from byok.builtin.patch import apply_patch, parse_unified_diff
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, run_turn
+from byok.features.mcp_context import ResourceReader, read_context
 from byok.providers.base import Message
 from byok.workspace.changes import Changes, PermissionAsker, confirm_runnable_edits
 from byok.workspace.edits import EditApplier
@@ -186,6 +187,7 @@ async def composer(
     jail: FileJail,
     apply_edit: EditApplier | None = None,
     ask: PermissionAsker | None = None,
+    read_resource: ResourceReader | None = None,
 ) -> dict[str, Any]:
     """Run one Composer request; the WorkspaceEdit is sent to the editor only when `params.apply`."""
     if workspace is None:
@@ -196,7 +198,7 @@ async def composer(
             fix="Open a folder, then run Composer again",
         )
     routes = await backend.routes("composer", params.model)
-    files = jail.read_context(params.files, "files", backend.settings.context.max_bytes)
+    files = await read_context(jail, params.files, "files", backend.settings.context.max_bytes, read_resource)
     prompt = build_prompt(workspace, files, params.instruction)
     request = Prompt(
         messages=[Message("system", SYSTEM_PROMPT), Message("user", prompt)],

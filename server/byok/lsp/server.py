@@ -18,7 +18,7 @@ from byok.base.errors import ByokError
 from byok.base.names import Command, ErrorCode
 from byok.base.redaction import RedactingFormatter, redact
 from byok.core.session import Backend
-from byok.lsp.client import ask_user
+from byok.lsp.client import ask_user, user_chooser
 from byok.lsp.commands import ByokServer
 from byok.lsp.features import register_features
 from byok.lsp.params import (
@@ -67,6 +67,9 @@ class LspLogHandler(logging.Handler):
 def apply_settings(server: ByokServer, raw: Any) -> None:
     settings, problems = load_settings(raw)
     server.backend.update_settings(settings)
+    if settings.mcp.start_on_launch and settings.mcp.servers:
+        root = server.workspace.root_path
+        server.backend.mcp.start_in_background(user_chooser(server), Path(root) if root else None)
     for problem in problems:
         log.warning("%s", problem)
     if problems:

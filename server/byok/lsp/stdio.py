@@ -9,7 +9,8 @@ on the pipe, stdout a non-blocking pipe transport, and framing follows the spec:
   params cannot be read -32602 with its id; the server carries on;
 - a malformed header (no usable Content-Length, over the size limit) cannot be resynchronised: it is
   logged on stderr and the server exits 1;
-- EOF or `exit` without `shutdown` exits 1, after `shutdown` 0 (LSP spec).
+- EOF or `exit` without `shutdown` exits 1, after `shutdown` 0 (LSP spec); SIGTERM exits 143, after the same
+  clean-up (running tasks cancelled, MCP servers and their process groups stopped).
 
 Falls back to pygls' own stdio when stdin/stdout are not pipes (a file, a terminal) or share one open file
 with stderr (non-blocking mode would then leak into stderr writes).
@@ -22,6 +23,7 @@ import json
 import logging
 import os
 import re
+import signal
 import stat
 import sys
 from typing import Any
@@ -185,12 +187,18 @@ async def _serve_pipes(server: ByokServer) -> int:
     return 0
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM ends the server like `exit`: asyncio.run cancels the running tasks and waits for their clean-up."""
+    raise SystemExit(128 + signum)
+
+
 def start_stdio(server: ByokServer) -> None:
     """Serve LSP on stdin/stdout; exits 0 after shutdown+exit, 1 otherwise (LSP spec)."""
     if not pipes_usable():
         server.start_io()
         return
     code: int | str | None
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         code = asyncio.run(_serve_pipes(server))
     except SystemExit as exc:  # pygls' `exit` handler: 0 after shutdown, else 1

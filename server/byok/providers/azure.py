@@ -87,6 +87,21 @@ class AzureOpenAIProvider(OpenAIProvider):
     def responses_model(self, request: ChatRequest) -> str:
         return self.deployment
 
+    def responses_error_from(
+        self, status: int, error: Mapping[str, Any], headers: Mapping[str, str]
+    ) -> ByokError:
+        if status == 404 and str(error.get("code") or "") != "DeploymentNotFound":
+            return ByokError(
+                ErrorCode.BAD_API_VERSION,
+                str(error.get("message") or f"HTTP {status}"),
+                provider=self.provider_id,
+                status=status,
+                cause="The resource does not answer Azure's v1 Responses route (/openai/v1/responses)",
+                fix='Check the endpoint (https://<resource>.openai.azure.com), or set "api": "chat" on the '
+                "model entry if its deployment serves chat completions",
+            )
+        return self.error_from(status, error, headers)
+
     async def verify(self, via: Provider | None = None) -> list[ModelInfo]:
         """A 1-token request (through `via`, the adapter of the API the deployment speaks) checks key,
         deployment and route together."""

@@ -62,6 +62,8 @@ class ToolSpec:
     description: str
     parameters: dict[str, Any]
     """A JSON Schema object."""
+    read_only: bool = False
+    """The tool changes nothing (an MCP tool's `readOnlyHint`): calls to it may run side by side."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,51 @@ FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
 FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "LANGUAGE"}
 
 
+GEMINI_SCHEMA_KEYWORDS = frozenset(
+    {
+        "$id", "$defs", "$ref", "$anchor", "type", "format", "title", "description", "enum", "items",
+        "prefixItems", "minItems", "maxItems", "minimum", "maximum", "anyOf", "oneOf", "properties",
+        "additionalProperties", "required", "propertyOrdering",
+    }
+)  # fmt: skip
+"""The JSON Schema keywords Gemini's `parametersJsonSchema` takes; others (`$schema`, `default`, `const`,
+`pattern`, ...) make it refuse the request, so tools from elsewhere (MCP servers) are reduced to these."""
+_SCHEMA_MAPS = ("properties", "$defs")
+_SCHEMA_LISTS = ("prefixItems", "anyOf", "oneOf")
+
+
+def gemini_schema(schema: Any) -> Any:
+    """`schema` with only the keywords Gemini accepts: `const` becomes a one-value `enum`, a type list its
+    first non-null type, an `enum` that is not all strings or all numbers is dropped; nested schemas too."""
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "const" and "enum" not in schema:
+            key, value = "enum", [value]
+        if key not in GEMINI_SCHEMA_KEYWORDS:
+            continue
+        if key == "type" and isinstance(value, list):
+            value = next((t for t in value if t != "null"), "string")
+        elif key == "enum" and not (
+            isinstance(value, list)
+            and value
+            and (
+                all(isinstance(v, str) for v in value)
+                or all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+            )
+        ):
+            continue
+        elif key in _SCHEMA_MAPS and isinstance(value, dict):
+            value = {name: gemini_schema(sub) for name, sub in value.items()}
+        elif key in _SCHEMA_LISTS and isinstance(value, list):
+            value = [gemini_schema(sub) for sub in value]
+        elif key in ("items", "additionalProperties"):
+            value = gemini_schema(value)
+        out[key] = value
+    return out
+
+
 class GeminiProvider(HttpProvider):
     def headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self.key} if self.key else {}
@@ -59,7 +104,11 @@ class GeminiProvider(HttpProvider):
             body["tools"] = [
                 {
                     "functionDeclarations": [
-                        {"name": t.name, "description": t.description, "parametersJsonSchema": t.parameters}
+                        {
+                            "name": t.name,
+                            "description": t.description,
+                            "parametersJsonSchema": gemini_schema(t.parameters),
+                        }
                         for t in request.tools
                     ]
                 }

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -51,6 +51,10 @@ FINISH_REASONS = {
     "tool_calls": "tool_calls",
     "function_call": "tool_calls",
 }
+
+
+ErrorMapper = Callable[[int, Mapping[str, Any], Mapping[str, str]], ByokError]
+"""(status, the body's error object, headers) -> the error to raise."""
 
 
 def is_reasoning_model(model: str) -> bool:
@@ -121,16 +125,24 @@ class OpenAIProvider(HttpProvider):
 
     @asynccontextmanager
     async def post_stream(
-        self, url: str, body: dict[str, Any], params: Mapping[str, str] | None = None
+        self,
+        url: str,
+        body: dict[str, Any],
+        params: Mapping[str, str] | None = None,
+        error_from: ErrorMapper | None = None,
     ) -> AsyncIterator[AsyncIterator[str]]:
-        """POST `body` to this endpoint and yield the event stream's lines (shared with the Responses API)."""
+        """POST `body` to this endpoint and yield the event stream's lines (shared with the Responses API,
+        which maps HTTP errors with its own `error_from`)."""
         headers = {**self.extra_headers, **self.auth_headers(), "Accept": "text/event-stream"}
+        mapper = error_from or self.error_from
         async with open_stream(
             self.client,
             "POST",
             url,
             provider=self.provider_id,
-            parse_error=self.parse_error,
+            parse_error=lambda status, raw, response_headers: mapper(
+                status, error_object(raw), response_headers
+            ),
             headers=headers,
             body=body,
             params=params,
@@ -146,6 +158,12 @@ class OpenAIProvider(HttpProvider):
     def responses_model(self, request: ChatRequest) -> str:
         """The `model` a Responses request names (Azure: the deployment)."""
         return request.model
+
+    def responses_error_from(
+        self, status: int, error: Mapping[str, Any], headers: Mapping[str, str]
+    ) -> ByokError:
+        """An error on the Responses route (the same table as chat's, but for Azure's path errors)."""
+        return self.error_from(status, error, headers)
 
     async def decode(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
         """Turn Chat Completions SSE into normalised events (shared by Azure and compatible servers)."""

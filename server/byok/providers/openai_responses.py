@@ -9,6 +9,7 @@ their `encrypted_content`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -31,6 +32,7 @@ from byok.providers.http import ToolCalls, as_text, decoding, interrupted, json_
 from byok.providers.openai import OpenAIProvider, arguments_json, is_reasoning_model
 from byok.providers.sse import iter_sse
 
+log = logging.getLogger(__name__)
 FAMILY = "responses"
 """The `ReasoningItem.family` of this API's reasoning items."""
 MIN_OUTPUT_TOKENS = 16
@@ -62,7 +64,10 @@ class ResponsesProvider:
         endpoint = self.endpoint
         reasoning = request.reasoning
         model = endpoint.responses_model(request)
-        reasoning_model = reasoning is not None or (
+        wants_reasoning = reasoning is not None and (
+            reasoning.effort not in (None, "none") or reasoning.summary
+        )
+        reasoning_model = wants_reasoning or (
             not endpoint.compatible and (is_reasoning_model(request.model) or is_reasoning_model(model))
         )
         body: dict[str, Any] = {
@@ -98,8 +103,31 @@ class ResponsesProvider:
         return body
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """One turn. When the API refuses the encrypted reasoning replayed from earlier turns (another
+        organisation's after a fallback, or a key changed since), the turn is sent once more without it."""
         endpoint = self.endpoint
-        async with endpoint.post_stream(endpoint.responses_url(), self.request_body(request)) as lines:
+        url, body = endpoint.responses_url(), self.request_body(request)
+        refusals: list[ByokError] = []
+
+        def error_from(status: int, error: Mapping[str, Any], headers: Mapping[str, str]) -> ByokError:
+            exc = endpoint.responses_error_from(status, error, headers)
+            if status == 400 and _refuses_reasoning(error) and any(_is_reasoning(i) for i in body["input"]):
+                refusals.append(exc)
+            return exc
+
+        try:
+            async with endpoint.post_stream(url, body, error_from=error_from) as lines:
+                async for event in self.decode(lines):
+                    yield event
+            return
+        except ByokError as exc:
+            if exc not in refusals:
+                raise
+        log.warning(
+            "%s refused the reasoning of earlier turns; the turn is sent without it", self.provider_id
+        )
+        body = {**body, "input": [item for item in body["input"] if not _is_reasoning(item)]}
+        async with endpoint.post_stream(url, body, error_from=endpoint.responses_error_from) as lines:
             async for event in self.decode(lines):
                 yield event
 
@@ -123,12 +151,12 @@ class ResponsesProvider:
 
     def stream_error(self, error: Mapping[str, Any]) -> ByokError:
         """A `response.failed` or `error` event's error, through the endpoint's error table."""
-        code = error.get("code")
-        if isinstance(code, int) and 400 <= code < 600:
-            status = code
+        code = str(error.get("code") or "")
+        if code.isdigit() and 400 <= int(code) < 600:  # proxies put the HTTP status there
+            status = int(code)
         else:
-            status = ERROR_STATUS.get(str(code), 400) if code else 500
-        exc = self.endpoint.error_from(status, error, {})
+            status = ERROR_STATUS.get(code, 400) if code else 500
+        exc = self.endpoint.responses_error_from(status, error, {})
         exc.mid_stream = True
         return exc
 
@@ -182,6 +210,17 @@ def _assistant_items(message: Message, keep_unencrypted: bool) -> list[dict[str,
         )
     reasoning_until(len(reasoning))
     return items
+
+
+def _is_reasoning(item: dict[str, Any]) -> bool:
+    return item.get("type") == "reasoning"
+
+
+def _refuses_reasoning(error: Mapping[str, Any]) -> bool:
+    """Whether a 400 is about replayed encrypted reasoning ("The encrypted content for item rs_... could not be
+    verified"); some relays drop the code and keep only the message."""
+    message = str(error.get("message") or "").lower()
+    return error.get("code") == "invalid_encrypted_content" or "encrypted content" in message
 
 
 def _reasoning_before(call: ToolCall, default: int) -> int:

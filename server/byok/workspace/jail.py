@@ -348,19 +348,31 @@ class FileJail:
             raise _unreadable(field, located.path.name, exc) from None
         return data.decode("utf-8", errors="replace")
 
-    def read_context(self, uris: Sequence[str], field: str, max_bytes: int) -> list[ContextFile]:
-        """The files of `uris` (`field[i]` in refusals), refused as a whole when over `max_bytes`.
+    def read_context(
+        self,
+        uris: Sequence[str],
+        field: str,
+        max_bytes: int,
+        *,
+        positions: Sequence[int] | None = None,
+        also: Sequence[ContextFile] = (),
+    ) -> list[ContextFile]:
+        """The files of `uris` (`field[i]` in refusals, `i` from `positions` when given), then the context
+        read elsewhere (`also`: MCP resources), refused as a whole when over `max_bytes`.
 
         Sizes are checked before anything is read (disk sizes), and again on the text read.
         """
-        located = [self.locate(uri, f"{field}[{i}]") for i, uri in enumerate(uris)]
-        check_context_bytes([(str(item.path), item.size) for item in located], max_bytes)
+        indexes = range(len(uris)) if positions is None else positions
+        located = [(i, self.locate(uri, f"{field}[{i}]")) for i, uri in zip(indexes, uris, strict=True)]
+        elsewhere = [(f.path, len(f.text.encode("utf-8", "replace"))) for f in also]
+        check_context_bytes([*elsewhere, *((str(item.path), item.size) for _, item in located)], max_bytes)
         files = [
-            ContextFile(item.uri, str(item.path), self.read(item, f"{field}[{i}]"))
-            for i, item in enumerate(located)
+            ContextFile(item.uri, str(item.path), self.read(item, f"{field}[{i}]")) for i, item in located
         ]
-        check_context_bytes([(f.path, len(f.text.encode("utf-8", "replace"))) for f in files], max_bytes)
-        return files
+        check_context_bytes(
+            [*elsewhere, *((f.path, len(f.text.encode("utf-8", "replace"))) for f in files)], max_bytes
+        )
+        return [*files, *also]
 
     def read_for_edit(self, uri: str, field: str, max_bytes: int) -> ContextFile:
         """The one file a feature edits and sends: never a hard-linked one, even when open."""

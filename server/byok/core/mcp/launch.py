@@ -1,0 +1,113 @@
+"""What starting an MCP server means: its secret references resolved, its command line in words for the
+user's approval, and the key that approval is remembered by."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from byok.base.config import SECRET_REFERENCE, McpServerSettings
+from byok.base.errors import ByokError
+from byok.base.names import ErrorCode
+from byok.base.redaction import REDACTOR
+from byok.workspace.shell import display_command
+
+KEYRING_SERVICE = "byok-mcp"
+"""Keychain service of `${keyring:NAME}` secrets (user = NAME): `keyring set byok-mcp NAME` stores one."""
+
+
+def approval_key(settings: McpServerSettings) -> str:
+    """`mcp-start:<sha256>` of what the user approves: command, args, env names and cwd, or the URL."""
+    if settings.url is not None:
+        what: dict[str, object] = {"url": settings.url}
+    else:
+        what = {
+            "command": settings.command,
+            "args": settings.args,
+            "env": sorted(settings.env),
+            "cwd": settings.cwd,
+        }
+    return "mcp-start:" + hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+
+
+def command_line(settings: McpServerSettings) -> str:
+    """The server's command line (or URL) as the start question shows it: escaped, env values left out."""
+    if settings.url is not None:
+        return display_command(settings.url)
+    shown = display_command(shlex.join([settings.command or "", *settings.args]))
+    if settings.env:
+        shown += f" (env: {', '.join(sorted(settings.env))})"
+    if settings.cwd:
+        shown += f" (in {display_command(settings.cwd)})"
+    return shown
+
+
+def start_question(name: str, settings: McpServerSettings) -> str:
+    return f'Start MCP server "{name}": {command_line(settings)}?'
+
+
+def _keyring_secret(name: str) -> str | None:
+    import keyring
+    from keyring.errors import KeyringError
+
+    try:
+        return keyring.get_password(KEYRING_SERVICE, name)
+    except KeyringError as exc:
+        raise ByokError(
+            ErrorCode.KEYRING_UNAVAILABLE,
+            f"The keychain could not be read for ${{keyring:{name}}}",
+            cause=type(exc).__name__,
+        ) from None
+
+
+def resolve(text: str, where: str, environ: Mapping[str, str]) -> str:
+    """`text` with each `${env:VAR}` / `${keyring:NAME}` replaced; every value used is registered with the
+    redactor first, so no log, error or result can carry it."""
+
+    def value_of(match: object) -> str:
+        kind, name = match.groups()  # type: ignore[attr-defined]
+        value = environ.get(name) if kind == "env" else _keyring_secret(name)
+        if value is None:
+            store = f"export {name}=..." if kind == "env" else f"`keyring set {KEYRING_SERVICE} {name}`"
+            raise ByokError(
+                ErrorCode.MCP_UNAVAILABLE,
+                f"{where} refers to ${{{kind}:{name}}}, which is not set",
+                cause="A secret reference in the MCP server's settings has no value",
+                fix=f"Set it ({store}), then start the server again",
+            )
+        REDACTOR.register(value)
+        return str(value)
+
+    return SECRET_REFERENCE.sub(value_of, text)
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """A server's settings with every secret reference resolved (values registered with the redactor)."""
+
+    env: dict[str, str]
+    headers: dict[str, str]
+    cwd: Path | None
+
+
+def resolve_launch(
+    name: str, settings: McpServerSettings, root: Path | None, environ: Mapping[str, str] | None = None
+) -> Launch:
+    """Resolve references in `env` and `headers`; a relative `cwd` is taken from the workspace root."""
+    environ = os.environ if environ is None else environ
+    prefix = f"byok.mcp.servers.{name}"
+    env = {key: resolve(value, f"{prefix}.env.{key}", environ) for key, value in settings.env.items()}
+    headers = {
+        key: resolve(value, f"{prefix}.headers.{key}", environ) for key, value in settings.headers.items()
+    }
+    cwd = None
+    if settings.cwd:
+        cwd = Path(settings.cwd).expanduser()
+        if not cwd.is_absolute() and root is not None:
+            cwd = root / cwd
+    return Launch(env, headers, cwd)
