@@ -20,8 +20,16 @@ def settings(server: RealServer) -> dict[str, object]:
     }
 
 
-def completions_seen(server: RealServer) -> int:
-    return server.log_tail(10**7).count("/v1/chat/completions")
+async def tokens_processed(server: RealServer) -> float:
+    """llama-server's own count of prompt and generated tokens (its Prometheus `/metrics`)."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        metrics = (await http.get(f"{server.url}/metrics")).text
+    counters = (
+        "llamacpp:prompt_tokens_total",
+        "llamacpp:prompt_tokens_cached_total",
+        "llamacpp:tokens_predicted_total",
+    )
+    return sum(float(line.split()[1]) for line in metrics.splitlines() if line.split(" ")[0] in counters)
 
 
 async def test_verify_learns_one_slots_context_from_props(
@@ -51,9 +59,10 @@ async def test_a_prompt_over_the_window_never_reaches_llama_cpp(
             {"messages": [{"role": "user", "content": "Say hello."}], "maxTokens": 100000, "temperature": 0},
         )
         assert answered["text"] and answered["provider"] == "llamacpp"  # the clamp sent a limit it accepts
-        before = completions_seen(llama_cpp_server)
+        before = await tokens_processed(llama_cpp_server)
+        assert before > 0, "llama-server counts the tokens of the request it answered"
         with pytest.raises(JsonRpcException) as caught:
             await s.command("byok.chat", {"messages": [{"role": "user", "content": "bread " * 3000}]})
     data = byok_error(caught.value)
     assert data["code"] == "context_too_large" and "/props" in data["message"]
-    assert completions_seen(llama_cpp_server) == before
+    assert await tokens_processed(llama_cpp_server) == before  # llama.cpp never saw the refused prompt
