@@ -433,9 +433,8 @@ class Backend:
             from byok.providers.bedrock_auth import chain_may_have_credentials
 
             return chain_may_have_credentials(resolved.settings.profile)
-        return (
-            not resolved.preset.key_required and not resolved.settings.api_key_env
-        )  # naming a key: needs it
+        names_a_key = bool(resolved.settings.api_key_env)  # told which key to use: it needs that key
+        return not resolved.preset.key_required and not names_a_key
 
     # -- local servers -------------------------------------------------------------------------------
 
