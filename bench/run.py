@@ -26,7 +26,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "server")]
 
-from bench import cancel, coldstart, concurrency, memory, overhead, redaction, relay  # noqa: E402
+from bench import caching, cancel, coldstart, concurrency, memory, overhead, redaction, relay  # noqa: E402
 from bench._common import Context, Row, context  # noqa: E402
 
 SESSION_BENCHES: dict[str, Callable[[Context, bool], Awaitable[list[Row]]]] = {
@@ -39,6 +39,7 @@ PROCESS_BENCHES: dict[str, Callable[[bool], Awaitable[list[Row]]]] = {
     "coldstart": coldstart.run,
     "memory": memory.run,
     "redaction": redaction.run,
+    "caching": caching.run,
 }
 OTHER_SCRIPTS = ("tab.py", "apply.py")
 """Benchmarks other engineers own; run with --quick when present."""

@@ -17,7 +17,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +28,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.eventstream import EventStreamBuffer
+
+from tests.fakes.prompt_cache import CacheUsage, PromptCache, TooManyBreakpoints
 
 ACCESS_KEY = "AKIAIOSFODNN7BYOKTEST"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYBYOKTESTKEY"
@@ -143,6 +145,10 @@ class ErrorReply:
 
 
 Reply = StreamReply | ErrorReply
+CachedReply = Callable[[CacheUsage], Reply]
+"""A reply made with the usage the fake's prompt cache worked out for the request."""
+NO_PROMPT_CACHING = frozenset({"anthropic.claude-3-haiku-20240307-v1:0", "meta.llama3-1-70b-instruct-v1:0"})
+"""Models of the fake that reject `cachePoint` blocks, as Bedrock does for models without prompt caching."""
 
 
 @dataclass
@@ -189,8 +195,11 @@ class FakeBedrock:
         default_factory=lambda: [MODEL, "eu.anthropic.claude-3-haiku-20240307-v1:0"]
     )
     """Inference profile ids; None answers ListInferenceProfiles with 403."""
-    replies: list[Reply] = field(default_factory=list)
-    """ConverseStream answers, in order; the last one repeats (default: a short text answer)."""
+    replies: list[Reply | CachedReply] = field(default_factory=list)
+    """ConverseStream answers, in order; the last one repeats (default: a short text answer). A
+    `CachedReply` needs `prompt_cache`."""
+    prompt_cache: PromptCache | None = None
+    """When set, `cachePoint` blocks are honoured: cached prefixes are read back, new ones written."""
     requests: list[Received] = field(default_factory=list)
     disconnected: threading.Event = field(default_factory=threading.Event)
     _httpd: ThreadingHTTPServer | None = None
@@ -222,7 +231,7 @@ class FakeBedrock:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def next_reply(self) -> Reply:
+    def next_reply(self) -> Reply | CachedReply:
         if not self.replies:
             return StreamReply(text_events("Hello", " world"))
         return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
@@ -336,7 +345,21 @@ class FakeBedrock:
                 f"Invocation of model ID {model} with on-demand throughput isn't supported. Retry your request "
                 "with the ID or ARN of an inference profile that contains this model.",
             )
-        return self.next_reply()
+        body = request.json()
+        if model.endswith(tuple(NO_PROMPT_CACHING)) and b'"cachePoint"' in request.body:
+            return ErrorReply(
+                400,
+                "ValidationException",
+                "You invoked an unsupported model or your request did not allow prompt caching.",
+            )
+        usage = CacheUsage(0, 0, 0)
+        if self.prompt_cache is not None:
+            try:
+                usage = self.prompt_cache.bedrock(body)
+            except TooManyBreakpoints as exc:
+                return ErrorReply(400, "ValidationException", str(exc))
+        reply = self.next_reply()
+        return reply if isinstance(reply, StreamReply | ErrorReply) else reply(usage)
 
 
 def _summary(

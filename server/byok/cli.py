@@ -26,6 +26,7 @@ from byok.base.redaction import DeltaRedactor, redact
 from byok.core.approvals import GLOBAL_SCOPE, workspace_scope
 from byok.core.session import Backend
 from byok.features.chat import ChatParams, chat
+from byok.features.rules import rules_status
 from byok.workspace.jail import FileJail, uri_to_path
 
 EXIT_FAILED = 1
@@ -192,7 +193,7 @@ async def dispatch(backend: Backend, args: argparse.Namespace) -> int:
         jail = FileJail({uri_to_path(uri).parent for uri in params.files})
         sink = TerminalSink(quiet=as_json)
         try:
-            result = await chat(backend, params, sink, jail)
+            result = await chat(backend, params, sink, jail, rules_roots=[args.workspace])
         finally:
             sink.close()
         if as_json:
@@ -201,10 +202,14 @@ async def dispatch(backend: Backend, args: argparse.Namespace) -> int:
             usage = result["usage"]
             assert isinstance(usage, dict)
             print(
-                f"\n[{result['model']} via {result['provider']}: {usage['inputTokens']} in / "
-                f"{usage['outputTokens']} out{' (estimated)' if usage['estimated'] else ''}]",
+                f"\n[{result['model']} via {result['provider']}: {usage['inputTokens']} in"
+                f"{_cache_note(usage)} / {usage['outputTokens']} out"
+                f"{' (estimated)' if usage['estimated'] else ''}]",
                 file=sys.stderr,
             )
+        return 0
+    if args.command == "rules":
+        print_result(await rules_status(backend, [args.workspace]), as_json, _render_rules)
         return 0
     raise AssertionError(args.command)
 
@@ -246,8 +251,15 @@ def _usd(value: float | None) -> str:
     return "unknown" if value is None else f"${value:,.4f}"
 
 
+def _cache_note(usage: dict[str, Any]) -> str:
+    """ " (N from cache, M written to it)" for a request that used the prompt cache, else ""."""
+    parts = [f"{usage['cacheReadTokens']} from cache"] if usage["cacheReadTokens"] else []
+    parts += [f"{usage['cacheWriteTokens']} written to it"] if usage["cacheWriteTokens"] else []
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def _render_usage(summary: dict[str, Any], daily: dict[str, Any] | None) -> str:
-    rows = [["", "requests", "input", "output", "cost"]]
+    rows = [["", "requests", "input", "cache read", "cache write", "output", "cost", "saved"]]
     for row in summary["rows"]:
         cost = (
             _usd(row["costUsd"])
@@ -255,13 +267,24 @@ def _render_usage(summary: dict[str, Any], daily: dict[str, Any] | None) -> str:
             + (" ~" if row["estimated"] else "")
         )
         rows.append(
-            [str(row["key"]), str(row["requests"]), str(row["inputTokens"]), str(row["outputTokens"]), cost]
+            [
+                str(row["key"]),
+                str(row["requests"]),
+                str(row["inputTokens"]),
+                str(row["cacheReadTokens"]),
+                str(row["cacheWriteTokens"]),
+                str(row["outputTokens"]),
+                cost,
+                _usd(row["savedUsd"]),
+            ]
         )
     lines = [f"byok usage for {summary['month']}", _table(rows) if summary["rows"] else "(no requests)"]
     budget = summary["budgetUsd"]
     total = f"total {_usd(summary['totalUsd'])}"
     if budget is not None:
         total += f" of {_usd(budget)} (remaining {_usd(summary['remainingUsd'])})"
+    if summary["savedUsd"] is not None:
+        total += f"; prompt caching saved {_usd(summary['savedUsd'])}"
     lines.append(total)
     if summary["unknownCostRequests"]:
         lines.append(f"* {summary['unknownCostRequests']} request(s) have no known price (set byok.prices)")
@@ -320,6 +343,24 @@ def _render_status(status: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _render_rules(status: dict[str, Any]) -> str:
+    if not status["enabled"]:
+        return "Project rules are off (rules.enabled is false)"
+    lines = [f"rules in force: {status['bytes']:,} of {status['maxBytes']:,} bytes sent to every request"]
+    for entry in status["files"]:
+        applies = entry["appliesTo"]
+        scope = applies if isinstance(applies, str) else "files matching " + ", ".join(applies)
+        if entry.get("omitted"):
+            scope += "; LEFT OUT (over rules.maxBytes)"
+        elif entry.get("truncated"):
+            scope += "; CUT (over rules.maxBytes)"
+        lines.append(f"  {entry['path']}  {entry['bytes']:,} bytes  [{entry['kind']}: {scope}]")
+    if not status["files"]:
+        lines.append("  (no rules files)")
+    lines += [f"refused: {r['path']}: {r['reason']}" for r in status["refused"]]
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="byok", description="Bring-your-own-key AI backend: headless CLI")
     parser.add_argument("--version", action="version", version=f"byok {__version__}")
@@ -370,6 +411,16 @@ def build_parser() -> argparse.ArgumentParser:
     chat_parser.add_argument(
         "--file", action="append", default=[], help="a file to send as context (repeatable)"
     )
+    commands.add_parser(
+        "rules", help="the project rules files in force (AGENTS.md, CLAUDE.md, .cursor/rules ...)"
+    )
+    for command in (chat_parser, commands.choices["rules"]):
+        command.add_argument(
+            "--workspace",
+            type=Path,
+            default=Path.cwd(),
+            help="the workspace whose rules files apply (default: the current directory)",
+        )
     return parser
 
 

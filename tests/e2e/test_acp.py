@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from acp import RequestError, text_block
 
+from byok.base.config import CheckpointSettings
 from byok.core.approvals import Approvals, workspace_scope
 from byok.providers import PRESETS
+from byok.workspace.checkpoints import CheckpointStore
 from tests.conftest import LEAK_NEEDLES
 from tests.e2e.acp_harness import CAPABILITIES, RecordingClient, acp_agent, acp_env, store_key
 from tests.e2e.edits import settings_for
@@ -84,6 +86,13 @@ async def test_edit_through_the_client_with_permission_allow_then_reject_and_loa
         assert len(client.writes) == 1 and client.writes[0][0] == str(app)
         assert client.writes[0][1] == SNIPPET
         assert app.read_text() == APP, "the edit went to the editor, not the disk"
+        store = CheckpointStore.for_workspace(
+            root, CheckpointSettings(), Path(env["XDG_DATA_HOME"]) / "byok" / "checkpoints"
+        )
+        [listed] = store.list()
+        assert listed["feature"] == "agent" and listed["files"] == ["src/app.py"]
+        [snapshot] = store.load(listed["id"]).files
+        assert snapshot.before == unsaved, "the checkpoint holds the editor's text before the edit"
         calls = [u for u in client.updates if u["sessionUpdate"] in ("tool_call", "tool_call_update")]
         assert calls[0]["kind"] == "read" and calls[0]["locations"][0]["path"] == str(app)
         done = [u for u in calls if u["sessionUpdate"] == "tool_call_update" and u.get("status")]

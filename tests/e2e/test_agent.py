@@ -354,7 +354,8 @@ async def test_bedrock_tool_use_and_tool_result(server_env: dict[str, str], tmp_
             result = await s.command("byok.agent", {"task": "notes", "model": MODEL})
             assert result["stopReason"] == "done" and result["summary"] == "Added notes.md."
             second = bedrock.requests[-1].json()
-            assert len(second["toolConfig"]["tools"]) == 6
+            *specs, cache_point = second["toolConfig"]["tools"]
+            assert len(specs) == 6 and cache_point == {"cachePoint": {"type": "default"}}
             tool_result = second["messages"][-1]["content"][0]["toolResult"]
             assert tool_result["toolUseId"] == "tooluse_1" and tool_result["status"] == "success"
             assert tool_result["content"][0]["text"].startswith("Created notes.md")

@@ -90,3 +90,29 @@ def test_cli_reasoning_flag_and_status(fake: FakeServer, server_env: dict[str, s
     assert fake.requests[-1].json()["reasoning_effort"] == "high"
     bad = byok(env, "chat", "hi", "--reasoning", "loud")
     assert bad.returncode == 2 and "invalid choice: 'loud'" in bad.stderr
+
+
+def test_cli_rules_and_chat_with_the_workspace_rules(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    fake.route("POST", "/v1/chat/completions", openai_stream(["ok"]))
+    env = cli_env(server_env, tmp_path, {**settings_for(fake), "rules": {"extraFiles": ["/etc/hostname"]}})
+    ws = tmp_path / "project"
+    (ws / ".cursor" / "rules").mkdir(parents=True)
+    (ws / "AGENTS.md").write_text("Use tabs.\n")
+    (ws / ".cursor" / "rules" / "ts.mdc").write_text("---\nglobs: '*.ts'\n---\nStrict TS.\n")
+    shown = byok(env, "rules", "--workspace", str(ws))
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines() == [
+        "rules in force: 10 of 32,768 bytes sent to every request",
+        "  AGENTS.md  10 bytes  [agents: always]",
+        "  .cursor/rules/ts.mdc  11 bytes  [cursor: files matching *.ts]",
+        "refused: /etc/hostname: rules.extraFiles may only name files inside the workspace or byok's config dir",
+    ]
+    as_json = json.loads(byok(env, "--json", "rules", "--workspace", str(ws)).stdout)
+    assert [f["path"] for f in as_json["files"]] == ["AGENTS.md", ".cursor/rules/ts.mdc"]
+    assert byok(env, "keys", "set", "openai", stdin=TEST_KEY_OPENAI + "\n").returncode == 0
+    chat = byok(env, "chat", "hi", "--model", "gpt-4.1-mini", "--workspace", str(ws))
+    assert chat.returncode == 0, chat.stderr
+    system = fake.requests[-1].json()["messages"][0]
+    assert system["role"] == "system" and "Use tabs." in system["content"]

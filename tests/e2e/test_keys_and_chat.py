@@ -167,9 +167,12 @@ async def test_streamed_chat_on_each_family(
         assert result["usage"] == {
             "inputTokens": 11,
             "outputTokens": 4,
+            "cacheReadTokens": 0,
+            "cacheWriteTokens": 0,
             "reasoningTokens": 0,
             "estimated": False,
             "costUsd": pytest.approx(expected_cost) if expected_cost is not None else None,
+            "savedUsd": 0.0 if expected_cost is not None else None,
         }
         assert s.text_of("s1") == "Hello there!"
         assert result["codeBlocks"] == []

@@ -27,6 +27,7 @@ def anthropic_stream(
     *,
     model: str = "claude-sonnet-4-5",
     usage: tuple[int, int] = (10, 5),
+    cache: tuple[int, int] = (0, 0),
     stop_reason: str | None = None,
     tool_uses: list[ToolUse] | None = None,
     ping: bool = True,
@@ -39,7 +40,8 @@ def anthropic_stream(
 ) -> Reply:
     """A streamed Messages reply with named events.
 
-    `message_start` (input tokens, `output_tokens: 1`), one block per `thinking` entry (a `thinking` block
+    `message_start` (input tokens not read from or written to the cache; the `cache` reads and writes;
+    `output_tokens: 1`), one block per `thinking` entry (a `thinking` block
     streamed as `thinking_delta`s then one `signature_delta`, as the API does; or a `redacted_thinking`
     block whose `data` comes whole in its start event), a text block (start, a `ping` when `ping`,
     one `text_delta` per text, stop) when `texts` is non-empty, one `tool_use` block per tool use
@@ -48,6 +50,7 @@ def anthropic_stream(
     `error_after=n` sends an `event: error` after n text deltas and ends without `message_stop`.
     """
     input_tokens, output_tokens = usage
+    cache_read, cache_write = cache
     uses = tool_uses or []
     events: list[Item] = [
         named_event(
@@ -64,8 +67,8 @@ def anthropic_stream(
                     "stop_sequence": None,
                     "usage": {
                         "input_tokens": input_tokens,
-                        "cache_creation_input_tokens": 0,
-                        "cache_read_input_tokens": 0,
+                        "cache_creation_input_tokens": cache_write,
+                        "cache_read_input_tokens": cache_read,
                         "output_tokens": 1,
                         "service_tier": "standard",
                     },

@@ -23,12 +23,14 @@ def thought_signature(name: str, position: int) -> str:
     return base64.b64encode(f"fake-signature:{name}:{position}".encode()).decode()
 
 
-def _usage(prompt: int, candidates: int, thoughts: int | None) -> dict[str, Any]:
+def _usage(prompt: int, candidates: int, thoughts: int | None, cached: int | None = None) -> dict[str, Any]:
     usage = {
         "promptTokenCount": prompt,
         "candidatesTokenCount": candidates,
         "totalTokenCount": prompt + candidates + (thoughts or 0),
     }
+    if cached is not None:
+        usage["cachedContentTokenCount"] = cached  # a part of promptTokenCount
     if thoughts is not None:
         usage["thoughtsTokenCount"] = thoughts
     return usage
@@ -64,6 +66,7 @@ def gemini_stream(
     model: str = "gemini-2.5-flash",
     usage: tuple[int, int] = (10, 5),
     thoughts_tokens: int | None = None,
+    cached: int | None = None,
     finish: str = "STOP",
     function_calls: list[FunctionCall] | None = None,
     error_after: int | None = None,
@@ -91,7 +94,9 @@ def gemini_stream(
         so_far = candidates if last else candidates * position // (len(bodies) + 1)
         events.append(
             data_event(
-                _response(parts, _usage(prompt, so_far, thoughts_tokens), model, finish if last else None)
+                _response(
+                    parts, _usage(prompt, so_far, thoughts_tokens, cached), model, finish if last else None
+                )
             )
         )
     if error_after is not None:

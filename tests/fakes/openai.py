@@ -42,13 +42,14 @@ def _arguments(arguments: str | dict[str, Any]) -> str:
     return arguments if isinstance(arguments, str) else json.dumps(arguments)
 
 
-def _usage(usage: tuple[int, int]) -> dict[str, Any]:
-    prompt, completion = usage
+def _usage(usage: tuple[int, ...]) -> dict[str, Any]:
+    """(prompt, completion[, cached[, cache written]]): the cache counts are parts of the prompt tokens."""
+    prompt, completion, cached, written = (*usage, 0, 0)[:4]
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": cached, "cache_write_tokens": written, "audio_tokens": 0},
         "completion_tokens_details": {
             "reasoning_tokens": 0,
             "audio_tokens": 0,
@@ -62,7 +63,7 @@ def _chat_stream_events(
     texts: list[str],
     *,
     model: str,
-    usage: tuple[int, int] | None,
+    usage: tuple[int, ...] | None,
     finish: str | None,
     tool_calls: list[ToolCall] | None,
     role_chunk: bool,
@@ -157,7 +158,7 @@ def openai_stream(
     texts: list[str],
     *,
     model: str = "gpt-4.1-mini",
-    usage: tuple[int, int] | None = (10, 5),
+    usage: tuple[int, ...] | None = (10, 5),
     finish: str | None = None,
     tool_calls: list[ToolCall] | None = None,
     role_chunk: bool = True,
@@ -200,7 +201,7 @@ def azure_stream(
     texts: list[str],
     *,
     model: str = "gpt-4o-2024-08-06",
-    usage: tuple[int, int] | None = (10, 5),
+    usage: tuple[int, ...] | None = (10, 5),
     finish: str | None = None,
     tool_calls: list[ToolCall] | None = None,
     role_chunk: bool = True,
@@ -230,7 +231,7 @@ def azure_stream(
 
 def openai_completion(
     text: str | None,
-    usage: tuple[int, int] = (10, 5),
+    usage: tuple[int, ...] = (10, 5),
     *,
     model: str = "gpt-4.1-mini",
     finish: str | None = None,

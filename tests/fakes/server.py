@@ -16,6 +16,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -107,11 +108,14 @@ def json_reply(status: int, obj: Any, headers: dict[str, str] | None = None) -> 
     )
 
 
+Responder = Callable[[RecordedRequest], Reply]
+"""A reply computed from the request (e.g. usage that depends on what the request sent)."""
+
 NOT_FOUND = json_reply(404, {"error": {"message": "no fake route for this request", "code": "404"}})
 
 
 class _Route:
-    def __init__(self, method: str, pattern: str, replies: tuple[Reply, ...]) -> None:
+    def __init__(self, method: str, pattern: str, replies: tuple[Reply | Responder, ...]) -> None:
         self.method = method.upper()
         self.pattern = pattern
         self.regex = re.compile(pattern)
@@ -122,7 +126,7 @@ class _Route:
             return False
         return path == self.pattern or self.regex.fullmatch(path) is not None
 
-    def next_reply(self) -> Reply:
+    def next_reply(self) -> Reply | Responder:
         return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
 
 
@@ -348,8 +352,9 @@ class FakeServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def route(self, method: str, path_pattern: str, *replies: Reply) -> None:
-        """Queue `replies` for `method` (or "*") on paths matching `path_pattern`."""
+    def route(self, method: str, path_pattern: str, *replies: Reply | Responder) -> None:
+        """Queue `replies` for `method` (or "*") on paths matching `path_pattern`; a `Responder` is called
+        with the request to make its reply."""
         if not replies:
             raise ValueError("route() needs at least one reply")
         new = _Route(method, path_pattern, replies)
@@ -380,10 +385,12 @@ class FakeServer:
         with self._lock:
             self.requests.append(request)
             self._lock.notify_all()
+            picked: Reply | Responder = self._default
             for candidate in reversed(self._routes):
                 if candidate.matches(request.method, request.path):
-                    return candidate.next_reply()
-            return self._default
+                    picked = candidate.next_reply()
+                    break
+        return picked if isinstance(picked, Reply) else picked(request)
 
     def _client_disconnected(self) -> None:
         with self._lock:

@@ -228,6 +228,12 @@ def field_values(server_doc: str) -> dict[str, st.SearchStrategy[Any]]:
         "month": st.one_of(st.sampled_from(["2025-01", "2025-13", "1-1", "9999-12", ""]), anything),
         "groupBy": st.one_of(st.sampled_from(["model", "provider", "feature", "day", "week"]), anything),
         "all": st.one_of(st.booleans(), anything),
+        "id": st.one_of(
+            st.sampled_from(
+                ["0000000000000000001-abcdef01", "../../x.checkpoint", "", "1" * 19 + "-" + "g" * 8]
+            ),
+            anything,
+        ),
     }
 
 
@@ -246,6 +252,8 @@ COMMAND_FIELDS: dict[Command, tuple[str, ...]] = {
     Command.AGENT: ("task", "model", "maxSteps", "files", "streamId"),
     Command.USAGE: ("month", "groupBy"),
     Command.FORGET_APPROVALS: ("all",),
+    Command.CHECKPOINTS: (),
+    Command.RESTORE_CHECKPOINT: ("id", "apply"),
     Command.MCP_STATUS: (),
 }
 """The fields protocol.md documents for each command (checked against the enum below)."""
@@ -260,6 +268,7 @@ REQUIRED: dict[Command, tuple[str, ...]] = {
     Command.INLINE_EDIT: ("uri", "range", "instruction"),
     Command.COMPOSER: ("instruction",),
     Command.AGENT: ("task",),
+    Command.RESTORE_CHECKPOINT: ("id",),
 }
 
 
@@ -346,8 +355,11 @@ async def test_ten_megabyte_strings(server: Server, command: Command) -> None:
     base = {"provider": "fuzz", "key": "k", "uri": server.doc_uri, "code": "print(1)\n", "instruction": "i"}
     base |= {"task": "t", "messages": [{"role": "user", "content": "hi"}], "files": []}
     base |= {"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}}
+    base |= {"id": "0000000000000000001-abcdef01"}
     fields = [
-        f for f in COMMAND_FIELDS[command] if f in {"provider", "key", "uri", "code", "instruction", "task"}
+        f
+        for f in COMMAND_FIELDS[command]
+        if f in {"provider", "key", "uri", "code", "instruction", "task", "id"}
     ]
     fields += ["model"] if "model" in COMMAND_FIELDS[command] else []
     params = {name: base[name] for name in REQUIRED.get(command, ())}

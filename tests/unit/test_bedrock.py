@@ -16,11 +16,13 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from tests.fakes.prompt_cache import CacheUsage, PromptCache
 from tests.fakes_bedrock import (
     ACCESS_KEY,
     API_KEY,
     MODEL,
     ON_DEMAND_ONLY_VIA_PROFILE,
+    REGION,
     SECRET_KEY,
     SESSION_TOKEN,
     Cut,
@@ -51,7 +53,7 @@ from byok.providers.base import (
     Usage,
     complete,
 )
-from byok.providers.bedrock import BedrockProvider
+from byok.providers.bedrock import BedrockProvider, cache_fields
 
 IAM_KEY = json.dumps({"accessKeyId": ACCESS_KEY, "secretAccessKey": SECRET_KEY})
 TEMP_KEY = json.dumps(
@@ -141,7 +143,7 @@ async def test_text_stream_with_usage_reassembles_split_frames(
     fake: FakeBedrock, client: httpx.AsyncClient
 ) -> None:
     fake.replies = [StreamReply(text_events("Hel", "lo", input_tokens=12, output_tokens=3), split=5)]
-    events = await collect(provider(fake, client), chat(temperature=1.7, max_tokens=64))
+    events = await collect(provider(fake, client), chat(temperature=1.7, max_tokens=64, cache=False))
     assert events == [TextDelta("Hel"), TextDelta("lo"), Usage(12, 3), Finish("stop")]
     [sent] = fake.requests
     assert sent.auth == "sigv4"
@@ -213,7 +215,7 @@ async def test_tool_use_input_split_across_deltas(fake: FakeBedrock, client: htt
     tool = ToolSpec(
         "get_weather", "Weather for a city", {"type": "object", "properties": {"city": {"type": "string"}}}
     )
-    events = await collect(provider(fake, client), chat(tools=[tool]))
+    events = await collect(provider(fake, client), chat(tools=[tool], cache=False))
     call = ToolCall("tooluse_1", "get_weather", {"city": "Paris"}, '{"city": "Paris"}')
     assert events == [TextDelta("Checking."), ToolCallEvent(call), Usage(100, 7), Finish("tool_calls")]
     assert fake.requests[0].json()["toolConfig"] == {
@@ -278,6 +280,7 @@ async def test_tool_history_becomes_tool_use_and_result_blocks(
             Message("tool", "A", tool_call_id="t1", name="read"),
             Message("tool", "no such file", tool_call_id="t2", name="read", is_error=True),
         ],
+        cache=False,
     )
     await collect(provider(fake, client), request)
     body = fake.requests[0].json()
@@ -718,3 +721,88 @@ async def test_verify_with_bad_credentials(fake: FakeBedrock, client: httpx.Asyn
         await adapter.verify()
     assert caught.value.code == ErrorCode.INVALID_KEY
     assert_no_secrets(caught.value)
+
+
+# -- prompt caching -------------------------------------------------------------------------------------
+
+
+def cached_text(usage: CacheUsage) -> StreamReply:
+    """A short answer whose metadata carries what the fake's prompt cache read and wrote."""
+    events = text_events("ok", input_tokens=usage.uncached, output_tokens=3)
+    events[-1] = metadata(
+        usage.uncached, 3, cacheReadInputTokens=usage.read, cacheWriteInputTokens=usage.written
+    )
+    return StreamReply(events)
+
+
+def history(steps: int) -> list[Message]:
+    messages = [Message("system", "You are a coding agent. " * 40), Message("user", "Task: tidy src/")]
+    for step in range(steps):
+        call = ToolCall(f"t{step}", "read", {"path": f"f{step}"})
+        messages += [
+            Message("assistant", "", tool_calls=[call]),
+            Message("tool", f"contents {step} " * 40, tool_call_id=call.id, name="read"),
+        ]
+    return messages
+
+
+READ_TOOL = ToolSpec(
+    "read", "Read a file " * 20, {"type": "object", "properties": {"path": {"type": "string"}}}
+)
+
+
+async def test_claude_gets_cache_points_and_reads_back_each_previous_turn(
+    fake: FakeBedrock, client: httpx.AsyncClient
+) -> None:
+    fake.prompt_cache = PromptCache(min_tokens=0)
+    fake.replies = [cached_text]
+    adapter = provider(fake, client)
+    usages = []
+    for steps in range(3):
+        result = await complete(adapter, ChatRequest(MODEL, history(steps), tools=[READ_TOOL]))
+        usages.append(result.usage)
+    body = fake.requests[-1].json()
+    point = {"cachePoint": {"type": "default"}}
+    assert body["system"][-1] == point and body["toolConfig"]["tools"][-1] == point
+    user_turns = [turn for turn in body["messages"] if turn["role"] == "user"]
+    assert [turn["content"][-1] == point for turn in user_turns] == [False, True, True]
+    assert json.dumps(body).count('"cachePoint"') == 4
+    first, second, third = usages
+    assert first is not None and second is not None and third is not None
+    assert first.cache_read_tokens == 0 and first.cache_write_tokens == first.input_tokens
+    # Bedrock's inputTokens leaves out cache reads and writes; byok's counts them all
+    assert second.cache_read_tokens == first.input_tokens
+    assert third.cache_read_tokens == second.input_tokens
+    assert third.input_tokens == third.cache_read_tokens + third.cache_write_tokens
+
+
+@pytest.mark.parametrize(
+    "model", ["anthropic.claude-3-haiku-20240307-v1:0", "meta.llama3-1-70b-instruct-v1:0"]
+)
+async def test_models_without_prompt_caching_get_no_cache_point(
+    fake: FakeBedrock, client: httpx.AsyncClient, model: str
+) -> None:
+    result = await complete(provider(fake, client), ChatRequest(model, history(1), tools=[READ_TOOL]))
+    assert result.text == "Hello world"  # the fake refuses a cachePoint for these, as Bedrock does
+    assert '"cachePoint"' not in fake.requests[-1].body.decode()
+
+
+def test_cache_points_by_model_family_and_setting() -> None:
+    adapter = BedrockProvider("bedrock", ProviderSettings(region=REGION), IAM_KEY, httpx.AsyncClient())
+    point = {"cachePoint": {"type": "default"}}
+    nova = adapter.request_body(ChatRequest("us.amazon.nova-pro-v1:0", history(1), tools=[READ_TOOL]))
+    assert nova["system"][-1] == point and nova["messages"][-1]["content"][-1] == point
+    assert point not in nova["toolConfig"]["tools"]  # Nova caches the system prompt and messages only
+    off = adapter.request_body(ChatRequest(MODEL, history(1), tools=[READ_TOOL], cache=False))
+    assert '"cachePoint"' not in json.dumps(off)
+    for model, fields in {
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0": {"system", "tools", "messages"},
+        "global.anthropic.claude-opus-4-6-v1": {"system", "tools", "messages"},
+        "anthropic.claude-3-7-sonnet-20250219-v1:0": {"system", "tools", "messages"},
+        "eu.anthropic.claude-3-5-haiku-20241022-v1:0": {"system", "tools", "messages"},
+        "anthropic.claude-3-5-sonnet-20240620-v1:0": set(),
+        "amazon.nova-lite-v1:0": {"system", "messages"},
+        "mistral.mistral-large-2402-v1:0": set(),
+        "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc": set(),
+    }.items():
+        assert cache_fields(model) == fields, model

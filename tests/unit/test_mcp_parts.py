@@ -191,3 +191,14 @@ def test_running_servers_offer_their_tools_named_rooted_and_flagged(tmp_path: Pa
     assert look.parameters == {"type": "object", "properties": {}}
     assert write.parameters["type"] == "object" and write.description == "[MCP server my.srv] Writes"
     assert (look.server, look.tool) == ("my.srv", "look")
+
+
+def test_a_server_failure_is_told_apart_from_a_bug_of_ours() -> None:
+    from mcp.shared.exceptions import MCPError
+
+    from byok.core.mcp.connection import _expected
+
+    assert _expected(FileNotFoundError(2, "no such file", "mcp-server-x"))
+    assert _expected(ExceptionGroup("sdk", [MCPError(-32000, "Connection closed"), OSError("pipe")]))
+    assert not _expected(TypeError("our bug"))
+    assert not _expected(ExceptionGroup("sdk", [OSError("pipe"), AttributeError("our bug")]))

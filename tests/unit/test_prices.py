@@ -19,6 +19,7 @@ from byok.core.prices import (
     max_input_tokens,
     price_for,
     quote,
+    saved_usd,
     user_price,
 )
 from byok.providers.base import ChatRequest, Message, ToolCall, ToolSpec, Usage
@@ -120,7 +121,7 @@ def test_local_flag_overrides_the_provider_id() -> None:
 def test_override_precedence() -> None:
     overrides = {
         "OpenRouter/anthropic/claude-3.5-sonnet": PriceSettings(input=1, output=2),
-        "claude-sonnet-4-5": PriceSettings(input=3, output=4, cached_input=0.5),
+        "claude-sonnet-4-5": PriceSettings(input=3, output=4, cache_read=0.5),
         "together/*": PriceSettings(input=5, output=6),
         "meta-llama/Llama-3.3-70B-Instruct-Turbo": PriceSettings(input=7, output=8),
         "gpt-4o": PriceSettings(input=9, output=10),
@@ -138,23 +139,63 @@ def test_override_precedence() -> None:
 
 
 def test_cost_uses_cached_price_for_the_cached_part_of_the_input() -> None:
-    price = Price(input=2.5, output=10.0, cached_input=1.25)
+    price = Price(input=2.5, output=10.0, cache_read=1.25)
     usage = Usage(input_tokens=1_000_000, output_tokens=100_000, cache_read_tokens=400_000)
     assert cost_usd(price, usage) == pytest.approx(0.6 * 2.5 + 0.4 * 1.25 + 0.1 * 10.0)
+    assert saved_usd(price, usage) == pytest.approx(0.4 * (2.5 - 1.25))
     assert cost_usd(Price(3.0, 15.0), usage) == pytest.approx(3.0 + 1.5)  # no cache price: full price
-    assert cost_usd(None, usage) is None
+    assert saved_usd(Price(3.0, 15.0), usage) == 0.0
+    assert cost_usd(None, usage) is None and saved_usd(None, usage) is None
     assert cost_usd(Price(0.0, 0.0), usage) == 0.0
+
+
+def test_cost_counts_reads_and_writes_at_their_own_rates() -> None:
+    sonnet = Price(input=3.0, output=15.0, cache_read=0.3, cache_write=3.75)
+    # 10k input of which 6k read from the cache and 3k written to it; 1k uncached; 500 output
+    usage = Usage(input_tokens=10_000, output_tokens=500, cache_read_tokens=6_000, cache_write_tokens=3_000)
+    expected = (1_000 * 3.0 + 6_000 * 0.3 + 3_000 * 3.75 + 500 * 15.0) / 1e6
+    assert cost_usd(sonnet, usage) == pytest.approx(expected)
+    uncached = (10_000 * 3.0 + 500 * 15.0) / 1e6
+    assert saved_usd(sonnet, usage) == pytest.approx(uncached - expected)
+    # the first turn of a run only writes: caching costs more than it saved, and says so
+    first = Usage(input_tokens=10_000, output_tokens=500, cache_write_tokens=9_000)
+    assert saved_usd(sonnet, first) == pytest.approx(-9_000 * 0.75 / 1e6)
+    assert saved_usd(sonnet, first) < 0
+    # reads and writes a provider over-reports are bounded by the input they are parts of
+    wild = Usage(input_tokens=100, output_tokens=0, cache_read_tokens=80, cache_write_tokens=80)
+    assert cost_usd(sonnet, wild) == pytest.approx((80 * 0.3 + 20 * 3.75) / 1e6)
+
+
+def test_cache_read_price_is_read_under_its_new_and_its_old_name() -> None:
+    assert PriceSettings.model_validate({"input": 1, "output": 2, "cacheRead": 0.1}).cache_read == 0.1
+    assert PriceSettings.model_validate({"input": 1, "output": 2, "cachedInput": 0.2}).cache_read == 0.2
+    table = json.loads(resources.files("byok").joinpath("data/prices.json").read_text(encoding="utf-8"))
+    assert not [name for name, entry in table["models"].items() if "cachedInput" in entry]
+    for name in ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-5"):
+        price = price_for(name, "anthropic", {})
+        assert price is not None and price.cache_write is not None and price.cache_read is not None
+        # Anthropic's published rates: writes 1.25x, reads 0.1x the input price
+        assert price.cache_write == pytest.approx(1.25 * price.input)
+        assert price.cache_read == pytest.approx(0.1 * price.input)
 
 
 def test_a_quote_prices_every_input_token_at_the_dearest_input_rate() -> None:
     sonnet = price_for("claude-sonnet-4-5-20250929", "anthropic", {})
     assert sonnet is not None and sonnet.cache_write == 3.75
     # below the long-context threshold: cache-write rate for input, list rate for output
-    assert quote(sonnet, 10_000) == Quote(pytest.approx(10_000 * 3.75 / 1e6), pytest.approx(15.0 / 1e6))
+    assert quote(sonnet, 10_000, caching=True) == Quote(
+        pytest.approx(10_000 * 3.75 / 1e6), pytest.approx(15.0 / 1e6)
+    )
+    # with caching off nothing is written to the cache: the input price is the dearest
+    assert quote(sonnet, 10_000, caching=False) == Quote(
+        pytest.approx(10_000 * 3.0 / 1e6), pytest.approx(15.0 / 1e6)
+    )
     # above it: the long-context price for all of it
-    assert quote(sonnet, 300_000) == Quote(pytest.approx(300_000 * 7.5 / 1e6), pytest.approx(22.5 / 1e6))
-    assert quote(Price(2.0, 8.0, cached_input=0.5), 1_000_000) == Quote(2.0, 8.0 / 1e6)
-    assert quote(None, 10) is None
+    assert quote(sonnet, 300_000, caching=True) == Quote(
+        pytest.approx(300_000 * 7.5 / 1e6), pytest.approx(22.5 / 1e6)
+    )
+    assert quote(Price(2.0, 8.0, cache_read=0.5), 1_000_000, caching=True) == Quote(2.0, 8.0 / 1e6)
+    assert quote(None, 10, caching=True) is None
     assert Quote(0.5, 0.001).usd(100) == pytest.approx(0.6)
 
 

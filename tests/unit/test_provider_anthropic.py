@@ -76,6 +76,7 @@ async def test_text_stream_and_request_shape(fake: FakeServer, adapter: Anthropi
         messages=[Message("system", "Be terse."), Message("user", "hi"), Message("system", "No emoji.")],
         max_tokens=256,
         temperature=1.7,
+        cache=False,
     )
     assert await events(adapter, request) == [TextDelta("Hel"), TextDelta("lo"), Usage(21, 7), Finish("stop")]
     sent = fake.requests[-1]
@@ -193,6 +194,7 @@ async def test_tool_history_becomes_blocks(fake: FakeServer, adapter: AnthropicP
             Message("tool", "18 C", tool_call_id="toolu_01", name="get_weather"),
             Message("tool", "bad arguments", tool_call_id="toolu_02", name="broken", is_error=True),
         ],
+        cache=False,
     )
     await complete(adapter, request)
     assert fake.requests[-1].json()["messages"][1:] == [

@@ -44,6 +44,8 @@ def spend(
     now: datetime = NOW,
     estimated: bool = False,
     tokens: tuple[int, int] = (100, 10),
+    cache: tuple[int, int] = (0, 0),
+    saved: float | None = None,
 ) -> Reservation:
     reservation = ledger.reserve(
         provider=provider,
@@ -57,8 +59,11 @@ def spend(
         reservation,
         input_tokens=tokens[0],
         output_tokens=tokens[1],
+        cache_read_tokens=cache[0],
+        cache_write_tokens=cache[1],
         estimated=estimated,
         cost_usd=cost,
+        saved_usd=saved,
         outcome="ok",
         request_id="req",
         now=now,
@@ -237,7 +242,24 @@ def test_summary_shape_and_unknown_cost_is_never_zero(ledger: Ledger) -> None:
     spend(ledger, 0.25, model="gpt-4o", feature="chat")
     spend(ledger, 0.50, model="gpt-4o", feature="agent", estimated=True, now=NOW + timedelta(days=1))
     spend(ledger, None, provider="ollama", model="llama3", feature="chat")
-    spend(ledger, 0.125, provider="anthropic", model="claude-sonnet-4-5", feature="chat")
+    spend(
+        ledger,
+        0.125,
+        provider="anthropic",
+        model="claude-sonnet-4-5",
+        feature="chat",
+        cache=(60, 20),
+        saved=-0.01,
+    )
+    spend(
+        ledger,
+        0.0,
+        provider="anthropic",
+        model="claude-sonnet-4-5",
+        feature="agent",
+        cache=(80, 0),
+        saved=0.03,
+    )
     ledger.reserve(provider="openai", model="o1", feature="chat", quote=Quote(0.3), budget=NO_LIMIT, now=NOW)
 
     result = ledger.summary("2025-03", "model", BudgetSettings(monthly_usd=2.0), now=NOW)
@@ -247,6 +269,7 @@ def test_summary_shape_and_unknown_cost_is_never_zero(ledger: Ledger) -> None:
         "budgetUsd",
         "remainingUsd",
         "reservedUsd",
+        "savedUsd",
         "unknownCostRequests",
         "rows",
     }
@@ -256,22 +279,29 @@ def test_summary_shape_and_unknown_cost_is_never_zero(ledger: Ledger) -> None:
     assert result["reservedUsd"] == pytest.approx(0.3)
     assert result["remainingUsd"] == pytest.approx(2.0 - 0.875 - 0.3)
     assert result["unknownCostRequests"] == 1
+    assert result["savedUsd"] == pytest.approx(0.02)  # the rows that know it; a negative saving counts too
     assert result["rows"] == [
         {
             "key": "gpt-4o",
             "requests": 2,
             "inputTokens": 200,
             "outputTokens": 20,
+            "cacheReadTokens": 0,
+            "cacheWriteTokens": 0,
             "costUsd": 0.75,
+            "savedUsd": None,
             "estimated": True,
             "unknownCostRequests": 0,
         },
         {
             "key": "claude-sonnet-4-5",
-            "requests": 1,
-            "inputTokens": 100,
-            "outputTokens": 10,
+            "requests": 2,
+            "inputTokens": 200,
+            "outputTokens": 20,
+            "cacheReadTokens": 140,
+            "cacheWriteTokens": 20,
             "costUsd": 0.125,
+            "savedUsd": 0.02,
             "estimated": False,
             "unknownCostRequests": 0,
         },
@@ -280,7 +310,10 @@ def test_summary_shape_and_unknown_cost_is_never_zero(ledger: Ledger) -> None:
             "requests": 1,
             "inputTokens": 100,
             "outputTokens": 10,
+            "cacheReadTokens": 0,
+            "cacheWriteTokens": 0,
             "costUsd": None,
+            "savedUsd": None,
             "estimated": False,
             "unknownCostRequests": 1,
         },
@@ -289,6 +322,7 @@ def test_summary_shape_and_unknown_cost_is_never_zero(ledger: Ledger) -> None:
     by_feature = {row["key"]: row for row in ledger.summary("2025-03", "feature", now=NOW)["rows"]}
     # a mixed group sums what is known and says how many requests are unpriced
     assert by_feature["chat"]["costUsd"] == pytest.approx(0.375)
+    assert by_feature["chat"]["savedUsd"] == pytest.approx(-0.01)  # writes cost more than reads saved
     assert by_feature["chat"]["unknownCostRequests"] == 1
     by_day = ledger.summary("2025-03", "day", now=NOW)["rows"]
     assert [row["key"] for row in by_day] == ["2025-03-15", "2025-03-16"]
@@ -505,3 +539,150 @@ def test_an_unusable_data_directory_is_ledger_unavailable(tmp_path: Path) -> Non
         Ledger(blocker / "byok" / "usage.sqlite3")
     assert caught.value.code == ErrorCode.LEDGER_UNAVAILABLE
     assert str(blocker) in caught.value.cause and "writable" in caught.value.fix
+
+
+# The schema of version 1 (before prompt-cache columns), verbatim from byok's ledger of that version.
+SCHEMA_V1 = (
+    """CREATE TABLE IF NOT EXISTS requests (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        started_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        month TEXT NOT NULL,
+        day TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        feature TEXT NOT NULL,
+        reserved_usd REAL,
+        price_input REAL,
+        price_output REAL,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        estimated INTEGER NOT NULL DEFAULT 1,
+        cost_usd REAL,
+        outcome TEXT NOT NULL,
+        request_id TEXT,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS requests_month ON requests (month, provider)",
+    "CREATE INDEX IF NOT EXISTS requests_pending ON requests (outcome) WHERE outcome = 'pending'",
+    """CREATE TABLE IF NOT EXISTS warnings (
+        month TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (month, scope)
+    )""",
+    "PRAGMA user_version = 1",
+)
+
+
+def test_a_version_1_ledger_is_migrated_keeping_every_row(tmp_path: Path) -> None:
+    path = tmp_path / "usage.sqlite3"
+    old = sqlite3.connect(path)
+    for statement in SCHEMA_V1:
+        old.execute(statement)
+    ts = NOW.astimezone().timestamp()
+    rows = [
+        (
+            ts,
+            ts,
+            "2025-03",
+            "2025-03-15",
+            "openai",
+            "gpt-4o",
+            "chat",
+            0.5,
+            2.5,
+            10.0,
+            1000,
+            100,
+            0,
+            0.0035,
+            "ok",
+        ),
+        (
+            ts,
+            ts,
+            "2025-03",
+            "2025-03-15",
+            "anthropic",
+            "claude",
+            "agent",
+            1.0,
+            3.0,
+            15.0,
+            2000,
+            50,
+            1,
+            None,
+            "error",
+        ),
+        (
+            ts,
+            ts,
+            "2025-02",
+            "2025-02-01",
+            "openai",
+            "gpt-4o",
+            "chat",
+            0.1,
+            2.5,
+            10.0,
+            10,
+            1,
+            0,
+            0.1,
+            "cancelled",
+        ),
+    ]
+    old.executemany(
+        """INSERT INTO requests (started_at, updated_at, month, day, provider, model, feature, reserved_usd,
+            price_input, price_output, input_tokens, output_tokens, estimated, cost_usd, outcome, host, pid)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'elsewhere', 1)""",
+        rows,
+    )
+    old.execute("INSERT INTO warnings VALUES ('2025-03', 'monthly', ?)", (ts,))
+    old.commit()
+    old.close()
+
+    with Ledger(path) as ledger:
+        summary = ledger.summary("2025-03", "model", now=NOW)
+        spend(ledger, 0.01, model="claude", provider="anthropic", cache=(700, 200), saved=0.002)
+    by_model = {row["key"]: row for row in summary["rows"]}
+    assert by_model["gpt-4o"]["inputTokens"] == 1000 and by_model["gpt-4o"]["costUsd"] == 0.0035
+    assert by_model["gpt-4o"]["cacheReadTokens"] == 0 and by_model["gpt-4o"]["savedUsd"] is None
+    assert by_model["claude"]["unknownCostRequests"] == 1 and by_model["claude"]["estimated"] is True
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    kept = db.execute(
+        """SELECT started_at, updated_at, month, day, provider, model, feature, reserved_usd, price_input,
+            price_output, input_tokens, output_tokens, estimated, cost_usd, outcome FROM requests
+        WHERE host = 'elsewhere' ORDER BY id"""
+    ).fetchall()
+    assert kept == rows
+    assert db.execute("SELECT COUNT(*) FROM warnings").fetchone()[0] == 1
+    new = db.execute(
+        "SELECT cache_read_tokens, cache_write_tokens, saved_usd FROM requests WHERE host != 'elsewhere'"
+    ).fetchall()
+    assert new == [(700, 200, 0.002)]
+    db.close()
+    with Ledger(path) as reopened:  # a migrated ledger opens as it is
+        assert reopened.summary("2025-03", "model", now=NOW)["savedUsd"] == pytest.approx(0.002)
+
+
+def test_processes_opening_an_old_ledger_at_once_migrate_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "usage.sqlite3"
+    old = sqlite3.connect(path)
+    for statement in SCHEMA_V1:
+        old.execute(statement)
+    old.commit()
+    old.close()
+    code = "import sys; from pathlib import Path; from byok.core.ledger import Ledger; Ledger(Path(sys.argv[1])).close()"
+    workers = [
+        subprocess.Popen([sys.executable, "-c", code, str(path)], stderr=subprocess.PIPE) for _ in range(4)
+    ]
+    assert [worker.wait(timeout=60) for worker in workers] == [0, 0, 0, 0]
+    db = sqlite3.connect(path)
+    columns = [row[1] for row in db.execute("PRAGMA table_info(requests)")]
+    assert columns.count("cache_read_tokens") == 1 and "saved_usd" in columns
+    db.close()

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { ChatResult, Delta } from './protocol';
+import type { ChatResult, Delta, Usage } from './protocol';
 import { describeError, isCancellation, nonce } from './util';
 
 export interface ChatBackend {
@@ -76,9 +76,7 @@ export class ChatPanel {
         }
       });
       this.history.push({ role: 'assistant', content: result.text });
-      const usage = result.usage
-        ? ` · ${result.usage.inputTokens ?? 0} in / ${result.usage.outputTokens ?? 0} out tokens`
-        : '';
+      const usage = result.usage ? ` · ${describeUsage(result.usage)}` : '';
       this.post({ type: 'end', status: `${result.model ?? ''}${usage}`, text: result.text });
     } catch (err) {
       this.history.pop();
@@ -90,6 +88,19 @@ export class ChatPanel {
       cts.dispose();
     }
   }
+}
+
+/** "1200 in (1024 from cache) / 80 out tokens · $0.0042, caching saved $0.0031" */
+function describeUsage(usage: Usage): string {
+  const cached = usage.cacheReadTokens ? ` (${usage.cacheReadTokens} from cache)` : '';
+  let text = `${usage.inputTokens ?? 0} in${cached} / ${usage.outputTokens ?? 0} out tokens`;
+  if (typeof usage.costUsd === 'number') {
+    text += ` · $${usage.costUsd.toFixed(4)}`;
+  }
+  if (typeof usage.savedUsd === 'number' && usage.savedUsd !== 0) {
+    text += `, caching saved $${usage.savedUsd.toFixed(4)}`;
+  }
+  return text;
 }
 
 function html(n: string): string {

@@ -19,6 +19,8 @@ export const Command = {
   composer: 'byok.composer',
   agent: 'byok.agent',
   usage: 'byok.usage',
+  checkpoints: 'byok.checkpoints',
+  restoreCheckpoint: 'byok.restoreCheckpoint',
   forgetApprovals: 'byok.forgetApprovals',
   mcpStatus: 'byok.mcpStatus',
 } as const;
@@ -42,8 +44,13 @@ export interface StreamParams {
 export interface Usage {
   inputTokens?: number;
   outputTokens?: number;
+  /** Parts of inputTokens read from / written to the provider's prompt cache. */
+  cacheReadTokens?: number;
+  cacheWriteTokens?: number;
   estimated?: boolean;
   costUsd?: number | null;
+  /** What prompt caching saved against uncached prices (negative: writes cost more than reads saved). */
+  savedUsd?: number | null;
 }
 
 export interface CodeBlock {

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from byok import __version__
 from byok.acp.editor import ClientFiles, ClientTerminal, Permissions
+from byok.acp.mcp import session_servers
 from byok.acp.options import model_values, parse_mode, parse_reasoning, session_modes, session_options
 from byok.acp.prompt import PromptRun
 from byok.acp.sessions import SessionStore, StoredSession
@@ -23,6 +24,7 @@ from byok.base.config import ReasoningSettings
 from byok.base.errors import ByokError
 from byok.base.names import AUTO_MODEL, BYOK_ERROR, AcpConfig, AcpMode, ErrorCode
 from byok.base.redaction import redact, redact_data
+from byok.core.mcp.servers import McpServers
 from byok.core.session import Backend
 from byok.features.agent import AgentParams, FrontEnd, agent
 from byok.providers.base import Message
@@ -80,13 +82,22 @@ def answers_errors(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[
 class LiveSession:
     """A session this process serves: its stored state, its workspace and the prompt running in it."""
 
-    def __init__(self, stored: StoredSession, workspace: Workspace, files: ClientFiles) -> None:
+    def __init__(
+        self, stored: StoredSession, workspace: Workspace, files: ClientFiles, mcp: McpServers | None
+    ) -> None:
         self.stored = stored
         self.workspace = workspace
         self.files = files
+        self.mcp = mcp
         self.task: asyncio.Task[dict[str, Any]] | None = None
         self.run: PromptRun | None = None
         self.permissions: Permissions | None = None
+
+    async def aclose(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        if self.mcp is not None:
+            await self.mcp.aclose()
 
 
 class ByokAgent:
@@ -173,13 +184,13 @@ class ByokAgent:
 
     # -- sessions -------------------------------------------------------------------------------------
 
-    def _live(self, stored: StoredSession) -> LiveSession:
+    async def _live(self, stored: StoredSession, mcp_servers: list[Any] | None) -> LiveSession:
         from acp import RequestError
 
         if self.client is None:
             raise RequestError.internal_error({"details": "no client connection"})
         root = Path(stored.cwd)
-        if not root.is_absolute() or not root.is_dir():
+        if not root.is_absolute() or not await asyncio.to_thread(root.is_dir):
             raise ByokError(
                 ErrorCode.BAD_REQUEST,
                 f"cwd: {stored.cwd[:200]!r} is not an absolute path of a folder",
@@ -187,9 +198,19 @@ class ByokAgent:
                 fix="Pass the absolute path of the project folder as cwd",
             )
         files = ClientFiles(self.client, stored.session_id, self.capabilities)
-        live = LiveSession(stored, Workspace(root, files.lookup), files)
+        live = LiveSession(
+            stored, Workspace(root, files.lookup), files, session_servers(self.backend, mcp_servers)
+        )
+        replaced = self.sessions.pop(stored.session_id, None)
+        if replaced is not None:
+            await replaced.aclose()
         self.sessions[stored.session_id] = live
         return live
+
+    async def aclose(self) -> None:
+        """Stop every session's work and its MCP servers (the connection is closing)."""
+        for live in self.sessions.values():
+            await live.aclose()
 
     def _session(self, session_id: str) -> LiveSession:
         live = self.sessions.get(session_id)
@@ -213,8 +234,7 @@ class ByokAgent:
         from acp.schema import NewSessionResponse
 
         stored = self.store.create(cwd)
-        self._live(stored)
-        self._report_mcp(mcp_servers)
+        await self._live(stored, mcp_servers)
         await asyncio.to_thread(self.store.save, stored)
         return NewSessionResponse(
             session_id=stored.session_id,
@@ -235,8 +255,7 @@ class ByokAgent:
 
         stored = await asyncio.to_thread(self.store.load, session_id)
         stored.cwd = cwd
-        live = self._live(stored)
-        self._report_mcp(mcp_servers)
+        live = await self._live(stored, mcp_servers)
         assert self.client is not None
         for update in list(live.stored.updates):
             notification = SessionNotification.model_validate({"sessionId": session_id, "update": update})
@@ -244,13 +263,6 @@ class ByokAgent:
         return LoadSessionResponse(
             modes=session_modes(stored), config_options=await session_options(self.backend, stored)
         )
-
-    def _report_mcp(self, servers: list[Any] | None) -> None:
-        if servers:
-            names = ", ".join(redact(str(getattr(s, "name", "?"))) for s in servers)
-            log.warning(
-                "MCP servers from the client are not connected (byok has no MCP client yet): %s", names
-            )
 
     @answers_errors
     async def set_session_mode(self, mode_id: str, session_id: str, **kwargs: Any) -> SetSessionModeResponse:
@@ -326,6 +338,7 @@ class ByokAgent:
             observer=run,
             approve_write=run.approve_write,
             runner=terminal.run if self.capabilities and self.capabilities.terminal else None,
+            mcp_servers=live.mcp,
         )
         run.send(update_user_message_text(task))
         params = AgentParams(

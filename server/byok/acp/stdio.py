@@ -109,7 +109,11 @@ async def serve(backend: Backend) -> None:
     try:
         # The SDK's Agent protocol lists every optional method (fork, resume, list ...); the router answers
         # "method not found" for those ByokAgent leaves out.
-        await run_agent(cast("Agent", ByokAgent(backend)), ScreenedTransport(reader, writer))
+        agent = ByokAgent(backend)
+        try:
+            await run_agent(cast("Agent", agent), ScreenedTransport(reader, writer))
+        finally:
+            await agent.aclose()
     finally:
         await backend.aclose()
 

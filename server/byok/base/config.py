@@ -9,10 +9,12 @@ entry blocks the paid requests it would have limited instead of falling back to 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import (
+    AliasChoices,
     AliasGenerator,
     BaseModel,
     ConfigDict,
@@ -136,6 +138,8 @@ class ModelSettings(CamelModel):
     api: WireApi | None = None
     """Chat Completions or the Responses API (providers of kind openai, azure, openai-compatible); unset: the
     default rule in `providers.default_api`."""
+    cache: bool | None = None
+    """Prompt caching for this model; None follows the global `cache` setting."""
 
     @property
     def upstream(self) -> str:
@@ -240,11 +244,14 @@ class RetrySettings(CamelModel):
 
 
 class PriceSettings(CamelModel):
-    """USD per 1M tokens; `cachedInput` (cache reads) and `cacheWrite` default to `input`."""
+    """USD per 1M tokens; `cacheRead` (also read as its old name `cachedInput`) and `cacheWrite` default to
+    `input`."""
 
     input: Usd
     output: Usd
-    cached_input: Usd | None = None
+    cache_read: Usd | None = Field(
+        default=None, validation_alias=AliasChoices("cacheRead", "cachedInput", "cache_read", "cached_input")
+    )
     cache_write: Usd | None = None
 
     @classmethod
@@ -301,6 +308,43 @@ class ComposerSettings(CamelModel):
 class ContextSettings(CamelModel):
     max_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     """Total bytes of the files one request sends as context (chat, composer, inline edit)."""
+
+
+class RulesSettings(CamelModel):
+    """Project rules (AGENTS.md, CLAUDE.md, .cursor/rules ...) sent at the start of every system prompt."""
+
+    enabled: bool = True
+    max_bytes: int = Field(default=32 * 1024, ge=0, le=1024 * 1024)
+    """Bytes of rules text one request sends in all; the rest is cut, and the prompt says so."""
+    extra_files: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
+        default_factory=list, max_length=100
+    )
+    """More rules files: paths inside the workspace or byok's config dir (anything else is refused)."""
+
+
+class CheckpointSettings(CamelModel):
+    """Bounds of the per-workspace checkpoint store (oldest dropped first)."""
+
+    max_count: int = Field(default=50, ge=1, le=10_000, validation_alias="max", serialization_alias="max")
+    max_mb: float = Field(
+        default=100.0,
+        gt=0,
+        le=100_000,
+        allow_inf_nan=False,
+        validation_alias="maxMB",
+        serialization_alias="maxMB",
+    )
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_mb * 1024 * 1024)
+
+
+def user_config_dir() -> Path:
+    """byok's config dir (settings.json, the user-level rules.md): platformdirs' user config path."""
+    import platformdirs
+
+    return platformdirs.user_config_path("byok")
 
 
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -407,9 +451,13 @@ class Settings(CamelModel):
     agent: AgentSettings = Field(default_factory=AgentSettings)
     composer: ComposerSettings = Field(default_factory=ComposerSettings)
     context: ContextSettings = Field(default_factory=ContextSettings)
+    rules: RulesSettings = Field(default_factory=RulesSettings)
+    checkpoints: CheckpointSettings = Field(default_factory=CheckpointSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
     reasoning_models: dict[str, ReasoningCapability] = Field(default_factory=dict)
     """Model-name glob -> what it accepts; consulted before the shipped table (byok/data/reasoning.json)."""
+    cache: bool = True
+    """Prompt caching: cache breakpoints (Anthropic, Bedrock) and a per-workspace cache key (OpenAI, Azure)."""
     discover_local_servers: bool = True
     """With no key and no model configured, look for Ollama, LM Studio, llama.cpp or vLLM on this machine."""
 

@@ -103,6 +103,14 @@ _DEFAULTS: dict[ErrorCode, tuple[str, str]] = {
         "Send the request again; earlier spending no longer counts against this month's limits",
     ),
     ErrorCode.BUILTIN_ONLY: ("This feature always runs on the built-in model", "Do not pass a model"),
+    ErrorCode.CHECKPOINT_NOT_FOUND: (
+        "No such checkpoint for this workspace",
+        "Pick a checkpoint from byok.checkpoints",
+    ),
+    ErrorCode.CHECKPOINT_UNAVAILABLE: (
+        "The checkpoint store cannot be created or written",
+        "Make byok's data directory writable, on a disk with free space",
+    ),
     ErrorCode.APPROVALS_UNAVAILABLE: (
         "The remembered approvals in byok's data directory cannot be written",
         "Make byok's data directory writable, on a disk with free space",

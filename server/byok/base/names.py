@@ -24,6 +24,8 @@ class Command(StrEnum):
     COMPOSER = "byok.composer"
     AGENT = "byok.agent"
     USAGE = "byok.usage"
+    CHECKPOINTS = "byok.checkpoints"
+    RESTORE_CHECKPOINT = "byok.restoreCheckpoint"
     FORGET_APPROVALS = "byok.forgetApprovals"
     MCP_STATUS = "byok.mcpStatus"
 
@@ -65,6 +67,8 @@ class ErrorCode(StrEnum):
     LEDGER_UNAVAILABLE = "ledger_unavailable"
     LEDGER_CORRUPT = "ledger_corrupt"
     BUILTIN_ONLY = "builtin_only"
+    CHECKPOINT_NOT_FOUND = "checkpoint_not_found"
+    CHECKPOINT_UNAVAILABLE = "checkpoint_unavailable"
     APPROVALS_UNAVAILABLE = "approvals_unavailable"
     MCP_UNAVAILABLE = "mcp_unavailable"
 

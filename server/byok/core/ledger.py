@@ -45,6 +45,7 @@ from byok.base.config import BudgetSettings
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.core.budget import all_limits, budget_error, invalid_budget_error, limits, unpriced_error, usd
+from byok.core.ledger_schema import migrate, needs_migration
 from byok.core.prices import Price, Quote
 
 Outcome = Literal["ok", "error", "cancelled", "interrupted"]
@@ -53,7 +54,6 @@ GroupBy = Literal["model", "provider", "feature", "day"]
 STALE_AFTER_S = 20 * 60.0
 BUSY_TIMEOUT_S = 1.5
 """How long to wait for another process' write lock; ledger transactions take milliseconds."""
-_SCHEMA_VERSION = 1
 _EPSILON_USD = 1e-9
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _GROUP_COLUMNS: dict[str, str] = {
@@ -74,39 +74,6 @@ _UNAVAILABLE = frozenset(
         sqlite3.SQLITE_PERM,
         sqlite3.SQLITE_AUTH,
     }
-)
-
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS requests (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        started_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        month TEXT NOT NULL,
-        day TEXT NOT NULL,
-        provider TEXT NOT NULL,
-        model TEXT NOT NULL,
-        feature TEXT NOT NULL,
-        reserved_usd REAL,
-        price_input REAL,
-        price_output REAL,
-        input_tokens INTEGER NOT NULL DEFAULT 0,
-        output_tokens INTEGER NOT NULL DEFAULT 0,
-        estimated INTEGER NOT NULL DEFAULT 1,
-        cost_usd REAL,
-        outcome TEXT NOT NULL,
-        request_id TEXT,
-        host TEXT NOT NULL,
-        pid INTEGER NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS requests_month ON requests (month, provider)",
-    "CREATE INDEX IF NOT EXISTS requests_pending ON requests (outcome) WHERE outcome = 'pending'",
-    """CREATE TABLE IF NOT EXISTS warnings (
-        month TEXT NOT NULL,
-        scope TEXT NOT NULL,
-        at REAL NOT NULL,
-        PRIMARY KEY (month, scope)
-    )""",
-    f"PRAGMA user_version = {_SCHEMA_VERSION}",
 )
 
 
@@ -249,18 +216,28 @@ class Ledger:
         cost_usd: float | None,
         outcome: Outcome,
         request_id: str | None,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        saved_usd: float | None = None,
         now: datetime | None = None,
     ) -> None:
-        """Write the final counts and cost (None = unknown); overrides an `interrupted` mark."""
+        """Write the final counts and cost (None = unknown); overrides an `interrupted` mark.
+
+        `input_tokens` counts all input; the cache reads and writes are parts of it. `saved_usd` is what
+        caching saved against uncached prices (None = unknown)."""
         with self._lock, self._guard():
             self._db.execute(
-                """UPDATE requests SET input_tokens = ?, output_tokens = ?, estimated = ?, cost_usd = ?,
+                """UPDATE requests SET input_tokens = ?, output_tokens = ?, cache_read_tokens = ?,
+                    cache_write_tokens = ?, estimated = ?, cost_usd = ?, saved_usd = ?,
                     outcome = ?, request_id = ?, updated_at = ? WHERE id = ?""",
                 (
                     input_tokens,
                     output_tokens,
+                    cache_read_tokens,
+                    cache_write_tokens,
                     int(estimated),
                     cost_usd,
+                    saved_usd,
                     outcome,
                     request_id,
                     _local(now).timestamp(),
@@ -282,7 +259,9 @@ class Ledger:
         none is known; `unknownCostRequests` (per row and in total) counts the requests without a price, so
         a partial sum is always labelled. `totalUsd` follows the same rule; `remainingUsd` subtracts the
         known spend and the open reservations (`reservedUsd`) from `budget.monthlyUsd`, floored at 0.
-        In-flight requests appear only in `reservedUsd`.
+        In-flight requests appear only in `reservedUsd`. `cacheReadTokens` and `cacheWriteTokens` are the
+        parts of `inputTokens` read from and written to prompt caches; `savedUsd` sums what caching saved
+        (negative: writes cost more than reads saved) and is null when no request of the row knows it.
         """
         when = _local(now)
         month = month or when.strftime("%Y-%m")
@@ -293,7 +272,8 @@ class Ledger:
             self._reap(db, when.timestamp())
             groups = db.execute(
                 f"""SELECT {column}, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cost_usd),
-                    COUNT(cost_usd), MAX(estimated)
+                    COUNT(cost_usd), MAX(estimated), SUM(cache_read_tokens), SUM(cache_write_tokens),
+                    SUM(saved_usd)
                 FROM requests WHERE month = ? AND outcome != 'pending' GROUP BY {column}""",
                 (month,),
             ).fetchall()
@@ -307,11 +287,14 @@ class Ledger:
                 "requests": requests,
                 "inputTokens": input_tokens,
                 "outputTokens": output_tokens,
+                "cacheReadTokens": cache_reads,
+                "cacheWriteTokens": cache_writes,
                 "costUsd": None if known == 0 else round(cost, 6),
+                "savedUsd": None if saved is None else round(saved, 6),
                 "estimated": bool(estimated),
                 "unknownCostRequests": requests - known,
             }
-            for key, requests, input_tokens, output_tokens, cost, known, estimated in groups
+            for key, requests, input_tokens, output_tokens, cost, known, estimated, cache_reads, cache_writes, saved in groups
         ]
         if group_by == "day":
             rows.sort(key=lambda row: row["key"])
@@ -320,6 +303,7 @@ class Ledger:
         requests_total = sum(row["requests"] for row in rows)
         unknown = sum(row["unknownCostRequests"] for row in rows)
         known_total = sum(row["costUsd"] or 0.0 for row in rows)
+        saved = [row["savedUsd"] for row in rows if row["savedUsd"] is not None]
         limit = budget.monthly_usd if budget else None
         return {
             "month": month,
@@ -327,6 +311,7 @@ class Ledger:
             "budgetUsd": limit,
             "remainingUsd": None if limit is None else round(max(0.0, limit - known_total - reserved), 6),
             "reservedUsd": round(reserved, 6),
+            "savedUsd": round(sum(saved), 6) if saved else None,
             "unknownCostRequests": unknown,
             "rows": rows,
         }
@@ -405,10 +390,9 @@ class Ledger:
                 try:
                     db.execute("PRAGMA journal_mode = WAL")
                     db.execute("PRAGMA synchronous = NORMAL")
-                    if db.execute("PRAGMA user_version").fetchone()[0] < _SCHEMA_VERSION:
+                    if needs_migration(db):
                         db.execute("BEGIN IMMEDIATE")
-                        for statement in _SCHEMA:
-                            db.execute(statement)
+                        migrate(db)
                         db.execute("COMMIT")
                     damage = db.execute("PRAGMA quick_check").fetchone()[0]
                     break

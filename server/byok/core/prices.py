@@ -49,19 +49,20 @@ _CLAUDE_DOT = re.compile(r"(?<=\d)\.(?=\d)")
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """USD per 1M tokens. `cached_input` is the cache-read price and `cache_write` the cache-write price;
-    None means "same as input". `long_context` is (threshold, price): a request with more input tokens
-    than the threshold is priced wholly at that price (Gemini Pro, GPT-5.4, Claude Sonnet with 1M)."""
+    """USD per 1M tokens. `cache_read` is the price of input read from the prompt cache and `cache_write` of
+    input written to it; None means "same as input". `long_context` is (threshold, price): a request with
+    more input tokens than the threshold is priced wholly at that price (Gemini Pro, GPT-5.4, Claude Sonnet
+    with 1M)."""
 
     input: float
     output: float
-    cached_input: float | None = None
+    cache_read: float | None = None
     cache_write: float | None = None
     long_context: tuple[int, Price] | None = None
 
     @classmethod
     def from_settings(cls, settings: PriceSettings) -> Price:
-        return cls(settings.input, settings.output, settings.cached_input, settings.cache_write)
+        return cls(settings.input, settings.output, settings.cache_read, settings.cache_write)
 
     def for_input(self, input_tokens: int) -> Price:
         """The price that applies to a request with `input_tokens` of input."""
@@ -70,9 +71,16 @@ class Price:
         return self
 
     @property
-    def highest_input(self) -> float:
-        """The dearest an input token can be: plain, read from the cache or written to it."""
-        return max(self.input, self.cached_input or 0.0, self.cache_write or 0.0)
+    def read_rate(self) -> float:
+        return self.input if self.cache_read is None else self.cache_read
+
+    @property
+    def write_rate(self) -> float:
+        return self.input if self.cache_write is None else self.cache_write
+
+    def highest_input(self, caching: bool) -> float:
+        """The dearest an input token can be: plain, read from the cache, or (when caching) written to it."""
+        return max(self.input, self.read_rate, self.write_rate if caching else 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,29 +120,49 @@ def price_for(
 def cost_usd(price: Price | None, usage: Usage) -> float | None:
     """What `usage` costs at `price`; None when the price is unknown.
 
-    `usage.cache_read_tokens` is the part of `usage.input_tokens` that was read from the prompt cache
-    (OpenAI's convention; the Anthropic adapter folds cache reads into input_tokens to match).
+    Cost = uncached input x input + cache reads x read + cache writes x write + output x output, where
+    `usage.input_tokens` counts every input token and the cache reads and writes are parts of it.
     """
     if price is None:
         return None
     tier = price.for_input(usage.input_tokens)
-    cached = min(max(usage.cache_read_tokens, 0), usage.input_tokens)
-    cached_rate = tier.input if tier.cached_input is None else tier.cached_input
+    reads, writes = _cache_parts(usage)
     total = (
-        (usage.input_tokens - cached) * tier.input + cached * cached_rate + usage.output_tokens * tier.output
+        (usage.input_tokens - reads - writes) * tier.input
+        + reads * tier.read_rate
+        + writes * tier.write_rate
+        + usage.output_tokens * tier.output
     )
     return total / 1_000_000
 
 
-def quote(price: Price | None, max_input_tokens: int) -> Quote | None:
+def saved_usd(price: Price | None, usage: Usage) -> float | None:
+    """What prompt caching saved on `usage` against paying for all its input at the input price; negative when
+    the cache writes cost more than the reads saved. None when the price is unknown."""
+    if price is None:
+        return None
+    tier = price.for_input(usage.input_tokens)
+    reads, writes = _cache_parts(usage)
+    return (reads * (tier.input - tier.read_rate) + writes * (tier.input - tier.write_rate)) / 1_000_000
+
+
+def _cache_parts(usage: Usage) -> tuple[int, int]:
+    """(cache reads, cache writes), bounded so that together they never exceed the input."""
+    reads = min(max(usage.cache_read_tokens, 0), usage.input_tokens)
+    writes = min(max(usage.cache_write_tokens, 0), usage.input_tokens - reads)
+    return reads, writes
+
+
+def quote(price: Price | None, max_input_tokens: int, *, caching: bool) -> Quote | None:
     """The most a request with at most `max_input_tokens` of input can cost; None when the price is unknown.
 
-    Every input token is priced at the dearest input rate that can apply (cache writes, long context).
+    Every input token is priced at the dearest input-side rate that can apply: the cache-write rate when
+    caching is on, and the long-context price above its threshold.
     """
     if price is None:
         return None
     tier = price.for_input(max_input_tokens)
-    return Quote(max_input_tokens * tier.highest_input / 1_000_000, tier.output / 1_000_000)
+    return Quote(max_input_tokens * tier.highest_input(caching) / 1_000_000, tier.output / 1_000_000)
 
 
 def estimate_input_tokens(request: ChatRequest) -> int:

@@ -43,6 +43,8 @@ class Route:
     context_window: int | None = None
     api: WireApi = "chat"
     """The API the model is spoken to on (OpenAI-style providers: Chat Completions or Responses)."""
+    cache: bool | None = None
+    """The model entry's prompt-caching switch; None follows the global setting."""
     context_source: str | None = None
     """Where `context_window` came from: a setting, a verify (naming the endpoint), or the shipped table."""
 
@@ -55,7 +57,7 @@ def route(settings: Settings, verified: Verified, model_id: str) -> Route:
             api = wire_api(
                 settings, model.provider, (model.id, model.upstream), model.api, f"byok.models[{index}].api"
             )
-            found = Route(model.id, model.provider, model.upstream, api=api)
+            found = Route(model.id, model.provider, model.upstream, api=api, cache=model.cache)
             return _limited(found, verified, (index, model))
     head, sep, rest = model_id.partition("/")
     if sep and rest and head in known_provider_ids(settings):

@@ -21,6 +21,7 @@ from byok.base.display import visible
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.core import routing
+from byok.core.cache_key import CacheKeys
 from byok.core.discovery import LocalServer, candidates, discover
 from byok.core.keys import KeyRoute, KeyStore, StoredKey, check_key_shape
 from byok.core.reasoning import fit_for_route
@@ -28,6 +29,7 @@ from byok.core.routing import BUILTIN_MODELS, BYOK_FEATURES, Route, Verified
 from byok.providers import ResolvedProvider, create_provider, known_provider_ids, resolve_provider
 from byok.providers.base import ModelInfo, Provider
 from byok.providers.urls import is_loopback, origin, proxy_origin, read_ca_bundle, require_secure
+from byok.workspace.rules import RulesReader
 
 if TYPE_CHECKING:
     import httpx
@@ -69,12 +71,15 @@ class Backend:
         self._network: Network | None = None
         self._ledger_path = ledger_path
         self._ledger: Ledger | None = None
+        self.cache_keys = CacheKeys(ledger_path.parent if ledger_path else None)
         self._approvals: Approvals | None = None
         self._mcp: McpServers | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._local: LocalServer | None = None
         self._discovery: asyncio.Task[LocalServer | None] | None = None
         self._discovery_started = 0.0
+        self.rules = RulesReader()
+        """Project rules files, each re-read only when it changes."""
 
     def on_warning(self, show: Callable[[str], None]) -> None:
         """Show out-of-band warnings with `show` (the LSP server: window/showMessage) instead of logging them."""

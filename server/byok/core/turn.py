@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
@@ -26,6 +27,7 @@ from byok.core.prices import (
     max_input_tokens,
     price_for,
     quote,
+    saved_usd,
     user_price,
 )
 from byok.core.reasoning import MIN_ANSWER_TOKENS, fit_for_route, plan_output
@@ -83,6 +85,8 @@ class Prompt:
     tools: list[ToolSpec] = field(default_factory=list)
     files: list[ContextFile] = field(default_factory=list)
     """The context files inside `messages`: a request too large for a model's window names the largest."""
+    workspace: Path | None = None
+    """The workspace folder the request is about (None: no folder open); it picks the prompt-cache key."""
     reasoning: ReasoningSettings | None = None
     """The request's own reasoning ask; it beats the feature's and the model entry's."""
 
@@ -94,15 +98,20 @@ class Turn:
     result: ChatResult
     route: Route
     cost_usd: float | None = None
+    saved_usd: float | None = None
+    """What prompt caching saved against uncached input prices (negative: writes cost more than reads saved)."""
 
     def usage_dict(self) -> dict[str, int | bool | float | None]:
         usage = self.result.usage or Usage()
         return {
             "inputTokens": usage.input_tokens,
             "outputTokens": usage.output_tokens,
+            "cacheReadTokens": usage.cache_read_tokens,
+            "cacheWriteTokens": usage.cache_write_tokens,
             "reasoningTokens": usage.reasoning_tokens,
             "estimated": usage.estimated,
             "costUsd": self.cost_usd,
+            "savedUsd": self.saved_usd,
         }
 
 
@@ -147,6 +156,8 @@ async def _run_route(backend: Backend, route: Route, prompt: Prompt, sink: Strea
         max_tokens=output.max_tokens,
         temperature=prompt.temperature,
         tools=prompt.tools,
+        cache=settings.cache if route.cache is None else route.cache,
+        cache_key=await backend.cache_keys.key_for(prompt.workspace),
         reasoning=fitted.reasoning,
     )
     thinking = output.thinking_tokens
@@ -165,7 +176,7 @@ async def _run_route(backend: Backend, route: Route, prompt: Prompt, sink: Strea
         provider=route.provider_id,
         model=route.model_id,
         feature=feature,
-        quote=quote(price, max_input_tokens(routed)),
+        quote=quote(price, max_input_tokens(routed), caching=routed.cache),
         budget=settings.budget,
         price=price,
         input_tokens_estimate=input_estimate,
@@ -244,6 +255,8 @@ async def _run_route(backend: Backend, route: Route, prompt: Prompt, sink: Strea
             usage = Usage(
                 input_tokens=usage.input_tokens if usage and usage.input_tokens else billed_input,
                 output_tokens=estimate_tokens(result.text + result.reasoning),
+                cache_read_tokens=usage.cache_read_tokens if usage else 0,
+                cache_write_tokens=usage.cache_write_tokens if usage else 0,
                 estimated=True,
             )
         result.usage = usage
@@ -255,8 +268,9 @@ async def _run_route(backend: Backend, route: Route, prompt: Prompt, sink: Strea
                 cost,
                 reservation.worst_case_usd,
             )
-        backend.in_background(_settle(backend, reservation, usage, cost, outcome))
-    return Turn(result, route, cost)
+        saved = saved_usd(price, usage)
+        backend.in_background(_settle(backend, reservation, usage, cost, saved, outcome))
+    return Turn(result, route, cost, saved)
 
 
 def _window_room(route: Route, prompt: Prompt, input_tokens: int, thinking_tokens: int) -> int | None:
@@ -337,7 +351,7 @@ async def _release(backend: Backend, pending: asyncio.Future[Reservation]) -> No
         reservation = await pending
     except ByokError:
         return  # refused: nothing was reserved
-    await _settle(backend, reservation, Usage(), 0.0, "cancelled")
+    await _settle(backend, reservation, Usage(), 0.0, 0.0, "cancelled")
 
 
 async def _record_progress(backend: Backend, reservation: Reservation, result: ChatResult) -> None:
@@ -353,7 +367,12 @@ async def _record_progress(backend: Backend, reservation: Reservation, result: C
 
 
 async def _settle(
-    backend: Backend, reservation: Reservation, usage: Usage, cost: float | None, outcome: Outcome
+    backend: Backend,
+    reservation: Reservation,
+    usage: Usage,
+    cost: float | None,
+    saved: float | None,
+    outcome: Outcome,
 ) -> None:
     """Write a request's outcome; a busy ledger is tried again, and a row left open is reported."""
     for attempt in range(1, SETTLE_ATTEMPTS + 1):
@@ -363,8 +382,11 @@ async def _settle(
                 reservation,
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
+                cache_read_tokens=usage.cache_read_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
                 estimated=usage.estimated,
                 cost_usd=cost,
+                saved_usd=saved,
                 outcome=outcome,
                 request_id=None,
             )

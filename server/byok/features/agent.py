@@ -19,6 +19,7 @@ from byok.base.config import CamelModel, ReasoningSettings
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.base.redaction import redact
+from byok.core.mcp.servers import McpServers
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, Turn, run_turn
 from byok.features.agent_mcp import McpToolbox
@@ -31,8 +32,10 @@ from byok.features.agent_tools import (
     WriteApprover,
     describe_calls,
 )
+from byok.features.checkpoints import RunCheckpoint
 from byok.features.mcp_context import ResourceReader, read_context
-from byok.providers.base import Message, ToolCall
+from byok.features.rules import load_rules
+from byok.providers.base import Message, ToolCall, Usage
 from byok.workspace.changes import Changes, Chooser, PermissionAsker, as_chooser
 from byok.workspace.edits import EditApplier
 from byok.workspace.files import ContextFile, format_files
@@ -91,35 +94,42 @@ class FrontEnd:
     observer: ToolObserver | None = None
     approve_write: WriteApprover | None = None
     runner: CommandRunner | None = None
+    mcp_servers: McpServers | None = None
+    """The MCP servers of this front end's session (byok's settings plus those its client handed over)."""
 
 
 class UsageTotal:
-    """Token counts and cost summed over the steps."""
+    """Token counts, cost and what prompt caching saved, summed over the steps (a sum of money is None until
+    some step's is known)."""
 
     def __init__(self) -> None:
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.reasoning_tokens = 0
-        self.estimated = False
+        self.usage = Usage()
         self.cost_usd: float | None = None
+        self.saved_usd: float | None = None
 
     def add(self, turn: Turn) -> None:
-        usage = turn.usage_dict()
-        self.input_tokens += int(usage.get("inputTokens") or 0)
-        self.output_tokens += int(usage.get("outputTokens") or 0)
-        self.reasoning_tokens += int(usage.get("reasoningTokens") or 0)
-        self.estimated = self.estimated or bool(usage.get("estimated"))
-        cost = usage.get("costUsd")
-        if isinstance(cost, int | float):
-            self.cost_usd = (self.cost_usd or 0.0) + cost
+        step = turn.result.usage or Usage()
+        self.usage.input_tokens += step.input_tokens
+        self.usage.output_tokens += step.output_tokens
+        self.usage.cache_read_tokens += step.cache_read_tokens
+        self.usage.cache_write_tokens += step.cache_write_tokens
+        self.usage.reasoning_tokens += step.reasoning_tokens
+        self.usage.estimated = self.usage.estimated or step.estimated
+        if turn.cost_usd is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + turn.cost_usd
+        if turn.saved_usd is not None:
+            self.saved_usd = (self.saved_usd or 0.0) + turn.saved_usd
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "inputTokens": self.input_tokens,
-            "outputTokens": self.output_tokens,
-            "reasoningTokens": self.reasoning_tokens,
-            "estimated": self.estimated,
+            "inputTokens": self.usage.input_tokens,
+            "outputTokens": self.usage.output_tokens,
+            "cacheReadTokens": self.usage.cache_read_tokens,
+            "cacheWriteTokens": self.usage.cache_write_tokens,
+            "reasoningTokens": self.usage.reasoning_tokens,
+            "estimated": self.usage.estimated,
             "costUsd": self.cost_usd,
+            "savedUsd": self.saved_usd,
         }
 
 
@@ -197,6 +207,7 @@ async def agent(
     routes = await backend.routes("agent", params.model)
     settings = backend.settings.agent
     changes = Changes(workspace)
+    checkpoint = RunCheckpoint(backend, changes, "agent", params.task)
     chooser = choose or (as_chooser(ask) if ask is not None else None)
     tools = Tools(
         changes,
@@ -211,10 +222,11 @@ async def agent(
     )
     specs = [s for s in TOOL_SPECS if s.name in READ_ONLY_TOOLS] if front_end.read_only else TOOL_SPECS
     files = await _context_files(jail, params.files, backend, read_resource)
+    rules = await load_rules(backend, [workspace.root], [f.path for f in files], agent=True, sink=sink)
     shared = "\n\nThe user shared these files:\n\n" + format_files(files) if files else ""
-    mcp = await McpToolbox.open(backend, workspace.root, chooser)
+    mcp = await McpToolbox.open(backend, workspace.root, chooser, front_end.mcp_servers)
     messages = [
-        Message("system", SYSTEM_PROMPT),
+        Message("system", rules.before(SYSTEM_PROMPT)),
         *front_end.history,
         Message("user", f"Workspace root: {workspace.root.name}\n\nTask: {params.task}{shared}"),
     ]
@@ -232,6 +244,7 @@ async def agent(
                 tools=specs + (mcp.specs(read_only=front_end.read_only) if mcp else []),
                 reasoning=params.reasoning,
                 files=files,
+                workspace=workspace.root,
             )
             turn = await run_turn(backend, routes, request, sink, feature="agent")
             usage.add(turn)
@@ -259,6 +272,8 @@ async def agent(
                     await front_end.observer.started(call)
                 result = await _run_call(tools, call, index, kept_chars, mcp)
                 if front_end.observer is not None:
+                    if changes.pending():  # the observer writes the edit: the files as they were go first
+                        await checkpoint.record(sink)
                     result = await front_end.observer.finished(call, result, changes)
                 kept_chars += len(result.content)
                 messages.append(
@@ -275,6 +290,7 @@ async def agent(
                     }
                 )
             if settings.apply_each_step and apply_edit is not None and changes.pending():
+                await checkpoint.record(sink)
                 await _apply(changes, apply_edit, sink)
     except asyncio.CancelledError:
         current = asyncio.current_task()
@@ -288,10 +304,15 @@ async def agent(
             stop, summary = "budget", f"Stopped by the spending limit: {exc.message}"
             budget_error = exc
         else:
-            exc.extra.update(steps=len(steps), edits=changes.edit(since_start=True))
+            exc.extra.update(
+                steps=len(steps),
+                edits=changes.edit(since_start=True),
+                checkpoint=await checkpoint.record(sink),
+            )
             raise
     if stop == "max_steps":
         summary = summary or f"Stopped after {params.max_steps} steps; the task may be unfinished."
+    checkpoint_id = await checkpoint.record(sink)
     applied: bool | None = None
     if stop != "cancelled" and apply_edit is not None and changes.pending():
         applied = await _apply(changes, apply_edit, sink)
@@ -304,6 +325,7 @@ async def agent(
         "edits": changes.edit(since_start=True),
         "files": changes.summary(),
         "applied": applied,
+        "checkpoint": checkpoint_id,
         "model": model,
         "usage": usage.as_dict(),
     }

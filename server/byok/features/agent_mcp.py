@@ -34,12 +34,14 @@ class McpToolbox:
         """Asks from parallel calls come one at a time."""
 
     @classmethod
-    async def open(cls, backend: Backend, root: Path, choose: Chooser | None) -> McpToolbox | None:
+    async def open(
+        cls, backend: Backend, root: Path, choose: Chooser | None, servers: McpServers | None = None
+    ) -> McpToolbox | None:
         """The run's toolbox after starting the enabled servers (asking to start new ones), or None when
-        no MCP server is configured."""
-        if not backend.settings.mcp.servers:
+        no MCP server is configured. `servers`: a front end's own set (an ACP session's), else byok's."""
+        servers = servers or backend.mcp
+        if not servers.settings.servers:
             return None
-        servers = backend.mcp
         await servers.start(choose, root)
         return cls(backend, servers, root, choose)
 

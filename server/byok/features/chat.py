@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -11,6 +13,7 @@ from byok.builtin.answer_blocks import parse_answer
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, run_turn
 from byok.features.mcp_context import ResourceReader, read_context
+from byok.features.rules import load_rules, with_rules
 from byok.providers.base import Message
 from byok.workspace.files import format_files
 from byok.workspace.jail import FileJail
@@ -49,19 +52,24 @@ async def chat(
     sink: StreamSink,
     jail: FileJail,
     read_resource: ResourceReader | None = None,
+    rules_roots: Sequence[Path] | None = None,
 ) -> dict[str, object]:
+    """One chat turn; the project rules come from `rules_roots` (default: the jail's workspace folders)."""
     routes = await backend.routes("chat", params.model)
     files = await read_context(jail, params.files, "files", backend.settings.context.max_bytes, read_resource)
-    messages = [Message(m.role, m.content) for m in params.messages]
+    roots = jail.real_roots if rules_roots is None else rules_roots
+    rules = await load_rules(backend, roots, [f.path for f in files], sink=sink)
+    messages = with_rules([Message(m.role, m.content) for m in params.messages], rules)
     if files:
         context = "The user shared these files:\n\n" + format_files(files)
-        first_user = next(i for i, m in enumerate(messages) if m.role != "system") if messages else 0
+        first_user = next((i for i, m in enumerate(messages) if m.role != "system"), len(messages))
         messages.insert(first_user, Message("user", context))
     request = Prompt(
         messages=messages,
         max_tokens=params.max_tokens or backend.settings.max_output_tokens,
         temperature=params.temperature,
         files=files,
+        workspace=next(iter(jail.real_roots), None),
         reasoning=params.reasoning,
     )
     turn = await run_turn(backend, routes, request, sink, feature="chat")

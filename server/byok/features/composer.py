@@ -25,7 +25,9 @@ from byok.builtin.apply import apply_snippet
 from byok.builtin.patch import apply_patch, parse_unified_diff
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, run_turn
+from byok.features.checkpoints import RunCheckpoint
 from byok.features.mcp_context import ResourceReader, read_context
+from byok.features.rules import load_rules
 from byok.providers.base import Message
 from byok.workspace.changes import Changes, PermissionAsker, confirm_runnable_edits
 from byok.workspace.edits import EditApplier
@@ -200,10 +202,13 @@ async def composer(
     routes = await backend.routes("composer", params.model)
     files = await read_context(jail, params.files, "files", backend.settings.context.max_bytes, read_resource)
     prompt = build_prompt(workspace, files, params.instruction)
+    rules = await load_rules(backend, [workspace.root], [f.path for f in files], sink=sink)
+    system_prompt = rules.before(SYSTEM_PROMPT)
     request = Prompt(
-        messages=[Message("system", SYSTEM_PROMPT), Message("user", prompt)],
+        messages=[Message("system", system_prompt), Message("user", prompt)],
         max_tokens=backend.settings.max_output_tokens,
         files=files,
+        workspace=workspace.root,
         reasoning=params.reasoning,
     )
     turn = await run_turn(backend, routes, request, sink, feature="composer")
@@ -214,6 +219,7 @@ async def composer(
         changes, ask, allow_headless=backend.settings.agent.allow_commands, who="byok composer"
     )
     edit = changes.edit()
+    checkpoint = await RunCheckpoint(backend, changes, "composer", params.instruction).record(sink)
     summary = changes.summary()
     changed = {entry["path"] for entry in summary}
     for path, parts in unresolved.items():
@@ -234,6 +240,7 @@ async def composer(
         "refused": refused,
         "unresolved": merged.untied,
         "text": turn.result.text,
+        "checkpoint": checkpoint,
         "model": turn.route.model_id,
         "usage": turn.usage_dict(),
     }

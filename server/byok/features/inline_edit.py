@@ -20,6 +20,7 @@ from byok.base.names import ErrorCode
 from byok.base.text import FENCE, closes_fence, indent_of, newline_of, utf16_to_index
 from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, run_turn
+from byok.features.rules import load_rules
 from byok.providers.base import Message
 from byok.workspace.edits import EditApplier, document_edit, lsp_lines, span_edit, workspace_edit
 from byok.workspace.files import ContextFile, DocumentLookup
@@ -312,10 +313,13 @@ async def inline_edit(
     selection = locate(source.text, params)
     language = language_of(source.path, document.language_id if document else None)
     prompt = build_prompt(source.path, language, source.text, selection, params.instruction)
+    rules = await load_rules(backend, roots, [source.path], sink=sink)
+    system_prompt = rules.before(SYSTEM_PROMPT)
     request = Prompt(
-        messages=[Message("system", SYSTEM_PROMPT), Message("user", prompt)],
+        messages=[Message("system", system_prompt), Message("user", prompt)],
         max_tokens=backend.settings.max_output_tokens,
         files=[ContextFile(params.uri, source.path, source.text)],
+        workspace=next(iter(jail.real_roots), None),
         reasoning=params.reasoning,
     )
     replacement = ReplacementSink(

@@ -14,6 +14,7 @@ from byok.features import tab
 from byok.features.agent import AgentParams, agent
 from byok.features.apply import ApplyParams, apply_code
 from byok.features.chat import ChatParams, chat
+from byok.features.checkpoints import RestoreCheckpointParams, list_checkpoints, restore_checkpoint
 from byok.features.composer import ComposerParams, composer
 from byok.features.inline_edit import InlineEditParams, inline_edit
 from byok.features.mcp_context import ResourceReader
@@ -77,6 +78,19 @@ def register_features(server: ByokServer) -> None:
     async def handle_apply(params: ApplyParams) -> dict[str, Any]:
         return await apply_code(
             params, workspace_roots(server), server_documents(server), edit_applier(server, "byok: apply")
+        )
+
+    @server.byok_command(Command.CHECKPOINTS, EmptyParams)
+    async def handle_checkpoints(params: EmptyParams) -> list[dict[str, Any]]:
+        return await list_checkpoints(server.backend, _agent_workspace(server))
+
+    @server.byok_command(Command.RESTORE_CHECKPOINT, RestoreCheckpointParams)
+    async def handle_restore_checkpoint(params: RestoreCheckpointParams) -> dict[str, Any]:
+        return await restore_checkpoint(
+            server.backend,
+            params,
+            _agent_workspace(server),
+            edit_applier(server, "byok: restore checkpoint"),
         )
 
     _register_tab(server, TabModel())

@@ -18,7 +18,8 @@ from byok.base.errors import ByokError
 from byok.base.names import Command, ErrorCode
 from byok.base.redaction import RedactingFormatter, redact
 from byok.core.session import Backend
-from byok.lsp.client import ask_user, user_chooser
+from byok.features.rules import rules_status
+from byok.lsp.client import ask_user, user_chooser, workspace_roots
 from byok.lsp.commands import ByokServer
 from byok.lsp.features import register_features
 from byok.lsp.params import (
@@ -154,7 +155,8 @@ def create_server(backend: Backend | None = None) -> ByokServer:
 
     @server.byok_command(Command.STATUS, EmptyParams)
     async def status(params: EmptyParams) -> dict[str, Any]:
-        return await server.backend.status()
+        rules = await rules_status(server.backend, workspace_roots(server))
+        return {**await server.backend.status(), "rules": rules}
 
     @server.byok_command(Command.USAGE, UsageParams)
     async def usage(params: UsageParams) -> dict[str, Any]:

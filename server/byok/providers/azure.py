@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 import httpx
 
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
-from byok.providers.base import ChatRequest, Message, ModelInfo, Provider, complete
+from byok.providers.base import ChatRequest, Message, ModelInfo, Provider, StreamEvent, complete
 from byok.providers.openai import OpenAIProvider
 
 DEFAULT_API_VERSION = "2024-10-21"
+_REJECTS_CACHE_KEY: set[tuple[str, str]] = set()
+"""(endpoint, deployment) pairs that answered `prompt_cache_key` with a 400 in this process."""
 
 
 class AzureOpenAIProvider(OpenAIProvider):
@@ -44,6 +47,30 @@ class AzureOpenAIProvider(OpenAIProvider):
         if self.api_version < "2024-09-01":
             body.pop("stream_options", None)
         return body
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """The OpenAI stream; a deployment that rejects `prompt_cache_key` (older API versions, some Foundry
+        models) is asked again without it, and is not sent one again by this process."""
+        deployment = (self.base_url, self.deployment)
+        if deployment in _REJECTS_CACHE_KEY:
+            request = replace(request, cache_key=None)
+        events = super().stream(request)
+        try:
+            try:
+                first = await anext(events, None)
+            except ByokError as exc:
+                if not (request.cache and request.cache_key and _rejects_cache_key(exc)):
+                    raise
+                _REJECTS_CACHE_KEY.add(deployment)
+                events = super().stream(replace(request, cache_key=None))
+                first = await anext(events, None)
+            if first is None:
+                return
+            yield first
+            async for event in events:
+                yield event
+        finally:
+            await _close(events)
 
     def unreachable_fix(self) -> str:
         return "Verify endpoint URL and version (https://<resource>.openai.azure.com)"
@@ -108,3 +135,15 @@ class AzureOpenAIProvider(OpenAIProvider):
         probe = ChatRequest(model=self.deployment, messages=[Message("user", "ping")], max_tokens=1)
         await complete(via or self, probe)
         return [ModelInfo(self.deployment)]
+
+
+def _rejects_cache_key(error: ByokError) -> bool:
+    """Azure's 400 "Unrecognized request argument supplied: prompt_cache_key"."""
+    return error.status == 400 and not error.mid_stream and "prompt_cache_key" in error.message
+
+
+async def _close(events: AsyncIterator[StreamEvent]) -> None:
+    """Close the inner stream (and so its connection) however the consumer stopped."""
+    closer = getattr(events, "aclose", None)
+    if closer is not None:
+        await closer()

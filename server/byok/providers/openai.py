@@ -114,6 +114,8 @@ class OpenAIProvider(HttpProvider):
                 }
                 for t in request.tools
             ]
+        if request.cache and request.cache_key and not self.compatible:
+            body["prompt_cache_key"] = request.cache_key
         return body
 
     # -- the stream --------------------------------------------------------------------------------------
@@ -225,6 +227,7 @@ class OpenAIProvider(HttpProvider):
                     input_tokens=int(usage.get("prompt_tokens") or 0),
                     output_tokens=int(usage.get("completion_tokens") or 0),
                     cache_read_tokens=int(details.get("cached_tokens") or 0),
+                    cache_write_tokens=int(details.get("cache_write_tokens") or 0),
                     reasoning_tokens=int(output_details.get("reasoning_tokens") or 0),
                 )
             )

@@ -98,7 +98,7 @@ class ResponsesProvider:
                 }
                 for t in request.tools
             ]
-        if request.cache_key:
+        if request.cache and request.cache_key:
             body["prompt_cache_key"] = request.cache_key
         return body
 

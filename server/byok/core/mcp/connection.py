@@ -74,8 +74,15 @@ def _start_errors() -> tuple[type[BaseException], ...]:
         anyio.ClosedResourceError,
         anyio.EndOfStream,
         ByokError,
-        ExceptionGroup,
     )
+
+
+def _expected(exc: BaseException) -> bool:
+    """Whether `exc` (every exception of a group, as the SDK's task groups raise them) is a server's failure
+    rather than a bug of ours."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_expected(inner) for inner in exc.exceptions)
+    return isinstance(exc, _start_errors())
 
 
 def _child_with_stderr(inode: int) -> int | None:
@@ -177,7 +184,11 @@ class McpConnection:
             started = loop.time()
             try:
                 await self._serve()
-            except _start_errors() as exc:
+            except Exception as exc:
+                if not _expected(exc):  # a bug of ours: said as one, and the server is given up
+                    log.exception("MCP server %s: unexpected error", self.name)
+                    self._set("failed", f"internal error {type(exc).__name__} (see the log)")
+                    return
                 self.error = _describe(exc)
                 log.warning("MCP server %s: %s", self.name, self.error)
             finally:
@@ -210,8 +221,8 @@ class McpConnection:
             try:
                 await self._serve_with(kind)
                 return
-            except _start_errors() as exc:
-                if self.state == "running" or index == len(kinds) - 1:
+            except Exception as exc:
+                if not _expected(exc) or self.state == "running" or index == len(kinds) - 1:
                     raise
                 log.info("MCP server %s: streamable HTTP failed (%s); trying SSE", self.name, _describe(exc))
 
@@ -358,7 +369,9 @@ class McpConnection:
     async def _refresh_quietly(self, client: Client) -> None:
         try:
             await self._refresh(client)
-        except _start_errors() as exc:
+        except Exception as exc:
+            if not _expected(exc):
+                raise
             log.warning("MCP server %s: refreshing its tools failed: %s", self.name, _describe(exc))
 
     async def call_tool(self, tool: str, arguments: dict[str, Any]) -> CallToolResult:

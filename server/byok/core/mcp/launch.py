@@ -15,7 +15,7 @@ from byok.base.config import SECRET_REFERENCE, McpServerSettings
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.base.redaction import REDACTOR
-from byok.workspace.shell import display_command
+from byok.workspace.shell import display_command, is_credential_variable
 
 KEYRING_SERVICE = "byok-mcp"
 """Keychain service of `${keyring:NAME}` secrets (user = NAME): `keyring set byok-mcp NAME` stores one."""
@@ -111,3 +111,13 @@ def resolve_launch(
         if not cwd.is_absolute() and root is not None:
             cwd = root / cwd
     return Launch(env, headers, cwd)
+
+
+def literal_launch(settings: McpServerSettings, root: Path | None) -> Launch:
+    """A handed-over server's launch: values as given (a `${keyring:...}` in them is text, never a lookup);
+    those that look like credentials are registered with the redactor."""
+    for name, value in [*settings.env.items(), *settings.headers.items()]:
+        if name.lower() == "authorization" or is_credential_variable(name, value):
+            REDACTOR.register(value)
+    cwd = Path(settings.cwd) if settings.cwd else root
+    return Launch(dict(settings.env), dict(settings.headers), cwd)

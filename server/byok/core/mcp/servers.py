@@ -18,7 +18,7 @@ from byok.base.config import McpServerSettings, McpSettings
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.core.mcp.connection import McpConnection, kill_group
-from byok.core.mcp.launch import approval_key, resolve_launch, start_question
+from byok.core.mcp.launch import approval_key, literal_launch, resolve_launch, start_question
 from byok.core.mcp.results import resource_text, tool_result_text
 from byok.workspace.changes import Chooser
 
@@ -78,9 +78,18 @@ def _object_schema(schema: Any) -> dict[str, Any]:
 class McpServers:
     """Every server in `mcp.servers`; a server whose settings change is stopped and replaced."""
 
-    def __init__(self, settings: McpSettings, approvals: Callable[[], Approvals]) -> None:
+    def __init__(
+        self,
+        settings: McpSettings,
+        approvals: Callable[[], Approvals],
+        *,
+        handed_over: frozenset[str] = frozenset(),
+    ) -> None:
         self.settings = settings
         self._approvals = approvals
+        self.handed_over = handed_over
+        """Servers an ACP client handed over for its session (the user's editor configured them): started
+        without the first-start ask, their env and header values taken literally (no secret references)."""
         self._connections: dict[str, McpConnection] = {}
         self._refused: set[str] = set()
         """Approval keys the user answered "Don't start" to in this session: not asked again until a restart."""
@@ -152,6 +161,11 @@ class McpServers:
         key = approval_key(settings)
         if key in self._refused:
             return None
+        if name in self.handed_over:
+            connection = self._connections[name] = McpConnection(
+                name, settings, literal_launch(settings, root)
+            )
+            return connection
         if not await asyncio.to_thread(self._is_approved, settings):
             answer = await choose(start_question(name, settings), (START, DONT_START)) if choose else None
             if answer != START:
