@@ -355,8 +355,6 @@ class BedrockProvider:
             "Check the access key id and secret access key, then set them again with `byok keys set bedrock`"
         )
 
-    # -- verification -------------------------------------------------------------------------------
-
     async def verify(self) -> list[ModelInfo]:
         """ListFoundationModels (text models), plus the inference profile ids when that call is allowed."""
         payload = await self._get_json(f"{self.control_url}/foundation-models")
