@@ -320,6 +320,7 @@ async def inline_edit(
         max_tokens=backend.settings.max_output_tokens,
         files=[ContextFile(params.uri, source.path, source.text)],
         workspace=next(iter(jail.real_roots), None),
+        cache_conversation=False,
         reasoning=params.reasoning,
     )
     replacement = ReplacementSink(
