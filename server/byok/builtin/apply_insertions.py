@@ -9,7 +9,7 @@ beside them; when the context cannot place it, the segment is left unresolved ra
 
 from __future__ import annotations
 
-from byok.builtin.apply_lines import block_end, definition_name
+from byok.builtin.apply_lines import block_end, definition_name, indent_width
 from byok.builtin.apply_planner import Placement, Planner, Segment
 
 
@@ -20,13 +20,37 @@ def drops_definitions(planner: Planner, place: Placement) -> bool:
     if not any(not _defines(planner, name) for name in names):
         return False
     matched = {j for _, j in place.pairs}
-    return any(
+    dropped = any(
         j not in matched
         and (name := definition_name(planner.lines[j])) is not None
         and name not in names
         and _defines(planner, name)
         for j in range(place.start, place.end)
     )
+    return dropped or _copies_body(planner, place, names)
+
+
+def _copies_body(planner: Planner, place: Placement, names: set[str]) -> bool:
+    """Whether a new definition's unmatched header comes with body lines matched inside an original
+    definition of another name: a near-copy of that definition, not an edit of it."""
+    matched = dict(place.pairs)
+    for head, line in enumerate(place.lines):
+        name = definition_name(line)
+        if name is None or head in matched or _defines(planner, name):
+            continue
+        last = block_end(place.lines, head) or head
+        body = sorted(j for i, j in place.pairs if head < i <= last)
+        if not body:
+            continue
+        width = indent_width(line)
+        for j in range(body[0] - 1, max(-1, body[0] - 2000), -1):
+            text = planner.lines[j]
+            if text.strip() and indent_width(text) <= width:
+                owner = definition_name(text)
+                if owner is not None and owner not in names:
+                    return True
+                break
+    return False
 
 
 def insertion_by_context(planner: Planner, seg: Segment, lo: int) -> Placement | None:
@@ -52,7 +76,9 @@ def insertion_by_context(planner: Planner, seg: Segment, lo: int) -> Placement |
         found = planner.locate(before, lo, None)
         if isinstance(found, Placement) and found.start >= lo:
             rest = [found.shift(line) for line in lines[len(before) :]]
-            return Placement(found.start, found.end, found.lines + rest, found.pairs, found.shift, found.score)
+            return Placement(
+                found.start, found.end, found.lines + rest, found.pairs, found.shift, found.score
+            )
     if after and any(line.strip() for line in after):
         found = planner.locate(after, lo, None)
         if isinstance(found, Placement) and found.start >= lo:
