@@ -45,7 +45,7 @@ def _copies_body(planner: Planner, place: Placement, names: set[str]) -> bool:
         width = indent_width(line)
         for j in range(body[0] - 1, max(-1, body[0] - 2000), -1):
             text = planner.lines[j]
-            if text.strip() and indent_width(text) <= width:
+            if text.strip() not in ("", "{") and indent_width(text) <= width:
                 owner = definition_name(text)
                 if owner is not None and owner not in names:
                     return True
