@@ -16,8 +16,8 @@ _ELISION = re.compile(
 )
 _WORDS = re.compile(r"^[\w\s,.'\u2019()/&:+-]*$")
 _DEFINITION = re.compile(
-    r"\b(?:def|class|function|func|fn|struct|enum|trait|interface|impl|type|module)\s+(?:\([^)]*\)\s*)?"
-    r"([A-Za-z_$][\w$]*)"
+    r"\b(?:def|class|function|func|fn|sub|struct|enum|trait|interface|impl|type|module)\s+(?:\([^)]*\)\s*)?"
+    r"([A-Za-z_$][\w$]*(?:[.:][A-Za-z_$][\w$]*)*)"
 )
 _METHOD = re.compile(
     r"^\s*(?!(?:for|if|elif|while|switch|return|new|else|catch|await|yield|throw|case|with|assert|print)\b)"
