@@ -174,3 +174,24 @@ def test_the_cli_shows_cache_use_and_savings(
     assert row.split()[-1] == "$0.0023" and "prompt caching saved $0.0023" in usage.stdout
     rows = json.loads(byok(env, "--json", "usage").stdout)["rows"]
     assert (rows[0]["cacheReadTokens"], rows[0]["cacheWriteTokens"]) == (1536, 0)
+
+
+async def test_composer_is_one_shot_and_caches_only_its_system_prompt(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    root = workspace(tmp_path)
+    fake.route(*MESSAGES, anthropic_stream(["Nothing to change."]))
+    settings = settings_for(fake, features={"composer": "claude-sonnet-4-5", "chat": "claude-sonnet-4-5"})
+    async with lsp_session(settings, server_env, root=root.as_uri()) as s:
+        await s.command("byok.setKey", {"provider": "anthropic", "key": TEST_KEY_ANTHROPIC})
+        files = [(root / "src" / "orders.py").as_uri()]
+        await s.command("byok.composer", {"instruction": "Rename orders", "files": files})
+        composer = fake.requests[-1].json()
+        await s.command("byok.chat", {"messages": [*USER, {"role": "assistant", "content": "hello"}, *USER]})
+        chat = fake.requests[-1].json()
+    assert composer["system"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert marks(composer) == 1  # its one-off turn would be written at 1.25x and never read
+    assert [turn["role"] for turn in chat["messages"] if "cache_control" in turn["content"][-1]] == [
+        "user",
+        "user",
+    ]

@@ -376,7 +376,7 @@ class RawServer:
         return self.wait_for(msg_id, limit_s)
 
     def initialize(self) -> None:
-        answer = self.request(0, "initialize", {"processId": None, "rootUri": None, "capabilities": {}}, 15)
+        answer = self.request(0, "initialize", {"processId": None, "rootUri": None, "capabilities": {}}, 60)
         assert answer is not None and "result" in answer, answer
         self.send_message({"jsonrpc": "2.0", "method": "initialized", "params": {}})
 

@@ -53,7 +53,8 @@ from byok.providers.base import (
     Usage,
     complete,
 )
-from byok.providers.bedrock import BedrockProvider, cache_fields
+from byok.providers.bedrock import BedrockProvider
+from byok.providers.cache_points import converse_cache_fields
 
 IAM_KEY = json.dumps({"accessKeyId": ACCESS_KEY, "secretAccessKey": SECRET_KEY})
 TEMP_KEY = json.dumps(
@@ -795,6 +796,12 @@ def test_cache_points_by_model_family_and_setting() -> None:
     assert point not in nova["toolConfig"]["tools"]  # Nova caches the system prompt and messages only
     off = adapter.request_body(ChatRequest(MODEL, history(1), tools=[READ_TOOL], cache=False))
     assert '"cachePoint"' not in json.dumps(off)
+    # a one-shot request caches its system prompt and tools, not its turn (the write would never be read)
+    one_shot = adapter.request_body(
+        ChatRequest(MODEL, history(1), tools=[READ_TOOL], cache_conversation=False)
+    )
+    assert one_shot["system"][-1] == point and one_shot["toolConfig"]["tools"][-1] == point
+    assert not [turn for turn in one_shot["messages"] if point in turn["content"]]
     for model, fields in {
         "us.anthropic.claude-sonnet-4-5-20250929-v1:0": {"system", "tools", "messages"},
         "global.anthropic.claude-opus-4-6-v1": {"system", "tools", "messages"},
@@ -805,4 +812,4 @@ def test_cache_points_by_model_family_and_setting() -> None:
         "mistral.mistral-large-2402-v1:0": set(),
         "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc": set(),
     }.items():
-        assert cache_fields(model) == fields, model
+        assert converse_cache_fields(model) == fields, model

@@ -123,6 +123,24 @@ async def test_anthropic_reads_back_the_prefix_of_each_previous_turn(
         assert usage.input_tokens == usage.cache_read_tokens + usage.cache_write_tokens
 
 
+async def test_a_one_shot_request_caches_its_system_prompt_and_tools_only(
+    fake: FakeServer, client: httpx.AsyncClient
+) -> None:
+    cache = PromptCache(min_tokens=0)
+    anthropic_cache(fake, cache)
+    adapter = AnthropicProvider("anthropic", fake.url, TEST_KEY_ANTHROPIC, client)
+    request = ChatRequest("claude-sonnet-4-5", agent_history(0), tools=TOOLS, cache_conversation=False)
+    first = await complete(adapter, request)
+    second = await complete(adapter, request)
+    assert [marked_blocks(r.json()) for r in fake.requests] == [["tool_2", "system"]] * 2
+    assert first.usage is not None and second.usage is not None
+    # the stable prefix is written once and read back; the one-shot turn is never written at the write price
+    assert first.usage.cache_write_tokens > 0 and first.usage.cache_read_tokens == 0
+    assert second.usage.cache_read_tokens == first.usage.cache_write_tokens
+    assert second.usage.cache_write_tokens == 0
+    assert second.usage.input_tokens > second.usage.cache_read_tokens
+
+
 async def test_anthropic_without_cache_sends_no_breakpoint_and_reads_nothing(
     fake: FakeServer, client: httpx.AsyncClient
 ) -> None:

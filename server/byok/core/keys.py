@@ -136,6 +136,13 @@ def check_key_shape(provider: str, secret: str, expected_prefixes: tuple[str, ..
             provider=provider,
             fix="Copy the key again; paste it alone, without quotes or line breaks",
         )
+    if not secret.isascii():
+        raise ByokError(
+            ErrorCode.KEY_REJECTED,
+            "The key contains characters API keys never have (letters outside ASCII)",
+            provider=provider,
+            fix="Copy the key again from the provider's console; a pasted key may have picked up typographic quotes",
+        )
     family = key_family(secret)
     expected = key_family(expected_prefixes[0]) if expected_prefixes else None
     if expected and family and family != expected:

@@ -84,6 +84,8 @@ class Prompt:
     tools: list[ToolSpec] = field(default_factory=list)
     workspace: Path | None = None
     """The workspace folder the request is about (None: no folder open); it picks the prompt-cache key."""
+    cache_conversation: bool = True
+    """Whether a later request continues this conversation (chat, agent), so caching its turns pays."""
     reasoning: ReasoningSettings | None = None
     """The request's own reasoning ask; it beats the feature's and the model entry's."""
 
@@ -155,6 +157,7 @@ async def _run_route(backend: Backend, route: Route, prompt: Prompt, sink: Strea
         tools=prompt.tools,
         cache=settings.cache if route.cache is None else route.cache,
         cache_key=await backend.cache_keys.key_for(prompt.workspace),
+        cache_conversation=prompt.cache_conversation,
         reasoning=fitted.reasoning,
     )
     thinking = output.thinking_tokens

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import Field
 
-from byok.base.config import CamelModel, ReasoningSettings
+from byok.base.config import CamelModel, ReasoningSettings, ReviewMode
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.builtin.answer_blocks import AnswerBlock, fits, parse_answer
@@ -58,6 +58,8 @@ class ComposerParams(CamelModel):
     files: list[str] = Field(default_factory=list, max_length=200)
     model: str | None = Field(default=None, min_length=1, max_length=200)
     apply: bool = False
+    review: ReviewMode | None = None
+    """`preview`: the edit carries change annotations the user confirms; default `composer.review`."""
     stream_id: str | None = Field(default=None, max_length=200)
     reasoning: ReasoningSettings | None = None
     """How hard the model should think; beats the feature's and the model entry's `reasoning`."""
@@ -209,6 +211,7 @@ async def composer(
         messages=[Message("system", system_prompt), Message("user", prompt)],
         max_tokens=backend.settings.max_output_tokens,
         workspace=workspace.root,
+        cache_conversation=False,
         reasoning=params.reasoning,
     )
     turn = await run_turn(backend, routes, request, sink, feature="composer")
@@ -218,7 +221,8 @@ async def composer(
     refused += await confirm_runnable_edits(
         changes, ask, allow_headless=backend.settings.agent.allow_commands, who="byok composer"
     )
-    edit = changes.edit()
+    review = params.review or backend.settings.composer.review
+    edit = changes.edit(review_by="byok composer" if review == "preview" else None)
     checkpoint = await RunCheckpoint(backend, changes, "composer", params.instruction).record(sink)
     summary = changes.summary()
     changed = {entry["path"] for entry in summary}

@@ -322,6 +322,7 @@ async def inline_edit(
         messages=[Message("system", system_prompt), Message("user", prompt)],
         max_tokens=backend.settings.max_output_tokens,
         workspace=next(iter(jail.real_roots), None),
+        cache_conversation=False,
         reasoning=params.reasoning,
     )
     replacement = ReplacementSink(

@@ -26,6 +26,7 @@ from byok.providers.base import (
     merged_turns,
     sent_arguments,
 )
+from byok.providers.cache_points import mark_messages_request
 from byok.providers.http import (
     HttpProvider,
     ToolCalls,
@@ -41,8 +42,6 @@ from byok.providers.http import (
 from byok.providers.sse import iter_sse, response_lines
 
 API_VERSION = "2023-06-01"
-CACHE_CONTROL = {"type": "ephemeral"}
-"""A prompt-cache breakpoint with the default five-minute lifetime."""
 FAMILY = "anthropic"
 THINKING_BLOCKS = ("thinking", "redacted_thinking")
 STOP_REASONS = {
@@ -90,7 +89,7 @@ class AnthropicProvider(HttpProvider):
                 for t in request.tools
             ]
         if request.cache:
-            _mark_cache_breakpoints(body)
+            mark_messages_request(body, conversation=request.cache_conversation)
         return body
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
@@ -245,23 +244,6 @@ def _final_usage(usage: Mapping[str, Any]) -> Usage:
         usage.get("cache_read_input_tokens"),
         usage.get("cache_creation_input_tokens"),
     )
-
-
-def _mark_cache_breakpoints(body: dict[str, Any]) -> None:
-    """`cache_control` breakpoints on the tool list, the system prompt and the last two user turns (at most
-    four, the API's limit).
-
-    The API caches the prefix up to each breakpoint (tools, then system, then messages) and reads the longest
-    cached one. The breakpoint on the user turn before the last is where the previous request of an agent
-    run ended, so that prefix is read back however many blocks the newest turn added.
-    """
-    if body.get("tools"):
-        body["tools"][-1]["cache_control"] = dict(CACHE_CONTROL)
-    if body.get("system"):
-        body["system"] = [{"type": "text", "text": body["system"], "cache_control": dict(CACHE_CONTROL)}]
-    user_turns = [turn for turn in body["messages"] if turn["role"] == "user"]
-    for turn in user_turns[-2:]:
-        turn["content"][-1]["cache_control"] = dict(CACHE_CONTROL)
 
 
 def _wire_messages(messages: list[Message]) -> list[dict[str, Any]]:

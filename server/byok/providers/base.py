@@ -91,6 +91,9 @@ class ChatRequest:
     """Prompt caching: breakpoints where the API takes them (Anthropic, Bedrock)."""
     cache_key: str | None = None
     """A stable, opaque per-workspace value for APIs that route by one (OpenAI `prompt_cache_key`)."""
+    cache_conversation: bool = True
+    """With `cache`, also cache the conversation (breakpoints on its last user turns): for requests a later
+    one continues (chat, agent); not for one-shot ones (inline edit, composer), whose writes nobody reads."""
 
     @property
     def system(self) -> str:

@@ -37,6 +37,7 @@ from byok.providers.base import (
     sent_arguments,
 )
 from byok.providers.bedrock_auth import Auth, Bearer, auth_from_chain, auth_from_key, sign
+from byok.providers.cache_points import mark_converse_request
 from byok.providers.http import (
     ToolCalls,
     decoding,
@@ -88,9 +89,6 @@ BAD_CREDENTIALS = frozenset(
         "signaturedoesnotmatch",
     }
 )
-CACHE_POINT = {"cachePoint": {"type": "default"}}
-CLAUDE_CACHING = re.compile(r"(?:^|\.)anthropic\.claude-(?:3-7-sonnet|3-5-haiku|(?:opus|sonnet|haiku)-\d)")
-NOVA_CACHING = re.compile(r"(?:^|\.)amazon\.nova-(?:micro|lite|pro|premier)(?:-|$)")
 CONTEXT_LIMIT = ("too many input tokens", "input is too long", "prompt is too long", "context window")
 
 
@@ -188,7 +186,7 @@ class BedrockProvider:
         if tools:
             body["toolConfig"] = {"tools": tools}
         if request.cache:
-            _add_cache_points(body, cache_fields(request.model))
+            mark_converse_request(body, request.model, conversation=request.cache_conversation)
         return body
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
@@ -484,31 +482,6 @@ def _usage(wire: Mapping[str, Any]) -> Usage:
         wire.get("cacheReadInputTokens"),
         wire.get("cacheWriteInputTokens"),
     )
-
-
-def cache_fields(model: str) -> frozenset[str]:
-    """Where `model` takes `cachePoint` blocks: Claude models from 3.5 Haiku and 3.7 Sonnet on in the system
-    prompt, the tools and the messages; Amazon Nova in the system prompt and the messages; others nowhere
-    (Bedrock rejects a cachePoint the model does not support)."""
-    name = model.rsplit("/", 1)[-1].lower()
-    if CLAUDE_CACHING.search(name):
-        return frozenset({"system", "tools", "messages"})
-    if NOVA_CACHING.search(name):
-        return frozenset({"system", "messages"})
-    return frozenset()
-
-
-def _add_cache_points(body: dict[str, Any], fields: frozenset[str]) -> None:
-    """`cachePoint` blocks after the system prompt, the tool list and the last two user turns (at most four
-    per request); the one on the turn before the last is where an agent run's previous request ended."""
-    if "system" in fields and body.get("system"):
-        body["system"].append(dict(CACHE_POINT))
-    if "tools" in fields and "toolConfig" in body:
-        body["toolConfig"]["tools"].append(dict(CACHE_POINT))
-    if "messages" in fields:
-        user_turns = [turn for turn in body["messages"] if turn["role"] == "user"]
-        for turn in user_turns[-2:]:
-            turn["content"].append(dict(CACHE_POINT))
 
 
 def _is_anthropic(model: str) -> bool:
