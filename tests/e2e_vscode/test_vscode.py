@@ -271,6 +271,10 @@ def test_vscode_extension_end_to_end(
     workspace.mkdir()
     source = workspace / "calc.py"
     source.write_text(SOURCE)
+    # a file beside it, never opened: Tab learns from it (nearby files) and is sure enough to show the line
+    (workspace / "calls.py").write_text(
+        "from calc import add_numbers\n\nresult = add_numbers(1, 2)\nresult = add_numbers(1, 2)\n"
+    )
     keyring_file = tmp_path / "keyring.json"
     env = {  # the suite's file-backed test keyring, shared by the server (under code-server) and this test
         "PYTHON_KEYRING_BACKEND": "tests.keyring_backend.FileKeyring",

@@ -228,6 +228,7 @@ def field_values(server_doc: str) -> dict[str, st.SearchStrategy[Any]]:
         "month": st.one_of(st.sampled_from(["2025-01", "2025-13", "1-1", "9999-12", ""]), anything),
         "groupBy": st.one_of(st.sampled_from(["model", "provider", "feature", "day", "week"]), anything),
         "all": st.one_of(st.booleans(), anything),
+        "review": st.one_of(st.sampled_from(["apply", "preview", "Preview", ""]), anything),
         "id": st.one_of(
             st.sampled_from(
                 ["0000000000000000001-abcdef01", "../../x.checkpoint", "", "1" * 19 + "-" + "g" * 8]
@@ -248,8 +249,8 @@ COMMAND_FIELDS: dict[Command, tuple[str, ...]] = {
     Command.CHAT: ("messages", "model", "files", "streamId", "maxTokens", "temperature"),
     Command.APPLY: ("uri", "code", "apply", "model"),
     Command.INLINE_EDIT: ("uri", "range", "instruction", "model", "apply", "streamId"),
-    Command.COMPOSER: ("instruction", "files", "model", "apply", "streamId"),
-    Command.AGENT: ("task", "model", "maxSteps", "files", "streamId"),
+    Command.COMPOSER: ("instruction", "files", "model", "apply", "streamId", "review"),
+    Command.AGENT: ("task", "model", "maxSteps", "files", "streamId", "review"),
     Command.USAGE: ("month", "groupBy"),
     Command.FORGET_APPROVALS: ("all",),
     Command.CHECKPOINTS: (),

@@ -1,21 +1,21 @@
 """Agent mode: a native tool-calling loop over the workspace, on the user's own key.
 
 Each step is one model turn (`run_turn`, with the tools declared); the turn's tool calls run in order
-against the workspace tools and their results go back as `tool` messages, which each adapter sends in its
-provider's native format. Edits stay in memory (later tools see them) and reach the editor as
+against the workspace tools (consecutive read-only calls side by side) and their results go back, in the
+model's order, as `tool` messages, which each adapter sends in its provider's native format. Edits stay in memory (later tools see them) and reach the editor as
 `workspace/applyEdit`: once at the end, or after each step with `agent.applyEachStep`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import Field
 
-from byok.base.config import CamelModel, ReasoningSettings
+from byok.base.config import CamelModel, ReasoningSettings, ReviewMode
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.base.redaction import redact
@@ -24,7 +24,6 @@ from byok.core.session import Backend
 from byok.core.turn import Prompt, StreamSink, Turn, run_turn
 from byok.features.agent_mcp import McpToolbox
 from byok.features.agent_tools import (
-    READ_ONLY_TOOLS,
     TOOL_SPECS,
     CommandRunner,
     ToolResult,
@@ -36,9 +35,9 @@ from byok.features.checkpoints import RunCheckpoint
 from byok.features.mcp_context import ResourceReader, read_context
 from byok.features.rules import load_rules
 from byok.providers.base import Message, ToolCall, Usage
-from byok.workspace.changes import Changes, Chooser, PermissionAsker, as_chooser
+from byok.workspace.changes import Changes, Chooser
 from byok.workspace.edits import EditApplier
-from byok.workspace.files import ContextFile, check_context_window, format_files
+from byok.workspace.files import ContextFile, format_files
 from byok.workspace.jail import FileJail, Workspace
 
 DEFAULT_MAX_STEPS = 25
@@ -71,6 +70,8 @@ class AgentParams(CamelModel):
     """Context for the task: workspace file URIs and `mcp://<server>/<resource uri>` entries."""
     reasoning: ReasoningSettings | None = None
     """How hard the model should think; beats the feature's and the model entry's `reasoning`."""
+    review: ReviewMode | None = None
+    """`preview`: edits carry change annotations the user confirms; default `agent.review`."""
 
 
 class ToolObserver(Protocol):
@@ -179,10 +180,29 @@ async def _context_files(
     return await read_context(jail, entries, "files", backend.settings.context.max_bytes, read_resource)
 
 
-def _conversation_text(messages: list[Message]) -> str:
-    return "".join(
-        m.content + "".join(c.raw_arguments or str(c.arguments) for c in m.tool_calls) for m in messages
-    )
+def call_batches(calls: Sequence[ToolCall], read_only: Collection[str]) -> list[list[int]]:
+    """The indices of `calls` in the batches they run in, in order: consecutive calls to `read_only` tools
+    together (side by side), every other call alone, so a read after an edit sees the edit."""
+    batches: list[list[int]] = []
+    for index, call in enumerate(calls):
+        joins = call.name in read_only and bool(batches) and calls[batches[-1][-1]].name in read_only
+        if joins:
+            batches[-1].append(index)
+        else:
+            batches.append([index])
+    return batches
+
+
+async def run_together(work: list[Coroutine[Any, Any, ToolResult]]) -> list[ToolResult]:
+    """The results of `work`, run side by side, in its order; when one fails or the run is cancelled, the
+    rest are cancelled and waited for."""
+    tasks = [asyncio.ensure_future(item) for item in work]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def agent(
@@ -192,16 +212,12 @@ async def agent(
     workspace: Workspace | None,
     *,
     choose: Chooser | None = None,
-    ask: PermissionAsker | None = None,
     apply_edit: EditApplier | None = None,
     front_end: FrontEnd | None = None,
     jail: FileJail | None = None,
     read_resource: ResourceReader | None = None,
 ) -> dict[str, Any]:
-    """Run the agent loop until the model stops calling tools, `max_steps`, cancellation or the budget.
-
-    The user is asked through `choose` (the language server: every action offered), or through a front
-    end's own yes/no `ask` (the ACP agent, which keeps its own "Always allow")."""
+    """Run the agent loop until the model stops calling tools, `max_steps`, cancellation or the budget."""
     front_end = front_end or FrontEnd()
     if workspace is None:
         raise ByokError(
@@ -214,10 +230,10 @@ async def agent(
     settings = backend.settings.agent
     changes = Changes(workspace)
     checkpoint = RunCheckpoint(backend, changes, "agent", params.task)
-    chooser = choose or (as_chooser(ask) if ask is not None else None)
+    review_by = "byok agent" if (params.review or settings.review) == "preview" else None
     tools = Tools(
         changes,
-        choose=chooser,
+        choose=choose,
         allow_commands=settings.allow_commands,
         command_timeout_s=settings.command_timeout_s,
         command_env=settings.command_env,
@@ -226,17 +242,16 @@ async def agent(
         approve_write=front_end.approve_write,
         runner=front_end.runner,
     )
-    specs = [s for s in TOOL_SPECS if s.name in READ_ONLY_TOOLS] if front_end.read_only else TOOL_SPECS
+    specs = [s for s in TOOL_SPECS if s.read_only] if front_end.read_only else TOOL_SPECS
     files = await _context_files(jail, params.files, backend, read_resource)
     rules = await load_rules(backend, [workspace.root], [f.path for f in files], agent=True, sink=sink)
     shared = "\n\nThe user shared these files:\n\n" + format_files(files) if files else ""
-    mcp = await McpToolbox.open(backend, workspace.root, chooser, front_end.mcp_servers)
+    mcp = await McpToolbox.open(backend, workspace.root, choose, front_end.mcp_servers)
     messages = [
         Message("system", rules.before(SYSTEM_PROMPT)),
         *front_end.history,
         Message("user", f"Workspace root: {workspace.root.name}\n\nTask: {params.task}{shared}"),
     ]
-    check_context_window([], _conversation_text(messages), routes[0].context_window)
     steps: list[dict[str, Any]] = []
     usage = UsageTotal()
     model = routes[0].model_id
@@ -245,19 +260,12 @@ async def agent(
     kept_chars = 0
     try:
         for number in range(1, params.max_steps + 1):
-            try:
-                check_context_window([], _conversation_text(messages), routes[0].context_window)
-            except ByokError:
-                stop, summary = (
-                    "context_window",
-                    "Stopped: the conversation no longer fits the model's context window.",
-                )
-                break
             request = Prompt(
                 messages=list(messages),
                 max_tokens=backend.settings.max_output_tokens,
                 tools=specs + (mcp.specs(read_only=front_end.read_only) if mcp else []),
                 reasoning=params.reasoning,
+                files=files,
                 workspace=workspace.root,
             )
             turn = await run_turn(backend, routes, request, sink, feature="agent")
@@ -281,59 +289,70 @@ async def agent(
                 stop = "length" if turn.result.finish_reason == "length" else "done"
                 break
             sink.delta("status", describe_calls(calls[:MAX_TOOL_CALLS_PER_STEP]))
-            for index, call in enumerate(calls):
+            read_only = {spec.name for spec in request.tools if spec.read_only}
+            for batch in call_batches(calls, read_only):
                 if front_end.observer is not None:
-                    await front_end.observer.started(call)
-                result = await _run_call(tools, call, index, kept_chars, mcp)
-                if front_end.observer is not None:
-                    if changes.pending():  # the observer writes the edit: the files as they were go first
-                        await checkpoint.record(sink)
-                    result = await front_end.observer.finished(call, result, changes)
-                kept_chars += len(result.content)
-                messages.append(
-                    Message(
-                        "tool", result.content, tool_call_id=call.id, name=call.name, is_error=result.is_error
+                    for index in batch:
+                        await front_end.observer.started(calls[index])
+                results = await run_together([_run_call(tools, calls[i], i, kept_chars, mcp) for i in batch])
+                for index, result in zip(batch, results, strict=True):
+                    call = calls[index]
+                    if front_end.observer is not None:
+                        if changes.pending():  # the observer writes the edit: the files as they were go first
+                            await checkpoint.record(sink)
+                        result = await front_end.observer.finished(call, result, changes)
+                    kept_chars += len(result.content)
+                    messages.append(
+                        Message(
+                            "tool",
+                            result.content,
+                            tool_call_id=call.id,
+                            name=call.name,
+                            is_error=result.is_error,
+                        )
                     )
-                )
-                step["toolCalls"].append(
-                    {
-                        "name": call.name,
-                        "arguments": _brief(call.arguments),
-                        "ok": not result.is_error,
-                        "result": _shorten(result.content, BRIEF_RESULT_CHARS),
-                    }
-                )
+                    step["toolCalls"].append(
+                        {
+                            "name": call.name,
+                            "arguments": _brief(call.arguments),
+                            "ok": not result.is_error,
+                            "result": _shorten(result.content, BRIEF_RESULT_CHARS),
+                        }
+                    )
             if settings.apply_each_step and apply_edit is not None and changes.pending():
                 await checkpoint.record(sink)
-                await _apply(changes, apply_edit, sink)
+                await _apply(changes, apply_edit, sink, review_by)
     except asyncio.CancelledError:
         current = asyncio.current_task()
         if current is not None:
             current.uncancel()
         stop = "cancelled"
     except ByokError as exc:
-        if exc.code != ErrorCode.BUDGET_EXCEEDED:
+        if exc.code == ErrorCode.CONTEXT_TOO_LARGE and steps:
+            stop, summary = "context_window", f"Stopped: the conversation no longer fits: {exc.message}"
+        elif exc.code == ErrorCode.BUDGET_EXCEEDED:
+            stop, summary = "budget", f"Stopped by the spending limit: {exc.message}"
+            budget_error = exc
+        else:
             exc.extra.update(
                 steps=len(steps),
-                edits=changes.edit(since_start=True),
+                edits=changes.edit(since_start=True, review_by=review_by),
                 checkpoint=await checkpoint.record(sink),
             )
             raise
-        stop, summary = "budget", f"Stopped by the spending limit: {exc.message}"
-        budget_error = exc
     if stop == "max_steps":
         summary = summary or f"Stopped after {params.max_steps} steps; the task may be unfinished."
     checkpoint_id = await checkpoint.record(sink)
     applied: bool | None = None
     if stop != "cancelled" and apply_edit is not None and changes.pending():
-        applied = await _apply(changes, apply_edit, sink)
+        applied = await _apply(changes, apply_edit, sink, review_by)
     elif settings.apply_each_step and any(s.applied for s in changes.files.values()):
         applied = True
     outcome: dict[str, Any] = {
         "summary": summary,
         "steps": steps,
         "stopReason": stop,
-        "edits": changes.edit(since_start=True),
+        "edits": changes.edit(since_start=True, review_by=review_by),
         "files": changes.summary(),
         "applied": applied,
         "checkpoint": checkpoint_id,
@@ -345,10 +364,10 @@ async def agent(
     return outcome
 
 
-async def _apply(changes: Changes, apply_edit: EditApplier, sink: StreamSink) -> bool:
+async def _apply(changes: Changes, apply_edit: EditApplier, sink: StreamSink, review_by: str | None) -> bool:
     count = sum(1 for s in changes.files.values() if s.text != s.base)
     sink.delta("status", f"applying edits to {count} file{'s' if count != 1 else ''}")
-    applied = await apply_edit(changes.edit())
+    applied = await apply_edit(changes.edit(review_by=review_by))
     if applied:
         changes.mark_applied()
     return applied

@@ -45,7 +45,6 @@ WriteApprover = Callable[[Path, str | None, str | None], Awaitable[bool]]
 """Asks whether one edit (path, text before, text after) may be made; a front end's own review of edits."""
 CommandRunner = Callable[[str, Path, float, dict[str, str]], Awaitable[tuple[int | None, str]]]
 """Runs a shell command (command, cwd, timeout, environment) → (exit code, None on timeout; bounded output)."""
-READ_ONLY_TOOLS = frozenset({"read_file", "list_files", "search"})
 KEY_VARIABLES = frozenset(name for preset in PRESETS.values() for name in preset.env_vars)
 """The providers' key variables: never passed to a command, whoever names them."""
 
@@ -60,11 +59,13 @@ TOOL_SPECS = [
             "properties": {"path": _PATH, "start_line": {"type": "integer"}, "end_line": {"type": "integer"}},
             "required": ["path"],
         },
+        read_only=True,
     ),
     ToolSpec(
         "list_files",
         "List the files below a directory of the workspace (recursively, .gitignore respected).",
         {"type": "object", "properties": {"path": {**_PATH, "description": "Directory; default the root"}}},
+        read_only=True,
     ),
     ToolSpec(
         "search",
@@ -79,6 +80,7 @@ TOOL_SPECS = [
             },
             "required": ["query"],
         },
+        read_only=True,
     ),
     ToolSpec(
         "edit_file",

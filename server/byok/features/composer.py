@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import Field
 
-from byok.base.config import CamelModel, ReasoningSettings
+from byok.base.config import CamelModel, ReasoningSettings, ReviewMode
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.builtin.answer_blocks import AnswerBlock, fits, parse_answer
@@ -32,7 +32,7 @@ from byok.providers.base import Message
 from byok.workspace.changes import Changes, PermissionAsker, confirm_runnable_edits
 from byok.workspace.edits import EditApplier
 from byok.workspace.errors import ToolError
-from byok.workspace.files import ContextFile, check_context_window
+from byok.workspace.files import ContextFile
 from byok.workspace.jail import FileJail, Workspace
 
 MAX_INSTRUCTION_CHARS = 200_000
@@ -58,6 +58,8 @@ class ComposerParams(CamelModel):
     files: list[str] = Field(default_factory=list, max_length=200)
     model: str | None = Field(default=None, min_length=1, max_length=200)
     apply: bool = False
+    review: ReviewMode | None = None
+    """`preview`: the edit carries change annotations the user confirms; default `composer.review`."""
     stream_id: str | None = Field(default=None, max_length=200)
     reasoning: ReasoningSettings | None = None
     """How hard the model should think; beats the feature's and the model entry's `reasoning`."""
@@ -204,10 +206,10 @@ async def composer(
     prompt = build_prompt(workspace, files, params.instruction)
     rules = await load_rules(backend, [workspace.root], [f.path for f in files], sink=sink)
     system_prompt = rules.before(SYSTEM_PROMPT)
-    check_context_window(files, system_prompt + params.instruction, routes[0].context_window)
     request = Prompt(
         messages=[Message("system", system_prompt), Message("user", prompt)],
         max_tokens=backend.settings.max_output_tokens,
+        files=files,
         workspace=workspace.root,
         cache_conversation=False,
         reasoning=params.reasoning,
@@ -219,7 +221,8 @@ async def composer(
     refused += await confirm_runnable_edits(
         changes, ask, allow_headless=backend.settings.agent.allow_commands, who="byok composer"
     )
-    edit = changes.edit()
+    review = params.review or backend.settings.composer.review
+    edit = changes.edit(review_by="byok composer" if review == "preview" else None)
     checkpoint = await RunCheckpoint(backend, changes, "composer", params.instruction).record(sink)
     summary = changes.summary()
     changed = {entry["path"] for entry in summary}

@@ -97,6 +97,7 @@ def create_server(backend: Backend | None = None) -> ByokServer:
         if ls.pending_settings is not None:
             apply_settings(ls, ls.pending_settings)
             ls.pending_settings = None
+        ls.backend.start_discovery()  # in the background: nothing waits for it but a request that needs it
         log.info("byok %s ready", __version__)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -150,7 +151,7 @@ def create_server(backend: Backend | None = None) -> ByokServer:
 
     @server.byok_command(Command.LIST_MODELS, EmptyParams)
     async def list_models(params: EmptyParams) -> list[dict[str, Any]]:
-        return server.backend.model_list()
+        return await server.backend.model_list()
 
     @server.byok_command(Command.STATUS, EmptyParams)
     async def status(params: EmptyParams) -> dict[str, Any]:

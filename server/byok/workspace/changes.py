@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from byok.base.display import visible
-from byok.workspace.edits import document_changes, text_edits, workspace_edit
+from byok.workspace.edits import document_changes, for_review, text_edits, workspace_edit
 from byok.workspace.errors import ToolError
 from byok.workspace.files import link_refusal, read_disk
 from byok.workspace.jail import Workspace
@@ -21,16 +21,6 @@ Chooser = Callable[[str, Sequence[str]], Awaitable[str | None]]
 """Asks the user the question with these actions, the last one the refusal: the action chosen (the refusal
 for anything else: another title, no answer in time, an error), or None when the client cannot ask."""
 ALLOW, DENY = "Allow", "Deny"
-
-
-def as_chooser(ask: PermissionAsker) -> Chooser:
-    """A yes/no asker offering the first action (yes) or the last (no) of any question."""
-
-    async def choose(question: str, actions: Sequence[str]) -> str | None:
-        answer = await ask(question)
-        return None if answer is None else actions[0] if answer else actions[-1]
-
-    return choose
 
 
 def yes_no(choose: Chooser) -> PermissionAsker:
@@ -93,8 +83,9 @@ class Changes:
     def pending(self) -> bool:
         return any(s.text != s.base for s in self.files.values())
 
-    def edit(self, *, since_start: bool = False) -> dict[str, Any]:
-        """The WorkspaceEdit of the changes not applied yet (or of all changes, `since_start`)."""
+    def edit(self, *, since_start: bool = False, review_by: str | None = None) -> dict[str, Any]:
+        """The WorkspaceEdit of the changes not applied yet (or of all changes, `since_start`); with
+        `review_by` (who made them, e.g. "byok agent") annotated for a review before it is applied."""
         changes: list[dict[str, Any]] = []
         for state in sorted(self.files.values(), key=lambda s: s.path):
             if since_start:
@@ -102,7 +93,10 @@ class Changes:
             else:
                 version = None if state.applied else state.version
                 changes += document_changes(state.uri, state.base, state.text, version)
-        return workspace_edit(changes)
+        if review_by is None:
+            return workspace_edit(changes)
+        shown = {state.uri: self.workspace.relative(state.path) for state in self.files.values()}
+        return for_review(workspace_edit(changes), review_by, shown.__getitem__)
 
     def mark_applied(self) -> None:
         for state in self.files.values():

@@ -1,4 +1,5 @@
-"""All LSP edit building, as wire dicts: lines and UTF-16 positions, TextEdits, documentChanges, WorkspaceEdits."""
+"""All LSP edit building, as wire dicts: lines and UTF-16 positions, TextEdits, documentChanges, WorkspaceEdits,
+and their change annotations for a review before they are applied."""
 
 from __future__ import annotations
 
@@ -98,3 +99,33 @@ def document_changes(
     if edits:
         changes.append(document_edit(uri, version, edits))
     return changes
+
+
+def for_review(edit: dict[str, Any], who: str, shown_path: Callable[[str], str]) -> dict[str, Any]:
+    """`edit` to be reviewed before it is applied: one change annotation per file, needing confirmation (VS
+    Code opens its refactor preview, where each change is accepted or rejected) and labelled with `who`
+    changes it and how (`shown_path` turns a file URI into what the label shows); every change carries its
+    file's annotation."""
+    ids: dict[str, str] = {}
+    verbs: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    annotated: list[dict[str, Any]] = []
+    for entry in edit["documentChanges"]:
+        uri = entry["textDocument"]["uri"] if "textDocument" in entry else entry["uri"]
+        annotation = ids.setdefault(uri, f"byok-{len(ids) + 1}")
+        if "textDocument" in entry:
+            edits = [{**text_change, "annotationId": annotation} for text_change in entry["edits"]]
+            annotated.append({**entry, "edits": edits})
+            counts[uri] = counts.get(uri, 0) + len(edits)
+        else:
+            annotated.append({**entry, "annotationId": annotation})
+            verbs[uri] = entry["kind"]  # create or delete
+    annotations = {
+        annotation: {
+            "label": f"{who}: {verbs.get(uri, 'edit')} {shown_path(uri)}",
+            "needsConfirmation": True,
+            "description": f"{counts[uri]} change(s)" if uri in counts else verbs[uri],
+        }
+        for uri, annotation in ids.items()
+    }
+    return {"documentChanges": annotated, "changeAnnotations": annotations}

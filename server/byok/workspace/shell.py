@@ -48,12 +48,17 @@ class _BoundedOutput:
         return self.head.decode("utf-8", "replace") + gap + self.tail.decode("utf-8", "replace")
 
 
-_CREDENTIAL_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "API_KEY", "APIKEY", "ACCESS_KEY")
+_CREDENTIAL_WORDS = (
+    "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL", "API_KEY", "APIKEY", "ACCESS_KEY",
+    "AUTH_SOCK", "ASKPASS", "COOKIE",
+)  # fmt: skip
+"""Name parts of variables that hold or hand out credentials (agent sockets, askpass helpers included)."""
 
 
 def is_credential_variable(name: str, value: str, key_variables: Collection[str] = ()) -> bool:
     """Whether a variable looks like it holds a key: one of `key_variables` (the providers' key variables), a
-    credential-like name (`*_KEY`, TOKEN, SECRET, PASSWORD, CREDENTIAL: AWS's too), or a value that is a key we know."""
+    credential-like name (`*_KEY`, TOKEN, SECRET, PASSWORD, CREDENTIAL: AWS's too; SSH_AUTH_SOCK, *ASKPASS), or a
+    value that is a key we know."""
     upper = name.upper()
     return (
         upper in key_variables
