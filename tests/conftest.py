@@ -15,6 +15,9 @@ import pytest
 
 # Chosen before keyring is first used, for this process and every subprocess it starts.
 os.environ.setdefault("PYTHON_KEYRING_BACKEND", "tests.keyring_backend.FileKeyring")
+# No test probes whatever happens to listen on this machine's Ollama/LM Studio/llama.cpp/vLLM ports: the
+# discovery tests point BYOK_LOCAL_SERVERS at their own fakes.
+os.environ["BYOK_LOCAL_SERVERS"] = ""
 
 from tests.fakes import FakeServer
 

@@ -2,7 +2,8 @@
 # The one test command: installs everything the suite needs, then runs all of it.
 #   bash tests/run.sh               lint + type-check (Python and TypeScript) + the whole pytest suite
 #   bash tests/run.sh --no-browser  the same without the VS Code-in-Chromium end-to-end test
-#   bash tests/run.sh --no-real-servers  without the llama.cpp / LiteLLM tests (their first build takes ~10 min)
+#   bash tests/run.sh --no-real-servers  without the llama.cpp / LiteLLM tests (their first build, the llama-cpp-python
+#                                        wheel and llama.cpp's llama-server, takes ~20 min on 2 cores; cached after)
 #   extra arguments after -- go to pytest (e.g. -- -k chat)
 # Heavy one-time installs (code-server, playwright-core) go to $BYOK_CACHE_DIR (default ~/.cache/byok-ci).
 set -euo pipefail

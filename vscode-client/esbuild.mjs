@@ -14,3 +14,15 @@ await esbuild.build({
   minify: production,
   logLevel: 'info',
 });
+// The chat view's script runs in the webview (a browser): markdown-it and DOMPurify are bundled in.
+await esbuild.build({
+  entryPoints: ['src/webview/main.ts'],
+  bundle: true,
+  platform: 'browser',
+  target: 'es2022',
+  format: 'iife',
+  outfile: 'dist/webview.js',
+  sourcemap: !production,
+  minify: production,
+  logLevel: 'info',
+});

@@ -160,7 +160,7 @@ async def dispatch(backend: Backend, args: argparse.Namespace) -> int:
         print_result(result, as_json, _render_verify)
         return 0 if result["ok"] else EXIT_FAILED
     if args.command == "models":
-        print_result(backend.model_list(), as_json, lambda ms: _table([[m["id"], m["provider"]] for m in ms]))
+        print_result(await backend.model_list(), as_json, _render_models)
         return 0
     if args.command == "status":
         print_result(await backend.status(), as_json, _render_status)
@@ -298,6 +298,24 @@ def _render_usage(summary: dict[str, Any], daily: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+def _render_models(models: list[dict[str, Any]]) -> str:
+    def tokens(value: int | None) -> str:
+        return f"{value:,}" if value else "?"
+
+    rows = [["model", "provider", "context", "max output", "key"]]
+    rows += [
+        [
+            m["id"],
+            m["provider"],
+            tokens(m["contextWindow"]),
+            tokens(m["maxOutputTokens"]),
+            "yes" if m["hasKey"] else "no",
+        ]
+        for m in models
+    ]
+    return _table(rows)
+
+
 def _render_reasoning(reasoning: dict[str, Any] | None) -> str:
     """`  reasoning: high (24576-token budget)`, and the note when the asked value was fitted."""
     if not reasoning:
@@ -310,6 +328,8 @@ def _render_reasoning(reasoning: dict[str, Any] | None) -> str:
 
 def _render_status(status: dict[str, Any]) -> str:
     lines = [f"byok {status['version']}"]
+    if status["localServer"]:
+        lines.append(status["localServer"]["summary"])
     for feature, info in status["features"].items():
         if info.get("error"):
             lines.append(f"  {feature:<11} (none): {info['error']['message']}. {info['error']['fix']}")

@@ -67,8 +67,21 @@ async def test_set_list_verify_delete_key(fake: FakeServer, server_env: dict[str
             "provider": "openai",
             "features": ["chat", "composer", "agent", "inlineEdit"],
             "builtin": False,
+            "contextWindow": 128000,
+            "contextWindowSource": "byok's shipped model table",
+            "maxOutputTokens": 16384,
+            "hasKey": True,
         } in models
-        assert {"id": "builtin-tab", "provider": "builtin", "features": ["tab"], "builtin": True} in models
+        assert {
+            "id": "builtin-tab",
+            "provider": "builtin",
+            "features": ["tab"],
+            "builtin": True,
+            "contextWindow": None,
+            "contextWindowSource": None,
+            "maxOutputTokens": None,
+            "hasKey": True,
+        } in models
         assert await s.command("byok.deleteKey", {"provider": "openai"}) == {
             "provider": "openai",
             "deleted": True,

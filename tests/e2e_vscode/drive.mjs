@@ -11,7 +11,8 @@ const require = createRequire(path.join(cfg.cacheDir, 'node_modules', 'x.js'));
 const { chromium } = require('playwright-core');
 
 const result = { steps: [], notifications: [] };
-const run = new Set(cfg.steps ?? ['setKey', 'verify', 'verifyBad', 'inlineEdit', 'chat', 'stop', 'apply', 'tab', 'usage', 'status']);
+const run = new Set(cfg.steps ?? ['setKey', 'verify', 'verifyBad', 'inlineEdit', 'chat', 'stop', 'apply', 'markdown', 'model',
+  'tab', 'usage', 'status']);
 let page;
 let shot = 0;
 const log = (msg) => process.stderr.write(`drive: ${msg}\n`);
@@ -219,13 +220,13 @@ async function chatStep() {
   await frame.locator('#send').click();
   const partials = new Set();
   await until('the streamed chat answer', async () => {
-    const text = await frame.locator('.msg.assistant').last().textContent();
+    const text = (await frame.locator('.msg.assistant').last().textContent()).trim();
     partials.add(text);
     const status = await frame.locator('.msg.status').last().textContent();
     if (/^error/.test(status)) throw Object.assign(new Error(`chat failed: ${status}`), { fatal: true });
     return text === cfg.expectChat && status !== '…' ? status : undefined;
   }, 30000, 20).then((status) => { result.chatStatus = status; });
-  result.chatAnswer = await frame.locator('.msg.assistant').last().textContent();
+  result.chatAnswer = (await frame.locator('.msg.assistant').last().textContent()).trim();
   result.chatPartials = [...partials].filter((t) => t && t !== result.chatAnswer).length;
   await screenshot('chat-streamed');
 }
@@ -247,7 +248,7 @@ async function stopStep() {
 async function applyStep() {
   await frame.locator('#input').fill(cfg.applyPrompt);
   await frame.locator('#send').click();
-  const button = frame.locator('button', { hasText: 'Apply block 1' }).last();
+  const button = frame.locator('.msg.assistant').last().locator('.codeblock button.apply').first();
   await button.waitFor({ state: 'visible', timeout: 30000 });
   await screenshot('chat-code-block');
   await button.click();
@@ -263,6 +264,43 @@ async function applyStep() {
   await until('the file saved', () => fs.readFileSync(cfg.file, 'utf8').includes(cfg.expectApplied));
   result.fileAfterApply = fs.readFileSync(cfg.file, 'utf8');
   await screenshot('apply-applied');
+}
+
+/** A scripted markdown answer renders as a heading, a list and a code block with its actions; no raw HTML. */
+async function markdownStep() {
+  await frame.locator('#input').fill(cfg.markdownPrompt);
+  await frame.locator('#send').click();
+  const answer = frame.locator('.msg.assistant').last();
+  await until('the rendered markdown answer', async () =>
+    (await frame.locator('.msg.status.footer').count()) >= 1 && (await answer.locator('h1').count()) === 1
+      && /fake-model/.test(await frame.locator('.msg.status').last().textContent()), 30000);
+  result.markdown = {
+    heading: await answer.locator('h1').textContent(),
+    items: await answer.locator('ul > li').allTextContents(),
+    code: await answer.locator('.codeblock pre code').textContent(),
+    actions: await answer.locator('.codeblock .actions button').allTextContents(),
+    images: await answer.locator('img').count(),
+    rawBold: await answer.locator('b').count(),
+  };
+  await screenshot('chat-markdown');
+}
+
+/** The model picker lists the configured models by provider; the next request goes to the picked one. */
+async function modelStep() {
+  const picker = frame.locator('#model');
+  await until('the model picker to list fake-other', async () =>
+    (await picker.locator('option[value="fake-other"]').count()) === 1, 20000);
+  result.modelGroups = await picker.locator('optgroup').evaluateAll((gs) => gs.map((g) => g.label));
+  await picker.selectOption('fake-other');
+  await screenshot('model-picker');
+  await frame.locator('#input').fill(cfg.chatPrompt);
+  await frame.locator('#send').click();
+  result.modelFooter = await until('an answer from fake-other', async () => {
+    const status = await frame.locator('.msg.status').last().textContent();
+    if (/^error/.test(status)) throw Object.assign(new Error(`chat failed: ${status}`), { fatal: true });
+    return /fake-other/.test(status) ? status : undefined;
+  }, 30000);
+  await screenshot('model-switched');
 }
 
 /** Tab: ghost text from the server's built-in model (textDocument/inlineCompletion), accepted with Tab. */
@@ -319,9 +357,11 @@ async function main() {
     if (run.has('verify')) await verifyStep();
     if (run.has('verifyBad')) await verifyBadStep();
     if (run.has('inlineEdit')) await inlineEditStep();
-    if (run.has('chat')) await chatStep();
+    if (run.has('chat') || run.has('markdown') || run.has('model')) await chatStep();
     if (run.has('stop')) await stopStep();
     if (run.has('apply')) await applyStep();
+    if (run.has('markdown')) await markdownStep();
+    if (run.has('model')) await modelStep();
     if (run.has('tab')) await tabStep();
     if (run.has('usage')) await usageStep();
     if (run.has('status')) await statusStep();

@@ -4,7 +4,8 @@
   is expected).
 - `POST /v1/chat/completions` streams OpenAI SSE `data:` chunks, a usage-only chunk and `data: [DONE]`.
   An inline-edit request (its prompt contains a selected `def add(`) gets REPLACEMENT back; a chat gets
-  CHAT_ANSWER (or, when it asks for a "code block", APPLY_ANSWER with a fenced block), split into several chunks with short pauses so the stream is visibly incremental. A prompt
+  CHAT_ANSWER (or, when the last user message asks for a "code block", APPLY_ANSWER with a fenced block; for
+  "markdown", MARKDOWN_ANSWER: a heading, a list, a code block and a remote image that must not load), split into several chunks with short pauses so the stream is visibly incremental. A prompt
   containing "slow" streams for up to a minute so the client's Stop can be tested; the server records whether
   the client closed that connection early.
 
@@ -26,6 +27,10 @@ REPLACEMENT = '''def add_numbers(a: int, b: int) -> int:
     return a + b
 '''
 CHAT_ANSWER = "Hello from the fake model! The answer streams in several chunks."
+MARKDOWN_ANSWER = (
+    "# Plan\n\nTwo steps:\n\n- read the file\n- **change** it\n\n"
+    '```python\nprint("<b>not html</b>")\n```\n\n<img src="https://example.invalid/x.png" onerror="alert(1)">\n'
+)
 APPLY_ANSWER = 'Here is the change:\n```python\ndef unrelated():\n    return "kept and applied"\n```\n'
 
 MODELS = ["fake-model", "fake-other"]
@@ -110,11 +115,20 @@ class FakeOpenAI:
                     return
                 if not self._authorized():
                     return
-                prompt = "\n".join(str(m.get("content", "")) for m in payload.get("messages", []))
-                slow = "slow" in prompt.lower()
+                messages = payload.get("messages", [])
+                prompt = "\n".join(str(m.get("content", "")) for m in messages)
+                asked = next(
+                    (str(m.get("content", "")) for m in reversed(messages) if m.get("role") == "user"), ""
+                )
+                slow = "slow" in asked.lower()
                 if "def add(" in prompt:
                     pieces, pause = [REPLACEMENT], 0.0
-                elif "code block" in prompt:
+                elif "markdown" in asked:
+                    pieces, pause = (
+                        [MARKDOWN_ANSWER[i : i + 16] for i in range(0, len(MARKDOWN_ANSWER), 16)],
+                        0.02,
+                    )
+                elif "code block" in asked:
                     pieces, pause = [APPLY_ANSWER[i : i + 16] for i in range(0, len(APPLY_ANSWER), 16)], 0.02
                 elif slow:
                     pieces, pause = [f"tick {i} " for i in range(600)], 0.1

@@ -3,8 +3,8 @@
 The test builds and packages the .vsix, installs it into code-server with temporary user-data and extension
 dirs, points an OpenAI-compatible provider id at a loopback fake (fake_openai.py), and drives the workbench with
 playwright-core (drive.mjs): set a key in the password box, verify it (and a wrong key for a second id, then
-delete that key), Ctrl+K inline edit of a selected function, a streamed chat and a stopped one, Apply of a chat
-code block, Tab ghost text from the built-in model, Show Usage, the status bar tooltip; then checks that the
+delete that key), Ctrl+K inline edit of a selected function, a streamed chat and a stopped one in the chat view, Apply of a chat
+code block, a markdown answer (heading, list, code block; no raw HTML), the model picker, Tab ghost text from the built-in model, Show Usage, the status bar tooltip; then checks that the
 key is in no log. A second test: a missing server command gives an error notification whose Show Logs works.
 Screenshots of every step go to a temp dir (printed; kept with the logs when a test fails).
 
@@ -41,7 +41,20 @@ pytestmark = pytest.mark.browser
 
 KEY = "fake-e2e-key-7f3a9c21d4"
 PROVIDER = "local"
-ALL_STEPS = ("setKey", "verify", "verifyBad", "inlineEdit", "chat", "stop", "apply", "tab", "usage", "status")
+ALL_STEPS = (
+    "setKey",
+    "verify",
+    "verifyBad",
+    "inlineEdit",
+    "chat",
+    "stop",
+    "apply",
+    "markdown",
+    "model",
+    "tab",
+    "usage",
+    "status",
+)
 BAD_PROVIDER = "badkey"
 BAD_KEY = "wrong-key-0000000000"
 SOURCE = """def add(a, b):
@@ -222,7 +235,10 @@ def _base_settings(server_command: list[str], base_url: str) -> dict[str, Any]:
             PROVIDER: {"kind": "openai-compatible", "baseUrl": base_url},
             BAD_PROVIDER: {"kind": "openai-compatible", "baseUrl": base_url},
         },
-        "byok.models": [{"id": "fake-model", "provider": PROVIDER}],
+        "byok.models": [
+            {"id": "fake-model", "provider": PROVIDER},
+            {"id": "fake-other", "provider": PROVIDER},
+        ],
         "byok.features": {"chat": "fake-model", "inlineEdit": "fake-model"},
     }
 
@@ -293,6 +309,7 @@ def test_vscode_extension_end_to_end(
                 "expectChat": CHAT_ANSWER,
                 "stopPrompt": "Please be slow",
                 "applyPrompt": "Show me the change as a code block",
+                "markdownPrompt": "Answer in markdown",
                 "expectApplied": 'return "kept and applied"',
                 "tabTyped": "result = add_num",
                 "tabExpect": "result = add_numbers",
@@ -329,6 +346,17 @@ def test_vscode_extension_end_to_end(
         assert fake_saw_close, "Stop did not close the upstream stream"
     if "apply" in steps:
         assert result["fileAfterApply"] == EXPECTED.replace('"keep me"', '"kept and applied"')
+    if "markdown" in steps:
+        md = result["markdown"]
+        assert md["heading"] == "Plan"
+        assert md["items"] == ["read the file", "change it"]
+        assert md["code"].strip() == 'print("<b>not html</b>")'
+        assert md["actions"] == ["Apply", "Insert", "Copy"]
+        assert md["images"] == 0 and md["rawBold"] == 0, "raw HTML from the model reached the view"
+    if "model" in steps:
+        assert result["modelGroups"] == [PROVIDER]
+        assert "fake-other" in result["modelFooter"]
+        assert posts[-1]["json"]["model"] == "fake-other", posts[-1]["json"]["model"]
     if "tab" in steps:
         assert result["tabGhost"], "no ghost text"
         assert "\nresult = add_numbers" in result["fileAfterTab"], result["fileAfterTab"]

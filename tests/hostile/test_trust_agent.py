@@ -370,7 +370,8 @@ async def test_a_huge_search_pattern_leaves_tab_answering_and_is_a_tool_error(
     fake.route(*CHAT, one_call_in_pieces("search", arguments), openai_stream(["done"]))
     async with agent_session(settings_for(fake), server_env, root, answer="Deny") as s:
         uri = open_document(s, root / "src" / "app.py", "def f():\n    ret")
-        run = asyncio.ensure_future(s.command("byok.agent", {"task": "go", "model": "gpt-4o"}))
+        # gpt-4.1: the ~700 KB call stays in the conversation, within its 1M-token window (not gpt-4o's 128k)
+        run = asyncio.ensure_future(s.command("byok.agent", {"task": "go", "model": "gpt-4.1"}))
         while not run.done():
             await _tab_answers(s, uri)
             await asyncio.sleep(0.05)

@@ -173,7 +173,8 @@ async def shown(s: Session, needle: str) -> str:
 
 # $0.20 a month; one chat reserves $0.199 of it (19,900 output tokens at $10 per 1M, plus its input): a
 # reservation left behind would refuse every later chat.
-HOLDS_MOST_OF_IT = {"messages": HI, "model": "gpt-4o", "maxTokens": 19_900}
+HOLDS_MOST_OF_IT = {"messages": HI, "model": "gpt-4o", "maxTokens": 16_000}
+"""$0.16 of the $0.20 limit (gpt-4o's largest output is 16,384 tokens): a reservation left behind would halve it."""
 TWENTY_CENTS = {"monthlyUsd": 0.20}
 
 
@@ -203,7 +204,7 @@ async def test_a_chat_cancelled_while_the_ledger_reserves_releases_its_reservati
             assert (outcome, cost) == ("cancelled", 0.0)
         assert metered.asked == []  # nothing was sent
         result = await asyncio.wait_for(s.command("byok.chat", HOLDS_MOST_OF_IT), REQUEST_TIMEOUT_S)
-        assert result["text"] == "ok" and metered.asked == [19_900]
+        assert result["text"] == "ok" and metered.asked == [16_000]
 
 
 async def test_a_chat_cancelled_mid_stream_settles_its_reservation(
@@ -229,11 +230,11 @@ async def test_a_chat_cancelled_mid_stream_settles_its_reservation(
             await asyncio.wait_for(chat, REQUEST_TIMEOUT_S)
         assert caught.value.code == REQUEST_CANCELLED
         [(outcome, _, cost)] = await until_no_pending(ledger_path)
-        assert outcome == "cancelled" and cost is not None and 0 < cost < 0.001  # what streamed, not $0.199
+        assert outcome == "cancelled" and cost is not None and 0 < cost < 0.001  # what streamed, not $0.16
         fake.route("POST", "/v1/chat/completions", openai_stream(["again"], model="gpt-4o"))
         result = await asyncio.wait_for(s.command("byok.chat", HOLDS_MOST_OF_IT), REQUEST_TIMEOUT_S)
         assert result["text"] == "again"
-        assert fake.requests[-1].json()["max_tokens"] == 19_900
+        assert fake.requests[-1].json()["max_tokens"] == 16_000
 
 
 # -- models without a price --------------------------------------------------------------------------------

@@ -195,6 +195,48 @@ def llama_server(venv_python: Path, tmp_path_factory: pytest.TempPathFactory) ->
         yield server
 
 
+def llama_server_binary() -> Path:
+    """llama.cpp's C++ `llama-server`, built by build_llama_server.sh into the cache (or BYOK_LLAMA_SERVER)."""
+    explicit = os.environ.get("BYOK_LLAMA_SERVER")
+    if explicit:
+        return Path(explicit)
+    cache = realservers_venv().parent
+    found = sorted(glob.glob(str(cache / "llama-server-*" / "bin" / "llama-server")))
+    if not found:
+        _missing(f"no llama-server under {cache} (tests/real_servers/build_llama_server.sh builds it)")
+    return Path(found[-1])
+
+
+@pytest.fixture(scope="module")
+def llama_cpp_server(venv_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    """llama.cpp's own server with SmolLM2: 2048 tokens of context shared by 2 slots."""
+    binary = llama_server_binary()
+    port = free_port()
+    command = [
+        str(binary),
+        "--model",
+        str(find_gguf(venv_python)),
+        "--alias",
+        "smollm2",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--ctx-size",
+        "2048",
+        "--parallel",
+        "2",
+        "--threads",
+        "2",
+        "--metrics",
+    ]
+    log_path = tmp_path_factory.mktemp("llama-server") / "llama-server.log"
+    with run_server(
+        "llama-server", command, port=port, ready_path="/health", log_path=log_path, env=_server_env()
+    ) as server:
+        yield server
+
+
 # -- LiteLLM -------------------------------------------------------------------------------------------
 
 MOCK_TEXT = "Hello from the LiteLLM mock, streamed in several pieces."

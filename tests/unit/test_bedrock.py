@@ -687,7 +687,7 @@ async def test_cancelling_the_stream_closes_the_connection(
 async def test_verify_lists_text_models_and_inference_profiles(
     fake: FakeBedrock, client: httpx.AsyncClient
 ) -> None:
-    assert await provider(fake, client).verify() == [
+    assert [m.id for m in await provider(fake, client).verify()] == [
         "anthropic.claude-3-haiku-20240307-v1:0",
         "anthropic.claude-sonnet-4-20250514-v1:0",
         "eu.anthropic.claude-3-haiku-20240307-v1:0",
@@ -712,7 +712,7 @@ async def test_verify_of_a_model_list_of_the_wrong_shape_is_a_provider_error(
 
 async def test_verify_survives_a_forbidden_profile_list(fake: FakeBedrock, client: httpx.AsyncClient) -> None:
     fake.profiles = None
-    models = await provider(fake, client, key=API_KEY).verify()
+    models = [m.id for m in await provider(fake, client, key=API_KEY).verify()]
     assert MODEL not in models and "meta.llama3-1-70b-instruct-v1:0" in models
 
 

@@ -120,3 +120,52 @@ def test_ambiguous_context_is_reported_not_guessed() -> None:
     result = apply_snippet(original, "# ...\n    x = 2\n    return x\n# ...\n")
     assert result.new_text == original
     assert len(result.unresolved) == 1 and "x = 2" in result.unresolved[0]
+
+
+LOOKALIKE_ORIGINAL = """def parse_header(value: str) -> str:
+    cleaned = value.strip().lower()
+    if not cleaned:
+        raise ValueError("empty header")
+    return cleaned
+
+
+def parse_footer(value: str) -> str:
+    trimmed = value.rstrip()
+    return trimmed
+"""
+
+
+def test_lookalike_definition_with_placeable_context_is_inserted() -> None:
+    snippet = """# ... existing code ...
+    trimmed = value.rstrip()
+    return trimmed
+
+
+def parse_header_strict(value: str) -> str:
+    cleaned = value.strip().lower()
+    if not cleaned:
+        raise ValueError("empty header")
+    return cleaned
+"""
+    result = apply_snippet(LOOKALIKE_ORIGINAL, snippet)
+    assert not result.unresolved
+    assert result.new_text == LOOKALIKE_ORIGINAL + snippet.split("return trimmed\n", 1)[1]
+    check_consistent(LOOKALIKE_ORIGINAL, result)
+
+
+def test_lookalike_definition_with_vague_context_is_unresolved_not_overwriting() -> None:
+    snippet = """# ... existing code ...
+    return cleaned
+
+
+def parse_header_strict(value: str) -> str:
+    cleaned = value.strip().lower()
+    if not cleaned:
+        raise ValueError("empty header")
+    return cleaned
+# ... existing code ...
+"""
+    original = LOOKALIKE_ORIGINAL.replace("return trimmed", "return cleaned")
+    result = apply_snippet(original, snippet)
+    assert result.unresolved
+    assert "def parse_header(value" in result.new_text and "def parse_footer(" in result.new_text

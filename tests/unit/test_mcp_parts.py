@@ -87,10 +87,10 @@ def test_the_start_approval_covers_env_names_not_values() -> None:
     settings, _ = load_settings({"mcp": {"servers": {"s": {"command": "node", "env": {"TOKEN": "a"}}}}})
     same_names, _ = load_settings({"mcp": {"servers": {"s": {"command": "node", "env": {"TOKEN": "b"}}}}})
     other_args, _ = load_settings({"mcp": {"servers": {"s": {"command": "node", "args": ["x"]}}}})
-    key = approval_key(settings.mcp.servers["s"])
-    assert key.startswith("mcp-start:") and key == approval_key(same_names.mcp.servers["s"])
-    assert key != approval_key(other_args.mcp.servers["s"])
-    shown = command_line(settings.mcp.servers["s"])
+    key = approval_key(settings.mcp.servers["s"], None)
+    assert key.startswith("mcp-start:") and key == approval_key(same_names.mcp.servers["s"], None)
+    assert key != approval_key(other_args.mcp.servers["s"], None)
+    shown = command_line(settings.mcp.servers["s"], None)
     assert "TOKEN" in shown and "(env:" in shown
 
 
@@ -202,3 +202,17 @@ def test_a_server_failure_is_told_apart_from_a_bug_of_ours() -> None:
     assert _expected(ExceptionGroup("sdk", [MCPError(-32000, "Connection closed"), OSError("pipe")]))
     assert not _expected(TypeError("our bug"))
     assert not _expected(ExceptionGroup("sdk", [OSError("pipe"), AttributeError("our bug")]))
+
+
+def test_the_start_approval_covers_the_folder_it_starts_in(tmp_path: Path) -> None:
+    """`node server.js` in one workspace is not `node server.js` in a cloned one: another file runs."""
+    settings, _ = load_settings(
+        {"mcp": {"servers": {"s": {"command": "node", "args": ["server.js"], "cwd": "."}}}}
+    )
+    server = settings.mcp.servers["s"]
+    trusted, cloned = tmp_path / "trusted", tmp_path / "cloned"
+    assert approval_key(server, trusted) != approval_key(server, cloned)
+    assert f"(in {trusted})" in command_line(server, trusted)
+    absolute, _ = load_settings({"mcp": {"servers": {"s": {"command": "node", "cwd": str(tmp_path)}}}})
+    fixed = absolute.mcp.servers["s"]
+    assert approval_key(fixed, trusted) == approval_key(fixed, cloned)

@@ -333,7 +333,11 @@ async def test_verify_follows_pagination(fake: FakeServer, adapter: AnthropicPro
         },
     )
     fake.route("GET", "/v1/models", first, anthropic_models(["claude-haiku-4-5"]))
-    assert await adapter.verify() == ["claude-haiku-4-5", "claude-opus-4-1", "claude-sonnet-4-5"]
+    assert [m.id for m in await adapter.verify()] == [
+        "claude-haiku-4-5",
+        "claude-opus-4-1",
+        "claude-sonnet-4-5",
+    ]
     assert [r.query.get("after_id") for r in fake.requests] == [None, "claude-opus-4-1"]
     assert all(r.headers["x-api-key"] == KEY for r in fake.requests)
 

@@ -234,7 +234,7 @@ async def test_echoed_key_is_redacted(fake: FakeServer, adapter: AzureOpenAIProv
 
 async def test_verify_sends_a_one_token_probe(fake: FakeServer, adapter: AzureOpenAIProvider) -> None:
     fake.route("POST", CHAT, azure_stream(["p"], finish="length", usage=(8, 1)))
-    assert await adapter.verify() == ["dep1"]
+    assert [m.id for m in await adapter.verify()] == ["dep1"]
     sent = fake.requests[-1]
     assert sent.json()["max_tokens"] == 1
     assert (sent.headers["api-key"], sent.query["api-version"]) == (KEY, "2024-10-21")

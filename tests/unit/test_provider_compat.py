@@ -316,14 +316,17 @@ async def test_echoed_unshaped_key_is_redacted(fake: FakeServer, keyed: OpenAIPr
 
 async def test_verify_openai_shaped_list(fake: FakeServer, local: OpenAIProvider) -> None:
     fake.route("GET", "/v1/models", openai_models(["qwen2.5-coder:7b", "llama3.2:latest"]))
-    assert await local.verify() == ["llama3.2:latest", "qwen2.5-coder:7b"]
+    assert [m.id for m in await local.verify()] == ["llama3.2:latest", "qwen2.5-coder:7b"]
 
 
 async def test_verify_together_bare_array(fake: FakeServer, keyed: OpenAIProvider) -> None:
     fake.route(
         "GET", "/v1/models", together_models(["meta-llama/Llama-3.3-70B-Instruct-Turbo", "Qwen/Qwen3-235B"])
     )
-    assert await keyed.verify() == ["Qwen/Qwen3-235B", "meta-llama/Llama-3.3-70B-Instruct-Turbo"]
+    assert [m.id for m in await keyed.verify()] == [
+        "Qwen/Qwen3-235B",
+        "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+    ]
     assert fake.requests[-1].headers["authorization"] == f"Bearer {KEY}"
 
 

@@ -401,7 +401,7 @@ async def test_verify_filters_strips_and_paginates(fake: FakeServer, adapter: Ge
         gemini_models(["gemini-2.5-pro", ("text-embedding-004", ["embedContent"])], next_page_token="page2"),
         gemini_models(["gemini-2.5-flash", ("aqa", ["generateAnswer"])]),
     )
-    assert await adapter.verify() == ["gemini-2.5-flash", "gemini-2.5-pro"]
+    assert [m.id for m in await adapter.verify()] == ["gemini-2.5-flash", "gemini-2.5-pro"]
     assert [r.query.get("pageToken") for r in fake.requests] == [None, "page2"]
     assert all(r.headers["x-goog-api-key"] == KEY and "key" not in r.query for r in fake.requests)
 

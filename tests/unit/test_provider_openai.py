@@ -403,7 +403,7 @@ async def test_error_event_inside_a_200_stream(fake: FakeServer, adapter: OpenAI
 
 async def test_verify_lists_model_ids(fake: FakeServer, adapter: OpenAIProvider) -> None:
     fake.route("GET", "/v1/models", openai_models(["gpt-4.1", "o3-mini", "gpt-4.1-mini"]))
-    assert await adapter.verify() == ["gpt-4.1", "gpt-4.1-mini", "o3-mini"]
+    assert [m.id for m in await adapter.verify()] == ["gpt-4.1", "gpt-4.1-mini", "o3-mini"]
     assert fake.requests[-1].headers["authorization"] == f"Bearer {KEY}"
 
 

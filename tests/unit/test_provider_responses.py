@@ -486,7 +486,7 @@ async def test_http_errors_use_the_endpoint_table(fake: FakeServer, adapter: Res
 
 async def test_verify_lists_models(fake: FakeServer, adapter: ResponsesProvider) -> None:
     fake.route("GET", "/v1/models", openai_models(["gpt-5.3-codex", "gpt-4.1"]))
-    assert await adapter.verify() == ["gpt-4.1", "gpt-5.3-codex"]
+    assert [m.id for m in await adapter.verify()] == ["gpt-4.1", "gpt-5.3-codex"]
 
 
 # -- Azure's v1 route ------------------------------------------------------------------------------------
@@ -502,7 +502,7 @@ async def test_azure_v1_route(fake: FakeServer, client: httpx.AsyncClient) -> No
     assert sent.path == "/openai/v1/responses" and sent.query == {}, "no api-version on the v1 route"
     assert sent.headers["api-key"] == TEST_KEY_AZURE and "authorization" not in sent.headers
     assert sent.json()["model"] == "codex-prod", "the deployment name is the model"
-    assert await azure.verify() == ["codex-prod"], "the probe goes to the Responses route"
+    assert [m.id for m in await azure.verify()] == ["codex-prod"], "the probe goes to the Responses route"
     assert fake.requests[-1].path == "/openai/v1/responses"
     assert fake.requests[-1].json()["max_output_tokens"] == 16
 

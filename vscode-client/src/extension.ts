@@ -8,16 +8,21 @@ import {
   type ServerOptions,
   type WorkspaceEdit,
 } from 'vscode-languageclient/node';
-import { ChatPanel, type ChatBackend } from './chat';
+import { ChatViewProvider, chatAnswer, describeUsage, type Answer, type ChatBackend, type ChatMode } from './chat';
 import {
   Command,
   Notification,
+  type AgentResult,
   type BindKeyResult,
+  type CodeBlock,
+  type ComposerResult,
   type ChatResult,
   type CommandId,
   type Delta,
   type DeleteKeyResult,
   type EditResult,
+  type FileChange,
+  type ModelEntry,
   type SetKeyResult,
   type StoredKey,
   type StreamParams,
@@ -242,17 +247,22 @@ async function inlineEdit(): Promise<void> {
   await applyEdit(res.edit);
 }
 
-async function applyCode(code?: string): Promise<void> {
-  const editor = targetEditor();
-  if (editor === undefined) {
+/** Apply a code block with the built-in Apply model: to the file the block names, else the target editor. */
+async function applyCode(block?: CodeBlock): Promise<void> {
+  let uri: vscode.Uri | undefined;
+  if (block?.path) {
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    uri = folder ? vscode.Uri.joinPath(folder.uri, block.path) : undefined;
+  }
+  uri ??= targetEditor()?.document.uri;
+  if (uri === undefined) {
     throw new Error('open the file to apply the code block to');
   }
-  const text = code ?? (await vscode.env.clipboard.readText());
+  const text = block?.code ?? (await vscode.env.clipboard.readText());
   if (!text.trim()) {
-    throw new Error('no code block: copy one to the clipboard, or use Apply in the chat panel');
+    throw new Error('no code block: copy one to the clipboard, or use Apply in the chat view');
   }
-  const res = await exec<EditResult>(Command.apply,
-    { uri: editor.document.uri.toString(), code: text, apply: false });
+  const res = await exec<EditResult>(Command.apply, { uri: uri.toString(), code: text, apply: false });
   await applyEdit(res.edit);
   if (res.unresolved?.length) {
     void vscode.window.showWarningMessage(
@@ -267,14 +277,52 @@ async function showUsage(): Promise<void> {
   void refreshStatus();
 }
 
+/** The open file (when it is a file) as context for a chat, composer or agent request. */
+function contextFiles(): string[] {
+  const uri = targetEditor()?.document.uri;
+  return uri?.scheme === 'file' ? [uri.toString()] : [];
+}
+
+function describeFiles(files: FileChange[] | undefined, applied: boolean | undefined): string[] {
+  const verdict = applied === false ? ' (not applied)' : '';
+  return (files ?? []).map((f) => `${f.action ?? 'modify'} ${f.path}${verdict}`);
+}
+
+/** Ask → byok.chat; Edit → byok.composer (its edit applied through VS Code); Agent → byok.agent. */
+async function runChat(mode: ChatMode, request: { messages: { role: string; content: string }[]; model?: string },
+  token: vscode.CancellationToken, onDelta: (delta: Delta) => void): Promise<Answer> {
+  const files = contextFiles();
+  const model = request.model ? { model: request.model } : {};
+  const prompt = request.messages[request.messages.length - 1].content;
+  try {
+    if (mode === 'ask') {
+      return chatAnswer(await execStreaming<ChatResult>(Command.chat,
+        { messages: request.messages, files, ...model }, token, onDelta));
+    }
+    if (mode === 'edit') {
+      const res = await execStreaming<ComposerResult>(Command.composer,
+        { instruction: prompt, files, apply: false, ...model }, token, onDelta);
+      let applied = false;
+      if (res.edit) {
+        await applyEdit(res.edit);
+        applied = true;
+      }
+      return { text: res.text, reasoning: res.reasoning, footer: describeUsage(res.model, res.usage),
+        codeBlocks: [], files: describeFiles(res.files, res.edit ? applied : undefined) };
+    }
+    const res = await execStreaming<AgentResult>(Command.agent, { task: prompt, files, ...model }, token, onDelta);
+    const steps = (res.steps ?? []).flatMap((s) => (s.toolCalls ?? []).map((c) => `${c.name}`));
+    return { text: res.summary, footer: describeUsage(res.model, res.usage), codeBlocks: [],
+      files: [...steps.map((name) => `tool: ${name}`), ...describeFiles(res.files, res.applied)] };
+  } finally {
+    void refreshStatus();
+  }
+}
+
 const chatBackend: ChatBackend = {
-  chat: (messages, token, onDelta) => {
-    const uri = targetEditor()?.document.uri;
-    const files = uri?.scheme === 'file' ? [uri.toString()] : [];
-    return execStreaming<ChatResult>(Command.chat, { messages, files }, token, onDelta)
-      .finally(() => void refreshStatus());
-  },
-  apply: (code) => applyCode(code),
+  run: runChat,
+  models: () => exec<ModelEntry[]>(Command.listModels, {}),
+  apply: (block) => applyCode(block),
 };
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
@@ -284,6 +332,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   statusItem.command = 'byok.ui.usage';
   statusItem.show();
   lastEditor = vscode.window.activeTextEditor;
+  const chatView = new ChatViewProvider(context, chatBackend);
+  context.subscriptions.push(vscode.window.registerWebviewViewProvider(ChatViewProvider.viewId, chatView,
+    { webviewOptions: { retainContextWhenHidden: true } }));
+  const selection = (): string | undefined => {
+    const editor = vscode.window.activeTextEditor;
+    return editor && !editor.selection.isEmpty ? editor.document.getText(editor.selection) : undefined;
+  };
   context.subscriptions.push(output, statusItem, vscode.window.onDidChangeActiveTextEditor((e) => {
     lastEditor = e ?? lastEditor;
   }));
@@ -292,10 +347,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     'byok.ui.verifyKey': verifyKey,
     'byok.ui.bindKey': bindKey,
     'byok.ui.deleteKey': deleteKey,
-    'byok.ui.chat': () => Promise.resolve(ChatPanel.show(chatBackend,
-      vscode.window.activeTextEditor?.document.getText(vscode.window.activeTextEditor.selection))),
+    'byok.ui.chat': () => chatView.show('ask', selection()),
+    'byok.ui.composer': () => chatView.show('edit', selection()),
+    'byok.ui.agent': () => chatView.show('agent', selection()),
+    'byok.ui.newChat': () => chatView.newChat(),
     'byok.ui.inlineEdit': inlineEdit,
-    'byok.ui.apply': (code?: unknown) => applyCode(typeof code === 'string' ? code : undefined),
+    'byok.ui.apply': (code?: unknown) => applyCode(typeof code === 'string' ? { language: '', code } : undefined),
     'byok.ui.usage': showUsage,
     'byok.ui.restart': async () => {
       if (client?.isRunning()) {

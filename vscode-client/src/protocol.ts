@@ -47,6 +47,7 @@ export interface Usage {
   /** Parts of inputTokens read from / written to the provider's prompt cache. */
   cacheReadTokens?: number;
   cacheWriteTokens?: number;
+  reasoningTokens?: number;
   estimated?: boolean;
   costUsd?: number | null;
   /** What prompt caching saved against uncached prices (negative: writes cost more than reads saved). */
@@ -61,11 +62,59 @@ export interface CodeBlock {
 
 export interface ChatResult {
   text: string;
+  reasoning?: string;
   model?: string;
   provider?: string;
   finishReason?: string;
   usage?: Usage;
   codeBlocks?: CodeBlock[];
+}
+
+/** A `byok.listModels` entry; `hasKey` is false when no key is stored for the provider. */
+export interface ModelEntry {
+  id: string;
+  provider: string;
+  features: string[];
+  builtin: boolean;
+  hasKey?: boolean;
+  contextWindow?: number | null;
+}
+
+export interface FileChange {
+  uri?: string;
+  path: string;
+  action?: 'modify' | 'create' | 'delete';
+}
+
+export interface ComposerResult {
+  edit?: WorkspaceEdit;
+  files?: FileChange[];
+  refused?: { path: string; reason: string }[];
+  text: string;
+  reasoning?: string;
+  model?: string;
+  usage?: Usage;
+  applied?: boolean;
+  checkpoint?: unknown;
+}
+
+export interface ToolCall {
+  name: string;
+  arguments?: unknown;
+  result?: unknown;
+  error?: unknown;
+}
+
+export interface AgentResult {
+  summary: string;
+  steps?: { step: number; text: string; reasoning?: string; toolCalls?: ToolCall[] }[];
+  stopReason?: string;
+  edits?: WorkspaceEdit;
+  files?: FileChange[];
+  applied?: boolean;
+  model?: string;
+  usage?: Usage;
+  error?: ErrorData;
 }
 
 export interface StoredKey {

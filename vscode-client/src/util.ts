@@ -62,10 +62,17 @@ export function byokSettings(): Record<string, unknown> {
   return JSON.parse(JSON.stringify(vscode.workspace.getConfiguration('byok'))) as Record<string, unknown>;
 }
 
+/** The byok error data of a JSON-RPC error (or the error itself when it carries no data). */
+export function errorData(err: unknown): ErrorData {
+  const obj = (err ?? {}) as { data?: unknown };
+  const data = typeof obj.data === 'object' && obj.data !== null ? obj.data : obj;
+  return data;
+}
+
 /** One line for a user: the server's cause, its fix, then the provider's own message when it differs. */
 export function describeError(err: unknown): string {
-  const obj = (err ?? {}) as { message?: unknown; data?: unknown };
-  const data = (typeof obj.data === 'object' && obj.data !== null ? obj.data : obj) as ErrorData;
+  const obj = (err ?? {}) as { message?: unknown };
+  const data = errorData(err);
   const message = String(data.message ?? obj.message ?? err);
   const parts = [data.cause ?? message];
   if (data.fix) {

@@ -24,7 +24,7 @@ MODES = {
 
 async def model_values(backend: Backend) -> list[str]:
     """`auto`, byok.models, the models verified keys can see, and each keyed provider's default model."""
-    models = [m["id"] for m in backend.model_list() if not m["builtin"]]
+    models = [m["id"] for m in await backend.model_list() if not m["builtin"]]
     for key in await backend.list_keys():
         preset = PRESETS.get(key["provider"])
         if preset is not None and preset.default_model:

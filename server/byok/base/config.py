@@ -458,6 +458,8 @@ class Settings(CamelModel):
     """Model-name glob -> what it accepts; consulted before the shipped table (byok/data/reasoning.json)."""
     cache: bool = True
     """Prompt caching: cache breakpoints (Anthropic, Bedrock) and a per-workspace cache key (OpenAI, Azure)."""
+    discover_local_servers: bool = True
+    """With no key and no model configured, look for Ollama, LM Studio, llama.cpp or vLLM on this machine."""
 
 
 def load_settings(raw: Any) -> tuple[Settings, list[str]]:

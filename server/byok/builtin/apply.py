@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from byok.base.text import FENCE, apply_edits, indent_of, newline_of, split_lines, utf16_len
+from byok.builtin.apply_insertions import drops_definitions, insertion_by_context
 from byok.builtin.apply_lines import COMMENT, indent_width, is_closer, is_marker, line_key
 from byok.builtin.apply_planner import OpenBlock, Placement, Planner, Segment, Shift
 from byok.builtin.diff import changed_ranges
@@ -197,6 +198,11 @@ def apply_snippet(
             unresolved.append(seg.describe())
             continue
         planner.complete_blocks(placement, seg)
+        if drops_definitions(planner, placement):
+            placement = insertion_by_context(planner, seg, lo)
+            if placement is None:
+                unresolved.append(seg.describe())
+                continue
         if any(placement.start < end and start < placement.end for start, end, _ in regions):
             unresolved.append(seg.describe())
             continue

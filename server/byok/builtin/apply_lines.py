@@ -16,13 +16,14 @@ _ELISION = re.compile(
 )
 _WORDS = re.compile(r"^[\w\s,.'\u2019()/&:+-]*$")
 _DEFINITION = re.compile(
-    r"\b(?:def|class|function|func|fn|struct|enum|trait|interface|impl|type|module)\s+(?:\([^)]*\)\s*)?"
-    r"([A-Za-z_$][\w$]*)"
+    r"\b(?:def|class|function|func|fn|sub|struct|enum|trait|interface|impl|type|module)\s+(?:\([^)]*\)\s*)?"
+    r"([A-Za-z_$][\w$]*(?:[.:][A-Za-z_$][\w$]*)*)"
 )
 _METHOD = re.compile(
     r"^\s*(?!(?:for|if|elif|while|switch|return|new|else|catch|await|yield|throw|case|with|assert|print)\b)"
     r"(?:[\w<>\[\],.?]+\s+)+([A-Za-z_$][\w$]*)\s*\([^;=]*$"
 )
+_SHELL_FUNCTION = re.compile(r"^\s*([A-Za-z_][\w:.-]*)\s*\(\s*\)\s*\{?\s*$")
 _CLOSER = re.compile(r"^(?:[}\])]|</|end\b)")
 _TWO_ALNUM = re.compile(r"[^\W_].*?[^\W_]")
 
@@ -122,5 +123,5 @@ def block_owner(lines: list[str], closer: int) -> int | None:
 
 def definition_name(line: str) -> str | None:
     """The name a function, class or method header on this line defines, or None."""
-    match = _DEFINITION.search(line) or _METHOD.match(line)
+    match = _DEFINITION.search(line) or _METHOD.match(line) or _SHELL_FUNCTION.match(line)
     return match[1] if match else None

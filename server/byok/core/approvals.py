@@ -2,7 +2,7 @@
 
 One file per scope, `<user data dir>/approvals/<scope>.json`: the scope is `global` or `ws-<hash>` (a hash of
 the workspace root, so no path appears in a file name). A file holds the approved keys, each a kind and a
-subject: `command:<program>`, `mcp-tool:<server>/<tool>`, `mcp-start:<sha256 of the command line>`.
+subject: `command:<program>`, `mcp-tool:<server>@<hash of its command line and folder, or URL>/<tool>`, `mcp-start:<sha256 of the command line>`.
 
 Writes take an exclusive lock on `approvals/.lock` (several byok processes share the directory), then write a
 temporary file and `os.replace` it, so a reader sees the old or the new file, never half of one. A file that

@@ -1,7 +1,7 @@
 """The price table: USD per 1M tokens for a model id in any of the shapes providers use.
 
 The table ships as `byok/data/prices.json`; the `byok.prices` setting overrides or adds entries. A model
-we have no price for costs `None` ("unknown"), never 0. Local servers (ollama, lmstudio, vllm) are priced
+we have no price for costs `None` ("unknown"), never 0. Local servers (ollama, lmstudio, llamacpp, vllm) are priced
 only by the user's settings (e.g. `"ollama/*": {"input": 0, "output": 0}`), never from the cloud table.
 """
 
@@ -19,7 +19,7 @@ from byok.base.config import PriceSettings
 from byok.base.tokens import estimate_tokens
 from byok.providers.base import ChatRequest, Usage
 
-LOCAL_PROVIDERS = frozenset({"ollama", "lmstudio", "vllm"})
+LOCAL_PROVIDERS = frozenset({"ollama", "lmstudio", "llamacpp", "vllm"})
 """Provider ids whose models run on the user's machine: no table price, only the user's own."""
 
 _PER_MESSAGE_TOKENS = 4
@@ -247,6 +247,12 @@ def bare_model_name(model: str) -> str:
     if match := _BEDROCK_ID.match(name):
         name = match["name"]
     return _dotless(name)
+
+
+def table_names(model: str) -> Iterator[str]:
+    """The names a shipped table may list `model` under, most specific first: its bare name, then with one
+    more date/version suffix removed each step."""
+    yield from _candidates(bare_model_name(model))
 
 
 def _candidates(name: str) -> Iterator[str]:

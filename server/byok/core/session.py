@@ -22,11 +22,12 @@ from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.core import routing
 from byok.core.cache_key import CacheKeys
+from byok.core.discovery import LocalServer, candidates, discover
 from byok.core.keys import KeyRoute, KeyStore, StoredKey, check_key_shape
 from byok.core.reasoning import fit_for_route
-from byok.core.routing import BUILTIN_MODELS, BYOK_FEATURES, Route
+from byok.core.routing import BUILTIN_MODELS, BYOK_FEATURES, Route, Verified
 from byok.providers import ResolvedProvider, create_provider, known_provider_ids, resolve_provider
-from byok.providers.base import Provider
+from byok.providers.base import ModelInfo, Provider
 from byok.providers.urls import is_loopback, origin, proxy_origin, read_ca_bundle, require_secure
 from byok.workspace.rules import RulesReader
 
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 
 MODEL_LIST_TIMEOUT_S = 5.0
 """How long a model_not_found error waits for the list of models the key can see."""
+REDISCOVER_AFTER_S = 30.0
+"""A discovery that found no local server is tried again after this long (the user may start one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +66,7 @@ class Backend:
     ) -> None:
         self.settings = settings or Settings()
         self.keys = keys or KeyStore()
-        self.verified_models: dict[str, list[str]] = {}
+        self.verified_models: Verified = {}
         self._show_warning: Callable[[str], None] = functools.partial(log.warning, "%s")
         self._network: Network | None = None
         self._ledger_path = ledger_path
@@ -72,6 +75,9 @@ class Backend:
         self._approvals: Approvals | None = None
         self._mcp: McpServers | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._local: LocalServer | None = None
+        self._discovery: asyncio.Task[LocalServer | None] | None = None
+        self._discovery_started = 0.0
         self.rules = RulesReader()
         """Project rules files, each re-read only when it changes."""
 
@@ -154,6 +160,9 @@ class Backend:
 
     async def aclose(self) -> None:
         await self.settled()
+        if self._discovery is not None:
+            self._discovery.cancel()
+            await asyncio.gather(self._discovery, return_exceptions=True)
         if self._mcp is not None:
             await self._mcp.aclose()
         if self._network is not None:
@@ -166,9 +175,17 @@ class Backend:
     # -- keys ----------------------------------------------------------------------------------------
 
     def resolve(self, provider_id: str, settings: Settings | None = None) -> ResolvedProvider:
+        """The provider with its preset and settings; a discovered local server (keyless, loopback) stands
+        in for settings the user did not write for it."""
         if not isinstance(provider_id, str) or not provider_id:
             raise ByokError(ErrorCode.UNKNOWN_PROVIDER, "No provider given", fix="Pass a provider id")
-        return resolve_provider(settings or self.settings, provider_id)
+        settings = settings or self.settings
+        local = self._local
+        if local is not None and local.provider_id == provider_id and provider_id not in settings.providers:
+            settings = settings.model_copy(
+                update={"providers": {**settings.providers, provider_id: local.settings}}
+            )
+        return resolve_provider(settings, provider_id)
 
     @staticmethod
     def key_route(network: Network, resolved: ResolvedProvider, adapter: Provider) -> KeyRoute:
@@ -367,7 +384,7 @@ class Backend:
             "ok": True,
             "provider": provider_id,
             "fingerprint": fingerprint,
-            "models": models,
+            "models": [model.id for model in models],
             "latencyMs": round((time.perf_counter() - started) * 1000, 1),
         }
 
@@ -376,7 +393,7 @@ class Backend:
     async def visible_models(self, provider_id: str) -> list[str]:
         """The models the key can see, for a model_not_found error (best effort, bounded)."""
         if provider_id in self.verified_models:
-            return self.verified_models[provider_id]
+            return [model.id for model in self.verified_models[provider_id]]
         try:
             async with asyncio.timeout(MODEL_LIST_TIMEOUT_S):
                 verified = await self.verify(provider_id)
@@ -390,16 +407,86 @@ class Backend:
 
     async def routes(self, feature: str, model: str | None) -> list[Route]:
         """The model (or fallback list) serving a feature: the request's, the feature's, chat's, a default."""
-        return await routing.routes(self.settings, self.verified_models, feature, model, self._has_key)
+        return await routing.routes(
+            self.settings, self.verified_models, feature, model, self._has_key, self._local_model
+        )
 
     async def default_model(self) -> str:
-        return await routing.default_model(self.settings, self._has_key)
+        return await routing.default_model(self.settings, self._has_key, self._local_model)
 
-    def model_list(self) -> list[dict[str, Any]]:
-        return routing.model_list(self.settings, self.verified_models)
+    async def model_list(self) -> list[dict[str, Any]]:
+        """`routing.model_list`, each entry saying whether its provider has a key (or needs none)."""
+        entries = routing.model_list(self.settings, self.verified_models)
+        usable = {
+            pid: await self._usable(pid) for pid in {e["provider"] for e in entries if not e["builtin"]}
+        }
+        return [{**entry, "hasKey": entry["builtin"] or usable[entry["provider"]]} for entry in entries]
 
     async def _has_key(self, provider_id: str) -> bool:
         return await self.stored_key(provider_id) is not None
+
+    async def _usable(self, provider_id: str) -> bool:
+        """A key is stored or in the environment for the provider, or it needs none (a local server, a custom
+        provider that names no key variable; Bedrock: the AWS chain has credentials to find)."""
+        try:
+            resolved = self.resolve(provider_id)
+        except ByokError:
+            return False
+        if await asyncio.to_thread(self.keys.load, provider_id, resolved.env_vars) is not None:
+            return True
+        if resolved.kind == "bedrock":
+            from byok.providers.bedrock_auth import chain_may_have_credentials
+
+            return chain_may_have_credentials(resolved.settings.profile)
+        names_a_key = bool(resolved.settings.api_key_env)  # told which key to use: it needs that key
+        return not resolved.preset.key_required and not names_a_key
+
+    # -- local servers -------------------------------------------------------------------------------
+
+    def start_discovery(self) -> None:
+        """Look for a local server in the background (the LSP server calls this once settings are in)."""
+        if self._discovery is None or (
+            self._discovery.done()
+            and self._discovery.result() is None
+            and time.monotonic() - self._discovery_started > REDISCOVER_AFTER_S
+        ):
+            self._discovery_started = time.monotonic()
+            self._discovery = asyncio.get_running_loop().create_task(self._discover())
+
+    async def local_server(self) -> LocalServer | None:
+        """The local server in use: only when discovery is on, no key exists and no model is configured."""
+        if not self._may_discover():
+            return None
+        self.start_discovery()
+        assert self._discovery is not None
+        return await asyncio.shield(self._discovery)
+
+    def _may_discover(self) -> bool:
+        settings = self.settings
+        return settings.discover_local_servers and not settings.models and not settings.features.chat
+
+    async def _discover(self) -> LocalServer | None:
+        """Probe (bounded by `PROBE_BUDGET_S`), then verify the server found to learn its context windows."""
+        try:
+            if not self._may_discover() or await self.list_keys():
+                return None
+        except ByokError as exc:  # a keychain that cannot be read: nothing says there is no key
+            log.warning("not looking for a local model server: %s", exc)
+            return None
+        network = await self.network()
+        found = await discover(network.client, candidates())
+        if found is None:
+            return None
+        self._local = found
+        self.verified_models.setdefault(found.provider_id, [ModelInfo(m) for m in found.models])
+        verified = await self.verify(found.provider_id)
+        if not verified["ok"]:
+            log.warning("%s did not verify: %s", found.summary, verified["error"]["message"])
+        return found
+
+    async def _local_model(self) -> str | None:
+        found = await self.local_server()
+        return found.chat_model if found else None
 
     async def status(self) -> dict[str, Any]:
         features: dict[str, Any] = {}
@@ -422,4 +509,10 @@ class Backend:
                 }
         for feature, model_id in BUILTIN_MODELS.items():
             features[feature] = {"model": model_id, "provider": "builtin", "builtin": True}
-        return {"version": __version__, "features": features, "keys": await self.list_keys()}
+        local = self._local if self._may_discover() else None
+        return {
+            "version": __version__,
+            "features": features,
+            "keys": await self.list_keys(),
+            "localServer": local.to_data() if local else None,
+        }

@@ -30,7 +30,7 @@ from byok.core.prices import (
     saved_usd,
     user_price,
 )
-from byok.core.reasoning import fit_for_route, plan_output
+from byok.core.reasoning import MIN_ANSWER_TOKENS, fit_for_route, plan_output
 from byok.core.retry import RetryPolicy, first_output, run_with_retries
 from byok.core.routing import Route
 from byok.core.session import Backend
@@ -46,6 +46,7 @@ from byok.providers.base import (
     Usage,
 )
 from byok.providers.urls import is_loopback
+from byok.workspace.files import ContextFile
 
 if TYPE_CHECKING:
     from byok.core.keys import StoredKey
@@ -82,6 +83,8 @@ class Prompt:
     max_tokens: int
     temperature: float | None = None
     tools: list[ToolSpec] = field(default_factory=list)
+    files: list[ContextFile] = field(default_factory=list)
+    """The context files inside `messages`: a request too large for a model's window names the largest."""
     workspace: Path | None = None
     """The workspace folder the request is about (None: no folder open); it picks the prompt-cache key."""
     cache_conversation: bool = True
@@ -163,6 +166,14 @@ async def _run_route(backend: Backend, route: Route, prompt: Prompt, sink: Strea
     thinking = output.thinking_tokens
     price = _price(backend, route, adapter, stored)
     input_estimate = estimate_input_tokens(routed)
+    room = _window_room(route, prompt, input_estimate, thinking)
+    if room is not None and room < routed.max_tokens:
+        sink.delta(
+            "status",
+            f"{route.model_id}'s {route.context_window:,}-token context window leaves room for an answer of "
+            f"at most {room:,} tokens",
+        )
+        routed.max_tokens = room
     reservation = await _reserve(
         backend,
         provider=route.provider_id,
@@ -263,6 +274,42 @@ async def _run_route(backend: Backend, route: Route, prompt: Prompt, sink: Strea
         saved = saved_usd(price, usage)
         backend.in_background(_settle(backend, reservation, usage, cost, saved, outcome))
     return Turn(result, route, cost, saved)
+
+
+def _window_room(route: Route, prompt: Prompt, input_tokens: int, thinking_tokens: int) -> int | None:
+    """The output tokens the model's context window leaves after the input (None: the window is unknown).
+
+    A request whose input fills the window, or leaves too little of it for its thinking budget and an
+    answer, is refused here, before anything is sent (a local server would otherwise cut the prompt
+    silently; a thinking budget is never shrunk silently)."""
+    window = route.context_window
+    if window is None:
+        return None
+    room = window - input_tokens
+    needed = thinking_tokens + min(MIN_ANSWER_TOKENS, prompt.max_tokens) if thinking_tokens else 1
+    if room >= needed:
+        return room
+    largest = sorted(prompt.files, key=lambda f: len(f.text), reverse=True)[:3]
+    names = ", ".join(f"{f.path} (~{estimate_tokens(f.text):,} tokens)" for f in largest)
+    local = route.context_source is not None and route.context_source.startswith("verify")
+    over = (
+        f"over {route.model_id}'s {window:,}-token context window"
+        if room <= 0
+        else f"which leaves {route.model_id}'s {window:,}-token context window too little room for the "
+        f"{thinking_tokens:,}-token thinking budget and an answer"
+    )
+    raise ByokError(
+        ErrorCode.CONTEXT_TOO_LARGE,
+        f"About {input_tokens:,} tokens of input, {over} (from {route.context_source}); nothing was sent",
+        provider=route.provider_id,
+        cause=f"The largest files: {names}" if names else "The messages alone are too long",
+        fix="Send fewer or smaller files (@Files, not @Codebase, when you know the location), or pick a model "
+        "with a larger window"
+        + (" (or run this one with a larger context, e.g. Ollama num_ctx, llama.cpp -c)" if local else ""),
+        estimatedTokens=input_tokens,
+        contextWindow=window,
+        contextWindowSource=route.context_source,
+    )
 
 
 def _price(backend: Backend, route: Route, adapter: Provider, stored: StoredKey | None) -> Price | None:

@@ -37,7 +37,7 @@ from byok.features.rules import load_rules
 from byok.providers.base import Message, ToolCall, Usage
 from byok.workspace.changes import Changes, Chooser
 from byok.workspace.edits import EditApplier
-from byok.workspace.files import ContextFile, check_context_window, format_files
+from byok.workspace.files import ContextFile, format_files
 from byok.workspace.jail import FileJail, Workspace
 
 DEFAULT_MAX_STEPS = 25
@@ -205,12 +205,6 @@ async def run_together(work: list[Coroutine[Any, Any, ToolResult]]) -> list[Tool
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _conversation_text(messages: list[Message]) -> str:
-    return "".join(
-        m.content + "".join(c.raw_arguments or str(c.arguments) for c in m.tool_calls) for m in messages
-    )
-
-
 async def agent(
     backend: Backend,
     params: AgentParams,
@@ -258,7 +252,6 @@ async def agent(
         *front_end.history,
         Message("user", f"Workspace root: {workspace.root.name}\n\nTask: {params.task}{shared}"),
     ]
-    check_context_window([], _conversation_text(messages), routes[0].context_window)
     steps: list[dict[str, Any]] = []
     usage = UsageTotal()
     model = routes[0].model_id
@@ -267,19 +260,12 @@ async def agent(
     kept_chars = 0
     try:
         for number in range(1, params.max_steps + 1):
-            try:
-                check_context_window([], _conversation_text(messages), routes[0].context_window)
-            except ByokError:
-                stop, summary = (
-                    "context_window",
-                    "Stopped: the conversation no longer fits the model's context window.",
-                )
-                break
             request = Prompt(
                 messages=list(messages),
                 max_tokens=backend.settings.max_output_tokens,
                 tools=specs + (mcp.specs(read_only=front_end.read_only) if mcp else []),
                 reasoning=params.reasoning,
+                files=files,
                 workspace=workspace.root,
             )
             turn = await run_turn(backend, routes, request, sink, feature="agent")
@@ -342,15 +328,18 @@ async def agent(
             current.uncancel()
         stop = "cancelled"
     except ByokError as exc:
-        if exc.code != ErrorCode.BUDGET_EXCEEDED:
+        if exc.code == ErrorCode.CONTEXT_TOO_LARGE and steps:
+            stop, summary = "context_window", f"Stopped: the conversation no longer fits: {exc.message}"
+        elif exc.code == ErrorCode.BUDGET_EXCEEDED:
+            stop, summary = "budget", f"Stopped by the spending limit: {exc.message}"
+            budget_error = exc
+        else:
             exc.extra.update(
                 steps=len(steps),
                 edits=changes.edit(since_start=True, review_by=review_by),
                 checkpoint=await checkpoint.record(sink),
             )
             raise
-        stop, summary = "budget", f"Stopped by the spending limit: {exc.message}"
-        budget_error = exc
     if stop == "max_steps":
         summary = summary or f"Stopped after {params.max_steps} steps; the task may be unfinished."
     checkpoint_id = await checkpoint.record(sink)

@@ -66,7 +66,7 @@ class McpToolbox:
         approvals, scope, key = (
             self.backend.approvals,
             workspace_scope(self.root),
-            f"mcp-tool:{tool.server}/{tool.tool}",
+            f"mcp-tool:{tool.server}@{self.servers.identity(tool.server, self.root)}/{tool.tool}",
         )
         if await asyncio.to_thread(approvals.approved, scope, key):
             return True

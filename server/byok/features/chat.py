@@ -15,7 +15,7 @@ from byok.core.turn import Prompt, StreamSink, run_turn
 from byok.features.mcp_context import ResourceReader, read_context
 from byok.features.rules import load_rules, with_rules
 from byok.providers.base import Message
-from byok.workspace.files import check_context_window, format_files
+from byok.workspace.files import format_files
 from byok.workspace.jail import FileJail
 
 MAX_MESSAGE_CHARS = 4_000_000
@@ -60,7 +60,6 @@ async def chat(
     roots = jail.real_roots if rules_roots is None else rules_roots
     rules = await load_rules(backend, roots, [f.path for f in files], sink=sink)
     messages = with_rules([Message(m.role, m.content) for m in params.messages], rules)
-    check_context_window(files, "".join(m.content for m in messages), routes[0].context_window)
     if files:
         context = "The user shared these files:\n\n" + format_files(files)
         first_user = next((i for i, m in enumerate(messages) if m.role != "system"), len(messages))
@@ -69,6 +68,7 @@ async def chat(
         messages=messages,
         max_tokens=params.max_tokens or backend.settings.max_output_tokens,
         temperature=params.temperature,
+        files=files,
         workspace=next(iter(jail.real_roots), None),
         reasoning=params.reasoning,
     )

@@ -32,7 +32,7 @@ from byok.providers.base import Message
 from byok.workspace.changes import Changes, PermissionAsker, confirm_runnable_edits
 from byok.workspace.edits import EditApplier
 from byok.workspace.errors import ToolError
-from byok.workspace.files import ContextFile, check_context_window
+from byok.workspace.files import ContextFile
 from byok.workspace.jail import FileJail, Workspace
 
 MAX_INSTRUCTION_CHARS = 200_000
@@ -206,10 +206,10 @@ async def composer(
     prompt = build_prompt(workspace, files, params.instruction)
     rules = await load_rules(backend, [workspace.root], [f.path for f in files], sink=sink)
     system_prompt = rules.before(SYSTEM_PROMPT)
-    check_context_window(files, system_prompt + params.instruction, routes[0].context_window)
     request = Prompt(
         messages=[Message("system", system_prompt), Message("user", prompt)],
         max_tokens=backend.settings.max_output_tokens,
+        files=files,
         workspace=workspace.root,
         cache_conversation=False,
         reasoning=params.reasoning,

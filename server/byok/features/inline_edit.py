@@ -23,7 +23,7 @@ from byok.core.turn import Prompt, StreamSink, run_turn
 from byok.features.rules import load_rules
 from byok.providers.base import Message
 from byok.workspace.edits import EditApplier, document_edit, lsp_lines, span_edit, workspace_edit
-from byok.workspace.files import ContextFile, DocumentLookup, check_context_window
+from byok.workspace.files import ContextFile, DocumentLookup
 from byok.workspace.jail import FileJail
 
 CONTEXT_LINES = 150
@@ -315,12 +315,10 @@ async def inline_edit(
     prompt = build_prompt(source.path, language, source.text, selection, params.instruction)
     rules = await load_rules(backend, roots, [source.path], sink=sink)
     system_prompt = rules.before(SYSTEM_PROMPT)
-    check_context_window(
-        [ContextFile(params.uri, source.path, prompt)], system_prompt, routes[0].context_window
-    )
     request = Prompt(
         messages=[Message("system", system_prompt), Message("user", prompt)],
         max_tokens=backend.settings.max_output_tokens,
+        files=[ContextFile(params.uri, source.path, source.text)],
         workspace=next(iter(jail.real_roots), None),
         cache_conversation=False,
         reasoning=params.reasoning,

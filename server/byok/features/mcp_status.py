@@ -84,7 +84,7 @@ def found_in_workspace(workspace: Workspace) -> list[dict[str, Any]]:
 
 
 async def mcp_status(backend: Backend, workspace: Workspace | None) -> dict[str, Any]:
-    servers = await asyncio.to_thread(backend.mcp.status)
+    servers = await asyncio.to_thread(backend.mcp.status, workspace.root if workspace else None)
     if workspace is not None:
         servers += await asyncio.to_thread(found_in_workspace, workspace)
     return {"servers": servers}

@@ -54,13 +54,14 @@ def apply_settings(server: ByokServer, raw: Any) -> None:
 
 
 def register_handlers(server: ByokServer) -> None:
-    """Register every command's handler, then apply the settings `initialize` carried."""
+    """Register every command's handler, apply the settings `initialize` carried, start model discovery."""
     _register_key_commands(server)
     _register_session_commands(server)
     register_features(server)
     if server.pending_settings is not None:
         apply_settings(server, server.pending_settings)
         server.pending_settings = None
+    server.backend.start_discovery()  # in the background: nothing waits for it but a request that needs it
 
 
 def _register_key_commands(server: ByokServer) -> None:
@@ -100,7 +101,7 @@ def _register_key_commands(server: ByokServer) -> None:
 def _register_session_commands(server: ByokServer) -> None:
     @server.byok_command(Command.LIST_MODELS, EmptyParams)
     async def list_models(params: EmptyParams) -> list[dict[str, Any]]:
-        return server.backend.model_list()
+        return await server.backend.model_list()
 
     @server.byok_command(Command.STATUS, EmptyParams)
     async def status(params: EmptyParams) -> dict[str, Any]:

@@ -72,6 +72,9 @@ PRESETS: dict[str, Preset] = {
     "lmstudio": Preset(
         "openai-compatible", "LM Studio", "http://localhost:1234/v1", ("LMSTUDIO_API_KEY",), False
     ),
+    "llamacpp": Preset(
+        "openai-compatible", "llama.cpp", "http://localhost:8080/v1", ("LLAMA_API_KEY",), False
+    ),
     "vllm": Preset("openai-compatible", "vLLM", "http://localhost:8000/v1", ("VLLM_API_KEY",), False),
     "together": Preset(
         "openai-compatible", "Together AI", "https://api.together.xyz/v1", ("TOGETHER_API_KEY",), True

@@ -15,6 +15,7 @@ from byok.providers.base import (
     ChatRequest,
     Finish,
     Message,
+    ModelInfo,
     Reasoning,
     ReasoningDelta,
     ReasoningItem,
@@ -39,6 +40,7 @@ from byok.providers.http import (
     open_stream,
     status_error,
 )
+from byok.providers.model_limits import positive_int
 from byok.providers.sse import iter_sse, response_lines
 
 API_VERSION = "2023-06-01"
@@ -175,18 +177,29 @@ class AnthropicProvider(HttpProvider):
             return ByokError(ErrorCode.QUOTA_EXHAUSTED, message, provider=self.provider_id, status=status)
         return status_error(status, self.provider_id, message, headers)
 
-    async def verify(self) -> list[str]:
-        models: list[str] = []
+    async def verify(self) -> list[ModelInfo]:
+        """The models, with `max_input_tokens` and `max_tokens` where the Models API gives them."""
+        models: list[ModelInfo] = []
         params: dict[str, str] = {"limit": "1000"}
+        url = f"{self.base_url}/v1/models"
         for _ in range(20):
-            payload = await self.get_json(f"{self.base_url}/v1/models", headers=self.headers(), params=params)
+            payload = await self.get_json(url, headers=self.headers(), params=params)
             if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
                 raise self.unexpected_shape()
-            models += [str(m["id"]) for m in payload["data"] if isinstance(m, dict) and "id" in m]
+            models += [
+                ModelInfo(
+                    str(m["id"]),
+                    positive_int(m.get("max_input_tokens")),
+                    positive_int(m.get("max_tokens")),
+                    f"GET {url}",
+                )
+                for m in payload["data"]
+                if isinstance(m, dict) and "id" in m
+            ]
             if not payload.get("has_more") or not payload.get("last_id"):
                 break
             params = {"limit": "1000", "after_id": str(payload["last_id"])}
-        return sorted(models)
+        return sorted(models, key=lambda model: model.id)
 
 
 def thinking_fields(reasoning: Reasoning | None) -> dict[str, Any]:

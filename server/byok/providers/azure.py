@@ -10,7 +10,7 @@ import httpx
 
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
-from byok.providers.base import ChatRequest, Message, Provider, StreamEvent, complete
+from byok.providers.base import ChatRequest, Message, ModelInfo, Provider, StreamEvent, complete
 from byok.providers.openai import OpenAIProvider
 
 DEFAULT_API_VERSION = "2024-10-21"
@@ -129,12 +129,12 @@ class AzureOpenAIProvider(OpenAIProvider):
             )
         return self.error_from(status, error, headers)
 
-    async def verify(self, via: Provider | None = None) -> list[str]:
+    async def verify(self, via: Provider | None = None) -> list[ModelInfo]:
         """A 1-token request (through `via`, the adapter of the API the deployment speaks) checks key,
         deployment and route together."""
         probe = ChatRequest(model=self.deployment, messages=[Message("user", "ping")], max_tokens=1)
         await complete(via or self, probe)
-        return [self.deployment]
+        return [ModelInfo(self.deployment)]
 
 
 def _rejects_cache_key(error: ByokError) -> bool:

@@ -104,6 +104,18 @@ class ChatRequest:
         return [m for m in self.messages if m.role != "system"]
 
 
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """A model a key can see, with the limits its provider reported at verify time (None: not reported)."""
+
+    id: str
+    context_window: int | None = None
+    """Input and output together, in tokens (for a local server: the context it was started with)."""
+    max_output_tokens: int | None = None
+    source: str | None = None
+    """Where the limits were read, e.g. `GET http://127.0.0.1:8080/props`."""
+
+
 @dataclass(slots=True)
 class TextDelta:
     text: str
@@ -227,8 +239,9 @@ class Provider(Protocol):
         """Stream one chat turn; raises `ByokError` for every provider failure."""
         ...
 
-    async def verify(self) -> list[str]:
-        """Prove the key works with the cheapest call the provider has; return the model ids it can see."""
+    async def verify(self) -> list[ModelInfo]:
+        """Prove the key works with the cheapest call the provider has; return the models it can see, with
+        their limits where the provider reports them (a missing metadata endpoint is never a failure)."""
         ...
 
 

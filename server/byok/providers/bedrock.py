@@ -26,6 +26,7 @@ from byok.providers.base import (
     ChatRequest,
     Finish,
     Message,
+    ModelInfo,
     ReasoningDelta,
     ReasoningItem,
     ReasoningItemEvent,
@@ -352,9 +353,7 @@ class BedrockProvider:
             "Check the access key id and secret access key, then set them again with `byok keys set bedrock`"
         )
 
-    # -- verification -------------------------------------------------------------------------------
-
-    async def verify(self) -> list[str]:
+    async def verify(self) -> list[ModelInfo]:
         """ListFoundationModels (text models), plus the inference profile ids when that call is allowed."""
         payload = await self._get_json(f"{self.control_url}/foundation-models")
         summaries = payload.get("modelSummaries")
@@ -372,7 +371,7 @@ class BedrockProvider:
             }
         with contextlib.suppress(ByokError):  # many IAM policies allow only ListFoundationModels
             models |= await self._inference_profiles()
-        return sorted(models)
+        return [ModelInfo(model_id) for model_id in sorted(models)]
 
     async def _inference_profiles(self) -> set[str]:
         profiles: set[str] = set()

@@ -69,6 +69,16 @@ def auth_from_key(key: str, provider: str) -> Auth:
     )
 
 
+def chain_may_have_credentials(profile: str | None) -> bool:
+    """Whether the AWS credential chain has something to find, judged cheaply (environment variables and
+    shared files; no botocore, no instance metadata): for showing whether Bedrock is usable, never for auth."""
+    if profile or any(os.environ.get(name) for name in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", BEARER_ENV)):
+        return True
+    files = [os.environ.get("AWS_SHARED_CREDENTIALS_FILE"), os.environ.get("AWS_CONFIG_FILE")]
+    files += [os.path.expanduser("~/.aws/credentials"), os.path.expanduser("~/.aws/config")]
+    return any(path and os.path.isfile(path) for path in files)
+
+
 def auth_from_chain(profile: str | None, provider: str) -> Auth:
     """botocore's credential chain (env, shared files, SSO, ...), then AWS_BEARER_TOKEN_BEDROCK. Blocking."""
     import botocore.exceptions

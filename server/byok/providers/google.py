@@ -13,6 +13,7 @@ from byok.providers.base import (
     ChatRequest,
     Finish,
     Message,
+    ModelInfo,
     Reasoning,
     ReasoningDelta,
     StreamEvent,
@@ -34,6 +35,7 @@ from byok.providers.http import (
     open_stream,
     status_error,
 )
+from byok.providers.model_limits import positive_int
 from byok.providers.sse import iter_sse, response_lines
 
 FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
@@ -243,24 +245,31 @@ class GeminiProvider(HttpProvider):
             )
         return status_error(status, self.provider_id, message, headers)
 
-    async def verify(self) -> list[str]:
-        models: list[str] = []
+    async def verify(self) -> list[ModelInfo]:
+        """The generateContent models, with their `inputTokenLimit` and `outputTokenLimit`."""
+        models: list[ModelInfo] = []
         params = {"pageSize": "1000"}
+        url = f"{self.base_url}/v1beta/models"
         for _ in range(20):
-            payload = await self.get_json(
-                f"{self.base_url}/v1beta/models", headers=self.headers(), params=params
-            )
+            payload = await self.get_json(url, headers=self.headers(), params=params)
             if not isinstance(payload, dict):
                 raise self.unexpected_shape()
             with decoding(self.provider_id):
                 for model in payload.get("models") or []:
                     methods = model.get("supportedGenerationMethods") or ["generateContent"]
                     if "generateContent" in methods:
-                        models.append(str(model.get("name", "")).removeprefix("models/"))
+                        models.append(
+                            ModelInfo(
+                                str(model.get("name", "")).removeprefix("models/"),
+                                positive_int(model.get("inputTokenLimit")),
+                                positive_int(model.get("outputTokenLimit")),
+                                f"GET {url}",
+                            )
+                        )
             if not payload.get("nextPageToken"):
                 break
             params = {"pageSize": "1000", "pageToken": str(payload["nextPageToken"])}
-        return sorted(models)
+        return sorted(models, key=lambda model: model.id)
 
 
 def _thinking_config(reasoning: Reasoning | None) -> dict[str, Any]:

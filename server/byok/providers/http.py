@@ -137,16 +137,19 @@ class HttpProvider:
         headers: Mapping[str, str],
         params: Mapping[str, str] | None = None,
         unreachable_fix: str | None = None,
+        body: Any = None,
     ) -> Any:
-        """GET a JSON document (model lists); a body that is not a JSON object or array is a provider error."""
+        """GET a JSON document (model lists; POST when `body` is given); a body that is not a JSON object or
+        array is a provider error."""
         async with open_stream(
             self.client,
-            "GET",
+            "GET" if body is None else "POST",
             url,
             provider=self.provider_id,
             parse_error=self.parse_error,
             headers=headers,
             params=params,
+            body=body,
             unreachable_fix=unreachable_fix,
         ) as response:
             payload = json_body(await read_body(response, provider=self.provider_id))

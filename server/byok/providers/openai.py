@@ -19,6 +19,7 @@ from byok.providers.base import (
     ChatRequest,
     Finish,
     Message,
+    ModelInfo,
     Provider,
     ReasoningDelta,
     StreamEvent,
@@ -39,6 +40,7 @@ from byok.providers.http import (
     open_stream,
     status_error,
 )
+from byok.providers.model_limits import Limits, listed_limits, local_limits, local_server, with_limits
 from byok.providers.sse import RAW_JSON_EVENT, iter_sse, response_lines
 
 REASONING_MODEL = re.compile(r"^(?:openai/)?(?:o\d|gpt-5)|codex", re.IGNORECASE)
@@ -276,17 +278,31 @@ class OpenAIProvider(HttpProvider):
             )
         return status_error(status, self.provider_id, message, headers)
 
-    async def verify(self, via: Provider | None = None) -> list[str]:
-        """The model list (free, and the same whichever API `via` speaks)."""
-        payload = await self.get_json(
-            f"{self.base_url}/models",
-            headers={**self.extra_headers, **self.auth_headers()},
-            unreachable_fix=self.unreachable_fix(),
-        )
+    async def verify(self, via: Provider | None = None) -> list[ModelInfo]:
+        """The model list (free, and the same whichever API `via` speaks); for a local server also its native
+        metadata endpoint (context windows)."""
+        headers = {**self.extra_headers, **self.auth_headers()}
+        url = f"{self.base_url}/models"
+        payload = await self.get_json(url, headers=headers, unreachable_fix=self.unreachable_fix())
         items = payload.get("data") if isinstance(payload, dict) else payload  # Together: a bare array
         if not isinstance(items, list):
             raise self.unexpected_shape()
-        return sorted(str(item["id"]) for item in items if isinstance(item, dict) and "id" in item)
+        entries = [item for item in items if isinstance(item, dict) and "id" in item]
+        ids = [str(item["id"]) for item in entries]
+        listed = {
+            str(item["id"]): Limits(*limits, f"GET {url}")
+            for item in entries
+            if any(limits := listed_limits(item))
+        }
+        server = local_server(self.provider_id, self.base_url, entries) if self.compatible else None
+        if server is None:
+            return with_limits(ids, listed, {})
+
+        async def fetch(target: str, body: Any) -> Any:
+            return await self.get_json(target, headers=headers, body=body)
+
+        root = self.base_url.removesuffix("/v1")
+        return with_limits(ids, listed, await local_limits(server, root, ids, fetch))
 
 
 def arguments_json(call: ToolCall) -> str:

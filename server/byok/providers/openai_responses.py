@@ -18,6 +18,7 @@ from byok.providers.base import (
     ChatRequest,
     Finish,
     Message,
+    ModelInfo,
     ReasoningDelta,
     ReasoningItem,
     ReasoningItemEvent,
@@ -159,7 +160,7 @@ class ResponsesProvider:
         exc.mid_stream = True
         return exc
 
-    async def verify(self) -> list[str]:
+    async def verify(self) -> list[ModelInfo]:
         return await self.endpoint.verify(via=self)
 
 

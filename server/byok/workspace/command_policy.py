@@ -36,7 +36,8 @@ _WRAPPERS = frozenset(
 """Programs that run another program named in their arguments (`find -exec` too)."""
 _SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox"})
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
-_SAFE_REDIRECT_TARGET = re.compile(r"^(?:&?[0-9]+|&-|-|/dev/null)$")
+_DESCRIPTOR = re.compile(r"^(?:[0-9]+|-)$")
+"""The target of `>&` / `<&` that names a descriptor (or closes one); after `>` it would be a file."""
 _PLAIN_PROGRAM = re.compile(r"^[A-Za-z0-9_./][A-Za-z0-9_.+@%:/-]*$")
 
 
@@ -96,6 +97,8 @@ class _Scanner:
             if char == "\\":
                 self.current.append(text[self.i : self.i + 2])
                 self.i += 2
+            elif char == "'" and self.current and self.current[-1] == "$":
+                self._ansi_c_quoted()
             elif char == "'":
                 end = text.find("'", self.i + 1)
                 if end < 0:
@@ -140,7 +143,24 @@ class _Scanner:
         self._end_part()
 
     def _at_word_start(self) -> bool:
-        return self.i == 0 or self.text[self.i - 1] in " \t\n;&|()<>"
+        """Whether a `#` here starts a comment: at the start of a token, never inside a word being built
+        (`$(…)#x` is one word to the shell)."""
+        if self.i == 0:
+            return True
+        previous = self.text[self.i - 1]
+        return previous in " \t\n;&|(<>" or (previous == ")" and not self.current)
+
+    def _ansi_c_quoted(self) -> None:
+        """`$'…'` (bash, and /bin/sh where it is bash): backslash escapes inside, `\\'` among them. Scanned by
+        those rules, and always asked about: dash reads the same text differently."""
+        self.parsed.hazard("ANSI-C quoting ($'…')")
+        text, end = self.text, self.i + 1
+        while end < len(text) and text[end] != "'":
+            end += 2 if text[end] == "\\" else 1
+        if end >= len(text):
+            self.parsed.hazard("quotes that do not close")
+        self.current.append(text[self.i : end + 1])
+        self.i = end + 1
 
     def _double_quoted(self) -> None:
         text, start = self.text, self.i
@@ -199,7 +219,7 @@ class _Scanner:
                 self.i += 1
         if operator in ("<<", "<<-"):
             self.parsed.hazard("a here-document")
-        elif operator != "<<<" and not _SAFE_REDIRECT_TARGET.match("".join(target)):
+        elif operator != "<<<" and not _safe_redirection(operator, "".join(target)):
             self.parsed.hazard("a redirection to a file")
         self.current.append(" ")
 
@@ -207,6 +227,11 @@ class _Scanner:
         source, self.current = "".join(self.current), []
         if source.strip():
             _add_part(source, self.parsed, self.depth)
+
+
+def _safe_redirection(operator: str, target: str) -> bool:
+    """Whether a redirection writes no file: to /dev/null, or a descriptor duplicated or closed (`2>&1`)."""
+    return target == "/dev/null" or (operator in (">&", "<&") and bool(_DESCRIPTOR.match(target)))
 
 
 MAX_DEPTH = 8
@@ -227,12 +252,40 @@ def _add_part(source: str, parsed: ParsedCommand, depth: int) -> None:
         parsed.hazard(f"a shell `{words[0]}` construct")
     part = Part(tuple(words))
     parsed.parts.append(part)
-    program = words[0].rsplit("/", 1)[-1]
+    inner = _unwrapped(words)
+    program = inner[0].rsplit("/", 1)[-1] if inner else ""
     if program == "eval":
-        _parse_into(" ".join(words[1:]), parsed, depth + 1)
-    elif program in _SHELLS and "-c" in words[1:]:
-        script = words[words.index("-c", 1) + 1 : words.index("-c", 1) + 2]
-        _parse_into(script[0] if script else "", parsed, depth + 1)
+        _parse_into(" ".join(inner[1:]), parsed, depth + 1)
+    elif program in _SHELLS and (script := _shell_script(inner)) is not None:
+        _parse_into(script, parsed, depth + 1)
+
+
+def _unwrapped(words: list[str]) -> list[str]:
+    """The command a line runs past leading assignments and wrappers (`env X=1 sudo -u root sh -c …` → `sh -c …`),
+    each wrapper's options and plain numbers (`timeout 5`, `nice -n 10`) dropped."""
+    words = list(words)
+    while words:
+        if _ASSIGNMENT.match(words[0]):
+            words.pop(0)
+        elif words[0].rsplit("/", 1)[-1] in _WRAPPERS:
+            words.pop(0)
+            while words and (words[0].startswith("-") or words[0].isdigit() or _ASSIGNMENT.match(words[0])):
+                words.pop(0)
+        else:
+            break
+    return words
+
+
+_COMMAND_FLAG = re.compile(r"^-[A-Za-z]*c[A-Za-z]*$")
+
+
+def _shell_script(words: list[str]) -> str | None:
+    """The script string of `sh -c …` (also `bash -ec`, `sh -xc`, `bash -c -e …`): the first operand after a
+    short-option word holding `c`; None when the shell runs no `-c` string."""
+    flag = next((i for i, word in enumerate(words[1:], 1) if _COMMAND_FLAG.match(word)), None)
+    if flag is None:
+        return None
+    return next((word for word in words[flag + 1 :] if not word.startswith(("-", "+"))), "")
 
 
 def _parse_into(text: str, parsed: ParsedCommand, depth: int) -> None:

@@ -11,7 +11,6 @@ from typing import Literal
 
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
-from byok.base.tokens import estimate_tokens
 from byok.workspace.errors import ToolError
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -138,21 +137,3 @@ def check_context_bytes(sizes: list[tuple[str, int]], max_bytes: int) -> None:
 def format_files(files: list[ContextFile]) -> str:
     """The context block the features put before the user's request."""
     return "\n\n".join(f"File: {f.path}\n```\n{f.text}\n```" for f in files)
-
-
-def check_context_window(files: list[ContextFile], other_text: str, context_window: int | None) -> None:
-    """Refuse a request that cannot fit, naming the largest files."""
-    if not context_window:
-        return
-    total = estimate_tokens(other_text) + sum(estimate_tokens(f.text) for f in files)
-    if total <= context_window:
-        return
-    largest = sorted(files, key=lambda f: len(f.text), reverse=True)[:3]
-    names = ", ".join(f"{f.path} (~{estimate_tokens(f.text)} tokens)" for f in largest)
-    raise ByokError(
-        ErrorCode.CONTEXT_TOO_LARGE,
-        f"About {total} tokens, over the model's {context_window}-token context window",
-        cause=f"The largest files: {names}" if names else "The messages alone are too long",
-        fix="Send fewer files (@Files, not @Codebase, when you know the location)",
-        estimatedTokens=total,
-    )

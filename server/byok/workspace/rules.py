@@ -22,6 +22,9 @@ from byok.workspace.ignore import git_files
 from byok.workspace.jail import FileJail
 from byok.workspace.rule_syntax import always, glob_matches, parse_front_matter
 
+_CONFIG_DIR_RULES = frozenset({".md", ".mdc", ".txt"})
+"""What `rules.extraFiles` may name in byok's config dir (a workspace setting may name them)."""
+
 USER_RULES = "rules.md"
 """The user's own rules for every workspace, in byok's config dir."""
 MAX_FOLDER_FILES = 100
@@ -276,6 +279,9 @@ class RulesReader:
                     name, "rules.extraFiles may only name files inside the workspace or byok's config dir"
                 )
                 continue
+            if home not in roots and real.suffix.lower() not in _CONFIG_DIR_RULES:
+                found.refuse(name, "in byok's config dir only rules files (.md, .mdc, .txt) may be named")
+                continue  # never settings.json: it may hold MCP tokens typed in literally
             if not named.is_file():
                 found.refuse(name, "no such file")
                 continue

@@ -21,8 +21,21 @@ KEYRING_SERVICE = "byok-mcp"
 """Keychain service of `${keyring:NAME}` secrets (user = NAME): `keyring set byok-mcp NAME` stores one."""
 
 
-def approval_key(settings: McpServerSettings) -> str:
-    """`mcp-start:<sha256>` of what the user approves: command, args, env names and cwd, or the URL."""
+def working_directory(settings: McpServerSettings, root: Path | None) -> str:
+    """The absolute folder a stdio server starts in: its `cwd` (a relative one inside the workspace root),
+    else byok's own. Part of what the user approves: `node server.js` runs a different file in each folder."""
+    if settings.cwd:
+        cwd = Path(settings.cwd).expanduser()
+        if not cwd.is_absolute():
+            cwd = (root or Path.cwd()) / cwd
+    else:
+        cwd = Path.cwd()
+    return os.path.normpath(cwd)
+
+
+def approval_key(settings: McpServerSettings, root: Path | None) -> str:
+    """`mcp-start:<sha256>` of what the user approves: command, args, env names and the folder it starts
+    in, or the URL."""
     if settings.url is not None:
         what: dict[str, object] = {"url": settings.url}
     else:
@@ -30,25 +43,24 @@ def approval_key(settings: McpServerSettings) -> str:
             "command": settings.command,
             "args": settings.args,
             "env": sorted(settings.env),
-            "cwd": settings.cwd,
+            "cwd": working_directory(settings, root),
         }
     return "mcp-start:" + hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
-def command_line(settings: McpServerSettings) -> str:
-    """The server's command line (or URL) as the start question shows it: escaped, env values left out."""
+def command_line(settings: McpServerSettings, root: Path | None) -> str:
+    """The server's command line (or URL) as the start question shows it: escaped, env values left out,
+    the folder it starts in spelled out."""
     if settings.url is not None:
         return display_command(settings.url)
     shown = display_command(shlex.join([settings.command or "", *settings.args]))
     if settings.env:
         shown += f" (env: {', '.join(sorted(settings.env))})"
-    if settings.cwd:
-        shown += f" (in {display_command(settings.cwd)})"
-    return shown
+    return shown + f" (in {display_command(working_directory(settings, root))})"
 
 
-def start_question(name: str, settings: McpServerSettings) -> str:
-    return f'Start MCP server "{name}": {command_line(settings)}?'
+def start_question(name: str, settings: McpServerSettings, root: Path | None) -> str:
+    return f'Start MCP server "{name}": {command_line(settings, root)}?'
 
 
 def _keyring_secret(name: str) -> str | None:

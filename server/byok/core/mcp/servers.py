@@ -125,10 +125,10 @@ class McpServers:
         for pgid in self._groups:
             kill_group(pgid)
 
-    def _is_approved(self, settings: McpServerSettings) -> bool:
+    def _is_approved(self, settings: McpServerSettings, root: Path | None) -> bool:
         from byok.core.approvals import GLOBAL_SCOPE
 
-        return self._approvals().approved(GLOBAL_SCOPE, approval_key(settings))
+        return self._approvals().approved(GLOBAL_SCOPE, approval_key(settings, root))
 
     def start_in_background(self, choose: Chooser | None, root: Path | None) -> None:
         """`start` without waiting for it (`mcp.startOnLaunch`); the task is held until it ends."""
@@ -158,7 +158,7 @@ class McpServers:
         secret references cannot be resolved (logged)."""
         from byok.core.approvals import GLOBAL_SCOPE
 
-        key = approval_key(settings)
+        key = approval_key(settings, root)
         if key in self._refused:
             return None
         if name in self.handed_over:
@@ -166,8 +166,10 @@ class McpServers:
                 name, settings, literal_launch(settings, root)
             )
             return connection
-        if not await asyncio.to_thread(self._is_approved, settings):
-            answer = await choose(start_question(name, settings), (START, DONT_START)) if choose else None
+        if not await asyncio.to_thread(self._is_approved, settings, root):
+            answer = (
+                await choose(start_question(name, settings, root), (START, DONT_START)) if choose else None
+            )
             if answer != START:
                 if answer is not None:
                     self._refused.add(key)
@@ -251,7 +253,14 @@ class McpServers:
             )
         return connection
 
-    def status(self) -> list[dict[str, Any]]:
+    def identity(self, server: str, root: Path | None) -> str:
+        """A short hash of what the server named `server` is (command line and folder, or URL): an approval
+        given to one server never carries over to another that takes its name."""
+        settings = self.settings.servers.get(server)
+        key = approval_key(settings, root) if settings is not None else f"unknown:{server}"
+        return key.removeprefix("mcp-start:")[:16]
+
+    def status(self, root: Path | None) -> list[dict[str, Any]]:
         """Each configured server: transport, state, tools, resources and the last error."""
         servers = []
         for name, settings in self.settings.servers.items():
@@ -271,7 +280,7 @@ class McpServers:
                     state = "disabled"
                 elif name in self._unresolved:
                     state, entry["error"] = "failed", self._unresolved[name]
-                elif approval_key(settings) in self._refused or not self._is_approved(settings):
+                elif approval_key(settings, root) in self._refused or not self._is_approved(settings, root):
                     state = "not approved"
                 else:
                     state = "stopped"

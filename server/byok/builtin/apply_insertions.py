@@ -1,0 +1,100 @@
+"""The built-in Apply model's guard against lookalike insertions placed as replacements.
+
+A chat model that adds a new definition shows it with a little context: the tail of the definition before
+it, or the head of the one after. When the new definition is a near-copy of an existing one, its body
+aligns with that one, and the placement would overwrite (or delete) original definitions the snippet never
+mentions. Such a placement is re-done from the context lines alone, with the new definition inserted
+beside them; when the context cannot place it, the segment is left unresolved rather than guessed.
+"""
+
+from __future__ import annotations
+
+from byok.builtin.apply_lines import block_end, definition_name, indent_width
+from byok.builtin.apply_planner import Placement, Planner, Segment
+
+
+def drops_definitions(planner: Planner, place: Placement) -> bool:
+    """Whether the placement brings a definition the original lacks while removing, unmatched, an original
+    definition the segment does not name."""
+    names = {name for line in place.lines if (name := definition_name(line)) is not None}
+    if not any(not _defines(planner, name) for name in names):
+        return False
+    matched = {j for _, j in place.pairs}
+    dropped = any(
+        j not in matched
+        and (name := definition_name(planner.lines[j])) is not None
+        and name not in names
+        and _defines(planner, name)
+        for j in range(place.start, place.end)
+    )
+    return dropped or _copies_body(planner, place, names)
+
+
+def _copies_body(planner: Planner, place: Placement, names: set[str]) -> bool:
+    """Whether a new definition's unmatched header comes with body lines matched inside an original
+    definition of another name: a near-copy of that definition, not an edit of it."""
+    matched = dict(place.pairs)
+    for head, line in enumerate(place.lines):
+        name = definition_name(line)
+        if name is None or head in matched or _defines(planner, name):
+            continue
+        last = block_end(place.lines, head) or head
+        body = sorted(j for i, j in place.pairs if head < i <= last)
+        if not body:
+            continue
+        width = indent_width(line)
+        for j in range(body[0] - 1, max(-1, body[0] - 2000), -1):
+            text = planner.lines[j]
+            if text.strip() not in ("", "{") and indent_width(text) <= width:
+                owner = definition_name(text)
+                if owner is not None and owner not in names:
+                    return True
+                break
+    return False
+
+
+def insertion_by_context(planner: Planner, seg: Segment, lo: int) -> Placement | None:
+    """Place the segment's new definition beside the context lines around it, placed on their own."""
+    lines = seg.lines
+    head = next(
+        (
+            i
+            for i, line in enumerate(lines)
+            if (name := definition_name(line)) is not None and not _defines(planner, name)
+        ),
+        None,
+    )
+    if head is None:
+        return None
+    last = block_end(lines, head) or head
+    before = _trim(lines[:head])
+    after_start = last + 1
+    while after_start < len(lines) and not lines[after_start].strip():
+        after_start += 1
+    after = lines[after_start:]
+    if before:
+        found = planner.locate(before, lo, None)
+        if isinstance(found, Placement) and found.start >= lo:
+            rest = [found.shift(line) for line in lines[len(before) :]]
+            return Placement(
+                found.start, found.end, found.lines + rest, found.pairs, found.shift, found.score
+            )
+    if after and any(line.strip() for line in after):
+        found = planner.locate(after, lo, None)
+        if isinstance(found, Placement) and found.start >= lo:
+            new = [found.shift(line) for line in lines[:after_start]]
+            pairs = [(i + after_start, j) for i, j in found.pairs]
+            return Placement(found.start, found.end, new + found.lines, pairs, found.shift, found.score)
+    return None
+
+
+def _trim(lines: list[str]) -> list[str]:
+    end = len(lines)
+    while end and not lines[end - 1].strip():
+        end -= 1
+    return lines[:end]
+
+
+def _defines(planner: Planner, name: str) -> bool:
+    """Whether some original line defines `name`."""
+    return any(name in line and definition_name(line) == name for line in planner.lines)
