@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -42,6 +43,10 @@ def test_importing_and_creating_the_server_loads_nothing_heavy() -> None:
 
 
 def test_loading_the_handlers_gives_every_declared_command_its_handler() -> None:
-    server = create_server()
-    server.load_handlers()
-    assert set(server._handlers) == set(Command)
+    async def load() -> set[Command]:
+        server = create_server()
+        server.load_handlers()  # on the loop, as the server does (it starts model discovery)
+        await server.close_backend()
+        return set(server._handlers)
+
+    assert asyncio.run(load()) == set(Command)
