@@ -12,6 +12,8 @@ export interface Answer {
   footer: string;
   codeBlocks: CodeBlock[];
   files?: string[];
+  /** Composer/agent: the checkpoint of the files before the run (Restore passes it to byok.ui.restoreCheckpoint). */
+  checkpoint?: string;
   error?: { cause: string; fix?: string; code?: string };
 }
 

@@ -8,20 +8,21 @@ import {
   type ServerOptions,
   type WorkspaceEdit,
 } from 'vscode-languageclient/node';
-import { ChatViewProvider, chatAnswer, describeUsage, type Answer, type ChatBackend, type ChatMode } from './chat';
+import { registerModalAsks } from './asks';
+import { ChatViewProvider, chatAnswer, type Answer, type ChatBackend, type ChatMode } from './chat';
+import { Checkpoints } from './checkpoints';
+import { McpServers } from './mcp';
 import {
   Command,
   Notification,
-  type AgentResult,
+  UiCommand,
   type BindKeyResult,
   type CodeBlock,
-  type ComposerResult,
   type ChatResult,
   type CommandId,
   type Delta,
   type DeleteKeyResult,
   type EditResult,
-  type FileChange,
   type ModelEntry,
   type SetKeyResult,
   type StoredKey,
@@ -29,6 +30,8 @@ import {
   type UsageResult,
   type VerifyKeyResult,
 } from './protocol';
+import { EditReview } from './review';
+import { Runs } from './runs';
 import {
   BUILTIN_PROVIDERS,
   byokSettings,
@@ -44,6 +47,7 @@ let output: vscode.OutputChannel;
 let statusItem: vscode.StatusBarItem;
 const streams = new Map<string, (delta: Delta) => void>();
 let lastEditor: vscode.TextEditor | undefined;
+const review = new EditReview();
 
 /** The editor a command acts on: the active one, else the last one used (a webview may have focus). */
 function targetEditor(): vscode.TextEditor | undefined {
@@ -95,6 +99,8 @@ async function startClient(): Promise<void> {
   };
   client = new LanguageClient('byok', 'byok', serverOptions, clientOptions);
   client.registerProposedFeatures(); // textDocument/inlineCompletion: Tab ghost text from the built-in model
+  registerModalAsks(client);
+  review.register(client);
   client.onNotification(Notification.stream, (p: StreamParams) => {
     if (p.streamId !== undefined && p.delta !== undefined) {
       streams.get(p.streamId)?.(p.delta);
@@ -283,37 +289,21 @@ function contextFiles(): string[] {
   return uri?.scheme === 'file' ? [uri.toString()] : [];
 }
 
-function describeFiles(files: FileChange[] | undefined, applied: boolean | undefined): string[] {
-  const verdict = applied === false ? ' (not applied)' : '';
-  return (files ?? []).map((f) => `${f.action ?? 'modify'} ${f.path}${verdict}`);
-}
+/** Composer and agent runs, their edits reviewed through VS Code (see runs.ts). */
+const runs = new Runs(execStreaming, review);
 
-/** Ask → byok.chat; Edit → byok.composer (its edit applied through VS Code); Agent → byok.agent. */
+/** Ask → byok.chat; Edit → byok.composer; Agent → byok.agent (both reviewed through VS Code, see runs.ts). */
 async function runChat(mode: ChatMode, request: { messages: { role: string; content: string }[]; model?: string },
   token: vscode.CancellationToken, onDelta: (delta: Delta) => void): Promise<Answer> {
   const files = contextFiles();
-  const model = request.model ? { model: request.model } : {};
   const prompt = request.messages[request.messages.length - 1].content;
   try {
     if (mode === 'ask') {
       return chatAnswer(await execStreaming<ChatResult>(Command.chat,
-        { messages: request.messages, files, ...model }, token, onDelta));
+        { messages: request.messages, files, ...(request.model ? { model: request.model } : {}) }, token, onDelta));
     }
-    if (mode === 'edit') {
-      const res = await execStreaming<ComposerResult>(Command.composer,
-        { instruction: prompt, files, apply: false, ...model }, token, onDelta);
-      let applied = false;
-      if (res.edit) {
-        await applyEdit(res.edit);
-        applied = true;
-      }
-      return { text: res.text, reasoning: res.reasoning, footer: describeUsage(res.model, res.usage),
-        codeBlocks: [], files: describeFiles(res.files, res.edit ? applied : undefined) };
-    }
-    const res = await execStreaming<AgentResult>(Command.agent, { task: prompt, files, ...model }, token, onDelta);
-    const steps = (res.steps ?? []).flatMap((s) => (s.toolCalls ?? []).map((c) => `${c.name}`));
-    return { text: res.summary, footer: describeUsage(res.model, res.usage), codeBlocks: [],
-      files: [...steps.map((name) => `tool: ${name}`), ...describeFiles(res.files, res.applied)] };
+    const run = { prompt, files, model: request.model };
+    return await (mode === 'edit' ? runs.composer(run, token, onDelta) : runs.agent(run, token, onDelta));
   } finally {
     void refreshStatus();
   }
@@ -342,7 +332,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push(output, statusItem, vscode.window.onDidChangeActiveTextEditor((e) => {
     lastEditor = e ?? lastEditor;
   }));
-  const commands: Record<string, (...args: unknown[]) => Promise<void>> = {
+  const checkpoints = new Checkpoints(exec, review);
+  const mcpServers = new McpServers(exec);
+  context.subscriptions.push(mcpServers.register());
+  const commands: Record<string, (...args: unknown[]) => Promise<unknown>> = {
     'byok.ui.setKey': setKey,
     'byok.ui.verifyKey': verifyKey,
     'byok.ui.bindKey': bindKey,
@@ -354,6 +347,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     'byok.ui.inlineEdit': inlineEdit,
     'byok.ui.apply': (code?: unknown) => applyCode(typeof code === 'string' ? { language: '', code } : undefined),
     'byok.ui.usage': showUsage,
+    [UiCommand.restoreCheckpoint]: (id?: unknown) => checkpoints.restoreCommand(id),
+    [UiCommand.mcpServers]: () => mcpServers.show(),
     'byok.ui.restart': async () => {
       if (client?.isRunning()) {
         await client.restart();
@@ -368,11 +363,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   for (const [id, fn] of Object.entries(commands)) {
     context.subscriptions.push(vscode.commands.registerCommand(id, async (...args: unknown[]) => {
       try {
-        await fn(...args);
+        return await fn(...args); // a result (a restore's report) goes back to executeCommand's caller
       } catch (err) {
         if (!isCancellation(err)) {
           void vscode.window.showErrorMessage(`byok: ${describeError(err)}`);
         }
+        return undefined;
       }
     }));
   }

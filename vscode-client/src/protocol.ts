@@ -26,6 +26,14 @@ export const Command = {
 } as const;
 export type CommandId = (typeof Command)[keyof typeof Command];
 
+/** The extension's own commands (contributed in package.json) that other parts of the client run by id. */
+export const UiCommand = {
+  restoreCheckpoint: 'byok.ui.restoreCheckpoint',
+  mcpServers: 'byok.ui.mcpServers',
+  showLogs: 'byok.ui.showLogs',
+  restart: 'byok.ui.restart',
+} as const;
+
 /** Server-to-client notifications. */
 export const Notification = {
   stream: 'byok/stream',
@@ -95,14 +103,16 @@ export interface ComposerResult {
   model?: string;
   usage?: Usage;
   applied?: boolean;
-  checkpoint?: unknown;
+  /** The checkpoint recorded before the edit (null: nothing changed, or the store could not be written). */
+  checkpoint?: string | null;
 }
 
 export interface ToolCall {
   name: string;
   arguments?: unknown;
+  /** False when the tool failed (its result then says why). */
+  ok?: boolean;
   result?: unknown;
-  error?: unknown;
 }
 
 export interface AgentResult {
@@ -112,6 +122,7 @@ export interface AgentResult {
   edits?: WorkspaceEdit;
   files?: FileChange[];
   applied?: boolean;
+  checkpoint?: string | null;
   model?: string;
   usage?: Usage;
   error?: ErrorData;
@@ -167,4 +178,40 @@ export interface ErrorData {
   message?: string;
   cause?: string;
   fix?: string;
+}
+
+/** `composer.review` / `agent.review`: `preview` opens VS Code's refactor preview before anything lands. */
+export type ReviewMode = 'apply' | 'preview';
+
+/** A `byok.checkpoints` entry (newest first). */
+export interface CheckpointEntry {
+  id: string;
+  createdAt: string;
+  feature: 'agent' | 'composer' | 'restore';
+  summary: string;
+  files: string[];
+}
+
+/** `byok.restoreCheckpoint`: each file's fate, and the checkpoint of the state before the restore. */
+export interface RestoreResult {
+  edit?: WorkspaceEdit;
+  files: { path: string; action: 'restore' | 'create' | 'delete' | 'unchanged' | 'skipped'; changedSince: boolean;
+    reason?: string }[];
+  checkpoint: string | null;
+  applied?: boolean;
+}
+
+/** A `byok.mcpStatus` server. */
+export interface McpServerStatus {
+  name: string;
+  transport: 'stdio' | 'http' | 'sse' | 'unknown';
+  state: 'running' | 'starting' | 'failed' | 'stopped' | 'disabled' | 'not approved' | 'found';
+  tools: { name: string; description?: string }[];
+  resources: { uri: string; name?: string }[];
+  error?: string;
+  source?: string;
+}
+
+export interface McpStatusResult {
+  servers: McpServerStatus[];
 }
