@@ -104,6 +104,9 @@ class OpenBlock:
     shift: Shift
 
 
+_OPENERS = frozenset(("{", "(", "[", "do", "then", "begin"))
+"""Lines that only open a block whose header is the line above."""
+
 _FAR_GAP = 10
 """Original lines a match may skip beyond the new lines before it: more is a lookalike elsewhere."""
 
@@ -311,7 +314,18 @@ class Planner:
         return [(i + k, j + k) for i, j, size in kept for k in range(size)]
 
     def _same_owner(self, seg: list[str], i: int, j: int) -> bool:
-        """For a closing line matched across a gap: whether it closes the same kind of block on both sides."""
+        """For a trivial line matched across a gap: a closer closes the same kind of block on both sides, a
+        lone opener (`{`) opens the block of the same header (K&R-less C puts the header on the line above)."""
+        if line_key(seg[i]) in _OPENERS:
+            mine_head = next((k for k in range(i - 1, -1, -1) if seg[k].strip()), None)
+            theirs_head = next((k for k in range(j - 1, -1, -1) if self.keys[k]), None)
+            return mine_head is None or (
+                theirs_head is not None
+                and (
+                    line_key(seg[mine_head]) == self.keys[theirs_head]
+                    or is_similar(seg[mine_head], self.lines[theirs_head])
+                )
+            )
         if not is_closer(seg[i]):
             return True
         mine = block_owner(seg, i)
