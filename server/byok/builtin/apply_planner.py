@@ -107,6 +107,11 @@ class OpenBlock:
 _OPENERS = frozenset(("{", "(", "[", "do", "then", "begin"))
 """Lines that only open a block whose header is the line above."""
 
+_RARE = 3
+"""Places a segment line may have to serve as one more anchor."""
+
+_MORE_ANCHORS = 2
+
 _FAR_GAP = 10
 """Original lines a match may skip beyond the new lines before it: more is a lookalike elsewhere."""
 
@@ -157,25 +162,17 @@ class Planner:
     def locate(self, seg: list[str], lo: int, inside: OpenBlock | None) -> Placement | str | None:
         """Best placement of `seg` at or after line `lo`; "ambiguous" on a tie; None without context."""
         keys = [line_key(line) for line in seg]
-        anchor = -1
-        spots: list[int] = []
-        for i, key in enumerate(keys):
-            if is_trivial(key):
-                continue
-            found = self.occurrences(key, lo)
-            if found and (anchor < 0 or len(found) < len(spots)):
-                anchor, spots = i, found
-        if anchor < 0:
-            return None
         found_places: dict[tuple[int, int], Placement] = {}
-        if len(spots) > 3:
-            spots = self._likely(keys, anchor, spots)
-        for spot in spots:
-            place = self._align(seg, keys, anchor, spot, lo)
-            if place is not None:
-                known = found_places.get((place.start, place.end))
-                if known is None or known.score < place.score:
-                    found_places[(place.start, place.end)] = place
+        primary, extra = self._anchors(keys, lo)
+        for pairs in (primary, extra):
+            for anchor, spot in pairs:
+                place = self._align(seg, keys, anchor, spot, lo)
+                if place is not None:
+                    known = found_places.get((place.start, place.end))
+                    if known is None or known.score < place.score:
+                        found_places[(place.start, place.end)] = place
+            if any(place.score > 1 for place in found_places.values()):
+                break
         if not found_places:
             return None
 
@@ -187,6 +184,30 @@ class Planner:
         if len(ranked) > 1 and rank(ranked[0]) == rank(ranked[1]):
             return None if ranked[0].score <= 1 else "ambiguous"
         return ranked[0]
+
+    def _anchors(self, keys: list[str], lo: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """(segment line, original line) pairs to align through: every place of the rarest segment line;
+        then, for when those places hold that line alone (a lookalike the rest does not follow), the
+        places of up to two more rare lines."""
+        ranked = sorted(
+            (len(found), i, found)
+            for i, key in enumerate(keys)
+            if not is_trivial(key) and (found := self.occurrences(key, lo))
+        )
+        if not ranked:
+            return [], []
+        count, anchor, spots = ranked[0]
+        if count > 3:
+            return [(anchor, spot) for spot in self._likely(keys, anchor, spots)], []
+        pairs: list[tuple[int, int]] = []
+        seen = {keys[anchor]}
+        for count, i, found in ranked[1:]:
+            if count > _RARE or len(seen) > _MORE_ANCHORS:
+                break
+            if keys[i] not in seen:
+                seen.add(keys[i])
+                pairs.extend((i, spot) for spot in found)
+        return [(anchor, spot) for spot in spots], pairs
 
     def _align(self, seg: list[str], keys: list[str], anchor: int, spot: int, lo: int) -> Placement | None:
         m, n = len(seg), len(self.lines)
