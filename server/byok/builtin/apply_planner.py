@@ -263,9 +263,12 @@ class Planner:
             if before >= lo and any(is_similar(new[k], self.lines[before]) for k in (0, first_seg - 1)):
                 start = before
                 head = first_seg - 1  # the lines before an edited line: the original's lines before it?
-                if is_similar(new[head], self.lines[before]) and start - head >= lo:
-                    if all(line_key(new[k]) == self.keys[start - head + k] for k in range(head)):
-                        start -= head
+                if (
+                    is_similar(new[head], self.lines[before])
+                    and start - head >= lo
+                    and all(line_key(new[k]) == self.keys[start - head + k] for k in range(head))
+                ):
+                    start -= head
         if last_seg < m - 1:
             after = end
             while after < n and not self.lines[after].strip():
@@ -273,9 +276,12 @@ class Planner:
             if after < n and any(is_similar(new[k], self.lines[after]) for k in (m - 1, last_seg + 1)):
                 end = after + 1
                 rest = m - 2 - last_seg  # the lines after an edited line: the original's lines after it?
-                if is_similar(new[last_seg + 1], self.lines[after]) and end + rest <= n:
-                    if all(line_key(new[last_seg + 2 + k]) == self.keys[end + k] for k in range(rest)):
-                        end += rest
+                if (
+                    is_similar(new[last_seg + 1], self.lines[after])
+                    and end + rest <= n
+                    and all(line_key(new[last_seg + 2 + k]) == self.keys[end + k] for k in range(rest))
+                ):
+                    end += rest
         return Placement(start, end, new, pairs, shift, self._score(pairs, keys))
 
     def exact_keys(self, lo: int, hi: int) -> dict[int, str]:
