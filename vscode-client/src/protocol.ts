@@ -103,29 +103,41 @@ export interface ComposerResult {
   model?: string;
   usage?: Usage;
   applied?: boolean;
-  /** The checkpoint recorded before the edit (null: nothing changed, or the store could not be written). */
+  /** The checkpoint id `byok.restoreCheckpoint` takes; null when nothing changed. */
   checkpoint?: string | null;
 }
 
+/** One tool call of an agent step: arguments cut to 200 characters, the result to 500 (redacted). */
 export interface ToolCall {
   name: string;
-  arguments?: unknown;
-  /** False when the tool failed (its result then says why). */
+  arguments?: Record<string, unknown>;
   ok?: boolean;
-  result?: unknown;
+  result?: string;
+}
+
+export interface AgentStep {
+  step: number;
+  text: string;
+  reasoning?: string;
+  toolCalls?: ToolCall[];
 }
 
 export interface AgentResult {
   summary: string;
-  steps?: { step: number; text: string; reasoning?: string; toolCalls?: ToolCall[] }[];
+  steps?: AgentStep[];
   stopReason?: string;
   edits?: WorkspaceEdit;
   files?: FileChange[];
-  applied?: boolean;
+  applied?: boolean | null;
   checkpoint?: string | null;
   model?: string;
   usage?: Usage;
   error?: ErrorData;
+}
+
+/** A `files` entry naming resource `uri` of MCP server `server` (see protocol.md, MCP servers: Resources). */
+export function mcpResourceEntry(server: string, uri: string): string {
+  return `mcp://${server}/${encodeURIComponent(uri)}`;
 }
 
 export interface StoredKey {

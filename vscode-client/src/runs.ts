@@ -5,18 +5,9 @@
  * touched and what became of it, plus the checkpoint the chat view's Restore button restores.
  */
 import * as vscode from 'vscode';
-import { describeUsage, type Answer } from './chat';
-import {
-  Command,
-  type AgentResult,
-  type CommandId,
-  type ComposerResult,
-  type Delta,
-  type FileChange,
-  type ReviewMode,
-  type ToolCall,
-} from './protocol';
-import { describeOutcomes, type EditOutcome, type EditReview } from './review';
+import { agentAnswer, composerAnswer, type Answer, type FileLine } from './answers';
+import { Command, type AgentResult, type CommandId, type ComposerResult, type Delta, type ReviewMode } from './protocol';
+import type { EditOutcome, EditReview } from './review';
 
 /** Run a streaming server command (extension.ts's execStreaming). */
 export type StreamingExec = <T>(command: CommandId, args: object, token: vscode.CancellationToken,
@@ -34,22 +25,10 @@ export function reviewMode(feature: 'composer' | 'agent'): ReviewMode {
   return setting === 'apply' ? 'apply' : 'preview';
 }
 
-/** The files of a result when no edit reached the editor (nothing changed, or the run stopped first). */
-function describeFiles(files: FileChange[] | undefined, applied: boolean | undefined): string[] {
-  const verdict = applied === false ? ' — not applied' : '';
-  return (files ?? []).map((f) => `${f.action ?? 'modify'} ${f.path}${verdict}`);
-}
-
-function fileLines(outcomes: EditOutcome[], files: FileChange[] | undefined, applied: boolean | undefined): string[] {
-  return outcomes.length ? describeOutcomes(outcomes) : describeFiles(files, applied);
-}
-
-/** "run_command `pytest -q`", "read_file src/app.py": one line per tool call. */
-export function describeToolCall(call: ToolCall): string {
-  const args = (call.arguments ?? {}) as Record<string, unknown>;
-  const first = ['command', 'path', 'query', 'pattern'].map((k) => args[k]).find((v) => typeof v === 'string');
-  const what = typeof first === 'string' ? (call.name === 'run_command' ? ` \`${first}\`` : ` ${first}`) : '';
-  return `${call.name}${what}${call.ok === false ? ' — failed' : ''}`;
+/** The answer's file lines with what VS Code did to each (when an edit reached it), else the result's own. */
+function withOutcomes(answer: Answer, outcomes: EditOutcome[]): Answer {
+  const files: FileLine[] = outcomes.flatMap((o) => o.files.map((f) => ({ path: f.path, action: f.action, outcome: f.outcome })));
+  return files.length ? { ...answer, files } : answer;
 }
 
 export class Runs {
@@ -61,12 +40,7 @@ export class Runs {
       instruction: request.prompt, files: request.files, apply: true, review: reviewMode('composer'),
       ...(request.model ? { model: request.model } : {}),
     }, token, onDelta));
-    const refused = (res.refused ?? []).map((r) => `refused ${r.path}: ${r.reason}`);
-    return {
-      text: res.text, reasoning: res.reasoning, footer: describeUsage(res.model, res.usage), codeBlocks: [],
-      files: [...fileLines(outcomes, res.files, res.applied), ...refused],
-      checkpoint: res.checkpoint ?? undefined,
-    };
+    return withOutcomes(composerAnswer(res, res.applied ?? undefined), outcomes);
   }
 
   /** Agent: tool calls (asked about in modal dialogs), its edits sent to the editor at the end. */
@@ -75,11 +49,6 @@ export class Runs {
       task: request.prompt, files: request.files, review: reviewMode('agent'),
       ...(request.model ? { model: request.model } : {}),
     }, token, onDelta));
-    const steps = (res.steps ?? []).flatMap((s) => (s.toolCalls ?? []).map((c) => `tool: ${describeToolCall(c)}`));
-    return {
-      text: res.summary, footer: describeUsage(res.model, res.usage), codeBlocks: [],
-      files: [...steps, ...fileLines(outcomes, res.files, res.applied)],
-      checkpoint: res.checkpoint ?? undefined,
-    };
+    return withOutcomes(agentAnswer(res), outcomes);
   }
 }

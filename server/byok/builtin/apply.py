@@ -260,6 +260,9 @@ def _contextless(
     lines = planner.lines
     if inside is not None:
         shifted = [inside.shift(line) for line in seg.lines]
+        last = len(shifted)
+        if lo <= inside.end + 1 - last and shifted == lines[inside.end + 1 - last : inside.end + 1]:
+            return Placement(inside.end + 1 - last, inside.end + 1, shifted, [], inside.shift, 0)  # its end
         closer = is_closer(lines[inside.end])
         at = max(inside.end if closer else inside.end + 1, lo)
         tail = next((line for line in reversed(shifted) if line.strip()), "")
