@@ -63,6 +63,8 @@ def test_vscode_chat_view(env_ready: dict[str, Any], tmp_path: Path, screenshots
     with FakeOpenAI(key=KEY, scripts=SCRIPTS) as fake:
         settings = base_settings([str(byok_server())], fake.base_url)
         settings["byok.models"].append({"id": "fake-broken", "provider": BAD_PROVIDER, "model": "fake-model"})
+        # the edit lands at once here; the refactor preview (VS Code's default) is test_vscode_agent.py's
+        settings["byok.composer"] = {"review": "apply"}
         with CodeServer(
             env_ready["cache"], env_ready["vsix"], tmp_path, settings, server_env(tmp_path)
         ) as code:
@@ -125,7 +127,7 @@ def test_vscode_chat_view(env_ready: dict[str, Any], tmp_path: Path, screenshots
     assert error["cause"], error
     assert "Set API Key" in error["buttons"] and "Show Logs" in error["buttons"], error
     composer = result["composer"]
-    assert composer["files"] == ["modify calc.py"], composer
+    assert composer["files"] == ["modify calc.py — applied"], composer
     assert composer["applied"] == "VS Code applied the edit."
     assert composer["restore"] == 1
     assert_no_key_in_logs(tmp_path)
