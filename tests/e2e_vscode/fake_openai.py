@@ -5,7 +5,7 @@
 - `POST /v1/chat/completions` streams OpenAI SSE `data:` chunks, a usage chunk and `data: [DONE]`. What it
   answers is scripted: the first `Script` in SCRIPTS whose `match` takes the request gives the `Reply` (its
   text in chunks with short pauses so the stream is visibly incremental, optional reasoning, cached prompt
-  tokens, or a 429 before the answer). A test file adds its own scripts with `FakeOpenAI(scripts=[...])`;
+  tokens, a 429 before the answer, tool calls after it). A test file adds its own scripts with `FakeOpenAI(scripts=[...])`;
   they are tried before the shared ones:
   - an inline-edit request (its prompt contains a selected `def add(`) gets REPLACEMENT back;
   - a chat whose last user message asks for "markdown" gets MARKDOWN_ANSWER (a heading, a list, a code
@@ -57,7 +57,8 @@ class Request:
 class Reply:
     """A scripted answer: `text` streamed in `chunk`-character pieces `pause` seconds apart, after
     `reasoning` (as `reasoning_content` deltas); `cached_tokens` of the prompt reported as cache reads;
-    `rate_limited` requests answered 429 (retry-after 1 s) before it is given."""
+    `rate_limited` requests answered 429 (retry-after 1 s) before it is given; `tool_calls` (name, arguments)
+    streamed after the text, the turn then ending with `finish_reason: "tool_calls"`."""
 
     text: str
     chunk: int = 16
@@ -65,6 +66,7 @@ class Reply:
     reasoning: str = ""
     cached_tokens: int = 0
     rate_limited: int = 0
+    tool_calls: tuple[tuple[str, dict[str, Any]], ...] = ()
 
     def pieces(self) -> list[str]:
         return [self.text[i : i + self.chunk] for i in range(0, len(self.text), self.chunk)] or [""]
@@ -72,10 +74,14 @@ class Reply:
 
 @dataclass
 class Script:
-    """`reply` answers every request `match` takes."""
+    """`reply` answers every request `match` takes (a function of the request: an answer built from it, such as
+    one quoting a tool's result)."""
 
     match: Callable[[Request], bool]
-    reply: Reply
+    reply: Reply | Callable[[Request], Reply]
+
+    def answer(self, request: Request) -> Reply:
+        return self.reply if isinstance(self.reply, Reply) else self.reply(request)
 
 
 def _slow(request: Request) -> bool:
@@ -182,7 +188,7 @@ class FakeOpenAI:
                     payload=payload,
                 )
                 index = next(i for i, s in enumerate(fake.scripts) if s.match(request))
-                reply = fake.scripts[index].reply
+                reply = fake.scripts[index].answer(request)
                 fake.served[index] = fake.served.get(index, 0) + 1
                 if fake.served[index] <= reply.rate_limited:
                     self._rate_limited()
@@ -204,7 +210,16 @@ class FakeOpenAI:
                     for piece in reply.pieces():
                         self._event({"choices": [{"index": 0, "delta": {"content": piece}}]}, model)
                         time.sleep(reply.pause)
-                    self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}, model)
+                    for number, (name, arguments) in enumerate(reply.tool_calls):
+                        call = {
+                            "index": number,
+                            "id": f"call_{number}",
+                            "type": "function",
+                            "function": {"name": name, "arguments": json.dumps(arguments)},
+                        }
+                        self._event({"choices": [{"index": 0, "delta": {"tool_calls": [call]}}]}, model)
+                    finish = "tool_calls" if reply.tool_calls else "stop"
+                    self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}, model)
                     usage: dict[str, Any] = {"prompt_tokens": 42, "completion_tokens": 17, "total_tokens": 59}
                     if reply.cached_tokens:
                         usage["prompt_tokens_details"] = {"cached_tokens": reply.cached_tokens}

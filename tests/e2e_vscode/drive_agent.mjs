@@ -1,0 +1,143 @@
+// Composer and agent in VS Code (test_vscode_agent.py): the MCP server start asked in a modal dialog, Composer
+// through the refactor preview, the agent's run_command asked in a modal dialog, BYOK: Restore Checkpoint, and
+// BYOK: MCP Servers.
+import fs from 'node:fs';
+import {
+  answerQuickInput, cfg, chatFrame, drive, editor, editorText, fatal, openFile, page, result, runCommand, screenshot,
+  setKeyStep, until,
+} from './drive_lib.mjs';
+
+let frame;
+
+/** The modal dialog's title and detail once it shows `re`. */
+async function modal(re, timeoutMs = 30000) {
+  const box = page.locator('.monaco-dialog-box');
+  return until(`a modal dialog matching ${re}`, async () => {
+    if (!(await box.count())) return undefined;
+    const title = (await box.locator('.dialog-message-text').textContent() ?? '').trim();
+    const detail = await box.locator('.dialog-message-detail').count()
+      ? (await box.locator('.dialog-message-detail').textContent()).trim() : '';
+    return re.test(title) ? { title, detail } : undefined;
+  }, timeoutMs, 200);
+}
+
+async function clickModal(label) {
+  await page.locator('.monaco-dialog-box .dialog-buttons .monaco-button', { hasText: label }).first().click();
+  await page.locator('.monaco-dialog-box').waitFor({ state: 'detached', timeout: 10000 });
+}
+
+/** Send `prompt` in the chat view; the answer's locator once its footer shows. */
+async function send(prompt, onWait) {
+  const before = await frame.locator('.msg.assistant').count();
+  await frame.locator('#input').fill(prompt);
+  await frame.locator('#send').click();
+  await until(`the answer to "${prompt}"`, async () => {
+    if (onWait && await onWait()) return false;
+    if ((await frame.locator('.msg.assistant').count()) <= before) return false;
+    const status = (await frame.locator('.msg.status').last().textContent()).trim();
+    if (status === 'error') throw fatal(`failed: ${await frame.locator('.msg.assistant').last().textContent()}`);
+    return status !== '…';
+  }, 60000, 200);
+  return frame.locator('.msg.assistant').last();
+}
+
+const readOrNull = (file) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : null);
+
+await drive(async () => {
+  // mcp.startOnLaunch: the server's first start is asked about, modally
+  const start = await modal(/Start MCP server/, 40000);
+  result.mcpStart = `${start.title}\n${start.detail}`;
+  await screenshot('mcp-start-modal');
+  await clickModal('Start');
+
+  await setKeyStep();
+  await openFile(cfg.file, 'def add(');
+
+  // Composer (Edit mode) with review "preview": VS Code's refactor preview, Apply
+  await runCommand('BYOK: Composer');
+  frame = await chatFrame();
+  await frame.locator('#input').fill(cfg.composePrompt);
+  await frame.locator('#send').click();
+  const preview = page.locator('.bulk-edit-panel');
+  await preview.waitFor({ state: 'visible', timeout: 60000 });
+  await until('both files in the refactor preview', async () => {
+    const text = await preview.innerText();
+    return text.includes('calc.py') && text.includes('NOTES.md');
+  });
+  await page.waitForTimeout(500);
+  await screenshot('composer-refactor-preview');
+  await preview.locator('.monaco-button', { hasText: 'Apply' }).first().click();
+  const composed = frame.locator('.msg.assistant').last();
+  await until('the composer answer', async () => (await composed.locator('.files li').count()) === 2, 30000);
+  result.composerFiles = await composed.locator('.files li').allTextContents();
+  result.composerApplied = await composed.locator('.applied').textContent();
+  await until('the composed text in the editor', async () => (await editorText(editor())).includes(cfg.expectComposed));
+  await runCommand('File: Save All');
+  await until('the files saved', () => readOrNull(cfg.file)?.includes(cfg.expectComposed) && readOrNull(cfg.notes));
+  result.calcAfterComposer = readOrNull(cfg.file);
+  result.notesAfterComposer = readOrNull(cfg.notes);
+  await screenshot('composer-applied-saved');
+
+  // Agent: run_command asks in a modal dialog; Allow once runs it; the output reaches the answer
+  await runCommand('BYOK: Agent');
+  frame = await chatFrame();
+  let asked;
+  const answer = await send(cfg.agentPrompt, async () => {
+    if (asked) return false;
+    const box = page.locator('.monaco-dialog-box');
+    if (!(await box.count())) return false;
+    asked = await modal(/wants to run a command/, 1000);
+    await screenshot('agent-run-command-modal');
+    await clickModal('Allow once');
+    return true;
+  });
+  if (!asked) throw new Error('the agent ran the command without asking');
+  result.agentAsk = asked.title;
+  result.agentAskDetail = asked.detail;
+  result.agentAnswer = await answer.textContent();
+  await answer.locator('details.tool').first().evaluate((d) => { d.open = true; });
+  result.agentTools = await answer.locator('details.tool summary').allTextContents();
+  await screenshot('agent-result');
+
+  // BYOK: Restore Checkpoint: the composer's checkpoint from the quick pick, confirmed in a modal dialog
+  await runCommand('BYOK: Restore Checkpoint');
+  const rows = page.locator('.quick-input-widget .monaco-list-row');
+  await rows.first().waitFor({ state: 'visible' });
+  await page.waitForTimeout(300);
+  result.checkpointPick = await rows.allInnerTexts();
+  await screenshot('restore-checkpoint-pick');
+  await page.keyboard.press('Enter');
+  const confirm = await modal(/^Restore/);
+  result.restoreConfirm = `${confirm.title}\n${confirm.detail}`;
+  await screenshot('restore-checkpoint-confirm');
+  await clickModal('Restore');
+  const toast = page.locator('.notifications-toasts .notification-list-item-message', { hasText: 'restored' }).first();
+  await toast.waitFor({ state: 'visible', timeout: 30000 });
+  result.restored = await toast.textContent();
+  await until('calc.py back in the editor', async () => (await editorText(editor())).includes('def add(a, b):'));
+  await runCommand('File: Save All');
+  await until('the files back on disk', () => readOrNull(cfg.file)?.includes('def add(a, b):') && !fs.existsSync(cfg.notes));
+  await screenshot('restore-checkpoint-restored');
+
+  // BYOK: MCP Servers: the running server with its tools; its tools in a read-only document
+  await page.keyboard.press('Escape');
+  await runCommand('BYOK: MCP Servers');
+  const serverRow = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'time' }).first();
+  await serverRow.waitFor({ state: 'visible' });
+  await until('the time server running', async () => /running/.test(await serverRow.innerText()) || (await (async () => {
+    await page.keyboard.press('Escape');
+    await runCommand('BYOK: MCP Servers');
+    await serverRow.waitFor({ state: 'visible' });
+    return false;
+  })()), 30000, 1000);
+  result.mcpRows = await page.locator('.quick-input-widget .monaco-list-row').allInnerTexts();
+  await screenshot('mcp-servers');
+  await serverRow.click();
+  await answerQuickInput('Show tools');
+  await page.keyboard.press('Enter');
+  result.mcpDocument = await until('the MCP servers document', async () => {
+    const text = await editorText(editor());
+    return text.includes('get_current_time') ? text : undefined;
+  });
+  await screenshot('mcp-servers-document');
+});

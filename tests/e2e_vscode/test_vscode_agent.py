@@ -1,0 +1,130 @@
+"""End to end: composer and agent in a real VS Code (code-server + Chromium, see harness.py and drive_agent.mjs).
+
+A real MCP server (mcp-server-time, from tests/mcp_servers/setup.sh) configured with `startOnLaunch` asks to
+start in a modal dialog (Start); Composer in the chat view with `review: "preview"` (VS Code's default here)
+opens the refactor preview, Apply lands both files in the editor and the answer lists each file's outcome;
+saved, they are on disk; the agent's `run_command` asks in a modal dialog, Allow once runs it and its output
+reaches the answer; `BYOK: Restore Checkpoint` (quick pick, modal confirmation) puts the files back; `BYOK: MCP
+Servers` shows the running server with its tools. Screenshots of each step go to a temp dir (printed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e_vscode.fake_openai import FakeOpenAI, Reply, Request, Script
+from tests.e2e_vscode.harness import (
+    KEY,
+    REPO,
+    CodeServer,
+    assert_no_key_in_logs,
+    assert_screenshots,
+    base_settings,
+    byok_server,
+    drive,
+    run,
+    server_env,
+)
+
+pytestmark = pytest.mark.browser
+
+SOURCE = """def add(a, b):
+    return a + b
+"""
+COMPOSED_CALC = '''def add_numbers(a: int, b: int) -> int:
+    """Return the sum of a and b."""
+    return a + b
+'''
+COMPOSED_NOTES = "# Notes\n\n`add` is now `add_numbers`.\n"
+COMPOSED = (
+    f"FILE: calc.py\n```python\n{COMPOSED_CALC}```\n\nFILE: NOTES.md\n```markdown\n{COMPOSED_NOTES}```\n"
+)
+COMMAND = "echo agent-was-here"
+
+
+def _tool_results(request: Request) -> list[str]:
+    return [str(m.get("content", "")) for m in request.payload.get("messages", []) if m.get("role") == "tool"]
+
+
+def _agent_summary(request: Request) -> Reply:
+    return Reply(f"The command said: {_tool_results(request)[-1].strip()}")
+
+
+SCRIPTS = [
+    Script(lambda r: "rename add" in r.asked.lower(), Reply(COMPOSED)),
+    Script(lambda r: "run the check" in r.asked.lower() and bool(_tool_results(r)), _agent_summary),
+    Script(
+        lambda r: "run the check" in r.asked.lower(),
+        Reply("Running it.", tool_calls=(("run_command", {"command": COMMAND}),)),
+    ),
+]
+
+
+def _time_server() -> Path:
+    servers = run(["bash", str(REPO / "tests" / "mcp_servers" / "setup.sh")], REPO, timeout=900)
+    path = Path(servers.strip().splitlines()[-1]) / "venv" / "bin" / "mcp-server-time"
+    assert path.is_file(), path
+    return path
+
+
+def test_vscode_composer_agent_checkpoint_mcp(
+    env_ready: dict[str, Any], tmp_path: Path, screenshots: Path
+) -> None:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    calc = workspace / "calc.py"
+    calc.write_text(SOURCE)
+    notes = workspace / "NOTES.md"
+    with FakeOpenAI(key=KEY, scripts=SCRIPTS) as fake:
+        settings = base_settings([str(byok_server())], fake.base_url)
+        settings["byok.mcp"] = {"servers": {"time": {"command": str(_time_server())}}, "startOnLaunch": True}
+        with CodeServer(
+            env_ready["cache"], env_ready["vsix"], tmp_path, settings, server_env(tmp_path)
+        ) as code:
+            result = drive(
+                "drive_agent.mjs",
+                env_ready["cache"],
+                {
+                    "url": code.url,
+                    "workspace": str(workspace),
+                    "file": str(calc),
+                    "notes": str(notes),
+                    "screenshots": str(screenshots),
+                    "provider": "local",
+                    "key": KEY,
+                    "composePrompt": "Rename add to add_numbers with type hints, and write NOTES.md",
+                    "expectComposed": "def add_numbers(a: int, b: int) -> int:",
+                    "agentPrompt": "Run the check command",
+                    "command": COMMAND,
+                },
+                tmp_path,
+                timeout=420,
+            )
+        tool_posts = [r for r in fake.requests if r["method"] == "POST" and "tools" in r.get("json", {})]
+
+    assert "Start MCP server" in result["mcpStart"], result["mcpStart"]
+    assert result["composerFiles"] == ["modify calc.py — applied", "create NOTES.md — applied"], result
+    assert result["composerApplied"] == "VS Code applied the edit."
+    assert result["calcAfterComposer"] == COMPOSED_CALC
+    assert result["notesAfterComposer"] == COMPOSED_NOTES
+    assert "wants to run a command" in result["agentAsk"], result["agentAsk"]
+    assert COMMAND in result["agentAskDetail"], result["agentAskDetail"]
+    assert "agent-was-here" in result["agentAnswer"], result["agentAnswer"]
+    assert any(COMMAND in line and "exit 0" in line for line in result["agentTools"]), result["agentTools"]
+    assert any(
+        name.startswith("mcp__time__")
+        for r in tool_posts
+        for name in [t["function"]["name"] for t in r["json"]["tools"]]
+    ), "the MCP server's tools were not offered"
+    assert "Composer" in result["checkpointPick"][0], result["checkpointPick"]
+    assert "Restore 2 file(s)" in result["restoreConfirm"], result["restoreConfirm"]
+    assert "restored" in result["restored"], result["restored"]
+    assert calc.read_text() == SOURCE
+    assert not notes.exists()
+    assert any("time" in row and "running" in row for row in result["mcpRows"]), result["mcpRows"]
+    assert "get_current_time" in result["mcpDocument"], result["mcpDocument"]
+    assert_no_key_in_logs(tmp_path)
+    assert_screenshots(result)
