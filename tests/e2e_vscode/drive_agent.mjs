@@ -121,15 +121,14 @@ await drive(async () => {
 
   // BYOK: MCP Servers: the running server with its tools; its tools in a read-only document
   await page.keyboard.press('Escape');
-  await runCommand('BYOK: MCP Servers');
   const serverRow = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'time' }).first();
-  await serverRow.waitFor({ state: 'visible' });
-  await until('the time server running', async () => /running/.test(await serverRow.innerText()) || (await (async () => {
-    await page.keyboard.press('Escape');
+  await until('the time server running in BYOK: MCP Servers', async () => {
     await runCommand('BYOK: MCP Servers');
     await serverRow.waitFor({ state: 'visible' });
+    if (/running/.test(await serverRow.innerText())) return true;
+    await page.keyboard.press('Escape'); // still starting: look again
     return false;
-  })()), 30000, 1000);
+  }, 30000, 1000);
   result.mcpRows = await page.locator('.quick-input-widget .monaco-list-row').allInnerTexts();
   await screenshot('mcp-servers');
   await serverRow.click();
