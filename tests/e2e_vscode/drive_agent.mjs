@@ -14,9 +14,10 @@ async function modal(re, timeoutMs = 30000) {
   const box = page.locator('.monaco-dialog-box');
   return until(`a modal dialog matching ${re}`, async () => {
     if (!(await box.count())) return undefined;
-    const title = (await box.locator('.dialog-message-text').textContent() ?? '').trim();
-    const detail = await box.locator('.dialog-message-detail').count()
-      ? (await box.locator('.dialog-message-detail').textContent()).trim() : '';
+    // VS Code shows a message without detail in the detail element and has no title element then
+    const texts = await box.evaluate((b) => ['.dialog-message-text', '.dialog-message-detail']
+      .map((sel) => (b.querySelector(sel)?.textContent ?? '').trim()));
+    const [title, detail] = texts[0] ? texts : [texts[1], ''];
     return re.test(title) ? { title, detail } : undefined;
   }, timeoutMs, 200);
 }
