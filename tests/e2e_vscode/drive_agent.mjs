@@ -57,6 +57,8 @@ await drive(async () => {
   // Composer (Edit mode) with review "preview": VS Code's refactor preview, Apply
   await runCommand('BYOK: Composer');
   frame = await chatFrame();
+  // the command's mode can reach a view that is still loading; pick it as a user would see it
+  await frame.locator('#mode').selectOption('edit');
   await frame.locator('#input').fill(cfg.composePrompt);
   await frame.locator('#send').click();
   const preview = page.locator('.bulk-edit-panel');
@@ -82,6 +84,7 @@ await drive(async () => {
   // Agent: run_command asks in a modal dialog; Allow once runs it; the output reaches the answer
   await runCommand('BYOK: Agent');
   frame = await chatFrame();
+  await frame.locator('#mode').selectOption('agent');
   let asked;
   const answer = await send(cfg.agentPrompt, async () => {
     if (asked) return false;
