@@ -131,9 +131,10 @@ await drive(async () => {
   await until('the time server running in BYOK: MCP Servers', async () => {
     await runCommand('BYOK: MCP Servers');
     await serverRow.waitFor({ state: 'visible' });
+    const rows = await page.locator('.quick-input-widget .monaco-list-row').allInnerTexts();
     if (/running/.test(await serverRow.innerText())) return true;
     await page.keyboard.press('Escape'); // still starting: look again
-    return false;
+    throw new Error(`rows: ${JSON.stringify(rows)}`);
   }, 30000, 1000);
   result.mcpRows = await page.locator('.quick-input-widget .monaco-list-row').allInnerTexts();
   await screenshot('mcp-servers');
