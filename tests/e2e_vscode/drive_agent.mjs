@@ -45,12 +45,6 @@ async function send(prompt, onWait) {
 const readOrNull = (file) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : null);
 
 await drive(async () => {
-  // mcp.startOnLaunch: the server's first start is asked about, modally
-  const start = await modal(/Start MCP server/, 40000);
-  result.mcpStart = `${start.title}\n${start.detail}`;
-  await screenshot('mcp-start-modal');
-  await clickModal('Start');
-
   await setKeyStep();
   await openFile(cfg.file, 'def add(');
 
@@ -87,12 +81,20 @@ await drive(async () => {
   await runCommand('BYOK: Agent');
   frame = await chatFrame();
   await frame.locator('#mode').selectOption('agent');
+  // the agent's first run asks to start the MCP server, then to run the command: both modal
   let asked;
   const answer = await send(cfg.agentPrompt, async () => {
     if (asked) return false;
     const box = page.locator('.monaco-dialog-box');
     if (!(await box.count())) return false;
-    asked = await modal(/wants to run a command/, 1000);
+    const dialog = await modal(/Start MCP server|wants to run a command/, 1000);
+    if (/Start MCP server/.test(dialog.title)) {
+      result.mcpStart = `${dialog.title}\n${dialog.detail}`;
+      await screenshot('mcp-start-modal');
+      await clickModal('Start');
+      return true;
+    }
+    asked = dialog;
     await screenshot('agent-run-command-modal');
     await clickModal('Allow once');
     return true;

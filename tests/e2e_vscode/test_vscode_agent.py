@@ -1,9 +1,9 @@
 """End to end: composer and agent in a real VS Code (code-server + Chromium, see harness.py and drive_agent.mjs).
 
-A real MCP server (mcp-server-time, from tests/mcp_servers/setup.sh) configured with `startOnLaunch` asks to
-start in a modal dialog (Start); Composer in the chat view with `review: "preview"` (VS Code's default here)
+A real MCP server (mcp-server-time, from tests/mcp_servers/setup.sh) is configured; Composer in the chat view with `review: "preview"` (VS Code's default here)
 opens the refactor preview, where calc.py is ticked and NOTES.md is not; Apply lands calc.py in the editor and
-the answer lists each file's outcome (NOTES.md rejected); saved, calc.py is on disk; the agent's `run_command` asks in a modal dialog, Allow once runs it and its output
+the answer lists each file's outcome (NOTES.md rejected); saved, calc.py is on disk; the agent's first run asks to start the MCP server (Start) and then about its `run_command`, both in modal
+dialogs; Allow once runs it and its output
 reaches the answer; `BYOK: Restore Checkpoint` (quick pick, modal confirmation) puts the files back; `BYOK: MCP
 Servers` shows the running server with its tools. Screenshots of each step go to a temp dir (printed).
 """
@@ -80,7 +80,7 @@ def test_vscode_composer_agent_checkpoint_mcp(
     notes = workspace / "NOTES.md"
     with FakeOpenAI(key=KEY, scripts=SCRIPTS) as fake:
         settings = base_settings([str(byok_server())], fake.base_url)
-        settings["byok.mcp"] = {"servers": {"time": {"command": str(_time_server())}}, "startOnLaunch": True}
+        settings["byok.mcp"] = {"servers": {"time": {"command": str(_time_server())}}}
         with CodeServer(
             env_ready["cache"], env_ready["vsix"], tmp_path, settings, server_env(tmp_path)
         ) as code:
@@ -107,7 +107,9 @@ def test_vscode_composer_agent_checkpoint_mcp(
 
     assert "Start MCP server" in result["mcpStart"], result["mcpStart"]
     # calc.py ticked in the refactor preview, NOTES.md left unticked
-    assert sorted(result["composerFiles"]) == ["create NOTES.md — rejected", "modify calc.py — applied"], result
+    assert sorted(result["composerFiles"]) == ["create NOTES.md — rejected", "modify calc.py — applied"], (
+        result
+    )
     assert result["composerApplied"] == "VS Code applied the edit."
     assert result["calcAfterComposer"] == COMPOSED_CALC
     assert result["notesAfterComposer"] is None
