@@ -23,7 +23,8 @@ async function modal(re, timeoutMs = 30000) {
 }
 
 async function clickModal(label) {
-  await page.locator('.monaco-dialog-box .dialog-buttons .monaco-button', { hasText: label }).first().click();
+  // exactly `label`: hasText alone would take "Don't start" for "Start"
+  await page.locator('.monaco-dialog-box .dialog-buttons .monaco-button', { hasText: new RegExp(`^${label}$`) }).first().click();
   await page.locator('.monaco-dialog-box').waitFor({ state: 'detached', timeout: 10000 });
 }
 
