@@ -328,6 +328,9 @@ def make_case(language: Language, text: str, rng: random.Random, donor: list[str
             if anchor is None:
                 return None  # nothing after it tells the place: the snippet would be ambiguous
             shown = [*new, *after[:following], *anchor]
+            # the snippet says nothing of what comes before the new definition: the original's
+            # separation (the blank lines before the anchor) is kept there too
+            expected = join([*before, *body, *after[:following], *new, *after])
         snippet = join([top, *shown, bottom])
         return Made(kind, snippet, expected, f"a new definition after the one at line {first + 1} ({style})")
     # deletions

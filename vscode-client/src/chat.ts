@@ -257,7 +257,7 @@ function html(webview: vscode.Webview, script: vscode.Uri, n: string): string {
   .msg.error { border-left: 2px solid var(--vscode-errorForeground); }
   .msg.error .fix { margin: 4px 0; }
   .note { opacity: .75; font-size: 90%; font-style: italic; margin: 2px 0; }
-  .note::before { content: "⏵ "; }
+  .note::before { content: "» "; }
   details.reasoning { opacity: .75; font-style: italic; white-space: pre-wrap; margin: 4px 0; }
   details.tool { margin: 2px 0; font-size: 92%; }
   details.tool summary { cursor: pointer; font-family: var(--vscode-editor-font-family); }
