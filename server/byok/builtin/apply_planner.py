@@ -18,6 +18,7 @@ from byok.builtin.apply_lines import (
     line_key,
 )
 from byok.builtin.diff import matching_blocks
+from byok.builtin.syntax import Syntax
 
 _MAX_CANDIDATES = 40
 
@@ -119,8 +120,9 @@ _FAR_GAP = 10
 class Planner:
     """Places segments into the original, left to right."""
 
-    def __init__(self, lines: list[str]) -> None:
+    def __init__(self, lines: list[str], syntax: Syntax | None = None) -> None:
         self.lines = lines
+        self._syntax = syntax
         self._exact: dict[int, str] = {}
         self.keys = [line_key(line) for line in lines]
         self.index: dict[str, list[int]] = {}
@@ -144,6 +146,13 @@ class Planner:
         scored = sorted(((nearby(spot), spot) for spot in spots[: _MAX_CANDIDATES * 5]), key=lambda x: -x[0])
         best = scored[0][0]
         return sorted(spot for score, spot in scored[:_MAX_CANDIDATES] if score == best)[:8] or [scored[0][1]]
+
+    def block_end(self, header: int) -> int | None:
+        """Last line of the block original line `header` opens: by the grammar when it can tell, else by
+        indentation and closers."""
+        if self._syntax is not None and (end := self._syntax.block_end(header)) is not None:
+            return end
+        return block_end(self.lines, header)
 
     def follows(self, previous: str, key: str) -> bool:
         """Whether the original has a line `key` whose previous non-blank line is `previous`."""
@@ -383,7 +392,7 @@ class Planner:
         for i, j in place.pairs:
             if not shape.deeper[i]:
                 continue
-            end = block_end(self.lines, j)
+            end = self.block_end(j)
             if end is None or end + 1 <= place.end:
                 continue
             if shape.ends[i] is None and marker is not None:
@@ -403,7 +412,7 @@ class Planner:
         opened: list[OpenBlock] = []
         for i, j in place.pairs:
             if shape.ends[i] is None and place.lines[i].strip() and shape.widths[i] < marker:
-                end = block_end(self.lines, j)
+                end = self.block_end(j)
                 if end is not None:
                     opened.append(OpenBlock(indent_width(seg.lines[i]), end, place.shift))
         return opened
