@@ -137,7 +137,9 @@ def scenarios(lines: list[str]) -> list[tuple[str, str, str]]:
 
 def real_cases() -> None:
     """Exact rates on the cases cut from real code (tests/apply_cases/real), per split, kind and language."""
-    folders = sorted(p for p in (CASES / "real").iterdir() if (p / "case.json").exists())
+    folders = sorted(
+        p for name in ("real", "real_held2") for p in (CASES / name).iterdir() if (p / "case.json").exists()
+    )
     tally: dict[str, dict[str, list[int]]] = {"split": {}, "kind": {}, "ext": {}}
     silent = 0
     for folder in folders:

@@ -57,7 +57,8 @@ class Request:
 class Reply:
     """A scripted answer: `text` streamed in `chunk`-character pieces `pause` seconds apart, after
     `reasoning` (as `reasoning_content` deltas); `cached_tokens` of the prompt reported as cache reads;
-    `rate_limited` requests answered 429 (retry-after 1 s) before it is given."""
+    `rate_limited` requests answered 429 (retry-after 1 s) before it is given; `tool_calls` (name, arguments)
+    end the answer with those calls (finish reason `tool_calls`)."""
 
     text: str
     chunk: int = 16
@@ -65,6 +66,7 @@ class Reply:
     reasoning: str = ""
     cached_tokens: int = 0
     rate_limited: int = 0
+    tool_calls: tuple[tuple[str, dict[str, Any]], ...] = ()
 
     def pieces(self) -> list[str]:
         return [self.text[i : i + self.chunk] for i in range(0, len(self.text), self.chunk)] or [""]
@@ -204,7 +206,19 @@ class FakeOpenAI:
                     for piece in reply.pieces():
                         self._event({"choices": [{"index": 0, "delta": {"content": piece}}]}, model)
                         time.sleep(reply.pause)
-                    self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}, model)
+                    calls = [
+                        {
+                            "index": i,
+                            "id": f"call_{i}",
+                            "type": "function",
+                            "function": {"name": name, "arguments": json.dumps(arguments)},
+                        }
+                        for i, (name, arguments) in enumerate(reply.tool_calls)
+                    ]
+                    if calls:
+                        self._event({"choices": [{"index": 0, "delta": {"tool_calls": calls}}]}, model)
+                    finish = "tool_calls" if calls else "stop"
+                    self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}, model)
                     usage: dict[str, Any] = {"prompt_tokens": 42, "completion_tokens": 17, "total_tokens": 59}
                     if reply.cached_tokens:
                         usage["prompt_tokens_details"] = {"cached_tokens": reply.cached_tokens}

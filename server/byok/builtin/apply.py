@@ -104,11 +104,10 @@ def _match_tabs(lines: list[str], original: list[str]) -> list[str]:
         return out
     if o_spaces > o_tabs and s_tabs > s_spaces:
         unit = _unit(sorted({indent_width(x) for x in original[:2000] if x.strip()}))
-        verbatim = set(original)  # lines the original has as they are (a tab-indented heredoc) stay
-        return [
-            indent_of(x).replace("\t", " " * unit) + x.lstrip(" \t") if x.strip() and x not in verbatim else x
-            for x in lines
-        ]
+        verbatim = set(original)
+        if any(x.startswith("\t") and x.strip() and x in verbatim for x in lines):
+            return lines  # the snippet's tabs are the original's own (a tab-indented heredoc or region)
+        return [indent_of(x).replace("\t", " " * unit) + x.lstrip(" \t") if x.strip() else x for x in lines]
     return lines
 
 
@@ -205,6 +204,8 @@ def apply_snippet(
                 retry.start < end and start < retry.end for start, end, _ in regions
             ):
                 placement = retry
+        if placement is None and found is None:
+            placement = planner.fuzzy_locate(seg.lines, lo)
         if placement is None:
             unresolved.append(seg.describe())
             continue
