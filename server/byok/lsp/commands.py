@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from byok.core.session import Backend
+    from byok.lsp.tab_lane import TabLane
 
 P = TypeVar("P", bound="BaseModel")
 CommandHandler = Callable[..., Awaitable[Any]]
@@ -75,6 +77,10 @@ class ByokServer(LanguageServer):
         """Questions to the user go one at a time (parallel tool calls may each ask)."""
         self._handlers: dict[Command, CommandHandler] = {}
         self._handler_loader: HandlerLoader | None = None
+        self.documents_lock = threading.Lock()
+        """Held while the open documents change (by Tab's lane, on its thread) and while they are read."""
+        self.tab_lane: TabLane | None = None
+        """Serves Tab on its own thread over stdio pipes (see lsp/tab_lane.py); None: on the event loop."""
 
     @property
     def backend(self) -> Backend:
