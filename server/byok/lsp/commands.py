@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from byok.core.session import Backend
-    from byok.lsp.tab_lane import TabLane
 
 P = TypeVar("P", bound="BaseModel")
 CommandHandler = Callable[..., Awaitable[Any]]
@@ -47,6 +46,16 @@ class StreamingParams(Protocol):
 
 
 S = TypeVar("S", bound=StreamingParams)
+
+
+class Lane(Protocol):
+    """Messages served on a thread of their own, off the event loop (Tab's: lsp/tab_lane.py)."""
+
+    def takes(self, method: Any) -> bool: ...
+    def submit(self, data: dict[str, Any]) -> None: ...
+    def cancel(self, params: Any) -> bool: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
 
 
 class ByokProtocol(LanguageServerProtocol):
@@ -79,7 +88,7 @@ class ByokServer(LanguageServer):
         self._handler_loader: HandlerLoader | None = None
         self.documents_lock = threading.Lock()
         """Held while the open documents change (by Tab's lane, on its thread) and while they are read."""
-        self.tab_lane: TabLane | None = None
+        self.tab_lane: Lane | None = None
         """Serves Tab on its own thread over stdio pipes (see lsp/tab_lane.py); None: on the event loop."""
 
     @property

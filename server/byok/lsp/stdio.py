@@ -33,14 +33,11 @@ import signal
 import stat
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pygls.exceptions import JsonRpcInvalidParams
 
-from byok.lsp.commands import ByokServer
-
-if TYPE_CHECKING:
-    from byok.lsp.tab_lane import TabLane
+from byok.lsp.commands import ByokServer, Lane
 
 log = logging.getLogger(__name__)
 READ_LIMIT = 64 * 1024 * 1024
@@ -270,7 +267,7 @@ class StdinReader:
     """
 
     def __init__(
-        self, server: ByokServer, lane: TabLane | None, loop: asyncio.AbstractEventLoop, fd: int
+        self, server: ByokServer, lane: Lane | None, loop: asyncio.AbstractEventLoop, fd: int
     ) -> None:
         self.server = server
         self.lane = lane
@@ -344,7 +341,7 @@ def pipes_usable() -> bool:
         return False
 
 
-async def _serve_pipes(server: ByokServer, lane: TabLane | None) -> int:
+async def _serve_pipes(server: ByokServer, lane: Lane | None) -> int:
     loop = asyncio.get_running_loop()
     writer = PipeWriter(sys.stdout.fileno())
     server.protocol.set_writer(writer)  # type: ignore[arg-type]  # pygls awaits an awaitable close()
@@ -370,7 +367,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def start_stdio(server: ByokServer, lane: TabLane | None = None) -> None:
+def start_stdio(server: ByokServer, lane: Lane | None = None) -> None:
     """Serve LSP on stdin/stdout, Tab's messages on `lane`; exits 0 after shutdown+exit, 1 otherwise (LSP spec)."""
     if not pipes_usable():
         server.start_io()
