@@ -18,7 +18,7 @@ CASES = Path(__file__).resolve().parent.parent / "apply_cases"
 REAL = (CASES / "real", CASES / "real_held2")
 """`real_held2` is a fresh held-out set (generate_real.py --fresh --seed 7: other sources, never looked at)."""
 FLOORS = {
-    True: {"tune": 0.93, "held": 0.85, "held2": 0.84},
+    True: {"tune": 0.93, "held": 0.85, "held2": 0.85},
     False: {"tune": 0.92, "held": 0.85, "held2": 0.83},
 }
 """Per split, with the grammars (syntax=True) and with the text rules alone (a machine without the wheels)."""

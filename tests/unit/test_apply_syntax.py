@@ -1,4 +1,4 @@
-"""The grammar-backed block ends Apply uses (builtin/syntax.py) and its text fallback."""
+"""The grammar-backed block ends Apply uses (builtin/syntax.py), its text fallback, and fuzzy anchoring."""
 
 from __future__ import annotations
 
@@ -78,3 +78,40 @@ class Box:
     assert with_grammar.new_text == expected and not with_grammar.unresolved
     text_only = apply_snippet(PYTHON, snippet, language_id="python", syntax=False)
     assert text_only.new_text != expected
+
+
+FUZZY = """\
+def load(path):
+    handle = open( path ,'rb' )  # binary
+    data = handle.read()
+    return data
+
+
+def save(path, data):
+    with open(path, "wb") as handle:
+        handle.write(data)
+"""
+
+
+def test_an_anchor_whose_spacing_and_comment_changed_is_found_fuzzily() -> None:
+    snippet = """\
+# ... existing code ...
+    handle = open(path, 'rb')
+    data = handle.read().strip()
+# ... existing code ...
+"""
+    result = apply_snippet(FUZZY, snippet, language_id="python")
+    assert not result.unresolved
+    assert result.new_text == FUZZY.replace(
+        "    handle = open( path ,'rb' )  # binary\n    data = handle.read()\n",
+        "    handle = open(path, 'rb')\n    data = handle.read().strip()\n",
+    )
+
+
+def test_a_fuzzy_anchor_close_to_two_lines_is_left_unresolved() -> None:
+    original = FUZZY + FUZZY.replace("def load", "def load_again").replace("def save", "def save_again")
+    snippet = (
+        "# ... existing code ...\n    handle = open(path, 'rb')\n    data = handle.read().strip()\n# ...\n"
+    )
+    result = apply_snippet(original, snippet, language_id="python")
+    assert result.unresolved and result.new_text == original

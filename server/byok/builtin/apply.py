@@ -204,6 +204,8 @@ def apply_snippet(
                 retry.start < end and start < retry.end for start, end, _ in regions
             ):
                 placement = retry
+        if placement is None and found is None:
+            placement = planner.fuzzy_locate(seg.lines, lo)
         if placement is None:
             unresolved.append(seg.describe())
             continue
