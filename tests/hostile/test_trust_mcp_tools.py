@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from pathlib import Path
 
 from mcp_types import Tool
@@ -11,6 +13,8 @@ from byok.core.approvals import Approvals
 from byok.core.mcp.connection import McpConnection
 from byok.core.mcp.launch import Launch
 from byok.core.mcp.servers import McpServers
+
+FLOODING_SERVER = Path(__file__).with_name("flooding_mcp_server.py")
 
 
 def test_a_tool_whose_schema_root_is_not_an_object_is_not_offered(tmp_path: Path) -> None:
@@ -30,3 +34,22 @@ def test_a_tool_whose_schema_root_is_not_an_object_is_not_offered(tmp_path: Path
     offered = {tool.tool: tool.parameters for tool in servers.tools()}
     assert set(offered) == {"fine"}
     assert offered["fine"]["type"] == "object"
+
+
+def test_a_flood_of_list_changed_notifications_is_coalesced(tmp_path: Path) -> None:
+    """Every tools/list_changed started a refresh of its own: a server sending hundreds at once got
+    hundreds of concurrent tools/list requests (and byok as many tasks). One refresh runs at a time, and
+    notifications during it ask for one more."""
+    counter = tmp_path / "listed"
+    command = {"command": sys.executable, "args": [str(FLOODING_SERVER), str(counter)]}
+    settings, _ = load_settings({"mcp": {"servers": {"flood": command}}})
+    connection = McpConnection("flood", settings.mcp.servers["flood"], Launch({}, {}, None))
+
+    async def run() -> None:
+        await connection.ready()
+        await asyncio.sleep(3)  # the flood arrives and its refreshes run
+        await connection.stop()
+
+    asyncio.run(run())
+    listed = int(counter.read_text())
+    assert 1 <= listed <= 10, f"{listed} tools/list requests for one flood"
