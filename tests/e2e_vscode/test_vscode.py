@@ -240,6 +240,8 @@ def _base_settings(server_command: list[str], base_url: str) -> dict[str, Any]:
             {"id": "fake-other", "provider": PROVIDER},
         ],
         "byok.features": {"chat": "fake-model", "inlineEdit": "fake-model"},
+        # this scenario's Ctrl+K applies at once; test_vscode_inline.py drives the preview (the default)
+        "byok.inlineEdit.preview": False,
     }
 
 
