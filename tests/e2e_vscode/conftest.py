@@ -1,9 +1,17 @@
+"""Fixtures of the VS Code end-to-end tests: the packaged .vsix, a run dir per test and its screenshots."""
+
 from __future__ import annotations
 
-from collections.abc import Generator
+import shutil
+import tempfile
+import time
+from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.e2e_vscode.test_vscode import CLIENT, HERE, REPO, _run, _skip_reason
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -12,3 +20,37 @@ def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, Any, None]:
     outcome = yield
     if outcome.get_result().failed:
         item._failed = True  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def env_ready(request: pytest.FixtureRequest) -> dict[str, Any]:
+    reason = _skip_reason(request.config)
+    if reason:
+        pytest.skip(reason)
+    t0 = time.monotonic()
+    cache = _run(["bash", str(HERE / "setup.sh")], REPO, timeout=900).strip().splitlines()[-1]
+    t_setup = time.monotonic() - t0
+    if not (CLIENT / "node_modules" / ".bin" / "vsce").exists():
+        _run(["npm", "ci", "--no-audit", "--no-fund"], CLIENT, timeout=600)
+    _run(["npm", "run", "package"], CLIENT, timeout=300)
+    return {"cache": Path(cache), "vsix": CLIENT / "byok.vsix", "setup_s": t_setup}
+
+
+@pytest.fixture
+def tmp_path(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A run dir of our own (pytest's rotating basetemp may be pruned by a parallel pytest run); on success
+    only the screenshots are kept."""
+    root = Path(tempfile.mkdtemp(prefix=f"byok-vscode-e2e-{request.node.name[:30]}-"))
+    yield root
+    for child in root.iterdir():
+        if child.name != "screenshots" and not getattr(request.node, "_failed", False):
+            shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink()
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Path]:
+    path = tmp_path / "screenshots"
+    path.mkdir()
+    yield path
+    with capsys.disabled():  # shown even without -s
+        print(f"\nVS Code e2e screenshots: {path}")

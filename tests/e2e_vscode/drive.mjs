@@ -172,7 +172,8 @@ async function statusStep() {
   await page.mouse.move(700, 400);
 }
 
-async function inlineEditStep() {
+/** Open cfg.file by Quick Open and select its first cfg.selectLines lines; returns the editor. */
+async function openAndSelect() {
   await page.keyboard.press('Control+P');
   await answerQuickInput(path.basename(cfg.file));
   await page.locator('.quick-input-widget .monaco-list-row', { hasText: path.basename(cfg.file) }).first().waitFor();
@@ -183,6 +184,11 @@ async function inlineEditStep() {
   await editor.locator('.view-lines').click();
   await page.keyboard.press('Control+Home');
   for (let i = 0; i < cfg.selectLines; i += 1) await page.keyboard.press('Shift+ArrowDown');
+  return editor;
+}
+
+async function inlineEditStep() {
+  const editor = await openAndSelect();
   await screenshot('function-selected');
   await page.keyboard.press(cfg.useKeybinding ? 'Control+K' : 'Escape');
   if (!cfg.useKeybinding) await runCommand('BYOK: Inline Edit');
@@ -321,6 +327,105 @@ async function tabStep() {
   await screenshot('tab-accepted');
 }
 
+// --- inline edit preview and the status bar (test_vscode_inline.py) ---------------------------------------
+
+const tabDirty = () => page.locator('.tabs-container .tab.dirty').count();
+
+/** Ctrl+K with the selection, the instruction, then wait for the streamed diff with its Accept CodeLens. */
+async function previewInlineEdit(name) {
+  await openAndSelect();
+  await page.keyboard.press('Control+K');
+  await answerQuickInput(cfg.instruction);
+  await page.keyboard.press('Enter');
+  const modified = page.locator('.monaco-diff-editor .editor.modified .view-lines').first();
+  await until('the proposed edit in the diff editor', async () => {
+    const { dialogs, toasts } = await messages();
+    const err = [...dialogs, ...toasts].find((t) => /byok: /.test(t));
+    if (err) throw Object.assign(new Error(`inline edit failed: ${err}`), { fatal: true });
+    return (await editorText(page.locator('.monaco-diff-editor .editor.modified').first())).includes(cfg.expectInEditor)
+      && (await page.locator('.codelens-decoration', { hasText: 'Accept' }).count()) > 0;
+  }, 30000);
+  await screenshot(name);
+  return {
+    modified: (await modified.innerText()).replace(/\u00a0/g, ' '),
+    insertedLines: await page.locator('.monaco-diff-editor .editor.modified .line-insert').count(),
+    removedLines: await page.locator('.monaco-diff-editor .editor.original .line-delete').count(),
+    lenses: await page.locator('.codelens-decoration a').allTextContents(),
+    dirtyWhilePreviewing: await tabDirty(),
+  };
+}
+
+async function diffClosed() {
+  await until('the diff editor to close', async () => (await page.locator('.monaco-diff-editor').count()) === 0, 10000);
+}
+
+/** Esc rejects (file untouched, not dirty); Ctrl+Enter accepts; one Ctrl+Z restores the selection's text. */
+async function inlinePreviewStep() {
+  const editor = page.locator('.part.editor .editor-container .monaco-editor').first();
+  result.inlinePreview = await previewInlineEdit('inline-diff-preview');
+  await page.keyboard.press('Escape');
+  await diffClosed();
+  await page.waitForTimeout(300);
+  result.inlineRejected = { editor: await editorText(editor), disk: fs.readFileSync(cfg.file, 'utf8'), dirty: await tabDirty() };
+  await screenshot('inline-rejected');
+  result.inlineAcceptPreview = await previewInlineEdit('inline-diff-before-accept');
+  await page.keyboard.press('Control+Enter');
+  await diffClosed();
+  await until('the accepted edit in the editor', async () => (await editorText(editor)).includes(cfg.expectInEditor));
+  result.inlineAccepted = await editorText(editor);
+  await screenshot('inline-accepted');
+  await page.keyboard.press('Control+Z');
+  await until('one undo to restore the function', async () => !(await editorText(editor)).includes('add_numbers'));
+  result.inlineUndone = await editorText(editor);
+  await screenshot('inline-undone');
+}
+
+/** The status bar shows the model and `$spent / $budget`; a lower budget turns it to the warning colour; its
+ * quick pick switches the chat model (the user setting). */
+async function statusSpendStep() {
+  const item = () => page.locator('.statusbar-item', { hasText: /fake-(model|other) · \$/ }).first();
+  result.spendText = await until('the spend in the status bar', async () => {
+    const text = (await item().innerText()).trim();
+    return text.includes(cfg.expectSpend) ? text : undefined;
+  }, 20000);
+  await screenshot('status-spend');
+  const settingsFile = path.join(cfg.userSettingsDir, 'settings.json');
+  const settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8'));
+  settings['byok.budget'] = { monthlyUsd: cfg.lowBudget };
+  fs.writeFileSync(settingsFile, JSON.stringify(settings, null, 2));
+  result.warningText = await until('the warning colour', async () =>
+    /warning-kind/.test(await item().getAttribute('class')) ? (await item().innerText()).trim() : undefined, 20000);
+  await screenshot('status-warning');
+  await item().click();
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Switch chat model' }).first().waitFor();
+  await screenshot('status-menu');
+  await answerQuickInput('Switch chat model');
+  await page.keyboard.press('Enter');
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'fake-other' }).first().waitFor();
+  await screenshot('status-switch-model');
+  await answerQuickInput('fake-other');
+  await page.keyboard.press('Enter');
+  result.switchedText = await until('the status bar to show fake-other', async () => {
+    const text = (await item().innerText()).trim();
+    return text.includes('fake-other') ? text : undefined;
+  }, 20000);
+  result.switchedSettings = JSON.parse(fs.readFileSync(settingsFile, 'utf8'));
+  await screenshot('status-model-switched');
+}
+
+/** The getting-started walkthrough lists its four steps. */
+async function walkthroughStep() {
+  await runCommand('Welcome: Open Walkthrough...');
+  await answerQuickInput('Get started with byok');
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Get started with byok' }).first().waitFor();
+  await page.keyboard.press('Enter');
+  const steps = page.locator('.getting-started-step .step-title');
+  await until('the walkthrough steps', async () => (await steps.count()) >= 4, 20000);
+  result.walkthroughSteps = await steps.allTextContents();
+  await page.waitForTimeout(500);
+  await screenshot('walkthrough');
+}
+
 async function main() {
   const browser = await chromium.launch({
     executablePath: cfg.chromium,
@@ -365,6 +470,9 @@ async function main() {
     if (run.has('tab')) await tabStep();
     if (run.has('usage')) await usageStep();
     if (run.has('status')) await statusStep();
+    if (run.has('inlinePreview')) await inlinePreviewStep();
+    if (run.has('statusSpend')) await statusSpendStep();
+    if (run.has('walkthrough')) await walkthroughStep();
   } catch (err) {
     await screenshot('failure').catch(() => undefined);
     throw err;

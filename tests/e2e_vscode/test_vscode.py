@@ -22,10 +22,8 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,20 +96,6 @@ def _byok_server() -> Path:
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     pytest.fail("byok-server not found next to the Python running pytest nor on PATH: pip install -e .")
-
-
-@pytest.fixture(scope="module")
-def env_ready(request: pytest.FixtureRequest) -> dict[str, Any]:
-    reason = _skip_reason(request.config)
-    if reason:
-        pytest.skip(reason)
-    t0 = time.monotonic()
-    cache = _run(["bash", str(HERE / "setup.sh")], REPO, timeout=900).strip().splitlines()[-1]
-    t_setup = time.monotonic() - t0
-    if not (CLIENT / "node_modules" / ".bin" / "vsce").exists():
-        _run(["npm", "ci", "--no-audit", "--no-fund"], CLIENT, timeout=600)
-    _run(["npm", "run", "package"], CLIENT, timeout=300)
-    return {"cache": Path(cache), "vsix": CLIENT / "byok.vsix", "setup_s": t_setup}
 
 
 def _free_port() -> int:
@@ -243,26 +227,6 @@ def _base_settings(server_command: list[str], base_url: str) -> dict[str, Any]:
         # this scenario's Ctrl+K applies at once; test_vscode_inline.py drives the preview (the default)
         "byok.inlineEdit.preview": False,
     }
-
-
-@pytest.fixture
-def tmp_path(request: pytest.FixtureRequest) -> Iterator[Path]:
-    """A run dir of our own (pytest's rotating basetemp may be pruned by a parallel pytest run); on success
-    only the screenshots are kept."""
-    root = Path(tempfile.mkdtemp(prefix=f"byok-vscode-e2e-{request.node.name[:30]}-"))
-    yield root
-    for child in root.iterdir():
-        if child.name != "screenshots" and not getattr(request.node, "_failed", False):
-            shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink()
-
-
-@pytest.fixture
-def screenshots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Path]:
-    path = tmp_path / "screenshots"
-    path.mkdir()
-    yield path
-    with capsys.disabled():  # shown even without -s
-        print(f"\nVS Code e2e screenshots: {path}")
 
 
 def test_vscode_extension_end_to_end(
