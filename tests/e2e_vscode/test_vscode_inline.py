@@ -3,9 +3,8 @@
 Reuses test_vscode.py's harness (code-server with the .vsix, the loopback fake provider, drive.mjs). The
 scenario: set the key; Ctrl+K on a selected function streams the proposal into a diff editor with Accept /
 Reject CodeLenses while the file stays clean; Esc rejects (file and buffer untouched); Ctrl+Enter accepts and
-one Ctrl+Z restores the function; the status bar shows `fake-model · $0.12 / $20`, turns to the warning colour
-when the budget setting drops to $0.14 (84 %), and its quick pick switches the chat model in the user
-settings; the getting-started walkthrough lists its steps. Screenshots of every step are kept (path printed).
+one Ctrl+Z restores the function; the status bar shows `fake-model · $0.12 / $20` and its quick pick
+switches the chat model in the user settings; the getting-started walkthrough lists its steps. Screenshots of every step are kept (path printed).
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ pytestmark = pytest.mark.browser
 
 PRICE = {"input": 1000.0, "output": 1000.0}  # USD per 1M tokens: the fake's 42 + 17 tokens cost $0.059
 BUDGET = 20
-LOW_BUDGET = 0.14
 
 
 def test_vscode_inline_edit_preview_and_status(
@@ -66,7 +64,6 @@ def test_vscode_inline_edit_preview_and_status(
                     "instruction": "rename to add_numbers and add type hints and a docstring",
                     "expectInEditor": "def add_numbers(a: int, b: int) -> int:",
                     "expectSpend": f"$0.12 / ${BUDGET}",
-                    "lowBudget": LOW_BUDGET,
                     "userSettingsDir": str(code.user_data / "User"),
                     "steps": ["setKey", "inlinePreview", "statusSpend", "walkthrough"],
                 },
@@ -92,7 +89,6 @@ def test_vscode_inline_edit_preview_and_status(
     assert len(inline_posts) == 2  # one request per preview
 
     assert "fake-model" in result["spendText"] and f"$0.12 / ${BUDGET}" in result["spendText"]
-    assert "$0.12 / $0.14" in result["warningText"]
     assert "fake-other" in result["switchedText"]
     assert result["switchedSettings"]["byok.features"]["chat"] == "fake-other"
     assert result["switchedSettings"]["byok.features"]["inlineEdit"] == "fake-model"

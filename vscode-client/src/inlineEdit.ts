@@ -41,6 +41,13 @@ interface Session {
   cancel: vscode.CancellationTokenSource;
 }
 
+/** The whole lines a range covers (a selection ending at column 0 does not cover that line). */
+function highlighted(range: vscode.Range): vscode.Range[] {
+  if (range.isEmpty) return [];
+  const end = range.end.character === 0 && range.end.line > range.start.line ? range.end.line - 1 : range.end.line;
+  return [new vscode.Range(range.start.line, 0, end, 0)];
+}
+
 export class InlineEditController implements vscode.TextDocumentContentProvider, vscode.CodeLensProvider,
   vscode.Disposable {
   private session: Session | undefined;
@@ -98,7 +105,7 @@ export class InlineEditController implements vscode.TextDocumentContentProvider,
     if (this.session) await this.reject();
     const range = editor.selection.isEmpty ? new vscode.Range(editor.selection.active, editor.selection.active)
       : new vscode.Range(editor.selection.start, editor.selection.end);
-    editor.setDecorations(this.highlight, range.isEmpty ? [] : [range]);
+    editor.setDecorations(this.highlight, highlighted(range));
     const instruction = await vscode.window.showInputBox({
       title: range.isEmpty ? 'BYOK: Generate at Cursor' : 'BYOK: Inline Edit',
       prompt: range.isEmpty ? 'What should be written at the cursor?' : 'What should change in the selection?',
@@ -136,7 +143,7 @@ export class InlineEditController implements vscode.TextDocumentContentProvider,
       cancel: new vscode.CancellationTokenSource(),
     };
     this.session = session;
-    editor.setDecorations(this.highlight, range.isEmpty ? [] : [range]);
+    editor.setDecorations(this.highlight, highlighted(range));
     await vscode.commands.executeCommand('setContext', PENDING_CONTEXT, true);
     this.lensesChanged.fire();
     const name = document.uri.path.split('/').pop() ?? 'file';
