@@ -41,7 +41,7 @@ export function describeSpend(usage: UsageResult): string {
 }
 
 export class StatusBar implements vscode.Disposable {
-  private readonly item = vscode.window.createStatusBarItem('byok.status', vscode.StatusBarAlignment.Right, 100);
+  private readonly item = vscode.window.createStatusBarItem('byok.statusItem', vscode.StatusBarAlignment.Right, 100);
 
   constructor(private readonly exec: Exec) {
     this.item.name = 'byok';
