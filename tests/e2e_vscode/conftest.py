@@ -1,7 +1,9 @@
-"""Fixtures of the VS Code end-to-end tests: the packaged .vsix, a run dir per test and its screenshots."""
+"""Fixtures of the VS Code end-to-end tests: the built .vsix and code-server cache (once per session), a run
+dir of each test's own and its screenshots folder."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -11,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e_vscode.test_vscode import CLIENT, HERE, REPO, _run, _skip_reason
+from tests.e2e_vscode.harness import CLIENT, HERE, REPO, run
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -22,17 +24,28 @@ def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, Any, None]:
         item._failed = True  # type: ignore[attr-defined]
 
 
+def _skip_reason(config: pytest.Config) -> str | None:
+    try:
+        no_browser = bool(config.getoption("--no-browser"))
+    except ValueError:
+        no_browser = False
+    if no_browser or os.environ.get("BYOK_NO_BROWSER") == "1":
+        return "VS Code end-to-end test skipped: BYOK_NO_BROWSER=1 / --no-browser given (needs code-server + chromium)"
+    return None
+
+
 @pytest.fixture(scope="session")
 def env_ready(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """setup.sh's cache dir (code-server, playwright-core) and the freshly packaged .vsix."""
     reason = _skip_reason(request.config)
     if reason:
         pytest.skip(reason)
     t0 = time.monotonic()
-    cache = _run(["bash", str(HERE / "setup.sh")], REPO, timeout=900).strip().splitlines()[-1]
+    cache = run(["bash", str(HERE / "setup.sh")], REPO, timeout=900).strip().splitlines()[-1]
     t_setup = time.monotonic() - t0
     if not (CLIENT / "node_modules" / ".bin" / "vsce").exists():
-        _run(["npm", "ci", "--no-audit", "--no-fund"], CLIENT, timeout=600)
-    _run(["npm", "run", "package"], CLIENT, timeout=300)
+        run(["npm", "ci", "--no-audit", "--no-fund"], CLIENT, timeout=600)
+    run(["npm", "run", "package"], CLIENT, timeout=300)
     return {"cache": Path(cache), "vsix": CLIENT / "byok.vsix", "setup_s": t_setup}
 
 

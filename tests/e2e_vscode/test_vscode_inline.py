@@ -1,6 +1,6 @@
 """End to end: inline edit with a diff preview, and the status bar's spend, in code-server + Chromium.
 
-Reuses test_vscode.py's harness (code-server with the .vsix, the loopback fake provider, drive.mjs). The
+Uses harness.py (code-server with the .vsix, the loopback fake provider) and drive_inline.mjs. The
 scenario: set the key; Ctrl+K on a selected function streams the proposal into a diff editor with Accept /
 Reject CodeLenses while the file stays clean; Esc rejects (file and buffer untouched); Ctrl+Enter accepts and
 one Ctrl+Z restores the function; the status bar shows `fake-model · $0.12 / $20` and its quick pick
@@ -10,22 +10,14 @@ switches the chat model in the user settings; the getting-started walkthrough li
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e_vscode.fake_openai import FakeOpenAI
-from tests.e2e_vscode.test_vscode import (
-    KEY,
-    REPO,
-    SOURCE,
-    CodeServer,
-    _base_settings,
-    _byok_server,
-    _drive,
-)
+from tests.e2e_vscode.harness import KEY, CodeServer, base_settings, byok_server, drive, server_env
+from tests.e2e_vscode.test_vscode import SOURCE
 
 pytestmark = pytest.mark.browser
 
@@ -40,18 +32,14 @@ def test_vscode_inline_edit_preview_and_status(
     workspace.mkdir()
     source = workspace / "calc.py"
     source.write_text(SOURCE)
-    env = {
-        "PYTHON_KEYRING_BACKEND": "tests.keyring_backend.FileKeyring",
-        "BYOK_TEST_KEYRING_FILE": str(tmp_path / "keyring.json"),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    }
+    env = server_env(tmp_path)
     with FakeOpenAI(key=KEY) as fake:
-        settings = _base_settings([str(_byok_server())], fake.base_url)
-        del settings["byok.inlineEdit.preview"]  # the default: preview
+        settings = base_settings([str(byok_server())], fake.base_url)
         settings["byok.prices"] = {"fake-model": PRICE}
         settings["byok.budget"] = {"monthlyUsd": BUDGET}
         with CodeServer(env_ready["cache"], env_ready["vsix"], tmp_path, settings, env) as code:
-            result = _drive(
+            result = drive(
+                "drive_inline.mjs",
                 env_ready["cache"],
                 {
                     "url": code.url,
@@ -65,7 +53,6 @@ def test_vscode_inline_edit_preview_and_status(
                     "expectInEditor": "def add_numbers(a: int, b: int) -> int:",
                     "expectSpend": f"$0.12 / ${BUDGET}",
                     "userSettingsDir": str(code.user_data / "User"),
-                    "steps": ["setKey", "inlinePreview", "statusSpend", "walkthrough"],
                 },
                 tmp_path,
             )

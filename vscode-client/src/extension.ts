@@ -8,7 +8,10 @@ import {
   type ServerOptions,
   type WorkspaceEdit,
 } from 'vscode-languageclient/node';
-import { ChatViewProvider, chatAnswer, describeUsage, type Answer, type ChatBackend, type ChatMode } from './chat';
+import { agentAnswer, chatAnswer, composerAnswer, type Answer } from './answers';
+import { ChatViewProvider, type ChatBackend, type ChatMode, type ChatRequest } from './chat';
+import { ChatContext } from './chatContext';
+import { Proposals, type Verdict } from './proposal';
 import {
   Command,
   Notification,
@@ -21,7 +24,7 @@ import {
   type Delta,
   type DeleteKeyResult,
   type EditResult,
-  type FileChange,
+  type McpStatusResult,
   type ModelEntry,
   type SetKeyResult,
   type StoredKey,
@@ -45,6 +48,7 @@ let output: vscode.OutputChannel;
 let statusBar: StatusBar;
 const streams = new Map<string, (delta: Delta) => void>();
 let lastEditor: vscode.TextEditor | undefined;
+let proposals: Proposals;
 
 /** The editor a command acts on: the active one, else the last one used (a webview may have focus). */
 function targetEditor(): vscode.TextEditor | undefined {
@@ -190,9 +194,14 @@ async function deleteKey(): Promise<void> {
   void vscode.window.showInformationMessage(`byok: ${provider} key ${res.deleted ? 'deleted' : 'was not stored'}`);
 }
 
+async function asCodeEdit(edit: WorkspaceEdit): Promise<vscode.WorkspaceEdit> {
+  if (client === undefined) throw new Error('the byok server is not running');
+  return client.protocol2CodeConverter.asWorkspaceEdit(edit);
+}
+
 async function applyEdit(edit: WorkspaceEdit | undefined): Promise<void> {
-  if (client === undefined || edit === undefined || edit === null) return;
-  const ok = await vscode.workspace.applyEdit(await client.protocol2CodeConverter.asWorkspaceEdit(edit));
+  if (edit === undefined || edit === null) return;
+  const ok = await vscode.workspace.applyEdit(await asCodeEdit(edit));
   if (!ok) throw new Error('the editor refused the edit (was the file changed meanwhile?)');
 }
 
@@ -204,8 +213,9 @@ const inlineBackend: InlineEditBackend = {
   finished: () => void refreshStatus(),
 };
 
-/** Apply a code block with the built-in Apply model: to the file the block names, else the target editor. */
-async function applyCode(block?: CodeBlock): Promise<void> {
+/** Apply a code block with the built-in Apply model (to the file the block names, else the target editor) and
+ * show the result as a diff to accept or reject. */
+async function proposeCode(block?: CodeBlock): Promise<{ id: string; verdict: Promise<Verdict> }> {
   let uri: vscode.Uri | undefined;
   if (block?.path) {
     const folder = vscode.workspace.workspaceFolders?.[0];
@@ -219,12 +229,17 @@ async function applyCode(block?: CodeBlock): Promise<void> {
   if (!text.trim()) {
     throw new Error('no code block: copy one to the clipboard, or use Apply in the chat view');
   }
+  const doc = await vscode.workspace.openTextDocument(uri);
   const res = await exec<EditResult>(Command.apply, { uri: uri.toString(), code: text, apply: false });
-  await applyEdit(res.edit);
   if (res.unresolved?.length) {
     void vscode.window.showWarningMessage(
-      `byok: ${res.unresolved.length} part(s) of the code block could not be placed; check the result`);
+      `byok: ${res.unresolved.length} part(s) of the code block could not be placed; check the diff`);
   }
+  const edit = await asCodeEdit(res.edit ?? { changes: {} });
+  if (edit.get(doc.uri).length === 0) {
+    throw new Error(`the code block changes nothing in ${vscode.workspace.asRelativePath(doc.uri)}`);
+  }
+  return proposals.propose(doc, edit, 'byok Apply');
 }
 
 async function showUsage(): Promise<void> {
@@ -234,21 +249,10 @@ async function showUsage(): Promise<void> {
   void refreshStatus();
 }
 
-/** The open file (when it is a file) as context for a chat, composer or agent request. */
-function contextFiles(): string[] {
-  const uri = targetEditor()?.document.uri;
-  return uri?.scheme === 'file' ? [uri.toString()] : [];
-}
-
-function describeFiles(files: FileChange[] | undefined, applied: boolean | undefined): string[] {
-  const verdict = applied === false ? ' (not applied)' : '';
-  return (files ?? []).map((f) => `${f.action ?? 'modify'} ${f.path}${verdict}`);
-}
-
 /** Ask → byok.chat; Edit → byok.composer (its edit applied through VS Code); Agent → byok.agent. */
-async function runChat(mode: ChatMode, request: { messages: { role: string; content: string }[]; model?: string },
-  token: vscode.CancellationToken, onDelta: (delta: Delta) => void): Promise<Answer> {
-  const files = contextFiles();
+async function runChat(mode: ChatMode, request: ChatRequest, token: vscode.CancellationToken,
+  onDelta: (delta: Delta) => void): Promise<Answer> {
+  const { files } = request;
   const model = request.model ? { model: request.model } : {};
   const prompt = request.messages[request.messages.length - 1].content;
   try {
@@ -259,18 +263,10 @@ async function runChat(mode: ChatMode, request: { messages: { role: string; cont
     if (mode === 'edit') {
       const res = await execStreaming<ComposerResult>(Command.composer,
         { instruction: prompt, files, apply: false, ...model }, token, onDelta);
-      let applied = false;
-      if (res.edit) {
-        await applyEdit(res.edit);
-        applied = true;
-      }
-      return { text: res.text, reasoning: res.reasoning, footer: describeUsage(res.model, res.usage),
-        codeBlocks: [], files: describeFiles(res.files, res.edit ? applied : undefined) };
+      const applied = res.edit ? await vscode.workspace.applyEdit(await asCodeEdit(res.edit)) : undefined;
+      return composerAnswer(res, applied);
     }
-    const res = await execStreaming<AgentResult>(Command.agent, { task: prompt, files, ...model }, token, onDelta);
-    const steps = (res.steps ?? []).flatMap((s) => (s.toolCalls ?? []).map((c) => `${c.name}`));
-    return { text: res.summary, footer: describeUsage(res.model, res.usage), codeBlocks: [],
-      files: [...steps.map((name) => `tool: ${name}`), ...describeFiles(res.files, res.applied)] };
+    return agentAnswer(await execStreaming<AgentResult>(Command.agent, { task: prompt, files, ...model }, token, onDelta));
   } finally {
     void refreshStatus();
   }
@@ -279,7 +275,8 @@ async function runChat(mode: ChatMode, request: { messages: { role: string; cont
 const chatBackend: ChatBackend = {
   run: runChat,
   models: () => exec<ModelEntry[]>(Command.listModels, {}),
-  apply: (block) => applyCode(block),
+  propose: (block) => proposeCode(block),
+  decide: (id, accept) => (accept ? proposals.accept(id) : proposals.reject(id)),
 };
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
@@ -287,7 +284,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   statusBar = new StatusBar(exec);
   const inline = new InlineEditController(inlineBackend);
   lastEditor = vscode.window.activeTextEditor;
-  const chatView = new ChatViewProvider(context, chatBackend);
+  proposals = new Proposals();
+  const chatContext = new ChatContext(() => exec<McpStatusResult>(Command.mcpStatus, {}));
+  const chatView = new ChatViewProvider(context, chatBackend, chatContext);
+  context.subscriptions.push(proposals, chatContext, chatView);
   context.subscriptions.push(vscode.window.registerWebviewViewProvider(ChatViewProvider.viewId, chatView,
     { webviewOptions: { retainContextWhenHidden: true } }));
   const selection = (): string | undefined => {
@@ -310,7 +310,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     [INLINE_COMMANDS.accept]: () => inline.accept(),
     [INLINE_COMMANDS.reject]: () => inline.reject(),
     [STATUS_MENU_COMMAND]: () => statusBar.showMenu(),
-    'byok.ui.apply': (code?: unknown) => applyCode(typeof code === 'string' ? { language: '', code } : undefined),
+    'byok.ui.apply': async (code?: unknown) => {
+      await proposeCode(typeof code === 'string' ? { language: '', code } : undefined);
+    },
+    'byok.ui.acceptChange': (id?: unknown) => proposals.accept(id),
+    'byok.ui.rejectChange': (id?: unknown) => proposals.reject(id),
     'byok.ui.usage': showUsage,
     'byok.ui.restart': async () => {
       if (client?.isRunning()) {

@@ -95,26 +95,53 @@ export interface ComposerResult {
   model?: string;
   usage?: Usage;
   applied?: boolean;
-  checkpoint?: unknown;
+  /** The checkpoint id `byok.restoreCheckpoint` takes; null when nothing changed. */
+  checkpoint?: string | null;
 }
 
+/** One tool call of an agent step: arguments cut to 200 characters, the result to 500 (redacted). */
 export interface ToolCall {
   name: string;
-  arguments?: unknown;
-  result?: unknown;
-  error?: unknown;
+  arguments?: Record<string, unknown>;
+  ok?: boolean;
+  result?: string;
+}
+
+export interface AgentStep {
+  step: number;
+  text: string;
+  reasoning?: string;
+  toolCalls?: ToolCall[];
 }
 
 export interface AgentResult {
   summary: string;
-  steps?: { step: number; text: string; reasoning?: string; toolCalls?: ToolCall[] }[];
+  steps?: AgentStep[];
   stopReason?: string;
   edits?: WorkspaceEdit;
   files?: FileChange[];
-  applied?: boolean;
+  applied?: boolean | null;
+  checkpoint?: string | null;
   model?: string;
   usage?: Usage;
   error?: ErrorData;
+}
+
+/** `byok.mcpStatus`: each configured MCP server, its state and what it offers. */
+export interface McpStatusResult {
+  servers: {
+    name: string;
+    transport: string;
+    state: string;
+    tools: { name: string; description?: string }[];
+    resources: { uri: string; name?: string }[];
+    error?: string;
+  }[];
+}
+
+/** A `files` entry naming resource `uri` of MCP server `server` (see protocol.md, MCP servers: Resources). */
+export function mcpResourceEntry(server: string, uri: string): string {
+  return `mcp://${server}/${encodeURIComponent(uri)}`;
 }
 
 export interface StoredKey {

@@ -41,8 +41,12 @@ class ClientFiles:
         self.can_write = bool(fs and fs.write_text_file)
         self._texts: dict[str, OpenDocument] = {}
 
+    def forget(self) -> None:
+        """Drop the texts fetched so far: a new prompt reads the editor's buffers as they are now."""
+        self._texts.clear()
+
     def lookup(self, uri: str) -> OpenDocument | None:
-        """The client's text of a file fetched for this call, or None (then byok reads the disk)."""
+        """The client's text of a file fetched in this prompt, or None (then byok reads the disk)."""
         return self._texts.get(uri)
 
     async def fetch(self, path: Path) -> None:

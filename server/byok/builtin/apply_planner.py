@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
 
 from byok.base.text import indent_of
 from byok.builtin.apply_lines import (
@@ -18,6 +21,7 @@ from byok.builtin.apply_lines import (
     line_key,
 )
 from byok.builtin.diff import matching_blocks
+from byok.builtin.syntax import Syntax
 
 _MAX_CANDIDATES = 40
 
@@ -104,15 +108,40 @@ class OpenBlock:
     shift: Shift
 
 
+_OPENERS = frozenset(("{", "(", "[", "do", "then", "begin"))
+"""Lines that only open a block whose header is the line above."""
+
+_RARE = 3
+"""Places a segment line may have to serve as one more anchor."""
+
+_MORE_ANCHORS = 2
+
 _FAR_GAP = 10
+
+_FUZZY_SCORE = 90.0
+"""Least rapidfuzz ratio (0-100) at which a segment line stands for an original line it does not equal."""
+
+_FUZZY_LENGTH = 16
+"""Shortest line (without whitespace and trailing comment) that may anchor a segment fuzzily."""
+
+_TRAILING_COMMENT = re.compile(r"\s+(?:#|//|--|;)[^\"'`]*$")
+
+
+def _loose(line: str) -> str:
+    """A line without its whitespace and trailing comment, for fuzzy anchoring."""
+    return "".join(_TRAILING_COMMENT.sub("", line).split())
+
+
 """Original lines a match may skip beyond the new lines before it: more is a lookalike elsewhere."""
 
 
 class Planner:
     """Places segments into the original, left to right."""
 
-    def __init__(self, lines: list[str]) -> None:
+    def __init__(self, lines: list[str], syntax: Syntax | None = None) -> None:
         self.lines = lines
+        self._syntax = syntax
+        self._loose: list[str] | None = None
         self._exact: dict[int, str] = {}
         self.keys = [line_key(line) for line in lines]
         self.index: dict[str, list[int]] = {}
@@ -137,6 +166,13 @@ class Planner:
         best = scored[0][0]
         return sorted(spot for score, spot in scored[:_MAX_CANDIDATES] if score == best)[:8] or [scored[0][1]]
 
+    def block_end(self, header: int) -> int | None:
+        """Last line of the block original line `header` opens: by the grammar when it can tell, else by
+        indentation and closers."""
+        if self._syntax is not None and (end := self._syntax.block_end(header)) is not None:
+            return end
+        return block_end(self.lines, header)
+
     def follows(self, previous: str, key: str) -> bool:
         """Whether the original has a line `key` whose previous non-blank line is `previous`."""
         for number in self.index.get(key, ()):
@@ -154,25 +190,17 @@ class Planner:
     def locate(self, seg: list[str], lo: int, inside: OpenBlock | None) -> Placement | str | None:
         """Best placement of `seg` at or after line `lo`; "ambiguous" on a tie; None without context."""
         keys = [line_key(line) for line in seg]
-        anchor = -1
-        spots: list[int] = []
-        for i, key in enumerate(keys):
-            if is_trivial(key):
-                continue
-            found = self.occurrences(key, lo)
-            if found and (anchor < 0 or len(found) < len(spots)):
-                anchor, spots = i, found
-        if anchor < 0:
-            return None
         found_places: dict[tuple[int, int], Placement] = {}
-        if len(spots) > 3:
-            spots = self._likely(keys, anchor, spots)
-        for spot in spots:
-            place = self._align(seg, keys, anchor, spot, lo)
-            if place is not None:
-                known = found_places.get((place.start, place.end))
-                if known is None or known.score < place.score:
-                    found_places[(place.start, place.end)] = place
+        primary, extra = self._anchors(keys, lo)
+        for pairs in (primary, extra):
+            for anchor, spot in pairs:
+                place = self._align(seg, keys, anchor, spot, lo)
+                if place is not None:
+                    known = found_places.get((place.start, place.end))
+                    if known is None or known.score < place.score:
+                        found_places[(place.start, place.end)] = place
+            if any(place.score > 1 for place in found_places.values()):
+                break
         if not found_places:
             return None
 
@@ -184,6 +212,56 @@ class Planner:
         if len(ranked) > 1 and rank(ranked[0]) == rank(ranked[1]):
             return None if ranked[0].score <= 1 else "ambiguous"
         return ranked[0]
+
+    def fuzzy_locate(self, seg: list[str], lo: int) -> Placement | None:
+        """Place a segment none of whose lines the original has as they are, by a line that reads almost
+        the same (whitespace or a comment changed): the one original line closest to one of its long lines,
+        when no other original line comes as close to any of them."""
+        loose = self._loose_keys()[lo:]
+        found: list[tuple[float, int, int]] = []
+        for i, line in enumerate(seg):
+            key = _loose(line)
+            if len(key) >= _FUZZY_LENGTH:
+                hits = process.extract(key, loose, scorer=fuzz.ratio, score_cutoff=_FUZZY_SCORE, limit=2)
+                found.extend((score, i, lo + j) for _, score, j in hits)
+        if not found:
+            return None
+        best = max(found)
+        if any(score == best[0] and j != best[2] for score, _, j in found):
+            return None  # as close to two original lines: a guess
+        _, anchor, spot = best
+        keys = [line_key(line) for line in seg]
+        return self._align(seg, keys, anchor, spot, lo)
+
+    def _loose_keys(self) -> list[str]:
+        """Every original line as `_loose` reads it, computed on first use."""
+        if self._loose is None:
+            self._loose = [_loose(line) for line in self.lines]
+        return self._loose
+
+    def _anchors(self, keys: list[str], lo: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """(segment line, original line) pairs to align through: every place of the rarest segment line;
+        then, for when those places hold that line alone (a lookalike the rest does not follow), the
+        places of up to two more rare lines."""
+        ranked = sorted(
+            (len(found), i, found)
+            for i, key in enumerate(keys)
+            if not is_trivial(key) and (found := self.occurrences(key, lo))
+        )
+        if not ranked:
+            return [], []
+        count, anchor, spots = ranked[0]
+        if count > 3:
+            return [(anchor, spot) for spot in self._likely(keys, anchor, spots)], []
+        pairs: list[tuple[int, int]] = []
+        seen = {keys[anchor]}
+        for count, i, found in ranked[1:]:
+            if count > _RARE or len(seen) > _MORE_ANCHORS:
+                break
+            if keys[i] not in seen:
+                seen.add(keys[i])
+                pairs.extend((i, spot) for spot in found)
+        return [(anchor, spot) for spot in spots], pairs
 
     def _align(self, seg: list[str], keys: list[str], anchor: int, spot: int, lo: int) -> Placement | None:
         m, n = len(seg), len(self.lines)
@@ -238,12 +316,26 @@ class Planner:
                 before -= 1
             if before >= lo and any(is_similar(new[k], self.lines[before]) for k in (0, first_seg - 1)):
                 start = before
+                head = first_seg - 1  # the lines before an edited line: the original's lines before it?
+                if (
+                    is_similar(new[head], self.lines[before])
+                    and start - head >= lo
+                    and all(line_key(new[k]) == self.keys[start - head + k] for k in range(head))
+                ):
+                    start -= head
         if last_seg < m - 1:
             after = end
             while after < n and not self.lines[after].strip():
                 after += 1
             if after < n and any(is_similar(new[k], self.lines[after]) for k in (m - 1, last_seg + 1)):
                 end = after + 1
+                rest = m - 2 - last_seg  # the lines after an edited line: the original's lines after it?
+                if (
+                    is_similar(new[last_seg + 1], self.lines[after])
+                    and end + rest <= n
+                    and all(line_key(new[last_seg + 2 + k]) == self.keys[end + k] for k in range(rest))
+                ):
+                    end += rest
         return Placement(start, end, new, pairs, shift, self._score(pairs, keys))
 
     def exact_keys(self, lo: int, hi: int) -> dict[int, str]:
@@ -311,7 +403,18 @@ class Planner:
         return [(i + k, j + k) for i, j, size in kept for k in range(size)]
 
     def _same_owner(self, seg: list[str], i: int, j: int) -> bool:
-        """For a closing line matched across a gap: whether it closes the same kind of block on both sides."""
+        """For a trivial line matched across a gap: a closer closes the same kind of block on both sides, a
+        lone opener (`{`) opens the block of the same header (K&R-less C puts the header on the line above)."""
+        if line_key(seg[i]) in _OPENERS:
+            mine_head = next((k for k in range(i - 1, -1, -1) if seg[k].strip()), None)
+            theirs_head = next((k for k in range(j - 1, -1, -1) if self.keys[k]), None)
+            return mine_head is None or (
+                theirs_head is not None
+                and (
+                    line_key(seg[mine_head]) == self.keys[theirs_head]
+                    or is_similar(seg[mine_head], self.lines[theirs_head])
+                )
+            )
         if not is_closer(seg[i]):
             return True
         mine = block_owner(seg, i)
@@ -334,7 +437,7 @@ class Planner:
         for i, j in place.pairs:
             if not shape.deeper[i]:
                 continue
-            end = block_end(self.lines, j)
+            end = self.block_end(j)
             if end is None or end + 1 <= place.end:
                 continue
             if shape.ends[i] is None and marker is not None:
@@ -354,7 +457,7 @@ class Planner:
         opened: list[OpenBlock] = []
         for i, j in place.pairs:
             if shape.ends[i] is None and place.lines[i].strip() and shape.widths[i] < marker:
-                end = block_end(self.lines, j)
+                end = self.block_end(j)
                 if end is not None:
                     opened.append(OpenBlock(indent_width(seg.lines[i]), end, place.shift))
         return opened
