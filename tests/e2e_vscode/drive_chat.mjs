@@ -48,6 +48,20 @@ await drive(async () => {
     return labels.includes('calc.py:1-2') ? undefined : labels;
   });
   await screenshot('context-chip-removed');
+  // + adds a workspace file through the quick pick
+  await frame.locator('#addContext').click();
+  const pick = page.locator('.quick-input-widget .quick-input-box input');
+  await pick.waitFor({ state: 'visible' });
+  await pick.fill(cfg.addFile);
+  const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: cfg.addFile }).first();
+  await row.waitFor({ state: 'visible' });
+  await row.click(); // in a multi-select pick a click checks the row
+  await screenshot('context-add-file');
+  await page.keyboard.press('Enter');
+  result.chipsAfterAdd = await until('the added file chip', async () => {
+    const labels = await chipLabels();
+    return labels.includes(cfg.addFile) ? labels : undefined;
+  });
 
   // a scripted markdown answer: heading, list, code block with its actions
   const answer = await ask(cfg.planPrompt);

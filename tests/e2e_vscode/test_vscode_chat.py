@@ -1,6 +1,7 @@
 """End to end: the chat view in a real VS Code (code-server + Chromium, see harness.py and drive_chat.mjs).
 
-Context chips (the active file and its selection attached by default; the selection chip removed), a scripted
+Context chips (the active file and its selection attached by default; the selection chip removed; a file
+added with +), a scripted
 markdown answer (heading, list, code block), Apply on that block as a diff (Reject leaves the file, Accept
 changes the buffer as one undoable edit), reasoning collapsed with a retry wait shown inline and cached
 tokens in the footer, the model picker (the fake sees the new model), an error with its cause, fix and
@@ -66,6 +67,7 @@ def test_vscode_chat_view(env_ready: dict[str, Any], tmp_path: Path, screenshots
     workspace.mkdir()
     source = workspace / "calc.py"
     source.write_text(SOURCE)
+    (workspace / "notes.md").write_text("Remember: unrelated must stay pure.\n")
     with FakeOpenAI(key=KEY, scripts=SCRIPTS) as fake:
         settings = base_settings([str(byok_server())], fake.base_url)
         settings["byok.models"].append({"id": "fake-broken", "provider": BAD_PROVIDER, "model": "fake-model"})
@@ -87,6 +89,7 @@ def test_vscode_chat_view(env_ready: dict[str, Any], tmp_path: Path, screenshots
                     "helloPrompt": "Say hello",
                     "composePrompt": "Compose the change",
                     "agentPrompt": "Inspect calc.py",
+                    "addFile": "notes.md",
                     "brokenModel": "fake-broken",
                     "expectApplied": 'return "kept and applied"',
                     "expectComposed": 'return "composed"',
@@ -105,7 +108,9 @@ def test_vscode_chat_view(env_ready: dict[str, Any], tmp_path: Path, screenshots
 
     assert {"calc.py", "calc.py:1-2"} <= set(result["chips"]), result["chips"]
     assert "calc.py" in result["chipsAfterRemove"] and "calc.py:1-2" not in result["chipsAfterRemove"]
+    assert "notes.md" in result["chipsAfterAdd"], result["chipsAfterAdd"]
     plan_prompt = sent("refactor plan")
+    assert "unrelated must stay pure" in plan_prompt  # the file added with + went too
     assert "def add(a, b):" in plan_prompt  # the active file went as context
     assert "Selected in" not in plan_prompt  # the removed selection chip did not
     md = result["markdown"]

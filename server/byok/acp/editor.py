@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from byok.base.names import AcpPermission
 from byok.base.redaction import redact
 from byok.workspace.files import OpenDocument
@@ -58,8 +60,8 @@ class ClientFiles:
 
         try:
             response = await self.client.read_text_file(session_id=self.session_id, path=str(path))
-        except RequestError as exc:
-            log.info("the client did not read %s: %s", path.name, redact(str(exc)))
+        except (RequestError, ValidationError) as exc:  # an answer that does not validate: as not read
+            log.info("the client did not read %s: %s", path.name, redact(str(exc))[:300])
             return
         self._texts[path.as_uri()] = OpenDocument(response.content, None)
 
@@ -114,9 +116,15 @@ class Permissions:
             PermissionOption(option_id=option_id, name=action, kind=kind)
             for option_id, action, kind in zip(ids, actions, kinds, strict=True)
         ]
-        response = await self.client.request_permission(
-            session_id=self.session_id, tool_call=shown, options=options
-        )
+        from acp import RequestError
+
+        try:
+            response = await self.client.request_permission(
+                session_id=self.session_id, tool_call=shown, options=options
+            )
+        except (RequestError, ValidationError) as exc:  # no usable answer: refused, as when cancelled
+            log.info("the client did not answer a permission ask: %s", redact(str(exc))[:300])
+            return actions[-1]
         outcome = response.outcome
         chosen = outcome.option_id if isinstance(outcome, AllowedOutcome) else None
         return actions[ids.index(chosen)] if chosen in ids else actions[-1]
