@@ -137,7 +137,9 @@ def scenarios(lines: list[str]) -> list[tuple[str, str, str]]:
 
 def real_cases() -> None:
     """Exact rates on the cases cut from real code (tests/apply_cases/real), per split, kind and language."""
-    folders = sorted(p for p in (CASES / "real").iterdir() if (p / "case.json").exists())
+    folders = sorted(
+        p for name in ("real", "real_held2") for p in (CASES / name).iterdir() if (p / "case.json").exists()
+    )
     tally: dict[str, dict[str, list[int]]] = {"split": {}, "kind": {}, "ext": {}}
     silent = 0
     for folder in folders:
@@ -145,7 +147,7 @@ def real_cases() -> None:
         original, snippet, expected = (
             (folder / name).read_bytes().decode("utf-8") for name in ("original", "snippet", "expected")
         )
-        result = apply_snippet(original, snippet)
+        result = apply_snippet(original, snippet, path=meta["source"])
         ok = result.new_text == expected and not result.unresolved
         silent += not ok and not result.unresolved
         kind = meta["kind"] + ("+crlf" if meta["crlf"] else "")
@@ -176,19 +178,26 @@ def main() -> None:
     repeat = 5 if args.quick else 30
     print(f"10,000-line file ({len(original) // 1024} KiB of stdlib code), {repeat} runs each:")
     every: list[float] = []
-    for name, snippet, expected in scenarios(lines):
-        result = apply_snippet(original, snippet)
+    for (name, snippet, expected), syntax in [
+        (scenario, s) for scenario in scenarios(lines) for s in (True, False)
+    ]:
+        apply = partial(apply_snippet, original, snippet, language_id="python", syntax=syntax)
+        result = apply()
         status = "exact" if result.new_text == expected and not result.unresolved else "NOT EXACT"
-        times = timed(partial(apply_snippet, original, snippet), repeat)
-        every.extend(times)
+        times = timed(apply, repeat)
         cpu = CPU[-repeat:]
+        if syntax:
+            every.extend(times)
+        else:
+            del CPU[-repeat:]  # the text-only runs are the baseline, not part of the totals
         print(
-            f"  {name:28} {status:9} hunks {result.hunks}  wall p50 {statistics.median(times):6.2f} ms  "
-            f"p99 {percentile(times, 99):6.2f} ms  CPU p50 {statistics.median(cpu):6.2f} ms"
+            f"  {name:28} {'grammar' if syntax else 'text':7} {status:9} hunks {result.hunks}  "
+            f"wall p50 {statistics.median(times):6.2f} ms  p99 {percentile(times, 99):6.2f} ms  "
+            f"CPU p50 {statistics.median(cpu):6.2f} ms"
         )
     cpu = CPU[-len(every) :]
     print(
-        f"  all 10,000-line runs: wall p50 {statistics.median(every):.2f} ms, p99 {percentile(every, 99):.2f} ms;"
+        f"  all 10,000-line runs with the grammar: wall p50 {statistics.median(every):.2f} ms, p99 {percentile(every, 99):.2f} ms;"
         f" CPU p50 {statistics.median(cpu):.2f} ms, p99 {percentile(cpu, 99):.2f} ms"
     )
 

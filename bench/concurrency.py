@@ -1,8 +1,10 @@
 """Concurrency: 50 simultaneous streamed chats (total time vs one), and Tab latency while they run.
 
 Chats are paced like a real model (100 deltas, one every 10 ms, about 1 s each), so "total vs one" shows
-whether the server serialises anything. Tab (`textDocument/inlineCompletion`) is asked over and over on
-an open document while the chats stream; its baseline is the same requests on an idle server.
+whether the server serialises anything. Tab is asked the way an editor asks while the user types, on an
+open 5,000-line document: an incremental `didChange` (the rest of a line deleted), then
+`textDocument/inlineCompletion` at the cursor (timed: request written → answer read), then the line put
+back. Its baseline is the same keystrokes on the idle server.
 """
 
 from __future__ import annotations
@@ -19,11 +21,17 @@ DELTAS = 100
 INTERVAL_S = 0.01
 TAB_TARGET_S = 0.02
 DOC_URI = "file:///bench/tab_document.py"
+DOC_LINES = 5_000
+STDLIB_MODULES = ("tasks", "base_events", "streams", "selector_events", "events", "futures", "locks")
 
 
 def _document() -> str:
-    """Real code to complete in: a stdlib module."""
-    return inspect.getsource(asyncio.tasks)
+    """Real code to complete in: 5,000 lines of stdlib modules (asyncio's)."""
+    lines: list[str] = []
+    for name in STDLIB_MODULES:
+        lines += inspect.getsource(getattr(asyncio, name)).splitlines()
+    assert len(lines) >= DOC_LINES, f"only {len(lines)} lines of stdlib source"
+    return "\n".join(lines[:DOC_LINES]) + "\n"
 
 
 def _positions(text: str) -> list[tuple[int, int]]:
@@ -38,31 +46,61 @@ def _positions(text: str) -> list[tuple[int, int]]:
     return spots or [(0, 0)]
 
 
-async def tab_once(ctx: Context, position: tuple[int, int]) -> float:
-    line, character = position
-    started = time.monotonic()
-    _, future = ctx.client.send_request(
-        "textDocument/inlineCompletion",
-        {
-            "textDocument": {"uri": DOC_URI},
-            "position": {"line": line, "character": character},
-            "context": {"triggerKind": 2},
-        },
-    )
-    reply = await asyncio.wait_for(future, 10)
-    if reply.error is not None:
-        raise RuntimeError(f"inlineCompletion failed: {reply.error}")
-    return reply.at - started
+class Keystrokes:
+    """Edits the open document like a user typing, keeping its version count."""
+
+    def __init__(self, ctx: Context, text: str) -> None:
+        self.ctx = ctx
+        self.lines = text.splitlines()
+        self.version = 1
+
+    def _replace(self, line: int, start: int, end: int, text: str) -> None:
+        self.version += 1
+        self.ctx.client.notify(
+            "textDocument/didChange",
+            {
+                "textDocument": {"uri": DOC_URI, "version": self.version},
+                "contentChanges": [
+                    {
+                        "range": {
+                            "start": {"line": line, "character": start},
+                            "end": {"line": line, "character": end},
+                        },
+                        "text": text,
+                    }
+                ],
+            },
+        )
+
+    async def tab_once(self, position: tuple[int, int]) -> float:
+        """Cut the line at the cursor, ask for a completion there (timed), put the line back."""
+        line, character = position
+        rest = self.lines[line][character:]
+        self._replace(line, character, character + len(rest), "")
+        started = time.monotonic()
+        _, future = self.ctx.client.send_request(
+            "textDocument/inlineCompletion",
+            {
+                "textDocument": {"uri": DOC_URI},
+                "position": {"line": line, "character": character},
+                "context": {"triggerKind": 2},
+            },
+        )
+        reply = await asyncio.wait_for(future, 10)
+        self._replace(line, character, character, rest)
+        if reply.error is not None:
+            raise RuntimeError(f"inlineCompletion failed: {reply.error}")
+        return reply.at - started
 
 
 async def tab_loop(
-    ctx: Context, positions: list[tuple[int, int]], until: asyncio.Future[object], limit: int
+    keys: Keystrokes, positions: list[tuple[int, int]], until: asyncio.Future[object], limit: int
 ) -> list[float]:
-    """Ask Tab every ~10 ms until `until` is done (or `limit` requests)."""
+    """Type and ask Tab every ~10 ms until `until` is done (or `limit` requests)."""
     latencies: list[float] = []
     index = 0
     while not until.done() and len(latencies) < limit:
-        latencies.append(await tab_once(ctx, positions[index % len(positions)]))
+        latencies.append(await keys.tab_once(positions[index % len(positions)]))
         index += 1
         await asyncio.sleep(0.01)
     return latencies
@@ -77,23 +115,24 @@ async def run(ctx: Context, quick: bool) -> list[Row]:
     tab = "inlineCompletionProvider" in ctx.client.capabilities
     positions: list[tuple[int, int]] = []
     idle: list[float] = []
+    text = _document()
+    keys = Keystrokes(ctx, text)
     if tab:
-        text = _document()
         ctx.client.notify(
             "textDocument/didOpen",
             {"textDocument": {"uri": DOC_URI, "languageId": "python", "version": 1, "text": text}},
         )
         positions = _positions(text)
         done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        await tab_once(ctx, positions[0])  # warm-up
-        idle = await tab_loop(ctx, positions, done, 50 if quick else 100)
+        await keys.tab_once(positions[0])  # warm-up
+        idle = await tab_loop(keys, positions, done, 50 if quick else 100)
 
     cpu_before = cpu_s(ctx.client.pid)
     started = time.monotonic()
     load = asyncio.gather(*(byok_chat(ctx.client, content) for _ in range(chats)))
     busy: list[float] = []
     if tab:
-        busy = await tab_loop(ctx, positions, load, 1000)
+        busy = await tab_loop(keys, positions, load, 1000)
     timings = await load
     total = time.monotonic() - started
     cpu = cpu_s(ctx.client.pid) - cpu_before
@@ -129,7 +168,7 @@ async def run(ctx: Context, quick: bool) -> list[Row]:
         b99, i99 = percentile(busy, 99), percentile(idle, 99)
         rows.append(
             Row(
-                f"Tab p99 during {chats} chats ({len(busy)} req)",
+                f"Tab p99 during {chats} chats, {DOC_LINES:,}-line file ({len(busy)} req)",
                 ms(b99),
                 f"{ms(i99)} (idle)",
                 f"+{(b99 - i99) * 1000:.2f} ms",

@@ -12,10 +12,16 @@ A case's split (`tune` or `held`) is decided by a hash of its source path before
 engine is tuned on `tune` only. Re-running writes the same cases (fixed seed, sorted inputs):
 
     python tests/apply_cases/generate_real.py
+
+A fresh held-out set (another seed, none of the source files the committed cases use, every case in the
+split `held2`) goes to a directory of its own:
+
+    python tests/apply_cases/generate_real.py --fresh --seed 7 --out /tmp/held2
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import random
@@ -366,10 +372,15 @@ def split_of(source: Path) -> str:
     return "held" if hashlib.sha1(str(source).encode()).digest()[0] % 3 == 0 else "tune"
 
 
-def cases() -> Iterator[tuple[str, Language, Path, str, Made, bool]]:
-    rng = random.Random(SEED)
+def same_source(path: str) -> str:
+    """A source's name for skipping it: below node_modules, where a worktree's own copy sits, the package path."""
+    return path.rsplit("/node_modules/", 1)[-1]
+
+
+def cases(seed: int, skip: set[str]) -> Iterator[tuple[str, Language, Path, str, Made, bool]]:
+    rng = random.Random(seed)
     for language in LANGUAGES:
-        files = files_of(language)
+        files = [path for path in files_of(language) if same_source(str(path)) not in skip]
         rng.shuffle(files)
         made = 0
         donor: list[str] | None = None
@@ -393,11 +404,24 @@ def cases() -> Iterator[tuple[str, Language, Path, str, Made, bool]]:
 
 
 def main() -> None:
-    if OUT.exists():
-        shutil.rmtree(OUT)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--fresh", action="store_true", help="skip the sources the committed cases use; split `held2`"
+    )
+    args = parser.parse_args()
+    skip = (
+        {same_source(json.loads(meta.read_text())["source"]) for meta in OUT.glob("*/case.json")}
+        if args.fresh
+        else set()
+    )
+    out: Path = args.out
+    if out.exists():
+        shutil.rmtree(out)
     counts: dict[str, int] = {}
-    for name, language, path, text, case, crlf in cases():
-        folder = OUT / name
+    for name, language, path, text, case, crlf in cases(args.seed, skip):
+        folder = out / name
         folder.mkdir(parents=True)
         original, expected = text, case.expected
         if crlf:
@@ -411,7 +435,7 @@ def main() -> None:
             "path": None,
             "kind": case.kind,
             "crlf": crlf,
-            "split": split_of(path),
+            "split": "held2" if args.fresh else split_of(path),
             "source": str(path),
             "licence": language.licence,
             "note": case.note,

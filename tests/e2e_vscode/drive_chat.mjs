@@ -1,6 +1,6 @@
 // The chat view's scenario (test_vscode_chat.py): context chips, a rendered markdown answer, Apply as a diff
 // (Reject, then Accept as one undoable edit), reasoning collapsed with a retry wait inline, the model picker,
-// an error with its buttons, and a composer answer with its files and Restore button.
+// an error with its buttons, a composer answer with its files and Restore button, an agent answer's tool calls.
 import fs from 'node:fs';
 import {
   cfg, chatFrame, drive, editor, editorText, fatal, openFile, page, proposalAction, proposalDiff, result, runCommand,
@@ -48,6 +48,20 @@ await drive(async () => {
     return labels.includes('calc.py:1-2') ? undefined : labels;
   });
   await screenshot('context-chip-removed');
+  // + adds a workspace file through the quick pick
+  await frame.locator('#addContext').click();
+  const pick = page.locator('.quick-input-widget .quick-input-box input');
+  await pick.waitFor({ state: 'visible' });
+  await pick.fill(cfg.addFile);
+  const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: cfg.addFile }).first();
+  await row.waitFor({ state: 'visible' });
+  await row.click(); // in a multi-select pick a click checks the row
+  await screenshot('context-add-file');
+  await page.keyboard.press('Enter');
+  result.chipsAfterAdd = await until('the added file chip', async () => {
+    const labels = await chipLabels();
+    return labels.includes(cfg.addFile) ? labels : undefined;
+  });
 
   // a scripted markdown answer: heading, list, code block with its actions
   const answer = await ask(cfg.planPrompt);
@@ -126,6 +140,18 @@ await drive(async () => {
   };
   await until('the composed text in the editor', async () => (await editorText(editor())).includes(cfg.expectComposed));
   await screenshot('composer-answer');
+
+  // Agent mode: the step's tool call is a collapsible line
+  await frame.locator('#mode').selectOption('agent');
+  const agent = await ask(cfg.agentPrompt);
+  const tool = agent.locator('details.tool').first();
+  await tool.locator('summary').click();
+  result.agent = {
+    tools: await agent.locator('details.tool summary').allTextContents(),
+    detail: await tool.locator('pre').textContent(),
+    text: await agent.textContent(),
+  };
+  await screenshot('agent-steps');
 
   await frame.locator('#newChat').click();
   await until('an empty chat', async () => (await frame.locator('.msg').count()) === 0);

@@ -58,7 +58,7 @@ class Reply:
     """A scripted answer: `text` streamed in `chunk`-character pieces `pause` seconds apart, after
     `reasoning` (as `reasoning_content` deltas); `cached_tokens` of the prompt reported as cache reads;
     `rate_limited` requests answered 429 (retry-after 1 s) before it is given; `tool_calls` (name, arguments)
-    streamed after the text, the turn then ending with `finish_reason: "tool_calls"`."""
+    end the answer with those calls (finish reason `tool_calls`)."""
 
     text: str
     chunk: int = 16
@@ -210,15 +210,18 @@ class FakeOpenAI:
                     for piece in reply.pieces():
                         self._event({"choices": [{"index": 0, "delta": {"content": piece}}]}, model)
                         time.sleep(reply.pause)
-                    for number, (name, arguments) in enumerate(reply.tool_calls):
-                        call = {
-                            "index": number,
-                            "id": f"call_{number}",
+                    calls = [
+                        {
+                            "index": i,
+                            "id": f"call_{i}",
                             "type": "function",
                             "function": {"name": name, "arguments": json.dumps(arguments)},
                         }
-                        self._event({"choices": [{"index": 0, "delta": {"tool_calls": [call]}}]}, model)
-                    finish = "tool_calls" if reply.tool_calls else "stop"
+                        for i, (name, arguments) in enumerate(reply.tool_calls)
+                    ]
+                    if calls:
+                        self._event({"choices": [{"index": 0, "delta": {"tool_calls": calls}}]}, model)
+                    finish = "tool_calls" if calls else "stop"
                     self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}, model)
                     usage: dict[str, Any] = {"prompt_tokens": 42, "completion_tokens": 17, "total_tokens": 59}
                     if reply.cached_tokens:

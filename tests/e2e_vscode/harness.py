@@ -78,6 +78,14 @@ class CodeServer:
         (self.user_data / "User").mkdir(parents=True)
         self.extensions.mkdir()
         (self.user_data / "User" / "settings.json").write_text(json.dumps(settings, indent=2))
+        # code-server is a remote window: machine-scoped settings (byok.providers, byok.budget, ...) count only
+        # from the remote machine's settings, which the server re-reads on any settings change
+        contributed = json.loads((CLIENT / "package.json").read_text())["contributes"]["configuration"][
+            "properties"
+        ]
+        machine = {k: v for k, v in settings.items() if contributed.get(k, {}).get("scope") == "machine"}
+        (self.user_data / "Machine").mkdir()
+        (self.user_data / "Machine" / "settings.json").write_text(json.dumps(machine, indent=2))
         self.env = {
             **os.environ,
             "XDG_CONFIG_HOME": str(root / "xdg-config"),

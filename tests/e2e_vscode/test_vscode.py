@@ -91,7 +91,12 @@ def test_vscode_extension_end_to_end(
     with (
         FakeOpenAI(key=KEY) as fake,
         CodeServer(
-            env_ready["cache"], env_ready["vsix"], tmp_path, base_settings([str(server)], fake.base_url), env
+            env_ready["cache"],
+            env_ready["vsix"],
+            tmp_path,
+            # this scenario's Ctrl+K applies at once; test_vscode_inline.py drives the preview (the default)
+            {**base_settings([str(server)], fake.base_url), "byok.inlineEdit.preview": False},
+            env,
         ) as code,
     ):
         result = drive(

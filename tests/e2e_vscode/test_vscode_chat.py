@@ -1,10 +1,12 @@
 """End to end: the chat view in a real VS Code (code-server + Chromium, see harness.py and drive_chat.mjs).
 
-Context chips (the active file and its selection attached by default; the selection chip removed), a scripted
+Context chips (the active file and its selection attached by default; the selection chip removed; a file
+added with +), a scripted
 markdown answer (heading, list, code block), Apply on that block as a diff (Reject leaves the file, Accept
 changes the buffer as one undoable edit), reasoning collapsed with a retry wait shown inline and cached
 tokens in the footer, the model picker (the fake sees the new model), an error with its cause, fix and
-buttons, a composer answer with its files and Restore button, and New chat. Screenshots of each step go to a
+buttons, a composer answer with its files and Restore button, an agent answer with its tool call as a
+collapsible line, and New chat. Screenshots of each step go to a
 temp dir (printed).
 """
 
@@ -50,6 +52,11 @@ SCRIPTS = [
         Reply("Thought about it.", reasoning="weighing the options first", cached_tokens=30, rate_limited=1),
     ),
     Script(lambda r: "compose the change" in r.asked.lower(), Reply(COMPOSED)),
+    Script(
+        lambda r: "inspect calc" in r.asked.lower() and r.payload["messages"][-1]["role"] != "tool",
+        Reply("Reading it first.", tool_calls=(("read_file", {"path": "calc.py"}),)),
+    ),
+    Script(lambda r: "inspect calc" in r.asked.lower(), Reply("calc.py defines add and unrelated.")),
     # calc.py goes as context, and the shared inline-edit script answers any prompt holding `def add(`
     Script(lambda r: r.asked.startswith("Say hello"), Reply(CHAT_ANSWER)),
 ]
@@ -60,6 +67,7 @@ def test_vscode_chat_view(env_ready: dict[str, Any], tmp_path: Path, screenshots
     workspace.mkdir()
     source = workspace / "calc.py"
     source.write_text(SOURCE)
+    (workspace / "notes.md").write_text("Remember: unrelated must stay pure.\n")
     with FakeOpenAI(key=KEY, scripts=SCRIPTS) as fake:
         settings = base_settings([str(byok_server())], fake.base_url)
         settings["byok.models"].append({"id": "fake-broken", "provider": BAD_PROVIDER, "model": "fake-model"})
@@ -82,6 +90,8 @@ def test_vscode_chat_view(env_ready: dict[str, Any], tmp_path: Path, screenshots
                     "thinkPrompt": "Think it over",
                     "helloPrompt": "Say hello",
                     "composePrompt": "Compose the change",
+                    "agentPrompt": "Inspect calc.py",
+                    "addFile": "notes.md",
                     "brokenModel": "fake-broken",
                     "expectApplied": 'return "kept and applied"',
                     "expectComposed": 'return "composed"',
@@ -100,7 +110,9 @@ def test_vscode_chat_view(env_ready: dict[str, Any], tmp_path: Path, screenshots
 
     assert {"calc.py", "calc.py:1-2"} <= set(result["chips"]), result["chips"]
     assert "calc.py" in result["chipsAfterRemove"] and "calc.py:1-2" not in result["chipsAfterRemove"]
+    assert "notes.md" in result["chipsAfterAdd"], result["chipsAfterAdd"]
     plan_prompt = sent("refactor plan")
+    assert "unrelated must stay pure" in plan_prompt  # the file added with + went too
     assert "def add(a, b):" in plan_prompt  # the active file went as context
     assert "Selected in" not in plan_prompt  # the removed selection chip did not
     md = result["markdown"]
@@ -130,5 +142,9 @@ def test_vscode_chat_view(env_ready: dict[str, Any], tmp_path: Path, screenshots
     assert composer["files"] == ["modify calc.py — applied"], composer
     assert composer["applied"] == "VS Code applied the edit."
     assert composer["restore"] == 1
+    agent = result["agent"]
+    assert agent["tools"] == ["read calc.py"], agent
+    assert "def unrelated" in agent["detail"], agent  # the tool's result, opened
+    assert "calc.py defines add and unrelated." in agent["text"], agent
     assert_no_key_in_logs(tmp_path)
     assert_screenshots(result)

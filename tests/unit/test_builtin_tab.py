@@ -67,6 +67,17 @@ def test_closes_what_lines_ending_in_the_same_tokens_closed_elsewhere() -> None:
     assert got is not None and (got.kind, got.text) == ("fragment", ")")
 
 
+def test_the_longest_shared_ending_outweighs_a_common_short_one_in_other_documents() -> None:
+    model = TabModel()
+    c = "file:///work/c.py"
+    model.open(c, "".join(f"h(a, ri{n})\n" for n in range(3)))  # holds `, ri`, not `left, ri`
+    model.open(A, "y = compute(left, ri\n")
+    assert model.suggest(A, 0, 20) is None  # three ways on from `, ri`, none likely enough
+    model.open(B, "total = compute(left, right)\n")
+    got = model.suggest(A, 0, 20)
+    assert got is not None and (got.kind, got.text) == ("fragment", "ght)")
+
+
 def test_says_nothing_when_the_lines_it_knows_disagree() -> None:
     model = TabModel()
     model.open(B, "".join(f"run(task, {n})\n" for n in range(6)))

@@ -31,9 +31,10 @@ import {
   type SetKeyResult,
   type StoredKey,
   type StreamParams,
-  type UsageResult,
   type VerifyKeyResult,
 } from './protocol';
+import { INLINE_COMMANDS, InlineEditController, type InlineEditBackend } from './inlineEdit';
+import { STATUS_MENU_COMMAND, StatusBar } from './statusBar';
 import { EditReview } from './review';
 import { Runs } from './runs';
 import {
@@ -48,7 +49,7 @@ import {
 
 let client: LanguageClient | undefined;
 let output: vscode.OutputChannel;
-let statusItem: vscode.StatusBarItem;
+let statusBar: StatusBar;
 const streams = new Map<string, (delta: Delta) => void>();
 let lastEditor: vscode.TextEditor | undefined;
 const review = new EditReview();
@@ -121,8 +122,7 @@ async function startClient(): Promise<void> {
 
 async function startFailed(reason: string): Promise<void> {
   output.appendLine(`[byok] the server could not start: ${reason}`);
-  statusItem.text = '$(error) byok';
-  statusItem.tooltip = `byok server not running: ${reason}`;
+  statusBar.showFailure(reason);
   const pick = await vscode.window.showErrorMessage(`byok: the language server could not start: ${reason}`,
     'Show Logs');
   if (pick === 'Show Logs') {
@@ -130,41 +130,9 @@ async function startFailed(reason: string): Promise<void> {
   }
 }
 
-/** Status bar: chat model and this month's spend. Either command may fail; show what we have. */
-async function refreshStatus(): Promise<void> {
-  const [status, usage] = await Promise.allSettled([
-    exec<Record<string, unknown>>(Command.status, {}),
-    exec<UsageResult>(Command.usage, {}),
-  ]);
-  const st = (status.status === 'fulfilled' ? status.value : undefined) ?? {};
-  const features = (st.features ?? {}) as Record<string, unknown>;
-  const str = (v: unknown): string | undefined => (typeof v === 'string' || typeof v === 'number' ? String(v) : undefined);
-  const modelOf = (f: unknown): string => {
-    if (typeof f === 'string') return f;
-    const o = (f ?? {}) as Record<string, unknown>;
-    const name = str(o.model) ?? str(o.id);
-    const provider = str(o.provider);
-    return name === undefined ? 'not set' : `${name}${provider ? ` (${provider})` : ''}`;
-  };
-  const u: UsageResult = (usage.status === 'fulfilled' ? usage.value : undefined) ?? {};
-  const spend = u.totalUsd; // null when no request this month had a known price
-  const builtin = (f: unknown): string => {
-    const name = str((f as Record<string, unknown> | undefined)?.model);
-    return name ? `${name} (built-in model)` : 'built-in model';
-  };
-  const chat = modelOf(features.chat);
-  statusItem.text = `$(sparkle) ${chat === 'not set' ? 'byok' : chat.split(' ')[0]}${typeof spend === 'number' ? ` · $${spend.toFixed(2)}` : ''}`;
-  statusItem.tooltip = new vscode.MarkdownString([
-    '**byok**',
-    `- Chat: ${chat}`,
-    `- Inline edit: ${modelOf(features.inlineEdit ?? features.chat)}`,
-    `- Tab: ${builtin(features.tab)}`,
-    `- Apply: ${builtin(features.apply)}`,
-    `- This month: ${typeof spend === 'number' ? `$${spend.toFixed(4)}` : typeof u.unknownCostRequests === 'number'
-      ? `unknown (${u.unknownCostRequests} requests without a known price: see byok.prices)` : 'unknown'}${
-      typeof u.budgetUsd === 'number' ? ` of $${u.budgetUsd.toFixed(2)} budget` : ''}`,
-    status.status === 'rejected' ? `- status unavailable: ${describeError(status.reason)}` : '',
-  ].filter(Boolean).join('\n'));
+/** Status bar: chat model and this month's spend against the budget. */
+function refreshStatus(): Promise<void> {
+  return statusBar.refresh();
 }
 
 async function pickProvider(title: string): Promise<string | undefined> {
@@ -244,24 +212,13 @@ async function applyEdit(edit: WorkspaceEdit | undefined): Promise<void> {
   if (!ok) throw new Error('the editor refused the edit (was the file changed meanwhile?)');
 }
 
-async function inlineEdit(): Promise<void> {
-  const editor = vscode.window.activeTextEditor;
-  if (editor === undefined || client === undefined) return;
-  const instruction = await vscode.window.showInputBox({
-    title: 'BYOK: Inline Edit', prompt: 'What should change in the selection?', ignoreFocusOut: true,
-  });
-  if (!instruction) return;
-  const args = {
-    uri: editor.document.uri.toString(), range: client.code2ProtocolConverter.asRange(editor.selection),
-    instruction,
-    apply: false,
-  };
-  const res = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: 'byok: editing…', cancellable: true },
-    (progress, token) => execStreaming<EditResult>(Command.inlineEdit, args, token,
-      (d) => d.type === 'status' && progress.report({ message: d.text })));
-  await applyEdit(res.edit);
-}
+const inlineBackend: InlineEditBackend = {
+  run: (document, range, instruction, token, onDelta) => execStreaming<EditResult>(Command.inlineEdit, {
+    uri: document.uri.toString(), range: client?.code2ProtocolConverter.asRange(range), instruction, apply: false,
+  }, token, onDelta),
+  applyEdit,
+  finished: () => void refreshStatus(),
+};
 
 /** Apply a code block with the built-in Apply model (to the file the block names, else the target editor) and
  * show the result as a diff to accept or reject. */
@@ -328,10 +285,8 @@ const chatBackend: ChatBackend = {
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel('byok');
-  statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
-  statusItem.text = '$(sparkle) byok';
-  statusItem.command = 'byok.ui.usage';
-  statusItem.show();
+  statusBar = new StatusBar(exec);
+  const inline = new InlineEditController(inlineBackend);
   lastEditor = vscode.window.activeTextEditor;
   proposals = new Proposals();
   const chatContext = new ChatContext(() => exec<McpStatusResult>(Command.mcpStatus, {}));
@@ -343,7 +298,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const editor = vscode.window.activeTextEditor;
     return editor && !editor.selection.isEmpty ? editor.document.getText(editor.selection) : undefined;
   };
-  context.subscriptions.push(output, statusItem, vscode.window.onDidChangeActiveTextEditor((e) => {
+  context.subscriptions.push(output, statusBar, inline, vscode.window.onDidChangeActiveTextEditor((e) => {
     lastEditor = e ?? lastEditor;
   }));
   const checkpoints = new Checkpoints(exec, review);
@@ -358,7 +313,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     'byok.ui.composer': () => chatView.show('edit', selection()),
     'byok.ui.agent': () => chatView.show('agent', selection()),
     'byok.ui.newChat': () => chatView.newChat(),
-    'byok.ui.inlineEdit': inlineEdit,
+    [INLINE_COMMANDS.start]: () => inline.start(),
+    [INLINE_COMMANDS.accept]: () => inline.accept(),
+    [INLINE_COMMANDS.reject]: () => inline.reject(),
+    [STATUS_MENU_COMMAND]: () => statusBar.showMenu(),
     'byok.ui.apply': async (code?: unknown) => {
       await proposeCode(typeof code === 'string' ? { language: '', code } : undefined);
     },

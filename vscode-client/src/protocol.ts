@@ -174,6 +174,8 @@ export interface DeleteKeyResult {
 
 export interface EditResult {
   edit?: WorkspaceEdit;
+  /** `byok.inlineEdit`: the replacement text (the streamed text equals it). */
+  newText?: string;
   unresolved?: unknown[];
 }
 

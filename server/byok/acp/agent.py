@@ -328,6 +328,7 @@ class ByokAgent:
             )
         task = _prompt_text(prompt)
         assert self.client is not None
+        live.files.forget()
         permissions = live.permissions = live.permissions or Permissions(self.client, session_id)
         run = live.run = PromptRun(self.client, live.stored, live.workspace, live.files, permissions)
         terminal = ClientTerminal(self.client, session_id, run.on_terminal)

@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from byok.base.names import AcpPermission
 from byok.base.redaction import redact
 from byok.workspace.files import OpenDocument
@@ -41,8 +43,12 @@ class ClientFiles:
         self.can_write = bool(fs and fs.write_text_file)
         self._texts: dict[str, OpenDocument] = {}
 
+    def forget(self) -> None:
+        """Drop the texts fetched so far: a new prompt reads the editor's buffers as they are now."""
+        self._texts.clear()
+
     def lookup(self, uri: str) -> OpenDocument | None:
-        """The client's text of a file fetched for this call, or None (then byok reads the disk)."""
+        """The client's text of a file fetched in this prompt, or None (then byok reads the disk)."""
         return self._texts.get(uri)
 
     async def fetch(self, path: Path) -> None:
@@ -54,8 +60,8 @@ class ClientFiles:
 
         try:
             response = await self.client.read_text_file(session_id=self.session_id, path=str(path))
-        except RequestError as exc:
-            log.info("the client did not read %s: %s", path.name, redact(str(exc)))
+        except (RequestError, ValidationError) as exc:  # an answer that does not validate: as not read
+            log.info("the client did not read %s: %s", path.name, redact(str(exc))[:300])
             return
         self._texts[path.as_uri()] = OpenDocument(response.content, None)
 
@@ -110,9 +116,15 @@ class Permissions:
             PermissionOption(option_id=option_id, name=action, kind=kind)
             for option_id, action, kind in zip(ids, actions, kinds, strict=True)
         ]
-        response = await self.client.request_permission(
-            session_id=self.session_id, tool_call=shown, options=options
-        )
+        from acp import RequestError
+
+        try:
+            response = await self.client.request_permission(
+                session_id=self.session_id, tool_call=shown, options=options
+            )
+        except (RequestError, ValidationError) as exc:  # no usable answer: refused, as when cancelled
+            log.info("the client did not answer a permission ask: %s", redact(str(exc))[:300])
+            return actions[-1]
         outcome = response.outcome
         chosen = outcome.option_id if isinstance(outcome, AllowedOutcome) else None
         return actions[ids.index(chosen)] if chosen in ids else actions[-1]

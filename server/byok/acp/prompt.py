@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from byok.acp.editor import ClientFiles, Permissions
 from byok.acp.sessions import StoredSession
 from byok.acp.tool_calls import kind_of, locations_of, path_of, shown_result, title_of
@@ -151,7 +153,7 @@ class PromptRun:
                 assert state.text is not None
                 try:
                     await self.files.write(state.path, state.text)
-                except (RequestError, ConnectionError, OSError) as exc:
+                except (RequestError, ValidationError, ConnectionError, OSError) as exc:
                     state.text = state.base
                     result = ToolResult(
                         f"Error: the editor did not accept the change to "

@@ -3,7 +3,8 @@
 The SDK's own stdio reader crashes on a line that is JSON but not an object (`[1,2]`, `"x"`) and says
 nothing to the client about a line that is not JSON. `ScreenedTransport` answers both as JSON-RPC requires
 (-32700 for a parse error, -32600 for an invalid request, id null) and hands the SDK only objects; an
-over-long line is skipped and answered -32600. EOF on stdin ends the connection and the process.
+over-long line is skipped and answered -32600. The client's answers to the agent's own requests are screened
+too: the SDK crashes its reader on an `error` that is not an object. EOF on stdin ends the connection and the process.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 READ_LIMIT = 64 * 1024 * 1024
 """The longest line (one message) accepted, in bytes."""
-PARSE_ERROR, INVALID_REQUEST = -32700, -32600
+PARSE_ERROR, INVALID_REQUEST, INTERNAL_ERROR = -32700, -32600, -32603
 
 
 class ScreenedTransport:
@@ -64,6 +65,11 @@ class ScreenedTransport:
             if "method" not in message and "id" not in message:
                 await self._refuse(INVALID_REQUEST, "Invalid request: neither a method nor an id", message)
                 continue
+            if "method" not in message:
+                answer = _screened_answer(message)
+                if answer is None:
+                    continue
+                return answer
             return message
 
     async def _line(self) -> bytes | None:
@@ -98,6 +104,29 @@ class ScreenedTransport:
         with contextlib.suppress(ConnectionError):
             await self._writer.drain()
         self._writer.close()
+
+
+def _screened_answer(message: dict[str, Any]) -> dict[str, Any] | None:
+    """The client's answer to one of the agent's requests as the SDK can read it: an id that is not a
+    string or integer answers nothing (skipped), and an `error` that is not an object with an integer
+    `code` and a string `message` becomes an internal error (the SDK would crash reading it)."""
+    request_id = message["id"]
+    if not isinstance(request_id, str | int) or isinstance(request_id, bool):
+        log.info("skipped an answer whose id is not a string or an integer")
+        return None
+    error = message.get("error")
+    if "error" not in message or (
+        isinstance(error, dict)
+        and isinstance(error.get("code"), int)
+        and isinstance(error.get("message", ""), str)
+    ):
+        return message
+    log.info("the client answered request %s with a malformed error", str(request_id)[:40])
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "error": {"code": INTERNAL_ERROR, "message": "The client answered with a malformed error"},
+    }
 
 
 async def serve(backend: Backend) -> None:

@@ -20,6 +20,7 @@ from byok.builtin.apply_insertions import drops_definitions, insertion_by_contex
 from byok.builtin.apply_lines import COMMENT, indent_width, is_closer, is_marker, line_key
 from byok.builtin.apply_planner import OpenBlock, Placement, Planner, Segment, Shift
 from byok.builtin.diff import changed_ranges
+from byok.builtin.syntax import Syntax, grammar_for
 
 __all__ = ["ApplyResult", "TextEditSpec", "apply_snippet"]
 
@@ -103,6 +104,9 @@ def _match_tabs(lines: list[str], original: list[str]) -> list[str]:
         return out
     if o_spaces > o_tabs and s_tabs > s_spaces:
         unit = _unit(sorted({indent_width(x) for x in original[:2000] if x.strip()}))
+        verbatim = set(original)
+        if any(x.startswith("\t") and x.strip() and x in verbatim for x in lines):
+            return lines  # the snippet's tabs are the original's own (a tab-indented heredoc or region)
         return [indent_of(x).replace("\t", " " * unit) + x.lstrip(" \t") if x.strip() else x for x in lines]
     return lines
 
@@ -142,13 +146,18 @@ def _segments(lines: list[str], planner: Planner) -> list[Segment]:
 
 
 def apply_snippet(
-    original: str, snippet: str, *, language_id: str | None = None, path: str | None = None
+    original: str,
+    snippet: str,
+    *,
+    language_id: str | None = None,
+    path: str | None = None,
+    syntax: bool = True,
 ) -> ApplyResult:
     """Turn a chat model's code block into minimal edits of `original`.
 
-    `language_id` is accepted for the LSP wiring; markers of every comment syntax are recognised.
+    Block ends come from the grammar `language_id` (or `path`'s extension) names, unless `syntax` is
+    False or there is none; markers of every comment syntax are recognised.
     """
-    del language_id
     snippet = _strip_fence(snippet)
     nl = newline_of(original)
     olines, ofinal = split_lines(original)
@@ -159,7 +168,8 @@ def apply_snippet(
         edit = TextEditSpec(0, 0, last_line, utf16_len(original.rsplit("\n", 1)[-1]), text)
         changed = text != original
         return ApplyResult([edit] if changed else [], int(changed), [], text)
-    planner = Planner(olines)
+    grammar = grammar_for(language_id, path) if syntax else None
+    planner = Planner(olines, Syntax.for_file(olines, grammar))
     slines = _match_tabs(_drop_path_comment(slines, planner.index, path), olines)
     regions: list[tuple[int, int, list[str]]] = []
     unresolved: list[str] = []
@@ -194,6 +204,8 @@ def apply_snippet(
                 retry.start < end and start < retry.end for start, end, _ in regions
             ):
                 placement = retry
+        if placement is None and found is None:
+            placement = planner.fuzzy_locate(seg.lines, lo)
         if placement is None:
             unresolved.append(seg.describe())
             continue

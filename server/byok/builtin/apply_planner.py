@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
 
 from byok.base.text import indent_of
 from byok.builtin.apply_lines import (
@@ -18,6 +21,7 @@ from byok.builtin.apply_lines import (
     line_key,
 )
 from byok.builtin.diff import matching_blocks
+from byok.builtin.syntax import Syntax
 
 _MAX_CANDIDATES = 40
 
@@ -113,14 +117,31 @@ _RARE = 3
 _MORE_ANCHORS = 2
 
 _FAR_GAP = 10
+
+_FUZZY_SCORE = 90.0
+"""Least rapidfuzz ratio (0-100) at which a segment line stands for an original line it does not equal."""
+
+_FUZZY_LENGTH = 16
+"""Shortest line (without whitespace and trailing comment) that may anchor a segment fuzzily."""
+
+_TRAILING_COMMENT = re.compile(r"\s+(?:#|//|--|;)[^\"'`]*$")
+
+
+def _loose(line: str) -> str:
+    """A line without its whitespace and trailing comment, for fuzzy anchoring."""
+    return "".join(_TRAILING_COMMENT.sub("", line).split())
+
+
 """Original lines a match may skip beyond the new lines before it: more is a lookalike elsewhere."""
 
 
 class Planner:
     """Places segments into the original, left to right."""
 
-    def __init__(self, lines: list[str]) -> None:
+    def __init__(self, lines: list[str], syntax: Syntax | None = None) -> None:
         self.lines = lines
+        self._syntax = syntax
+        self._loose: list[str] | None = None
         self._exact: dict[int, str] = {}
         self.keys = [line_key(line) for line in lines]
         self.index: dict[str, list[int]] = {}
@@ -144,6 +165,13 @@ class Planner:
         scored = sorted(((nearby(spot), spot) for spot in spots[: _MAX_CANDIDATES * 5]), key=lambda x: -x[0])
         best = scored[0][0]
         return sorted(spot for score, spot in scored[:_MAX_CANDIDATES] if score == best)[:8] or [scored[0][1]]
+
+    def block_end(self, header: int) -> int | None:
+        """Last line of the block original line `header` opens: by the grammar when it can tell, else by
+        indentation and closers."""
+        if self._syntax is not None and (end := self._syntax.block_end(header)) is not None:
+            return end
+        return block_end(self.lines, header)
 
     def follows(self, previous: str, key: str) -> bool:
         """Whether the original has a line `key` whose previous non-blank line is `previous`."""
@@ -184,6 +212,32 @@ class Planner:
         if len(ranked) > 1 and rank(ranked[0]) == rank(ranked[1]):
             return None if ranked[0].score <= 1 else "ambiguous"
         return ranked[0]
+
+    def fuzzy_locate(self, seg: list[str], lo: int) -> Placement | None:
+        """Place a segment none of whose lines the original has as they are, by a line that reads almost
+        the same (whitespace or a comment changed): the one original line closest to one of its long lines,
+        when no other original line comes as close to any of them."""
+        loose = self._loose_keys()[lo:]
+        found: list[tuple[float, int, int]] = []
+        for i, line in enumerate(seg):
+            key = _loose(line)
+            if len(key) >= _FUZZY_LENGTH:
+                hits = process.extract(key, loose, scorer=fuzz.ratio, score_cutoff=_FUZZY_SCORE, limit=2)
+                found.extend((score, i, lo + j) for _, score, j in hits)
+        if not found:
+            return None
+        best = max(found)
+        if any(score == best[0] and j != best[2] for score, _, j in found):
+            return None  # as close to two original lines: a guess
+        _, anchor, spot = best
+        keys = [line_key(line) for line in seg]
+        return self._align(seg, keys, anchor, spot, lo)
+
+    def _loose_keys(self) -> list[str]:
+        """Every original line as `_loose` reads it, computed on first use."""
+        if self._loose is None:
+            self._loose = [_loose(line) for line in self.lines]
+        return self._loose
 
     def _anchors(self, keys: list[str], lo: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """(segment line, original line) pairs to align through: every place of the rarest segment line;
@@ -383,7 +437,7 @@ class Planner:
         for i, j in place.pairs:
             if not shape.deeper[i]:
                 continue
-            end = block_end(self.lines, j)
+            end = self.block_end(j)
             if end is None or end + 1 <= place.end:
                 continue
             if shape.ends[i] is None and marker is not None:
@@ -403,7 +457,7 @@ class Planner:
         opened: list[OpenBlock] = []
         for i, j in place.pairs:
             if shape.ends[i] is None and place.lines[i].strip() and shape.widths[i] < marker:
-                end = block_end(self.lines, j)
+                end = self.block_end(j)
                 if end is not None:
                     opened.append(OpenBlock(indent_width(seg.lines[i]), end, place.shift))
         return opened

@@ -365,20 +365,30 @@ class TabModel:
         starts = [m.start() for m in _TOKEN.finditer(typed)]
         scores: dict[str, float] = {}
         budget = _SCAN_LIMIT  # occurrences looked at in all: a short, common fragment stays cheap
-        texts = sorted(self._texts.items(), key=lambda item: item[0] != uri)  # this document first
         depth = _depth(typed)
-        for count in range(min(_FRAGMENT_TOKENS, len(starts)), 0, -1):
+        # Shortest fragment first: a text without it holds no longer one (each ends with the shorter), so
+        # each longer fragment is searched only in the texts that held the one before.
+        holders = sorted(((other, text, 0) for other, text in self._texts.items()), key=lambda h: h[0] != uri)
+        found: list[tuple[int, str, list[tuple[str, str, int]]]] = []
+        for count in range(1, min(_FRAGMENT_TOKENS, len(starts)) + 1):
             fragment = typed[starts[-count] :]
-            if len(fragment) < _FRAGMENT_MIN_CHARS or budget <= 0:
+            if len(fragment) < _FRAGMENT_MIN_CHARS:
+                continue
+            holders = [(other, text, at) for other, text, _ in holders if (at := text.find(fragment)) >= 0]
+            if not holders:
                 break
-            for other, text in texts:
+            found.append((count, fragment, holders))
+        for count, fragment, holding in reversed(found):  # longest first: it spends the budget first
+            if budget <= 0:
+                break
+            depth_before = depth - _depth(fragment)  # where the fragment begins in a line going on alike
+            for other, text, at in holding:
                 weight = _FRAGMENT_BASE**count * (_SAME_DOCUMENT if other == uri else 1.0)
-                at = text.find(fragment)
                 while at >= 0 and budget > 0:
                     budget -= 1
                     end = text.find("\n", at)
                     ending = text[at + len(fragment) : end if end >= 0 else len(text)].rstrip()
-                    if ending and _depth(text[text.rfind("\n", 0, at) + 1 : at]) + _depth(fragment) == depth:
+                    if ending and _depth(text[text.rfind("\n", 0, at) + 1 : at]) == depth_before:
                         scores[ending] = scores.get(ending, 0.0) + weight
                     at = text.find(fragment, at + 1)
         if not scores:
@@ -391,7 +401,8 @@ class TabModel:
 def _depth(text: str) -> int:
     """How many brackets `text` leaves open (closers count down): lines that go on the same way must
     be equally deep where the typed text ends."""
-    return sum(text.count(c) for c in "([{") - sum(text.count(c) for c in ")]}")
+    opened = text.count("(") + text.count("[") + text.count("{")
+    return opened - text.count(")") - text.count("]") - text.count("}")
 
 
 def _count(counter: Counter[Any], key: Any, step: int) -> None:

@@ -2,12 +2,10 @@
 same suggestion as a `textDocument/completion` item for editors without inline completion.
 
 The built-in model learns from open documents and their edits, and from the files beside an opened
-document (read through the file jail, in a worker thread); it never sends anything anywhere.
+document (read through the file jail, off the event loop); it never sends anything anywhere.
 """
 
 from __future__ import annotations
-
-import asyncio
 
 from lsprotocol import types
 
@@ -47,12 +45,6 @@ def nearby_files(uri: str, jail: FileJail, skip: frozenset[str]) -> list[tuple[s
         if len(found) >= NEARBY_FILES:
             break
     return found
-
-
-async def learn_nearby(model: TabModel, uri: str, jail: FileJail) -> None:
-    """Let Tab learn from the files beside a newly opened document (read off the event loop)."""
-    for nearby_uri, text in await asyncio.to_thread(nearby_files, uri, jail, model.open_uris()):
-        model.learn(nearby_uri, text)
 
 
 def _range(suggestion: Suggestion) -> types.Range:

@@ -24,7 +24,9 @@ log = logging.getLogger("byok")
 def workspace_roots(server: ByokServer) -> list[Path]:
     """The local folders of the editor's workspace: every workspace folder and the root."""
     workspace = server.workspace
-    uris = [folder.uri for folder in workspace.folders.values()]
+    uris = [
+        folder.uri for folder in list(workspace.folders.values())
+    ]  # list(): one step, safe from any thread
     if workspace.root_uri:
         uris.append(workspace.root_uri)
     roots: list[Path] = []
@@ -40,16 +42,17 @@ def server_documents(server: ByokServer, *, exact: bool = False) -> DocumentLook
     """Open documents of the server's workspace, found by URI or, failing that (unless `exact`), by path."""
 
     def lookup(uri: str) -> OpenDocument | None:
-        documents = server.workspace.text_documents
-        document = documents.get(uri)
-        if document is None and not exact:
-            path = uri_to_path(uri)
-            document = next((d for u, d in documents.items() if _same_path(u, path)), None)
-        return (
-            None
-            if document is None
-            else OpenDocument(document.source, document.version, document.language_id)
-        )
+        with server.documents_lock:  # Tab's lane changes the documents on its own thread
+            documents = server.workspace.text_documents
+            document = documents.get(uri)
+            if document is None and not exact:
+                path = uri_to_path(uri)
+                document = next((d for u, d in documents.items() if _same_path(u, path)), None)
+            return (
+                None
+                if document is None
+                else OpenDocument(document.source, document.version, document.language_id)
+            )
 
     return lookup
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future
@@ -47,6 +48,16 @@ class StreamingParams(Protocol):
 S = TypeVar("S", bound=StreamingParams)
 
 
+class Lane(Protocol):
+    """Messages served on a thread of their own, off the event loop (Tab's: lsp/tab_lane.py)."""
+
+    def takes(self, method: Any) -> bool: ...
+    def submit(self, data: dict[str, Any]) -> None: ...
+    def cancel(self, params: Any) -> bool: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
 class ByokProtocol(LanguageServerProtocol):
     """Runs commands as the request's own task, so `$/cancelRequest` cancels the command itself.
 
@@ -75,6 +86,10 @@ class ByokServer(LanguageServer):
         """Questions to the user go one at a time (parallel tool calls may each ask)."""
         self._handlers: dict[Command, CommandHandler] = {}
         self._handler_loader: HandlerLoader | None = None
+        self.documents_lock = threading.Lock()
+        """Held while the open documents change (by Tab's lane, on its thread) and while they are read."""
+        self.tab_lane: Lane | None = None
+        """Serves Tab on its own thread over stdio pipes (see lsp/tab_lane.py); None: on the event loop."""
 
     @property
     def backend(self) -> Backend:

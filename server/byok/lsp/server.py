@@ -24,6 +24,7 @@ from byok.base.redaction import RedactingFormatter, redact
 from byok.lsp.commands import ByokServer
 from byok.lsp.stdio import start_stdio
 from byok.lsp.tab import register_tab
+from byok.lsp.tab_lane import TabLane
 
 if TYPE_CHECKING:
     from byok.core.session import Backend
@@ -122,7 +123,7 @@ def create_server(backend: Backend | None = None) -> ByokServer:
             _apply_settings(ls, raw)
 
     server.declare_commands(Command, _load_handlers)
-    register_tab(server)
+    server.tab_lane = TabLane(server, register_tab(server))
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: ByokServer, params: None) -> None:
@@ -167,4 +168,4 @@ def main(argv: list[str] | None = None) -> None:
     if args.tcp:
         server.start_tcp(args.host, args.port)
     else:
-        start_stdio(server)
+        start_stdio(server, server.tab_lane)

@@ -130,6 +130,9 @@ class McpConnection:
         self._restarting = False
         self._groups: set[int] = set()
         self._chores: set[asyncio.Task[None]] = set()
+        self._refresher: asyncio.Task[None] | None = None
+        """The one refresh after `list_changed` notifications; `_refresh_again` asks it for one more."""
+        self._refresh_again = False
         self._http_kind: Literal["http", "sse"] | None = None
 
     @property
@@ -361,18 +364,25 @@ class McpConnection:
             log.info("MCP server %s: %s", self.name, _describe(message))
         elif isinstance(message, ToolListChangedNotification | ResourceListChangedNotification):
             client = self._client
-            if client is not None:
-                chore = asyncio.get_running_loop().create_task(self._refresh_quietly(client))
-                self._chores.add(chore)
-                chore.add_done_callback(self._chores.discard)
+            if client is None:
+                return
+            self._refresh_again = True  # a refresh running now may have read the lists before the change
+            if self._refresher is None or self._refresher.done():
+                self._refresher = asyncio.get_running_loop().create_task(self._refresh_quietly(client))
+                self._chores.add(self._refresher)
+                self._refresher.add_done_callback(self._chores.discard)
 
     async def _refresh_quietly(self, client: Client) -> None:
-        try:
-            await self._refresh(client)
-        except Exception as exc:
-            if not _expected(exc):
-                raise
-            log.warning("MCP server %s: refreshing its tools failed: %s", self.name, _describe(exc))
+        """Refresh until no change was announced meanwhile: a flood of notifications is a few listings."""
+        while self._refresh_again:
+            self._refresh_again = False
+            try:
+                await self._refresh(client)
+            except Exception as exc:
+                if not _expected(exc):
+                    raise
+                log.warning("MCP server %s: refreshing its tools failed: %s", self.name, _describe(exc))
+                return
 
     async def call_tool(self, tool: str, arguments: dict[str, Any]) -> CallToolResult:
         """Call one tool; a timeout, a crash or a protocol error is ByokError(mcp_unavailable)."""

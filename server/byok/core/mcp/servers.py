@@ -64,14 +64,16 @@ def tool_name(server: str, tool: str, taken: set[str]) -> str:
     raise ValueError(f"no unique name for {server}/{tool}")
 
 
-def _object_schema(schema: Any) -> dict[str, Any]:
-    """The tool's input schema with an object root, as every provider requires."""
+def _object_schema(schema: Any) -> dict[str, Any] | None:
+    """The tool's input schema with an object root, as every provider requires; None when its root is
+    something else (an array, a string, a list of types): no provider accepts such a tool."""
     if not isinstance(schema, dict):
         return {"type": "object", "properties": {}}
     rooted: dict[str, Any] = dict(schema)
     rooted.setdefault("type", "object")
-    if rooted["type"] == "object":
-        rooted.setdefault("properties", {})
+    if rooted["type"] != "object":
+        return None
+    rooted.setdefault("properties", {})
     return rooted
 
 
@@ -201,6 +203,11 @@ class McpServers:
                 continue
             for tool in connection.tools:
                 parameters = _object_schema(tool.input_schema)
+                if parameters is None:
+                    log.warning(
+                        "MCP tool %s/%s not offered: its input schema is not an object", server, tool.name
+                    )
+                    continue
                 if len(json.dumps(parameters)) > MAX_SCHEMA_CHARS:
                     log.warning(
                         "MCP tool %s/%s not offered: its input schema is too large", server, tool.name
