@@ -45,8 +45,9 @@ export class ModalAsks implements vscode.Disposable {
       : params.type === MessageType.Warning ? vscode.window.showWarningMessage
         : vscode.window.showInformationMessage;
     const onWithdraw = token.onCancellationRequested(() => {
-      this.withdrawn.fire(title);
-      void vscode.window.showWarningMessage(`byok: no answer in time to "${title}": taken as a refusal. ` +
+      const question = title.replace(/[\s:]+$/, '');
+      this.withdrawn.fire(question);
+      void vscode.window.showWarningMessage(`byok: no answer in time to "${question}": taken as a refusal. ` +
         'Close the dialog: answering it now changes nothing.');
     });
     try {
