@@ -59,7 +59,7 @@ await drive(async () => {
   result.composerMode = await until('the mode picker on Edit', async () => {
     const mode = await frame.locator('#mode').inputValue();
     return mode === 'edit' ? mode : undefined;
-  }, 10000).catch(async () => frame.locator('#mode').inputValue());
+  }, 10000);
   await screenshot('composer-command-mode');
   await frame.locator('#input').fill(cfg.composePrompt);
   await frame.locator('#send').click();
@@ -95,7 +95,7 @@ await drive(async () => {
   result.agentMode = await until('the mode picker on Agent', async () => {
     const mode = await frame.locator('#mode').inputValue();
     return mode === 'agent' ? mode : undefined;
-  }, 10000).catch(async () => frame.locator('#mode').inputValue());
+  }, 10000);
   // the agent's first run asks to start the MCP server, then to run the command: both modal
   let asked;
   const answer = await send(cfg.agentPrompt, async () => {
