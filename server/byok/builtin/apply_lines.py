@@ -27,6 +27,8 @@ _METHOD = re.compile(
 )
 _SHELL_FUNCTION = re.compile(r"^\s*([A-Za-z_][\w:.-]*)\s*\(\s*\)\s*\{?\s*$")
 _CLOSER = re.compile(r"^(?:[}\])]|</|end\b)")
+_HEADER_GOES_ON = re.compile(r"^\).*(?:\{|:)$")
+"""A line closing a multi-line parameter list and opening the body (`): Promise<T> {`, `) -> int:`)."""
 _TWO_ALNUM = re.compile(r"[^\W_].*?[^\W_]")
 
 
@@ -80,17 +82,22 @@ def block_end(lines: list[str], header: int) -> int | None:
         header += 1  # the brace on a line of its own (GNU and Allman styles) opens the block
     last = header
     k = header + 1
-    while k < len(lines):
-        if lines[k].strip():
-            if indent_width(lines[k]) <= width:
-                break
+    while True:
+        opened = last
+        while k < len(lines):
+            if lines[k].strip():
+                if indent_width(lines[k]) <= width:
+                    break
+                last = k
+            k += 1
+        if last == opened:
+            return None if last == header else last
+        if k < len(lines) and indent_width(lines[k]) == width and is_closer(lines[k]):
             last = k
-        k += 1
-    if last == header:
-        return None
-    if k < len(lines) and indent_width(lines[k]) == width and is_closer(lines[k]):
-        last = k
-    return last
+            if _HEADER_GOES_ON.match(lines[k].strip()):
+                k += 1
+                continue  # `) {` after a parameter list on lines of their own: the body follows
+        return last
 
 
 _HEAD = re.compile(r"\s*([^\s=:(\[{<]+|<\w+)")
