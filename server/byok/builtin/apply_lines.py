@@ -69,6 +69,11 @@ def is_closer(line: str) -> bool:
     return bool(_CLOSER.match(line.lstrip()))
 
 
+def continues_header(line: str) -> bool:
+    """Whether the line closes a multi-line parameter list and opens the body (`): Promise<T> {`)."""
+    return bool(_HEADER_GOES_ON.match(line.strip()))
+
+
 def block_end(lines: list[str], header: int) -> int | None:
     """Last line of the block `lines[header]` opens (deeper lines, then a closer at its width), or None."""
     if not lines[header].strip():
@@ -94,7 +99,7 @@ def block_end(lines: list[str], header: int) -> int | None:
             return None if last == header else last
         if k < len(lines) and indent_width(lines[k]) == width and is_closer(lines[k]):
             last = k
-            if _HEADER_GOES_ON.match(lines[k].strip()):
+            if continues_header(lines[k]):
                 k += 1
                 continue  # `) {` after a parameter list on lines of their own: the body follows
         return last

@@ -141,7 +141,9 @@ class Syntax:
     def for_file(lines: list[str], grammar: str | None) -> Syntax | None:
         """The syntax view of `lines`, or None without a grammar (Apply then reads blocks from text)."""
         parser = _parser(grammar) if grammar else None
-        return None if parser is None or grammar is None else Syntax(lines, parser, _CLASS_OPENING.get(grammar))
+        return (
+            None if parser is None or grammar is None else Syntax(lines, parser, _CLASS_OPENING.get(grammar))
+        )
 
     def block_end(self, header: int) -> int | None:
         """Last line of the multi-line construct starting on line `header`; None when the parse cannot tell."""
