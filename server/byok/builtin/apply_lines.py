@@ -8,6 +8,8 @@ from difflib import SequenceMatcher
 from byok.base.text import indent_of
 
 COMMENT = re.compile(r"^(?:#+|//+|--|;+|%+|/\*+|<!--|\{/\*+)\s*(?P<body>.*?)\s*(?:\*+/\}?|-->)?$")
+_COMMENT_STARTS = frozenset("#/-;%<{")
+"""First characters of the lines `COMMENT` can match."""
 _DOTS = re.compile(r"\.\.\.|…")
 _ELISION = re.compile(
     r"\b(?:existing|unchanged|rest of|remaining|as before|same as before|omitted|elided|previous code|"
@@ -33,6 +35,8 @@ def is_marker(line: str) -> bool:
     stripped = line.strip()
     if stripped in ("...", "…"):
         return True
+    if stripped[:1] not in _COMMENT_STARTS or not (_DOTS.search(stripped) or _ELISION.search(stripped)):
+        return False  # not a comment, or one without an elision in it
     match = COMMENT.match(stripped)
     if match is None:
         return False

@@ -6,6 +6,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from rapidfuzz import fuzz, process
 
@@ -144,9 +145,14 @@ class Planner:
         self._loose: list[str] | None = None
         self._exact: dict[int, str] = {}
         self.keys = [line_key(line) for line in lines]
-        self.index: dict[str, list[int]] = {}
+
+    @cached_property
+    def index(self) -> dict[str, list[int]]:
+        """Original line numbers by key, built on first use (a whole-file snippet never needs it)."""
+        index: dict[str, list[int]] = {}
         for number, key in enumerate(self.keys):
-            self.index.setdefault(key, []).append(number)
+            index.setdefault(key, []).append(number)
+        return index
 
     def _likely(self, keys: list[str], anchor: int, spots: list[int]) -> list[int]:
         """The candidate places worth aligning: those where the most segment lines occur nearby (all
