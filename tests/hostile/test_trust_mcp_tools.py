@@ -73,3 +73,23 @@ def test_the_tools_offered_are_bounded_per_server_and_in_all(tmp_path: Path) -> 
     per_server = {name: sum(tool.server == name for tool in offered) for name in names}
     assert per_server == {"a": MAX_TOOLS_PER_SERVER, "b": MAX_TOOLS - MAX_TOOLS_PER_SERVER, "c": 0}
     assert len({tool.name for tool in offered}) == MAX_TOOLS
+
+
+def test_a_change_announced_during_the_first_listing_is_not_lost(tmp_path: Path) -> None:
+    """A list_changed that arrived while the first tools/list ran was dropped (no client yet), so the
+    tools it announced stayed unknown until some later change."""
+    command = {"command": sys.executable, "args": [str(FLOODING_SERVER), str(tmp_path / "listed"), "racing"]}
+    settings, _ = load_settings({"mcp": {"servers": {"racing": command}}})
+    connection = McpConnection("racing", settings.mcp.servers["racing"], Launch({}, {}, None))
+
+    async def run() -> list[str]:
+        await connection.ready()
+        for _ in range(100):
+            if len(connection.tools) == 2:
+                break
+            await asyncio.sleep(0.05)
+        names = [tool.name for tool in connection.tools]
+        await connection.stop()
+        return names
+
+    assert asyncio.run(run()) == ["echo", "late"]
