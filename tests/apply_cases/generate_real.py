@@ -13,10 +13,12 @@ engine is tuned on `tune` only. Re-running writes the same cases (fixed seed, so
 
     python tests/apply_cases/generate_real.py
 
-A fresh held-out set (another seed, none of the source files the committed cases use, every case in the
-split `held2`) goes to a directory of its own:
+A fresh set (another seed, none of the source files the committed cases use) goes to a directory of its
+own, every case in the split `--split` names: the held-out `held2` (never looked at), and `tune` cases from
+yet other sources, that grow the split the engine is tuned on:
 
-    python tests/apply_cases/generate_real.py --fresh --seed 7 --out /tmp/held2
+    python tests/apply_cases/generate_real.py --fresh --seed 7 --out tests/apply_cases/real_held2
+    python tests/apply_cases/generate_real.py --fresh --seed 11 --split tune --out tests/apply_cases/real_tune2
 """
 
 from __future__ import annotations
@@ -408,14 +410,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument(
-        "--fresh", action="store_true", help="skip the sources the committed cases use; split `held2`"
+        "--fresh", action="store_true", help="skip the sources the committed cases use; split `--split`"
     )
+    parser.add_argument("--split", default="held2", choices=["held2", "tune"], help="with --fresh")
     args = parser.parse_args()
-    skip = (
-        {same_source(json.loads(meta.read_text())["source"]) for meta in OUT.glob("*/case.json")}
-        if args.fresh
-        else set()
-    )
+    committed = [
+        meta
+        for folder in HERE.glob("real*")
+        if folder.resolve() != args.out.resolve()
+        for meta in folder.glob("*/case.json")
+    ]
+    skip = {same_source(json.loads(meta.read_text())["source"]) for meta in committed} if args.fresh else set()
     out: Path = args.out
     if out.exists():
         shutil.rmtree(out)
@@ -435,7 +440,7 @@ def main() -> None:
             "path": None,
             "kind": case.kind,
             "crlf": crlf,
-            "split": "held2" if args.fresh else split_of(path),
+            "split": args.split if args.fresh else split_of(path),
             "source": str(path),
             "licence": language.licence,
             "note": case.note,

@@ -6,6 +6,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from rapidfuzz import fuzz, process
 
@@ -13,6 +14,7 @@ from byok.base.text import indent_of
 from byok.builtin.apply_lines import (
     block_end,
     block_owner,
+    continues_header,
     definition_name,
     indent_width,
     is_closer,
@@ -81,10 +83,14 @@ class _Shape:
             width = self.widths[number]
             if self.last >= 0 and width > self.widths[self.last]:
                 self.deeper[self.last] = True
+            self.last = number
+            while stack and self.widths[stack[-1]] > width:
+                self.ends[stack.pop()] = number
+            if stack and self.widths[stack[-1]] == width and continues_header(line):
+                continue  # `) {`: the header on the stack goes on, its body follows
             while stack and self.widths[stack[-1]] >= width:
                 self.ends[stack.pop()] = number
             stack.append(number)
-            self.last = number
 
 
 @dataclass
@@ -118,6 +124,9 @@ _MORE_ANCHORS = 2
 
 _FAR_GAP = 10
 
+_CLOSING_GAP = 8
+"""Original lines a segment's closing lines may skip when it shows them right after a line it keeps."""
+
 _FUZZY_SCORE = 90.0
 """Least rapidfuzz ratio (0-100) at which a segment line stands for an original line it does not equal."""
 
@@ -144,9 +153,14 @@ class Planner:
         self._loose: list[str] | None = None
         self._exact: dict[int, str] = {}
         self.keys = [line_key(line) for line in lines]
-        self.index: dict[str, list[int]] = {}
+
+    @cached_property
+    def index(self) -> dict[str, list[int]]:
+        """Original line numbers by key, built on first use (a whole-file snippet never needs it)."""
+        index: dict[str, list[int]] = {}
         for number, key in enumerate(self.keys):
-            self.index.setdefault(key, []).append(number)
+            index.setdefault(key, []).append(number)
+        return index
 
     def _likely(self, keys: list[str], anchor: int, spots: list[int]) -> list[int]:
         """The candidate places worth aligning: those where the most segment lines occur nearby (all
@@ -387,9 +401,20 @@ class Planner:
             if power == 1:
                 return orig_gap <= seg_gap + 3
             lines = range(block[0], block[0] + block[2])
-            return orig_gap <= seg_gap and all(
-                self._same_owner(seg, i, block[1] + i - block[0]) for i in lines
-            )
+            if not all(self._same_owner(seg, i, block[1] + i - block[0]) for i in lines):
+                return False
+            return orig_gap <= seg_gap or (
+                seg_gap == 0
+                and orig_gap <= _CLOSING_GAP
+                and block[0] + block[2] > last_filled
+                and all(is_closer(seg[i]) for i in lines)
+                and all(
+                    not self.keys[k] or indent_width(self.lines[k]) > indent_width(self.lines[block[1]])
+                    for k in range(block[1] - orig_gap, block[1])
+                )
+            )  # the snippet's closers right after a line it keeps: the lines between, inside their block, go
+
+        last_filled = max((i for i, line in enumerate(seg) if line.strip()), default=0)
 
         kept = [(anchor, spot, 1)]
         for block in tail:
