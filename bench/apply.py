@@ -136,11 +136,10 @@ def scenarios(lines: list[str]) -> list[tuple[str, str, str]]:
 
 
 def real_cases() -> None:
-    """Exact rates on the cases cut from real code (tests/apply_cases/real), per split, kind and language."""
-    folders = sorted(
-        p for name in ("real", "real_held2") for p in (CASES / name).iterdir() if (p / "case.json").exists()
-    )
-    tally: dict[str, dict[str, list[int]]] = {"split": {}, "kind": {}, "ext": {}}
+    """Exact rates on the cases cut from real code (tests/apply_cases/real*), per split, kind, language and
+    whether a context line was copied loosely."""
+    folders = sorted(p for p in CASES.glob("real*/*") if (p / "case.json").exists())
+    tally: dict[str, dict[str, list[int]]] = {"split": {}, "kind": {}, "ext": {}, "anchors": {}}
     silent = 0
     for folder in folders:
         meta = json.loads((folder / "case.json").read_text(encoding="utf-8"))
@@ -151,11 +150,16 @@ def real_cases() -> None:
         ok = result.new_text == expected and not result.unresolved
         silent += not ok and not result.unresolved
         kind = meta["kind"] + ("+crlf" if meta["crlf"] else "")
-        for axis, value in (("split", meta["split"]), ("kind", kind), ("ext", meta["ext"])):
+        anchors = "changed" if meta.get("anchor") else "verbatim"
+        axes = (("split", meta["split"]), ("kind", kind), ("ext", meta["ext"]), ("anchors", anchors))
+        for axis, value in axes:
             counts = tally[axis].setdefault(value, [0, 0])
             counts[0] += ok
             counts[1] += 1
-    print(f"Real-code cases: {len(folders)} from installed packages and system sources (generate_real.py)")
+    print(
+        f"Real-code cases: {len(folders)} from installed packages and system sources"
+        " (generate_real.py; anchors changed: vary_anchors.py)"
+    )
     for axis, counts in tally.items():
         print(
             f"  by {axis}: "

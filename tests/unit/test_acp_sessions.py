@@ -52,7 +52,7 @@ def test_updates_are_bounded_and_bad_ids_never_reach_the_disk(tmp_path: Path) ->
     for number in range(MAX_UPDATES + 10):
         session.record({"sessionUpdate": "tool_call", "toolCallId": f"byok-{number}", "title": "x"})
     assert len(session.updates) == MAX_UPDATES and session.updates[0]["toolCallId"] == "byok-10"
-    for bad in ("../../etc/passwd", "nope", session.session_id.upper()):
+    for bad in ("../../etc/passwd", "nope", session.session_id.upper(), session.session_id + "\n"):
         with pytest.raises(ByokError) as refused:
             store.load(bad)
         assert refused.value.code.value == "bad_request"

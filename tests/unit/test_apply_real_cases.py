@@ -15,11 +15,13 @@ import pytest
 from byok.builtin.apply import apply_snippet
 
 CASES = Path(__file__).resolve().parent.parent / "apply_cases"
-REAL = (CASES / "real", CASES / "real_held2")
-"""`real_held2` is a fresh held-out set (generate_real.py --fresh --seed 7: other sources, never looked at)."""
+REAL = tuple(sorted(CASES.glob("real*")))
+"""`real` (tune and held by source), `real_held2` a fresh held-out set (generate_real.py --fresh --seed 7:
+other sources, never looked at), `real_tune2` more tune cases from yet other sources (--seed 11 --split
+tune), `real_anchors` cases of all three with a context line copied loosely (vary_anchors.py)."""
 FLOORS = {
-    True: {"tune": 0.93, "held": 0.85, "held2": 0.85},
-    False: {"tune": 0.92, "held": 0.85, "held2": 0.83},
+    True: {"tune": 0.96, "held": 0.95, "held2": 0.92},
+    False: {"tune": 0.96, "held": 0.95, "held2": 0.88},
 }
 """Per split, with the grammars (syntax=True) and with the text rules alone (a machine without the wheels)."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from byok.builtin.tab import Suggestion, TabModel
 
 A = "file:///work/a.py"
@@ -191,3 +193,28 @@ def test_incremental_index_matches_a_fresh_one() -> None:
     assert edited._indents == fresh._indents
     assert edited._texts == fresh._texts
     assert edited.suggest(A, 50, 9) == fresh.suggest(A, 50, 9)
+
+
+def test_a_change_told_what_it_left_alone_indexes_like_a_full_comparison() -> None:
+    """`change` with `same_head`/`same_tail` (an incremental edit) ends in the state the full comparison gives."""
+    rng = random.Random(5)
+    pieces = ["x = 1", "x = 1", "", "    return y", "def f(a):", "\r", "é😋", "if a:"]
+    text = "".join(rng.choice(pieces) + "\n" for _ in range(60))
+    hinted, compared = TabModel(), TabModel()
+    hinted.open(A, text)
+    compared.open(A, text)
+    for _ in range(400):
+        start = rng.randrange(len(text) + 1)
+        end = min(len(text), start + rng.choice([0, 0, 1, 3, 12, 80]))
+        inserted = "".join(
+            rng.choice([*pieces, "\n", "\r\n", "a", "("]) for _ in range(rng.choice([0, 1, 2, 4]))
+        )
+        text = text[:start] + inserted + text[end:]
+        hinted.change(A, text, same_head=start, same_tail=len(text) - start - len(inserted))
+        compared.change(A, text)
+        assert hinted._docs == compared._docs
+    assert hinted._lines.counts == compared._lines.counts
+    assert hinted._next == compared._next
+    assert hinted._previous == compared._previous
+    assert hinted._indents == compared._indents
+    assert hinted._rename == compared._rename

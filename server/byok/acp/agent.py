@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -64,7 +65,11 @@ STOP_REASONS: dict[str, StopReason] = {
 
 
 def answers_errors(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """byok's errors leave as JSON-RPC errors (`BYOK_ERROR`, `data` = byok's error data), redacted."""
+    """byok's errors leave as JSON-RPC errors (`BYOK_ERROR`, `data` = byok's error data), redacted.
+
+    Anything else is a bug of ours: logged with its traceback and answered as an internal error whose
+    details are redacted (the SDK would send `str(exc)` as it is, and an exception's text may hold a key).
+    """
 
     @functools.wraps(handler)
     async def run(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -75,6 +80,13 @@ def answers_errors(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[
         except ByokError as exc:
             log.info("%s failed: %s", handler.__name__, exc)
             raise RequestError(BYOK_ERROR, redact(str(exc)), redact_data(exc.to_data())) from None
+        except RequestError:
+            raise
+        except Exception as exc:
+            details = redact(f"{type(exc).__name__}: {exc}")[:500]
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("%s failed with a bug: %s\n%s", handler.__name__, details, frames)
+            raise RequestError.internal_error({"details": details}) from None
 
     return run
 

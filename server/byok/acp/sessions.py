@@ -25,7 +25,7 @@ from byok.base.names import AUTO_MODEL, AcpMode, ErrorCode
 
 MAX_UPDATES = 2000
 MAX_HISTORY_CHARS = 200_000
-SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
+SESSION_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class Turn(BaseModel):
@@ -83,7 +83,7 @@ class SessionStore:
         return StoredSession(session_id=uuid.uuid4().hex, cwd=cwd)
 
     def _path(self, session_id: str) -> Path:
-        if not SESSION_ID.match(session_id):
+        if not SESSION_ID.fullmatch(session_id):
             raise _not_found(session_id)
         return self.directory / f"{session_id}.json"
 

@@ -29,6 +29,8 @@ def split_lines(text: str) -> tuple[list[str], bool]:
     final = lines[-1] == ""
     if final:
         lines.pop()
+    if "\r" not in text:
+        return lines, final
     return [line[:-1] if line.endswith("\r") else line for line in lines], final
 
 

@@ -88,7 +88,7 @@ def _match_tabs(lines: list[str], original: list[str]) -> list[str]:
             1 for x in text if x.startswith(" ") and x.strip()
         )
 
-    s_tabs, s_spaces = style(lines)
+    s_tabs, s_spaces = style(lines[:2000])
     if not s_tabs and not s_spaces:
         return lines
     o_tabs, o_spaces = style(original[:2000])
@@ -111,28 +111,29 @@ def _match_tabs(lines: list[str], original: list[str]) -> list[str]:
     return lines
 
 
+def _filled_before(lines: list[str], number: int) -> str:
+    """The last non-blank line before `lines[number]` ("" when there is none)."""
+    return next((lines[k] for k in range(number - 1, -1, -1) if lines[k].strip()), "")
+
+
 def _segments(lines: list[str], planner: Planner) -> list[Segment]:
     """Split the snippet at its markers. A marker-looking line that the original has right after the same
     line is taken literally (`...` is also a Python statement)."""
+    cuts = [
+        number
+        for number, line in enumerate(lines)
+        if is_marker(line) and not planner.follows(line_key(_filled_before(lines, number)), line_key(line))
+    ]
     segments: list[Segment] = []
-    current: list[str] = []
-    start = 0
     before: str | None = None
-    previous = ""
-    for number, line in enumerate([*lines, None]):
-        marker = line is None or (is_marker(line) and not planner.follows(previous, line_key(line)))
-        if line is not None and line.strip():
-            previous = line_key(line)
-        if not marker and line is not None:
-            if not current:
-                start = number
-            current.append(line)
-            continue
-        after = None if line is None else indent_of(line)
-        if any(x.strip() for x in current):
-            segments.append(Segment(current, start, before, after))
-        current = []
-        before = after if line is not None else before
+    start = 0
+    for cut in [*cuts, len(lines)]:
+        chunk = lines[start:cut]
+        after = indent_of(lines[cut]) if cut < len(lines) else None
+        if any(x.strip() for x in chunk):
+            segments.append(Segment(chunk, start, before, after))
+        before = after if after is not None else before
+        start = cut + 1
     if segments:
         head, tail = segments[0], segments[-1]
         if head.marker_before is None:
@@ -247,9 +248,14 @@ def _whole_file(seg: Segment, keys: list[str]) -> bool:
     is about as long."""
     if seg.marker_before is not None or seg.marker_after is not None:
         return False
-    mine = [line_key(line) for line in seg.lines if line.strip()]
+    mine = [line for line in seg.lines if line.strip()]
     theirs = [key for key in keys if key]
-    return bool(mine) and mine[0] == theirs[0] and mine[-1] == theirs[-1] and len(mine) * 5 >= len(theirs) * 4
+    return (
+        bool(mine)
+        and line_key(mine[0]) == theirs[0]
+        and line_key(mine[-1]) == theirs[-1]
+        and len(mine) * 5 >= len(theirs) * 4
+    )
 
 
 def _block_closer(planner: Planner, seg: Segment, block: OpenBlock, lo: int) -> Placement | None:

@@ -8,6 +8,8 @@ from difflib import SequenceMatcher
 from byok.base.text import indent_of
 
 COMMENT = re.compile(r"^(?:#+|//+|--|;+|%+|/\*+|<!--|\{/\*+)\s*(?P<body>.*?)\s*(?:\*+/\}?|-->)?$")
+_COMMENT_STARTS = frozenset("#/-;%<{")
+"""First characters of the lines `COMMENT` can match."""
 _DOTS = re.compile(r"\.\.\.|…")
 _ELISION = re.compile(
     r"\b(?:existing|unchanged|rest of|remaining|as before|same as before|omitted|elided|previous code|"
@@ -25,6 +27,8 @@ _METHOD = re.compile(
 )
 _SHELL_FUNCTION = re.compile(r"^\s*([A-Za-z_][\w:.-]*)\s*\(\s*\)\s*\{?\s*$")
 _CLOSER = re.compile(r"^(?:[}\])]|</|end\b)")
+_HEADER_GOES_ON = re.compile(r"^\).*(?:\{|:)$")
+"""A line closing a multi-line parameter list and opening the body (`): Promise<T> {`, `) -> int:`)."""
 _TWO_ALNUM = re.compile(r"[^\W_].*?[^\W_]")
 
 
@@ -33,6 +37,8 @@ def is_marker(line: str) -> bool:
     stripped = line.strip()
     if stripped in ("...", "…"):
         return True
+    if stripped[:1] not in _COMMENT_STARTS or not (_DOTS.search(stripped) or _ELISION.search(stripped)):
+        return False  # not a comment, or one without an elision in it
     match = COMMENT.match(stripped)
     if match is None:
         return False
@@ -63,6 +69,11 @@ def is_closer(line: str) -> bool:
     return bool(_CLOSER.match(line.lstrip()))
 
 
+def continues_header(line: str) -> bool:
+    """Whether the line closes a multi-line parameter list and opens the body (`): Promise<T> {`)."""
+    return bool(_HEADER_GOES_ON.match(line.strip()))
+
+
 def block_end(lines: list[str], header: int) -> int | None:
     """Last line of the block `lines[header]` opens (deeper lines, then a closer at its width), or None."""
     if not lines[header].strip():
@@ -76,17 +87,22 @@ def block_end(lines: list[str], header: int) -> int | None:
         header += 1  # the brace on a line of its own (GNU and Allman styles) opens the block
     last = header
     k = header + 1
-    while k < len(lines):
-        if lines[k].strip():
-            if indent_width(lines[k]) <= width:
-                break
+    while True:
+        opened = last
+        while k < len(lines):
+            if lines[k].strip():
+                if indent_width(lines[k]) <= width:
+                    break
+                last = k
+            k += 1
+        if last == opened:
+            return None if last == header else last
+        if k < len(lines) and indent_width(lines[k]) == width and is_closer(lines[k]):
             last = k
-        k += 1
-    if last == header:
-        return None
-    if k < len(lines) and indent_width(lines[k]) == width and is_closer(lines[k]):
-        last = k
-    return last
+            if continues_header(lines[k]):
+                k += 1
+                continue  # `) {` after a parameter list on lines of their own: the body follows
+        return last
 
 
 _HEAD = re.compile(r"\s*([^\s=:(\[{<]+|<\w+)")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from rapidfuzz import fuzz, process
 
@@ -13,6 +13,7 @@ from byok.base.text import indent_of
 from byok.builtin.apply_lines import (
     block_end,
     block_owner,
+    continues_header,
     definition_name,
     indent_width,
     is_closer,
@@ -20,6 +21,7 @@ from byok.builtin.apply_lines import (
     is_trivial,
     line_key,
 )
+from byok.builtin.apply_loose import LooseLines, loose
 from byok.builtin.diff import matching_blocks
 from byok.builtin.syntax import Syntax
 
@@ -81,10 +83,14 @@ class _Shape:
             width = self.widths[number]
             if self.last >= 0 and width > self.widths[self.last]:
                 self.deeper[self.last] = True
+            self.last = number
+            while stack and self.widths[stack[-1]] > width:
+                self.ends[stack.pop()] = number
+            if stack and self.widths[stack[-1]] == width and continues_header(line):
+                continue  # `) {`: the header on the stack goes on, its body follows
             while stack and self.widths[stack[-1]] >= width:
                 self.ends[stack.pop()] = number
             stack.append(number)
-            self.last = number
 
 
 @dataclass
@@ -117,22 +123,16 @@ _RARE = 3
 _MORE_ANCHORS = 2
 
 _FAR_GAP = 10
+"""Original lines a match may skip beyond the new lines before it: more is a lookalike elsewhere."""
+
+_CLOSING_GAP = 8
+"""Original lines a segment's closing lines may skip when it shows them right after a line it keeps."""
 
 _FUZZY_SCORE = 90.0
 """Least rapidfuzz ratio (0-100) at which a segment line stands for an original line it does not equal."""
 
 _FUZZY_LENGTH = 16
 """Shortest line (without whitespace and trailing comment) that may anchor a segment fuzzily."""
-
-_TRAILING_COMMENT = re.compile(r"\s+(?:#|//|--|;)[^\"'`]*$")
-
-
-def _loose(line: str) -> str:
-    """A line without its whitespace and trailing comment, for fuzzy anchoring."""
-    return "".join(_TRAILING_COMMENT.sub("", line).split())
-
-
-"""Original lines a match may skip beyond the new lines before it: more is a lookalike elsewhere."""
 
 
 class Planner:
@@ -141,12 +141,17 @@ class Planner:
     def __init__(self, lines: list[str], syntax: Syntax | None = None) -> None:
         self.lines = lines
         self._syntax = syntax
-        self._loose: list[str] | None = None
         self._exact: dict[int, str] = {}
         self.keys = [line_key(line) for line in lines]
-        self.index: dict[str, list[int]] = {}
+        self.loose = LooseLines(self.keys)
+
+    @cached_property
+    def index(self) -> dict[str, list[int]]:
+        """Original line numbers by key, built on first use (a whole-file snippet never needs it)."""
+        index: dict[str, list[int]] = {}
         for number, key in enumerate(self.keys):
-            self.index.setdefault(key, []).append(number)
+            index.setdefault(key, []).append(number)
+        return index
 
     def _likely(self, keys: list[str], anchor: int, spots: list[int]) -> list[int]:
         """The candidate places worth aligning: those where the most segment lines occur nearby (all
@@ -190,6 +195,18 @@ class Planner:
     def locate(self, seg: list[str], lo: int, inside: OpenBlock | None) -> Placement | str | None:
         """Best placement of `seg` at or after line `lo`; "ambiguous" on a tie; None without context."""
         keys = [line_key(line) for line in seg]
+        found = self._locate(seg, keys, lo, inside)
+        near = (
+            (found.start - len(seg) - 20, found.end + len(seg) + 20) if isinstance(found, Placement) else None
+        )
+        loosely = self.loose.match_keys(keys, self.index, near)
+        if loosely == keys:
+            return found
+        return self._locate(seg, loosely, lo, inside) or found
+
+    def _locate(
+        self, seg: list[str], keys: list[str], lo: int, inside: OpenBlock | None
+    ) -> Placement | str | None:
         found_places: dict[tuple[int, int], Placement] = {}
         primary, extra = self._anchors(keys, lo)
         for pairs in (primary, extra):
@@ -217,12 +234,14 @@ class Planner:
         """Place a segment none of whose lines the original has as they are, by a line that reads almost
         the same (whitespace or a comment changed): the one original line closest to one of its long lines,
         when no other original line comes as close to any of them."""
-        loose = self._loose_keys()[lo:]
+        loose_lines = self.loose.every[lo:]
         found: list[tuple[float, int, int]] = []
         for i, line in enumerate(seg):
-            key = _loose(line)
+            key = loose(line)
             if len(key) >= _FUZZY_LENGTH:
-                hits = process.extract(key, loose, scorer=fuzz.ratio, score_cutoff=_FUZZY_SCORE, limit=2)
+                hits = process.extract(
+                    key, loose_lines, scorer=fuzz.ratio, score_cutoff=_FUZZY_SCORE, limit=2
+                )
                 found.extend((score, i, lo + j) for _, score, j in hits)
         if not found:
             return None
@@ -232,12 +251,6 @@ class Planner:
         _, anchor, spot = best
         keys = [line_key(line) for line in seg]
         return self._align(seg, keys, anchor, spot, lo)
-
-    def _loose_keys(self) -> list[str]:
-        """Every original line as `_loose` reads it, computed on first use."""
-        if self._loose is None:
-            self._loose = [_loose(line) for line in self.lines]
-        return self._loose
 
     def _anchors(self, keys: list[str], lo: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """(segment line, original line) pairs to align through: every place of the rarest segment line;
@@ -286,11 +299,11 @@ class Planner:
         start, end = pairs[0][1], pairs[-1][1] + 1
         first_seg, last_seg = pairs[0][0], pairs[-1][0]
         if first_seg <= start - lo and all(
-            line_key(new[k]) == self.keys[start - first_seg + k] for k in range(first_seg)
+            keys[k] == self.keys[start - first_seg + k] for k in range(first_seg)
         ):
             start, first_seg = start - first_seg, 0
         if m - 1 - last_seg <= n - end and all(
-            line_key(new[last_seg + 1 + k]) == self.keys[end + k] for k in range(m - 1 - last_seg)
+            keys[last_seg + 1 + k] == self.keys[end + k] for k in range(m - 1 - last_seg)
         ):
             end, last_seg = end + m - 1 - last_seg, m - 1
         while last_seg < m - 1 and end < n and not new[-1].strip() and not self.lines[end].strip():
@@ -387,9 +400,20 @@ class Planner:
             if power == 1:
                 return orig_gap <= seg_gap + 3
             lines = range(block[0], block[0] + block[2])
-            return orig_gap <= seg_gap and all(
-                self._same_owner(seg, i, block[1] + i - block[0]) for i in lines
-            )
+            if not all(self._same_owner(seg, i, block[1] + i - block[0]) for i in lines):
+                return False
+            return orig_gap <= seg_gap or (
+                seg_gap == 0
+                and orig_gap <= _CLOSING_GAP
+                and block[0] + block[2] > last_filled
+                and all(is_closer(seg[i]) for i in lines)
+                and all(
+                    not self.keys[k] or indent_width(self.lines[k]) > indent_width(self.lines[block[1]])
+                    for k in range(block[1] - orig_gap, block[1])
+                )
+            )  # the snippet's closers right after a line it keeps: the lines between, inside their block, go
+
+        last_filled = max((i for i, line in enumerate(seg) if line.strip()), default=0)
 
         kept = [(anchor, spot, 1)]
         for block in tail:

@@ -8,6 +8,7 @@ aligned by `difflib.SequenceMatcher`.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Sequence
 from difflib import SequenceMatcher
 
@@ -64,14 +65,13 @@ def _blocks(
 ) -> None:
     """Equal runs of a[alo:ahi] and b[blo:bhi]; `head`/`foot`: the ranges' starts/ends are aligned."""
     start_a, start_b = alo, blo
-    while head and alo < ahi and blo < bhi and a[alo] == b[blo]:
-        alo += 1
-        blo += 1
+    if head:
+        size = _common_run(a, alo, b, blo, min(ahi - alo, bhi - blo), 1)
+        alo += size
+        blo += size
     if alo > start_a:
         out.append((start_a, start_b, alo - start_a))
-    tail = 0
-    while foot and alo < ahi - tail and blo < bhi - tail and a[ahi - 1 - tail] == b[bhi - 1 - tail]:
-        tail += 1
+    tail = _common_run(a, ahi - 1, b, bhi - 1, min(ahi - alo, bhi - blo), -1) if foot else 0
     ahi -= tail
     bhi -= tail
     if alo < ahi and blo < bhi:
@@ -79,10 +79,15 @@ def _blocks(
         if anchors:
             pi, pj = alo, blo
             for number, (i, j) in enumerate(anchors):
-                _blocks(a, pi, i, b, pj, j, out, head or number > 0, True)
-                out.append((i, j, 1))
-                pi, pj = i + 1, j + 1
-            _blocks(a, pi, ahi, b, pj, bhi, out, True, foot)
+                if i < pi:
+                    continue  # inside the equal run that follows the previous anchor
+                if i > pi and j > pj:
+                    _blocks(a, pi, i, b, pj, j, out, head or number > 0, True)
+                run = 1 + _common_run(a, i + 1, b, j + 1, min(ahi - i, bhi - j) - 1, 1)
+                out.append((i, j, run))
+                pi, pj = i + run, j + run
+            if ahi > pi and bhi > pj:
+                _blocks(a, pi, ahi, b, pj, bhi, out, True, foot)
         elif (ahi - alo) * (bhi - blo) <= _SMALL:
             matcher = SequenceMatcher(None, a[alo:ahi], b[blo:bhi], autojunk=False)
             out.extend((alo + i, blo + j, size) for i, j, size in matcher.get_matching_blocks()[:-1])
@@ -90,22 +95,39 @@ def _blocks(
         out.append((ahi, bhi, tail))
 
 
+def _common_run(a: Sequence[str], i: int, b: Sequence[str], j: int, limit: int, step: int) -> int:
+    """How many lines from `a[i]` and `b[j]` on (backwards when `step` is -1) are equal, at most `limit`:
+    compared in galloping slices, so a long equal run costs a few list comparisons, not a loop per line."""
+    size, probe = 0, 1
+    while size < limit:
+        probe = min(probe, limit - size)
+        if step > 0:
+            same = a[i + size : i + size + probe] == b[j + size : j + size + probe]
+        else:
+            same = a[i - size - probe + 1 : i - size + 1] == b[j - size - probe + 1 : j - size + 1]
+        if same:
+            size += probe
+            probe *= 2
+        elif probe == 1:
+            break
+        else:
+            probe = 1
+    return size
+
+
 def _unique_anchors(
     a: Sequence[str], alo: int, ahi: int, b: Sequence[str], blo: int, bhi: int
 ) -> list[tuple[int, int]]:
     """Lines occurring once in each range, as the longest run increasing on both sides."""
-    in_a: dict[str, int] = {}
-    for i in range(alo, ahi):
-        line = a[i]
-        in_a[line] = -1 if line in in_a else i
-    in_b: dict[str, int] = {}
-    for j in range(blo, bhi):
-        line = b[j]
-        if in_a.get(line, -1) >= 0:
-            in_b[line] = -1 if line in in_b else j
-    pairs = sorted((in_a[line], j) for line, j in in_b.items() if j >= 0)
-    if not pairs:
+    count_a, count_b = Counter(a[alo:ahi]), Counter(b[blo:bhi])
+    unique = {line for line, count in count_a.items() if count == 1 and count_b.get(line) == 1}
+    if not unique:
         return []
+    in_a = {a[i]: i for i in range(alo, ahi) if a[i] in unique}
+    pairs = [(in_a[b[j]], j) for j in range(blo, bhi) if b[j] in unique]
+    if all(pairs[k][0] < pairs[k + 1][0] for k in range(len(pairs) - 1)):
+        return pairs  # increasing on both sides already (the usual case: few lines moved)
+    pairs.sort()
     # Longest increasing subsequence on j (pairs are sorted on i).
     tails: list[int] = []
     tail_idx: list[int] = []

@@ -97,6 +97,14 @@ _DEFINITIONS = (
 """Node kinds whose end the grammar is asked for (statements such as if/else chains keep the text rule, whose
 block is the header's own clause)."""
 
+_CLASS_OPENING = {
+    "javascript": "class _ {",
+    "typescript": "class _ {",
+    "tsx": "class _ {",
+    "php": "<?php class _ {",
+}
+"""How a class body opens, for grammars whose methods parse only inside one."""
+
 _WINDOW = 200
 """Lines parsed first from a header; doubled while the construct reaches the window's end."""
 
@@ -123,16 +131,19 @@ def _parser(grammar: str) -> Parser | None:
 class Syntax:
     """Block ends of one file's lines by its grammar; each answer is computed once."""
 
-    def __init__(self, lines: list[str], parser: Parser) -> None:
+    def __init__(self, lines: list[str], parser: Parser, member_of: str | None = None) -> None:
         self._lines = lines
         self._parser = parser
+        self._member_of = member_of
         self._ends: dict[int, int | None] = {}
 
     @staticmethod
     def for_file(lines: list[str], grammar: str | None) -> Syntax | None:
         """The syntax view of `lines`, or None without a grammar (Apply then reads blocks from text)."""
         parser = _parser(grammar) if grammar else None
-        return None if parser is None else Syntax(lines, parser)
+        return (
+            None if parser is None or grammar is None else Syntax(lines, parser, _CLASS_OPENING.get(grammar))
+        )
 
     def block_end(self, header: int) -> int | None:
         """Last line of the multi-line construct starting on line `header`; None when the parse cannot tell."""
@@ -145,29 +156,36 @@ class Syntax:
         if not lines[header].strip():
             return None
         width = indent_width(lines[header])
-        size = _WINDOW
-        while True:
-            window = [_dedent(line, width) for line in lines[header : header + size]]
-            whole = header + size >= len(lines)
-            node = self._outermost(window)
-            if node is None:
-                return None
-            last = node.end_point.row - (node.end_point.column == 0)
-            if last <= 0:
-                return None
-            if last < len(window) - 1 or whole:
-                return header + last
-            size *= 2
+        openings = [None] if self._member_of is None else [None, self._member_of]
+        for opening in openings:
+            size = _WINDOW
+            while True:
+                window = [_dedent(line, width) for line in lines[header : header + size]]
+                whole = header + size >= len(lines)
+                node = self._outermost(window, opening)
+                if node is None:
+                    break
+                last = node.end_point.row - (node.end_point.column == 0) - (opening is not None)
+                if last <= 0:
+                    break
+                if last < len(window) - 1 or whole:
+                    return header + last
+                size *= 2
+        return None
 
-    def _outermost(self, window: list[str]) -> Node | None:
-        """The largest error-free node starting on the window's first line, below the root."""
-        tree = self._parser.parse("\n".join(window).encode())
+    def _outermost(self, window: list[str], opening: str | None) -> Node | None:
+        """The largest error-free node starting on the window's first line, below the root; with
+        `opening`, the window is parsed as the body of a class that line opens (a method alone is no
+        valid JavaScript)."""
+        source = "\n".join(window) if opening is None else opening + "\n" + "\n".join(window) + "\n}"
+        row = int(opening is not None)
+        tree = self._parser.parse(source.encode())
         root = tree.root_node
         first = window[0]
         column = len(first.encode()) - len(first.lstrip().encode())
-        node: Node | None = root.descendant_for_point_range((0, column), (0, column))
+        node: Node | None = root.descendant_for_point_range((row, column), (row, column))
         best: Node | None = None
-        while node is not None and node != root and node.start_point.row == 0:
+        while node is not None and node != root and node.start_point.row == row:
             best = node
             node = node.parent
         if best is None or best.has_error or not any(kind in best.type for kind in _DEFINITIONS):

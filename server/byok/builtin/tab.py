@@ -161,19 +161,22 @@ class TabModel:
         if self._editing is not None and self._editing[0] == uri:
             self._editing = None
 
-    def change(self, uri: str, new_text: str) -> None:
-        """Take the full new text after a `didChange`; re-index only the changed lines, learn renames."""
+    def change(self, uri: str, new_text: str, *, same_head: int = 0, same_tail: int = 0) -> None:
+        """Take the full new text after a `didChange`; re-index only the changed lines, learn renames.
+
+        `same_head` and `same_tail` (an incremental change knows them) are how many characters at the
+        start and at the end of the text the edit left as they were: the lines there are not split and
+        compared again, so a keystroke costs about the same in a long file as in a short one."""
         old = self._docs.get(uri)
         if old is None:
             self.open(uri, new_text)
             return
-        new, _ = split_lines(new_text)
+        new, start, tail = _relined(old, new_text, same_head, same_tail)
         self._texts[uri] = new_text
-        start = 0
         limit = min(len(old), len(new))
         while start < limit and old[start] == new[start]:
             start += 1
-        tail = 0
+        tail = min(tail, limit - start)
         while tail < limit - start and old[-1 - tail] == new[-1 - tail]:
             tail += 1
         old_end, new_end = len(old) - tail, len(new) - tail
@@ -396,6 +399,20 @@ class TabModel:
         best = max(scores, key=lambda ending: (scores[ending], ending))
         enough = FRAGMENT_CONFIDENCE * (sum(scores.values()) + _FRAGMENT_BASE**2)
         return best if scores[best] >= enough else None
+
+
+def _relined(old: list[str], text: str, head: int, tail: int) -> tuple[list[str], int, int]:
+    """The lines of `text` (as `split_lines` gives them) after an edit that left its first `head` and last
+    `tail` characters as they were in the text of `old`, and how many lines at the start and at the end
+    are therefore `old`'s own. Only the lines the edit touched are split; (all lines, 0, 0) without a hint."""
+    first = text.count("\n", 0, head)
+    begin = text.rfind("\n", 0, head) + 1
+    end = text.find("\n", len(text) - tail)
+    after = 0 if end < 0 else text.count("\n", end + 1) + (not text.endswith("\n"))
+    if not (head or tail) or head + tail > len(text) or first > len(old) - after:
+        return split_lines(text)[0], 0, 0
+    middle = split_lines(text[begin:] if end < 0 else text[begin : end + 1])[0]
+    return [*old[:first], *middle, *old[len(old) - after :]], first, after
 
 
 def _depth(text: str) -> int:

@@ -59,8 +59,9 @@ class TabService:
         self.model().open(uri, text)
         self._learn_nearby(uri)
 
-    def changed(self, uri: str, text: str) -> None:
-        self.model().change(uri, text)
+    def changed(self, uri: str, text: str, *, same_head: int = 0, same_tail: int = 0) -> None:
+        """The document's new text; `same_head`/`same_tail`: see `TabModel.change`."""
+        self.model().change(uri, text, same_head=same_head, same_tail=same_tail)
 
     def closed(self, uri: str) -> None:
         if self.loaded:

@@ -24,6 +24,7 @@ from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
+from pygls.workspace import TextDocument
 
 from byok.lsp.commands import ByokServer
 from byok.lsp.stdio import INVALID_PARAMS, INVALID_REQUEST, request_id, send_error
@@ -146,12 +147,44 @@ class TabLane:
             if document is None:
                 log.warning("didChange for a document that is not open: %s", uri)
                 return
+            head = tail = len(document.source)
             for change in params.content_changes:
-                self.server.workspace.update_text_document(params.text_document, change)
+                kept_head, kept_tail = apply_change(document, change)
+                head, tail = min(head, kept_head), min(tail, kept_tail)
+            document.version = params.text_document.version
             text = document.source
-        self.service.changed(uri, text)
+        self.service.changed(uri, text, same_head=head, same_tail=tail)
 
     def _did_close(self, params: types.DidCloseTextDocumentParams) -> None:
         with self.server.documents_lock:
             self.server.workspace.remove_text_document(params.text_document.uri)
         self.service.closed(params.text_document.uri)
+
+
+def apply_change(document: TextDocument, change: types.TextDocumentContentChangeEvent) -> tuple[int, int]:
+    """Apply one `didChange` change as pygls does, and say how many characters at the start and at the end
+    of the text it left as they were ((0, 0) when unknown).
+
+    An incremental change gives the text pygls' `_apply_incremental_change` gives, but by slicing instead
+    of rewriting every line in a Python loop (that loop cost ~2 ms a keystroke in a 5,000-line file). What
+    it does not handle the same way (a reversed range, a whole-document change) goes to pygls itself.
+    """
+    source = document.source
+    if isinstance(change, types.TextDocumentContentChangePartial) and document._is_sync_kind_incremental:
+        lines = source.splitlines(True)  # pygls' `TextDocument.lines`
+        span = document.position_codec.range_from_client_units(lines, change.range)
+        first, last = span.start.line, span.end.line
+        if first == len(lines):  # pygls appends at the very end
+            document.apply_change(types.TextDocumentContentChangeWholeDocument(text=source + change.text))
+            return len(source), 0
+        if first <= last < len(lines):
+            begin = sum(map(len, lines[:first]))
+            end = begin + sum(map(len, lines[first : last + 1]))
+            head = source[:begin] + lines[first][: span.start.character]
+            tail = lines[last][span.end.character :] + source[end:]
+            document.apply_change(
+                types.TextDocumentContentChangeWholeDocument(text=head + change.text + tail)
+            )
+            return len(head), len(tail)
+    document.apply_change(change)
+    return 0, 0

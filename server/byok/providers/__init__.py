@@ -6,7 +6,6 @@ Adapter modules are imported lazily, so a user who never uses Bedrock never pays
 from __future__ import annotations
 
 import contextlib
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -88,8 +87,6 @@ PRESETS: dict[str, Preset] = {
         ("sk-or-",),
     ),
 }
-
-PROVIDER_ID = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
 @dataclass(frozen=True, slots=True)

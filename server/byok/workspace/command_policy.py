@@ -36,9 +36,9 @@ _WRAPPERS = frozenset(
 """Programs that run another program named in their arguments (`find -exec` too)."""
 _SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox"})
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
-_DESCRIPTOR = re.compile(r"^(?:[0-9]+|-)$")
+_DESCRIPTOR = re.compile(r"[0-9]+|-")
 """The target of `>&` / `<&` that names a descriptor (or closes one); after `>` it would be a file."""
-_PLAIN_PROGRAM = re.compile(r"^[A-Za-z0-9_./][A-Za-z0-9_.+@%:/-]*$")
+_PLAIN_PROGRAM = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_.+@%:/-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +231,7 @@ class _Scanner:
 
 def _safe_redirection(operator: str, target: str) -> bool:
     """Whether a redirection writes no file: to /dev/null, or a descriptor duplicated or closed (`2>&1`)."""
-    return target == "/dev/null" or (operator in (">&", "<&") and bool(_DESCRIPTOR.match(target)))
+    return target == "/dev/null" or (operator in (">&", "<&") and bool(_DESCRIPTOR.fullmatch(target)))
 
 
 MAX_DEPTH = 8
@@ -276,13 +276,13 @@ def _unwrapped(words: list[str]) -> list[str]:
     return words
 
 
-_COMMAND_FLAG = re.compile(r"^-[A-Za-z]*c[A-Za-z]*$")
+_COMMAND_FLAG = re.compile(r"-[A-Za-z]*c[A-Za-z]*")
 
 
 def _shell_script(words: list[str]) -> str | None:
     """The script string of `sh -c …` (also `bash -ec`, `sh -xc`, `bash -c -e …`): the first operand after a
     short-option word holding `c`; None when the shell runs no `-c` string."""
-    flag = next((i for i, word in enumerate(words[1:], 1) if _COMMAND_FLAG.match(word)), None)
+    flag = next((i for i, word in enumerate(words[1:], 1) if _COMMAND_FLAG.fullmatch(word)), None)
     if flag is None:
         return None
     return next((word for word in words[flag + 1 :] if not word.startswith(("-", "+"))), "")
@@ -364,7 +364,7 @@ def decide(
         return Decision(Verdict.ALLOW, "every part is allowed")
     programs = tuple(dict.fromkeys(part.program for part in unallowed))
     rememberable = all(
-        _PLAIN_PROGRAM.match(program) and program.rsplit("/", 1)[-1] not in _WRAPPERS | _SHELLS | {"eval"}
+        _PLAIN_PROGRAM.fullmatch(program) and program.rsplit("/", 1)[-1] not in _WRAPPERS | _SHELLS | {"eval"}
         for program in programs
     )
     return Decision(

@@ -247,9 +247,12 @@ class McpConnection:
             with anyio.CancelScope(deadline=anyio.current_time() + timeout_s) as deadline:
                 async with client:
                     spawned()
+                    self._refresh_again = False
                     await self._refresh(client)
                     deadline.deadline = math.inf
                     self._client, self.transport = client, kind
+                    if self._refresh_again:  # announced while the first listing ran
+                        self._start_refresher(client)
                     if kind != "stdio":
                         self._http_kind = kind
                     self._set("running")
@@ -363,14 +366,15 @@ class McpConnection:
         if isinstance(message, Exception):
             log.info("MCP server %s: %s", self.name, _describe(message))
         elif isinstance(message, ToolListChangedNotification | ResourceListChangedNotification):
-            client = self._client
-            if client is None:
-                return
-            self._refresh_again = True  # a refresh running now may have read the lists before the change
-            if self._refresher is None or self._refresher.done():
-                self._refresher = asyncio.get_running_loop().create_task(self._refresh_quietly(client))
-                self._chores.add(self._refresher)
-                self._refresher.add_done_callback(self._chores.discard)
+            self._refresh_again = True  # a listing running now may have read the lists before the change
+            if self._client is not None:  # else the first listing is running: it looks at the flag after
+                self._start_refresher(self._client)
+
+    def _start_refresher(self, client: Client) -> None:
+        if self._refresher is None or self._refresher.done():
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh_quietly(client))
+            self._chores.add(self._refresher)
+            self._refresher.add_done_callback(self._chores.discard)
 
     async def _refresh_quietly(self, client: Client) -> None:
         """Refresh until no change was announced meanwhile: a flood of notifications is a few listings."""

@@ -32,6 +32,9 @@ TOOL_PREFIX = "mcp__"
 MAX_TOOL_NAME = 64
 MAX_DESCRIPTION_CHARS = 2000
 MAX_SCHEMA_CHARS = 64 * 1024
+MAX_TOOLS_PER_SERVER = 64
+MAX_TOOLS = 100
+"""Tools offered to the model in all: OpenAI refuses more than 128 per request, and byok's own come too."""
 """A tool whose input schema is larger than this (as JSON) is not offered."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -201,16 +204,24 @@ class McpServers:
         for server, connection in sorted(self._connections.items()):
             if connection.state != "running":
                 continue
-            for tool in connection.tools:
+            room = min(MAX_TOOLS_PER_SERVER, MAX_TOOLS - len(offered))
+            if len(connection.tools) > room:
+                log.warning(
+                    "MCP server %r offers %d tools: only the first %d are offered to the model",
+                    server,
+                    len(connection.tools),
+                    room,
+                )
+            for tool in connection.tools[:room]:
                 parameters = _object_schema(tool.input_schema)
                 if parameters is None:
                     log.warning(
-                        "MCP tool %s/%s not offered: its input schema is not an object", server, tool.name
+                        "MCP tool %r of %r not offered: its input schema is not an object", tool.name, server
                     )
                     continue
                 if len(json.dumps(parameters)) > MAX_SCHEMA_CHARS:
                     log.warning(
-                        "MCP tool %s/%s not offered: its input schema is too large", server, tool.name
+                        "MCP tool %r of %r not offered: its input schema is too large", tool.name, server
                     )
                     continue
                 name = tool_name(server, tool.name, taken)
