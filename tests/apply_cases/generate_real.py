@@ -318,7 +318,10 @@ def make_case(language: Language, text: str, rng: random.Random, donor: list[str
         expected = join([*before, *body, "", *new, *after])
         style = rng.choice(["tail", "whole-before", "head-after"])
         if style == "tail":
-            shown = [*body[-3:], "", *new]
+            size = unique_tail(lines, first, first + len(body) - 1)
+            if size is None:
+                return None  # the definition before recurs whole: no context tells the place
+            shown = [*body[-size:], "", *new]
         elif style == "whole-before":
             shown = [*body, "", *new]
         else:
@@ -370,6 +373,51 @@ def make_case(language: Language, text: str, rng: random.Random, donor: list[str
     return Made(kind, snippet, expected, f"{count} line(s) deleted at line {first + start + 1}")
 
 
+def occurrences(lines: list[str], block: list[str]) -> int:
+    """How often `block` occurs in `lines` as consecutive whole lines."""
+    size = len(block)
+    return sum(lines[k : k + size] == block for k in range(len(lines) - size + 1))
+
+
+def unique_tail(lines: list[str], first: int, last: int) -> int | None:
+    """How many of the last lines of the definition at `first`..`last` a snippet shows before a new one:
+    3, or more while those recur elsewhere in the file (a model that shows the end of the previous
+    function must show enough of it to tell which one), at most the whole definition; None when even that
+    recurs."""
+    size = 3
+    while occurrences(lines, lines[last + 1 - size : last + 1]) > 1:
+        if size >= last + 1 - first:
+            return None
+        size += 1
+    return size
+
+
+def widen_tails() -> None:
+    """Apply `unique_tail` to the committed "tail" insertions (their sources changed since, so they
+    cannot be re-generated): a snippet whose 3 context lines recur shows more of them; a case whose
+    whole definition recurs is removed. `expected` never changes."""
+    for meta_path in sorted(HERE.glob("real_*/*/case.json")) + sorted(HERE.glob("real/*/case.json")):
+        meta = json.loads(meta_path.read_text())
+        if meta["kind"] not in ("insert", "insert-lookalike") or not meta["note"].endswith("(tail)"):
+            continue
+        folder = meta_path.parent
+        newline = "\r\n" if meta["crlf"] else "\n"
+        olines = (folder / "original").read_bytes().decode().split(newline)
+        elines = (folder / "expected").read_bytes().decode().split(newline)
+        slines = (folder / "snippet").read_bytes().decode().split("\n")
+        top, inner, bottom = slines[0], slines[1:-2], slines[-2]
+        at = next(k for k in range(len(elines)) if elines[k : k + len(inner)] == inner)
+        first = int(re.search(r"at line (\d+)", meta["note"])[1]) - 1  # type: ignore[index]
+        size = unique_tail(olines, first, at + 2)
+        if size is None:
+            shutil.rmtree(folder)
+            print(f"removed {folder.parent.name}/{folder.name}", file=sys.stderr)
+        elif size > 3:
+            shown = [top, *olines[at + 3 - size : at + 3], *inner[3:], bottom]
+            (folder / "snippet").write_bytes(("\n".join(shown) + "\n").encode())
+            print(f"widened {folder.parent.name}/{folder.name} to {size} lines", file=sys.stderr)
+
+
 def split_of(source: Path) -> str:
     return "held" if hashlib.sha1(str(source).encode()).digest()[0] % 3 == 0 else "tune"
 
@@ -413,7 +461,11 @@ def main() -> None:
         "--fresh", action="store_true", help="skip the sources the committed cases use; split `--split`"
     )
     parser.add_argument("--split", default="held2", choices=["held2", "tune"], help="with --fresh")
+    parser.add_argument("--widen-tails", action="store_true", help="only re-check the committed cases")
     args = parser.parse_args()
+    if args.widen_tails:
+        widen_tails()
+        return
     committed = [
         meta
         for folder in HERE.glob("real*")

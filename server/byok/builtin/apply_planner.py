@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from byok.builtin.apply_lines import (
     is_trivial,
     line_key,
 )
+from byok.builtin.apply_loose import LooseLines, loose
 from byok.builtin.diff import matching_blocks
 from byok.builtin.syntax import Syntax
 
@@ -123,6 +123,7 @@ _RARE = 3
 _MORE_ANCHORS = 2
 
 _FAR_GAP = 10
+"""Original lines a match may skip beyond the new lines before it: more is a lookalike elsewhere."""
 
 _CLOSING_GAP = 8
 """Original lines a segment's closing lines may skip when it shows them right after a line it keeps."""
@@ -133,16 +134,6 @@ _FUZZY_SCORE = 90.0
 _FUZZY_LENGTH = 16
 """Shortest line (without whitespace and trailing comment) that may anchor a segment fuzzily."""
 
-_TRAILING_COMMENT = re.compile(r"\s+(?:#|//|--|;)[^\"'`]*$")
-
-
-def _loose(line: str) -> str:
-    """A line without its whitespace and trailing comment, for fuzzy anchoring."""
-    return "".join(_TRAILING_COMMENT.sub("", line).split())
-
-
-"""Original lines a match may skip beyond the new lines before it: more is a lookalike elsewhere."""
-
 
 class Planner:
     """Places segments into the original, left to right."""
@@ -150,9 +141,9 @@ class Planner:
     def __init__(self, lines: list[str], syntax: Syntax | None = None) -> None:
         self.lines = lines
         self._syntax = syntax
-        self._loose: list[str] | None = None
         self._exact: dict[int, str] = {}
         self.keys = [line_key(line) for line in lines]
+        self.loose = LooseLines(self.keys)
 
     @cached_property
     def index(self) -> dict[str, list[int]]:
@@ -204,6 +195,18 @@ class Planner:
     def locate(self, seg: list[str], lo: int, inside: OpenBlock | None) -> Placement | str | None:
         """Best placement of `seg` at or after line `lo`; "ambiguous" on a tie; None without context."""
         keys = [line_key(line) for line in seg]
+        found = self._locate(seg, keys, lo, inside)
+        near = (
+            (found.start - len(seg) - 20, found.end + len(seg) + 20) if isinstance(found, Placement) else None
+        )
+        loosely = self.loose.match_keys(keys, self.index, near)
+        if loosely == keys:
+            return found
+        return self._locate(seg, loosely, lo, inside) or found
+
+    def _locate(
+        self, seg: list[str], keys: list[str], lo: int, inside: OpenBlock | None
+    ) -> Placement | str | None:
         found_places: dict[tuple[int, int], Placement] = {}
         primary, extra = self._anchors(keys, lo)
         for pairs in (primary, extra):
@@ -231,12 +234,14 @@ class Planner:
         """Place a segment none of whose lines the original has as they are, by a line that reads almost
         the same (whitespace or a comment changed): the one original line closest to one of its long lines,
         when no other original line comes as close to any of them."""
-        loose = self._loose_keys()[lo:]
+        loose_lines = self.loose.every[lo:]
         found: list[tuple[float, int, int]] = []
         for i, line in enumerate(seg):
-            key = _loose(line)
+            key = loose(line)
             if len(key) >= _FUZZY_LENGTH:
-                hits = process.extract(key, loose, scorer=fuzz.ratio, score_cutoff=_FUZZY_SCORE, limit=2)
+                hits = process.extract(
+                    key, loose_lines, scorer=fuzz.ratio, score_cutoff=_FUZZY_SCORE, limit=2
+                )
                 found.extend((score, i, lo + j) for _, score, j in hits)
         if not found:
             return None
@@ -246,12 +251,6 @@ class Planner:
         _, anchor, spot = best
         keys = [line_key(line) for line in seg]
         return self._align(seg, keys, anchor, spot, lo)
-
-    def _loose_keys(self) -> list[str]:
-        """Every original line as `_loose` reads it, computed on first use."""
-        if self._loose is None:
-            self._loose = [_loose(line) for line in self.lines]
-        return self._loose
 
     def _anchors(self, keys: list[str], lo: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """(segment line, original line) pairs to align through: every place of the rarest segment line;
@@ -300,11 +299,11 @@ class Planner:
         start, end = pairs[0][1], pairs[-1][1] + 1
         first_seg, last_seg = pairs[0][0], pairs[-1][0]
         if first_seg <= start - lo and all(
-            line_key(new[k]) == self.keys[start - first_seg + k] for k in range(first_seg)
+            keys[k] == self.keys[start - first_seg + k] for k in range(first_seg)
         ):
             start, first_seg = start - first_seg, 0
         if m - 1 - last_seg <= n - end and all(
-            line_key(new[last_seg + 1 + k]) == self.keys[end + k] for k in range(m - 1 - last_seg)
+            keys[last_seg + 1 + k] == self.keys[end + k] for k in range(m - 1 - last_seg)
         ):
             end, last_seg = end + m - 1 - last_seg, m - 1
         while last_seg < m - 1 and end < n and not new[-1].strip() and not self.lines[end].strip():

@@ -1,0 +1,59 @@
+"""Context lines a model copied loosely (other spacing, a trailing comment dropped) still place a snippet."""
+
+from __future__ import annotations
+
+from byok.builtin.apply import apply_snippet
+from byok.builtin.apply_loose import LooseLines
+
+ORIGINAL = """\
+def first(a, b):
+    total = a + b  # the sum
+    return total
+
+
+def second(a, b):
+    return a * b
+
+
+def third(items):
+    for item in items:
+        print(item)
+"""
+
+
+def test_a_header_spaced_differently_is_the_original_header_and_the_snippet_text_wins() -> None:
+    snippet = """\
+# ... existing code ...
+def second(a,b):
+    result = a * b
+    return result
+# ... existing code ...
+"""
+    result = apply_snippet(ORIGINAL, snippet, path="x.py")
+    assert result.unresolved == []
+    assert "def second(a,b):\n    result = a * b\n    return result\n" in result.new_text
+    assert result.new_text.count("def second") == 1
+
+
+def test_a_context_line_without_its_comment_anchors_an_insertion() -> None:
+    snippet = """\
+def first(a, b):
+    total = a + b
+    total += 1
+    return total
+# ... existing code ...
+"""
+    result = apply_snippet(ORIGINAL, snippet, path="x.py")
+    assert result.unresolved == []
+    assert result.new_text.startswith(
+        "def first(a, b):\n    total = a + b\n    total += 1\n    return total\n\n"
+    )
+
+
+def test_a_loose_line_with_two_original_twins_stands_for_neither() -> None:
+    keys = ["x = call(a, b)", "value = compute(1)", "x = call(a,b)"]
+    loose = LooseLines(keys)
+    assert loose.match_keys(["x = call( a, b )"], {key: [i] for i, key in enumerate(keys)}, None) == [
+        "x = call( a, b )"
+    ]
+    assert loose.match_keys(["value=compute(1)  # one", "y = 1"], {}, None) == ["value = compute(1)", "y = 1"]
