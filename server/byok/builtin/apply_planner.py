@@ -376,11 +376,17 @@ class Planner:
     ) -> list[tuple[int, int]]:
         """Matched (segment line, original line) pairs through the anchor pair `(anchor, spot)`, dropping
         weak matches that jump over original lines the segment does not account for."""
-        before = matching_blocks(seg_keys[:anchor], [orig_keys[k] for k in range(wlo, spot)], head=False)
+        # the lines before the anchor are aligned backwards from it, so that of lookalike places the
+        # nearest wins, as it does after the anchor
+        before = matching_blocks(
+            seg_keys[anchor - 1 :: -1] if anchor else [],
+            [orig_keys[k] for k in range(spot - 1, wlo - 1, -1)],
+            foot=False,
+        )
         after = matching_blocks(
             seg_keys[anchor + 1 :], [orig_keys[k] for k in range(spot + 1, whi)], foot=False
         )
-        head = [(i, j + wlo, size) for i, j, size in before]
+        head = [(anchor - i - size, spot - j - size, size) for i, j, size in reversed(before)]
         tail = [(i + anchor + 1, j + spot + 1, size) for i, j, size in after]
 
         def strength(block: tuple[int, int, int]) -> int:
