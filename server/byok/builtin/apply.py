@@ -204,6 +204,8 @@ def apply_snippet(
             placement = None
         else:
             placement = found
+        if placement is None and inside is None:
+            placement = planner.by_plain_context(seg.lines, lo)
         if placement is None and found is None and inside is None:
             retry = planner.locate(seg.lines, 0, None)
             if isinstance(retry, Placement) and not any(

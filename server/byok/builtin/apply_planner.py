@@ -125,6 +125,11 @@ _MORE_ANCHORS = 2
 _FAR_GAP = 10
 """Original lines a match may skip beyond the new lines before it: more is a lookalike elsewhere."""
 
+_SHELL_CLOSERS = frozenset(("fi", "done", "esac", "fi;", "done;"))
+
+_PLAIN_RUN = 3
+"""Least plain lines (closers) that place a segment by themselves, exactly as the original has them."""
+
 _CLOSING_GAP = 8
 """Original lines a segment's closing lines may skip when it shows them right after a line it keeps."""
 
@@ -491,6 +496,31 @@ class Planner:
                 if end is not None:
                     opened.append(OpenBlock(indent_width(seg.lines[i]), end, place.shift))
         return opened
+
+    def by_plain_context(self, seg: list[str], lo: int) -> Placement | None:
+        """Place a segment that opens with at least three plain lines (`}`, `fi`, `end`) followed by a
+        new line by where those lines stand in the original exactly as they are (indentation too), when
+        that is one place only."""
+        run = 0
+        while (
+            run < len(seg)
+            and seg[run].strip()
+            and (is_trivial(key := line_key(seg[run])) or is_closer(seg[run]) or key in _SHELL_CLOSERS)
+        ):
+            run += 1
+        following = next((line_key(line) for line in seg[run:] if line.strip()), None)
+        if run < _PLAIN_RUN or following is None or following in self.index:
+            return None
+        shown = [line.rstrip() for line in seg[:run]]
+        spots = [
+            k
+            for k in self.occurrences(line_key(seg[0]), lo)
+            if [line.rstrip() for line in self.lines[k : k + run]] == shown
+        ]
+        if len(spots) != 1:
+            return None
+        pairs = [(i, spots[0] + i) for i in range(run)]
+        return Placement(spots[0], spots[0] + run, list(seg), pairs, Shift(), 0)
 
     def by_signature(self, seg: list[str], lo: int) -> Placement | None:
         """Place a segment with no matching line by the definition it starts with, or, for a one-line
