@@ -11,7 +11,8 @@
   - a chat whose last user message asks for "markdown" gets MARKDOWN_ANSWER (a heading, a list, a code
     block and a remote image that must not load); for a "code block", APPLY_ANSWER;
   - "slow" streams for up to a minute so the client's Stop can be tested; the fake records whether the
-    client closed that connection early;
+    client closed that connection early (`aborted`; any request's record gets `"aborted": True` when the
+    client closed its stream before the end);
   - anything else gets CHAT_ANSWER.
 
 Run standalone: `python fake_openai.py [--key KEY]` prints the base URL and serves until killed.
@@ -172,7 +173,8 @@ class FakeOpenAI:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 payload = json.loads(self.rfile.read(length) or b"{}")
-                fake.requests.append({"method": "POST", "path": self.path, "json": payload})
+                record: dict[str, Any] = {"method": "POST", "path": self.path, "json": payload}
+                fake.requests.append(record)
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     self.send_error(404)
                     return
@@ -230,6 +232,7 @@ class FakeOpenAI:
                     self.wfile.write(b"data: [DONE]\n\n")
                     self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
+                    record["aborted"] = True
                     if _slow(request):
                         fake.aborted.set()
                 self.close_connection = True

@@ -14,7 +14,7 @@ import { ChatViewProvider, type ChatBackend, type ChatMode, type ChatRequest } f
 import { ChatContext } from './chatContext';
 import { Checkpoints } from './checkpoints';
 import { McpServers } from './mcp';
-import { Proposals, type Verdict } from './proposal';
+import { PROPOSAL_COMMANDS, Proposals, type Proposal } from './proposal';
 import {
   Command,
   Notification,
@@ -33,10 +33,11 @@ import {
   type StreamParams,
   type VerifyKeyResult,
 } from './protocol';
-import { INLINE_COMMANDS, InlineEditController, type InlineEditBackend } from './inlineEdit';
+import { INLINE_COMMAND, InlineEditController, type InlineEditBackend } from './inlineEdit';
 import { STATUS_MENU_COMMAND, StatusBar } from './statusBar';
 import { EditReview } from './review';
 import { Runs } from './runs';
+import { WalkthroughStep, stepDone } from './walkthrough';
 import {
   BUILTIN_PROVIDERS,
   byokSettings,
@@ -118,6 +119,8 @@ async function startClient(): Promise<void> {
     return startFailed(describeError(err));
   }
   void refreshStatus();
+  void exec<StoredKey[]>(Command.listKeys, {}).then((keys) => keys.length > 0 && stepDone(WalkthroughStep.keySet),
+    () => undefined);
 }
 
 async function startFailed(reason: string): Promise<void> {
@@ -166,6 +169,7 @@ async function setKey(): Promise<void> {
   });
   if (!key) return;
   const res = await withoutTrace(() => exec<SetKeyResult>(Command.setKey, { provider, key }));
+  stepDone(WalkthroughStep.keySet);
   void vscode.window.showInformationMessage(`byok: ${provider} key stored (${res.fingerprint ?? 'ok'})`);
   void refreshStatus();
 }
@@ -177,6 +181,7 @@ async function verifyKey(): Promise<void> {
     { location: vscode.ProgressLocation.Notification, title: `byok: verifying ${provider}…`, cancellable: true },
     (_p, token) => exec<VerifyKeyResult>(Command.verifyKey, { provider }, token));
   if (res.ok) {
+    stepDone(WalkthroughStep.keyVerified);
     void vscode.window.showInformationMessage(
       `byok: ${provider} key OK — ${res.models?.length ?? 0} models (${res.fingerprint ?? 'no key needed'})`);
   } else {
@@ -218,11 +223,12 @@ const inlineBackend: InlineEditBackend = {
   }, token, onDelta),
   applyEdit,
   finished: () => void refreshStatus(),
+  landed: () => stepDone(WalkthroughStep.inlineEditLanded),
 };
 
 /** Apply a code block with the built-in Apply model (to the file the block names, else the target editor) and
  * show the result as a diff to accept or reject. */
-async function proposeCode(block?: CodeBlock): Promise<{ id: string; verdict: Promise<Verdict> }> {
+async function proposeCode(block?: CodeBlock): Promise<Proposal> {
   let uri: vscode.Uri | undefined;
   if (block?.path) {
     const folder = vscode.workspace.workspaceFolders?.[0];
@@ -242,11 +248,11 @@ async function proposeCode(block?: CodeBlock): Promise<{ id: string; verdict: Pr
     void vscode.window.showWarningMessage(
       `byok: ${res.unresolved.length} part(s) of the code block could not be placed; check the diff`);
   }
-  const edit = await asCodeEdit(res.edit ?? { changes: {} });
-  if (edit.get(doc.uri).length === 0) {
+  const edits = (await asCodeEdit(res.edit ?? { changes: {} })).get(doc.uri);
+  if (edits.length === 0) {
     throw new Error(`the code block changes nothing in ${vscode.workspace.asRelativePath(doc.uri)}`);
   }
-  return proposals.propose(doc, edit, 'byok Apply');
+  return proposals.propose(doc, edits, { who: 'byok Apply' });
 }
 
 async function showUsage(): Promise<void> {
@@ -266,8 +272,10 @@ async function runChat(mode: ChatMode, request: ChatRequest, token: vscode.Cance
   const prompt = request.messages[request.messages.length - 1].content;
   try {
     if (mode === 'ask') {
-      return chatAnswer(await execStreaming<ChatResult>(Command.chat,
+      const answer = chatAnswer(await execStreaming<ChatResult>(Command.chat,
         { messages: request.messages, files, ...(request.model ? { model: request.model } : {}) }, token, onDelta));
+      stepDone(WalkthroughStep.chatAnswered);
+      return answer;
     }
     const run = { prompt, files, model: request.model };
     return await (mode === 'edit' ? runs.composer(run, token, onDelta) : runs.agent(run, token, onDelta));
@@ -286,9 +294,9 @@ const chatBackend: ChatBackend = {
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel('byok');
   statusBar = new StatusBar(exec);
-  const inline = new InlineEditController(inlineBackend);
-  lastEditor = vscode.window.activeTextEditor;
   proposals = new Proposals();
+  const inline = new InlineEditController(inlineBackend, proposals);
+  lastEditor = vscode.window.activeTextEditor;
   const chatContext = new ChatContext(() => exec<McpStatusResult>(Command.mcpStatus, {}));
   const chatView = new ChatViewProvider(context, chatBackend, chatContext);
   context.subscriptions.push(proposals, chatContext, chatView);
@@ -298,7 +306,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const editor = vscode.window.activeTextEditor;
     return editor && !editor.selection.isEmpty ? editor.document.getText(editor.selection) : undefined;
   };
-  context.subscriptions.push(output, statusBar, inline, vscode.window.onDidChangeActiveTextEditor((e) => {
+  context.subscriptions.push(output, statusBar, vscode.window.onDidChangeActiveTextEditor((e) => {
     lastEditor = e ?? lastEditor;
   }));
   const checkpoints = new Checkpoints(exec, review);
@@ -313,15 +321,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     'byok.ui.composer': () => chatView.show('edit', selection()),
     'byok.ui.agent': () => chatView.show('agent', selection()),
     'byok.ui.newChat': () => chatView.newChat(),
-    [INLINE_COMMANDS.start]: () => inline.start(),
-    [INLINE_COMMANDS.accept]: () => inline.accept(),
-    [INLINE_COMMANDS.reject]: () => inline.reject(),
+    [INLINE_COMMAND]: () => inline.start(),
     [STATUS_MENU_COMMAND]: () => statusBar.showMenu(),
     'byok.ui.apply': async (code?: unknown) => {
       await proposeCode(typeof code === 'string' ? { language: '', code } : undefined);
     },
-    'byok.ui.acceptChange': (id?: unknown) => proposals.accept(id),
-    'byok.ui.rejectChange': (id?: unknown) => proposals.reject(id),
+    [PROPOSAL_COMMANDS.accept]: (id?: unknown) => proposals.accept(id),
+    [PROPOSAL_COMMANDS.reject]: (id?: unknown) => proposals.reject(id),
     'byok.ui.usage': showUsage,
     [UiCommand.restoreCheckpoint]: (id?: unknown) => checkpoints.restoreCommand(id),
     [UiCommand.mcpServers]: () => mcpServers.show(),
