@@ -226,9 +226,10 @@ class Planner:
         if not found_places:
             return None
 
-        def rank(place: Placement) -> tuple[int, int]:
+        def rank(place: Placement) -> tuple[int, int, int]:
             within = inside is not None and place.start <= inside.end
-            return place.score, int(within)
+            closes = inside is not None and place.end == inside.end + 1  # it ends with the block's end
+            return place.score, int(within), int(closes)
 
         ranked = sorted(found_places.values(), key=rank, reverse=True)
         if len(ranked) > 1 and rank(ranked[0]) == rank(ranked[1]):
