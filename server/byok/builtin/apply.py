@@ -101,14 +101,19 @@ def _match_tabs(lines: list[str], original: list[str]) -> list[str]:
                 out.append("\t" * (len(ind) // unit) + " " * (len(ind) % unit) + line[len(ind) :])
             else:
                 out.append(line)
-        return out
+        return out if _verbatim(out, original) >= _verbatim(lines, original) else lines
     if o_spaces > o_tabs and s_tabs > s_spaces:
         unit = _unit(sorted({indent_width(x) for x in original[:2000] if x.strip()}))
-        verbatim = set(original)
-        if any(x.startswith("\t") and x.strip() and x in verbatim for x in lines):
-            return lines  # the snippet's tabs are the original's own (a tab-indented heredoc or region)
-        return [indent_of(x).replace("\t", " " * unit) + x.lstrip(" \t") if x.strip() else x for x in lines]
+        out = [indent_of(x).replace("\t", " " * unit) + x.lstrip(" \t") if x.strip() else x for x in lines]
+        # the snippet's tabs may be the original's own (a tab-indented heredoc or region)
+        return out if _verbatim(out, original) >= _verbatim(lines, original) else lines
     return lines
+
+
+def _verbatim(lines: list[str], original: list[str]) -> int:
+    """How many indented snippet lines the original has exactly as they are."""
+    verbatim = set(original)
+    return sum(1 for x in lines if x[:1] in (" ", "\t") and x.strip() and x in verbatim)
 
 
 def _filled_before(lines: list[str], number: int) -> str:
@@ -199,6 +204,8 @@ def apply_snippet(
             placement = None
         else:
             placement = found
+        if placement is None and inside is None:
+            placement = planner.by_plain_context(seg.lines, lo)
         if placement is None and found is None and inside is None:
             retry = planner.locate(seg.lines, 0, None)
             if isinstance(retry, Placement) and not any(

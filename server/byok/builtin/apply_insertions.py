@@ -79,6 +79,9 @@ def insertion_by_context(planner: Planner, seg: Segment, lo: int) -> Placement |
             return Placement(
                 found.start, found.end, found.lines + rest, found.pairs, found.shift, found.score
             )
+    plain = planner.by_plain_context(lines, lo)
+    if plain is not None:
+        return plain
     if after and any(line.strip() for line in after):
         found = planner.locate(after, lo, None)
         if isinstance(found, Placement) and found.start >= lo:

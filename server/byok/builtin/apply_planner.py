@@ -125,6 +125,11 @@ _MORE_ANCHORS = 2
 _FAR_GAP = 10
 """Original lines a match may skip beyond the new lines before it: more is a lookalike elsewhere."""
 
+_SHELL_CLOSERS = frozenset(("fi", "done", "esac", "fi;", "done;"))
+
+_PLAIN_RUN = 3
+"""Least plain lines (closers) that place a segment by themselves, exactly as the original has them."""
+
 _CLOSING_GAP = 8
 """Original lines a segment's closing lines may skip when it shows them right after a line it keeps."""
 
@@ -221,9 +226,10 @@ class Planner:
         if not found_places:
             return None
 
-        def rank(place: Placement) -> tuple[int, int]:
+        def rank(place: Placement) -> tuple[int, int, int]:
             within = inside is not None and place.start <= inside.end
-            return place.score, int(within)
+            closes = inside is not None and place.end == inside.end + 1  # it ends with the block's end
+            return place.score, int(within), int(closes)
 
         ranked = sorted(found_places.values(), key=rank, reverse=True)
         if len(ranked) > 1 and rank(ranked[0]) == rank(ranked[1]):
@@ -376,11 +382,17 @@ class Planner:
     ) -> list[tuple[int, int]]:
         """Matched (segment line, original line) pairs through the anchor pair `(anchor, spot)`, dropping
         weak matches that jump over original lines the segment does not account for."""
-        before = matching_blocks(seg_keys[:anchor], [orig_keys[k] for k in range(wlo, spot)], head=False)
+        # the lines before the anchor are aligned backwards from it, so that of lookalike places the
+        # nearest wins, as it does after the anchor
+        before = matching_blocks(
+            seg_keys[anchor - 1 :: -1] if anchor else [],
+            [orig_keys[k] for k in range(spot - 1, wlo - 1, -1)],
+            foot=False,
+        )
         after = matching_blocks(
             seg_keys[anchor + 1 :], [orig_keys[k] for k in range(spot + 1, whi)], foot=False
         )
-        head = [(i, j + wlo, size) for i, j, size in before]
+        head = [(anchor - i - size, spot - j - size, size) for i, j, size in reversed(before)]
         tail = [(i + anchor + 1, j + spot + 1, size) for i, j, size in after]
 
         def strength(block: tuple[int, int, int]) -> int:
@@ -485,6 +497,31 @@ class Planner:
                 if end is not None:
                     opened.append(OpenBlock(indent_width(seg.lines[i]), end, place.shift))
         return opened
+
+    def by_plain_context(self, seg: list[str], lo: int) -> Placement | None:
+        """Place a segment that opens with at least three plain lines (`}`, `fi`, `end`) followed by a
+        new line by where those lines stand in the original exactly as they are (indentation too), when
+        that is one place only."""
+        run = 0
+        while (
+            run < len(seg)
+            and seg[run].strip()
+            and (is_trivial(key := line_key(seg[run])) or is_closer(seg[run]) or key in _SHELL_CLOSERS)
+        ):
+            run += 1
+        following = next((line_key(line) for line in seg[run:] if line.strip()), None)
+        if run < _PLAIN_RUN or following is None or following in self.index:
+            return None
+        shown = [line.rstrip() for line in seg[:run]]
+        spots = [
+            k
+            for k in self.occurrences(line_key(seg[0]), lo)
+            if [line.rstrip() for line in self.lines[k : k + run]] == shown
+        ]
+        if len(spots) != 1:
+            return None
+        pairs = [(i, spots[0] + i) for i in range(run)]
+        return Placement(spots[0], spots[0] + run, list(seg), pairs, Shift(), 0)
 
     def by_signature(self, seg: list[str], lo: int) -> Placement | None:
         """Place a segment with no matching line by the definition it starts with, or, for a one-line

@@ -21,9 +21,10 @@ COALESCE_S = 0.004
 class LspStreamSink:
     """Sends `byok/stream` notifications: the first delta at once, later ones coalesced for a few ms.
 
-    Every delta is redacted on the way in (a key split across deltas too: see `DeltaRedactor`); what it
-    holds back goes out at `close`. Also mirrors status lines into `$/progress` when the request carried
-    a workDoneToken.
+    What goes out is redacted (a key split across deltas too: see `DeltaRedactor`): each notification's
+    text once, when it is sent, not each delta (a stream of tiny deltas spent a fifth of its time there);
+    what the redactor holds back goes out at `close`. Also mirrors status lines into `$/progress` when the
+    request carried a workDoneToken.
     """
 
     def __init__(self, server: LanguageServer, stream_id: str) -> None:
@@ -41,14 +42,15 @@ class LspStreamSink:
             )
 
     def delta(self, kind: str, text: str) -> None:
-        text = self._redactor.feed(kind, text)
         if not text:
             return
+        if kind == "status":
+            text = self._redactor.feed(kind, text)
+            if self.progress_token is not None:
+                self.server.work_done_progress.report(
+                    self.progress_token, types.WorkDoneProgressReport(message=text[:200])
+                )
         self._queue(kind, text)
-        if kind == "status" and self.progress_token is not None:
-            self.server.work_done_progress.report(
-                self.progress_token, types.WorkDoneProgressReport(message=text[:200])
-            )
         now = self._loop.time()
         if kind == "status" or now - self._last_sent >= COALESCE_S:
             self.flush()
@@ -61,22 +63,27 @@ class LspStreamSink:
         else:
             self._pending.append((kind, [text]))
 
-    def flush(self) -> None:
+    def flush(self, *, final: bool = False) -> None:
+        """Send what is queued, redacted; `final`: also what the redactor still holds back."""
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
         pending, self._pending = self._pending, []
+        out: list[tuple[str, str]] = []
         for kind, parts in pending:
-            self.server.protocol.notify(
-                Notification.STREAM.value,
-                {"streamId": self.stream_id, "delta": {"type": kind, "text": "".join(parts)}},
-            )
-        if pending:
-            self._last_sent = self._loop.time()
+            text = "".join(parts) if kind == "status" else self._redactor.feed(kind, "".join(parts))
+            out.append((kind, text))
+        for kind, rest in self._redactor.finish() if final else ():
+            out.append((kind, out.pop()[1] + rest) if out and out[-1][0] == kind else (kind, rest))
+        for kind, text in out:
+            if text:
+                self.server.protocol.notify(
+                    Notification.STREAM.value,
+                    {"streamId": self.stream_id, "delta": {"type": kind, "text": text}},
+                )
+                self._last_sent = self._loop.time()
 
     def close(self) -> None:
-        for kind, rest in self._redactor.finish():
-            self._queue(kind, rest)
-        self.flush()
+        self.flush(final=True)
         if self.progress_token is not None:
             self.server.work_done_progress.end(self.progress_token, types.WorkDoneProgressEnd())
