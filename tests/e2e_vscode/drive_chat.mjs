@@ -1,6 +1,7 @@
 // The chat view's scenario (test_vscode_chat.py): context chips, a rendered markdown answer, Apply as a diff
 // (Reject, then Accept as one undoable edit), reasoning collapsed with a retry wait inline, the model picker,
-// an error with its buttons, a composer answer with its files and Restore button, an agent answer's tool calls.
+// an error with its buttons, a composer answer with its files and its Restore button (confirmed, Undo Restore), an
+// agent answer's tool calls; `@` typed in the input adds an MCP resource of server-everything (started on launch).
 import fs from 'node:fs';
 import {
   cfg, chatFrame, drive, editor, editorText, fatal, openFile, page, proposalAction, proposalDiff, result, runCommand,
@@ -27,7 +28,26 @@ async function ask(prompt, { error = false } = {}) {
 
 const chipLabels = async () => (await frame.locator('#chips .chip').allTextContents()).map((t) => t.replace(/×$/, ''));
 
+/** The modal dialog's text once one shows `re`. */
+async function modal(re, timeoutMs = 30000) {
+  return until(`a modal dialog matching ${re}`, async () => {
+    const box = page.locator('.monaco-dialog-box');
+    if (!(await box.count())) return undefined;
+    const text = (await box.innerText()).trim();
+    return re.test(text) ? text : undefined;
+  }, timeoutMs, 200);
+}
+
+async function clickModal(label) {
+  await page.locator('.monaco-dialog-box .dialog-buttons .monaco-button', { hasText: new RegExp(`^${label}$`) }).first().click();
+  await page.locator('.monaco-dialog-box').waitFor({ state: 'detached', timeout: 10000 });
+}
+
 await drive(async () => {
+  // mcp.startOnLaunch: the MCP server's start is asked at once
+  result.mcpStart = await modal(/Start MCP server/, 60000);
+  await screenshot('mcp-start-modal');
+  await clickModal('Start');
   await setKeyStep();
   const ed = await openFile(cfg.file, 'def add(');
   await runCommand('BYOK: Chat');
@@ -62,6 +82,33 @@ await drive(async () => {
     const labels = await chipLabels();
     return labels.includes(cfg.addFile) ? labels : undefined;
   });
+
+  // `@` typed in the input opens the same pick: files and the MCP server's resources; the `@` goes away
+  const atPick = page.locator('.quick-input-widget .quick-input-box input');
+  const resourceRow = page.locator('.quick-input-widget .monaco-list-row', { hasText: cfg.mcpResource }).first();
+  await until('the MCP resource offered after @', async () => {
+    await frame.locator('#input').fill('Explain ');
+    await frame.locator('#input').press('End');
+    await frame.locator('#input').pressSequentially('@');
+    await atPick.waitFor({ state: 'visible' });
+    await page.waitForTimeout(300);
+    result.atPickRows = await page.locator('.quick-input-widget .monaco-list-row').allInnerTexts();
+    await atPick.fill(cfg.mcpResource);
+    if (await resourceRow.isVisible().catch(() => false)) return true;
+    await page.keyboard.press('Escape'); // the server still starting: try again
+    throw new Error(`rows: ${JSON.stringify(await page.locator('.quick-input-widget .monaco-list-row').allInnerTexts())}`);
+  }, 30000, 1000);
+  result.mcpRow = await resourceRow.innerText();
+  await resourceRow.click();
+  await screenshot('context-at-mcp-resource');
+  await page.keyboard.press('Enter');
+  result.mcpChip = await until('the MCP resource chip', async () => {
+    const chip = frame.locator('#chips .chip.mcp');
+    return (await chip.count()) ? { label: (await chip.first().textContent()).replace(/×$/, ''),
+      title: await chip.first().getAttribute('title') } : undefined;
+  });
+  result.inputAfterAt = await frame.locator('#input').inputValue();
+  await screenshot('context-mcp-chip');
 
   // a scripted markdown answer: heading, list, code block with its actions
   const answer = await ask(cfg.planPrompt);
@@ -140,6 +187,30 @@ await drive(async () => {
   };
   await until('the composed text in the editor', async () => (await editorText(editor())).includes(cfg.expectComposed));
   await screenshot('composer-answer');
+
+  // Restore on the composer answer: its checkpoint back in the buffer (saved: on disk), Undo Restore offered
+  await composed.locator('button.restore').click();
+  result.restoreConfirm = await modal(/Restore \d+ file/);
+  await screenshot('restore-button-confirm');
+  await clickModal('Restore');
+  const restored = page.locator('.notifications-toasts .notification-list-item', { hasText: 'restored' }).first();
+  await restored.waitFor({ state: 'visible', timeout: 30000 });
+  result.restoreToast = await restored.locator('.notification-list-item-message').textContent();
+  result.restoreButtons = await restored.locator('.monaco-button').allTextContents();
+  result.editorAfterRestore = await until('the pre-composer text in the editor', async () => {
+    const text = await editorText(editor());
+    return text.includes(cfg.expectApplied) && !text.includes(cfg.expectComposed) ? text : undefined;
+  });
+  await page.waitForTimeout(700); // the toast slides in
+  await screenshot('restore-button-restored');
+  await runCommand('File: Save All');
+  await until('the restored file on disk', () => fs.readFileSync(cfg.file, 'utf8').includes(cfg.expectApplied));
+  result.fileAfterRestore = fs.readFileSync(cfg.file, 'utf8');
+  // Undo Restore puts the composed text back
+  await restored.locator('.monaco-button', { hasText: 'Undo Restore' }).click();
+  await until('the composed text back after Undo Restore', async () =>
+    (await editorText(editor())).includes(cfg.expectComposed));
+  await screenshot('restore-undone');
 
   // Agent mode: the step's tool call is a collapsible line
   await frame.locator('#mode').selectOption('agent');

@@ -5,9 +5,12 @@ added with +), a scripted
 markdown answer (heading, list, code block), Apply on that block as a diff (Reject leaves the file, Accept
 changes the buffer as one undoable edit), reasoning collapsed with a retry wait shown inline and cached
 tokens in the footer, the model picker (the fake sees the new model), an error with its cause, fix and
-buttons, a composer answer with its files and Restore button, an agent answer with its tool call as a
-collapsible line, and New chat. Screenshots of each step go to a
-temp dir (printed).
+buttons, a composer answer with its files and its Restore button driven (the modal confirmation, the file
+back in the buffer and on disk, Undo Restore offered and undoing it), an agent answer with its tool call as a
+collapsible line, and New chat. The real MCP server server-everything (tests/mcp_servers/setup.sh) starts on
+launch (asked in a modal dialog); `@` typed in the input opens the context pick, which offers its resources:
+the one picked becomes an `mcp://` chip, the `@` leaves the input, and the request the fake receives carries
+the resource's text. Screenshots of each step go to a temp dir (printed).
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ from tests.e2e_vscode.harness import (
     BAD_PROVIDER,
     KEY,
     PROVIDER,
+    REPO,
     CodeServer,
     assert_no_key_in_logs,
     assert_screenshots,
     base_settings,
     byok_server,
     drive,
+    run,
     server_env,
 )
 
@@ -62,6 +67,20 @@ SCRIPTS = [
 ]
 
 
+MCP_RESOURCE = "architecture.md"
+"""A static document server-everything offers (demo://resource/static/document/architecture.md)."""
+
+
+def _everything_js() -> Path:
+    servers = run(["bash", str(REPO / "tests" / "mcp_servers" / "setup.sh")], REPO, timeout=900)
+    path = (
+        Path(servers.strip().splitlines()[-1])
+        / "node/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
+    )
+    assert path.is_file(), path
+    return path
+
+
 def test_vscode_chat_view(env_ready: dict[str, Any], tmp_path: Path, screenshots: Path) -> None:
     workspace = tmp_path / "workspace"
     workspace.mkdir()
@@ -73,6 +92,10 @@ def test_vscode_chat_view(env_ready: dict[str, Any], tmp_path: Path, screenshots
         settings["byok.models"].append({"id": "fake-broken", "provider": BAD_PROVIDER, "model": "fake-model"})
         # the edit lands at once here; the refactor preview (VS Code's default) is test_vscode_agent.py's
         settings["byok.composer"] = {"review": "apply"}
+        settings["byok.mcp"] = {
+            "startOnLaunch": True,
+            "servers": {"everything": {"command": "node", "args": [str(_everything_js()), "stdio"]}},
+        }
         with CodeServer(
             env_ready["cache"], env_ready["vsix"], tmp_path, settings, server_env(tmp_path)
         ) as code:
@@ -95,6 +118,7 @@ def test_vscode_chat_view(env_ready: dict[str, Any], tmp_path: Path, screenshots
                     "brokenModel": "fake-broken",
                     "expectApplied": 'return "kept and applied"',
                     "expectComposed": 'return "composed"',
+                    "mcpResource": MCP_RESOURCE,
                 },
                 tmp_path,
             )
@@ -111,10 +135,18 @@ def test_vscode_chat_view(env_ready: dict[str, Any], tmp_path: Path, screenshots
     assert {"calc.py", "calc.py:1-2"} <= set(result["chips"]), result["chips"]
     assert "calc.py" in result["chipsAfterRemove"] and "calc.py:1-2" not in result["chipsAfterRemove"]
     assert "notes.md" in result["chipsAfterAdd"], result["chipsAfterAdd"]
+    # `@` opened the pick with the files and the MCP server's resources; the picked one is a chip
+    assert "Start MCP server" in result["mcpStart"], result["mcpStart"]
+    assert any("calc.py" in row for row in result["atPickRows"]), result["atPickRows"]
+    assert "demo://" in result["mcpRow"], result["mcpRow"]
+    assert MCP_RESOURCE in result["mcpChip"]["label"], result["mcpChip"]
+    assert "MCP resource" in result["mcpChip"]["title"], result["mcpChip"]
+    assert result["inputAfterAt"] == "Explain ", result["inputAfterAt"]
     plan_prompt = sent("refactor plan")
     assert "unrelated must stay pure" in plan_prompt  # the file added with + went too
     assert "def add(a, b):" in plan_prompt  # the active file went as context
     assert "Selected in" not in plan_prompt  # the removed selection chip did not
+    assert "mcp://everything/" in plan_prompt and "Architecture" in plan_prompt  # the MCP resource went
     md = result["markdown"]
     assert md["heading"] == "Refactor plan"
     assert md["items"] == ["keep add", "change unrelated"]
@@ -142,6 +174,11 @@ def test_vscode_chat_view(env_ready: dict[str, Any], tmp_path: Path, screenshots
     assert composer["files"] == ["modify calc.py — applied"], composer
     assert composer["applied"] == "VS Code applied the edit."
     assert composer["restore"] == 1
+    # Restore on that answer: confirmed, the file back in the buffer and (saved) on disk, Undo offered
+    assert "Restore 1 file(s)" in result["restoreConfirm"], result["restoreConfirm"]
+    assert "restored calc.py" in result["restoreToast"], result["restoreToast"]
+    assert "Undo Restore" in result["restoreButtons"], result["restoreButtons"]
+    assert result["fileAfterRestore"] == SOURCE.replace('"keep me"', '"kept and applied"')
     agent = result["agent"]
     assert agent["tools"] == ["read calc.py"], agent
     assert "def unrelated" in agent["detail"], agent  # the tool's result, opened
