@@ -192,11 +192,6 @@ class FrameReader:
 
 
 MAX_JSON_DEPTH = 10_000
-SWITCH_INTERVAL_S = 0.0005
-"""How long a thread holding the GIL runs before one waiting for it gets its turn (Python's default: 5 ms).
-Tab's answer takes several turns (the reader thread, then Tab's lane, each after every system call), and
-while fifty chats keep the event loop busy each turn waited up to 5 ms: Tab p99 ~130 ms under load
-at 5 ms, ~35-60 ms at 0.5 ms in an interleaved A/B (2026-12-05, load 4-5)."""
 
 
 def _parse(body: bytes) -> Any:
@@ -379,7 +374,6 @@ def start_stdio(server: ByokServer, lane: Lane | None = None) -> None:
         return
     code: int | str | None
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
         code = asyncio.run(_serve_pipes(server, lane))
     except SystemExit as exc:  # pygls' `exit` handler: 0 after shutdown, else 1
