@@ -27,7 +27,7 @@ _METHOD = re.compile(
 )
 _BARE_METHOD = re.compile(
     r"^\s*(?:(?:static|async|get|set|public|private|protected|override|readonly)\s+)*\*?\s*"
-    r"(?!(?:for|if|elif|while|switch|catch|with|function|return|else|do|try)\b)([A-Za-z_$][\w$]*)\s*\([^()'\"`;=]*\)\s*(?::\s*[^=;]+)?\{\s*$"
+    r"(?!(?:for|if|elif|while|switch|catch|with|function|return|else|do|try)\b)([A-Za-z_$][\w$]*)\s*\((?:[^()'\"`;]|\([^()'\"`;]*\))*\)\s*(?::\s*[^=;]+)?\{\s*$"
 )
 """A JavaScript/TypeScript class method without a keyword (`  persist () {`, `async load(id): Promise<T> {`)."""
 _SHELL_FUNCTION = re.compile(r"^\s*([A-Za-z_][\w:.-]*)\s*\(\s*\)\s*\{?\s*$")
