@@ -24,6 +24,8 @@ class Session:
     """Every result, error and notification seen, as JSON, for leak scans."""
     apply_edits: list[types.ApplyWorkspaceEditParams] = field(default_factory=list)
     message_requests: list[types.ShowMessageRequestParams] = field(default_factory=list)
+    cancelled_asks: list[str] = field(default_factory=list)
+    """Questions the server gave up on (its `$/cancelRequest` reached the client's handler)."""
     message_answer: str | None = None
     answer: Callable[[types.ShowMessageRequestParams], str | None] | None = None
     """Picks the answer per question when set (else `message_answer` answers every one)."""

@@ -1,9 +1,12 @@
-// Composer and agent in VS Code (test_vscode_agent.py): the MCP server start asked in a modal dialog, Composer
-// through the refactor preview, the agent's run_command asked in a modal dialog, BYOK: Restore Checkpoint, and
-// BYOK: MCP Servers.
+// Composer and agent in VS Code (test_vscode_agent.py): BYOK: Composer / BYOK: Agent set the chat's mode (a view
+// never loaded, a side bar closed), the MCP server start asked in a modal dialog, Composer through the refactor
+// preview, the agent's run_command asked in a modal dialog, BYOK: Restore Checkpoint, agent edits through the
+// refactor preview (one file accepted, one rejected), BYOK: MCP Servers, and a question left unanswered past
+// its timeout (the chat says so, the late Allow changes nothing).
 import fs from 'node:fs';
 import {
-  answerQuickInput, cfg, chatFrame, drive, editor, editorText, fatal, openFile, page, result, runCommand, screenshot,
+  answerQuickInput, cfg, chatFrame, clearNotifications, drive, editor, editorText, expectMessage, fatal, openFile, page,
+  result, runCommand, screenshot,
   setKeyStep, until,
 } from './drive_lib.mjs';
 
@@ -50,10 +53,14 @@ await drive(async () => {
   await openFile(cfg.file, 'def add(');
 
   // Composer (Edit mode) with review "preview": VS Code's refactor preview, Apply
+  // the chat view was never opened: the command's mode must reach it once it has loaded
   await runCommand('BYOK: Composer');
   frame = await chatFrame();
-  // the command's mode can reach a view that is still loading; pick it as a user would see it
-  await frame.locator('#mode').selectOption('edit');
+  result.composerMode = await until('the mode picker on Edit', async () => {
+    const mode = await frame.locator('#mode').inputValue();
+    return mode === 'edit' ? mode : undefined;
+  }, 10000);
+  await screenshot('composer-command-mode');
   await frame.locator('#input').fill(cfg.composePrompt);
   await frame.locator('#send').click();
   const preview = page.locator('.bulk-edit-panel');
@@ -63,7 +70,7 @@ await drive(async () => {
     return text.includes('calc.py') && text.includes('NOTES.md');
   });
   // changes that need confirmation start unticked: tick calc.py, leave NOTES.md out
-  await preview.locator('.monaco-list-row', { hasText: 'calc.py' }).first().locator('input[type="checkbox"]').first().check();
+  await preview.locator('.monaco-list-row[aria-level="1"]', { hasText: 'calc.py' }).first().locator('input[type="checkbox"]').first().check();
   await page.waitForTimeout(500);
   await screenshot('composer-refactor-preview');
   await preview.locator('.monaco-button', { hasText: 'Apply' }).first().click();
@@ -79,9 +86,16 @@ await drive(async () => {
   await screenshot('composer-applied-saved');
 
   // Agent: run_command asks in a modal dialog; Allow once runs it; the output reaches the answer
+  // with the side bar closed, BYOK: Agent opens the view in Agent mode
+  await runCommand('View: Close Primary Side Bar');
+  await until('the side bar closed', async () => !(await page.locator('.part.sidebar').isVisible()), 10000);
+  await screenshot('side-bar-closed');
   await runCommand('BYOK: Agent');
   frame = await chatFrame();
-  await frame.locator('#mode').selectOption('agent');
+  result.agentMode = await until('the mode picker on Agent', async () => {
+    const mode = await frame.locator('#mode').inputValue();
+    return mode === 'agent' ? mode : undefined;
+  }, 10000);
   // the agent's first run asks to start the MCP server, then to run the command: both modal
   let asked;
   const answer = await send(cfg.agentPrompt, async () => {
@@ -126,10 +140,38 @@ await drive(async () => {
   await until('calc.py back in the editor', async () => (await editorText(editor())).includes('def add(a, b):'));
   await runCommand('File: Save All');
   await until('calc.py back on disk', () => readOrNull(cfg.file)?.includes('def add(a, b):'));
+  result.calcAfterRestore = readOrNull(cfg.file);
+  result.notesAfterRestore = readOrNull(cfg.notes);
   await screenshot('restore-checkpoint-restored');
 
-  // BYOK: MCP Servers: the running server with its tools; its tools in a read-only document
+  // Agent edits with review "preview": the refactor preview opens; calc.py accepted, CHANGES.md rejected
   await page.keyboard.press('Escape');
+  await clearNotifications();
+  const before = await frame.locator('.msg.assistant').count();
+  await frame.locator('#input').fill(cfg.agentEditPrompt);
+  await frame.locator('#send').click();
+  await preview.waitFor({ state: 'visible', timeout: 60000 });
+  await until('both agent files in the refactor preview', async () => {
+    const text = await preview.innerText();
+    return text.includes('calc.py') && text.includes('CHANGES.md');
+  });
+  await preview.locator('.monaco-list-row[aria-level="1"]', { hasText: 'calc.py' }).first().locator('input[type="checkbox"]').first().check();
+  await page.waitForTimeout(500);
+  await screenshot('agent-refactor-preview');
+  await preview.locator('.monaco-button', { hasText: 'Apply' }).first().click();
+  await until('the agent edit answer', async () => (await frame.locator('.msg.assistant').count()) > before
+    && (await frame.locator('.msg.assistant').last().locator('.files li').count()) === 2, 30000);
+  const edited = frame.locator('.msg.assistant').last();
+  result.agentEditFiles = await edited.locator('.files li').allTextContents();
+  result.agentEditApplied = await edited.locator('.applied').textContent();
+  await until('the agent edit in the editor', async () => (await editorText(editor())).includes(cfg.expectAgentEdit));
+  await runCommand('File: Save All');
+  await until('calc.py saved after the agent edit', () => readOrNull(cfg.file)?.includes(cfg.expectAgentEdit));
+  result.calcAfterAgentEdit = readOrNull(cfg.file);
+  result.changesAfterAgentEdit = readOrNull(cfg.changes);
+  await screenshot('agent-edit-files');
+
+  // BYOK: MCP Servers: the running server with its tools; its tools in a read-only document
   const serverRow = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'time' }).first();
   await until('the time server running in BYOK: MCP Servers', async () => {
     await runCommand('BYOK: MCP Servers');
@@ -149,4 +191,29 @@ await drive(async () => {
     return text.includes('get_current_time') ? text : undefined;
   });
   await screenshot('mcp-servers-document');
+
+  // a question nobody answers in time: the chat says so at once, and the late Allow changes nothing
+  await page.keyboard.press('Escape');
+  const beforeLate = await frame.locator('.msg.assistant').count();
+  await frame.locator('#input').fill(cfg.latePrompt);
+  await frame.locator('#send').click();
+  const lateAsk = await modal(/wants to run a command/, 60000);
+  result.lateAsk = lateAsk.title;
+  const lateAnswer = frame.locator('.msg.assistant').nth(beforeLate);
+  result.lateNote = await until('the chat saying the question timed out', async () =>
+    (await lateAnswer.locator('.note').allTextContents()).find((n) => /No answer in time/.test(n)),
+  cfg.permissionTimeoutS * 1000 + 20000, 250);
+  result.lateWarning = await expectMessage(/no answer in time/);
+  await screenshot('ask-timed-out');
+  await clickModal('Allow once');
+  result.lateToast = await expectMessage(/came too late/);
+  await until('the answer after the timed-out question', async () =>
+    (await frame.locator('.msg.status').nth(beforeLate).textContent()).trim() !== '…', 60000, 200);
+  await lateAnswer.locator('details.tool').first().evaluate((d) => { d.open = true; });
+  result.lateTools = await lateAnswer.locator('details.tool summary').allTextContents();
+  result.lateNotes = await lateAnswer.locator('.note').allTextContents();
+  result.lateText = await lateAnswer.textContent();
+  result.lateMarker = fs.existsSync(cfg.lateMarker);
+  await screenshot('ask-timed-out-answer');
 });
+

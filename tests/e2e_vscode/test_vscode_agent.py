@@ -1,11 +1,17 @@
 """End to end: composer and agent in a real VS Code (code-server + Chromium, see harness.py and drive_agent.mjs).
 
-A real MCP server (mcp-server-time, from tests/mcp_servers/setup.sh) is configured; Composer in the chat view with `review: "preview"` (VS Code's default here)
-opens the refactor preview, where calc.py is ticked and NOTES.md is not; Apply lands calc.py in the editor and
-the answer lists each file's outcome (NOTES.md rejected); saved, calc.py is on disk; the agent's first run asks to start the MCP server (Start) and then about its `run_command`, both in modal
-dialogs; Allow once runs it and its output
-reaches the answer; `BYOK: Restore Checkpoint` (quick pick, modal confirmation) puts the files back; `BYOK: MCP
-Servers` shows the running server with its tools. Screenshots of each step go to a temp dir (printed).
+A real MCP server (mcp-server-time, from tests/mcp_servers/setup.sh) is configured. `BYOK: Composer` on a chat
+view never opened puts it in Edit mode, and the run goes to byok.composer (no tools offered); with
+`review: "preview"` (VS Code's default here) the refactor preview opens, where calc.py is ticked and NOTES.md
+is not; Apply lands calc.py in the editor and the answer lists each file's outcome (NOTES.md rejected); saved,
+calc.py is on disk. `BYOK: Agent` with the side bar closed opens the view in Agent mode (byok.agent: tools
+offered); the agent's first run asks to start the MCP server (Start) and then about its `run_command`, both
+in modal dialogs; Allow once runs it and its output reaches the answer. `BYOK: Restore Checkpoint` (quick
+pick, modal confirmation) puts the files back. An agent run whose tools edit calc.py and create CHANGES.md
+opens the refactor preview: calc.py accepted, CHANGES.md rejected, and the answer says so. `BYOK: MCP Servers`
+shows the running server with its tools. A run_command question left unanswered past
+`agent.permissionTimeoutS`: the chat says it timed out while the dialog is still up, and Allow clicked then
+is ignored (a toast says so; the command never runs). Screenshots of each step go to a temp dir (printed).
 """
 
 from __future__ import annotations
@@ -43,6 +49,13 @@ COMPOSED = (
     f"FILE: calc.py\n```python\n{COMPOSED_CALC}```\n\nFILE: NOTES.md\n```markdown\n{COMPOSED_NOTES}```\n"
 )
 COMMAND = "echo agent-was-here"
+TIDY_CALC = '''def add(a, b):
+    """Tidied by the agent."""
+    return a + b
+'''
+LATE_MARKER = "too-late.txt"
+PERMISSION_TIMEOUT_S = 10
+"""Long enough for the drive to answer the questions it answers, short enough to wait out once."""
 
 
 def _tool_results(request: Request) -> list[str]:
@@ -55,6 +68,22 @@ def _agent_summary(request: Request) -> Reply:
 
 SCRIPTS = [
     Script(lambda r: "give add type hints" in r.asked.lower(), Reply(COMPOSED)),
+    Script(lambda r: "tidy calc" in r.asked.lower() and bool(_tool_results(r)), Reply("Tidied calc.py.")),
+    Script(
+        lambda r: "tidy calc" in r.asked.lower(),
+        Reply(
+            "Tidying.",
+            tool_calls=(
+                ("edit_file", {"path": "calc.py", "code": TIDY_CALC}),
+                ("create_file", {"path": "CHANGES.md", "content": "- tidied calc.py\n"}),
+            ),
+        ),
+    ),
+    Script(lambda r: "touch the marker" in r.asked.lower() and bool(_tool_results(r)), _agent_summary),
+    Script(
+        lambda r: "touch the marker" in r.asked.lower(),
+        Reply("Touching it.", tool_calls=(("run_command", {"command": f"touch {LATE_MARKER}"}),)),
+    ),
     Script(lambda r: "run the check" in r.asked.lower() and bool(_tool_results(r)), _agent_summary),
     Script(
         lambda r: "run the check" in r.asked.lower(),
@@ -81,6 +110,7 @@ def test_vscode_composer_agent_checkpoint_mcp(
     with FakeOpenAI(key=KEY, scripts=SCRIPTS) as fake:
         settings = base_settings([str(byok_server())], fake.base_url)
         settings["byok.mcp"] = {"servers": {"time": {"command": str(_time_server())}}}
+        settings["byok.agent"] = {"permissionTimeoutS": PERMISSION_TIMEOUT_S}
         with CodeServer(
             env_ready["cache"], env_ready["vsix"], tmp_path, settings, server_env(tmp_path)
         ) as code:
@@ -99,12 +129,34 @@ def test_vscode_composer_agent_checkpoint_mcp(
                     "expectComposed": "def add(a: int, b: int) -> int:",
                     "agentPrompt": "Run the check command",
                     "command": COMMAND,
+                    "agentEditPrompt": "Tidy calc.py and log it in CHANGES.md",
+                    "expectAgentEdit": "Tidied by the agent.",
+                    "changes": str(workspace / "CHANGES.md"),
+                    "latePrompt": "Touch the marker",
+                    "lateMarker": str(workspace / LATE_MARKER),
+                    "permissionTimeoutS": PERMISSION_TIMEOUT_S,
                 },
                 tmp_path,
                 timeout=420,
             )
-        tool_posts = [r for r in fake.requests if r["method"] == "POST" and "tools" in r.get("json", {})]
+        posts = [r for r in fake.requests if r["method"] == "POST"]
+        tool_posts = [r for r in posts if "tools" in r.get("json", {})]
 
+    def asked(words: str) -> list[dict[str, Any]]:
+        """The requests whose last user message has `words`."""
+        return [
+            p
+            for p in posts
+            if words in str([m for m in p["json"]["messages"] if m["role"] == "user"][-1]["content"]).lower()
+        ]
+
+    # the commands' modes reached the view (a never-opened one, a hidden one) and the runs went where they say
+    assert result["composerMode"] == "edit", result["composerMode"]
+    assert result["agentMode"] == "agent", result["agentMode"]
+    assert all("tools" not in p["json"] for p in asked("give add type hints")), (
+        "the composer run offered tools"
+    )
+    assert all("tools" in p["json"] for p in asked("run the check")), "the agent run offered no tools"
     assert "Start MCP server" in result["mcpStart"], result["mcpStart"]
     # calc.py ticked in the refactor preview, NOTES.md left unticked
     assert sorted(result["composerFiles"]) == ["create NOTES.md — rejected", "modify calc.py — applied"], (
@@ -125,9 +177,23 @@ def test_vscode_composer_agent_checkpoint_mcp(
     assert "Composer" in result["checkpointPick"][0], result["checkpointPick"]
     assert "Restore 2 file(s)" in result["restoreConfirm"], result["restoreConfirm"]
     assert "restored" in result["restored"], result["restored"]
-    assert calc.read_text() == SOURCE
-    assert not notes.exists()
+    assert result["calcAfterRestore"] == SOURCE
+    assert result["notesAfterRestore"] is None
+    # the agent's edits through the refactor preview: calc.py accepted, CHANGES.md rejected
+    assert sorted(result["agentEditFiles"]) == ["create CHANGES.md — rejected", "modify calc.py — applied"], (
+        result["agentEditFiles"]
+    )
+    assert result["agentEditApplied"] == "VS Code applied the edit."
+    assert result["calcAfterAgentEdit"] == TIDY_CALC
+    assert result["changesAfterAgentEdit"] is None
     assert any("time" in row and "running" in row for row in result["mcpRows"]), result["mcpRows"]
     assert "get_current_time" in result["mcpDocument"], result["mcpDocument"]
+    # the question nobody answered in time: said in the chat and a warning; the late Allow ignored
+    assert "wants to run a command" in result["lateAsk"], result["lateAsk"]
+    assert "wants to run a command" in result["lateNote"], result["lateNote"]
+    assert "came too late" in result["lateToast"], result["lateToast"]
+    assert any("not run" in line for line in result["lateTools"]), result["lateTools"]
+    assert any("No answer in time" in note for note in result["lateNotes"]), result["lateNotes"]
+    assert not result["lateMarker"], "the command ran on an Allow given after its question timed out"
     assert_no_key_in_logs(tmp_path)
     assert_screenshots(result)

@@ -33,7 +33,9 @@ async def agent_session(
     settings: dict[str, Any], env: dict[str, str], root: Path, *, answer: str, can_ask: bool = True
 ) -> AsyncIterator[Session]:
     """A client whose `window/showMessageRequest` handler answers per `answer`: a title, "null",
-    "error" or "never"; `can_ask` False declares no `window.showMessage` capability (headless)."""
+    "error", "never" or "late" (Allow, once the server gave up on the question: its `$/cancelRequest` is
+    recorded in `session.cancelled_asks`); `can_ask` False declares no `window.showMessage` capability
+    (headless)."""
     client = await ClientServerConfig(server_command=SERVER_COMMAND, server_env=env).start()
     assert isinstance(client, LanguageClient)
     session = Session(client)
@@ -51,6 +53,12 @@ async def agent_session(
             raise RuntimeError("the client failed to show the question")
         if answer == "never":
             await release.wait()  # answered (too late) only when the session ends
+        if answer == "late":
+            try:
+                await release.wait()
+            except asyncio.CancelledError:  # the server's $/cancelRequest: the user clicks Allow after it
+                session.cancelled_asks.append(params.message)
+            return types.MessageActionItem(title="Allow once")
         return None if answer == "null" else types.MessageActionItem(title=answer)
 
     client.set_configuration(settings, section="byok")
@@ -120,6 +128,22 @@ async def test_anything_but_allow_runs_nothing_even_with_allow_commands(
         assert "did not allow" in results["c1"] and "did not allow" in results["c2"]
         assert result["edits"] == {"documentChanges": []}
     assert not marker.exists(), f"the command ran after the client answered {answer!r}"
+
+
+async def test_a_question_that_timed_out_is_withdrawn_and_its_late_allow_ignored(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    root = workspace(tmp_path)
+    marker = root / "ran.txt"
+    script(fake, ("c1", "run_command", {"command": f"touch {marker}"}))
+    settings = settings_for(fake, agent={"permissionTimeoutS": 1})
+    async with agent_session(settings, server_env, root, answer="late") as s:
+        await asyncio.wait_for(s.command("byok.agent", {"task": "run", "model": "gpt-4o"}), 20)
+        assert len(s.cancelled_asks) == 1 and "touch" in s.cancelled_asks[0], "the question was not withdrawn"
+        assert "did not allow" in tool_results(fake)["c1"]
+        await asyncio.sleep(0.5)  # the late Allow reaches the server
+        assert await s.command("byok.listKeys", {}) is not None, "the server did not survive the late answer"
+    assert not marker.exists(), "the command ran on an answer given after the question timed out"
 
 
 async def test_a_client_that_cannot_ask_gets_allow_commands(

@@ -73,7 +73,13 @@ const VIEW_ACTIONS = new Set(['byok.ui.setKey', 'byok.ui.verifyKey', 'byok.ui.bi
 export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
   static readonly viewId = 'byok.chatView';
   private view: vscode.WebviewView | undefined;
+  /** Whether the view's script said `ready`: until then a message to it may be lost. */
+  private ready = false;
+  /** The mode and text a command asked for while the view was loading: sent once it is ready. */
+  private pendingPrefill: ToWebview | undefined;
   private running: vscode.CancellationTokenSource | undefined;
+  /** The running answer's notes (status deltas and the extension's own). */
+  private liveNotes: string[] | undefined;
   private turns: Turn[];
   private readonly contextSubscription: vscode.Disposable;
 
@@ -88,19 +94,36 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
 
   resolveWebviewView(view: vscode.WebviewView): void {
     this.view = view;
+    this.ready = false;
     const media = vscode.Uri.joinPath(this.context.extensionUri, 'dist');
     view.webview.options = { enableScripts: true, localResourceRoots: [media] };
     view.webview.html = html(view.webview, vscode.Uri.joinPath(media, 'webview.js'), nonce());
     view.webview.onDidReceiveMessage((msg: FromWebview) => void this.handle(msg));
     view.onDidDispose(() => {
       this.view = undefined;
+      this.ready = false;
     });
   }
 
   /** Reveal the view in `mode`; `prefill` goes into its input box. */
   async show(mode: ChatMode, prefill?: string): Promise<void> {
+    // a view not loaded yet (or still loading) gets the mode once its script says `ready`
+    this.pendingPrefill = { type: 'prefill', mode, text: prefill ?? '' };
     await vscode.commands.executeCommand(`${ChatViewProvider.viewId}.focus`);
-    this.post({ type: 'prefill', mode, text: prefill ?? '' });
+    if (this.ready) this.flushPrefill();
+  }
+
+  private flushPrefill(): void {
+    if (this.pendingPrefill === undefined) return;
+    this.post(this.pendingPrefill);
+    this.pendingPrefill = undefined;
+  }
+
+  /** A note in the running answer (a question the server withdrew); nothing when no run is live. */
+  note(text: string): void {
+    if (this.liveNotes === undefined) return;
+    this.liveNotes.push(text);
+    this.post({ type: 'delta', kind: 'status', text });
   }
 
   /** Stop what runs and forget this workspace's conversation and the added context. */
@@ -119,8 +142,10 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   private async handle(msg: FromWebview): Promise<void> {
     switch (msg.type) {
       case 'ready':
+        this.ready = true;
         this.post({ type: 'history', turns: this.turns, busy: this.running !== undefined });
         this.post({ type: 'context', chips: this.chatContext.chips() });
+        this.flushPrefill();
         this.post({ type: 'models', models: await this.backend.models().catch(() => []) });
         return;
       case 'send':
@@ -197,6 +222,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     const sent = withSelection(prompt, context.selection);
     const turn: Turn = { mode, prompt, context: context.labels, sent };
     const notes: string[] = [];
+    this.liveNotes = notes;
     this.post({ type: 'start', turn });
     try {
       const answer = await this.backend.run(mode, { messages: this.messages(sent), model, files: context.files },
@@ -219,6 +245,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       }
     } finally {
       this.running = undefined;
+      this.liveNotes = undefined;
       cts.dispose();
     }
   }

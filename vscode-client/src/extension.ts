@@ -8,7 +8,7 @@ import {
   type ServerOptions,
   type WorkspaceEdit,
 } from 'vscode-languageclient/node';
-import { registerModalAsks } from './asks';
+import { ModalAsks } from './asks';
 import { chatAnswer, type Answer } from './answers';
 import { ChatViewProvider, type ChatBackend, type ChatMode, type ChatRequest } from './chat';
 import { ChatContext } from './chatContext';
@@ -54,6 +54,7 @@ let statusBar: StatusBar;
 const streams = new Map<string, (delta: Delta) => void>();
 let lastEditor: vscode.TextEditor | undefined;
 const review = new EditReview();
+const asks = new ModalAsks();
 let proposals: Proposals;
 
 /** The editor a command acts on: the active one, else the last one used (a webview may have focus). */
@@ -106,7 +107,7 @@ async function startClient(): Promise<void> {
   };
   client = new LanguageClient('byok', 'byok', serverOptions, clientOptions);
   client.registerProposedFeatures(); // textDocument/inlineCompletion: Tab ghost text from the built-in model
-  registerModalAsks(client);
+  asks.register(client);
   review.register(client);
   client.onNotification(Notification.stream, (p: StreamParams) => {
     if (p.streamId !== undefined && p.delta !== undefined) {
@@ -299,7 +300,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   lastEditor = vscode.window.activeTextEditor;
   const chatContext = new ChatContext(() => exec<McpStatusResult>(Command.mcpStatus, {}));
   const chatView = new ChatViewProvider(context, chatBackend, chatContext);
-  context.subscriptions.push(proposals, chatContext, chatView);
+  context.subscriptions.push(proposals, chatContext, chatView, asks, asks.onDidWithdraw((title) =>
+    chatView.note(`No answer in time to "${title}": byok took it as a refusal (byok.agent.permissionTimeoutS).`)));
   context.subscriptions.push(vscode.window.registerWebviewViewProvider(ChatViewProvider.viewId, chatView,
     { webviewOptions: { retainContextWhenHidden: true } }));
   const selection = (): string | undefined => {

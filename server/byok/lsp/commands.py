@@ -200,10 +200,20 @@ class ByokServer(LanguageServer):
     async def window_show_message_request_async(
         self, params: types.ShowMessageRequestParams
     ) -> types.MessageActionItem | None:
+        """Ask the client; when the wait is given up (the question timed out, the command was cancelled),
+        `$/cancelRequest` tells the client to drop the question, and its late answer finds no one waiting."""
         redacted = types.ShowMessageRequestParams(
             type=params.type, message=redact(params.message), actions=params.actions
         )
-        return await super().window_show_message_request_async(redacted)
+        msg_id = str(uuid.uuid4())
+        answer = self.protocol.send_request(types.WINDOW_SHOW_MESSAGE_REQUEST, redacted, msg_id=msg_id)
+        try:
+            return await asyncio.wrap_future(answer)  # type: ignore[no-any-return]
+        except asyncio.CancelledError:
+            # pygls keeps the cancelled future until an answer comes, and then fails to set its result
+            self.protocol._request_futures.pop(msg_id, None)
+            self.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
+            raise
 
     def workspace_apply_edit(
         self,
