@@ -17,10 +17,10 @@ from byok.builtin.apply import apply_snippet
 CASES = Path(__file__).resolve().parent.parent / "apply_cases"
 REAL = tuple(sorted(CASES.glob("real*")))
 """`real` (tune and held by source), `real_held2` a fresh held-out set (generate_real.py --fresh --seed 7:
-other sources, never looked at), `real_tune2` more tune cases from yet other sources (--seed 11 --split
-tune), `real_anchors` cases of all three with a context line copied loosely (vary_anchors.py)."""
+other sources, never looked at), `real_tune2` and `real_tune3` more tune cases from yet other sources (--seed 11 and 13
+--split tune), `real_anchors` cases of all three with a context line copied loosely (vary_anchors.py)."""
 FLOORS = {
-    True: {"tune": 0.98, "held": 0.96, "held2": 0.92},
+    True: {"tune": 0.97, "held": 0.96, "held2": 0.93},
     False: {"tune": 0.97, "held": 0.96, "held2": 0.88},
 }
 """Per split, with the grammars (syntax=True) and with the text rules alone (a machine without the wheels)."""

@@ -25,6 +25,11 @@ _METHOD = re.compile(
     r"^\s*(?!(?:for|if|elif|while|switch|return|new|else|catch|await|yield|throw|case|with|assert|print)\b)"
     r"(?:[\w<>\[\],.?]+\s+)+([A-Za-z_$][\w$]*)\s*\([^;=]*$"
 )
+_BARE_METHOD = re.compile(
+    r"^\s*(?:(?:static|async|get|set|public|private|protected|override|readonly)\s+)*\*?\s*"
+    r"(?!(?:for|if|elif|while|switch|catch|with|function|return|else|do|try)\b)([A-Za-z_$][\w$]*)\s*\((?:[^()'\"`;]|\([^()'\"`;]*\))*\)\s*(?::\s*[^=;]+)?\{\s*$"
+)
+"""A JavaScript/TypeScript class method without a keyword (`  persist () {`, `async load(id): Promise<T> {`)."""
 _SHELL_FUNCTION = re.compile(r"^\s*([A-Za-z_][\w:.-]*)\s*\(\s*\)\s*\{?\s*$")
 _CLOSER = re.compile(r"^(?:[}\])]|</|end\b)")
 _HEADER_GOES_ON = re.compile(r"^\).*(?:\{|:)$")
@@ -139,5 +144,10 @@ def block_owner(lines: list[str], closer: int) -> int | None:
 
 def definition_name(line: str) -> str | None:
     """The name a function, class or method header on this line defines, or None."""
-    match = _DEFINITION.search(line) or _METHOD.match(line) or _SHELL_FUNCTION.match(line)
+    match = (
+        _DEFINITION.search(line)
+        or _METHOD.match(line)
+        or _SHELL_FUNCTION.match(line)
+        or _BARE_METHOD.match(line)
+    )
     return match[1] if match else None
