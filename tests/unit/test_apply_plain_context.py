@@ -37,3 +37,14 @@ def test_closers_that_stand_twice_leave_it_unresolved() -> None:
     )
     result = apply_snippet(twice, snippet, path="x.sh")
     assert result.unresolved and result.new_text == twice
+
+
+def test_a_recurring_header_is_the_one_whose_block_holds_the_next_segment() -> None:
+    original = (
+        "class A {\n  emit(value) {\n    log(value);\n    return 1;\n  }\n}\n\n"
+        "class B {\n  emit(value) {\n    send(value);\n    return 2;\n  }\n}\n"
+    )
+    snippet = "// ...\n  emit(value) {\n    // ...\n    send(value, true);\n    return 2;\n  }\n// ...\n"
+    result = apply_snippet(original, snippet, path="x.js")
+    assert result.unresolved == []
+    assert result.new_text == original.replace("send(value);", "send(value, true);")

@@ -206,6 +206,8 @@ def apply_snippet(
             placement = found
         if placement is None and inside is None:
             placement = planner.by_plain_context(seg.lines, lo)
+        if placement is None and number + 1 < len(segments):
+            placement = _enclosing(planner, seg, segments[number + 1], lo)
         if placement is None and found is None and inside is None:
             retry = planner.locate(seg.lines, 0, None)
             if isinstance(retry, Placement) and not any(
@@ -276,6 +278,30 @@ def _block_closer(planner: Planner, seg: Segment, block: OpenBlock, lo: int) -> 
         return None
     shifted = [block.shift(line) for line in filled]
     return Placement(block.end, block.end + len(keys), shifted, [], block.shift, 0)
+
+
+def _enclosing(planner: Planner, seg: Segment, following: Segment, lo: int) -> Placement | None:
+    """A lone header line that recurs (`emit(value) {` in two classes), followed by a marker deeper than
+    it: the one of its places whose block holds where the next segment goes, the nearest before it."""
+    filled = [line for line in seg.lines if line.strip()]
+    if len(filled) != 1 or seg.marker_after is None:
+        return None
+    if indent_width(seg.marker_after) <= indent_width(filled[0]):
+        return None
+    after = planner.locate(following.lines, lo, None)
+    if not isinstance(after, Placement):
+        return None
+    key = line_key(filled[0])
+    holding = [
+        j
+        for j in planner.occurrences(key, lo)
+        if j < after.start and (end := planner.block_end(j)) is not None and end >= after.end - 1
+    ]
+    if not holding:
+        return None
+    j = holding[-1]
+    shift = Shift.between(planner.lines[j], filled[0])
+    return Placement(j, j + 1, [shift(line) for line in seg.lines if line.strip()], [(0, j)], shift, 1)
 
 
 def _contextless(
