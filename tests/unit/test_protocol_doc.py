@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -54,6 +55,17 @@ def test_the_vscode_client_names_commands_only_through_its_protocol_module() -> 
         if source.name != "protocol.ts":
             literal = re.findall(r"['\"](byok[./][A-Za-z]+)['\"]", source.read_text(encoding="utf-8"))
             assert not [name for name in literal if name in {*Command, *Notification}], source.name
+
+
+def test_the_vscode_ui_commands_are_the_contributed_ones_named_once() -> None:
+    """Every command the extension contributes is in `UiCommand`, and no other module spells one out."""
+    client = Path(__file__).resolve().parents[2] / "vscode-client"
+    manifest = json.loads((client / "package.json").read_text(encoding="utf-8"))
+    contributed = {entry["command"] for entry in manifest["contributes"]["commands"]}
+    assert _client_object("UiCommand") == contributed
+    for source in (client / "src").rglob("*.ts"):
+        if source.name != "protocol.ts":
+            assert not re.findall(r"['\"]byok\.ui\.", source.read_text(encoding="utf-8")), source.name
 
 
 def test_the_acp_names_are_documented() -> None:

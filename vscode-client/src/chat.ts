@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { errorOf, type Answer } from './answers';
 import { ChatContext, withSelection, type Chip } from './chatContext';
-import type { CodeBlock, Delta, ModelEntry } from './protocol';
+import { UiCommand, type CodeBlock, type Delta, type ModelEntry } from './protocol';
 import type { Verdict } from './proposal';
 import { describeError, errorData, isCancellation, nonce } from './util';
 
@@ -66,8 +66,8 @@ const HISTORY_KEY = 'byok.chat.history.v2';
 /** Turns kept per workspace: the newest ones, so the stored state stays small. */
 const MAX_TURNS = 50;
 /** Commands the view's buttons may run (an error's fixes, a checkpoint's Restore); a string argument at most. */
-const VIEW_ACTIONS = new Set(['byok.ui.setKey', 'byok.ui.verifyKey', 'byok.ui.bindKey', 'byok.ui.showLogs',
-  'workbench.action.openSettings', 'byok.ui.restoreCheckpoint']);
+const VIEW_ACTIONS = new Set([UiCommand.setKey, UiCommand.verifyKey, UiCommand.bindKey, UiCommand.showLogs,
+  'workbench.action.openSettings', UiCommand.restoreCheckpoint]);
 
 /** The chat view (a WebviewView in byok's activity-bar container); its history lives in workspaceState. */
 export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {

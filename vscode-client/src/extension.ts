@@ -315,25 +315,25 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const mcpServers = new McpServers(exec);
   context.subscriptions.push(mcpServers.register());
   const commands: Record<string, (...args: unknown[]) => Promise<unknown>> = {
-    'byok.ui.setKey': setKey,
-    'byok.ui.verifyKey': verifyKey,
-    'byok.ui.bindKey': bindKey,
-    'byok.ui.deleteKey': deleteKey,
-    'byok.ui.chat': () => chatView.show('ask', selection()),
-    'byok.ui.composer': () => chatView.show('edit', selection()),
-    'byok.ui.agent': () => chatView.show('agent', selection()),
-    'byok.ui.newChat': () => chatView.newChat(),
+    [UiCommand.setKey]: setKey,
+    [UiCommand.verifyKey]: verifyKey,
+    [UiCommand.bindKey]: bindKey,
+    [UiCommand.deleteKey]: deleteKey,
+    [UiCommand.chat]: () => chatView.show('ask', selection()),
+    [UiCommand.composer]: () => chatView.show('edit', selection()),
+    [UiCommand.agent]: () => chatView.show('agent', selection()),
+    [UiCommand.newChat]: () => chatView.newChat(),
     [INLINE_COMMAND]: () => inline.start(),
     [STATUS_MENU_COMMAND]: () => statusBar.showMenu(),
-    'byok.ui.apply': async (code?: unknown) => {
+    [UiCommand.apply]: async (code?: unknown) => {
       await proposeCode(typeof code === 'string' ? { language: '', code } : undefined);
     },
     [PROPOSAL_COMMANDS.accept]: (id?: unknown) => proposals.accept(id),
     [PROPOSAL_COMMANDS.reject]: (id?: unknown) => proposals.reject(id),
-    'byok.ui.usage': showUsage,
+    [UiCommand.usage]: showUsage,
     [UiCommand.restoreCheckpoint]: (id?: unknown) => checkpoints.restoreCommand(id),
     [UiCommand.mcpServers]: () => mcpServers.show(),
-    'byok.ui.restart': async () => {
+    [UiCommand.restart]: async () => {
       if (client?.isRunning()) {
         await client.restart();
         void refreshStatus();
@@ -342,7 +342,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         await startClient();
       }
     },
-    'byok.ui.showLogs': () => Promise.resolve(output.show()),
+    [UiCommand.showLogs]: () => Promise.resolve(output.show()),
   };
   for (const [id, fn] of Object.entries(commands)) {
     context.subscriptions.push(vscode.commands.registerCommand(id, async (...args: unknown[]) => {
@@ -360,7 +360,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     if (e.affectsConfiguration('byok.server')) {
       const pick = await vscode.window.showInformationMessage(
         'byok: the server command changed; restart the server to use it?', 'Restart');
-      if (pick === 'Restart') await vscode.commands.executeCommand('byok.ui.restart');
+      if (pick === 'Restart') await vscode.commands.executeCommand(UiCommand.restart);
     } else if (e.affectsConfiguration('byok')) {
       setTimeout(() => void refreshStatus(), 500); // the server re-reads the settings itself
     }

@@ -5,11 +5,11 @@
  * `byok.inlineEdit.preview: false` applies the answer at once.
  */
 import * as vscode from 'vscode';
-import type { Delta, EditResult } from './protocol';
+import { UiCommand, type Delta, type EditResult } from './protocol';
 import { coveredLines, type Proposals } from './proposal';
 import { isCancellation } from './util';
 
-export const INLINE_COMMAND = 'byok.ui.inlineEdit';
+export const INLINE_COMMAND = UiCommand.inlineEdit;
 
 /** What the controller needs from the language client. */
 export interface InlineEditBackend {

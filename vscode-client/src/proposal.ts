@@ -9,6 +9,7 @@
  * it is. The context key `byok.changePending` is true while the active editor shows a pending proposal or the
  * file it changes (the keybindings depend on it).
  */
+import { UiCommand } from './protocol';
 import * as path from 'path';
 import * as vscode from 'vscode';
 
@@ -16,8 +17,8 @@ export type Verdict = 'accepted' | 'rejected';
 
 /** The extension's commands that decide a proposal (an optional argument names it: its id or view Uri). */
 export const PROPOSAL_COMMANDS = {
-  accept: 'byok.ui.acceptChange',
-  reject: 'byok.ui.rejectChange',
+  accept: UiCommand.acceptChange,
+  reject: UiCommand.rejectChange,
 } as const;
 const SCHEME = 'byok-proposed';
 const PENDING_CONTEXT = 'byok.changePending';

@@ -28,6 +28,20 @@ export type CommandId = (typeof Command)[keyof typeof Command];
 
 /** The extension's own commands (contributed in package.json) that other parts of the client run by id. */
 export const UiCommand = {
+  setKey: 'byok.ui.setKey',
+  verifyKey: 'byok.ui.verifyKey',
+  bindKey: 'byok.ui.bindKey',
+  deleteKey: 'byok.ui.deleteKey',
+  chat: 'byok.ui.chat',
+  composer: 'byok.ui.composer',
+  agent: 'byok.ui.agent',
+  newChat: 'byok.ui.newChat',
+  apply: 'byok.ui.apply',
+  acceptChange: 'byok.ui.acceptChange',
+  rejectChange: 'byok.ui.rejectChange',
+  inlineEdit: 'byok.ui.inlineEdit',
+  statusMenu: 'byok.ui.statusMenu',
+  usage: 'byok.ui.usage',
   restoreCheckpoint: 'byok.ui.restoreCheckpoint',
   mcpServers: 'byok.ui.mcpServers',
   showLogs: 'byok.ui.showLogs',

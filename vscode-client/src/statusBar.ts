@@ -3,13 +3,13 @@
  * from 80 % of the budget; clicking it opens a quick pick (switch model, verify keys, show usage, MCP servers).
  */
 import * as vscode from 'vscode';
-import { Command, type CommandId, type ModelEntry, type UsageResult } from './protocol';
+import { UiCommand, Command, type CommandId, type ModelEntry, type UsageResult } from './protocol';
 import { describeError } from './util';
 
 type Exec = <T>(command: CommandId, args: object) => Promise<T>;
 
 /** The quick pick the status bar item opens. */
-export const STATUS_MENU_COMMAND = 'byok.ui.statusMenu';
+export const STATUS_MENU_COMMAND = UiCommand.statusMenu;
 const WARN_AT = 0.8;
 
 const str = (v: unknown): string | undefined =>
@@ -95,10 +95,10 @@ export class StatusBar implements vscode.Disposable {
   async showMenu(): Promise<void> {
     const items: (vscode.QuickPickItem & { run: () => Thenable<unknown> })[] = [
       { label: '$(arrow-swap) Switch chat model', run: () => this.switchModel() },
-      { label: '$(key) Verify API key', run: () => vscode.commands.executeCommand('byok.ui.verifyKey') },
-      { label: '$(graph) Show usage', run: () => vscode.commands.executeCommand('byok.ui.usage') },
-      { label: '$(server) MCP servers', run: () => vscode.commands.executeCommand('byok.ui.mcpServers') },
-      { label: '$(add) Set API key', run: () => vscode.commands.executeCommand('byok.ui.setKey') },
+      { label: '$(key) Verify API key', run: () => vscode.commands.executeCommand(UiCommand.verifyKey) },
+      { label: '$(graph) Show usage', run: () => vscode.commands.executeCommand(UiCommand.usage) },
+      { label: '$(server) MCP servers', run: () => vscode.commands.executeCommand(UiCommand.mcpServers) },
+      { label: '$(add) Set API key', run: () => vscode.commands.executeCommand(UiCommand.setKey) },
     ];
     const pick = await vscode.window.showQuickPick(items, { title: 'byok' });
     await pick?.run();

@@ -8,7 +8,7 @@ import MarkdownIt from 'markdown-it';
 import type { Answer, StepView } from '../answers';
 import type { ApplyState, FromWebview, ToWebview, Turn } from '../chat';
 import type { Chip } from '../chatContext';
-import type { CodeBlock, ModelEntry } from '../protocol';
+import { UiCommand, type CodeBlock, type ModelEntry } from '../protocol';
 
 declare function acquireVsCodeApi(): { postMessage(msg: FromWebview): void; getState(): unknown; setState(s: unknown): void };
 
@@ -23,9 +23,9 @@ const modeSel = $<HTMLSelectElement>('mode');
 const modelSel = $<HTMLSelectElement>('model');
 const chipsEl = $<HTMLDivElement>('chips');
 const addContextBtn = $<HTMLButtonElement>('addContext');
-const SET_KEY: [string, string] = ['Set API Key', 'byok.ui.setKey'];
-const VERIFY: [string, string] = ['Verify', 'byok.ui.verifyKey'];
-const BIND: [string, string] = ['Bind Key', 'byok.ui.bindKey'];
+const SET_KEY: [string, string] = ['Set API Key', UiCommand.setKey];
+const VERIFY: [string, string] = ['Verify', UiCommand.verifyKey];
+const BIND: [string, string] = ['Bind Key', UiCommand.bindKey];
 const SETTINGS: [string, string] = ['Open Settings', 'workbench.action.openSettings'];
 /** The buttons an error code offers besides Show Logs (codes from protocol.md's error table). */
 const ERROR_BUTTONS: Record<string, [string, string][]> = {
@@ -150,7 +150,7 @@ function renderError(answerEl: HTMLElement, error: NonNullable<Answer['error']>)
   answerEl.append(el('div', 'cause', error.cause));
   if (error.fix) answerEl.append(el('div', 'fix', `Fix: ${error.fix}`));
   const buttons = el('div', 'answer-actions');
-  for (const [label, command] of [...(ERROR_BUTTONS[error.code ?? ''] ?? []), ['Show Logs', 'byok.ui.showLogs']]) {
+  for (const [label, command] of [...(ERROR_BUTTONS[error.code ?? ''] ?? []), ['Show Logs', UiCommand.showLogs]]) {
     buttons.append(button(label, () => vscode.postMessage({ type: 'command', command })));
   }
   answerEl.append(buttons);
@@ -170,7 +170,7 @@ function renderAnswer(answerEl: HTMLDivElement, statusEl: HTMLDivElement, answer
   if (answer.checkpoint) {
     const checkpoint = answer.checkpoint;
     const restore = button('Restore', () =>
-      vscode.postMessage({ type: 'command', command: 'byok.ui.restoreCheckpoint', args: [checkpoint] }), 'restore secondary');
+      vscode.postMessage({ type: 'command', command: UiCommand.restoreCheckpoint, args: [checkpoint] }), 'restore secondary');
     restore.title = 'Put the files back as they were before this answer (a checkpoint)';
     answerEl.appendChild(el('div', 'answer-actions')).append(restore);
   }
