@@ -286,7 +286,14 @@ class Backend:
 
     async def stored_key(self, provider_id: str) -> StoredKey | None:
         resolved = self.resolve(provider_id)
-        return await asyncio.to_thread(self.keys.load, provider_id, resolved.env_vars)
+        return await self._key(provider_id, resolved.env_vars)
+
+    async def _key(self, provider_id: str, env_vars: tuple[str, ...]) -> StoredKey | None:
+        """The provider's key (or None): remembered while no key changed, else read off the event loop."""
+        remembered = self.keys.recall(provider_id, env_vars)
+        if remembered is not None:
+            return remembered.key
+        return await asyncio.to_thread(self.keys.load, provider_id, env_vars)
 
     async def list_keys(self) -> list[dict[str, Any]]:
         found = await asyncio.gather(*(self.stored_key(pid) for pid in known_provider_ids(self.settings)))
@@ -299,7 +306,7 @@ class Backend:
         """
         network = await self.network()
         resolved = self.resolve(provider_id, network.settings)
-        stored = await asyncio.to_thread(self.keys.load, provider_id, resolved.env_vars)
+        stored = await self._key(provider_id, resolved.env_vars)
         if stored is None and resolved.preset.key_required:
             env = " or ".join(resolved.env_vars) or f"byok.providers.{provider_id}.apiKeyEnv"
             raise ByokError(
@@ -432,7 +439,7 @@ class Backend:
             resolved = self.resolve(provider_id)
         except ByokError:
             return False
-        if await asyncio.to_thread(self.keys.load, provider_id, resolved.env_vars) is not None:
+        if await self._key(provider_id, resolved.env_vars) is not None:
             return True
         if resolved.kind == "bedrock":
             from byok.providers.bedrock_auth import chain_may_have_credentials
