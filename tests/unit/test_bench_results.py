@@ -8,7 +8,9 @@ import pytest
 from bench import run
 
 
-def test_write_results_keeps_the_hand_written_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_write_results_keeps_the_hand_written_section(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(run, "BENCH", tmp_path)
     analysis = f"{run.HAND_WRITTEN} (hand-written)\n\n- Apply: why the held split misses.\n"
     (tmp_path / "RESULTS.md").write_text("# old table\n\n| stale | row |\n\n" + analysis)
