@@ -19,6 +19,12 @@ yet other sources, that grow the split the engine is tuned on:
 
     python tests/apply_cases/generate_real.py --fresh --seed 7 --out tests/apply_cases/real_held2
     python tests/apply_cases/generate_real.py --fresh --seed 11 --split tune --out tests/apply_cases/real_tune2
+
+Once the usual roots' sources are taken, `--more-roots` also searches other installed packages and
+toolchains, and `--per-file` cuts several edits from one file (real_tune4):
+
+    python tests/apply_cases/generate_real.py --fresh --seed 17 --split tune --more-roots --per-file 3 \
+        --crlf-rate 0.25 --out tests/apply_cases/real_tune4
 """
 
 from __future__ import annotations

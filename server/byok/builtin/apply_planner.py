@@ -114,7 +114,7 @@ class OpenBlock:
     shift: Shift
 
 
-_OPENERS = frozenset(("{", "(", "[", "do", "then", "begin"))
+OPENERS = frozenset(("{", "(", "[", "do", "then", "begin"))
 """Lines that only open a block whose header is the line above."""
 
 _RARE = 3
@@ -395,18 +395,20 @@ class Planner:
         head = [(anchor - i - size, spot - j - size, size) for i, j, size in reversed(before)]
         tail = [(i + anchor + 1, j + spot + 1, size) for i, j, size in after]
 
-        def strength(block: tuple[int, int, int]) -> int:
+        def strength(block: tuple[int, int, int], closers: bool) -> int:
+            """How well the block's lines tell a place; with `closers` False, lone closers (`end`, `</div>`)
+            count for nothing (after new lines they may close the new code)."""
             total = 0
             for i in range(block[0], block[0] + block[2]):
                 key = line_key(seg[i])
-                if not is_trivial(key):
+                if not is_trivial(key) and (closers or " " in key or not is_closer(seg[i])):
                     total += 2 if len(self.index.get(key, ())) == 1 and len(key) >= 12 else 1
             return total
 
         def keep(block: tuple[int, int, int], seg_gap: int, orig_gap: int) -> bool:
             if seg_gap > 0 and orig_gap > seg_gap + max(_FAR_GAP, 2 * seg_gap):
                 return False  # new lines, then a lookalike far away: an insertion, not a deletion
-            power = strength(block)
+            power = strength(block, seg_gap == 0)
             if power >= 2 or seg_gap == orig_gap == 0:
                 return True
             if power == 1:
@@ -441,7 +443,7 @@ class Planner:
     def _same_owner(self, seg: list[str], i: int, j: int) -> bool:
         """For a trivial line matched across a gap: a closer closes the same kind of block on both sides, a
         lone opener (`{`) opens the block of the same header (K&R-less C puts the header on the line above)."""
-        if line_key(seg[i]) in _OPENERS:
+        if line_key(seg[i]) in OPENERS:
             mine_head = next((k for k in range(i - 1, -1, -1) if seg[k].strip()), None)
             theirs_head = next((k for k in range(j - 1, -1, -1) if self.keys[k]), None)
             return mine_head is None or (
