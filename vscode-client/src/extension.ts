@@ -51,6 +51,8 @@ import {
 let client: LanguageClient | undefined;
 let output: vscode.OutputChannel;
 let statusBar: StatusBar;
+/** How many times Apply is asked again when the file changes while it runs. */
+const APPLY_ATTEMPTS = 3;
 const streams = new Map<string, (delta: Delta) => void>();
 let lastEditor: vscode.TextEditor | undefined;
 const review = new EditReview();
@@ -244,7 +246,7 @@ async function proposeCode(block?: CodeBlock): Promise<Proposal> {
     throw new Error('no code block: copy one to the clipboard, or use Apply in the chat view');
   }
   const doc = await vscode.workspace.openTextDocument(uri);
-  const res = await exec<EditResult>(Command.apply, { uri: uri.toString(), code: text, apply: false });
+  const res = await applyToCurrentText(doc, text);
   if (res.unresolved?.length) {
     void vscode.window.showWarningMessage(
       `byok: ${res.unresolved.length} part(s) of the code block could not be placed; check the diff`);
@@ -254,6 +256,25 @@ async function proposeCode(block?: CodeBlock): Promise<Proposal> {
     throw new Error(`the code block changes nothing in ${vscode.workspace.asRelativePath(doc.uri)}`);
   }
   return proposals.propose(doc, edits, { who: 'byok Apply' });
+}
+
+/** The version of `uri` that `edit`'s TextDocumentEdit was computed on (null: the server read it from disk). */
+function editedVersion(edit: WorkspaceEdit | undefined, uri: vscode.Uri): number | null {
+  for (const change of edit?.documentChanges ?? []) {
+    if ('textDocument' in change && change.textDocument.uri === uri.toString()) return change.textDocument.version;
+  }
+  return null;
+}
+
+/** Ask the server to place `code` in `doc`, again if the user typed in `doc` meanwhile: the edit's ranges are
+ * on the text the server saw, so an edit for an older version would land in the wrong place. */
+async function applyToCurrentText(doc: vscode.TextDocument, code: string): Promise<EditResult> {
+  for (let attempt = 0; attempt < APPLY_ATTEMPTS; attempt++) {
+    const asked = doc.version;
+    const res = await exec<EditResult>(Command.apply, { uri: doc.uri.toString(), code, apply: false });
+    if (doc.version === asked && (editedVersion(res.edit, doc.uri) ?? asked) === asked) return res;
+  }
+  throw new Error(`${vscode.workspace.asRelativePath(doc.uri)} kept changing while Apply ran; apply again`);
 }
 
 async function showUsage(): Promise<void> {
