@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 from byok.base.text import FENCE, apply_edits, indent_of, newline_of, split_lines, utf16_len
 from byok.builtin.apply_insertions import drops_definitions, insertion_by_context
-from byok.builtin.apply_lines import COMMENT, indent_width, is_closer, is_marker, line_key
-from byok.builtin.apply_planner import OPENERS, OpenBlock, Placement, Planner, Segment, Shift
+from byok.builtin.apply_lines import COMMENT, indent_width, is_closer, is_marker, is_trivial, line_key
+from byok.builtin.apply_planner import OPENERS, Planner
+from byok.builtin.apply_segments import OpenBlock, Placement, Segment, Shift
 from byok.builtin.diff import changed_ranges
 from byok.builtin.syntax import Syntax, grammar_for
 
@@ -319,6 +320,8 @@ def _contextless(
         last = len(shifted)
         if lo <= inside.end + 1 - last and shifted == lines[inside.end + 1 - last : inside.end + 1]:
             return Placement(inside.end + 1 - last, inside.end + 1, shifted, [], inside.shift, 0)  # its end
+        if all(is_trivial(line_key(line)) or is_closer(line) for line in shifted if line.strip()):
+            return None  # closers alone that are not the block's end: where they go is a guess
         closer = is_closer(lines[inside.end])
         at = max(inside.end if closer else inside.end + 1, lo)
         tail = next((line for line in reversed(shifted) if line.strip()), "")

@@ -10,7 +10,8 @@ beside them; when the context cannot place it, the segment is left unresolved ra
 from __future__ import annotations
 
 from byok.builtin.apply_lines import block_end, definition_name, indent_width
-from byok.builtin.apply_planner import Placement, Planner, Segment
+from byok.builtin.apply_planner import Planner
+from byok.builtin.apply_segments import Placement, Segment
 
 
 def drops_definitions(planner: Planner, place: Placement) -> bool:
