@@ -2,7 +2,7 @@
 
     python bench/run.py                   # full run (a few minutes)
     python bench/run.py --quick           # a fast smoke run
-    python bench/run.py --write-results   # also write bench/RESULTS.md
+    python bench/run.py --write-results   # also write bench/RESULTS.md (its hand-written section is kept)
     python bench/run.py --only overhead,cancel
 
 Everything talks to loopback servers on 127.0.0.1 that this script starts; every loop is bounded.
@@ -124,8 +124,19 @@ def run_others() -> list[tuple[str, str]]:
     return outputs
 
 
+def hand_written(results: Path) -> str:
+    """The hand-written analysis at the end of RESULTS.md (from `HAND_WRITTEN` on), kept across writes."""
+    if not results.exists():
+        return ""
+    text = results.read_text()
+    start = text.find(HAND_WRITTEN)
+    return "" if start < 0 else text[start:].rstrip() + "\n"
+
+
 def write_results(text: str, started: str, quick: bool) -> None:
-    (BENCH / "RESULTS.md").write_text(text)
+    results = BENCH / "RESULTS.md"
+    kept = hand_written(results)
+    results.write_text(text + ("\n" + kept if kept else ""))
     print(f"wrote {BENCH / 'RESULTS.md'} ({started}{', quick' if quick else ''})", file=sys.stderr)
 
 
@@ -188,6 +199,8 @@ def main() -> None:
         write_results("\n".join(body) + "\n", started, args.quick)
 
 
+HAND_WRITTEN = "## Where the misses are, and why"
+
 NOTES = """## How each figure is measured
 
 All provider traffic goes to `bench/_servers.py`, a raw-asyncio HTTP/1.1 server in its own process that
@@ -210,7 +223,8 @@ are CLOCK_MONOTONIC, so the loopback server's records (when a socket closed) com
   model), total wall time vs one such chat. Tab: `textDocument/inlineCompletion` on an open document
   (a stdlib module), asked every ~10 ms while the chats run, vs the same requests on the idle server.
 - **Cold start**: spawn → `initialize` answered (initialize written immediately after spawn), median
-  of interleaved starts, beside `python -c pass` and `python -c "import lsprotocol.types"` (spawn → exit).
+  of interleaved starts, beside `python -c pass`, `python -c "import lsprotocol.types"` and
+  `python -c "import pygls.lsp.server"` (pygls' server module, the floor issue 15 names; spawn → exit).
 - **Memory**: VmRSS from `/proc/PID/status`: idle after `initialized` (beside an idle interpreter that
   imported pygls' server), then growth from after 10 warm-up chats to after 1,000 more.
 - **Redaction**: in the benchmark process, best of 5 repeats: a 4 KB reply through `redact` with 8 keys

@@ -19,6 +19,12 @@ yet other sources, that grow the split the engine is tuned on:
 
     python tests/apply_cases/generate_real.py --fresh --seed 7 --out tests/apply_cases/real_held2
     python tests/apply_cases/generate_real.py --fresh --seed 11 --split tune --out tests/apply_cases/real_tune2
+
+Once the usual roots' sources are taken, `--more-roots` also searches other installed packages and
+toolchains, and `--per-file` cuts several edits from one file (real_tune4):
+
+    python tests/apply_cases/generate_real.py --fresh --seed 17 --split tune --more-roots --per-file 3 \
+        --crlf-rate 0.25 --out tests/apply_cases/real_tune4
 """
 
 from __future__ import annotations
@@ -125,6 +131,24 @@ LANGUAGES = [
     ),
 ]
 
+MORE_ROOTS = {
+    "python": (Path("/usr/lib/google-cloud-sdk"), Path("/usr/lib/python3/dist-packages")),
+    "javascript": (Path("/root/.cache/byok-ci/node_modules"),),
+    "typescript": (Path("/root/.cache/byok-ci/node_modules"),),
+    "c": (Path("/root/.pyenv/versions/3.11.7"), Path("/root/.cache/byok-ci/venv-realservers")),
+    "cpp": (Path("/root/.cache/byok-ci/node_modules"),),
+    "bash": (Path("/usr/lib/google-cloud-sdk"), Path("/root/.cache/byok-ci/node_modules")),
+    "css": (
+        Path("/root/.cache/byok-ci/node_modules"),
+        Path("/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/share/doc"),
+        Path("/root/.pyenv/versions/3.11.7"),
+        Path("/usr/lib/google-cloud-sdk"),
+    ),
+    "php": (Path("/usr/lib/google-cloud-sdk"),),
+}
+"""Further places per language (`--more-roots`): other installed packages and toolchains on this machine,
+for fresh sets once the usual roots' sources are taken."""
+
 DEFINITION = re.compile(
     r"function|method|class|rule_set|subroutine|sub_|defun|special_form|impl_item|^element$|^block_mapping_pair$"
 )
@@ -142,10 +166,10 @@ NUMBER = re.compile(r"(?<![\w.#])(\d+)(?:(?=px|em|rem|%|ms\b)|(?![\w.]))")
 STRING = re.compile(r"([\"'])([A-Za-z][A-Za-z _-]{2,30})\1")
 
 
-def files_of(language: Language) -> list[Path]:
+def files_of(language: Language, more_roots: bool = False) -> list[Path]:
     """Real source files of moderate size, sorted; minified or generated ones left out."""
     found: set[Path] = set()
-    for root in language.roots:
+    for root in language.roots + (MORE_ROOTS.get(language.grammar, ()) if more_roots else ()):
         if root.exists():
             found.update(p for p in root.rglob(language.pattern) if p.is_file())
     good = []
@@ -427,10 +451,13 @@ def same_source(path: str) -> str:
     return path.rsplit("/node_modules/", 1)[-1]
 
 
-def cases(seed: int, skip: set[str]) -> Iterator[tuple[str, Language, Path, str, Made, bool]]:
+def cases(
+    seed: int, skip: set[str], per_file: int = 1, crlf_rate: float = 0.12, more_roots: bool = False
+) -> Iterator[tuple[str, Language, Path, str, Made, bool]]:
+    """Up to PER_LANGUAGE cases per language, up to `per_file` (distinct) edits of one source file."""
     rng = random.Random(seed)
     for language in LANGUAGES:
-        files = [path for path in files_of(language) if same_source(str(path)) not in skip]
+        files = [path for path in files_of(language, more_roots) if same_source(str(path)) not in skip]
         rng.shuffle(files)
         made = 0
         donor: list[str] | None = None
@@ -438,19 +465,24 @@ def cases(seed: int, skip: set[str]) -> Iterator[tuple[str, Language, Path, str,
             if made >= PER_LANGUAGE:
                 break
             text = path.read_text(encoding="utf-8")
-            try:
-                case = make_case(language, text, rng, donor)
-                found = definitions(language.grammar, text)
-            except (ValueError, IndexError, LookupError):
-                continue
-            if found:
-                a, b, _ = rng.choice(found)
-                donor = text.split("\n")[a : b + 1]
-            if case is None or case.expected == text:
-                continue
-            made += 1
-            crlf = rng.random() < 0.12
-            yield f"{language.ext}-{made:02d}-{case.kind}", language, path, text, case, crlf
+            seen: set[str] = set()
+            following = donor
+            for _ in range(per_file):
+                try:
+                    case = make_case(language, text, rng, donor)
+                    found = definitions(language.grammar, text)
+                except (ValueError, IndexError, LookupError):
+                    break
+                if found:
+                    a, b, _ = rng.choice(found)
+                    following = text.split("\n")[a : b + 1]  # new code for the next file
+                if case is None or case.expected == text or case.expected in seen or made >= PER_LANGUAGE:
+                    continue
+                seen.add(case.expected)
+                made += 1
+                crlf = rng.random() < crlf_rate
+                yield f"{language.ext}-{made:02d}-{case.kind}", language, path, text, case, crlf
+            donor = following
 
 
 def main() -> None:
@@ -461,6 +493,9 @@ def main() -> None:
         "--fresh", action="store_true", help="skip the sources the committed cases use; split `--split`"
     )
     parser.add_argument("--split", default="held2", choices=["held2", "tune"], help="with --fresh")
+    parser.add_argument("--per-file", type=int, default=1, help="up to this many edits of one source file")
+    parser.add_argument("--crlf-rate", type=float, default=0.12, help="share of cases with CRLF line ends")
+    parser.add_argument("--more-roots", action="store_true", help="also search MORE_ROOTS")
     parser.add_argument("--widen-tails", action="store_true", help="only re-check the committed cases")
     args = parser.parse_args()
     if args.widen_tails:
@@ -477,7 +512,7 @@ def main() -> None:
     if out.exists():
         shutil.rmtree(out)
     counts: dict[str, int] = {}
-    for name, language, path, text, case, crlf in cases(args.seed, skip):
+    for name, language, path, text, case, crlf in cases(args.seed, skip, args.per_file, args.crlf_rate, args.more_roots):
         folder = out / name
         folder.mkdir(parents=True)
         original, expected = text, case.expected

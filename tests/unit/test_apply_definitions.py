@@ -1,10 +1,11 @@
-"""Which lines Apply reads as the header of a definition (builtin/apply_lines.definition_name)."""
+"""Which lines Apply reads as the header of a definition (builtin/apply_lines.definition_name), and where
+the text rules end a block (builtin/apply_lines.block_end)."""
 
 from __future__ import annotations
 
 import pytest
 
-from byok.builtin.apply_lines import definition_name
+from byok.builtin.apply_lines import block_end, definition_name
 
 
 @pytest.mark.parametrize(
@@ -15,6 +16,7 @@ from byok.builtin.apply_lines import definition_name
         ("  static *items() {", "items"),
         ("  constructor(options, parser = new Parser(options)) {", "constructor"),
         ("def run(self):", "run"),
+        ("    private next(seq: number[]): { index: number | null; last: number; } {", "next"),
         ("    if (x) {", None),
         ("   while(true) {", None),
         ("describe('x', function () {", None),
@@ -24,3 +26,24 @@ from byok.builtin.apply_lines import definition_name
 )
 def test_definition_headers(line: str, name: str | None) -> None:
     assert definition_name(line) == name
+
+
+def test_a_label_a_directive_or_a_heredoc_end_at_the_left_edge_stays_inside_a_braced_block() -> None:
+    c = [
+        "int run(void) {",
+        "  int rv = 0;",
+        "#ifdef WIN",
+        "  rv = 1;",
+        "#endif",
+        "fail:",
+        "  return rv;",
+        "}",
+    ]
+    assert block_end(c, 0) == 7
+    perl = ["sub usage {", "    print <<EOM;", "  usage: x", "EOM", "    exit 1;", "}", "", "sub next {"]
+    assert block_end(perl, 0) == 5
+
+
+def test_a_line_like_a_label_ends_a_block_without_braces() -> None:
+    yaml = ["test:", "  run: pytest", "build:", "  run: make"]
+    assert block_end(yaml, 0) == 1

@@ -57,3 +57,13 @@ def test_a_loose_line_with_two_original_twins_stands_for_neither() -> None:
         "x = call( a, b )"
     ]
     assert loose.match_keys(["value=compute(1)  # one", "y = 1"], {}, None) == ["value = compute(1)", "y = 1"]
+
+
+def test_a_new_line_between_new_lines_is_not_a_loose_copy_of_an_original_line() -> None:
+    original = ".title {\n  margin: 2em ;\n  text-align: center ;\n  font-style: italic }\n\n.footer {\n  color: red;\n}\n"
+    snippet = "/* ... */\n.nav {\n    font-size: 2em;\n    text-align: center;\n    width: 90px;\n}\n\n.footer {\n/* ... */\n"
+    result = apply_snippet(original, snippet, path="x.css")
+    assert result.unresolved == []
+    assert result.new_text == original.replace(
+        ".footer {", ".nav {\n    font-size: 2em;\n    text-align: center;\n    width: 90px;\n}\n\n.footer {"
+    )

@@ -48,3 +48,26 @@ def test_a_recurring_header_is_the_one_whose_block_holds_the_next_segment() -> N
     result = apply_snippet(original, snippet, path="x.js")
     assert result.unresolved == []
     assert result.new_text == original.replace("send(value);", "send(value, true);")
+
+
+def test_closers_alone_between_markers_inside_a_block_are_unresolved_not_appended() -> None:
+    original = "function f(a) {\n  g(a, function () {\n    h();\n  });\n\n  if (a) {\n    return 1;\n  }\n\n  return 0;\n}\n"
+    snippet = "// ...\nfunction f(a) {\n  // ...\n  });\n\n  }\n\n  // ...\n}\n"
+    result = apply_snippet(original, snippet, path="x.js")
+    assert result.unresolved
+    assert result.new_text.count("});") == 1
+
+
+def test_a_plain_line_after_new_lines_does_not_stand_for_a_lookalike_further_on() -> None:
+    original = (
+        "class A {\n    one(): number {\n        return 1;\n    }\n\n    /**\n     * Two.\n     * More.\n     */\n"
+        "    two(): number {\n        return 2;\n    }\n}\n"
+    )
+    snippet = (
+        "// ...\n    one(): number {\n        return 1;\n    }\n\n    three(): number {\n        const a = 3;\n"
+        "        /*\n         * Three.\n     */\n        return a;\n    }\n// ...\n"
+    )
+    result = apply_snippet(original, snippet, path="x.ts")
+    assert result.unresolved == []
+    new = snippet.split("\n")[1:-2]
+    assert result.new_text == "\n".join(["class A {", *new, "", *original.split("\n")[5:]])

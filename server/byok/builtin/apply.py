@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 from byok.base.text import FENCE, apply_edits, indent_of, newline_of, split_lines, utf16_len
 from byok.builtin.apply_insertions import drops_definitions, insertion_by_context
-from byok.builtin.apply_lines import COMMENT, indent_width, is_closer, is_marker, line_key
-from byok.builtin.apply_planner import OpenBlock, Placement, Planner, Segment, Shift
+from byok.builtin.apply_lines import COMMENT, indent_width, is_closer, is_marker, is_trivial, line_key
+from byok.builtin.apply_planner import OPENERS, Planner
+from byok.builtin.apply_segments import OpenBlock, Placement, Segment, Shift
 from byok.builtin.diff import changed_ranges
 from byok.builtin.syntax import Syntax, grammar_for
 
@@ -281,27 +282,32 @@ def _block_closer(planner: Planner, seg: Segment, block: OpenBlock, lo: int) -> 
 
 
 def _enclosing(planner: Planner, seg: Segment, following: Segment, lo: int) -> Placement | None:
-    """A lone header line that recurs (`emit(value) {` in two classes), followed by a marker deeper than
-    it: the one of its places whose block holds where the next segment goes, the nearest before it."""
+    """A lone header line that recurs (`emit(value) {` in two classes, perhaps with its `{` on a line of
+    its own), followed by a marker deeper than it: the one of its places whose block holds where the next
+    segment goes, the nearest before it."""
     filled = [line for line in seg.lines if line.strip()]
-    if len(filled) != 1 or seg.marker_after is None:
+    keys = [line_key(line) for line in filled]
+    if not filled or any(key not in OPENERS for key in keys[1:]) or seg.marker_after is None:
         return None
     if indent_width(seg.marker_after) <= indent_width(filled[0]):
         return None
     after = planner.locate(following.lines, lo, None)
     if not isinstance(after, Placement):
         return None
-    key = line_key(filled[0])
     holding = [
         j
-        for j in planner.occurrences(key, lo)
-        if j < after.start and (end := planner.block_end(j)) is not None and end >= after.end - 1
+        for j in planner.occurrences(keys[0], lo)
+        if j < after.start
+        and planner.keys[j : j + len(keys)] == keys
+        and (end := planner.block_end(j)) is not None
+        and end >= after.end - 1
     ]
     if not holding:
         return None
     j = holding[-1]
     shift = Shift.between(planner.lines[j], filled[0])
-    return Placement(j, j + 1, [shift(line) for line in seg.lines if line.strip()], [(0, j)], shift, 1)
+    pairs = [(i, j + i) for i in range(len(filled))]
+    return Placement(j, j + len(filled), [shift(line) for line in filled], pairs, shift, 1)
 
 
 def _contextless(
@@ -314,6 +320,8 @@ def _contextless(
         last = len(shifted)
         if lo <= inside.end + 1 - last and shifted == lines[inside.end + 1 - last : inside.end + 1]:
             return Placement(inside.end + 1 - last, inside.end + 1, shifted, [], inside.shift, 0)  # its end
+        if all(is_trivial(line_key(line)) or is_closer(line) for line in shifted if line.strip()):
+            return None  # closers alone that are not the block's end: where they go is a guess
         closer = is_closer(lines[inside.end])
         at = max(inside.end if closer else inside.end + 1, lo)
         tail = next((line for line in reversed(shifted) if line.strip()), "")

@@ -10,7 +10,8 @@ beside them; when the context cannot place it, the segment is left unresolved ra
 from __future__ import annotations
 
 from byok.builtin.apply_lines import block_end, definition_name, indent_width
-from byok.builtin.apply_planner import Placement, Planner, Segment
+from byok.builtin.apply_planner import Planner
+from byok.builtin.apply_segments import Placement, Segment
 
 
 def drops_definitions(planner: Planner, place: Placement) -> bool:
@@ -34,6 +35,7 @@ def _copies_body(planner: Planner, place: Placement, names: set[str]) -> bool:
     """Whether a new definition's unmatched header comes with body lines matched inside an original
     definition of another name: a near-copy of that definition, not an edit of it."""
     matched = dict(place.pairs)
+    kept = set(matched.values())
     for head, line in enumerate(place.lines):
         name = definition_name(line)
         if name is None or head in matched or _defines(planner, name):
@@ -47,8 +49,8 @@ def _copies_body(planner: Planner, place: Placement, names: set[str]) -> bool:
             text = planner.lines[j]
             if text.strip() not in ("", "{") and indent_width(text) <= width:
                 owner = definition_name(text)
-                if owner is not None and owner not in names:
-                    return True
+                if owner is not None and (owner not in names or j not in kept):
+                    return True  # the body of a definition the snippet does not show as kept there
                 break
     return False
 

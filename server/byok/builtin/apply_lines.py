@@ -27,7 +27,7 @@ _METHOD = re.compile(
 )
 _BARE_METHOD = re.compile(
     r"^\s*(?:(?:static|async|get|set|public|private|protected|override|readonly)\s+)*\*?\s*"
-    r"(?!(?:for|if|elif|while|switch|catch|with|function|return|else|do|try)\b)([A-Za-z_$][\w$]*)\s*\((?:[^()'\"`;]|\([^()'\"`;]*\))*\)\s*(?::\s*[^=;]+)?\{\s*$"
+    r"(?!(?:for|if|elif|while|switch|catch|with|function|return|else|do|try)\b)([A-Za-z_$][\w$]*)\s*\((?:[^()'\"`;]|\([^()'\"`;]*\))*\)\s*(?::\s*[^=]+)?\{\s*$"
 )
 """A JavaScript/TypeScript class method without a keyword (`  persist () {`, `async load(id): Promise<T> {`)."""
 _SHELL_FUNCTION = re.compile(r"^\s*([A-Za-z_][\w:.-]*)\s*\(\s*\)\s*\{?\s*$")
@@ -79,11 +79,20 @@ def continues_header(line: str) -> bool:
     return bool(_HEADER_GOES_ON.match(line.strip()))
 
 
+_INTERLOPER = re.compile(
+    r"^(?:#\s*(?:if|ifdef|ifndef|elif|else|endif|define|undef|pragma|error)\b|[A-Za-z_]\w*:\s*$|[A-Z][A-Z0-9_]*;?\s*$)"
+)
+"""A line code puts at the left edge inside a braced block: a preprocessor directive, a label, a heredoc's
+end (`EOM`)."""
+
+
 def block_end(lines: list[str], header: int) -> int | None:
-    """Last line of the block `lines[header]` opens (deeper lines, then a closer at its width), or None."""
+    """Last line of the block `lines[header]` opens (deeper lines, then a closer at its width), or None.
+    In a braced block, a directive or label at the left edge (`#ifdef`, `fail:`) does not end it."""
     if not lines[header].strip():
         return None
     width = indent_width(lines[header])
+    braced = any(line.rstrip().endswith("{") for line in lines[header : header + 3])
     if (
         header + 1 < len(lines)
         and lines[header + 1].strip() == "{"
@@ -96,7 +105,7 @@ def block_end(lines: list[str], header: int) -> int | None:
         opened = last
         while k < len(lines):
             if lines[k].strip():
-                if indent_width(lines[k]) <= width:
+                if indent_width(lines[k]) <= width and not (braced and _INTERLOPER.match(lines[k])):
                     break
                 last = k
             k += 1

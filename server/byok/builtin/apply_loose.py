@@ -71,8 +71,13 @@ class LooseLines:
                 for form in _forms(self._keys[j])
             }
             absent = {i: forms for i, forms in absent.items() if forms & window}
+        filled = [i for i, key in enumerate(keys) if key]
         out = list(keys)
         for i, forms in absent.items():
+            at = filled.index(i)
+            beside = [keys[k] for k in filled[max(0, at - 1) : at + 2] if k != i]
+            if len(beside) == 2 and not any(key in exact for key in beside):
+                continue  # between new lines: a line of new code that happens to read like an original one
             found = {number for form in forms for number in self._index.get(form, ())}
             if len(found) == 1:
                 out[i] = self._keys[found.pop()]

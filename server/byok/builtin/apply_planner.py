@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cached_property
 
 from rapidfuzz import fuzz, process
 
-from byok.base.text import indent_of
 from byok.builtin.apply_lines import (
     block_end,
     block_owner,
-    continues_header,
     definition_name,
     indent_width,
     is_closer,
@@ -22,99 +19,14 @@ from byok.builtin.apply_lines import (
     line_key,
 )
 from byok.builtin.apply_loose import LooseLines, loose
+from byok.builtin.apply_segments import OpenBlock, Placement, Segment, Shape, Shift
 from byok.builtin.diff import matching_blocks
 from byok.builtin.syntax import Syntax
 
 _MAX_CANDIDATES = 40
 
 
-@dataclass
-class Segment:
-    """Snippet lines between two markers, where they start in the snippet, and the markers' indentation."""
-
-    lines: list[str]
-    start: int
-    marker_before: str | None
-    marker_after: str | None
-
-    def describe(self) -> str:
-        return f"snippet lines {self.start + 1}-{self.start + len(self.lines)}:\n" + "\n".join(self.lines)
-
-
-@dataclass
-class Shift:
-    """Re-indentation of snippet lines onto the original: drop `remove`, then prefix `add`."""
-
-    add: str = ""
-    remove: str = ""
-
-    @staticmethod
-    def between(original: str, snippet: str) -> Shift:
-        o, s = indent_of(original), indent_of(snippet)
-        if o == s:
-            return Shift()
-        if len(o) > len(s) and o.endswith(s):
-            return Shift(add=o[: len(o) - len(s)])
-        if len(s) > len(o) and s.endswith(o):
-            return Shift(remove=s[: len(s) - len(o)])
-        return Shift()
-
-    def __call__(self, line: str) -> str:
-        if not line.strip():
-            return line
-        if self.remove and line.startswith(self.remove):
-            line = line[len(self.remove) :]
-        return self.add + line
-
-
-class _Shape:
-    """Indentation structure of a segment: per line its width, whether a deeper line follows it (it opens
-    a block), and the first later line no deeper (where its block ends; None when it runs to the end)."""
-
-    def __init__(self, lines: list[str]) -> None:
-        self.widths = [indent_width(line) for line in lines]
-        self.deeper = [False] * len(lines)
-        self.ends: list[int | None] = [None] * len(lines)
-        self.last = -1
-        stack: list[int] = []
-        for number, line in enumerate(lines):
-            if not line.strip():
-                continue
-            width = self.widths[number]
-            if self.last >= 0 and width > self.widths[self.last]:
-                self.deeper[self.last] = True
-            self.last = number
-            while stack and self.widths[stack[-1]] > width:
-                self.ends[stack.pop()] = number
-            if stack and self.widths[stack[-1]] == width and continues_header(line):
-                continue  # `) {`: the header on the stack goes on, its body follows
-            while stack and self.widths[stack[-1]] >= width:
-                self.ends[stack.pop()] = number
-            stack.append(number)
-
-
-@dataclass
-class Placement:
-    """Where a segment goes: original lines `[start, end)`, its re-indented lines, matched pairs, score."""
-
-    start: int
-    end: int
-    lines: list[str]
-    pairs: list[tuple[int, int]]
-    shift: Shift
-    score: int
-
-
-@dataclass
-class OpenBlock:
-    """An original block a segment opened for later segments: their width in the snippet, its last line, the shift."""
-
-    snippet_width: int
-    end: int
-    shift: Shift
-
-
-_OPENERS = frozenset(("{", "(", "[", "do", "then", "begin"))
+OPENERS = frozenset(("{", "(", "[", "do", "then", "begin"))
 """Lines that only open a block whose header is the line above."""
 
 _RARE = 3
@@ -395,18 +307,20 @@ class Planner:
         head = [(anchor - i - size, spot - j - size, size) for i, j, size in reversed(before)]
         tail = [(i + anchor + 1, j + spot + 1, size) for i, j, size in after]
 
-        def strength(block: tuple[int, int, int]) -> int:
+        def strength(block: tuple[int, int, int], closers: bool) -> int:
+            """How well the block's lines tell a place; with `closers` False, lone closers (`end`, `</div>`)
+            count for nothing (after new lines they may close the new code)."""
             total = 0
             for i in range(block[0], block[0] + block[2]):
                 key = line_key(seg[i])
-                if not is_trivial(key):
+                if not is_trivial(key) and (closers or " " in key or not is_closer(seg[i])):
                     total += 2 if len(self.index.get(key, ())) == 1 and len(key) >= 12 else 1
             return total
 
         def keep(block: tuple[int, int, int], seg_gap: int, orig_gap: int) -> bool:
             if seg_gap > 0 and orig_gap > seg_gap + max(_FAR_GAP, 2 * seg_gap):
                 return False  # new lines, then a lookalike far away: an insertion, not a deletion
-            power = strength(block)
+            power = strength(block, seg_gap == 0)
             if power >= 2 or seg_gap == orig_gap == 0:
                 return True
             if power == 1:
@@ -414,6 +328,9 @@ class Planner:
             lines = range(block[0], block[0] + block[2])
             if not all(self._same_owner(seg, i, block[1] + i - block[0]) for i in lines):
                 return False
+            plain = not any(is_closer(seg[i]) or line_key(seg[i]) in OPENERS for i in lines)
+            if orig_gap and plain and not self._goes_on_alike(seg, block):
+                return False  # plain lines (`*/`, `);`) amid lines the original lacks: anywhere
             return orig_gap <= seg_gap or (
                 seg_gap == 0
                 and orig_gap <= _CLOSING_GAP
@@ -438,10 +355,19 @@ class Planner:
                 kept.insert(0, block)
         return [(i + k, j + k) for i, j, size in kept for k in range(size)]
 
+    def _goes_on_alike(self, seg: list[str], block: tuple[int, int, int]) -> bool:
+        """Whether the segment ends with the block, or its next filled line after it is the original's."""
+        i, j = block[0] + block[2], block[1] + block[2]
+        while i < len(seg) and not seg[i].strip():
+            i += 1
+        while j < len(self.keys) and not self.keys[j]:
+            j += 1
+        return i == len(seg) or (j < len(self.keys) and line_key(seg[i]) == self.keys[j])
+
     def _same_owner(self, seg: list[str], i: int, j: int) -> bool:
         """For a trivial line matched across a gap: a closer closes the same kind of block on both sides, a
         lone opener (`{`) opens the block of the same header (K&R-less C puts the header on the line above)."""
-        if line_key(seg[i]) in _OPENERS:
+        if line_key(seg[i]) in OPENERS:
             mine_head = next((k for k in range(i - 1, -1, -1) if seg[k].strip()), None)
             theirs_head = next((k for k in range(j - 1, -1, -1) if self.keys[k]), None)
             return mine_head is None or (
@@ -467,7 +393,7 @@ class Planner:
         marker is deeper than the header or the segment's last line is an original line from the middle
         of the block (the marker then elides the block's rest).
         """
-        shape = _Shape(place.lines)
+        shape = Shape(place.lines)
         matched = dict(place.pairs)
         marker = None if seg.marker_after is None else len(seg.marker_after.expandtabs(4))
         for i, j in place.pairs:
@@ -489,7 +415,7 @@ class Planner:
         if seg.marker_after is None:
             return []
         marker = len(seg.marker_after.expandtabs(4))
-        shape = _Shape(place.lines)
+        shape = Shape(place.lines)
         opened: list[OpenBlock] = []
         for i, j in place.pairs:
             if shape.ends[i] is None and place.lines[i].strip() and shape.widths[i] < marker:
