@@ -199,6 +199,11 @@ def apply_snippet(
             lo = max(lo, ending.end)
             continue
         found = planner.locate(seg.lines, lo, inside)
+        for outer in reversed(opened[:-1]):
+            if isinstance(found, Placement):
+                break
+            again = planner.locate(seg.lines, lo, outer)  # a tie the block around the innermost breaks
+            found = again if isinstance(again, Placement) else found
         if found is None:
             placement = _contextless(planner, seg, number, len(segments), lo, inside)
         elif isinstance(found, str):
