@@ -46,7 +46,7 @@ _CLOSING_GAP = 8
 """Original lines a segment's closing lines may skip when it shows them right after a line it keeps."""
 
 _DELETED_AFTER_CLOSERS = 3
-"""Most original lines a segment that opens with closers may delete right after them."""
+"""Most (filled) original lines a segment that opens with closers may delete right after them."""
 
 _FUZZY_SCORE = 90.0
 """Least rapidfuzz ratio (0-100) at which a segment line stands for an original line it does not equal."""
@@ -361,14 +361,16 @@ class Planner:
                 kept.insert(0, block)
         return [(i + k, j + k) for i, j, size in kept for k in range(size)]
 
-    def _closes_before(self, seg: list[str], block: tuple[int, int, int], seg_gap: int, orig_gap: int) -> bool:
+    def _closes_before(
+        self, seg: list[str], block: tuple[int, int, int], seg_gap: int, orig_gap: int
+    ) -> bool:
         """Whether the closers a segment opens with, then (blank lines aside) the line it is placed by, leave
         out a few original lines between them no shallower than the closers: lines the snippet deletes."""
         i, j = block[0] + block[2], block[1] + block[2]
         width = indent_width(seg[i - 1])
         return (
             all(is_closer(seg[k]) for k in range(block[0], i))
-            and 0 < orig_gap <= _DELETED_AFTER_CLOSERS
+            and 0 < sum(1 for k in range(j, j + orig_gap) if self.keys[k]) <= _DELETED_AFTER_CLOSERS
             and not any(seg[k].strip() for k in range(i, i + seg_gap))
             and all(not self.keys[k] or indent_width(self.lines[k]) >= width for k in range(j, j + orig_gap))
         )
