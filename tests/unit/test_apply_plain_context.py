@@ -96,3 +96,18 @@ def test_a_line_twice_in_the_file_goes_to_the_one_in_the_block_the_snippet_is_in
     result = apply_snippet(original, snippet, path="x.py")
     assert result.unresolved == []
     assert result.new_text == original.replace("seconds=2", "seconds=3")
+
+
+def test_of_two_places_matching_as_many_lines_the_one_with_them_in_a_row_takes_an_insertion() -> None:
+    original = (
+        "  async reset() {\n    await this.tracer.flush();\n    this.tracer.start();\n    this.tracer.stop();\n  }\n"
+        "  async dispose() {\n    await this.tracer.flush();\n    this.tracer.stop();\n  }\n"
+        "  async capture() {\n    return 1;\n  }\n"
+    )
+    added = "\n  async headers() {\n    return [];\n  }\n"
+    snippet = (
+        "  // ...\n    await this.tracer.flush();\n    this.tracer.stop();\n  }\n" + added + "  // ...\n"
+    )
+    result = apply_snippet(original, snippet, path="x.js")
+    assert result.unresolved == []
+    assert result.new_text == original.replace("  }\n  async capture", "  }\n" + added + "  async capture")

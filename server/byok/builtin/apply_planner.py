@@ -55,6 +55,19 @@ _FUZZY_LENGTH = 16
 """Shortest line (without whitespace and trailing comment) that may anchor a segment fuzzily."""
 
 
+def _snug(place: Placement) -> bool:
+    """Whether a placement's matched lines are all in a row (of places that match as many lines, the one
+    whose context reads exactly as shown)."""
+    return len({j - i for i, j in place.pairs}) == 1
+
+
+def _adds_lines(place: Placement) -> bool:
+    """Whether the placement brings lines the original lacks there (one that does not would change
+    nothing: between it and a lookalike that deletes lines, nothing tells)."""
+    matched = {i for i, _ in place.pairs}
+    return any(line.strip() and i not in matched for i, line in enumerate(place.lines))
+
+
 class Planner:
     """Places segments into the original, left to right."""
 
@@ -146,9 +159,11 @@ class Planner:
             closes = inside is not None and place.end == inside.end + 1  # it ends with the block's end
             return place.score, int(within), int(closes)
 
-        ranked = sorted(found_places.values(), key=rank, reverse=True)
+        ranked = sorted(found_places.values(), key=lambda place: (rank(place), _snug(place)), reverse=True)
         if len(ranked) > 1 and rank(ranked[0]) == rank(ranked[1]):
-            return None if ranked[0].score <= 1 else "ambiguous"
+            tied = [place for place in ranked if rank(place) == rank(ranked[0])]
+            if _snug(ranked[0]) == _snug(ranked[1]) or not all(_adds_lines(place) for place in tied):
+                return None if ranked[0].score <= 1 else "ambiguous"
         return ranked[0]
 
     def fuzzy_locate(self, seg: list[str], lo: int) -> Placement | None:
