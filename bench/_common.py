@@ -155,7 +155,7 @@ async def direct_chat(client: httpx.AsyncClient, base_url: str, content: str) ->
                 continue
             data = line[6:]
             if data.startswith("[DONE]"):
-                break
+                continue  # read the body to its end, as the OpenAI SDK does: the connection is kept
             for choice in json.loads(data).get("choices") or []:
                 text = (choice.get("delta") or {}).get("content")
                 if text:

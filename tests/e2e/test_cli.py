@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+from pygls.exceptions import JsonRpcException
+
 from tests.conftest import TEST_KEY_OPENAI
+from tests.e2e.harness import byok_error, lsp_session
 from tests.e2e.test_keys_and_chat import settings_for
 from tests.fakes import FakeServer, openai_bad_key, openai_models, openai_stream
 
@@ -116,3 +121,26 @@ def test_cli_rules_and_chat_with_the_workspace_rules(
     assert chat.returncode == 0, chat.stderr
     system = fake.requests[-1].json()["messages"][0]
     assert system["role"] == "system" and "Use tabs." in system["content"]
+
+
+async def test_a_key_deleted_or_replaced_in_a_terminal_is_not_used_by_a_running_server(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The server remembers a key it read; `byok keys delete` / `keys set` in another process make it forget."""
+    settings = settings_for(fake)
+    env = cli_env(server_env, tmp_path, settings)
+    fake.route("POST", "/v1/chat/completions", openai_stream(["hi"]))
+    chat = {"messages": [{"role": "user", "content": "hi"}], "model": "gpt-4.1-mini"}
+    async with lsp_session(settings, server_env) as s:
+        await s.command("byok.setKey", {"provider": "openai", "key": TEST_KEY_OPENAI})
+        assert (await s.command("byok.chat", chat))["text"] == "hi"
+        deleted = await asyncio.to_thread(byok, env, "keys", "delete", "openai")
+        assert deleted.returncode == 0, deleted.stderr
+        with pytest.raises(JsonRpcException) as refused:
+            await s.command("byok.chat", chat)
+        assert byok_error(refused.value)["code"] == "key_missing"
+        replacement = TEST_KEY_OPENAI.replace("1b2c", "9z9z")
+        stored = await asyncio.to_thread(byok, env, "keys", "set", "openai", stdin=replacement + "\n")
+        assert stored.returncode == 0, stored.stderr
+        assert (await s.command("byok.chat", chat))["text"] == "hi"
+        assert fake.requests[-1].headers["authorization"] == f"Bearer {replacement}"

@@ -303,6 +303,7 @@ class FakeServer:
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
         self.disconnects = 0
+        self.connections_opened = 0
         self._routes: list[_Route] = []
         self._default = NOT_FOUND
         self._lock = threading.Condition()
@@ -400,6 +401,7 @@ class FakeServer:
     def _connection_opened(self, connection: socket.socket) -> None:
         with self._lock:
             self._connections.add(connection)
+            self.connections_opened += 1
 
     def _connection_closed(self, connection: socket.socket) -> None:
         with self._lock:

@@ -47,15 +47,15 @@ export class ModalAsks implements vscode.Disposable {
     const onWithdraw = token.onCancellationRequested(() => {
       const question = title.replace(/[\s:]+$/, '');
       this.withdrawn.fire(question);
-      void vscode.window.showWarningMessage(`byok: no answer in time to "${question}": taken as a refusal. ` +
-        'Close the dialog: answering it now changes nothing.');
+      void vscode.window.showWarningMessage(`byok stopped waiting for "${question}" (no answer in time, or the ` +
+        'request was stopped): taken as a refusal. Close the dialog: answering it now changes nothing.');
     });
     try {
       const picked = await show(title, { modal: true, detail }, ...actions);
       if (token.isCancellationRequested) {
         if (picked !== undefined) {
-          void vscode.window.showInformationMessage(`byok: "${picked.title}" came too late: the question had timed out, ` +
-            'so byok took it as a refusal and did nothing.');
+          void vscode.window.showInformationMessage(`byok: "${picked.title}" came too late: byok had stopped waiting, ` +
+            'so it took it as a refusal and did nothing.');
         }
         return null;
       }

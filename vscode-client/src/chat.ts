@@ -119,9 +119,10 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     this.pendingPrefill = undefined;
   }
 
-  /** A note in the running answer (a question the server withdrew); nothing when no run is live. */
+  /** A note in the running answer (a question the server withdrew); nothing when no run is live or it was
+   * stopped (the server withdraws its questions then, and that is no news). */
   note(text: string): void {
-    if (this.liveNotes === undefined) return;
+    if (this.liveNotes === undefined || this.running?.token.isCancellationRequested) return;
     this.liveNotes.push(text);
     this.post({ type: 'delta', kind: 'status', text });
   }

@@ -35,7 +35,7 @@ import {
 } from './protocol';
 import { INLINE_COMMAND, InlineEditController, type InlineEditBackend } from './inlineEdit';
 import { STATUS_MENU_COMMAND, StatusBar } from './statusBar';
-import { EditReview } from './review';
+import { EditReview, staleVersion } from './review';
 import { Runs } from './runs';
 import { WalkthroughStep, stepDone } from './walkthrough';
 import {
@@ -216,6 +216,7 @@ async function asCodeEdit(edit: WorkspaceEdit): Promise<vscode.WorkspaceEdit> {
 
 async function applyEdit(edit: WorkspaceEdit | undefined): Promise<void> {
   if (edit === undefined || edit === null) return;
+  if (staleVersion(edit)) throw new Error('the file changed while byok worked on it; run the command again');
   const ok = await vscode.workspace.applyEdit(await asCodeEdit(edit));
   if (!ok) throw new Error('the editor refused the edit (was the file changed meanwhile?)');
 }
@@ -246,33 +247,20 @@ async function proposeCode(block?: CodeBlock): Promise<Proposal> {
     throw new Error('no code block: copy one to the clipboard, or use Apply in the chat view');
   }
   const doc = await vscode.workspace.openTextDocument(uri);
-  const res = await applyToCurrentText(doc, text);
-  if (res.unresolved?.length) {
-    void vscode.window.showWarningMessage(
-      `byok: ${res.unresolved.length} part(s) of the code block could not be placed; check the diff`);
-  }
-  const edits = (await asCodeEdit(res.edit ?? { changes: {} })).get(doc.uri);
-  if (edits.length === 0) {
-    throw new Error(`the code block changes nothing in ${vscode.workspace.asRelativePath(doc.uri)}`);
-  }
-  return proposals.propose(doc, edits, { who: 'byok Apply' });
-}
-
-/** The version of `uri` that `edit`'s TextDocumentEdit was computed on (null: the server read it from disk). */
-function editedVersion(edit: WorkspaceEdit | undefined, uri: vscode.Uri): number | null {
-  for (const change of edit?.documentChanges ?? []) {
-    if ('textDocument' in change && change.textDocument.uri === uri.toString()) return change.textDocument.version;
-  }
-  return null;
-}
-
-/** Ask the server to place `code` in `doc`, again if the user typed in `doc` meanwhile: the edit's ranges are
- * on the text the server saw, so an edit for an older version would land in the wrong place. */
-async function applyToCurrentText(doc: vscode.TextDocument, code: string): Promise<EditResult> {
+  // The edit's ranges are on the text the server saw: if the user typed meanwhile, ask again.
   for (let attempt = 0; attempt < APPLY_ATTEMPTS; attempt++) {
     const asked = doc.version;
-    const res = await exec<EditResult>(Command.apply, { uri: doc.uri.toString(), code, apply: false });
-    if (doc.version === asked && (editedVersion(res.edit, doc.uri) ?? asked) === asked) return res;
+    const res = await exec<EditResult>(Command.apply, { uri: uri.toString(), code: text, apply: false });
+    const edits = (await asCodeEdit(res.edit ?? { changes: {} })).get(doc.uri);
+    if (doc.version !== asked || staleVersion(res.edit ?? {})) continue;
+    if (res.unresolved?.length) {
+      void vscode.window.showWarningMessage(
+        `byok: ${res.unresolved.length} part(s) of the code block could not be placed; check the diff`);
+    }
+    if (edits.length === 0) {
+      throw new Error(`the code block changes nothing in ${vscode.workspace.asRelativePath(doc.uri)}`);
+    }
+    return proposals.propose(doc, edits, { who: 'byok Apply' }); // records doc.version before any await
   }
   throw new Error(`${vscode.workspace.asRelativePath(doc.uri)} kept changing while Apply ran; apply again`);
 }

@@ -93,7 +93,7 @@ function judge(applied: boolean, before: string | undefined, after: string | und
 }
 
 /** A versioned change for an open document that moved on since the server looked (the client's own check). */
-function staleVersion(edit: WorkspaceEdit): boolean {
+export function staleVersion(edit: WorkspaceEdit): boolean {
   return (edit.documentChanges ?? []).some((change) => {
     if ('kind' in change || typeof change.textDocument.version !== 'number' || change.textDocument.version < 0) {
       return false;

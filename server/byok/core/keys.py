@@ -5,13 +5,21 @@ for. A stored key's record carries its route; the binding of a key from the envi
 record of its own that holds the route and the variable it was made for (never the key). Every key this
 process touches is registered with `redact`, so no log line, result or error can carry it: only its
 fingerprint (`sk-…a1b2`).
+
+A key read once is kept in memory (never on disk) for the process: every byok process that stores, binds or
+deletes a key rewrites a marker file in the data dir, and a remembered key is used only while that marker is
+unchanged and for at most `REMEMBER_S` (a keychain edited with another tool is seen by then).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import threading
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from byok.base.errors import ByokError
@@ -19,10 +27,16 @@ from byok.base.names import ErrorCode
 from byok.base.redaction import REDACTOR as REDACTOR
 from byok.base.redaction import fingerprint
 
+log = logging.getLogger(__name__)
+
 SERVICE = "byok"
 ROUTE_SERVICE = "byok-route"
 """Keychain service of env-key bindings (user = provider id): a route and an env var name, never a key."""
 MAX_KEY_LENGTH = 8192
+REMEMBER_S = 60.0
+"""How long a key read from the keychain (or its absence) is used without reading the keychain again."""
+CHANGES_FILE = "keys-changed"
+"""The marker in byok's data dir that every change to a key or binding rewrites (it holds no key)."""
 KeySource = Literal["keyring", "env"]
 
 # Most specific first: the family a key's shape points to.
@@ -164,14 +178,78 @@ def _keyring_error(exc: Exception, provider: str) -> ByokError:
     )
 
 
+_Marker = tuple[int, int, int] | None
+"""The changes marker's inode, mtime and size (None: no key was changed since the data dir was made)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """What `KeyStore.load` found for a provider (a key or None), and the marker and time it was read at."""
+
+    key: StoredKey | None
+    marker: _Marker
+    read_at: float
+
+
 class KeyStore:
     """Keys in the OS keychain (service `byok`, user = provider id), env vars as a read-only fallback.
 
-    Blocking (the keychain may be a D-Bus call): the server calls it from a worker thread.
+    Blocking (the keychain may be a D-Bus call): the server calls it from a worker thread, except `recall`.
     """
 
-    def __init__(self, environ: dict[str, str] | None = None) -> None:
+    def __init__(self, environ: dict[str, str] | None = None, changes: Path | None = None) -> None:
         self._environ = environ
+        self._changes = changes
+        self._remembered: dict[tuple[str, tuple[str, ...]], Remembered] = {}
+        self._generation = 0
+        """Counts this process' changes: a read that a change overtook is not remembered."""
+        self._lock = threading.Lock()
+
+    @property
+    def changes(self) -> Path:
+        """The marker file every key change rewrites (in byok's data dir unless given)."""
+        if self._changes is None:
+            import platformdirs
+
+            self._changes = platformdirs.user_data_path("byok") / CHANGES_FILE
+        return self._changes
+
+    def recall(self, provider: str, env_vars: tuple[str, ...]) -> Remembered | None:
+        """What `load` last found for the provider, if no byok process changed a key since and it is recent
+        (None: read the keychain with `load`). One `stat`, no keychain call: cheap enough for the event loop."""
+        with self._lock:
+            remembered = self._remembered.get((provider, env_vars))
+        if remembered is None or time.monotonic() - remembered.read_at > REMEMBER_S:
+            return None
+        return remembered if remembered.marker == self._marker() else None
+
+    def _marker(self) -> _Marker:
+        try:
+            stat = os.stat(self.changes)
+        except FileNotFoundError:
+            return None
+        except OSError:  # the data dir is unusable: nothing can be remembered safely
+            return (-1, time.monotonic_ns(), -1)
+        return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+    def _changed(self, provider: str) -> None:
+        """Forget every remembered key and tell other byok processes (after the keychain was written)."""
+        with self._lock:
+            self._remembered.clear()
+            self._generation += 1
+        stamp = time.time_ns()
+        try:
+            self.changes.parent.mkdir(parents=True, exist_ok=True)
+            self.changes.write_text(f"{stamp} {os.getpid()}\n")
+            os.utime(self.changes, ns=(stamp, stamp))
+        except OSError as exc:
+            log.warning(
+                "other byok processes may use the previous %s key for up to %g s: %s cannot be written (%s)",
+                provider,
+                REMEMBER_S,
+                self.changes,
+                exc.strerror or exc,
+            )
 
     @property
     def environ(self) -> dict[str, str]:
@@ -186,10 +264,24 @@ class KeyStore:
             keyring.set_password(SERVICE, provider, record)
         except (keyring.errors.KeyringError, RuntimeError) as exc:
             raise _keyring_error(exc, provider) from None
+        finally:
+            self._changed(provider)
         return StoredKey(provider, secret, "keyring", route)
 
     def load(self, provider: str, env_vars: tuple[str, ...]) -> StoredKey | None:
-        """The keychain's key for a provider, else the first set env var (with its binding), else None."""
+        """The keychain's key for a provider, else the first set env var (with its binding), else None.
+
+        Always reads the keychain; what it finds is remembered for `recall`."""
+        with self._lock:
+            generation = self._generation
+        marker, read_at = self._marker(), time.monotonic()  # before the read: a change during it is seen
+        key = self._read(provider, env_vars)
+        with self._lock:
+            if generation == self._generation:
+                self._remembered[(provider, env_vars)] = Remembered(key, marker, read_at)
+        return key
+
+    def _read(self, provider: str, env_vars: tuple[str, ...]) -> StoredKey | None:
         import keyring
 
         try:
@@ -221,6 +313,8 @@ class KeyStore:
             keyring.set_password(ROUTE_SERVICE, provider, record)
         except (keyring.errors.KeyringError, RuntimeError) as exc:
             raise _keyring_error(exc, provider) from None
+        finally:
+            self._changed(provider)
 
     def load_binding(self, provider: str) -> Binding | None:
         """The provider's env-key binding; an older record, which does not name its variable, binds nothing."""
@@ -246,16 +340,19 @@ class KeyStore:
         import keyring
 
         deleted = False
-        for service in (SERVICE, ROUTE_SERVICE):
-            try:
-                if keyring.get_password(service, provider) is None:
+        try:
+            for service in (SERVICE, ROUTE_SERVICE):
+                try:
+                    if keyring.get_password(service, provider) is None:
+                        continue
+                    keyring.delete_password(service, provider)
+                except keyring.errors.PasswordDeleteError:
                     continue
-                keyring.delete_password(service, provider)
-            except keyring.errors.PasswordDeleteError:
-                continue
-            except (keyring.errors.KeyringError, RuntimeError) as exc:
-                raise _keyring_error(exc, provider) from None
-            deleted = deleted or service == SERVICE
+                except (keyring.errors.KeyringError, RuntimeError) as exc:
+                    raise _keyring_error(exc, provider) from None
+                deleted = deleted or service == SERVICE
+        finally:
+            self._changed(provider)
         return deleted
 
 

@@ -444,10 +444,11 @@ class Ledger:
     def _reap(self, db: sqlite3.Connection, now_ts: float) -> None:
         """Mark pending rows of dead processes, or without progress for too long, as interrupted."""
         pending = db.execute("SELECT id, host, pid, updated_at FROM requests WHERE outcome = 'pending'")
+        own = os.getpid()
         gone = [
             row_id
             for row_id, host, pid, updated_at in pending.fetchall()
-            if updated_at < now_ts - self.stale_after_s or (host == _HOST and not _alive(pid))
+            if updated_at < now_ts - self.stale_after_s or (host == _HOST and pid != own and not _alive(pid))
         ]
         if gone:
             db.execute(

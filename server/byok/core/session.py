@@ -10,9 +10,10 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from byok import __version__
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from byok.core.mcp.servers import McpServers
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 MODEL_LIST_TIMEOUT_S = 5.0
 """How long a model_not_found error waits for the list of models the key can see."""
@@ -71,6 +74,7 @@ class Backend:
         self._network: Network | None = None
         self._ledger_path = ledger_path
         self._ledger: Ledger | None = None
+        self._ledger_thread: ThreadPoolExecutor | None = None
         self.cache_keys = CacheKeys(ledger_path.parent if ledger_path else None)
         self._approvals: Approvals | None = None
         self._mcp: McpServers | None = None
@@ -97,6 +101,14 @@ class Backend:
 
             self._ledger = Ledger(self._ledger_path)
         return self._ledger
+
+    async def in_ledger(self, work: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a ledger call on the ledger's own thread: its calls queue there (they take one lock anyway)
+        instead of filling the shared worker threads that rules, keys and files are read on."""
+        if self._ledger_thread is None:
+            self._ledger_thread = ThreadPoolExecutor(1, thread_name_prefix="byok-ledger")
+        call = functools.partial(work, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._ledger_thread, call)
 
     @property
     def approvals(self) -> Approvals:
@@ -171,6 +183,9 @@ class Backend:
         if self._ledger is not None:
             self._ledger.close()
             self._ledger = None
+        if self._ledger_thread is not None:
+            self._ledger_thread.shutdown()
+            self._ledger_thread = None
 
     # -- keys ----------------------------------------------------------------------------------------
 
@@ -286,7 +301,14 @@ class Backend:
 
     async def stored_key(self, provider_id: str) -> StoredKey | None:
         resolved = self.resolve(provider_id)
-        return await asyncio.to_thread(self.keys.load, provider_id, resolved.env_vars)
+        return await self._key(provider_id, resolved.env_vars)
+
+    async def _key(self, provider_id: str, env_vars: tuple[str, ...]) -> StoredKey | None:
+        """The provider's key (or None): remembered while no key changed, else read off the event loop."""
+        remembered = self.keys.recall(provider_id, env_vars)
+        if remembered is not None:
+            return remembered.key
+        return await asyncio.to_thread(self.keys.load, provider_id, env_vars)
 
     async def list_keys(self) -> list[dict[str, Any]]:
         found = await asyncio.gather(*(self.stored_key(pid) for pid in known_provider_ids(self.settings)))
@@ -299,7 +321,7 @@ class Backend:
         """
         network = await self.network()
         resolved = self.resolve(provider_id, network.settings)
-        stored = await asyncio.to_thread(self.keys.load, provider_id, resolved.env_vars)
+        stored = await self._key(provider_id, resolved.env_vars)
         if stored is None and resolved.preset.key_required:
             env = " or ".join(resolved.env_vars) or f"byok.providers.{provider_id}.apiKeyEnv"
             raise ByokError(
@@ -432,7 +454,7 @@ class Backend:
             resolved = self.resolve(provider_id)
         except ByokError:
             return False
-        if await asyncio.to_thread(self.keys.load, provider_id, resolved.env_vars) is not None:
+        if await self._key(provider_id, resolved.env_vars) is not None:
             return True
         if resolved.kind == "bedrock":
             from byok.providers.bedrock_auth import chain_may_have_credentials

@@ -7,7 +7,6 @@ limit, retry, fallback, error and streaming behaviour, and every request leaves 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -328,9 +327,7 @@ async def _reserve(backend: Backend, *, thinking_tokens: int, **reservation: Any
     """`Ledger.reserve` in a worker thread; a reservation that lands after its request was cancelled is
     released at once rather than left pending. A refusal names the thinking budget it had to cover: the
     budget is never cut to fit."""
-    pending = asyncio.ensure_future(
-        asyncio.to_thread(functools.partial(backend.ledger.reserve, **reservation))
-    )
+    pending = asyncio.ensure_future(backend.in_ledger(backend.ledger.reserve, **reservation))
     try:
         return await asyncio.shield(pending)
     except asyncio.CancelledError:
@@ -360,7 +357,7 @@ async def _release(backend: Backend, pending: asyncio.Future[Reservation]) -> No
 async def _record_progress(backend: Backend, reservation: Reservation, result: ChatResult) -> None:
     """Bring the ledger row up to date; a ledger that is briefly unusable does not stop the answer."""
     try:
-        await asyncio.to_thread(
+        await backend.in_ledger(
             backend.ledger.update_progress,
             reservation,
             output_tokens_estimate=estimate_tokens(result.text + result.reasoning),
@@ -380,7 +377,7 @@ async def _settle(
     """Write a request's outcome; a busy ledger is tried again, and a row left open is reported."""
     for attempt in range(1, SETTLE_ATTEMPTS + 1):
         try:
-            await asyncio.to_thread(
+            await backend.in_ledger(
                 backend.ledger.settle,
                 reservation,
                 input_tokens=usage.input_tokens,
@@ -401,7 +398,7 @@ async def _settle(
             await asyncio.sleep(SETTLE_RETRY_S)
     if backend.settings.budget.limited:
         try:
-            warnings = await asyncio.to_thread(backend.ledger.should_warn, backend.settings.budget)
+            warnings = await backend.in_ledger(backend.ledger.should_warn, backend.settings.budget)
         except ByokError as exc:
             log.warning("could not check the spending limits: %s", exc)
             return

@@ -69,7 +69,7 @@ async def apply_code(
         )
     jail = FileJail(roots, documents)
     located = jail.locate(params.uri, "uri", edit=True, missing_ok=True)
-    document = documents(params.uri) if documents else None
+    document = located.document
     path = located.path
     try:
         original = (

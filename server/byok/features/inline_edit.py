@@ -309,7 +309,7 @@ async def inline_edit(
     routes = await backend.routes("inlineEdit", params.model)
     jail = FileJail(roots, documents)
     source = jail.read_for_edit(params.uri, "uri", backend.settings.context.max_bytes)
-    document = documents(params.uri) if documents else None
+    document = source.document
     selection = locate(source.text, params)
     language = language_of(source.path, document.language_id if document else None)
     prompt = build_prompt(source.path, language, source.text, selection, params.instruction)

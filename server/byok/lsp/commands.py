@@ -210,8 +210,10 @@ class ByokServer(LanguageServer):
         try:
             return await asyncio.wrap_future(answer)  # type: ignore[no-any-return]
         except asyncio.CancelledError:
-            # pygls keeps the cancelled future until an answer comes, and then fails to set its result
+            # pygls keeps the cancelled future (and the result type, dropped only on a result) until an answer
+            # comes, and then fails to set its result
             self.protocol._request_futures.pop(msg_id, None)
+            self.protocol._result_types.pop(msg_id, None)
             self.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
             raise
 

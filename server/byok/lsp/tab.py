@@ -47,8 +47,9 @@ class TabService:
 
             model = TabModel()
             with self.server.documents_lock:
-                documents = [
-                    (uri, document.source) for uri, document in self.server.workspace.text_documents.items()
+                documents = [  # under the URI as the editor sent it (pygls' keys are unquoted): Tab's key
+                    (document.uri, document.source)
+                    for document in self.server.workspace.text_documents.values()
                 ]
             for uri, text in documents:
                 model.open(uri, text)

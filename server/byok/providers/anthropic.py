@@ -41,7 +41,7 @@ from byok.providers.http import (
     status_error,
 )
 from byok.providers.model_limits import positive_int
-from byok.providers.sse import iter_sse, response_lines
+from byok.providers.sse import finish_lines, iter_sse, response_lines
 
 API_VERSION = "2023-06-01"
 FAMILY = "anthropic"
@@ -104,8 +104,10 @@ class AnthropicProvider(HttpProvider):
             headers={**self.headers(), "Accept": "text/event-stream"},
             body=self.request_body(request),
         ) as response:
-            async for event in self.decode(response_lines(response, provider=self.provider_id)):
+            lines = response_lines(response, provider=self.provider_id)
+            async for event in self.decode(lines):
                 yield event
+            await finish_lines(lines)
 
     async def decode(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
         usage: dict[str, Any] = {}

@@ -36,7 +36,7 @@ from byok.providers.http import (
     status_error,
 )
 from byok.providers.model_limits import positive_int
-from byok.providers.sse import iter_sse, response_lines
+from byok.providers.sse import finish_lines, iter_sse, response_lines
 
 FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
 FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "LANGUAGE"}
@@ -127,8 +127,10 @@ class GeminiProvider(HttpProvider):
             body=self.request_body(request),
             params={"alt": "sse"},
         ) as response:
-            async for event in self.decode(response_lines(response, provider=self.provider_id)):
+            lines = response_lines(response, provider=self.provider_id)
+            async for event in self.decode(lines):
                 yield event
+            await finish_lines(lines)
 
     async def decode(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
         usage: dict[str, Any] = {}

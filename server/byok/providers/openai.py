@@ -41,7 +41,7 @@ from byok.providers.http import (
     status_error,
 )
 from byok.providers.model_limits import Limits, listed_limits, local_limits, local_server, with_limits
-from byok.providers.sse import RAW_JSON_EVENT, iter_sse, response_lines
+from byok.providers.sse import RAW_JSON_EVENT, finish_lines, iter_sse, response_lines
 
 REASONING_MODEL = re.compile(r"^(?:openai/)?(?:o\d|gpt-5)|codex", re.IGNORECASE)
 """Names of reasoning models (o-series, GPT-5 and every codex model)."""
@@ -150,7 +150,9 @@ class OpenAIProvider(HttpProvider):
             params=params,
             unreachable_fix=self.unreachable_fix(),
         ) as response:
-            yield response_lines(response, provider=self.provider_id)
+            lines = response_lines(response, provider=self.provider_id)
+            yield lines
+            await finish_lines(lines)
 
     # -- the Responses API on this endpoint (see openai_responses.py) -------------------------------------
 

@@ -7,17 +7,22 @@ mid-stream arrive so). A line or an event over 1 MiB stops the stream with a pro
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
 
+from byok.base.errors import ByokError
 from byok.providers.http import iter_body, stream_capped
 
 RAW_JSON_EVENT = "raw-json"
 MAX_LINE_BYTES = 1024 * 1024
 MAX_EVENT_BYTES = 1024 * 1024
 _LINE_ENDS = (b"\n", b"\r")
+FINISH_S = 0.1
+"""How long a stream whose last event came may take to end its body before its connection is dropped."""
+FINISH_LINES = 64
 
 
 @dataclass(slots=True)
@@ -29,6 +34,24 @@ class ServerSentEvent:
 def response_lines(response: httpx.Response, *, provider: str) -> AsyncIterator[str]:
     """A streaming response's text lines, within every cap (decompressed bytes, line size)."""
     return iter_lines(iter_body(response, provider=provider), provider=provider)
+
+
+async def finish_lines(lines: AsyncIterator[str]) -> None:
+    """Read what is left of a stream after its last event (usually only the end of the chunked body, already
+    received), so the connection goes back to the pool and the next request skips a TCP and TLS handshake.
+
+    A body that does not end within `FINISH_S` or `FINISH_LINES` lines, or breaks, is left unread: its
+    connection is then closed, as it would have been without this.
+    """
+    try:
+        async with asyncio.timeout(FINISH_S):
+            count = 0
+            async for _ in lines:
+                count += 1
+                if count > FINISH_LINES:
+                    return
+    except (TimeoutError, ByokError, httpx.TransportError):
+        return
 
 
 async def iter_lines(chunks: AsyncIterator[bytes], *, provider: str) -> AsyncIterator[str]:

@@ -34,6 +34,8 @@ class ContextFile:
     uri: str
     path: str
     text: str
+    document: OpenDocument | None = None
+    """The editor's snapshot `text` came from (its version and language); None: read from disk."""
 
 
 def hard_link_reason(name: str, info: os.stat_result) -> str | None:

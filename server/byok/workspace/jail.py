@@ -177,17 +177,22 @@ SECRET_FILE_PATTERNS = (
 
 @dataclass(frozen=True, slots=True)
 class Located:
-    """A file that passed the jail: where it is, and its text when the editor has it open."""
+    """A file that passed the jail: where it is, and the editor's snapshot of it when it is open."""
 
     uri: str
     path: Path
     """The path as named, normalised (`..` and percent-escapes resolved)."""
     real: Path
     """The path with every symlink resolved: what is read from disk."""
-    text: str | None
-    """The editor's text of an open document; None means the file is read from disk."""
+    document: OpenDocument | None
+    """The open document (text, version and language read at once); None means the file is read from disk."""
     size: int
     """Bytes: the document's UTF-8 length, or the file's size on disk (0 when it does not exist)."""
+
+    @property
+    def text(self) -> str | None:
+        """The editor's text of an open document; None means the file is read from disk."""
+        return self.document.text if self.document else None
 
 
 def _refused(field: str | None, message: str, *, cause: str, fix: str) -> ByokError:
@@ -300,9 +305,8 @@ class FileJail:
         if edit and (reason := link_refusal(real)):
             raise _refused(field, reason, cause="A hard link can lead out of the workspace", fix=_OPEN_IT)
         document = self.documents(uri) if self.documents else None
-        text = document.text if document else None
-        if text is not None:
-            return Located(uri, path, real, text, len(text.encode("utf-8", "replace")))
+        if document is not None:
+            return Located(uri, path, real, document, len(document.text.encode("utf-8", "replace")))
         if not self.real_roots:
             raise _refused(
                 field,
@@ -380,7 +384,7 @@ class FileJail:
         check_context_bytes([(str(located.path), located.size)], max_bytes)
         text = self.read(located, field)
         check_context_bytes([(str(located.path), len(text.encode("utf-8", "replace")))], max_bytes)
-        return ContextFile(uri, str(located.path), text)
+        return ContextFile(uri, str(located.path), text, located.document)
 
 
 _RUNNABLE_DIRS = frozenset({".vscode", ".devcontainer", ".git", ".idea", ".husky", ".cargo"})

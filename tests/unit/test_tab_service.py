@@ -1,0 +1,28 @@
+"""The Tab model knows each open document once, under the URI the editor sends (pygls keys its documents by
+the unquoted URI: a percent-encoded URI must not leave the model a second, stale copy)."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+from typing import Any, cast
+
+from lsprotocol import types
+from pygls.workspace import Workspace
+
+from byok.lsp.tab import TabService
+
+ENCODED = "file:///c%3A/My%20Project/calc.py"
+
+
+async def test_the_model_seeded_at_first_open_keys_documents_by_the_editors_uri() -> None:
+    workspace = Workspace(None)
+    server = SimpleNamespace(documents_lock=threading.Lock(), workspace=workspace)
+    service = TabService(cast(Any, server))
+    item = types.TextDocumentItem(uri=ENCODED, language_id="python", version=1, text="def add(a, b):\n")
+    workspace.put_text_document(item)  # as the handlers do, before telling Tab
+
+    service.opened(ENCODED, item.text)
+    service.closed(ENCODED)
+
+    assert service.model().open_uris() == frozenset()
