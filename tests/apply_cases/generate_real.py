@@ -265,15 +265,19 @@ class Made:
     note: str
 
 
-def make_case(language: Language, text: str, rng: random.Random, donor: list[str] | None) -> Made | None:
+KINDS = ["whole", "lazy", "insert", "insert", "insert-lookalike", "delete", "delete-lazy", "lookalike"]
+"""The edits cut, drawn with these weights."""
+
+
+def make_case(
+    language: Language, text: str, rng: random.Random, donor: list[str] | None, kinds: list[str] = KINDS
+) -> Made | None:
     """One edit of `text`; `donor` is a definition from another file of the language (new code to add)."""
     lines = text.split("\n")
     defs = definitions(language.grammar, text)
     if len(defs) < 3:
         return None
-    kind = rng.choice(
-        ["whole", "lazy", "insert", "insert", "insert-lookalike", "delete", "delete-lazy", "lookalike"]
-    )
+    kind = rng.choice(kinds)
     first, last, _ = rng.choice(defs)
     body = lines[first : last + 1]
     before, after = lines[:first], lines[last + 1 :]
@@ -452,7 +456,12 @@ def same_source(path: str) -> str:
 
 
 def cases(
-    seed: int, skip: set[str], per_file: int = 1, crlf_rate: float = 0.12, more_roots: bool = False
+    seed: int,
+    skip: set[str],
+    per_file: int = 1,
+    crlf_rate: float = 0.12,
+    more_roots: bool = False,
+    kinds: list[str] = KINDS,
 ) -> Iterator[tuple[str, Language, Path, str, Made, bool]]:
     """Up to PER_LANGUAGE cases per language, up to `per_file` (distinct) edits of one source file."""
     rng = random.Random(seed)
@@ -469,7 +478,7 @@ def cases(
             following = donor
             for _ in range(per_file):
                 try:
-                    case = make_case(language, text, rng, donor)
+                    case = make_case(language, text, rng, donor, kinds)
                     found = definitions(language.grammar, text)
                 except (ValueError, IndexError, LookupError):
                     break
@@ -495,6 +504,7 @@ def main() -> None:
     parser.add_argument("--split", default="held2", choices=["held2", "tune"], help="with --fresh")
     parser.add_argument("--per-file", type=int, default=1, help="up to this many edits of one source file")
     parser.add_argument("--crlf-rate", type=float, default=0.12, help="share of cases with CRLF line ends")
+    parser.add_argument("--kinds", nargs="+", choices=sorted(set(KINDS)), help="only these edits (one draw each)")
     parser.add_argument("--more-roots", action="store_true", help="also search MORE_ROOTS")
     parser.add_argument("--widen-tails", action="store_true", help="only re-check the committed cases")
     args = parser.parse_args()
@@ -512,7 +522,7 @@ def main() -> None:
     if out.exists():
         shutil.rmtree(out)
     counts: dict[str, int] = {}
-    for name, language, path, text, case, crlf in cases(args.seed, skip, args.per_file, args.crlf_rate, args.more_roots):
+    for name, language, path, text, case, crlf in cases(args.seed, skip, args.per_file, args.crlf_rate, args.more_roots, args.kinds or KINDS):
         folder = out / name
         folder.mkdir(parents=True)
         original, expected = text, case.expected

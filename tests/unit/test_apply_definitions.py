@@ -47,3 +47,14 @@ def test_a_label_a_directive_or_a_heredoc_end_at_the_left_edge_stays_inside_a_br
 def test_a_line_like_a_label_ends_a_block_without_braces() -> None:
     yaml = ["test:", "  run: pytest", "build:", "  run: make"]
     assert block_end(yaml, 0) == 1
+
+
+def test_a_commented_out_header_or_a_heredoc_opens_no_braced_block() -> None:
+    perl = ["sub f {", "  $x .= <<'END';", "    {", "\tstrict;", "END", "  return $x;", "}"]
+    assert block_end(perl, 1) == 3
+    assert block_end(["#XXX if ($a) {", "#XXX   b();", "    c();", "#XXX }", "d();"], 0) is None
+
+
+def test_a_parameter_list_going_on_below_opens_the_braced_block_its_last_line_opens() -> None:
+    c = ["static int f(int a,", "             int b) {", "  int r = a;", "out:", "  return r;", "}", "int g;"]
+    assert block_end(c, 0) == 5

@@ -67,3 +67,14 @@ def test_a_new_line_between_new_lines_is_not_a_loose_copy_of_an_original_line() 
     assert result.new_text == original.replace(
         ".footer {", ".nav {\n    font-size: 2em;\n    text-align: center;\n    width: 90px;\n}\n\n.footer {"
     )
+
+
+def test_a_tab_indented_snippet_of_a_tab_indented_rule_in_a_mostly_spaced_file_keeps_its_tabs() -> None:
+    original = (
+        ".xterm .shown {\n    opacity: 1;\n    pointer-events: none;\n}\n.xterm .other {\n    color: red;\n    margin: 0;\n}\n"
+        ".xterm .invisible {\n\topacity: 0;\n\tpointer-events: none;\n}\n"
+    )
+    snippet = "/* ... */\n.xterm .invisible {\n\topacity: 7;\n\tpointer-events: none;\n}\n/* ... */\n"
+    result = apply_snippet(original, snippet, path="x.css")
+    assert result.unresolved == []
+    assert result.new_text == original.replace("\topacity: 0;", "\topacity: 7;")

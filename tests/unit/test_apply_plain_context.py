@@ -71,3 +71,43 @@ def test_a_plain_line_after_new_lines_does_not_stand_for_a_lookalike_further_on(
     assert result.unresolved == []
     new = snippet.split("\n")[1:-2]
     assert result.new_text == "\n".join(["class A {", *new, "", *original.split("\n")[5:]])
+
+
+def test_a_segment_opening_with_closers_deletes_the_lines_between_them_and_its_anchor() -> None:
+    original = (
+        "sub text {\n    if ($x) {\n        croak('no');\n    }\n\n    $self->{text} = $_[1] if @_ > 1;\n"
+        "    $self->{text};\n}\n"
+    )
+    snippet = "# ...\nsub text {\n    # ...\n    }\n\n    $self->{text};\n}\n# ...\n"
+    result = apply_snippet(original, snippet, path="x.pm")
+    assert result.unresolved == []
+    assert result.new_text == original.replace("    $self->{text} = $_[1] if @_ > 1;\n", "")
+
+
+def test_a_line_twice_in_the_file_goes_to_the_one_in_the_block_the_snippet_is_in() -> None:
+    original = (
+        "class A:\n  def run(self):\n    op = make(\n        one=1,\n        timeout_seconds=2)\n    return wait(\n"
+        "        op_ref=parse(op))\n\n\nclass B:\n  def run(self):\n    return wait(\n        op_ref=parse(op))\n"
+    )
+    snippet = (
+        "# ...\n  def run(self):\n    # ...\n    op = make(\n        one=1,\n        timeout_seconds=3)\n        # ...\n"
+        "        op_ref=parse(op))\n# ...\n"
+    )
+    result = apply_snippet(original, snippet, path="x.py")
+    assert result.unresolved == []
+    assert result.new_text == original.replace("seconds=2", "seconds=3")
+
+
+def test_of_two_places_matching_as_many_lines_the_one_with_them_in_a_row_takes_an_insertion() -> None:
+    original = (
+        "  async reset() {\n    await this.tracer.flush();\n    this.tracer.start();\n    this.tracer.stop();\n  }\n"
+        "  async dispose() {\n    await this.tracer.flush();\n    this.tracer.stop();\n  }\n"
+        "  async capture() {\n    return 1;\n  }\n"
+    )
+    added = "\n  async headers() {\n    return [];\n  }\n"
+    snippet = (
+        "  // ...\n    await this.tracer.flush();\n    this.tracer.stop();\n  }\n" + added + "  // ...\n"
+    )
+    result = apply_snippet(original, snippet, path="x.js")
+    assert result.unresolved == []
+    assert result.new_text == original.replace("  }\n  async capture", "  }\n" + added + "  async capture")

@@ -19,10 +19,11 @@ REAL = tuple(sorted(CASES.glob("real*")))
 """`real` (tune and held by source), `real_held2` a fresh held-out set (generate_real.py --fresh --seed 7:
 other sources, never looked at), `real_tune2` and `real_tune3` more tune cases from yet other sources (--seed 11 and 13
 --split tune), `real_tune4` from the further roots (--seed 17 --split tune --more-roots --per-file 3 --crlf-rate 0.25),
-`real_anchors` cases of all three with a context line copied loosely (vary_anchors.py)."""
+`real_tune5` the weak kinds only (--seed 23 --kinds insert insert-lookalike delete-lazy lazy lookalike --per-file 4
+--crlf-rate 0.3), `real_anchors` cases of all three with a context line copied loosely (vary_anchors.py)."""
 FLOORS = {
     True: {"tune": 0.98, "held": 0.96, "held2": 0.94},
-    False: {"tune": 0.98, "held": 0.96, "held2": 0.90},
+    False: {"tune": 0.98, "held": 0.96, "held2": 0.91},
 }
 """Per split, with the grammars (syntax=True) and with the text rules alone (a machine without the wheels)."""
 

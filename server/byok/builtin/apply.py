@@ -102,13 +102,20 @@ def _match_tabs(lines: list[str], original: list[str]) -> list[str]:
                 out.append("\t" * (len(ind) // unit) + " " * (len(ind) % unit) + line[len(ind) :])
             else:
                 out.append(line)
-        return out if _verbatim(out, original) >= _verbatim(lines, original) else lines
+        return _better(out, lines, original)
     if o_spaces > o_tabs and s_tabs > s_spaces:
         unit = _unit(sorted({indent_width(x) for x in original[:2000] if x.strip()}))
         out = [indent_of(x).replace("\t", " " * unit) + x.lstrip(" \t") if x.strip() else x for x in lines]
         # the snippet's tabs may be the original's own (a tab-indented heredoc or region)
-        return out if _verbatim(out, original) >= _verbatim(lines, original) else lines
+        return _better(out, lines, original)
     return lines
+
+
+def _better(converted: list[str], lines: list[str], original: list[str]) -> list[str]:
+    """The converted snippet when the original has more of its indented lines as they are (or has none of
+    either): a snippet whose lines the original holds both ways is left as written."""
+    mine, theirs = _verbatim(converted, original), _verbatim(lines, original)
+    return converted if mine > theirs or mine == theirs == 0 else lines
 
 
 def _verbatim(lines: list[str], original: list[str]) -> int:
@@ -199,6 +206,11 @@ def apply_snippet(
             lo = max(lo, ending.end)
             continue
         found = planner.locate(seg.lines, lo, inside)
+        for outer in reversed(opened[:-1]):
+            if isinstance(found, Placement):
+                break
+            again = planner.locate(seg.lines, lo, outer)  # a tie the block around the innermost breaks
+            found = again if isinstance(again, Placement) else found
         if found is None:
             placement = _contextless(planner, seg, number, len(segments), lo, inside)
         elif isinstance(found, str):

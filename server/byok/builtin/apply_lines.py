@@ -79,26 +79,43 @@ def continues_header(line: str) -> bool:
     return bool(_HEADER_GOES_ON.match(line.strip()))
 
 
-_INTERLOPER = re.compile(
-    r"^(?:#\s*(?:if|ifdef|ifndef|elif|else|endif|define|undef|pragma|error)\b|[A-Za-z_]\w*:\s*$|[A-Z][A-Z0-9_]*;?\s*$)"
-)
-"""A line code puts at the left edge inside a braced block: a preprocessor directive, a label, a heredoc's
-end (`EOM`)."""
+_INTERLOPER = re.compile(r"^(?:#|//|/\*|[A-Za-z_]\w*:\s*$|[A-Z][A-Z0-9_]*;?\s*$)")
+"""A line code puts at the left edge inside a braced block: a preprocessor directive, a comment (often
+code commented out), a label, a heredoc's end (`EOM`)."""
+
+
+def _opens_braces(lines: list[str], header: int) -> bool:
+    """Whether the code line `lines[header]` opens a `{` block: it ends with `{`, or its parameter list
+    goes on below and the line closing it does (a comment, `#XXX if (x) {`, opens none)."""
+    line = lines[header].rstrip()
+    if line.lstrip().startswith(("#", "//", "/*", "*")):
+        return False
+    if line.endswith("{"):
+        return True
+    depth = line.count("(") - line.count(")")
+    for below in lines[header + 1 : header + 3]:
+        if depth <= 0:
+            return False
+        depth += below.count("(") - below.count(")")
+        if depth <= 0 and below.rstrip().endswith("{"):
+            return True
+    return False
 
 
 def block_end(lines: list[str], header: int) -> int | None:
     """Last line of the block `lines[header]` opens (deeper lines, then a closer at its width), or None.
-    In a braced block, a directive or label at the left edge (`#ifdef`, `fail:`) does not end it."""
+    In a braced block, a directive, comment or label at the left edge (`#ifdef`, `fail:`) does not end it."""
     if not lines[header].strip():
         return None
     width = indent_width(lines[header])
-    braced = any(line.rstrip().endswith("{") for line in lines[header : header + 3])
+    braced = _opens_braces(lines, header)
     if (
         header + 1 < len(lines)
         and lines[header + 1].strip() == "{"
         and indent_width(lines[header + 1]) == width
     ):
         header += 1  # the brace on a line of its own (GNU and Allman styles) opens the block
+        braced = True
     last = header
     k = header + 1
     while True:

@@ -45,11 +45,27 @@ _PLAIN_RUN = 3
 _CLOSING_GAP = 8
 """Original lines a segment's closing lines may skip when it shows them right after a line it keeps."""
 
+_DELETED_AFTER_CLOSERS = 3
+"""Most (filled) original lines a segment that opens with closers may delete right after them."""
+
 _FUZZY_SCORE = 90.0
 """Least rapidfuzz ratio (0-100) at which a segment line stands for an original line it does not equal."""
 
 _FUZZY_LENGTH = 16
 """Shortest line (without whitespace and trailing comment) that may anchor a segment fuzzily."""
+
+
+def _snug(place: Placement) -> bool:
+    """Whether a placement's matched lines are all in a row (of places that match as many lines, the one
+    whose context reads exactly as shown)."""
+    return len({j - i for i, j in place.pairs}) == 1
+
+
+def _adds_lines(place: Placement) -> bool:
+    """Whether the placement brings lines the original lacks there (one that does not would change
+    nothing: between it and a lookalike that deletes lines, nothing tells)."""
+    matched = {i for i, _ in place.pairs}
+    return any(line.strip() and i not in matched for i, line in enumerate(place.lines))
 
 
 class Planner:
@@ -143,9 +159,11 @@ class Planner:
             closes = inside is not None and place.end == inside.end + 1  # it ends with the block's end
             return place.score, int(within), int(closes)
 
-        ranked = sorted(found_places.values(), key=rank, reverse=True)
+        ranked = sorted(found_places.values(), key=lambda place: (rank(place), _snug(place)), reverse=True)
         if len(ranked) > 1 and rank(ranked[0]) == rank(ranked[1]):
-            return None if ranked[0].score <= 1 else "ambiguous"
+            tied = [place for place in ranked if rank(place) == rank(ranked[0])]
+            if _snug(ranked[0]) == _snug(ranked[1]) or not all(_adds_lines(place) for place in tied):
+                return None if ranked[0].score <= 1 else "ambiguous"
         return ranked[0]
 
     def fuzzy_locate(self, seg: list[str], lo: int) -> Placement | None:
@@ -317,7 +335,7 @@ class Planner:
                     total += 2 if len(self.index.get(key, ())) == 1 and len(key) >= 12 else 1
             return total
 
-        def keep(block: tuple[int, int, int], seg_gap: int, orig_gap: int) -> bool:
+        def keep(block: tuple[int, int, int], seg_gap: int, orig_gap: int, leading: bool = False) -> bool:
             if seg_gap > 0 and orig_gap > seg_gap + max(_FAR_GAP, 2 * seg_gap):
                 return False  # new lines, then a lookalike far away: an insertion, not a deletion
             power = strength(block, seg_gap == 0)
@@ -328,6 +346,8 @@ class Planner:
             lines = range(block[0], block[0] + block[2])
             if not all(self._same_owner(seg, i, block[1] + i - block[0]) for i in lines):
                 return False
+            if leading and block[0] <= first_filled and self._closes_before(seg, block, seg_gap, orig_gap):
+                return True
             plain = not any(is_closer(seg[i]) or line_key(seg[i]) in OPENERS for i in lines)
             if orig_gap and plain and not self._goes_on_alike(seg, block):
                 return False  # plain lines (`*/`, `);`) amid lines the original lacks: anywhere
@@ -343,6 +363,7 @@ class Planner:
             )  # the snippet's closers right after a line it keeps: the lines between, inside their block, go
 
         last_filled = max((i for i, line in enumerate(seg) if line.strip()), default=0)
+        first_filled = min((i for i, line in enumerate(seg) if line.strip()), default=0)
 
         kept = [(anchor, spot, 1)]
         for block in tail:
@@ -351,9 +372,23 @@ class Planner:
                 kept.append(block)
         for block in reversed(head):
             nearest = kept[0]
-            if keep(block, nearest[0] - block[0] - block[2], nearest[1] - block[1] - block[2]):
+            if keep(block, nearest[0] - block[0] - block[2], nearest[1] - block[1] - block[2], True):
                 kept.insert(0, block)
         return [(i + k, j + k) for i, j, size in kept for k in range(size)]
+
+    def _closes_before(
+        self, seg: list[str], block: tuple[int, int, int], seg_gap: int, orig_gap: int
+    ) -> bool:
+        """Whether the closers a segment opens with, then (blank lines aside) the line it is placed by, leave
+        out a few original lines between them no shallower than the closers: lines the snippet deletes."""
+        i, j = block[0] + block[2], block[1] + block[2]
+        width = indent_width(seg[i - 1])
+        return (
+            all(is_closer(seg[k]) for k in range(block[0], i))
+            and 0 < sum(1 for k in range(j, j + orig_gap) if self.keys[k]) <= _DELETED_AFTER_CLOSERS
+            and not any(seg[k].strip() for k in range(i, i + seg_gap))
+            and all(not self.keys[k] or indent_width(self.lines[k]) >= width for k in range(j, j + orig_gap))
+        )
 
     def _goes_on_alike(self, seg: list[str], block: tuple[int, int, int]) -> bool:
         """Whether the segment ends with the block, or its next filled line after it is the original's."""
