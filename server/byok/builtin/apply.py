@@ -229,12 +229,14 @@ def apply_snippet(
                 placement = retry
         if placement is None and found is None:
             placement = planner.fuzzy_locate(seg.lines, lo)
+        if placement is None and inside is None:
+            placement = insertion_by_context(planner, seg, lo, headers=True)
         if placement is None:
             unresolved.append(seg.describe())
             continue
         planner.complete_blocks(placement, seg)
         if drops_definitions(planner, placement):
-            placement = insertion_by_context(planner, seg, lo)
+            placement = insertion_by_context(planner, seg, lo, headers=True)
             if placement is None:
                 unresolved.append(seg.describe())
                 continue
