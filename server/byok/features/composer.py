@@ -10,7 +10,6 @@ workspace (or secret-looking ones) are refused and reported, never written.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from byok.providers.base import Message
 from byok.workspace.changes import Changes, PermissionAsker, confirm_runnable_edits
 from byok.workspace.edits import EditApplier
 from byok.workspace.errors import ToolError
-from byok.workspace.files import ContextFile
+from byok.workspace.files import ContextFile, fenced
 from byok.workspace.jail import FileJail, Workspace
 
 MAX_INSTRUCTION_CHARS = 200_000
@@ -65,19 +64,13 @@ class ComposerParams(CamelModel):
     """How hard the model should think; beats the feature's and the model entry's `reasoning`."""
 
 
-def _fenced(text: str) -> str:
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}\n{text}{'' if text.endswith(chr(10)) or not text else chr(10)}{fence}"
-
-
 def _display_path(workspace: Workspace, path: str) -> str:
     candidate = Path(path)
     return workspace.relative(candidate) if candidate.is_relative_to(workspace.root) else path
 
 
 def build_prompt(workspace: Workspace, files: list[ContextFile], instruction: str) -> str:
-    shown = "\n\n".join(f"File: {_display_path(workspace, f.path)}\n{_fenced(f.text)}" for f in files)
+    shown = "\n\n".join(f"File: {_display_path(workspace, f.path)}\n{fenced(f.text)}" for f in files)
     return (
         f"Workspace root: {workspace.root.name}\n\n"
         + (f"The files:\n\n{shown}\n\n" if files else "")
