@@ -462,16 +462,21 @@ def cases(
     crlf_rate: float = 0.12,
     more_roots: bool = False,
     kinds: list[str] = KINDS,
+    per_language: int = PER_LANGUAGE,
+    only: list[str] | None = None,
 ) -> Iterator[tuple[str, Language, Path, str, Made, bool]]:
-    """Up to PER_LANGUAGE cases per language, up to `per_file` (distinct) edits of one source file."""
+    """Up to `per_language` cases per language (of `only`, when given), up to `per_file` (distinct) edits of
+    one source file."""
     rng = random.Random(seed)
     for language in LANGUAGES:
+        if only and language.ext not in only:
+            continue
         files = [path for path in files_of(language, more_roots) if same_source(str(path)) not in skip]
         rng.shuffle(files)
         made = 0
         donor: list[str] | None = None
         for path in files:
-            if made >= PER_LANGUAGE:
+            if made >= per_language:
                 break
             text = path.read_text(encoding="utf-8")
             seen: set[str] = set()
@@ -485,7 +490,7 @@ def cases(
                 if found:
                     a, b, _ = rng.choice(found)
                     following = text.split("\n")[a : b + 1]  # new code for the next file
-                if case is None or case.expected == text or case.expected in seen or made >= PER_LANGUAGE:
+                if case is None or case.expected == text or case.expected in seen or made >= per_language:
                     continue
                 seen.add(case.expected)
                 made += 1
@@ -495,7 +500,9 @@ def cases(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument(
@@ -504,7 +511,11 @@ def main() -> None:
     parser.add_argument("--split", default="held2", choices=["held2", "tune"], help="with --fresh")
     parser.add_argument("--per-file", type=int, default=1, help="up to this many edits of one source file")
     parser.add_argument("--crlf-rate", type=float, default=0.12, help="share of cases with CRLF line ends")
-    parser.add_argument("--kinds", nargs="+", choices=sorted(set(KINDS)), help="only these edits (one draw each)")
+    parser.add_argument(
+        "--kinds", nargs="+", choices=sorted(set(KINDS)), help="only these edits (one draw each)"
+    )
+    parser.add_argument("--per-language", type=int, default=PER_LANGUAGE, help="most cases per language")
+    parser.add_argument("--languages", nargs="+", help="only these (by extension: py, js, ...)")
     parser.add_argument("--more-roots", action="store_true", help="also search MORE_ROOTS")
     parser.add_argument("--widen-tails", action="store_true", help="only re-check the committed cases")
     args = parser.parse_args()
@@ -517,12 +528,23 @@ def main() -> None:
         if folder.resolve() != args.out.resolve()
         for meta in folder.glob("*/case.json")
     ]
-    skip = {same_source(json.loads(meta.read_text())["source"]) for meta in committed} if args.fresh else set()
+    skip = (
+        {same_source(json.loads(meta.read_text())["source"]) for meta in committed} if args.fresh else set()
+    )
     out: Path = args.out
     if out.exists():
         shutil.rmtree(out)
     counts: dict[str, int] = {}
-    for name, language, path, text, case, crlf in cases(args.seed, skip, args.per_file, args.crlf_rate, args.more_roots, args.kinds or KINDS):
+    for name, language, path, text, case, crlf in cases(
+        args.seed,
+        skip,
+        args.per_file,
+        args.crlf_rate,
+        args.more_roots,
+        args.kinds or KINDS,
+        args.per_language,
+        args.languages,
+    ):
         folder = out / name
         folder.mkdir(parents=True)
         original, expected = text, case.expected

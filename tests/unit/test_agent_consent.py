@@ -236,6 +236,11 @@ async def test_list_and_search_never_run_the_repos_fsmonitor(
         "rust-toolchain.toml",
         ".yarnrc.yml",
         "lefthook.yml",
+        ".mcp.json",
+        ".cursor/mcp.json",
+        ".claude/settings.json",
+        ".gemini/settings.json",
+        ".zed/tasks.json",
     ],
 )
 def test_runnable_config_files(path: str) -> None:

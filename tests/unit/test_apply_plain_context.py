@@ -111,3 +111,31 @@ def test_of_two_places_matching_as_many_lines_the_one_with_them_in_a_row_takes_a
     result = apply_snippet(original, snippet, path="x.js")
     assert result.unresolved == []
     assert result.new_text == original.replace("  }\n  async capture", "  }\n" + added + "  async capture")
+
+
+def test_a_recurring_header_goes_where_a_later_segment_inside_it_has_one_place() -> None:
+    original = (
+        "class Http:\n    def connect(self):\n        log(\n            self.host,\n            self.port or 80,\n"
+        "        )\n        return self.plain(conn)\n\n\nclass Https:\n    def connect(self):\n        log(\n"
+        "            self.host,\n            self.port or 80,\n        )\n        return self.secure(conn)\n"
+    )
+    snippet = (
+        "# ...\n    def connect(self):\n            # ...\n            self.host,\n            self.port or 443,\n"
+        "        )\n            # ...\n        return self.secure(conn)\n# ...\n"
+    )
+    result = apply_snippet(original, snippet, path="x.py")
+    assert result.unresolved == []
+    assert result.new_text == original[::-1].replace("08 ro", "344 ro", 1)[::-1]
+
+
+def test_a_second_definition_of_a_name_the_file_has_goes_beside_its_context_when_its_lines_recur() -> None:
+    original = (
+        "class Conn:\n    def __init__(self, client):\n        self.client = client\n        self.debug = 0\n\n"
+        "    @param(Load)\n    def load(self):\n        self.debug = 0\n\n    @param(Save)\n    def save(self):\n"
+        "        return 2\n"
+    )
+    added = "    def __init__(self, stream=None):\n        self.stream = stream\n        self.debug = 0\n\n"
+    snippet = "    # ...\n" + added + "    @param(Save)\n    # ...\n"
+    result = apply_snippet(original, snippet, path="x.py")
+    assert result.unresolved == []
+    assert result.new_text == original.replace("    @param(Save)", added + "    @param(Save)")

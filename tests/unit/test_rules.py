@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from byok.base.config import RulesSettings
+from byok.workspace import rules as rules_module
 from byok.workspace.rule_syntax import glob_matches, parse_front_matter
 from byok.workspace.rules import RulesReader, nested_agents_files
 
@@ -349,3 +350,48 @@ def test_a_symlink_re_pointed_out_of_the_workspace_is_checked_again(tmp_path: Pa
     (ws / "AGENTS.md").symlink_to(tmp_path / "outside.md")
     rules = reader.collect([ws], config, RulesSettings())
     assert "OUTSIDE" not in rules.section() and [r.path for r in rules.refused] == ["AGENTS.md"]
+
+
+def test_rules_are_gathered_on_the_loop_only_while_nothing_changed(
+    root: Path, config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`collect_unchanged` (run on the event loop) answers as `collect` does while every file is as last read,
+    and leaves any new, changed, renamed or re-pointed file to `collect` (which reads it in a worker thread)."""
+    monkeypatch.setattr(rules_module, "QUICK_S", 60.0)  # this disk counts as quick however busy the machine
+    context = [root / "pkg/api/handler.py"]
+    reader = RulesReader()
+    assert reader.collect_unchanged([root], config, RulesSettings(), context) is None  # disk speed unknown
+    first = reader.collect([root], config, RulesSettings(), context).section()
+    unchanged = reader.collect_unchanged([root], config, RulesSettings(), context)
+    assert unchanged is not None and unchanged.section() == first
+
+    steps = [
+        lambda: (root / "CLAUDE.md").write_text("CLAUDE-RULE, edited\n"),
+        lambda: write(config / "rules.md", "USER-RULE\n"),  # a new file
+        lambda: write(root / ".cursor/rules/new.mdc", "---\nalwaysApply: true\n---\nNEW-CURSOR\n"),
+        lambda: os.replace(write(tmp_path / "same.md", "SAME-SIZE!\n"), root / ".windsurfrules"),
+        lambda: (root / "AGENTS.md").unlink() or (root / "AGENTS.md").symlink_to(root / "pkg/AGENTS.md"),
+    ]
+    for change in steps:
+        change()
+        assert reader.collect_unchanged([root], config, RulesSettings(), context) is None
+        expected = RulesReader().collect([root], config, RulesSettings(), context).section()
+        assert reader.collect([root], config, RulesSettings(), context).section() == expected
+        unchanged = reader.collect_unchanged([root], config, RulesSettings(), context)
+        assert unchanged is not None and unchanged.section() == expected
+
+    (root / ".clinerules/b.md").unlink()  # a file gone needs no reading: the loop sees it at once
+    unchanged = reader.collect_unchanged([root], config, RulesSettings(), context)
+    assert unchanged is not None and "CLINE-B" not in unchanged.section()
+
+
+def test_folders_that_answered_slowly_are_never_gathered_on_the_loop(
+    root: Path, config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader = RulesReader()
+    monkeypatch.setattr(rules_module, "QUICK_S", 0.0)
+    reader.collect([root], config, RulesSettings())
+    assert reader.collect_unchanged([root], config, RulesSettings()) is None
+    monkeypatch.setattr(rules_module, "QUICK_S", 60.0)
+    reader.collect([root], config, RulesSettings())
+    assert reader.collect_unchanged([root], config, RulesSettings()) is not None

@@ -29,6 +29,7 @@ from byok.core.mcp.servers import McpServers
 from byok.core.session import Backend
 from byok.features.agent import AgentParams, FrontEnd, agent
 from byok.providers.base import Message
+from byok.workspace.files import fenced
 from byok.workspace.jail import Workspace
 
 if TYPE_CHECKING:
@@ -409,7 +410,7 @@ def _prompt_text(blocks: list[Any]) -> str:
             resource = block.resource
             text = getattr(resource, "text", None)
             if text is not None:
-                parts.append(f"File {resource.uri}:\n```\n{text}\n```")
+                parts.append(f"File {resource.uri}:\n{fenced(text)}")
         elif kind == "resource_link":
             parts.append(f"(See {block.uri}.)")
     text = "\n\n".join(part for part in parts if part)

@@ -220,7 +220,7 @@ def apply_snippet(
         if placement is None and inside is None:
             placement = planner.by_plain_context(seg.lines, lo)
         if placement is None and number + 1 < len(segments):
-            placement = _enclosing(planner, seg, segments[number + 1], lo)
+            placement = _enclosing(planner, seg, segments[number + 1 :], lo)
         if placement is None and found is None and inside is None:
             retry = planner.locate(seg.lines, 0, None)
             if isinstance(retry, Placement) and not any(
@@ -229,12 +229,14 @@ def apply_snippet(
                 placement = retry
         if placement is None and found is None:
             placement = planner.fuzzy_locate(seg.lines, lo)
+        if placement is None and inside is None:
+            placement = insertion_by_context(planner, seg, lo, headers=True)
         if placement is None:
             unresolved.append(seg.describe())
             continue
         planner.complete_blocks(placement, seg)
         if drops_definitions(planner, placement):
-            placement = insertion_by_context(planner, seg, lo)
+            placement = insertion_by_context(planner, seg, lo, headers=True)
             if placement is None:
                 unresolved.append(seg.describe())
                 continue
@@ -293,18 +295,25 @@ def _block_closer(planner: Planner, seg: Segment, block: OpenBlock, lo: int) -> 
     return Placement(block.end, block.end + len(keys), shifted, [], block.shift, 0)
 
 
-def _enclosing(planner: Planner, seg: Segment, following: Segment, lo: int) -> Placement | None:
+def _enclosing(planner: Planner, seg: Segment, later: list[Segment], lo: int) -> Placement | None:
     """A lone header line that recurs (`emit(value) {` in two classes, perhaps with its `{` on a line of
     its own), followed by a marker deeper than it: the one of its places whose block holds where the next
-    segment goes, the nearest before it."""
+    segment goes (or the first later one inside it that has one place), the nearest before it."""
     filled = [line for line in seg.lines if line.strip()]
     keys = [line_key(line) for line in filled]
     if not filled or any(key not in OPENERS for key in keys[1:]) or seg.marker_after is None:
         return None
     if indent_width(seg.marker_after) <= indent_width(filled[0]):
         return None
-    after = planner.locate(following.lines, lo, None)
-    if not isinstance(after, Placement):
+    after = None
+    for following in later:
+        if next(indent_width(line) for line in following.lines if line.strip()) <= indent_width(filled[0]):
+            break  # out of the header's block
+        found = planner.locate(following.lines, lo, None)
+        if isinstance(found, Placement):
+            after = found
+            break
+    if after is None:
         return None
     holding = [
         j

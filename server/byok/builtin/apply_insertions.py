@@ -9,7 +9,7 @@ beside them; when the context cannot place it, the segment is left unresolved ra
 
 from __future__ import annotations
 
-from byok.builtin.apply_lines import block_end, definition_name, indent_width
+from byok.builtin.apply_lines import block_end, definition_name, indent_width, line_key
 from byok.builtin.apply_planner import Planner
 from byok.builtin.apply_segments import Placement, Segment
 
@@ -18,27 +18,28 @@ def drops_definitions(planner: Planner, place: Placement) -> bool:
     """Whether the placement brings a definition the original lacks while removing, unmatched, an original
     definition the segment does not name."""
     names = {name for line in place.lines if (name := definition_name(line)) is not None}
-    if not any(not _defines(planner, name) for name in names):
-        return False
-    matched = {j for _, j in place.pairs}
-    dropped = any(
-        j not in matched
-        and (name := definition_name(planner.lines[j])) is not None
-        and name not in names
-        and _defines(planner, name)
-        for j in range(place.start, place.end)
-    )
-    return dropped or _copies_body(planner, place, names)
+    if any(not _defines(planner, name) for name in names):
+        matched = {j for _, j in place.pairs}
+        if any(
+            j not in matched
+            and (name := definition_name(planner.lines[j])) is not None
+            and name not in names
+            and _defines(planner, name)
+            for j in range(place.start, place.end)
+        ):
+            return True
+    return _copies_body(planner, place, names)
 
 
 def _copies_body(planner: Planner, place: Placement, names: set[str]) -> bool:
-    """Whether a new definition's unmatched header comes with body lines matched inside an original
-    definition of another name: a near-copy of that definition, not an edit of it."""
+    """Whether a new definition's unmatched header (of a name the original lacks, or a header line it
+    lacks) comes with body lines matched inside an original definition of another name: a near-copy of
+    that definition, not an edit of it."""
     matched = dict(place.pairs)
     kept = set(matched.values())
     for head, line in enumerate(place.lines):
         name = definition_name(line)
-        if name is None or head in matched or _defines(planner, name):
+        if name is None or head in matched or _in_original(planner, line):
             continue
         last = block_end(place.lines, head) or head
         body = sorted(j for i, j in place.pairs if head < i <= last)
@@ -49,20 +50,23 @@ def _copies_body(planner: Planner, place: Placement, names: set[str]) -> bool:
             text = planner.lines[j]
             if text.strip() not in ("", "{") and indent_width(text) <= width:
                 owner = definition_name(text)
-                if owner is not None and (owner not in names or j not in kept):
+                if owner is not None and owner != name and (owner not in names or j not in kept):
                     return True  # the body of a definition the snippet does not show as kept there
                 break
     return False
 
 
-def insertion_by_context(planner: Planner, seg: Segment, lo: int) -> Placement | None:
-    """Place the segment's new definition beside the context lines around it, placed on their own."""
+def insertion_by_context(planner: Planner, seg: Segment, lo: int, headers: bool = False) -> Placement | None:
+    """Place the segment's new definition beside the context lines around it, placed on their own. The new
+    definition defines a name the original lacks; with `headers`, one whose header line it lacks will do
+    (a second `__init__`), for a segment nothing else placed."""
     lines = seg.lines
     head = next(
         (
             i
             for i, line in enumerate(lines)
-            if (name := definition_name(line)) is not None and not _defines(planner, name)
+            if (name := definition_name(line)) is not None
+            and (not _defines(planner, name) or (headers and not _in_original(planner, line)))
         ),
         None,
     )
@@ -98,6 +102,12 @@ def _trim(lines: list[str]) -> list[str]:
     while end and not lines[end - 1].strip():
         end -= 1
     return lines[:end]
+
+
+def _in_original(planner: Planner, line: str) -> bool:
+    """Whether the original has the line, as it is or loosely (other spacing, no trailing comment)."""
+    key = line_key(line)
+    return key in planner.index or planner.loose.has(key)
 
 
 def _defines(planner: Planner, name: str) -> bool:

@@ -53,6 +53,10 @@ class LooseLines:
                     index.setdefault(stripped, []).append(number)
         return index
 
+    def has(self, key: str) -> bool:
+        """Whether some original line loosely equals the line `key`."""
+        return any(form in self._index for form in _forms(key))
+
     def match_keys(
         self, keys: list[str], exact: dict[str, list[int]], near: tuple[int, int] | None
     ) -> list[str]:

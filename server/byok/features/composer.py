@@ -10,7 +10,6 @@ workspace (or secret-looking ones) are refused and reported, never written.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -29,10 +28,10 @@ from byok.features.checkpoints import RunCheckpoint
 from byok.features.mcp_context import ResourceReader, read_context
 from byok.features.rules import load_rules
 from byok.providers.base import Message
-from byok.workspace.changes import Changes, PermissionAsker, confirm_runnable_edits
+from byok.workspace.changes import Changes, FileSummary, PermissionAsker, confirm_runnable_edits
 from byok.workspace.edits import EditApplier
 from byok.workspace.errors import ToolError
-from byok.workspace.files import ContextFile
+from byok.workspace.files import ContextFile, fenced
 from byok.workspace.jail import FileJail, Workspace
 
 MAX_INSTRUCTION_CHARS = 200_000
@@ -65,19 +64,13 @@ class ComposerParams(CamelModel):
     """How hard the model should think; beats the feature's and the model entry's `reasoning`."""
 
 
-def _fenced(text: str) -> str:
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}\n{text}{'' if text.endswith(chr(10)) or not text else chr(10)}{fence}"
-
-
 def _display_path(workspace: Workspace, path: str) -> str:
     candidate = Path(path)
     return workspace.relative(candidate) if candidate.is_relative_to(workspace.root) else path
 
 
 def build_prompt(workspace: Workspace, files: list[ContextFile], instruction: str) -> str:
-    shown = "\n\n".join(f"File: {_display_path(workspace, f.path)}\n{_fenced(f.text)}" for f in files)
+    shown = "\n\n".join(f"File: {_display_path(workspace, f.path)}\n{fenced(f.text)}" for f in files)
     return (
         f"Workspace root: {workspace.root.name}\n\n"
         + (f"The files:\n\n{shown}\n\n" if files else "")
@@ -224,13 +217,11 @@ async def composer(
     review = params.review or backend.settings.composer.review
     edit = changes.edit(review_by="byok composer" if review == "preview" else None)
     checkpoint = await RunCheckpoint(backend, changes, "composer", params.instruction).record(sink)
-    summary = changes.summary()
-    changed = {entry["path"] for entry in summary}
+    summary = {entry.path: entry for entry in changes.summary()}
     for path, parts in unresolved.items():
         relative = workspace.relative(path)
-        if relative not in changed:
-            summary.append({"uri": path.as_uri(), "path": relative, "action": "modify", "hunks": 0})
-        next(entry for entry in summary if entry["path"] == relative)["unresolved"] = parts
+        entry = summary.setdefault(relative, FileSummary(path.as_uri(), relative, "modify", 0))
+        entry.unresolved = parts
     if refused:
         sink.delta("status", "refused: " + "; ".join(f"{r['path']} ({r['reason']})" for r in refused))
     if merged.untied:
@@ -240,7 +231,7 @@ async def composer(
         )
     result: dict[str, Any] = {
         "edit": edit,
-        "files": summary,
+        "files": [entry.to_wire() for entry in summary.values()],
         "refused": refused,
         "unresolved": merged.untied,
         "text": turn.result.text,

@@ -1,5 +1,5 @@
-"""The project rules of one request: read off the event loop, put at the start of its system prompt, and
-every refused rules file told to the user once."""
+"""The project rules of one request: read off the event loop (only checked on it when nothing changed and the
+disk is quick), put at the start of its system prompt, and every refused rules file told to the user once."""
 
 from __future__ import annotations
 
@@ -31,14 +31,10 @@ async def load_rules(
         nested = (
             [found for root in roots for found in await nested_agents_files(root)] if settings.enabled else []
         )
-    rules = await asyncio.to_thread(
-        backend.rules.collect,
-        list(roots),
-        user_config_dir(),
-        settings,
-        [Path(path) for path in context],
-        nested=nested,
-    )
+    request = (list(roots), user_config_dir(), settings, [Path(path) for path in context])
+    rules = backend.rules.collect_unchanged(*request, nested=nested)  # no worker thread when nothing changed
+    if rules is None:
+        rules = await asyncio.to_thread(backend.rules.collect, *request, nested=nested)
     for refusal in backend.rules.unreported(rules.refused):
         backend.warn(f"byok: the rules file {refusal.path} is not used: {refusal.reason}")
     if rules.truncated and sink is not None:

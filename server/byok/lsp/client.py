@@ -10,6 +10,7 @@ from typing import Any
 
 from lsprotocol import types
 from lsprotocol.converters import get_converter
+from pygls.exceptions import JsonRpcException
 
 from byok.base.errors import ByokError
 from byok.lsp.commands import ByokServer
@@ -98,8 +99,11 @@ async def ask_choice(
         try:
             async with asyncio.timeout(timeout_s):
                 answer = await server.window_show_message_request_async(request)
-        except Exception:  # the client's failure to answer is a refusal, whatever its shape
-            log.info("permission request got no usable answer; treated as deny")
+        except (TimeoutError, JsonRpcException) as exc:  # no answer in time, or an error answer: a refusal
+            log.info("permission request got no usable answer (%s); treated as deny", type(exc).__name__)
+            return actions[-1]
+        except Exception:  # our own bug, or a reply pygls could not read: still a refusal, but shown
+            log.exception("permission request failed; treated as deny")
             return actions[-1]
     if isinstance(answer, types.MessageActionItem) and answer.title in actions:
         return answer.title

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -136,6 +137,13 @@ def check_context_bytes(sizes: list[tuple[str, int]], max_bytes: int) -> None:
     )
 
 
+def fenced(text: str) -> str:
+    """`text` in a code fence longer than any run of backticks it holds, so the file cannot close it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{text}{'' if text.endswith(chr(10)) or not text else chr(10)}{fence}"
+
+
 def format_files(files: list[ContextFile]) -> str:
     """The context block the features put before the user's request."""
-    return "\n\n".join(f"File: {f.path}\n```\n{f.text}\n```" for f in files)
+    return "\n\n".join(f"File: {f.path}\n{fenced(f.text)}" for f in files)

@@ -146,9 +146,11 @@ async def git_files(root: Path, under: Path) -> list[str] | None:
         async with asyncio.timeout(GIT_TIMEOUT_S):
             output, _ = await process.communicate()
     except TimeoutError:
-        process.kill()
-        await process.wait()
         return None
+    finally:  # timed out, or the listing was cancelled: git must not outlive it
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
     if process.returncode != 0:
         return None
     return sorted(dict.fromkeys(p for p in output.decode("utf-8", "replace").split("\0") if p))

@@ -387,10 +387,14 @@ class FileJail:
         return ContextFile(uri, str(located.path), text, located.document)
 
 
-_RUNNABLE_DIRS = frozenset({".vscode", ".devcontainer", ".git", ".idea", ".husky", ".cargo"})
+_RUNNABLE_DIRS = frozenset(
+    # editors' and agents' own folders: MCP servers, hooks and tasks other tools start from them
+    {".vscode", ".devcontainer", ".git", ".idea", ".husky", ".cargo", ".cursor", ".claude", ".gemini", ".zed"}
+)
 _RUNNABLE_FILES = frozenset(
     {
         ".envrc",
+        ".mcp.json",
         ".devcontainer.json",
         ".exrc",
         ".nvimrc",

@@ -3,7 +3,8 @@ jail, bounded by `rules.maxBytes`, and rendered as the "Project rules" section t
 
 Rules files are only text for the model: nothing in them starts a process, changes a setting or names a key's
 destination. A file is checked by the jail and read again only when it, its name or where the name leads changed
-(one `lstat` and one `stat` per file per request).
+(one `lstat` and one `stat` per file per request). When every file is unchanged and the folders answered quickly
+last time, the rules are gathered without a worker thread (`collect_unchanged`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -42,6 +44,8 @@ ROOT_FILES = (
     (".windsurfrules", "windsurf"),
 )
 """Files read at a workspace root, in the order they appear in the prompt."""
+QUICK_S = 0.002
+"""A collect of the same folders that took longer than this (a slow or network disk) is not run on the loop."""
 AppliesTo = Literal["always", "on request"] | tuple[str, ...]
 """`always`; `on request` (listed by name for the agent to read); or globs matched on the files in context."""
 
@@ -181,6 +185,8 @@ class RulesReader:
         self._texts: dict[tuple[Path, tuple[Path, ...]], tuple[_Identity, str]] = {}
         self._lock = threading.Lock()
         self._reported: set[Refusal] = set()
+        self._quick: dict[tuple[Path, ...], bool] = {}
+        """Per set of folders: whether their last collect took under `QUICK_S`."""
 
     def unreported(self, refusals: Iterable[Refusal]) -> list[Refusal]:
         """The refusals not reported before (each is told to the user once per server)."""
@@ -188,6 +194,25 @@ class RulesReader:
             new = [refusal for refusal in refusals if refusal not in self._reported]
             self._reported.update(new)
         return new
+
+    def collect_unchanged(
+        self,
+        roots: Sequence[Path],
+        config_dir: Path,
+        settings: RulesSettings,
+        context: Sequence[Path] = (),
+        *,
+        nested: Sequence[tuple[Path, str]] | None = None,
+    ) -> Rules | None:
+        """`collect`, cheap enough for the event loop: only when these folders answered within `QUICK_S` last
+        time, and only from texts already read (None: a file is new or changed, or the disk is slow; call
+        `collect` in a worker thread)."""
+        if not self._quick.get((config_dir, *roots), False):
+            return None
+        try:
+            return self.collect(roots, config_dir, settings, context, nested=nested, unchanged_only=True)
+        except _Changed:
+            return None
 
     def collect(
         self,
@@ -197,17 +222,34 @@ class RulesReader:
         context: Sequence[Path] = (),
         *,
         nested: Sequence[tuple[Path, str]] | None = None,
+        unchanged_only: bool = False,
     ) -> Rules:
         """The rules for a request whose files in context are `context`.
 
         `nested` (the agent and status: every nested AGENTS.md as (root, relative path)) also lists, by name,
         every conditional or description-only rule not sent for `context`, so the agent can read it.
         """
+        started = time.perf_counter()
+        folders = (config_dir, *roots)
+        try:
+            return self._collect(roots, config_dir, settings, context, nested, unchanged_only)
+        finally:
+            self._quick[folders] = time.perf_counter() - started < QUICK_S
+
+    def _collect(
+        self,
+        roots: Sequence[Path],
+        config_dir: Path,
+        settings: RulesSettings,
+        context: Sequence[Path],
+        nested: Sequence[tuple[Path, str]] | None,
+        unchanged_only: bool,
+    ) -> Rules:
         rules = Rules(settings.max_bytes)
         if not settings.enabled:
             return rules
         roots = [Path(os.path.abspath(root)) for root in roots]
-        found = _Found(roots, rules.refused)
+        found = _Found(roots, rules.refused, unchanged_only=unchanged_only)
         self._user_rules(found, config_dir)
         for root in roots:
             self._root_rules(found, root)
@@ -324,7 +366,7 @@ class RulesReader:
         if jail_roots is None:
             jail_roots = [root] if root else []
         try:
-            text = self._text(tuple(jail_roots), path, identity, field)
+            text = self._text(tuple(jail_roots), path, identity, field, found.unchanged_only)
         except ByokError as exc:
             found.refuse(shown, exc.message.removeprefix(f"{field}: "))
             return
@@ -337,7 +379,9 @@ class RulesReader:
         if rule.text.strip():
             found.rules.append(rule)
 
-    def _text(self, jail_roots: tuple[Path, ...], path: Path, identity: _Identity, field: str) -> str:
+    def _text(
+        self, jail_roots: tuple[Path, ...], path: Path, identity: _Identity, field: str, unchanged_only: bool
+    ) -> str:
         """The file's text: passed through the jail and read again only when the name, what it leads to, or
         the file itself changed since the last read (the jail's checks hold while nothing of that changed)."""
         key = (path, jail_roots)
@@ -345,6 +389,8 @@ class RulesReader:
             cached = self._texts.get(key)
         if cached is not None and cached[0] == identity:
             return cached[1]
+        if unchanged_only:
+            raise _Changed(path)
         jail = FileJail(jail_roots)
         text = jail.read(jail.locate(path.as_uri(), field), field)
         with self._lock:
@@ -408,12 +454,18 @@ def _classified(rule: RuleFile, kind: str) -> RuleFile:
     return replace(rule, text=front.body, applies_to=applies, description=description)
 
 
+class _Changed(Exception):
+    """A rules file is new or changed since it was last read: `collect_unchanged` leaves it to `collect`."""
+
+
 @dataclass(slots=True)
 class _Found:
     roots: list[Path]
     refused: list[Refusal]
     rules: list[RuleFile] = field(default_factory=list)
     seen: set[tuple[int, int]] = field(default_factory=set)
+    unchanged_only: bool = False
+    """Raise `_Changed` rather than read a file (on the event loop)."""
 
     def names(self, root: Path | None, path: Path) -> tuple[str, str]:
         """How status and the prompt name the file."""

@@ -32,10 +32,10 @@ TOOL_PREFIX = "mcp__"
 MAX_TOOL_NAME = 64
 MAX_DESCRIPTION_CHARS = 2000
 MAX_SCHEMA_CHARS = 64 * 1024
+"""A tool whose input schema is larger than this (as JSON) is not offered."""
 MAX_TOOLS_PER_SERVER = 64
 MAX_TOOLS = 100
 """Tools offered to the model in all: OpenAI refuses more than 128 per request, and byok's own come too."""
-"""A tool whose input schema is larger than this (as JSON) is not offered."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -123,6 +123,7 @@ class McpServers:
         connections, self._connections = list(self._connections.values()), {}
         await asyncio.gather(*(c.stop() for c in connections), *self._stopping, return_exceptions=True)
         self._kill_all()
+        atexit.unregister(self._kill_all)  # an ACP agent makes one of these per session
 
     def _kill_all(self) -> None:
         for connection in self._connections.values():
