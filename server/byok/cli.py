@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from byok import __version__
 from byok.base.config import REASONING_EFFORTS, load_settings
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
-from byok.base.redaction import DeltaRedactor, redact
+from byok.base.redaction import DeltaRedactor, log_to_stderr, redact, redact_data
 from byok.core.approvals import GLOBAL_SCOPE, workspace_scope
 from byok.core.session import Backend
 from byok.features.chat import ChatParams, chat
@@ -109,7 +110,7 @@ def _render_stored(result: dict[str, Any]) -> str:
 
 
 def print_result(value: Any, as_json: bool, render: Callable[[Any], str]) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False) if as_json else render(value))
+    print(json.dumps(redact_data(value), indent=2, ensure_ascii=False) if as_json else redact(render(value)))
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -426,9 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def serve_acp(settings: Path | None) -> None:
     """`byok acp`: the ACP agent on stdio, with the CLI's settings file; exits when stdin closes."""
-    from byok.acp.stdio import configure_logging, serve
+    from byok.acp.stdio import serve
 
-    configure_logging()
+    log_to_stderr()
     try:
         asyncio.run(serve(load_backend(settings)))
     except KeyboardInterrupt:
@@ -450,6 +451,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "acp":
         serve_acp(args.settings)
         return
+    log_to_stderr(logging.WARNING)
     if args.command == "keys" and args.keys_command == "set":
         args.secret = read_secret(args.provider)
     if args.command == "chat":
@@ -458,7 +460,7 @@ def main(argv: list[str] | None = None) -> None:
         code = asyncio.run(run(args))
     except ByokError as exc:
         if args.json:
-            print(json.dumps({"error": exc.to_data()}, indent=2), file=sys.stdout)
+            print(json.dumps({"error": redact_data(exc.to_data())}, indent=2), file=sys.stdout)
         print(redact(f"byok: {exc.message}\n  cause: {exc.cause}\n  fix:   {exc.fix}"), file=sys.stderr)
         code = EXIT_FAILED
     except (ValidationError, ValueError) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from pygls.exceptions import JsonRpcException
 from tests.conftest import TEST_KEY_OPENAI
 from tests.e2e.harness import byok_error, lsp_session
 from tests.e2e.test_keys_and_chat import settings_for
-from tests.fakes import FakeServer, openai_bad_key, openai_models, openai_stream
+from tests.fakes import FakeServer, openai_bad_key, openai_error, openai_models, openai_stream
 
 
 def byok(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -144,3 +145,28 @@ async def test_a_key_deleted_or_replaced_in_a_terminal_is_not_used_by_a_running_
         assert stored.returncode == 0, stored.stderr
         assert (await s.command("byok.chat", chat))["text"] == "hi"
         assert fake.requests[-1].headers["authorization"] == f"Bearer {replacement}"
+
+
+def test_cli_output_never_shows_a_key_a_provider_echoes(
+    fake: FakeServer, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A provider that lists the key (base64-encoded: only the registered key's forms catch it) as a model:
+    `verify` prints it in its result, a failed chat in its error's `models`; the CLI shows only the fingerprint."""
+    echoed = base64.b64encode(TEST_KEY_OPENAI.encode()).decode()
+    fake.route("GET", "/v1/models", openai_models(["gpt-4.1-mini", echoed]))
+    fake.route(
+        "POST",
+        "/v1/chat/completions",
+        openai_error(404, "The model `gpt-9` does not exist", "invalid_request_error", "model_not_found"),
+    )
+    env = cli_env(server_env, tmp_path, settings_for(fake))
+    assert byok(env, "keys", "set", "openai", stdin=TEST_KEY_OPENAI + "\n").returncode == 0
+    for flags in (["--json"], []):
+        verified = byok(env, *flags, "verify", "openai")
+        failed = byok(env, *flags, "chat", "hi", "--model", "gpt-9")
+        assert verified.returncode == 0 and failed.returncode == 1, verified.stderr + failed.stderr
+        for shown in (verified.stdout + verified.stderr, failed.stdout + failed.stderr):
+            assert TEST_KEY_OPENAI not in shown and echoed not in shown, shown
+    error = json.loads(byok(env, "--json", "chat", "hi", "--model", "gpt-9").stdout)["error"]
+    assert error["code"] == "model_not_found" and "gpt-4.1-mini" in error["models"]
+    assert any("sk-proj-…1b2c" in model for model in error["models"])

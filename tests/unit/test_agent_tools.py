@@ -167,7 +167,7 @@ def test_changes_read_their_own_writes_and_prefer_open_documents(root: Path) -> 
         "version unknown after an apply"
     )
     assert changes.edit(since_start=True)["documentChanges"][-1]["textDocument"]["version"] == 9
-    assert [(f["path"], f["action"]) for f in changes.summary()] == [
+    assert [(f.path, f.action) for f in changes.summary()] == [
         ("new.py", "create"),
         ("src/app.py", "modify"),
     ]

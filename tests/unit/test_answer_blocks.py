@@ -254,13 +254,13 @@ def test_bare_names_and_a_lone_unnamed_block_are_tied_to_the_files_in_context(tm
     bare = merge_blocks(
         workspace, parse_answer("### app.py\n```python\ndef f():\n    return 2\n```"), context
     )
-    assert [f["path"] for f in bare.changes.summary()] == ["src/app.py"]
+    assert [f.path for f in bare.changes.summary()] == ["src/app.py"]
     at_root = merge_blocks(
         workspace, parse_answer("### README.md\n```md\n# Title\n\nnew\n```"), ["docs/README.md"]
     )
-    assert [f["path"] for f in at_root.changes.summary()] == ["README.md"]
+    assert [f.path for f in at_root.changes.summary()] == ["README.md"]
     lone = merge_blocks(workspace, parse_answer("Here:\n```python\ndef f():\n    return 3\n```"), context)
-    assert [f["path"] for f in lone.changes.summary()] == ["src/app.py"] and not lone.untied
+    assert [f.path for f in lone.changes.summary()] == ["src/app.py"] and not lone.untied
     two = merge_blocks(workspace, parse_answer("```python\nx = 3\n```\n```python\nx = 4\n```"), context)
     assert not two.changes.summary() and len(two.untied) == 2
     command = merge_blocks(workspace, parse_answer("```bash\npytest\n```"), context)

@@ -13,11 +13,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import sys
 from typing import TYPE_CHECKING, Any, cast
 
 from byok.acp.agent import ByokAgent
-from byok.base.redaction import RedactingFormatter
 from byok.core.session import Backend
 
 if TYPE_CHECKING:
@@ -145,14 +143,3 @@ async def serve(backend: Backend) -> None:
             await agent.aclose()
     finally:
         await backend.aclose()
-
-
-def configure_logging(level: int = logging.INFO) -> None:
-    """Log to stderr only (stdout is the ACP channel), redacted."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
-    logging.getLogger("byok").setLevel(level)
-    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import re
+import sys
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -345,3 +346,15 @@ class RedactingFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
+
+
+def log_to_stderr(byok_level: int = logging.INFO) -> None:
+    """Send every log record to stderr only (stdout is the protocol channel or the CLI's output), redacted:
+    byok's from `byok_level`, other libraries' (httpx logs whole URLs at INFO) from WARNING."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logging.getLogger("byok").setLevel(byok_level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -353,7 +353,7 @@ async def agent(
         "steps": steps,
         "stopReason": stop,
         "edits": changes.edit(since_start=True, review_by=review_by),
-        "files": changes.summary(),
+        "files": [entry.to_wire() for entry in changes.summary()],
         "applied": applied,
         "checkpoint": checkpoint_id,
         "model": model,

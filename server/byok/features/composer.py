@@ -28,7 +28,7 @@ from byok.features.checkpoints import RunCheckpoint
 from byok.features.mcp_context import ResourceReader, read_context
 from byok.features.rules import load_rules
 from byok.providers.base import Message
-from byok.workspace.changes import Changes, PermissionAsker, confirm_runnable_edits
+from byok.workspace.changes import Changes, FileSummary, PermissionAsker, confirm_runnable_edits
 from byok.workspace.edits import EditApplier
 from byok.workspace.errors import ToolError
 from byok.workspace.files import ContextFile, fenced
@@ -217,13 +217,11 @@ async def composer(
     review = params.review or backend.settings.composer.review
     edit = changes.edit(review_by="byok composer" if review == "preview" else None)
     checkpoint = await RunCheckpoint(backend, changes, "composer", params.instruction).record(sink)
-    summary = changes.summary()
-    changed = {entry["path"] for entry in summary}
+    summary = {entry.path: entry for entry in changes.summary()}
     for path, parts in unresolved.items():
         relative = workspace.relative(path)
-        if relative not in changed:
-            summary.append({"uri": path.as_uri(), "path": relative, "action": "modify", "hunks": 0})
-        next(entry for entry in summary if entry["path"] == relative)["unresolved"] = parts
+        entry = summary.setdefault(relative, FileSummary(path.as_uri(), relative, "modify", 0))
+        entry.unresolved = parts
     if refused:
         sink.delta("status", "refused: " + "; ".join(f"{r['path']} ({r['reason']})" for r in refused))
     if merged.untied:
@@ -233,7 +231,7 @@ async def composer(
         )
     result: dict[str, Any] = {
         "edit": edit,
-        "files": summary,
+        "files": [entry.to_wire() for entry in summary.values()],
         "refused": refused,
         "unresolved": merged.untied,
         "text": turn.result.text,

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import importlib
 import logging
-import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,7 @@ from pygls.exceptions import JsonRpcException
 
 from byok import __version__
 from byok.base.names import Command
-from byok.base.redaction import RedactingFormatter, redact
+from byok.base.redaction import RedactingFormatter, log_to_stderr, redact
 from byok.lsp.commands import ByokServer
 from byok.lsp.stdio import start_stdio
 from byok.lsp.tab import register_tab
@@ -140,15 +139,9 @@ def _answered_request_failures(record: logging.LogRecord) -> bool:
 
 def configure_logging(server: ByokServer | None, level: int = logging.INFO) -> None:
     """Log to stderr only (stdout is the LSP channel) and to window/logMessage; always redacted."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
-    logging.getLogger("byok").setLevel(level)
+    log_to_stderr(level)
     logging.getLogger("pygls").setLevel(logging.WARNING)  # pygls logs whole message bodies at INFO
     logging.getLogger("pygls.protocol.json_rpc").addFilter(_answered_request_failures)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     if server is not None:
         logging.getLogger("byok").addHandler(LspLogHandler(server))
 

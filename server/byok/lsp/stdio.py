@@ -238,17 +238,24 @@ def request_id(data: dict[str, Any]) -> int | str | None:
     return msg_id if "method" in data and isinstance(msg_id, int | str) else None
 
 
-def dispatch(server: ByokServer, data: dict[str, Any]) -> None:
-    """Hand one parsed message to pygls (on the event loop); answer what cannot be handled instead of dropping it."""
-    msg_id = request_id(data)
+def structured(server: ByokServer, data: dict[str, Any], msg_id: int | str | None) -> Any | None:
+    """The message as pygls' typed object; None when its params do not fit, after answering a request so."""
     try:
-        message = server.protocol.structure_message(data)
-    except Exception as exc:
+        return server.protocol.structure_message(data)
+    except Exception as exc:  # cattrs raises many kinds for a bad shape; each is the client's input
         method = str(data.get("method", ""))[:80]
         log.error("stdin: cannot read the params of %s (%s)", method or "a message", type(exc).__name__)
         if msg_id is not None:
             code = INVALID_PARAMS if isinstance(exc, JsonRpcInvalidParams) else INVALID_REQUEST
             send_error(server, msg_id, code, f"Invalid params for {method}")
+        return None
+
+
+def dispatch(server: ByokServer, data: dict[str, Any]) -> None:
+    """Hand one parsed message to pygls (on the event loop); answer what cannot be handled instead of dropping it."""
+    msg_id = request_id(data)
+    message = structured(server, data, msg_id)
+    if message is None:
         return
     try:
         server.protocol.handle_message(message)

@@ -23,11 +23,10 @@ from typing import Any
 from urllib.parse import unquote
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
 from pygls.workspace import TextDocument
 
 from byok.lsp.commands import ByokServer
-from byok.lsp.stdio import INVALID_PARAMS, INVALID_REQUEST, request_id, send_error
+from byok.lsp.stdio import request_id, send_error, structured
 from byok.lsp.tab import ModelJob, TabService
 
 log = logging.getLogger("byok")
@@ -112,14 +111,10 @@ class TabLane:
             send_error(self.server, msg_id, REQUEST_CANCELLED, f'Request with id "{msg_id}" is canceled')
             return
         method = str(data["method"])
-        try:
-            params = protocol.structure_message(data).params
-        except Exception as exc:
-            log.error("stdin: cannot read the params of %s (%s)", method, type(exc).__name__)
-            if msg_id is not None:
-                code = INVALID_PARAMS if isinstance(exc, JsonRpcInvalidParams) else INVALID_REQUEST
-                send_error(self.server, msg_id, code, f"Invalid params for {method}")
+        message = structured(self.server, data, msg_id)
+        if message is None:
             return
+        params = message.params
         if protocol._workspace is None:
             log.error("%s before initialize", method)
             if msg_id is not None:

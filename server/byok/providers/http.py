@@ -33,6 +33,10 @@ from byok.providers.urls import (
 )
 
 MAX_ERROR_BODY = 64 * 1024
+KEEP_IDLE_CONNECTIONS = 8
+"""Idle connections kept for the next requests (a stream's connection is reused: no new TCP/TLS handshake).
+Not more: httpcore checks every idle connection (two syscalls) whenever a request starts or ends, which
+cost 2-3 ms of CPU per chat in bursts of 50 chats with 20 kept."""
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 """The most decompressed bytes one response may carry; more is a provider_error."""
 INFLATE_STEP = 64 * 1024
@@ -81,7 +85,7 @@ def build_client(settings: Settings, ca: CaBundle | None = None) -> httpx.AsyncC
         proxy=proxy,
         verify=verify,
         trust_env=True,
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=20),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=KEEP_IDLE_CONNECTIONS),
         follow_redirects=False,
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from byok.base.display import visible
 from byok.workspace.edits import document_changes, for_review, text_edits, workspace_edit
@@ -21,6 +21,31 @@ Chooser = Callable[[str, Sequence[str]], Awaitable[str | None]]
 """Asks the user the question with these actions, the last one the refusal: the action chosen (the refusal
 for anything else: another title, no answer in time, an error), or None when the client cannot ask."""
 ALLOW, DENY = "Allow", "Deny"
+
+FileAction = Literal["create", "modify", "delete"]
+
+
+@dataclass(slots=True)
+class FileSummary:
+    """One file a composer or agent run changed, as its result lists it."""
+
+    uri: str
+    path: str
+    action: FileAction
+    hunks: int
+    unresolved: list[str] | None = None
+    """Parts of the answer for this file that could not be placed (composer)."""
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {
+            "uri": self.uri,
+            "path": self.path,
+            "action": self.action,
+            "hunks": self.hunks,
+        }
+        if self.unresolved is not None:
+            wire["unresolved"] = self.unresolved
+        return wire
 
 
 def yes_no(choose: Chooser) -> PermissionAsker:
@@ -103,25 +128,19 @@ class Changes:
             if state.text != state.base:
                 state.base, state.applied = state.text, True
 
-    def summary(self) -> list[dict[str, Any]]:
+    def summary(self) -> list[FileSummary]:
         """Per changed file since the start: its URI, path, action and number of hunks."""
-        out: list[dict[str, Any]] = []
+        out: list[FileSummary] = []
         for state in sorted(self.files.values(), key=lambda s: s.path):
             if state.original == state.text:
                 continue
+            action: FileAction
             if state.text is None:
                 action, hunks = "delete", 0
             else:
                 action = "create" if state.original is None else "modify"
                 hunks = len(text_edits(state.original or "", state.text))
-            out.append(
-                {
-                    "uri": state.uri,
-                    "path": self.workspace.relative(state.path),
-                    "action": action,
-                    "hunks": hunks,
-                }
-            )
+            out.append(FileSummary(state.uri, self.workspace.relative(state.path), action, hunks))
         return out
 
 
