@@ -78,3 +78,23 @@ def test_a_tab_indented_snippet_of_a_tab_indented_rule_in_a_mostly_spaced_file_k
     result = apply_snippet(original, snippet, path="x.css")
     assert result.unresolved == []
     assert result.new_text == original.replace("\topacity: 0;", "\topacity: 7;")
+
+
+def test_a_short_line_spaced_otherwise_before_the_context_is_the_original_line() -> None:
+    original = 'def tokens():\n    text = """\n        MULT    = \'*\' ;\n        DIV    = \'/\' ;\n    }"""\n    parse(text)\n'
+    snippet = '    # ...\n        DIV   =\'/\' ;\n    }"""\n    parse(text)\n'
+    result = apply_snippet(original, snippet, path="x.py")
+    assert result.unresolved == []
+    assert result.new_text == original.replace("DIV    = '/' ;", "DIV   ='/' ;")
+
+
+def test_a_loose_context_line_that_points_elsewhere_than_the_exact_lines_leaves_the_segment_unresolved() -> (
+    None
+):
+    original = "PyMODINIT_FUNC\nPyInit_a(void)\n{\n\treturn Init(&module_definition);\n}\n"
+    snippet = "// ...\n{\n\treturn Init (&module_definition);\n}\n\nPyMODINIT_FUNC\nPyInit_b(void)\n{\n\treturn Init(&b);\n}\n"
+    result = apply_snippet(original, snippet, path="x.c", syntax=False)
+    assert result.new_text.count("PyInit_a") == 1
+    assert result.unresolved or result.new_text.startswith(
+        "PyMODINIT_FUNC\nPyInit_a(void)\n{\n\treturn Init ("
+    )

@@ -152,6 +152,8 @@ def is_similar(new: str, old: str) -> bool:
     if head_new is None or head_old is None or head_new[1] != head_old[1]:
         return False
     a, b = line_key(new), line_key(old)
+    if "".join(a.split()) == "".join(b.split()):
+        return True  # spaced otherwise (`DIV ='/' ;`)
     short, long = sorted((a, b), key=len)
     stem = short.rstrip(_TRAILING)
     if len(stem) >= 10 and long.startswith(stem):

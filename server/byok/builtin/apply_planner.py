@@ -5,6 +5,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Mapping
 from functools import cached_property
+from itertools import pairwise
 
 from rapidfuzz import fuzz, process
 
@@ -57,8 +58,9 @@ _FUZZY_LENGTH = 16
 
 def _snug(place: Placement) -> bool:
     """Whether a placement's matched lines are all in a row (of places that match as many lines, the one
-    whose context reads exactly as shown)."""
-    return len({j - i for i, j in place.pairs}) == 1
+    whose context reads exactly as shown): consecutive lines matched to consecutive lines."""
+    pairs = sorted(place.pairs)
+    return all(i + 1 == k and j + 1 == m for (i, j), (k, m) in pairwise(pairs))
 
 
 def _adds_lines(place: Placement) -> bool:
@@ -135,7 +137,10 @@ class Planner:
         loosely = self.loose.match_keys(keys, self.index, near)
         if loosely == keys:
             return found
-        return self._locate(seg, loosely, lo, inside) or found
+        again = self._locate(seg, loosely, lo, inside)
+        if again is None and isinstance(found, Placement):
+            return None  # read loosely, its lines point elsewhere as strongly: no place is sure
+        return again or found
 
     def _locate(
         self, seg: list[str], keys: list[str], lo: int, inside: OpenBlock | None
