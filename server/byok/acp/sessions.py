@@ -8,9 +8,7 @@ newest `MAX_UPDATES`, the conversation the newest `MAX_HISTORY_CHARS`.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any, Literal
 import platformdirs
 from pydantic import BaseModel, Field, ValidationError
 
+from byok.base.atomic import write_atomic
 from byok.base.config import ReasoningEffort
 from byok.base.errors import ByokError
 from byok.base.names import AUTO_MODEL, AcpMode, ErrorCode
@@ -106,16 +105,7 @@ class SessionStore:
         session.updated_at = time.time()
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         target = self._path(session.session_id)
-        fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".session-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                json.dump(session.model_dump(mode="json"), file, ensure_ascii=False)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomic(target, json.dumps(session.model_dump(mode="json"), ensure_ascii=False))
 
 
 def _not_found(session_id: str) -> ByokError:

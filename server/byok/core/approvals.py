@@ -17,9 +17,7 @@ import fcntl
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +26,7 @@ from typing import Any
 
 import platformdirs
 
+from byok.base.atomic import write_atomic
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 
@@ -130,17 +129,7 @@ class Approvals:
     def _write(self, scope: str, approved: dict[str, Any]) -> None:
         content = json.dumps({"version": _FORMAT_VERSION, "approved": approved}, indent=1, sort_keys=True)
         try:
-            handle, temporary = tempfile.mkstemp(prefix=f".{scope}.", suffix=".tmp", dir=self.directory)
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as file:
-                    file.write(content)
-                    file.flush()
-                    os.fsync(file.fileno())
-                os.replace(temporary, self._path(scope))
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
-                raise
+            write_atomic(self._path(scope), content)
         except OSError as exc:
             raise _unavailable(self.directory, exc) from None
 

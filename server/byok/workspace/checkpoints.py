@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from byok.base.atomic import write_atomic
 from byok.base.config import CheckpointSettings
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
@@ -147,19 +148,10 @@ class CheckpointStore:
             + b"\n"
         )
         final = self._path(checkpoint.id)
-        temporary = self.directory / f".{checkpoint.id}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, final)
-            _sync_directory(self.directory)
+            write_atomic(final, data)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
             raise _unavailable(self.directory, exc.strerror or str(exc)) from None
         self.prune(keep=checkpoint.id)
 
@@ -261,17 +253,3 @@ def _content(content: Any, existed: Any, with_contents: bool) -> str | None:
     if not isinstance(content, str):
         raise ValueError("a file's content is not text")
     return content
-
-
-def _sync_directory(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); where a directory cannot be opened, the rename stands as is."""
-    try:
-        descriptor = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
