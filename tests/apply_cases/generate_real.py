@@ -132,7 +132,11 @@ LANGUAGES = [
 ]
 
 MORE_ROOTS = {
-    "python": (Path("/usr/lib/google-cloud-sdk"), Path("/usr/lib/python3/dist-packages")),
+    "python": (
+        Path("/usr/lib/google-cloud-sdk"),
+        Path("/usr/lib/python3/dist-packages"),
+        Path("/root/.pyenv/versions/3.12.1/lib/python3.12"),
+    ),
     "javascript": (Path("/root/.cache/byok-ci/node_modules"),),
     "typescript": (Path("/root/.cache/byok-ci/node_modules"),),
     "c": (Path("/root/.pyenv/versions/3.11.7"), Path("/root/.cache/byok-ci/venv-realservers")),

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SOURCES = ("real", "real_tune2", "real_tune3", "real_tune4", "real_tune5", "real_tune6", "real_held2")
+SOURCES = ("real", "real_tune2", "real_tune3", "real_tune4", "real_tune5", "real_tune6", "real_tune7", "real_held2")
 OUT = HERE / "real_anchors"
 SHARE = 2
 """One case in SHARE gets a variant (the cases already exercise verbatim anchors)."""

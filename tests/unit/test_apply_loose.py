@@ -98,3 +98,20 @@ def test_a_loose_context_line_that_points_elsewhere_than_the_exact_lines_leaves_
     assert result.unresolved or result.new_text.startswith(
         "PyMODINIT_FUNC\nPyInit_a(void)\n{\n\treturn Init ("
     )
+
+
+def test_a_loosely_copied_last_line_that_recurs_in_the_file_is_the_one_in_the_open_block() -> None:
+    original = (
+        "class Info:\n  def set(self, environ, rid):\n    self._env[rid] = environ\n\n"
+        "  def register(self, environ, rid):\n    with self._lock:\n      if rid not in self._env:\n"
+        "        self._env[rid] = environ\n\n  def get(self, rid):\n    return self._env[rid]\n"
+    )
+    snippet = (
+        "  # ...\n  def register(self, environ, rid):\n    with self._lock:\n      if rid not in self._env:\n"
+        "        # ...\n        self._env[rid]=environ\n  # ...\n"
+    )
+    result = apply_snippet(original, snippet, path="x.py")
+    assert result.unresolved == []
+    assert result.new_text == original.replace(
+        "        self._env[rid] = environ", "        self._env[rid]=environ"
+    )

@@ -20,7 +20,7 @@ import pytest
 from byok.base.config import BudgetSettings
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
-from byok.core.ledger import Ledger, Reservation, default_path
+from byok.core.ledger import Ledger, Reservation, _Damaged, default_path
 from byok.core.prices import Price, Quote
 
 WORKER = Path(__file__).with_name("ledger_worker.py")
@@ -686,3 +686,67 @@ def test_processes_opening_an_old_ledger_at_once_migrate_it_once(tmp_path: Path)
     columns = [row[1] for row in db.execute("PRAGMA table_info(requests)")]
     assert columns.count("cache_read_tokens") == 1 and "saved_usd" in columns
     db.close()
+
+
+# -- reservations made on the event loop (Ledger.try_reserve) ----------------------------------------------
+
+
+def quick(ledger: Ledger, cost: float, budget: BudgetSettings = NO_LIMIT) -> Reservation | None:
+    return ledger.try_reserve(
+        provider="openai", model="gpt-4o", feature="chat", quote=Quote(cost), budget=budget, now=NOW
+    )
+
+
+def test_a_quick_reservation_is_a_row_of_the_ledger_under_the_same_limits(ledger: Ledger) -> None:
+    budget = BudgetSettings(monthly_usd=1.0)
+    spend(ledger, 0.5)
+    first = quick(ledger, 0.3, budget)
+    assert first is not None and row_count(ledger) == 2
+    assert ledger.summary(now=NOW)["reservedUsd"] == pytest.approx(0.3)  # the other connection sees it
+    with pytest.raises(ByokError) as caught:  # 0.5 spent + 0.3 reserved + 0.3 > 1.0, on either path
+        quick(ledger, 0.3, budget)
+    assert caught.value.code == ErrorCode.BUDGET_EXCEEDED and row_count(ledger) == 2
+    with pytest.raises(ByokError):
+        ledger.reserve(
+            provider="openai", model="gpt-4o", feature="chat", quote=Quote(0.3), budget=budget, now=NOW
+        )
+    ledger.settle(
+        first,
+        input_tokens=1,
+        output_tokens=1,
+        estimated=False,
+        cost_usd=0.1,
+        outcome="ok",
+        request_id=None,
+        now=NOW,
+    )
+    assert ledger.summary(now=NOW)["totalUsd"] == pytest.approx(0.6)
+
+
+def test_a_quick_reservation_never_waits_for_a_held_lock(ledger: Ledger) -> None:
+    """Another process holds the write lock: the loop gets None at once (busy timeout 0) and writes nothing;
+    `reserve` in a worker thread then waits for the lock as before."""
+    holder = sqlite3.connect(ledger.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        assert quick(ledger, 0.1) is None
+        assert ledger._quick._db is not None
+        assert ledger._quick._db.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+        assert ledger._quick._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert row_count(ledger) == 0
+    assert quick(ledger, 0.1) is not None and row_count(ledger) == 1
+
+
+def test_a_quick_reservation_goes_to_the_new_ledger_after_a_damaged_one_was_moved_aside(
+    ledger: Ledger,
+) -> None:
+    assert quick(ledger, 0.1) is not None  # the loop's connection is open on the first file
+    error = ledger._start_afresh(_Damaged("damaged for the test", ledger._file_id))
+    moved = Path(error.extra["movedTo"])
+    assert quick(ledger, 0.2) is not None
+    assert ledger.summary(now=NOW)["reservedUsd"] == pytest.approx(0.2)
+    with sqlite3.connect(moved) as old:
+        assert old.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 1

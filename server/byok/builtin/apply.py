@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from byok.base.text import FENCE, apply_edits, indent_of, newline_of, split_lines, utf16_len
 from byok.builtin.apply_insertions import drops_definitions, insertion_by_context
 from byok.builtin.apply_lines import COMMENT, indent_width, is_closer, is_marker, is_trivial, line_key
+from byok.builtin.apply_loose import loose
 from byok.builtin.apply_planner import OPENERS, Planner
 from byok.builtin.apply_segments import OpenBlock, Placement, Segment, Shift
 from byok.builtin.diff import changed_ranges
@@ -343,6 +344,9 @@ def _contextless(
             return Placement(inside.end + 1 - last, inside.end + 1, shifted, [], inside.shift, 0)  # its end
         if all(is_trivial(line_key(line)) or is_closer(line) for line in shifted if line.strip()):
             return None  # closers alone that are not the block's end: where they go is a guess
+        filled = [line for line in shifted if line.strip()]
+        if all(planner.loose.has(line_key(line)) for line in filled):
+            return _known_inside(planner, shifted, lo, inside)  # lines of the file, not new ones
         closer = is_closer(lines[inside.end])
         at = max(inside.end if closer else inside.end + 1, lo)
         tail = next((line for line in reversed(shifted) if line.strip()), "")
@@ -362,6 +366,25 @@ def _contextless(
     if number == count - 1 and seg.marker_after is None and seg.marker_before is not None:
         return Placement(len(lines), len(lines), seg.lines, [], Shift(), 0)
     return None
+
+
+def _known_inside(planner: Planner, shifted: list[str], lo: int, inside: OpenBlock) -> Placement | None:
+    """A segment whose lines the original has, loosely only or in several places: the one run of original
+    lines inside the open block that reads as it does (spacing aside), or None."""
+    mine = [loose(line) for line in shifted if line.strip()]
+    theirs = planner.loose.every
+    spots = []
+    for start in range(lo, inside.end + 1):
+        k, taken = start, 0
+        while taken < len(mine) and k <= inside.end and (not theirs[k] or theirs[k] == mine[taken]):
+            taken += bool(theirs[k])
+            k += 1
+        if taken == len(mine) and theirs[start]:
+            spots.append((start, k))
+    if len(spots) != 1:
+        return None
+    start, end = spots[0]
+    return Placement(start, end, shifted, [], inside.shift, 0)
 
 
 def _edit(olines: list[str], ofinal: bool, nl: str, i1: int, i2: int, new: list[str]) -> TextEditSpec:

@@ -45,6 +45,7 @@ from byok.base.config import BudgetSettings
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
 from byok.core.budget import all_limits, budget_error, invalid_budget_error, limits, unpriced_error, usd
+from byok.core.ledger_quick import QuickConnection
 from byok.core.ledger_schema import migrate, needs_migration
 from byok.core.prices import Price, Quote
 
@@ -109,6 +110,7 @@ class Ledger:
         self.stale_after_s = stale_after_s
         self.busy_timeout_s = busy_timeout_s
         self._lock = threading.Lock()
+        self._quick = QuickConnection(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -123,6 +125,7 @@ class Ledger:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        self._quick.close()
 
     def __enter__(self) -> Ledger:
         return self
@@ -143,8 +146,10 @@ class Ledger:
         max_output_tokens: int = 0,
         min_output_tokens: int = 0,
         now: datetime | None = None,
+        db: sqlite3.Connection | None = None,
     ) -> Reservation:
-        """Check the limits, decide the output limit and insert a pending row, atomically across processes.
+        """Check the limits, decide the output limit and insert a pending row, atomically across processes
+        (in a transaction of its own, or in the write transaction the caller holds on `db`).
 
         The reservation grants `max_output_tokens`, or as many as this month's room under every limit that
         applies (limit minus settled costs minus open reservations) covers at `quote`. Raises (writing
@@ -156,7 +161,7 @@ class Ledger:
         when = _local(now)
         month = when.strftime("%Y-%m")
         output_tokens = max_output_tokens
-        with self._transaction() as db:
+        with self._transaction() if db is None else contextlib.nullcontext(db) as db:
             self._reap(db, when.timestamp())
             if quote is None or quote.usd(max_output_tokens) > 0:
                 if problem := budget.problem_for(provider):
@@ -195,6 +200,13 @@ class Ledger:
             row_id = cursor.lastrowid
         assert row_id is not None
         return Reservation(row_id, provider, model, feature, month, worst_case_usd, output_tokens)
+
+    def try_reserve(self, **ask: Any) -> Reservation | None:
+        """`reserve`, cheap enough for the event loop (see ledger_quick.py); None when the ledger is not free at
+        once: call `reserve` in a worker thread then. A refusal is raised as `reserve` raises it."""
+        file_id = self._file_id
+        reservation = self._quick.run(file_id, lambda db: self.reserve(**ask, db=db))
+        return reservation if file_id == self._file_id else None  # moved aside meanwhile: reserve again
 
     def update_progress(
         self, reservation: Reservation, *, output_tokens_estimate: int, now: datetime | None = None

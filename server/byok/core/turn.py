@@ -324,15 +324,20 @@ def _price(backend: Backend, route: Route, adapter: Provider, stored: StoredKey 
 
 
 async def _reserve(backend: Backend, *, thinking_tokens: int, **reservation: Any) -> Reservation:
-    """`Ledger.reserve` in a worker thread; a reservation that lands after its request was cancelled is
-    released at once rather than left pending. A refusal names the thinking budget it had to cover: the
-    budget is never cut to fit."""
-    pending = asyncio.ensure_future(backend.in_ledger(backend.ledger.reserve, **reservation))
+    """A reservation made on the event loop while the ledger is free (`Ledger.try_reserve`), else by
+    `Ledger.reserve` on the ledger's thread; one that lands there after its request was cancelled is released
+    at once rather than left pending. A refusal names the thinking budget it had to cover: the budget is never
+    cut to fit."""
     try:
-        return await asyncio.shield(pending)
-    except asyncio.CancelledError:
-        backend.in_background(_release(backend, pending))
-        raise
+        reserved = backend.ledger.try_reserve(**reservation)
+        if reserved is not None:
+            return reserved
+        pending = asyncio.ensure_future(backend.in_ledger(backend.ledger.reserve, **reservation))
+        try:
+            return await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            backend.in_background(_release(backend, pending))
+            raise
     except ByokError as exc:
         if exc.code != ErrorCode.BUDGET_EXCEEDED or not thinking_tokens:
             raise
