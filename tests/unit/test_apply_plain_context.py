@@ -152,3 +152,12 @@ def test_a_second_init_after_the_first_shown_whole_does_not_overwrite_the_next_m
     result = apply_snippet(original, snippet, path="x.py")
     assert result.unresolved == []
     assert result.new_text == original.replace("\n\n    def __call__", "\n\n" + added + "\n    def __call__")
+
+
+def test_a_new_definition_before_plain_lines_that_stand_once_goes_right_before_them() -> None:
+    original = "package Less;\n\nsub import {\n    my $class = shift;\n    return;\n}\n\n1;\n"
+    added = "sub make {\n    my ($proto, $token) = @_;\n    return $proto->new($token);\n}\n\n"
+    snippet = "# ...\n" + added + "1;\n# ...\n"
+    result = apply_snippet(original, snippet, path="x.pm")
+    assert result.unresolved == []
+    assert result.new_text == original.replace("1;\n", added + "1;\n")

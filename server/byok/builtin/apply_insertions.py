@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from byok.builtin.apply_lines import block_end, definition_name, indent_width, line_key
 from byok.builtin.apply_planner import Planner
-from byok.builtin.apply_segments import Placement, Segment
+from byok.builtin.apply_segments import Placement, Segment, Shift
 
 
 def drops_definitions(planner: Planner, place: Placement) -> bool:
@@ -105,6 +105,15 @@ def insertion_by_context(planner: Planner, seg: Segment, lo: int, headers: bool 
             new = [found.shift(line) for line in lines[:after_start]]
             pairs = [(i + after_start, j) for i, j in found.pairs]
             return Placement(found.start, found.end, new + found.lines, pairs, found.shift, found.score)
+        shown = _trim(after)
+        spots = [
+            k
+            for k in planner.occurrences(line_key(shown[0]), lo)
+            if [line.rstrip() for line in planner.lines[k : k + len(shown)]] == [x.rstrip() for x in shown]
+        ]
+        if len(spots) == 1:  # plain lines after it (`1;`, `}`) that stand once, exactly as shown
+            k = spots[0]
+            return Placement(k, k + len(shown), lines[:after_start] + shown, [], Shift(), 0)
     return None
 
 
