@@ -139,3 +139,25 @@ def test_a_second_definition_of_a_name_the_file_has_goes_beside_its_context_when
     result = apply_snippet(original, snippet, path="x.py")
     assert result.unresolved == []
     assert result.new_text == original.replace("    @param(Save)", added + "    @param(Save)")
+
+
+def test_a_second_init_after_the_first_shown_whole_does_not_overwrite_the_next_method() -> None:
+    original = (
+        "class Action:\n    def __init__(\n        self, strings, dest\n    ) -> None:\n        super().__init__(\n"
+        "            strings=strings,\n            dest=dest,\n        )\n\n    def __call__(\n        self,\n"
+        "        parser,\n        values,\n    ) -> None:\n        setattr(parser, self.dest, 1)\n"
+    )
+    added = "    def __init__(\n        self,\n        files,\n        location,\n    ) -> None:\n        self._files = files\n"
+    snippet = "    # ...\n" + original.split("\n", 1)[1].split("\n\n")[0] + "\n\n" + added + "    # ...\n"
+    result = apply_snippet(original, snippet, path="x.py")
+    assert result.unresolved == []
+    assert result.new_text == original.replace("\n\n    def __call__", "\n\n" + added + "\n    def __call__")
+
+
+def test_a_new_definition_before_plain_lines_that_stand_once_goes_right_before_them() -> None:
+    original = "package Less;\n\nsub import {\n    my $class = shift;\n    return;\n}\n\n1;\n"
+    added = "sub make {\n    my ($proto, $token) = @_;\n    return $proto->new($token);\n}\n\n"
+    snippet = "# ...\n" + added + "1;\n# ...\n"
+    result = apply_snippet(original, snippet, path="x.pm")
+    assert result.unresolved == []
+    assert result.new_text == original.replace("1;\n", added + "1;\n")
