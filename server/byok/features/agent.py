@@ -140,6 +140,13 @@ def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def _shown_arguments(call: ToolCall) -> dict[str, Any]:
+    """A call's arguments for the step log; for malformed ones, the text the model sent and why."""
+    if call.arguments_error is None:
+        return call.arguments
+    return {"_raw": call.raw_arguments, "_error": call.arguments_error}
+
+
 def _brief(arguments: dict[str, Any]) -> dict[str, Any]:
     """A tool call's arguments for the step log: long strings (code) shortened."""
     return {k: _shorten(v, BRIEF_ARGUMENT_CHARS) if isinstance(v, str) else v for k, v in arguments.items()}
@@ -162,7 +169,7 @@ async def _run_call(
             "finish with a summary of what is done.",
             is_error=True,
         )
-    if mcp is not None and mcp.handles(call.name) and "_error" not in call.arguments:
+    if mcp is not None and mcp.handles(call.name) and call.arguments_error is None:
         return await mcp.call(call)
     return await tools.call(call)
 
@@ -314,7 +321,7 @@ async def agent(
                     step["toolCalls"].append(
                         {
                             "name": call.name,
-                            "arguments": _brief(call.arguments),
+                            "arguments": _brief(_shown_arguments(call)),
                             "ok": not result.is_error,
                             "result": _shorten(result.content, BRIEF_RESULT_CHARS),
                         }
