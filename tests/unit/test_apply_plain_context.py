@@ -161,3 +161,15 @@ def test_a_new_definition_before_plain_lines_that_stand_once_goes_right_before_t
     result = apply_snippet(original, snippet, path="x.pm")
     assert result.unresolved == []
     assert result.new_text == original.replace("1;\n", added + "1;\n")
+
+
+def test_of_two_places_alike_but_for_indentation_the_one_indented_as_shown_takes_an_insertion() -> None:
+    original = (
+        ".ayu {\n    --border-color: #3473ad;\n}\n\n.light {\n    --fg: black;\n}\n\n"
+        "@media (prefers-color-scheme: dark) {\n    .light {\n        --border-color: #3473ad;\n    }\n}\n"
+    )
+    added = "\nbody .active:before {\n    content: '';\n    display: block;\n}\n"
+    snippet = "/* ... */\n    --border-color: #3473ad;\n}\n" + added + "/* ... */\n"
+    result = apply_snippet(original, snippet, path="x.css")
+    assert result.unresolved == []
+    assert result.new_text == original.replace("}\n\n.light", "}\n" + added + "\n.light", 1)

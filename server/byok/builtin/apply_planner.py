@@ -56,11 +56,13 @@ _FUZZY_LENGTH = 16
 """Shortest line (without whitespace and trailing comment) that may anchor a segment fuzzily."""
 
 
-def _snug(place: Placement) -> bool:
-    """Whether a placement's matched lines are all in a row (of places that match as many lines, the one
-    whose context reads exactly as shown): consecutive lines matched to consecutive lines."""
+def _snug(place: Placement) -> tuple[bool, bool]:
+    """Whether a placement's matched lines are all in a row (consecutive lines on consecutive lines), and
+    whether they sit where they are indented as shown: of places that match as many lines, the one whose
+    context reads exactly as shown."""
     pairs = sorted(place.pairs)
-    return all(i + 1 == k and j + 1 == m for (i, j), (k, m) in pairwise(pairs))
+    in_row = all(i + 1 == k and j + 1 == m for (i, j), (k, m) in pairwise(pairs))
+    return in_row, not place.shift.add and not place.shift.remove
 
 
 def _adds_lines(place: Placement) -> bool:
@@ -167,7 +169,8 @@ class Planner:
         ranked = sorted(found_places.values(), key=lambda place: (rank(place), _snug(place)), reverse=True)
         if len(ranked) > 1 and rank(ranked[0]) == rank(ranked[1]):
             tied = [place for place in ranked if rank(place) == rank(ranked[0])]
-            if _snug(ranked[0]) == _snug(ranked[1]) or not all(_adds_lines(place) for place in tied):
+            weak = ranked[0].score <= 1 and not _snug(ranked[0])[0]  # one line, no run to tell by
+            if weak or _snug(ranked[0]) == _snug(ranked[1]) or not all(_adds_lines(place) for place in tied):
                 return None if ranked[0].score <= 1 else "ambiguous"
         return ranked[0]
 
