@@ -24,7 +24,7 @@ from byok.base.redaction import redact
 from byok.core.mcp.launch import Launch
 from byok.providers.urls import require_secure
 from byok.workspace.shell import (
-    kill_group as kill_group,  # re-exported: core.mcp.servers imports it from here
+    kill_group,
 )
 
 if TYPE_CHECKING:

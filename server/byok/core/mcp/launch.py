@@ -127,5 +127,5 @@ def literal_launch(settings: McpServerSettings, root: Path | None) -> Launch:
     for name, value in [*settings.env.items(), *settings.headers.items()]:
         if name.lower() == "authorization" or is_credential_variable(name, value):
             REDACTOR.register(value)
-    cwd = Path(settings.cwd) if settings.cwd else root
+    cwd = Path(working_directory(settings, root)) if settings.cwd else root  # a relative cwd: in the root
     return Launch(dict(settings.env), dict(settings.headers), cwd)
