@@ -187,3 +187,17 @@ def test_a_segment_that_would_only_add_a_closer_after_its_context_is_unresolved(
     result = apply_snippet(original, snippet, path="x.js")
     assert result.unresolved
     assert result.new_text.count("}") == original.count("}")
+
+
+def test_closers_shown_at_their_own_indentation_delete_the_shallower_closers_after_them() -> None:
+    original = (
+        "function parse(node) {\n    if (node) {\n        for (const x of node) {\n            if (x) {\n"
+        "                use(x);\n            }\n        }\n    }\n    // not a filter expression.\n    return [];\n}\n"
+    )
+    snippet = (
+        "// ...\nfunction parse(node) {\n                // ...\n            }\n        }\n"
+        "    // not a filter expression.\n    return [];\n}\n// ...\n"
+    )
+    result = apply_snippet(original, snippet, path="x.js")
+    assert result.unresolved == []
+    assert result.new_text == original.replace("        }\n    }\n    // not", "        }\n    // not")

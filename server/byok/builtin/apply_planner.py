@@ -388,14 +388,18 @@ class Planner:
         self, seg: list[str], block: tuple[int, int, int], seg_gap: int, orig_gap: int
     ) -> bool:
         """Whether the closers a segment opens with, then (blank lines aside) the line it is placed by, leave
-        out a few original lines between them no shallower than the closers: lines the snippet deletes."""
+        out a few original lines between them no shallower than the closers (or closers themselves): lines
+        the snippet deletes."""
         i, j = block[0] + block[2], block[1] + block[2]
         width = indent_width(seg[i - 1])
         return (
             all(is_closer(seg[k]) for k in range(block[0], i))
             and 0 < sum(1 for k in range(j, j + orig_gap) if self.keys[k]) <= _DELETED_AFTER_CLOSERS
             and not any(seg[k].strip() for k in range(i, i + seg_gap))
-            and all(not self.keys[k] or indent_width(self.lines[k]) >= width for k in range(j, j + orig_gap))
+            and all(
+                not self.keys[k] or indent_width(self.lines[k]) >= width or is_closer(self.lines[k])
+                for k in range(j, j + orig_gap)
+            )
         )
 
     def _goes_on_alike(self, seg: list[str], block: tuple[int, int, int]) -> bool:
