@@ -201,3 +201,20 @@ def test_closers_shown_at_their_own_indentation_delete_the_shallower_closers_aft
     result = apply_snippet(original, snippet, path="x.js")
     assert result.unresolved == []
     assert result.new_text == original.replace("        }\n    }\n    // not", "        }\n    // not")
+
+
+def test_a_comment_opener_shown_before_the_comment_lines_kept_deletes_the_ones_between() -> None:
+    original = (
+        "function merge(context, segments) {\n\tlet current = segments;\n\n\t/*\n\t * We need to ensure that the array\n"
+        "\t * returned holds no more than the context allows.\n\t * entries will line up with the existing ones.\n"
+        "\t */\n\twhile (current.length > context.count) {\n\t\tcurrent.pop();\n\t}\n\treturn current;\n}\n"
+    )
+    snippet = (
+        "// ...\nfunction merge(context, segments) {\n\t// ...\n\n\t/*\n\t * entries will line up with the existing ones.\n"
+        "\t */\n\t// ...\n}\n// ...\n"
+    )
+    result = apply_snippet(original, snippet, path="x.js")
+    assert result.unresolved == []
+    assert result.new_text == original.replace(
+        "\t * We need to ensure that the array\n\t * returned holds no more than the context allows.\n", ""
+    )

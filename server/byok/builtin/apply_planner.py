@@ -387,13 +387,13 @@ class Planner:
     def _closes_before(
         self, seg: list[str], block: tuple[int, int, int], seg_gap: int, orig_gap: int
     ) -> bool:
-        """Whether the closers a segment opens with, then (blank lines aside) the line it is placed by, leave
-        out a few original lines between them no shallower than the closers (or closers themselves): lines
-        the snippet deletes."""
+        """Whether the plain lines a segment opens with (closers, `/*`), then (blank lines aside) the line it
+        is placed by, leave out a few original lines between them no shallower than those (or closers
+        themselves): lines the snippet deletes."""
         i, j = block[0] + block[2], block[1] + block[2]
         width = indent_width(seg[i - 1])
         return (
-            all(is_closer(seg[k]) for k in range(block[0], i))
+            all(is_closer(seg[k]) or is_trivial(line_key(seg[k])) for k in range(block[0], i))
             and 0 < sum(1 for k in range(j, j + orig_gap) if self.keys[k]) <= _DELETED_AFTER_CLOSERS
             and not any(seg[k].strip() for k in range(i, i + seg_gap))
             and all(
