@@ -46,3 +46,10 @@ def test_values_are_literal_and_credentials_are_redacted(tmp_path: Path) -> None
     assert launch.env["NOTE"] == "${keyring:openai} ${env:HOME}", "no secret reference is looked up"
     assert launch.cwd == tmp_path
     assert "FAKE-handed-over-token-31d9" not in redact("token FAKE-handed-over-token-31d9 in a log line")
+
+
+def test_a_relative_cwd_is_inside_the_session_root(tmp_path: Path) -> None:
+    settings = handed_over_settings(McpServerStdio(name="a", command="srv", args=[], env=[]))
+    assert settings is not None
+    launch = literal_launch(settings.model_copy(update={"cwd": "tools/mcp"}), tmp_path)
+    assert launch.cwd == tmp_path / "tools" / "mcp"

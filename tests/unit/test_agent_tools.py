@@ -212,7 +212,7 @@ async def test_read_file_line_range_and_errors(root: Path) -> None:
 
 async def test_malformed_arguments_are_reported_back() -> None:
     t = tools(Path("/nonexistent"))
-    result = await t.call(ToolCall("id", "read_file", parse_tool_arguments('{"path": "a.py"')))
+    result = await t.call(ToolCall("id", "read_file", parse_tool_arguments(raw := '{"path": "a.py"'), raw))
     assert result.is_error and "not usable" in result.content and "JSON" in result.content
 
 

@@ -16,6 +16,7 @@ from byok.builtin.apply_lines import block_end, definition_name
         ("  static *items() {", "items"),
         ("  constructor(options, parser = new Parser(options)) {", "constructor"),
         ("def run(self):", "run"),
+        ("  public get<T>(id: Identifier<T>): T | undefined {", "get"),
         ("    private next(seq: number[]): { index: number | null; last: number; } {", "next"),
         ("    if (x) {", None),
         ("   while(true) {", None),

@@ -139,3 +139,82 @@ def test_a_second_definition_of_a_name_the_file_has_goes_beside_its_context_when
     result = apply_snippet(original, snippet, path="x.py")
     assert result.unresolved == []
     assert result.new_text == original.replace("    @param(Save)", added + "    @param(Save)")
+
+
+def test_a_second_init_after_the_first_shown_whole_does_not_overwrite_the_next_method() -> None:
+    original = (
+        "class Action:\n    def __init__(\n        self, strings, dest\n    ) -> None:\n        super().__init__(\n"
+        "            strings=strings,\n            dest=dest,\n        )\n\n    def __call__(\n        self,\n"
+        "        parser,\n        values,\n    ) -> None:\n        setattr(parser, self.dest, 1)\n"
+    )
+    added = "    def __init__(\n        self,\n        files,\n        location,\n    ) -> None:\n        self._files = files\n"
+    snippet = "    # ...\n" + original.split("\n", 1)[1].split("\n\n")[0] + "\n\n" + added + "    # ...\n"
+    result = apply_snippet(original, snippet, path="x.py")
+    assert result.unresolved == []
+    assert result.new_text == original.replace("\n\n    def __call__", "\n\n" + added + "\n    def __call__")
+
+
+def test_a_new_definition_before_plain_lines_that_stand_once_goes_right_before_them() -> None:
+    original = "package Less;\n\nsub import {\n    my $class = shift;\n    return;\n}\n\n1;\n"
+    added = "sub make {\n    my ($proto, $token) = @_;\n    return $proto->new($token);\n}\n\n"
+    snippet = "# ...\n" + added + "1;\n# ...\n"
+    result = apply_snippet(original, snippet, path="x.pm")
+    assert result.unresolved == []
+    assert result.new_text == original.replace("1;\n", added + "1;\n")
+
+
+def test_of_two_places_alike_but_for_indentation_the_one_indented_as_shown_takes_an_insertion() -> None:
+    original = (
+        ".ayu {\n    --border-color: #3473ad;\n}\n\n.light {\n    --fg: black;\n}\n\n"
+        "@media (prefers-color-scheme: dark) {\n    .light {\n        --border-color: #3473ad;\n    }\n}\n"
+    )
+    added = "\nbody .active:before {\n    content: '';\n    display: block;\n}\n"
+    snippet = "/* ... */\n    --border-color: #3473ad;\n}\n" + added + "/* ... */\n"
+    result = apply_snippet(original, snippet, path="x.css")
+    assert result.unresolved == []
+    assert result.new_text == original.replace("}\n\n.light", "}\n" + added + "\n.light", 1)
+
+
+def test_a_segment_that_would_only_add_a_closer_after_its_context_is_unresolved() -> None:
+    original = (
+        "function pack() {\n    let s = '';\n    for (let i = 0; i < n; i += 1) {\n        const v = values[i];\n"
+        "        if (v >= 0 && i > 0) {\n            s += ' ';\n        }\n\n        s += String(v);\n    }\n    return s;\n}\n"
+    )
+    snippet = (
+        "// ...\nfunction pack() {\n    // ...\n    for (let i = 0; i < n; i += 1) {\n        const v = values[i];\n"
+        "        }\n\n        // ...\n}\n"
+    )
+    result = apply_snippet(original, snippet, path="x.js")
+    assert result.unresolved
+    assert result.new_text.count("}") == original.count("}")
+
+
+def test_closers_shown_at_their_own_indentation_delete_the_shallower_closers_after_them() -> None:
+    original = (
+        "function parse(node) {\n    if (node) {\n        for (const x of node) {\n            if (x) {\n"
+        "                use(x);\n            }\n        }\n    }\n    // not a filter expression.\n    return [];\n}\n"
+    )
+    snippet = (
+        "// ...\nfunction parse(node) {\n                // ...\n            }\n        }\n"
+        "    // not a filter expression.\n    return [];\n}\n// ...\n"
+    )
+    result = apply_snippet(original, snippet, path="x.js")
+    assert result.unresolved == []
+    assert result.new_text == original.replace("        }\n    }\n    // not", "        }\n    // not")
+
+
+def test_a_comment_opener_shown_before_the_comment_lines_kept_deletes_the_ones_between() -> None:
+    original = (
+        "function merge(context, segments) {\n\tlet current = segments;\n\n\t/*\n\t * We need to ensure that the array\n"
+        "\t * returned holds no more than the context allows.\n\t * entries will line up with the existing ones.\n"
+        "\t */\n\twhile (current.length > context.count) {\n\t\tcurrent.pop();\n\t}\n\treturn current;\n}\n"
+    )
+    snippet = (
+        "// ...\nfunction merge(context, segments) {\n\t// ...\n\n\t/*\n\t * entries will line up with the existing ones.\n"
+        "\t */\n\t// ...\n}\n// ...\n"
+    )
+    result = apply_snippet(original, snippet, path="x.js")
+    assert result.unresolved == []
+    assert result.new_text == original.replace(
+        "\t * We need to ensure that the array\n\t * returned holds no more than the context allows.\n", ""
+    )

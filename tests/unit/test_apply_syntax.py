@@ -115,3 +115,20 @@ def test_a_fuzzy_anchor_close_to_two_lines_is_left_unresolved() -> None:
     )
     result = apply_snippet(original, snippet, language_id="python")
     assert result.unresolved and result.new_text == original
+
+
+def test_a_perl_file_ending_in_end_and_a_comment_without_a_newline_parses() -> None:
+    lines = [
+        "sub shorten {",
+        "    my $line = $_[0];",
+        "    return $line;",
+        "}",
+        "",
+        "1;",
+        "__END__ # data follows",
+    ]
+    syntax = Syntax.for_file(lines, "perl")
+    assert syntax is not None
+    assert (
+        syntax.block_end(0) == 3
+    )  # tree-sitter-perl never returns on such a source without its last newline

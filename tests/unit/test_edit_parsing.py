@@ -9,11 +9,16 @@ from byok.features.inline_edit import (
     InlineEditParams,
     Reindenter,
     ReplacementSink,
-    extract_code,
     locate,
 )
 
 # -- inline edit: code extraction --------------------------------------------------------------------------
+
+
+def extract_code(answer: str) -> str:
+    """The code of a whole answer (what `CodeExtractor` streams), lines joined with `\\n`."""
+    extractor = CodeExtractor()
+    return "\n".join([*extractor.feed(answer), *extractor.finish()])
 
 
 @pytest.mark.parametrize(

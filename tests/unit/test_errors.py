@@ -187,8 +187,24 @@ def test_malformed_tool_arguments_are_echoed_as_an_empty_object() -> None:
     from byok.providers.base import Message, ToolCall
 
     adapter = OpenAIProvider("openai", "https://api.openai.com/v1", None, httpx.AsyncClient())
-    broken = ToolCall("c1", "read_file", {"_raw": '{"path": ', "_error": "not JSON"}, '{"path": ')
+    broken = ToolCall("c1", "read_file", {}, '{"path": ')
+    assert broken.arguments_error is not None
     fine = ToolCall("c2", "read_file", {"path": "a.py"}, '{"path": "a.py"}')
     body = adapter.request_body(ChatRequest("gpt-4o", [Message("assistant", "", tool_calls=[broken, fine])]))
     sent = [call["function"]["arguments"] for call in body["messages"][0]["tool_calls"]]
     assert sent == ["{}", '{"path": "a.py"}']
+
+
+def test_unusable_tool_arguments_are_an_empty_object_and_a_reason() -> None:
+    from byok.providers.base import ToolCall, parse_tool_arguments, sent_arguments
+
+    def made(raw: str) -> ToolCall:
+        return ToolCall("c1", "edit", parse_tool_arguments(raw), raw)
+
+    assert made('{"path": ').arguments_error == ("arguments are not valid JSON: Expecting value")
+    assert made("[1]").arguments_error == "arguments are not a JSON object"
+    for usable in ("", "  ", "{}", '{"path": "a.py"}'):
+        assert made(usable).arguments_error is None
+    broken = made('"text"')
+    assert broken.arguments == {} and sent_arguments(broken) == {} and broken.raw_arguments == '"text"'
+    assert ToolCall("c2", "edit", {}, "{", arguments_error="given").arguments_error == "given"

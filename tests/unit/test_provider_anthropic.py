@@ -176,15 +176,15 @@ async def test_malformed_tool_input_becomes_an_error_value(
 ) -> None:
     fake.route("POST", MESSAGES, anthropic_stream([], tool_uses=[("toolu_01", "edit", '{"path": "a.py",')]))
     (call,) = (await complete(adapter, HI)).tool_calls
-    assert call.arguments["_raw"] == '{"path": "a.py",'
-    assert "not valid JSON" in call.arguments["_error"]
+    assert call.arguments == {} and call.raw_arguments == '{"path": "a.py",'
+    assert call.arguments_error is not None and "not valid JSON" in call.arguments_error
 
 
 async def test_tool_history_becomes_blocks(fake: FakeServer, adapter: AnthropicProvider) -> None:
     fake.route("POST", MESSAGES, anthropic_stream(["18 C"]))
     calls = [
         ToolCall("toolu_01", "get_weather", {"location": "Paris"}),
-        ToolCall("toolu_02", "broken", {"_raw": "{", "_error": "bad"}),
+        ToolCall("toolu_02", "broken", {}, "{"),
     ]
     request = ChatRequest(
         model="claude-sonnet-4-5",

@@ -219,8 +219,10 @@ async def test_malformed_tool_arguments_become_an_error_value(
     fake.route("POST", CHAT, openai_stream([], tool_calls=[("call_a", "edit", '{"path": "a.py", "line": ')]))
     (call,) = (await complete(adapter, HI)).tool_calls
     assert call.raw_arguments == '{"path": "a.py", "line": '
-    assert call.arguments["_raw"] == call.raw_arguments
-    assert call.arguments["_error"].startswith("arguments are not valid JSON")
+    assert call.arguments == {}
+    assert call.arguments_error is not None and call.arguments_error.startswith(
+        "arguments are not valid JSON"
+    )
 
 
 async def test_tool_history_is_sent_back(fake: FakeServer, adapter: OpenAIProvider) -> None:

@@ -27,7 +27,7 @@ from byok.base.names import AUTO_MODEL, BYOK_ERROR, AcpConfig, AcpMode, ErrorCod
 from byok.base.redaction import redact, redact_data
 from byok.core.mcp.servers import McpServers
 from byok.core.session import Backend
-from byok.features.agent import AgentParams, FrontEnd, agent
+from byok.features.agent import AgentOutcome, AgentParams, AgentStop, FrontEnd, agent
 from byok.providers.base import Message
 from byok.workspace.files import fenced
 from byok.workspace.jail import Workspace
@@ -55,7 +55,7 @@ R = TypeVar("R")
 PROTOCOL_VERSION = 1
 """ACP v1: the v2 draft drops fs, terminals and modes, so a client asking for more is answered 1."""
 AUTH_METHOD = "byok-keys"
-STOP_REASONS: dict[str, StopReason] = {
+STOP_REASONS: dict[AgentStop, StopReason] = {
     "done": "end_turn",
     "max_steps": "max_turn_requests",
     "length": "max_tokens",
@@ -102,7 +102,7 @@ class LiveSession:
         self.workspace = workspace
         self.files = files
         self.mcp = mcp
-        self.task: asyncio.Task[dict[str, Any]] | None = None
+        self.task: asyncio.Task[AgentOutcome] | None = None
         self.run: PromptRun | None = None
         self.permissions: Permissions | None = None
 
@@ -363,14 +363,17 @@ class ByokAgent:
         live.task = asyncio.get_running_loop().create_task(
             agent(self.backend, params, run, live.workspace, choose=run.choose, front_end=front_end)
         )
+        outcome: AgentOutcome | None = None
         try:
             try:
-                result = await live.task
+                outcome = await live.task
             except asyncio.CancelledError:
                 if _this_task_cancelling():  # the connection is closing, not a session/cancel
                     raise
-                result = {"summary": "", "stopReason": "cancelled"}  # cancelled before the loop began
-            stop, summary = str(result["stopReason"]), str(result.get("summary") or "")
+            stop: AgentStop = (
+                outcome.stop_reason if outcome else "cancelled"
+            )  # None: cancelled before the loop
+            summary = outcome.summary if outcome else ""
             if stop in ("context_window", "max_steps") and summary:
                 run.message(f"\n\n{summary}")
         except BaseException:
@@ -383,9 +386,9 @@ class ByokAgent:
         if summary:
             stored.remember("assistant", summary)
         await asyncio.to_thread(self.store.save, stored)
-        if stop == "budget":
-            error = result.get("error") or {}
-            raise RequestError(BYOK_ERROR, redact(str(error.get("message", summary))), redact_data(error))
+        if outcome is not None and outcome.budget_error is not None:
+            error = outcome.budget_error
+            raise RequestError(BYOK_ERROR, redact(error.message), redact_data(error.to_data()))
         return PromptResponse(stop_reason=STOP_REASONS.get(stop, "end_turn"))
 
     async def cancel(self, session_id: str, **kwargs: Any) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -73,9 +74,19 @@ class ClientFiles:
         await asyncio.to_thread(_write_disk, path, text)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it before Python 3.13 (os.getumask); put back at once
+    os.umask(mask)
+    return mask
+
+
+NEW_FILE_MODE = 0o666 & ~_umask()
+"""A file the agent creates gets the mode any program would give it (the umask read once, at import)."""
+
+
 def _write_disk(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o7777 if path.exists() else None
+    mode = path.stat().st_mode & 0o7777 if path.exists() else NEW_FILE_MODE
     write_atomic(path, text, durable=False, mode=mode)
 
 

@@ -220,4 +220,6 @@ class PromptRun:
 
 
 def _redacted_arguments(call: ToolCall) -> dict[str, Any]:
-    return {k: redact(v) if isinstance(v, str) else v for k, v in call.arguments.items() if k != "_error"}
+    if call.arguments_error is not None:
+        return {"_raw": redact(call.raw_arguments)}
+    return {k: redact(v) if isinstance(v, str) else v for k, v in call.arguments.items()}

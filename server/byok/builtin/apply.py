@@ -241,7 +241,8 @@ def apply_snippet(
             if placement is None:
                 unresolved.append(seg.describe())
                 continue
-        if any(placement.start < end and start < placement.end for start, end, _ in regions):
+        overlaps = any(placement.start < end and start < placement.end for start, end, _ in regions)
+        if overlaps or _adds_closers_only(placement):
             unresolved.append(seg.describe())
             continue
         regions.append((placement.start, placement.end, placement.lines))
@@ -280,6 +281,18 @@ def _whole_file(seg: Segment, keys: list[str]) -> bool:
         and line_key(mine[0]) == theirs[0]
         and line_key(mine[-1]) == theirs[-1]
         and len(mine) * 5 >= len(theirs) * 4
+    )
+
+
+def _adds_closers_only(place: Placement) -> bool:
+    """Whether a placement matched through its lines only adds closers (`}`) and removes nothing: a bare
+    closer is no new code, so the snippet meant lines of the original it does not show as kept."""
+    shown = {i for i, _ in place.pairs}
+    added = [line for i, line in enumerate(place.lines) if line.strip() and i not in shown]
+    return (
+        bool(place.pairs and added)
+        and place.end - place.start == len(place.pairs)
+        and all(is_trivial(line_key(line)) or is_closer(line) for line in added)
     )
 
 

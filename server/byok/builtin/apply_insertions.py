@@ -11,19 +11,28 @@ from __future__ import annotations
 
 from byok.builtin.apply_lines import block_end, definition_name, indent_width, line_key
 from byok.builtin.apply_planner import Planner
-from byok.builtin.apply_segments import Placement, Segment
+from byok.builtin.apply_segments import Placement, Segment, Shift
 
 
 def drops_definitions(planner: Planner, place: Placement) -> bool:
-    """Whether the placement brings a definition the original lacks while removing, unmatched, an original
+    """Whether the placement brings a definition (one of a name the original lacks, or an unmatched
+    header of one beside an original definition it removes) while removing, unmatched, an original
     definition the segment does not name."""
     names = {name for line in place.lines if (name := definition_name(line)) is not None}
-    if any(not _defines(planner, name) for name in names):
+    shown = {i for i, _ in place.pairs}
+    unmatched = {
+        indent_width(line)
+        for i, line in enumerate(place.lines)
+        if i not in shown and definition_name(line) is not None
+    }
+    undefined = any(not _defines(planner, name) for name in names)
+    if undefined or unmatched:
         matched = {j for _, j in place.pairs}
         if any(
             j not in matched
             and (name := definition_name(planner.lines[j])) is not None
             and name not in names
+            and (undefined or indent_width(planner.lines[j]) in unmatched)
             and _defines(planner, name)
             for j in range(place.start, place.end)
         ):
@@ -58,18 +67,20 @@ def _copies_body(planner: Planner, place: Placement, names: set[str]) -> bool:
 
 def insertion_by_context(planner: Planner, seg: Segment, lo: int, headers: bool = False) -> Placement | None:
     """Place the segment's new definition beside the context lines around it, placed on their own. The new
-    definition defines a name the original lacks; with `headers`, one whose header line it lacks will do
-    (a second `__init__`), for a segment nothing else placed."""
+    definition defines a name the original lacks; with `headers`, one whose header line it lacks, or
+    whose block holds lines it lacks, will do (a second `__init__`)."""
     lines = seg.lines
-    head = next(
-        (
-            i
-            for i, line in enumerate(lines)
-            if (name := definition_name(line)) is not None
-            and (not _defines(planner, name) or (headers and not _in_original(planner, line)))
-        ),
-        None,
-    )
+
+    def new_definition(i: int, line: str) -> bool:
+        name = definition_name(line)
+        if name is None or not _defines(planner, name):
+            return name is not None
+        if not headers:
+            return False
+        block = lines[i : (block_end(lines, i) or i) + 1]
+        return any(text.strip() and not _in_original(planner, text) for text in block)
+
+    head = next((i for i, line in enumerate(lines) if new_definition(i, line)), None)
     if head is None:
         return None
     last = block_end(lines, head) or head
@@ -94,6 +105,15 @@ def insertion_by_context(planner: Planner, seg: Segment, lo: int, headers: bool 
             new = [found.shift(line) for line in lines[:after_start]]
             pairs = [(i + after_start, j) for i, j in found.pairs]
             return Placement(found.start, found.end, new + found.lines, pairs, found.shift, found.score)
+        shown = _trim(after)
+        spots = [
+            k
+            for k in planner.occurrences(line_key(shown[0]), lo)
+            if [line.rstrip() for line in planner.lines[k : k + len(shown)]] == [x.rstrip() for x in shown]
+        ]
+        if len(spots) == 1:  # plain lines after it (`1;`, `}`) that stand once, exactly as shown
+            k = spots[0]
+            return Placement(k, k + len(shown), lines[:after_start] + shown, [], Shift(), 0)
     return None
 
 

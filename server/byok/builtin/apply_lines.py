@@ -27,9 +27,10 @@ _METHOD = re.compile(
 )
 _BARE_METHOD = re.compile(
     r"^\s*(?:(?:static|async|get|set|public|private|protected|override|readonly)\s+)*\*?\s*"
-    r"(?!(?:for|if|elif|while|switch|catch|with|function|return|else|do|try)\b)([A-Za-z_$][\w$]*)\s*\((?:[^()'\"`;]|\([^()'\"`;]*\))*\)\s*(?::\s*[^=]+)?\{\s*$"
+    r"(?!(?:for|if|elif|while|switch|catch|with|function|return|else|do|try)\b)([A-Za-z_$][\w$]*)\s*(?:<[^()]*>)?\((?:[^()'\"`;]|\([^()'\"`;]*\))*\)\s*(?::\s*[^=]+)?\{\s*$"
 )
-"""A JavaScript/TypeScript class method without a keyword (`  persist () {`, `async load(id): Promise<T> {`)."""
+"""A JavaScript/TypeScript class method without a keyword (`  persist () {`, `async load(id): Promise<T> {`,
+`get<T>(id): T {`)."""
 _SHELL_FUNCTION = re.compile(r"^\s*([A-Za-z_][\w:.-]*)\s*\(\s*\)\s*\{?\s*$")
 _CLOSER = re.compile(r"^(?:[}\])]|</|end\b)")
 _HEADER_GOES_ON = re.compile(r"^\).*(?:\{|:)$")

@@ -56,11 +56,13 @@ _FUZZY_LENGTH = 16
 """Shortest line (without whitespace and trailing comment) that may anchor a segment fuzzily."""
 
 
-def _snug(place: Placement) -> bool:
-    """Whether a placement's matched lines are all in a row (of places that match as many lines, the one
-    whose context reads exactly as shown): consecutive lines matched to consecutive lines."""
+def _snug(place: Placement) -> tuple[bool, bool]:
+    """Whether a placement's matched lines are all in a row (consecutive lines on consecutive lines), and
+    whether they sit where they are indented as shown: of places that match as many lines, the one whose
+    context reads exactly as shown."""
     pairs = sorted(place.pairs)
-    return all(i + 1 == k and j + 1 == m for (i, j), (k, m) in pairwise(pairs))
+    in_row = all(i + 1 == k and j + 1 == m for (i, j), (k, m) in pairwise(pairs))
+    return in_row, not place.shift.add and not place.shift.remove
 
 
 def _adds_lines(place: Placement) -> bool:
@@ -167,7 +169,8 @@ class Planner:
         ranked = sorted(found_places.values(), key=lambda place: (rank(place), _snug(place)), reverse=True)
         if len(ranked) > 1 and rank(ranked[0]) == rank(ranked[1]):
             tied = [place for place in ranked if rank(place) == rank(ranked[0])]
-            if _snug(ranked[0]) == _snug(ranked[1]) or not all(_adds_lines(place) for place in tied):
+            weak = ranked[0].score <= 1 and not _snug(ranked[0])[0]  # one line, no run to tell by
+            if weak or _snug(ranked[0]) == _snug(ranked[1]) or not all(_adds_lines(place) for place in tied):
                 return None if ranked[0].score <= 1 else "ambiguous"
         return ranked[0]
 
@@ -384,15 +387,19 @@ class Planner:
     def _closes_before(
         self, seg: list[str], block: tuple[int, int, int], seg_gap: int, orig_gap: int
     ) -> bool:
-        """Whether the closers a segment opens with, then (blank lines aside) the line it is placed by, leave
-        out a few original lines between them no shallower than the closers: lines the snippet deletes."""
+        """Whether the plain lines a segment opens with (closers, `/*`), then (blank lines aside) the line it
+        is placed by, leave out a few original lines between them no shallower than those (or closers
+        themselves): lines the snippet deletes."""
         i, j = block[0] + block[2], block[1] + block[2]
         width = indent_width(seg[i - 1])
         return (
-            all(is_closer(seg[k]) for k in range(block[0], i))
+            all(is_closer(seg[k]) or is_trivial(line_key(seg[k])) for k in range(block[0], i))
             and 0 < sum(1 for k in range(j, j + orig_gap) if self.keys[k]) <= _DELETED_AFTER_CLOSERS
             and not any(seg[k].strip() for k in range(i, i + seg_gap))
-            and all(not self.keys[k] or indent_width(self.lines[k]) >= width for k in range(j, j + orig_gap))
+            and all(
+                not self.keys[k] or indent_width(self.lines[k]) >= width or is_closer(self.lines[k])
+                for k in range(j, j + orig_gap)
+            )
         )
 
     def _goes_on_alike(self, seg: list[str], block: tuple[int, int, int]) -> bool:

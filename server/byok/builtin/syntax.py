@@ -177,7 +177,8 @@ class Syntax:
         """The largest error-free node starting on the window's first line, below the root; with
         `opening`, the window is parsed as the body of a class that line opens (a method alone is no
         valid JavaScript)."""
-        source = "\n".join(window) if opening is None else opening + "\n" + "\n".join(window) + "\n}"
+        # the window ends with a newline: tree-sitter-perl loops forever on `__END__ # text` at the end
+        source = "\n".join(window) + "\n" if opening is None else opening + "\n" + "\n".join(window) + "\n}\n"
         row = int(opening is not None)
         tree = self._parser.parse(source.encode())
         root = tree.root_node

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import Field
 
@@ -35,7 +35,7 @@ from byok.features.checkpoints import RunCheckpoint
 from byok.features.mcp_context import ResourceReader, read_context
 from byok.features.rules import load_rules
 from byok.providers.base import Message, ToolCall, Usage
-from byok.workspace.changes import Changes, Chooser
+from byok.workspace.changes import Changes, Chooser, FileSummary
 from byok.workspace.edits import EditApplier
 from byok.workspace.files import ContextFile, format_files
 from byok.workspace.jail import FileJail, Workspace
@@ -140,6 +140,13 @@ def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def _shown_arguments(call: ToolCall) -> dict[str, Any]:
+    """A call's arguments for the step log; for malformed ones, the text the model sent and why."""
+    if call.arguments_error is None:
+        return call.arguments
+    return {"_raw": call.raw_arguments, "_error": call.arguments_error}
+
+
 def _brief(arguments: dict[str, Any]) -> dict[str, Any]:
     """A tool call's arguments for the step log: long strings (code) shortened."""
     return {k: _shorten(v, BRIEF_ARGUMENT_CHARS) if isinstance(v, str) else v for k, v in arguments.items()}
@@ -162,7 +169,7 @@ async def _run_call(
             "finish with a summary of what is done.",
             is_error=True,
         )
-    if mcp is not None and mcp.handles(call.name) and "_error" not in call.arguments:
+    if mcp is not None and mcp.handles(call.name) and call.arguments_error is None:
         return await mcp.call(call)
     return await tools.call(call)
 
@@ -205,6 +212,42 @@ async def run_together(work: list[Coroutine[Any, Any, ToolResult]]) -> list[Tool
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+AgentStop = Literal["done", "length", "max_steps", "cancelled", "context_window", "budget"]
+
+
+@dataclass(slots=True)
+class AgentOutcome:
+    """How an agent run ended and what it did; `to_wire` is `byok.agent`'s result."""
+
+    summary: str
+    steps: list[dict[str, Any]]
+    stop_reason: AgentStop
+    edits: dict[str, Any]
+    files: list[FileSummary]
+    applied: bool | None
+    checkpoint: str | None
+    model: str
+    usage: dict[str, Any]
+    budget_error: ByokError | None = None
+    """The spending-limit error when the budget stopped the run."""
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {
+            "summary": self.summary,
+            "steps": self.steps,
+            "stopReason": self.stop_reason,
+            "edits": self.edits,
+            "files": [entry.to_wire() for entry in self.files],
+            "applied": self.applied,
+            "checkpoint": self.checkpoint,
+            "model": self.model,
+            "usage": self.usage,
+        }
+        if self.budget_error is not None:
+            wire["error"] = self.budget_error.to_data()
+        return wire
+
+
 async def agent(
     backend: Backend,
     params: AgentParams,
@@ -216,7 +259,7 @@ async def agent(
     front_end: FrontEnd | None = None,
     jail: FileJail | None = None,
     read_resource: ResourceReader | None = None,
-) -> dict[str, Any]:
+) -> AgentOutcome:
     """Run the agent loop until the model stops calling tools, `max_steps`, cancellation or the budget."""
     front_end = front_end or FrontEnd()
     if workspace is None:
@@ -255,7 +298,8 @@ async def agent(
     steps: list[dict[str, Any]] = []
     usage = UsageTotal()
     model = routes[0].model_id
-    stop, summary = "max_steps", ""
+    stop: AgentStop = "max_steps"
+    summary = ""
     budget_error: ByokError | None = None
     kept_chars = 0
     try:
@@ -314,7 +358,7 @@ async def agent(
                     step["toolCalls"].append(
                         {
                             "name": call.name,
-                            "arguments": _brief(call.arguments),
+                            "arguments": _brief(_shown_arguments(call)),
                             "ok": not result.is_error,
                             "result": _shorten(result.content, BRIEF_RESULT_CHARS),
                         }
@@ -348,20 +392,18 @@ async def agent(
         applied = await _apply(changes, apply_edit, sink, review_by)
     elif settings.apply_each_step and any(s.applied for s in changes.files.values()):
         applied = True
-    outcome: dict[str, Any] = {
-        "summary": summary,
-        "steps": steps,
-        "stopReason": stop,
-        "edits": changes.edit(since_start=True, review_by=review_by),
-        "files": [entry.to_wire() for entry in changes.summary()],
-        "applied": applied,
-        "checkpoint": checkpoint_id,
-        "model": model,
-        "usage": usage.as_dict(),
-    }
-    if budget_error is not None:
-        outcome["error"] = budget_error.to_data()
-    return outcome
+    return AgentOutcome(
+        summary=summary,
+        steps=steps,
+        stop_reason=stop,
+        edits=changes.edit(since_start=True, review_by=review_by),
+        files=changes.summary(),
+        applied=applied,
+        checkpoint=checkpoint_id,
+        model=model,
+        usage=usage.as_dict(),
+        budget_error=budget_error,
+    )
 
 
 async def _apply(changes: Changes, apply_edit: EditApplier, sink: StreamSink, review_by: str | None) -> bool:

@@ -219,9 +219,9 @@ class Tools:
 
     async def call(self, call: ToolCall) -> ToolResult:
         """Run one tool call; every failure becomes an error result for the model."""
-        if "_error" in call.arguments:
+        if call.arguments_error is not None:
             return ToolResult(
-                f"Error: the arguments of {call.name} were not usable ({call.arguments['_error']}). "
+                f"Error: the arguments of {call.name} were not usable ({call.arguments_error}). "
                 "Call the tool again with a JSON object matching its schema.",
                 is_error=True,
             )

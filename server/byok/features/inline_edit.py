@@ -155,12 +155,6 @@ class CodeExtractor:
         return out
 
 
-def extract_code(answer: str) -> str:
-    """The code of a whole answer (what `CodeExtractor` streams), lines joined with `\\n`."""
-    extractor = CodeExtractor()
-    return "\n".join([*extractor.feed(answer), *extractor.finish()])
-
-
 class Reindenter:
     """Moves the answer's lines so its first line gets `target`'s indentation, keeping relative indents."""
 

@@ -55,7 +55,7 @@ def register_features(server: ByokServer) -> None:
 
     @server.streaming_command(Command.AGENT, AgentParams)
     async def handle_agent(params: AgentParams, sink: StreamSink) -> dict[str, Any]:
-        return await agent(
+        outcome = await agent(
             server.backend,
             params,
             sink,
@@ -65,6 +65,7 @@ def register_features(server: ByokServer) -> None:
             jail=FileJail(workspace_roots(server), server_documents(server)),
             read_resource=_resource_reader(server),
         )
+        return outcome.to_wire()
 
     @server.byok_command(Command.MCP_STATUS, EmptyParams)
     async def handle_mcp_status(params: EmptyParams) -> dict[str, Any]:

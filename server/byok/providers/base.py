@@ -27,6 +27,13 @@ class ToolCall:
     raw_arguments: str = ""
     provider_data: dict[str, Any] | None = None
     """Opaque data the provider needs echoed back (e.g. Gemini's thoughtSignature)."""
+    arguments_error: str | None = None
+    """Why `raw_arguments` are unusable (not JSON, not an object), else None; `arguments` is then `{}`.
+    When not given, found from `raw_arguments`."""
+
+    def __post_init__(self) -> None:
+        if self.arguments_error is None and not self.arguments and self.raw_arguments:
+            self.arguments_error = _parse_arguments(self.raw_arguments)[1]
 
 
 @dataclass(slots=True)
@@ -279,18 +286,21 @@ def merged_turns(
 
 def sent_arguments(call: ToolCall) -> dict[str, Any]:
     """Tool-call arguments to echo in history: `{}` for a call whose arguments were malformed."""
-    return call.arguments if "_error" not in call.arguments else {}
+    return call.arguments if call.arguments_error is None else {}
 
 
 def parse_tool_arguments(raw: str) -> dict[str, Any]:
-    """Parse streamed tool-call arguments; malformed JSON becomes `{"_raw": raw, "_error": ...}`.
+    """Parse streamed tool-call arguments: `{}` when blank, and when malformed (a `ToolCall` made with `raw`
+    then says why in `arguments_error`, and the agent loop reports it to the model as a failed call)."""
+    return _parse_arguments(raw)[0]
 
-    The agent loop reports such a call back to the model as a failed tool call instead of crashing.
-    """
+
+def _parse_arguments(raw: str) -> tuple[dict[str, Any], str | None]:
+    """The arguments object, and why `raw` is unusable (or None)."""
     if not raw.strip():
-        return {}
+        return {}, None
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
-        return {"_raw": raw, "_error": f"arguments are not valid JSON: {exc.msg}"}
-    return value if isinstance(value, dict) else {"_raw": raw, "_error": "arguments are not a JSON object"}
+        return {}, f"arguments are not valid JSON: {exc.msg}"
+    return (value, None) if isinstance(value, dict) else ({}, "arguments are not a JSON object")

@@ -27,6 +27,7 @@ from byok.providers.base import (
     ToolCall,
     ToolCallEvent,
     Usage,
+    sent_arguments,
 )
 from byok.providers.http import (
     HttpProvider,
@@ -308,10 +309,11 @@ class OpenAIProvider(HttpProvider):
 
 
 def arguments_json(call: ToolCall) -> str:
-    """The arguments to echo in history; malformed ones become `{}` (the API may reject invalid JSON)."""
-    if "_error" in call.arguments:
-        return "{}"
-    return call.raw_arguments or json.dumps(call.arguments)
+    """The arguments to echo in history, as the model sent them; malformed ones become `{}` (the API may
+    reject invalid JSON)."""
+    if call.raw_arguments and call.arguments_error is None:
+        return call.raw_arguments
+    return json.dumps(sent_arguments(call))
 
 
 def _wire_message(message: Message, reasoning: bool) -> dict[str, Any]:

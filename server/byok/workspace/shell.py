@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import marshal
 import os
 import re
@@ -180,11 +181,10 @@ async def search_texts(
     return found
 
 
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        return
+def kill_group(pgid: int) -> None:
+    """SIGKILL every process left in the group (children that outlived the process that led it)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 async def run_command(
@@ -213,6 +213,6 @@ async def run_command(
     except TimeoutError:
         timed_out = True
     finally:
-        _kill_group(process.pid)  # on timeout, cancellation, and stragglers left in the background
+        kill_group(process.pid)  # on timeout, cancellation, and stragglers left in the background
         await process.wait()
     return (None if timed_out else process.returncode), redact(output.text())

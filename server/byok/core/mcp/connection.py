@@ -12,7 +12,6 @@ import contextlib
 import logging
 import math
 import os
-import signal
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,6 +23,9 @@ from byok.base.names import ErrorCode
 from byok.base.redaction import redact
 from byok.core.mcp.launch import Launch
 from byok.providers.urls import require_secure
+from byok.workspace.shell import (
+    kill_group,
+)
 
 if TYPE_CHECKING:
     from mcp import Client
@@ -100,12 +102,6 @@ def _child_with_stderr(inode: int) -> int | None:
             except (OSError, ValueError, IndexError):
                 continue
     return None
-
-
-def kill_group(pgid: int) -> None:
-    """SIGKILL every process left in the group (a server's children that outlived it)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
 
 
 class McpConnection:

@@ -110,19 +110,15 @@ class Launch:
 def resolve_launch(
     name: str, settings: McpServerSettings, root: Path | None, environ: Mapping[str, str] | None = None
 ) -> Launch:
-    """Resolve references in `env` and `headers`; a relative `cwd` is taken from the workspace root."""
+    """Resolve references in `env` and `headers`; the server starts in the folder the user approved
+    (`working_directory`)."""
     environ = os.environ if environ is None else environ
     prefix = f"byok.mcp.servers.{name}"
     env = {key: resolve(value, f"{prefix}.env.{key}", environ) for key, value in settings.env.items()}
     headers = {
         key: resolve(value, f"{prefix}.headers.{key}", environ) for key, value in settings.headers.items()
     }
-    cwd = None
-    if settings.cwd:
-        cwd = Path(settings.cwd).expanduser()
-        if not cwd.is_absolute() and root is not None:
-            cwd = root / cwd
-    return Launch(env, headers, cwd)
+    return Launch(env, headers, Path(working_directory(settings, root)))
 
 
 def literal_launch(settings: McpServerSettings, root: Path | None) -> Launch:
@@ -131,5 +127,5 @@ def literal_launch(settings: McpServerSettings, root: Path | None) -> Launch:
     for name, value in [*settings.env.items(), *settings.headers.items()]:
         if name.lower() == "authorization" or is_credential_variable(name, value):
             REDACTOR.register(value)
-    cwd = Path(settings.cwd) if settings.cwd else root
+    cwd = Path(working_directory(settings, root)) if settings.cwd else root  # a relative cwd: in the root
     return Launch(dict(settings.env), dict(settings.headers), cwd)

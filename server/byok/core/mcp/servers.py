@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 from byok.base.config import McpServerSettings, McpSettings
 from byok.base.errors import ByokError
 from byok.base.names import ErrorCode
-from byok.core.mcp.connection import McpConnection, kill_group
+from byok.core.mcp.connection import McpConnection
 from byok.core.mcp.launch import approval_key, literal_launch, resolve_launch, start_question
 from byok.core.mcp.results import resource_text, tool_result_text
 from byok.workspace.changes import Chooser
+from byok.workspace.shell import kill_group
 
 if TYPE_CHECKING:
     from byok.core.approvals import Approvals
