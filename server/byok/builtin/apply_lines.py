@@ -162,6 +162,15 @@ def is_similar(new: str, old: str) -> bool:
     return max(len(a), len(b)) >= 12 and SequenceMatcher(None, a, b).ratio() >= 0.75
 
 
+_CHAIN_GOES_ON = re.compile(r"^(?:\}|(?:else|elsif|elif|catch|finally|except|rescue|ensure)\b)")
+"""A line that goes on with a statement opened above it at its width (`} else {`, `else {`, `}, () => {`)."""
+
+
+def goes_on(line: str) -> bool:
+    """Whether the line goes on with a statement opened above it at its width rather than opening one."""
+    return bool(_CHAIN_GOES_ON.match(line.lstrip()))
+
+
 def block_owner(lines: list[str], closer: int) -> int | None:
     """The line opening the block that `lines[closer]` closes: the nearest earlier line no deeper."""
     width = indent_width(lines[closer])
@@ -169,6 +178,16 @@ def block_owner(lines: list[str], closer: int) -> int | None:
         if lines[number].strip() and indent_width(lines[number]) <= width:
             return number
     return None
+
+
+def statement_start(lines: list[str], number: int) -> int:
+    """The line a statement starts on when `lines[number]` goes on with it (`} else {` after `if (x) {`):
+    the nearest earlier line at its width that does not go on itself; `number` for other lines."""
+    while goes_on(lines[number]) and (owner := block_owner(lines, number)) is not None:
+        if indent_width(lines[owner]) != indent_width(lines[number]):
+            break
+        number = owner
+    return number
 
 
 def definition_name(line: str) -> str | None:

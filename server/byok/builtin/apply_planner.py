@@ -13,11 +13,13 @@ from byok.builtin.apply_lines import (
     block_end,
     block_owner,
     definition_name,
+    goes_on,
     indent_width,
     is_closer,
     is_similar,
     is_trivial,
     line_key,
+    statement_start,
 )
 from byok.builtin.apply_loose import LooseLines, loose
 from byok.builtin.apply_segments import OpenBlock, Placement, Segment, Shape, Shift
@@ -365,10 +367,16 @@ class Planner:
                 and block[0] + block[2] > last_filled
                 and all(is_closer(seg[i]) for i in lines)
                 and all(
-                    not self.keys[k] or indent_width(self.lines[k]) > indent_width(self.lines[block[1]])
+                    not self.keys[k]
+                    or indent_width(self.lines[k]) > indent_width(self.lines[block[1]])
+                    or (
+                        indent_width(self.lines[k]) == indent_width(self.lines[block[1]])
+                        and goes_on(self.lines[k])
+                    )
                     for k in range(block[1] - orig_gap, block[1])
                 )
-            )  # the snippet's closers right after a line it keeps: the lines between, inside their block, go
+            )  # the snippet's closers right after a line it keeps: the lines between, inside their block (an
+            # `} else {` of it too), go
 
         last_filled = max((i for i, line in enumerate(seg) if line.strip()), default=0)
         first_filled = min((i for i, line in enumerate(seg) if line.strip()), default=0)
@@ -430,7 +438,12 @@ class Planner:
         theirs = block_owner(self.lines, j)
         if mine is None or theirs is None:
             return mine is None
-        return line_key(seg[mine]) == self.keys[theirs] or is_similar(seg[mine], self.lines[theirs])
+
+        def alike(mine: int, theirs: int) -> bool:
+            return line_key(seg[mine]) == self.keys[theirs] or is_similar(seg[mine], self.lines[theirs])
+
+        # `}` after `} else {` closes the `if`: the lines where the two statements start may tell
+        return alike(mine, theirs) or alike(statement_start(seg, mine), statement_start(self.lines, theirs))
 
     def complete_blocks(self, place: Placement, seg: Segment) -> None:
         """Stretch the placement over whole original blocks whose header the segment closes.
