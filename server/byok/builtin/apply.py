@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 
 from byok.base.text import FENCE, apply_edits, indent_of, newline_of, split_lines, utf16_len
 from byok.builtin.apply_insertions import drops_definitions, insertion_by_context
-from byok.builtin.apply_lines import COMMENT, indent_width, is_closer, is_marker, is_trivial, line_key
+from byok.builtin.apply_lines import (
+    COMMENT,
+    has_dots,
+    indent_width,
+    is_closer,
+    is_marker,
+    is_trivial,
+    line_key,
+)
 from byok.builtin.apply_loose import loose
 from byok.builtin.apply_planner import OPENERS, Planner
 from byok.builtin.apply_segments import OpenBlock, Placement, Segment, Shift
@@ -132,12 +140,20 @@ def _filled_before(lines: list[str], number: int) -> str:
 
 def _segments(lines: list[str], planner: Planner) -> list[Segment]:
     """Split the snippet at its markers. A marker-looking line that the original has right after the same
-    line is taken literally (`...` is also a Python statement)."""
-    cuts = [
-        number
-        for number, line in enumerate(lines)
-        if is_marker(line) and not planner.follows(line_key(_filled_before(lines, number)), line_key(line))
-    ]
+    line is taken literally (`...` is also a Python statement), and so is one that reads as a marker by its
+    words alone (`// break omitted`) right after a marker, when the original has it: two markers in a row
+    would say no more than one."""
+    cuts: list[int] = []
+    for number, line in enumerate(lines):
+        if not is_marker(line):
+            continue
+        key = line_key(line)
+        if planner.follows(line_key(_filled_before(lines, number)), key):
+            continue
+        after_cut = bool(cuts) and not any(x.strip() for x in lines[cuts[-1] + 1 : number])
+        if after_cut and not has_dots(line) and key in planner.index:
+            continue
+        cuts.append(number)
     segments: list[Segment] = []
     before: str | None = None
     start = 0

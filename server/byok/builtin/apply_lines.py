@@ -54,6 +54,11 @@ def is_marker(line: str) -> bool:
     return bool(_DOTS.search(body)) or (len(body) <= 50 and bool(_ELISION.search(body)))
 
 
+def has_dots(line: str) -> bool:
+    """Whether the line has an ellipsis (`...`, `…`) in it: a marker by its dots, not its words alone."""
+    return bool(_DOTS.search(line))
+
+
 def line_key(line: str) -> str:
     """The line as matched against others: stripped, with runs of spaces and tabs collapsed."""
     key = line.strip()
