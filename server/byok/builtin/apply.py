@@ -251,6 +251,8 @@ def apply_snippet(
         if placement is None:
             unresolved.append(seg.describe())
             continue
+        if inside is not None:
+            _close_block(planner, placement, seg, inside)
         planner.complete_blocks(placement, seg)
         if drops_definitions(planner, placement):
             placement = insertion_by_context(planner, seg, lo, headers=True)
@@ -310,6 +312,38 @@ def _adds_closers_only(place: Placement) -> bool:
         and place.end - place.start == len(place.pairs)
         and all(is_trivial(line_key(line)) or is_closer(line) for line in added)
     )
+
+
+_CLOSE_GAP = 8
+"""Most filled original lines a segment ending with its open block's closer may delete before it."""
+
+
+def _close_block(planner: Planner, place: Placement, seg: Segment, inside: OpenBlock) -> None:
+    """Stretch a placement inside an open block to the block's end when the segment ends with the block's
+    closer (unmatched, at the header's width, no marker inside the block after it): the few original lines
+    between its last matched line and that closer are lines the snippet deletes."""
+    filled = [i for i, line in enumerate(place.lines) if line.strip()]
+    marker = seg.marker_after
+    if (
+        not filled
+        or place.end > inside.end
+        or (marker is not None and indent_width(marker) > inside.snippet_width)
+    ):
+        return
+    last = filled[-1]
+    closer = place.lines[last]
+    end_line = planner.lines[inside.end]
+    if (
+        any(i == last for i, _ in place.pairs)
+        or not is_closer(closer)
+        or line_key(closer) != planner.keys[inside.end]
+        or indent_width(closer) != indent_width(end_line)
+        or indent_width(seg.lines[last]) != inside.snippet_width
+        or sum(1 for key in planner.keys[place.end : inside.end] if key) > _CLOSE_GAP
+    ):
+        return
+    place.pairs.append((last, inside.end))
+    place.end = inside.end + 1
 
 
 def _block_closer(planner: Planner, seg: Segment, block: OpenBlock, lo: int) -> Placement | None:
