@@ -22,6 +22,7 @@ from byok.builtin.apply_lines import (
     has_dots,
     indent_width,
     is_closer,
+    is_directive,
     is_marker,
     is_trivial,
     line_key,
@@ -176,6 +177,12 @@ def _segments(lines: list[str], planner: Planner) -> list[Segment]:
     return segments
 
 
+def _width(seg: Segment) -> int:
+    """The indentation the segment starts at: its first filled line's, a directive (`#ifdef`) aside."""
+    filled = [line for line in seg.lines if line.strip()]
+    return indent_width(next((line for line in filled if not is_directive(line)), filled[0]))
+
+
 def apply_snippet(
     original: str,
     snippet: str,
@@ -212,7 +219,7 @@ def apply_snippet(
         region = (filled[0], filled[-1] + 1, segments[0].lines)
         return _result(original, olines, ofinal, nl, [region], [])
     for number, seg in enumerate(segments):
-        width = next(indent_width(line) for line in seg.lines if line.strip())
+        width = _width(seg)
         closed: OpenBlock | None = None
         while opened and width <= opened[-1].snippet_width:
             block = opened.pop()

@@ -90,6 +90,15 @@ _INTERLOPER = re.compile(r"^(?:#|//|/\*|[A-Za-z_]\w*:\s*$|[A-Z][A-Z0-9_]*;?\s*$)
 code commented out), a label, a heredoc's end (`EOM`)."""
 
 
+_DIRECTIVE = re.compile(r"^\s*#\s*(?:if|ifdef|ifndef|elif|else|endif|define|undef|pragma|include|error)\b")
+
+
+def is_directive(line: str) -> bool:
+    """Whether the line is a C preprocessor directive (`#ifdef X`), which stands at the left edge wherever
+    it is: its indentation says nothing of the block it is in."""
+    return bool(_DIRECTIVE.match(line))
+
+
 def _opens_braces(lines: list[str], header: int) -> bool:
     """Whether the code line `lines[header]` opens a `{` block: it ends with `{`, or its parameter list
     goes on below and the line closing it does (a comment, `#XXX if (x) {`, opens none)."""
