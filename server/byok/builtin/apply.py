@@ -367,18 +367,20 @@ def _block_closer(planner: Planner, seg: Segment, block: OpenBlock, lo: int) -> 
 
 
 def _enclosing(planner: Planner, seg: Segment, later: list[Segment], lo: int) -> Placement | None:
-    """A lone header line that recurs (`emit(value) {` in two classes, perhaps with its `{` on a line of
-    its own), followed by a marker deeper than it: the one of its places whose block holds where the next
-    segment goes (or the first later one inside it that has one place), the nearest before it."""
-    filled = [line for line in seg.lines if line.strip()]
-    keys = [line_key(line) for line in filled]
-    if not filled or any(key not in OPENERS for key in keys[1:]) or seg.marker_after is None:
+    """A header that recurs (`emit(value) {` in two classes, perhaps with its `{` on a line of its own, or
+    a parameter list over several lines), followed by a marker deeper than it: the one of its places whose
+    block holds where the next segment goes (or the first later one inside it that has one place), the
+    nearest before it. A header of several lines must read there as shown, lines it deletes aside."""
+    heads = [i for i, line in enumerate(seg.lines) if line.strip()]
+    if not heads or seg.marker_after is None:
         return None
-    if indent_width(seg.marker_after) <= indent_width(filled[0]):
+    first = seg.lines[heads[0]]
+    keys = [line_key(seg.lines[i]) for i in heads]
+    if indent_width(seg.marker_after) <= indent_width(first):
         return None
     after = None
     for following in later:
-        if next(indent_width(line) for line in following.lines if line.strip()) <= indent_width(filled[0]):
+        if _width(following) <= indent_width(first):
             break  # out of the header's block
         found = planner.locate(following.lines, lo, None)
         if isinstance(found, Placement):
@@ -386,20 +388,23 @@ def _enclosing(planner: Planner, seg: Segment, later: list[Segment], lo: int) ->
             break
     if after is None:
         return None
-    holding = [
-        j
-        for j in planner.occurrences(keys[0], lo)
-        if j < after.start
-        and planner.keys[j : j + len(keys)] == keys
-        and (end := planner.block_end(j)) is not None
-        and end >= after.end - 1
-    ]
-    if not holding:
-        return None
-    j = holding[-1]
-    shift = Shift.between(planner.lines[j], filled[0])
-    pairs = [(i, j + i) for i in range(len(filled))]
-    return Placement(j, j + len(filled), [shift(line) for line in filled], pairs, shift, 1)
+    one_line = all(key in OPENERS for key in keys[1:])
+    for j in reversed(planner.occurrences(keys[0], lo)):
+        end = planner.block_end(j) if j < after.start else None
+        if end is None or end < after.end - 1:
+            continue
+        if one_line:
+            if planner.keys[j : j + len(keys)] != keys:
+                continue
+            shift = Shift.between(planner.lines[j], first)
+            pairs = [(i, j + i) for i in range(len(heads))]
+            return Placement(j, j + len(heads), [shift(seg.lines[i]) for i in heads], pairs, shift, 1)
+        place = planner.through(seg.lines, heads[0], j, lo)
+        if place is None or place.end > after.start:
+            return None
+        shown = {i for i, _ in place.pairs}
+        return place if all(i in shown for i in heads if not is_trivial(line_key(seg.lines[i]))) else None
+    return None
 
 
 def _contextless(

@@ -198,6 +198,10 @@ class Planner:
         keys = [line_key(line) for line in seg]
         return self._align(seg, keys, anchor, spot, lo)
 
+    def through(self, seg: list[str], anchor: int, spot: int, lo: int) -> Placement | None:
+        """The placement of `seg` aligned through its line `anchor` standing at original line `spot`."""
+        return self._align(seg, [line_key(line) for line in seg], anchor, spot, lo)
+
     def _anchors(self, keys: list[str], lo: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """(segment line, original line) pairs to align through: every place of the rarest segment line;
         then, for when those places hold that line alone (a lookalike the rest does not follow), the
