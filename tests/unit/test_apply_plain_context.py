@@ -178,14 +178,15 @@ def test_of_two_places_alike_but_for_indentation_the_one_indented_as_shown_takes
 def test_a_segment_that_would_only_add_a_closer_after_its_context_is_unresolved() -> None:
     original = (
         "function pack() {\n    let s = '';\n    for (let i = 0; i < n; i += 1) {\n        const v = values[i];\n"
-        "        if (v >= 0 && i > 0) {\n            s += ' ';\n        }\n\n        s += String(v);\n    }\n    return s;\n}\n"
+        "        if (v >= 0 && i > 0) {\n            s += ' ';\n            s += '-';\n            s += '+';\n"
+        "            s += '=';\n        }\n\n        s += String(v);\n    }\n    return s;\n}\n"
     )
     snippet = (
         "// ...\nfunction pack() {\n    // ...\n    for (let i = 0; i < n; i += 1) {\n        const v = values[i];\n"
         "        }\n\n        // ...\n}\n"
     )
     result = apply_snippet(original, snippet, path="x.js")
-    assert result.unresolved
+    assert result.unresolved  # the original's closer as deep as the kept line is 5 lines on: too far to tell
     assert result.new_text.count("}") == original.count("}")
 
 

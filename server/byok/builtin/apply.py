@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from byok.base.text import FENCE, apply_edits, indent_of, newline_of, split_lines, utf16_len
+from byok.builtin.apply_gaps import OPENERS
 from byok.builtin.apply_insertions import drops_definitions, insertion_by_context
 from byok.builtin.apply_lines import (
     COMMENT,
@@ -28,7 +29,7 @@ from byok.builtin.apply_lines import (
     line_key,
 )
 from byok.builtin.apply_loose import loose
-from byok.builtin.apply_planner import OPENERS, Planner
+from byok.builtin.apply_planner import Planner
 from byok.builtin.apply_segments import OpenBlock, Placement, Segment, Shift
 from byok.builtin.diff import changed_ranges
 from byok.builtin.syntax import Syntax, grammar_for

@@ -9,9 +9,9 @@ from itertools import pairwise
 
 from rapidfuzz import fuzz, process
 
+from byok.builtin.apply_gaps import OPENERS, closes_before, goes_on_alike, orphans_close, same_owner
 from byok.builtin.apply_lines import (
     block_end,
-    block_owner,
     definition_name,
     goes_on,
     indent_width,
@@ -19,7 +19,6 @@ from byok.builtin.apply_lines import (
     is_similar,
     is_trivial,
     line_key,
-    statement_start,
 )
 from byok.builtin.apply_loose import LooseLines, loose
 from byok.builtin.apply_segments import OpenBlock, Placement, Segment, Shape, Shift
@@ -28,9 +27,6 @@ from byok.builtin.syntax import Syntax
 
 _MAX_CANDIDATES = 40
 
-
-OPENERS = frozenset(("{", "(", "[", "do", "then", "begin"))
-"""Lines that only open a block whose header is the line above."""
 
 _RARE = 3
 """Places a segment line may have to serve as one more anchor."""
@@ -47,9 +43,6 @@ _PLAIN_RUN = 3
 
 _CLOSING_GAP = 8
 """Original lines a segment's closing lines may skip when it shows them right after a line it keeps."""
-
-_DELETED_AFTER_CLOSERS = 3
-"""Most (filled) original lines a segment that opens with closers may delete right after them."""
 
 _FUZZY_SCORE = 90.0
 """Least rapidfuzz ratio (0-100) at which a segment line stands for an original line it does not equal."""
@@ -358,12 +351,18 @@ class Planner:
             if power == 1:
                 return orig_gap <= seg_gap + 3
             lines = range(block[0], block[0] + block[2])
-            if not all(self._same_owner(seg, i, block[1] + i - block[0]) for i in lines):
+            if not leading and seg_gap == 0 and orphans_close(self.lines, self.keys, seg, block, orig_gap):
+                return True
+            if not all(same_owner(self.lines, self.keys, seg, i, block[1] + i - block[0]) for i in lines):
                 return False
-            if leading and block[0] <= first_filled and self._closes_before(seg, block, seg_gap, orig_gap):
+            if (
+                leading
+                and block[0] <= first_filled
+                and closes_before(self.lines, self.keys, seg, block, seg_gap, orig_gap)
+            ):
                 return True
             plain = not any(is_closer(seg[i]) or line_key(seg[i]) in OPENERS for i in lines)
-            if orig_gap and plain and not self._goes_on_alike(seg, block):
+            if orig_gap and plain and not goes_on_alike(self.keys, seg, block):
                 return False  # plain lines (`*/`, `);`) amid lines the original lacks: anywhere
             return orig_gap <= seg_gap or (
                 seg_gap == 0
@@ -395,59 +394,6 @@ class Planner:
             if keep(block, nearest[0] - block[0] - block[2], nearest[1] - block[1] - block[2], True):
                 kept.insert(0, block)
         return [(i + k, j + k) for i, j, size in kept for k in range(size)]
-
-    def _closes_before(
-        self, seg: list[str], block: tuple[int, int, int], seg_gap: int, orig_gap: int
-    ) -> bool:
-        """Whether the plain lines a segment opens with (closers, `/*`), then (blank lines aside) the line it
-        is placed by, leave out a few original lines between them no shallower than those (or closers
-        themselves): lines the snippet deletes."""
-        i, j = block[0] + block[2], block[1] + block[2]
-        width = indent_width(seg[i - 1])
-        return (
-            all(is_closer(seg[k]) or is_trivial(line_key(seg[k])) for k in range(block[0], i))
-            and 0 < sum(1 for k in range(j, j + orig_gap) if self.keys[k]) <= _DELETED_AFTER_CLOSERS
-            and not any(seg[k].strip() for k in range(i, i + seg_gap))
-            and all(
-                not self.keys[k] or indent_width(self.lines[k]) >= width or is_closer(self.lines[k])
-                for k in range(j, j + orig_gap)
-            )
-        )
-
-    def _goes_on_alike(self, seg: list[str], block: tuple[int, int, int]) -> bool:
-        """Whether the segment ends with the block, or its next filled line after it is the original's."""
-        i, j = block[0] + block[2], block[1] + block[2]
-        while i < len(seg) and not seg[i].strip():
-            i += 1
-        while j < len(self.keys) and not self.keys[j]:
-            j += 1
-        return i == len(seg) or (j < len(self.keys) and line_key(seg[i]) == self.keys[j])
-
-    def _same_owner(self, seg: list[str], i: int, j: int) -> bool:
-        """For a trivial line matched across a gap: a closer closes the same kind of block on both sides, a
-        lone opener (`{`) opens the block of the same header (K&R-less C puts the header on the line above)."""
-        if line_key(seg[i]) in OPENERS:
-            mine_head = next((k for k in range(i - 1, -1, -1) if seg[k].strip()), None)
-            theirs_head = next((k for k in range(j - 1, -1, -1) if self.keys[k]), None)
-            return mine_head is None or (
-                theirs_head is not None
-                and (
-                    line_key(seg[mine_head]) == self.keys[theirs_head]
-                    or is_similar(seg[mine_head], self.lines[theirs_head])
-                )
-            )
-        if not is_closer(seg[i]):
-            return True
-        mine = block_owner(seg, i)
-        theirs = block_owner(self.lines, j)
-        if mine is None or theirs is None:
-            return mine is None
-
-        def alike(mine: int, theirs: int) -> bool:
-            return line_key(seg[mine]) == self.keys[theirs] or is_similar(seg[mine], self.lines[theirs])
-
-        # `}` after `} else {` closes the `if`: the lines where the two statements start may tell
-        return alike(mine, theirs) or alike(statement_start(seg, mine), statement_start(self.lines, theirs))
 
     def complete_blocks(self, place: Placement, seg: Segment) -> None:
         """Stretch the placement over whole original blocks whose header the segment closes.
