@@ -164,10 +164,33 @@ class Planner:
         ranked = sorted(found_places.values(), key=lambda place: (rank(place), _snug(place)), reverse=True)
         if len(ranked) > 1 and rank(ranked[0]) == rank(ranked[1]):
             tied = [place for place in ranked if rank(place) == rank(ranked[0])]
+            echoes = [self._echoes(place) for place in tied] if ranked[0].score > 1 else [0]
+            if max(echoes) and echoes.count(max(echoes)) == 1:
+                return tied[echoes.index(max(echoes))]
             weak = ranked[0].score <= 1 and not _snug(ranked[0])[0]  # one line, no run to tell by
             if weak or _snug(ranked[0]) == _snug(ranked[1]) or not all(_adds_lines(place) for place in tied):
                 return None if ranked[0].score <= 1 else "ambiguous"
         return ranked[0]
+
+    def _echoes(self, place: Placement) -> int:
+        """How many of a placement's unmatched lines read as edited versions of the original lines they
+        stand against (counted from the nearest matched line): of places a segment's context fits alike,
+        the one whose line the snippet edits is there."""
+        pairs = sorted(place.pairs)
+        matched = {i for i, _ in pairs}
+        total = 0
+        for i, line in enumerate(place.lines):
+            if i in matched or not line.strip():
+                continue
+            before = [(k, j) for k, j in pairs if k < i]
+            k, j = before[-1] if before else pairs[0]
+            at = j + i - k
+            total += (
+                place.start <= at < place.end
+                and self.keys[at] != line_key(line)
+                and is_similar(line, self.lines[at])
+            )
+        return total
 
     def fuzzy_locate(self, seg: list[str], lo: int) -> Placement | None:
         """Place a segment none of whose lines the original has as they are, by a line that reads almost
