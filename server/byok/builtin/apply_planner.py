@@ -168,7 +168,14 @@ class Planner:
             if max(echoes) and echoes.count(max(echoes)) == 1:
                 return tied[echoes.index(max(echoes))]
             weak = ranked[0].score <= 1 and not _snug(ranked[0])[0]  # one line, no run to tell by
-            if weak or _snug(ranked[0]) == _snug(ranked[1]) or not all(_adds_lines(place) for place in tied):
+            # a place that changes nothing beside a lookalike that deletes lines: nothing tells (all in a
+            # row, none deletes: the one where the lines stand as indented as shown)
+            deletes = not all(_snug(place)[0] for place in tied)
+            if (
+                weak
+                or _snug(ranked[0]) == _snug(ranked[1])
+                or (deletes and not all(_adds_lines(place) for place in tied))
+            ):
                 return None if ranked[0].score <= 1 else "ambiguous"
         return ranked[0]
 
