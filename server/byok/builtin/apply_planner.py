@@ -33,6 +33,9 @@ _RARE = 3
 
 _MORE_ANCHORS = 2
 
+_TELLING_LENGTH = 12
+"""Shortest line that, found once in the file, places a segment by itself over lines found in several places."""
+
 _FAR_GAP = 10
 """Original lines a match may skip beyond the new lines before it: more is a lookalike elsewhere."""
 
@@ -176,8 +179,17 @@ class Planner:
                 or _snug(ranked[0]) == _snug(ranked[1])
                 or (deletes and not all(_adds_lines(place) for place in tied))
             ):
-                return None if ranked[0].score <= 1 else "ambiguous"
+                if ranked[0].score > 1:
+                    return "ambiguous"
+                telling = [place for place in tied if any(self._telling(j) for _, j in place.pairs)]
+                return telling[0] if len(telling) == 1 else None
         return ranked[0]
+
+    def _telling(self, number: int) -> bool:
+        """Whether original line `number` is one the file has once and long enough to tell a place by: of
+        places one line each, the one of such a line beats lines the file has in several places."""
+        key = self.keys[number]
+        return len(key) >= _TELLING_LENGTH and len(self.index[key]) == 1
 
     def _echoes(self, place: Placement) -> int:
         """How many of a placement's unmatched lines read as edited versions of the original lines they
