@@ -315,6 +315,8 @@ class Planner:
             if before >= lo and any(is_similar(new[k], self.lines[before]) for k in (0, first_seg - 1)):
                 start = before
                 head = first_seg - 1  # the lines before an edited line: the original's lines before it?
+                if "".join(new[head].split()) == "".join(self.lines[before].split()):
+                    pairs = [(head, before), *pairs]  # the original's line, spaced otherwise: it opens blocks
                 if (
                     is_similar(new[head], self.lines[before])
                     and start - head >= lo
