@@ -170,6 +170,9 @@ class Planner:
             echoes = [self._echoes(place) for place in tied] if ranked[0].score > 1 else [0]
             if max(echoes) and echoes.count(max(echoes)) == 1:
                 return tied[echoes.index(max(echoes))]
+            level = [place for place in tied if self._as_indented(place)]
+            if len(level) == 1 and ranked[0].score > 1:
+                return level[0]
             weak = ranked[0].score <= 1 and not _snug(ranked[0])[0]  # one line, no run to tell by
             # a place that changes nothing beside a lookalike that deletes lines: nothing tells (all in a
             # row, none deletes: the one where the lines stand as indented as shown)
@@ -184,6 +187,10 @@ class Planner:
                 telling = [place for place in tied if any(self._telling(j) for _, j in place.pairs)]
                 return telling[0] if len(telling) == 1 else None
         return ranked[0]
+
+    def _as_indented(self, place: Placement) -> bool:
+        """Whether every matched line stands in the original as indented as the placement shows it."""
+        return all(indent_width(place.lines[i]) == indent_width(self.lines[j]) for i, j in place.pairs)
 
     def _telling(self, number: int) -> bool:
         """Whether original line `number` is one the file has once and long enough to tell a place by: of
