@@ -419,7 +419,7 @@ def _contextless(
         if lo <= inside.end + 1 - last and shifted == lines[inside.end + 1 - last : inside.end + 1]:
             return Placement(inside.end + 1 - last, inside.end + 1, shifted, [], inside.shift, 0)  # its end
         if all(is_trivial(line_key(line)) or is_closer(line) for line in shifted if line.strip()):
-            return None  # closers alone that are not the block's end: where they go is a guess
+            return _closers_inside(planner, shifted, lo, inside)
         filled = [line for line in shifted if line.strip()]
         if all(planner.loose.has(line_key(line)) for line in filled):
             return _known_inside(planner, shifted, lo, inside)  # lines of the file, not new ones
@@ -442,6 +442,42 @@ def _contextless(
     if number == count - 1 and seg.marker_after is None and seg.marker_before is not None:
         return Placement(len(lines), len(lines), seg.lines, [], Shift(), 0)
     return None
+
+
+_CLOSERS_DELETE = 3
+"""Most filled original lines a segment of closers alone may delete between two runs of them."""
+
+
+def _closers_inside(planner: Planner, shifted: list[str], lo: int, inside: OpenBlock) -> Placement | None:
+    """Closers alone inside an open block, not its end (`}` at 12, `}` at 8, `}` at 8, `}` at 4): two runs
+    of them standing in the block exactly as shown, indentation and all, with up to 3 lines between that
+    the snippet deletes, no shallower than the closers around them; None unless that fits one place only
+    (the closers in one run, deleting nothing, count as a place too)."""
+    shown = [line.rstrip() for line in shifted if line.strip()]
+    filled = [k for k in range(lo, inside.end + 1) if planner.keys[k]]
+    text = [planner.lines[k].rstrip() for k in filled]
+    places: set[tuple[int, int]] = set()
+    for cut in range(1, len(shown) + 1):
+        head, tail = shown[:cut], shown[cut:]
+        floor = min(indent_width(head[-1]), indent_width(tail[0])) if tail else 0
+        for at in range(len(text) - len(shown) + 1):
+            if text[at : at + cut] != head:
+                continue
+            for gap in range(_CLOSERS_DELETE + 1) if tail else (0,):
+                rest = at + cut + gap
+                if (
+                    text[rest : rest + len(tail)] == tail
+                    and rest + len(tail) <= len(text)
+                    and all(indent_width(line) >= floor for line in text[at + cut : rest])
+                ):
+                    places.add((filled[at], filled[rest + len(tail) - 1] + 1))
+    if len(places) != 1:
+        return None
+    start, end = places.pop()
+    lines = list(shifted)
+    while lines and not lines[-1].strip() and end < len(planner.lines) and not planner.keys[end]:
+        lines.pop()  # the original's blank line after them stays
+    return Placement(start, end, lines, [], inside.shift, 0)
 
 
 def _known_inside(planner: Planner, shifted: list[str], lo: int, inside: OpenBlock) -> Placement | None:
