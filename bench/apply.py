@@ -6,7 +6,10 @@ unresolved pieces exactly when the case says it should. Latency is wall time of 
 a marker-elided insertion in the middle, a complete-function replacement, an append after a marker, and
 the whole file rewritten with two changed lines.
 
-    python bench/apply.py [--quick]
+    python bench/apply.py [--quick] [--real-only] [--split NAME]
+
+`--split tune` scores only the tune split of the real-code cases (the held-out splits are never tuned on);
+`--real-only` runs only the real-code cases.
 """
 
 from __future__ import annotations
@@ -135,14 +138,18 @@ def scenarios(lines: list[str]) -> list[tuple[str, str, str]]:
     ]
 
 
-def real_cases() -> None:
+def real_cases(split: str | None = None) -> None:
     """Exact rates on the cases cut from real code (tests/apply_cases/real*), per split, kind, language and
-    whether a context line was copied loosely."""
+    whether a context line was copied loosely; only the cases of `split` when given."""
     folders = sorted(p for p in CASES.glob("real*/*") if (p / "case.json").exists())
     tally: dict[str, dict[str, list[int]]] = {"split": {}, "kind": {}, "ext": {}, "anchors": {}}
     silent = 0
+    scored = 0
     for folder in folders:
         meta = json.loads((folder / "case.json").read_text(encoding="utf-8"))
+        if split is not None and meta["split"] != split:
+            continue
+        scored += 1
         original, snippet, expected = (
             (folder / name).read_bytes().decode("utf-8") for name in ("original", "snippet", "expected")
         )
@@ -157,8 +164,8 @@ def real_cases() -> None:
             counts[0] += ok
             counts[1] += 1
     print(
-        f"Real-code cases: {len(folders)} from installed packages and system sources"
-        " (generate_real.py; anchors changed: vary_anchors.py)"
+        f"Real-code cases: {scored} from installed packages and system sources"
+        " (generate_real.py; anchors changed: vary_anchors.py)" + (f", split {split} only" if split else "")
     )
     for axis, counts in tally.items():
         print(
@@ -174,9 +181,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="a smaller run")
+    parser.add_argument("--real-only", action="store_true", help="only the real-code cases")
+    parser.add_argument("--split", help="only this split of the real-code cases (tune, held, held2, held3)")
     args = parser.parse_args()
-    case_set(3 if args.quick else 20)
-    real_cases()
+    if not args.real_only:
+        case_set(3 if args.quick else 20)
+    real_cases(args.split)
+    if args.real_only:
+        return
     lines = big_file()
     original = "\n".join(lines) + "\n"
     repeat = 5 if args.quick else 30

@@ -25,6 +25,11 @@ toolchains, and `--per-file` cuts several edits from one file (real_tune4):
 
     python tests/apply_cases/generate_real.py --fresh --seed 17 --split tune --more-roots --per-file 3 \
         --crlf-rate 0.25 --out tests/apply_cases/real_tune4
+
+The third held-out set leaves Python's standard library out, as issue 15 measures without it:
+
+    python tests/apply_cases/generate_real.py --fresh --seed 43 --split held3 --more-roots --no-stdlib \
+        --per-file 3 --per-language 40 --out tests/apply_cases/real_held3
 """
 
 from __future__ import annotations
@@ -450,6 +455,14 @@ def widen_tails() -> None:
             print(f"widened {folder.parent.name}/{folder.name} to {size} lines", file=sys.stderr)
 
 
+def in_stdlib(path: Path) -> bool:
+    """Whether `path` is in a Python's standard library (under lib/pythonX.Y, outside site-packages)."""
+    parts = path.parts
+    return any(re.fullmatch(r"python3\.\d+", part) for part in parts) and not (
+        {"site-packages", "dist-packages"} & set(parts)
+    )
+
+
 def split_of(source: Path) -> str:
     return "held" if hashlib.sha1(str(source).encode()).digest()[0] % 3 == 0 else "tune"
 
@@ -468,6 +481,7 @@ def cases(
     kinds: list[str] = KINDS,
     per_language: int = PER_LANGUAGE,
     only: list[str] | None = None,
+    no_stdlib: bool = False,
 ) -> Iterator[tuple[str, Language, Path, str, Made, bool]]:
     """Up to `per_language` cases per language (of `only`, when given), up to `per_file` (distinct) edits of
     one source file."""
@@ -475,7 +489,11 @@ def cases(
     for language in LANGUAGES:
         if only and language.ext not in only:
             continue
-        files = [path for path in files_of(language, more_roots) if same_source(str(path)) not in skip]
+        files = [
+            path
+            for path in files_of(language, more_roots)
+            if same_source(str(path)) not in skip and not (no_stdlib and in_stdlib(path))
+        ]
         rng.shuffle(files)
         made = 0
         donor: list[str] | None = None
@@ -512,7 +530,7 @@ def main() -> None:
     parser.add_argument(
         "--fresh", action="store_true", help="skip the sources the committed cases use; split `--split`"
     )
-    parser.add_argument("--split", default="held2", choices=["held2", "tune"], help="with --fresh")
+    parser.add_argument("--split", default="held2", choices=["held2", "held3", "tune"], help="with --fresh")
     parser.add_argument("--per-file", type=int, default=1, help="up to this many edits of one source file")
     parser.add_argument("--crlf-rate", type=float, default=0.12, help="share of cases with CRLF line ends")
     parser.add_argument(
@@ -521,6 +539,11 @@ def main() -> None:
     parser.add_argument("--per-language", type=int, default=PER_LANGUAGE, help="most cases per language")
     parser.add_argument("--languages", nargs="+", help="only these (by extension: py, js, ...)")
     parser.add_argument("--more-roots", action="store_true", help="also search MORE_ROOTS")
+    parser.add_argument(
+        "--no-stdlib",
+        action="store_true",
+        help="leave out Python's standard library (held-out sets measure without it)",
+    )
     parser.add_argument("--widen-tails", action="store_true", help="only re-check the committed cases")
     args = parser.parse_args()
     if args.widen_tails:
@@ -548,6 +571,7 @@ def main() -> None:
         args.kinds or KINDS,
         args.per_language,
         args.languages,
+        args.no_stdlib,
     ):
         folder = out / name
         folder.mkdir(parents=True)

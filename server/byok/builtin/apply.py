@@ -16,10 +16,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from byok.base.text import FENCE, apply_edits, indent_of, newline_of, split_lines, utf16_len
+from byok.builtin.apply_gaps import OPENERS
 from byok.builtin.apply_insertions import drops_definitions, insertion_by_context
-from byok.builtin.apply_lines import COMMENT, indent_width, is_closer, is_marker, is_trivial, line_key
+from byok.builtin.apply_lines import (
+    COMMENT,
+    has_dots,
+    indent_width,
+    is_closer,
+    is_directive,
+    is_marker,
+    is_trivial,
+    line_key,
+)
 from byok.builtin.apply_loose import loose
-from byok.builtin.apply_planner import OPENERS, Planner
+from byok.builtin.apply_planner import Planner
 from byok.builtin.apply_segments import OpenBlock, Placement, Segment, Shift
 from byok.builtin.diff import changed_ranges
 from byok.builtin.syntax import Syntax, grammar_for
@@ -132,12 +142,20 @@ def _filled_before(lines: list[str], number: int) -> str:
 
 def _segments(lines: list[str], planner: Planner) -> list[Segment]:
     """Split the snippet at its markers. A marker-looking line that the original has right after the same
-    line is taken literally (`...` is also a Python statement)."""
-    cuts = [
-        number
-        for number, line in enumerate(lines)
-        if is_marker(line) and not planner.follows(line_key(_filled_before(lines, number)), line_key(line))
-    ]
+    line is taken literally (`...` is also a Python statement), and so is one that reads as a marker by its
+    words alone (`// break omitted`) right after a marker, when the original has it: two markers in a row
+    would say no more than one."""
+    cuts: list[int] = []
+    for number, line in enumerate(lines):
+        if not is_marker(line):
+            continue
+        key = line_key(line)
+        if planner.follows(line_key(_filled_before(lines, number)), key):
+            continue
+        after_cut = bool(cuts) and not any(x.strip() for x in lines[cuts[-1] + 1 : number])
+        if after_cut and not has_dots(line) and key in planner.index:
+            continue
+        cuts.append(number)
     segments: list[Segment] = []
     before: str | None = None
     start = 0
@@ -158,6 +176,12 @@ def _segments(lines: list[str], planner: Planner) -> list[Segment]:
             while tail.lines and not tail.lines[-1].strip():
                 tail.lines.pop()
     return segments
+
+
+def _width(seg: Segment) -> int:
+    """The indentation the segment starts at: its first filled line's, a directive (`#ifdef`) aside."""
+    filled = [line for line in seg.lines if line.strip()]
+    return indent_width(next((line for line in filled if not is_directive(line)), filled[0]))
 
 
 def apply_snippet(
@@ -196,7 +220,7 @@ def apply_snippet(
         region = (filled[0], filled[-1] + 1, segments[0].lines)
         return _result(original, olines, ofinal, nl, [region], [])
     for number, seg in enumerate(segments):
-        width = next(indent_width(line) for line in seg.lines if line.strip())
+        width = _width(seg)
         closed: OpenBlock | None = None
         while opened and width <= opened[-1].snippet_width:
             block = opened.pop()
@@ -235,6 +259,8 @@ def apply_snippet(
         if placement is None:
             unresolved.append(seg.describe())
             continue
+        if inside is not None:
+            _close_block(planner, placement, seg, inside)
         planner.complete_blocks(placement, seg)
         if drops_definitions(planner, placement):
             placement = insertion_by_context(planner, seg, lo, headers=True)
@@ -296,6 +322,38 @@ def _adds_closers_only(place: Placement) -> bool:
     )
 
 
+_CLOSE_GAP = 8
+"""Most filled original lines a segment ending with its open block's closer may delete before it."""
+
+
+def _close_block(planner: Planner, place: Placement, seg: Segment, inside: OpenBlock) -> None:
+    """Stretch a placement inside an open block to the block's end when the segment ends with the block's
+    closer (unmatched, at the header's width, no marker inside the block after it): the few original lines
+    between its last matched line and that closer are lines the snippet deletes."""
+    filled = [i for i, line in enumerate(place.lines) if line.strip()]
+    marker = seg.marker_after
+    if (
+        not filled
+        or place.end > inside.end
+        or (marker is not None and indent_width(marker) > inside.snippet_width)
+    ):
+        return
+    last = filled[-1]
+    closer = place.lines[last]
+    end_line = planner.lines[inside.end]
+    if (
+        any(i == last for i, _ in place.pairs)
+        or not is_closer(closer)
+        or line_key(closer) != planner.keys[inside.end]
+        or indent_width(closer) != indent_width(end_line)
+        or indent_width(seg.lines[last]) != inside.snippet_width
+        or sum(1 for key in planner.keys[place.end : inside.end] if key) > _CLOSE_GAP
+    ):
+        return
+    place.pairs.append((last, inside.end))
+    place.end = inside.end + 1
+
+
 def _block_closer(planner: Planner, seg: Segment, block: OpenBlock, lo: int) -> Placement | None:
     """A segment of closers only (`}`, `end`, `</div>`) right after a marker, at the width of a block a
     header segment opened: the end of that block in the original, when its lines there read the same."""
@@ -310,18 +368,20 @@ def _block_closer(planner: Planner, seg: Segment, block: OpenBlock, lo: int) -> 
 
 
 def _enclosing(planner: Planner, seg: Segment, later: list[Segment], lo: int) -> Placement | None:
-    """A lone header line that recurs (`emit(value) {` in two classes, perhaps with its `{` on a line of
-    its own), followed by a marker deeper than it: the one of its places whose block holds where the next
-    segment goes (or the first later one inside it that has one place), the nearest before it."""
-    filled = [line for line in seg.lines if line.strip()]
-    keys = [line_key(line) for line in filled]
-    if not filled or any(key not in OPENERS for key in keys[1:]) or seg.marker_after is None:
+    """A header that recurs (`emit(value) {` in two classes, perhaps with its `{` on a line of its own, or
+    a parameter list over several lines), followed by a marker deeper than it: the one of its places whose
+    block holds where the next segment goes (or the first later one inside it that has one place), the
+    nearest before it. A header of several lines must read there as shown, lines it deletes aside."""
+    heads = [i for i, line in enumerate(seg.lines) if line.strip()]
+    if not heads or seg.marker_after is None:
         return None
-    if indent_width(seg.marker_after) <= indent_width(filled[0]):
+    first = seg.lines[heads[0]]
+    keys = [line_key(seg.lines[i]) for i in heads]
+    if indent_width(seg.marker_after) <= indent_width(first):
         return None
     after = None
     for following in later:
-        if next(indent_width(line) for line in following.lines if line.strip()) <= indent_width(filled[0]):
+        if _width(following) <= indent_width(first):
             break  # out of the header's block
         found = planner.locate(following.lines, lo, None)
         if isinstance(found, Placement):
@@ -329,20 +389,23 @@ def _enclosing(planner: Planner, seg: Segment, later: list[Segment], lo: int) ->
             break
     if after is None:
         return None
-    holding = [
-        j
-        for j in planner.occurrences(keys[0], lo)
-        if j < after.start
-        and planner.keys[j : j + len(keys)] == keys
-        and (end := planner.block_end(j)) is not None
-        and end >= after.end - 1
-    ]
-    if not holding:
-        return None
-    j = holding[-1]
-    shift = Shift.between(planner.lines[j], filled[0])
-    pairs = [(i, j + i) for i in range(len(filled))]
-    return Placement(j, j + len(filled), [shift(line) for line in filled], pairs, shift, 1)
+    one_line = all(key in OPENERS for key in keys[1:])
+    for j in reversed(planner.occurrences(keys[0], lo)):
+        end = planner.block_end(j) if j < after.start else None
+        if end is None or end < after.end - 1:
+            continue
+        if one_line:
+            if planner.keys[j : j + len(keys)] != keys:
+                continue
+            shift = Shift.between(planner.lines[j], first)
+            pairs = [(i, j + i) for i in range(len(heads))]
+            return Placement(j, j + len(heads), [shift(seg.lines[i]) for i in heads], pairs, shift, 1)
+        place = planner.through(seg.lines, heads[0], j, lo)
+        if place is None or place.end > after.start:
+            return None
+        shown = {i for i, _ in place.pairs}
+        return place if all(i in shown for i in heads if not is_trivial(line_key(seg.lines[i]))) else None
+    return None
 
 
 def _contextless(
@@ -356,7 +419,7 @@ def _contextless(
         if lo <= inside.end + 1 - last and shifted == lines[inside.end + 1 - last : inside.end + 1]:
             return Placement(inside.end + 1 - last, inside.end + 1, shifted, [], inside.shift, 0)  # its end
         if all(is_trivial(line_key(line)) or is_closer(line) for line in shifted if line.strip()):
-            return None  # closers alone that are not the block's end: where they go is a guess
+            return _closers_inside(planner, shifted, lo, inside)
         filled = [line for line in shifted if line.strip()]
         if all(planner.loose.has(line_key(line)) for line in filled):
             return _known_inside(planner, shifted, lo, inside)  # lines of the file, not new ones
@@ -379,6 +442,42 @@ def _contextless(
     if number == count - 1 and seg.marker_after is None and seg.marker_before is not None:
         return Placement(len(lines), len(lines), seg.lines, [], Shift(), 0)
     return None
+
+
+_CLOSERS_DELETE = 3
+"""Most filled original lines a segment of closers alone may delete between two runs of them."""
+
+
+def _closers_inside(planner: Planner, shifted: list[str], lo: int, inside: OpenBlock) -> Placement | None:
+    """Closers alone inside an open block, not its end (`}` at 12, `}` at 8, `}` at 8, `}` at 4): two runs
+    of them standing in the block exactly as shown, indentation and all, with up to 3 lines between that
+    the snippet deletes, no shallower than the closers around them; None unless that fits one place only
+    (the closers in one run, deleting nothing, count as a place too)."""
+    shown = [line.rstrip() for line in shifted if line.strip()]
+    filled = [k for k in range(lo, inside.end + 1) if planner.keys[k]]
+    text = [planner.lines[k].rstrip() for k in filled]
+    places: set[tuple[int, int]] = set()
+    for cut in range(1, len(shown) + 1):
+        head, tail = shown[:cut], shown[cut:]
+        floor = min(indent_width(head[-1]), indent_width(tail[0])) if tail else 0
+        for at in range(len(text) - len(shown) + 1):
+            if text[at : at + cut] != head:
+                continue
+            for gap in range(_CLOSERS_DELETE + 1) if tail else (0,):
+                rest = at + cut + gap
+                if (
+                    text[rest : rest + len(tail)] == tail
+                    and rest + len(tail) <= len(text)
+                    and all(indent_width(line) >= floor for line in text[at + cut : rest])
+                ):
+                    places.add((filled[at], filled[rest + len(tail) - 1] + 1))
+    if len(places) != 1:
+        return None
+    start, end = places.pop()
+    lines = list(shifted)
+    while lines and not lines[-1].strip() and end < len(planner.lines) and not planner.keys[end]:
+        lines.pop()  # the original's blank line after them stays
+    return Placement(start, end, lines, [], inside.shift, 0)
 
 
 def _known_inside(planner: Planner, shifted: list[str], lo: int, inside: OpenBlock) -> Placement | None:

@@ -54,6 +54,11 @@ def is_marker(line: str) -> bool:
     return bool(_DOTS.search(body)) or (len(body) <= 50 and bool(_ELISION.search(body)))
 
 
+def has_dots(line: str) -> bool:
+    """Whether the line has an ellipsis (`...`, `…`) in it: a marker by its dots, not its words alone."""
+    return bool(_DOTS.search(line))
+
+
 def line_key(line: str) -> str:
     """The line as matched against others: stripped, with runs of spaces and tabs collapsed."""
     key = line.strip()
@@ -83,6 +88,15 @@ def continues_header(line: str) -> bool:
 _INTERLOPER = re.compile(r"^(?:#|//|/\*|[A-Za-z_]\w*:\s*$|[A-Z][A-Z0-9_]*;?\s*$)")
 """A line code puts at the left edge inside a braced block: a preprocessor directive, a comment (often
 code commented out), a label, a heredoc's end (`EOM`)."""
+
+
+_DIRECTIVE = re.compile(r"^\s*#\s*(?:if|ifdef|ifndef|elif|else|endif|define|undef|pragma|include|error)\b")
+
+
+def is_directive(line: str) -> bool:
+    """Whether the line is a C preprocessor directive (`#ifdef X`), which stands at the left edge wherever
+    it is: its indentation says nothing of the block it is in."""
+    return bool(_DIRECTIVE.match(line))
 
 
 def _opens_braces(lines: list[str], header: int) -> bool:
@@ -162,6 +176,15 @@ def is_similar(new: str, old: str) -> bool:
     return max(len(a), len(b)) >= 12 and SequenceMatcher(None, a, b).ratio() >= 0.75
 
 
+_CHAIN_GOES_ON = re.compile(r"^(?:\}|(?:else|elsif|elif|catch|finally|except|rescue|ensure)\b)")
+"""A line that goes on with a statement opened above it at its width (`} else {`, `else {`, `}, () => {`)."""
+
+
+def goes_on(line: str) -> bool:
+    """Whether the line goes on with a statement opened above it at its width rather than opening one."""
+    return bool(_CHAIN_GOES_ON.match(line.lstrip()))
+
+
 def block_owner(lines: list[str], closer: int) -> int | None:
     """The line opening the block that `lines[closer]` closes: the nearest earlier line no deeper."""
     width = indent_width(lines[closer])
@@ -169,6 +192,16 @@ def block_owner(lines: list[str], closer: int) -> int | None:
         if lines[number].strip() and indent_width(lines[number]) <= width:
             return number
     return None
+
+
+def statement_start(lines: list[str], number: int) -> int:
+    """The line a statement starts on when `lines[number]` goes on with it (`} else {` after `if (x) {`):
+    the nearest earlier line at its width that does not go on itself; `number` for other lines."""
+    while goes_on(lines[number]) and (owner := block_owner(lines, number)) is not None:
+        if indent_width(lines[owner]) != indent_width(lines[number]):
+            break
+        number = owner
+    return number
 
 
 def definition_name(line: str) -> str | None:

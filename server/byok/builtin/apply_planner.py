@@ -9,10 +9,11 @@ from itertools import pairwise
 
 from rapidfuzz import fuzz, process
 
+from byok.builtin.apply_gaps import OPENERS, closes_before, goes_on_alike, orphans_close, same_owner
 from byok.builtin.apply_lines import (
     block_end,
-    block_owner,
     definition_name,
+    goes_on,
     indent_width,
     is_closer,
     is_similar,
@@ -27,13 +28,13 @@ from byok.builtin.syntax import Syntax
 _MAX_CANDIDATES = 40
 
 
-OPENERS = frozenset(("{", "(", "[", "do", "then", "begin"))
-"""Lines that only open a block whose header is the line above."""
-
 _RARE = 3
 """Places a segment line may have to serve as one more anchor."""
 
 _MORE_ANCHORS = 2
+
+_TELLING_LENGTH = 12
+"""Shortest line that, found once in the file, places a segment by itself over lines found in several places."""
 
 _FAR_GAP = 10
 """Original lines a match may skip beyond the new lines before it: more is a lookalike elsewhere."""
@@ -45,9 +46,6 @@ _PLAIN_RUN = 3
 
 _CLOSING_GAP = 8
 """Original lines a segment's closing lines may skip when it shows them right after a line it keeps."""
-
-_DELETED_AFTER_CLOSERS = 3
-"""Most (filled) original lines a segment that opens with closers may delete right after them."""
 
 _FUZZY_SCORE = 90.0
 """Least rapidfuzz ratio (0-100) at which a segment line stands for an original line it does not equal."""
@@ -169,10 +167,56 @@ class Planner:
         ranked = sorted(found_places.values(), key=lambda place: (rank(place), _snug(place)), reverse=True)
         if len(ranked) > 1 and rank(ranked[0]) == rank(ranked[1]):
             tied = [place for place in ranked if rank(place) == rank(ranked[0])]
+            echoes = [self._echoes(place) for place in tied] if ranked[0].score > 1 else [0]
+            if max(echoes) and echoes.count(max(echoes)) == 1:
+                return tied[echoes.index(max(echoes))]
+            level = [place for place in tied if self._as_indented(place)]
+            if len(level) == 1 and ranked[0].score > 1:
+                return level[0]
             weak = ranked[0].score <= 1 and not _snug(ranked[0])[0]  # one line, no run to tell by
-            if weak or _snug(ranked[0]) == _snug(ranked[1]) or not all(_adds_lines(place) for place in tied):
-                return None if ranked[0].score <= 1 else "ambiguous"
+            # a place that changes nothing beside a lookalike that deletes lines: nothing tells (all in a
+            # row, none deletes: the one where the lines stand as indented as shown)
+            deletes = not all(_snug(place)[0] for place in tied)
+            if (
+                weak
+                or _snug(ranked[0]) == _snug(ranked[1])
+                or (deletes and not all(_adds_lines(place) for place in tied))
+            ):
+                if ranked[0].score > 1:
+                    return "ambiguous"
+                telling = [place for place in tied if any(self._telling(j) for _, j in place.pairs)]
+                return telling[0] if len(telling) == 1 else None
         return ranked[0]
+
+    def _as_indented(self, place: Placement) -> bool:
+        """Whether every matched line stands in the original as indented as the placement shows it."""
+        return all(indent_width(place.lines[i]) == indent_width(self.lines[j]) for i, j in place.pairs)
+
+    def _telling(self, number: int) -> bool:
+        """Whether original line `number` is one the file has once and long enough to tell a place by: of
+        places one line each, the one of such a line beats lines the file has in several places."""
+        key = self.keys[number]
+        return len(key) >= _TELLING_LENGTH and len(self.index[key]) == 1
+
+    def _echoes(self, place: Placement) -> int:
+        """How many of a placement's unmatched lines read as edited versions of the original lines they
+        stand against (counted from the nearest matched line): of places a segment's context fits alike,
+        the one whose line the snippet edits is there."""
+        pairs = sorted(place.pairs)
+        matched = {i for i, _ in pairs}
+        total = 0
+        for i, line in enumerate(place.lines):
+            if i in matched or not line.strip():
+                continue
+            before = [(k, j) for k, j in pairs if k < i]
+            k, j = before[-1] if before else pairs[0]
+            at = j + i - k
+            total += (
+                place.start <= at < place.end
+                and self.keys[at] != line_key(line)
+                and is_similar(line, self.lines[at])
+            )
+        return total
 
     def fuzzy_locate(self, seg: list[str], lo: int) -> Placement | None:
         """Place a segment none of whose lines the original has as they are, by a line that reads almost
@@ -195,6 +239,10 @@ class Planner:
         _, anchor, spot = best
         keys = [line_key(line) for line in seg]
         return self._align(seg, keys, anchor, spot, lo)
+
+    def through(self, seg: list[str], anchor: int, spot: int, lo: int) -> Placement | None:
+        """The placement of `seg` aligned through its line `anchor` standing at original line `spot`."""
+        return self._align(seg, [line_key(line) for line in seg], anchor, spot, lo)
 
     def _anchors(self, keys: list[str], lo: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """(segment line, original line) pairs to align through: every place of the rarest segment line;
@@ -274,6 +322,8 @@ class Planner:
             if before >= lo and any(is_similar(new[k], self.lines[before]) for k in (0, first_seg - 1)):
                 start = before
                 head = first_seg - 1  # the lines before an edited line: the original's lines before it?
+                if "".join(new[head].split()) == "".join(self.lines[before].split()):
+                    pairs = [(head, before), *pairs]  # the original's line, spaced otherwise: it opens blocks
                 if (
                     is_similar(new[head], self.lines[before])
                     and start - head >= lo
@@ -352,12 +402,18 @@ class Planner:
             if power == 1:
                 return orig_gap <= seg_gap + 3
             lines = range(block[0], block[0] + block[2])
-            if not all(self._same_owner(seg, i, block[1] + i - block[0]) for i in lines):
+            if not leading and seg_gap == 0 and orphans_close(self.lines, self.keys, seg, block, orig_gap):
+                return True
+            if not all(same_owner(self.lines, self.keys, seg, i, block[1] + i - block[0]) for i in lines):
                 return False
-            if leading and block[0] <= first_filled and self._closes_before(seg, block, seg_gap, orig_gap):
+            if (
+                leading
+                and block[0] <= first_filled
+                and closes_before(self.lines, self.keys, seg, block, seg_gap, orig_gap)
+            ):
                 return True
             plain = not any(is_closer(seg[i]) or line_key(seg[i]) in OPENERS for i in lines)
-            if orig_gap and plain and not self._goes_on_alike(seg, block):
+            if orig_gap and plain and not goes_on_alike(self.keys, seg, block):
                 return False  # plain lines (`*/`, `);`) amid lines the original lacks: anywhere
             return orig_gap <= seg_gap or (
                 seg_gap == 0
@@ -365,10 +421,16 @@ class Planner:
                 and block[0] + block[2] > last_filled
                 and all(is_closer(seg[i]) for i in lines)
                 and all(
-                    not self.keys[k] or indent_width(self.lines[k]) > indent_width(self.lines[block[1]])
+                    not self.keys[k]
+                    or indent_width(self.lines[k]) > indent_width(self.lines[block[1]])
+                    or (
+                        indent_width(self.lines[k]) == indent_width(self.lines[block[1]])
+                        and goes_on(self.lines[k])
+                    )
                     for k in range(block[1] - orig_gap, block[1])
                 )
-            )  # the snippet's closers right after a line it keeps: the lines between, inside their block, go
+            )  # the snippet's closers right after a line it keeps: the lines between, inside their block (an
+            # `} else {` of it too), go
 
         last_filled = max((i for i, line in enumerate(seg) if line.strip()), default=0)
         first_filled = min((i for i, line in enumerate(seg) if line.strip()), default=0)
@@ -383,54 +445,6 @@ class Planner:
             if keep(block, nearest[0] - block[0] - block[2], nearest[1] - block[1] - block[2], True):
                 kept.insert(0, block)
         return [(i + k, j + k) for i, j, size in kept for k in range(size)]
-
-    def _closes_before(
-        self, seg: list[str], block: tuple[int, int, int], seg_gap: int, orig_gap: int
-    ) -> bool:
-        """Whether the plain lines a segment opens with (closers, `/*`), then (blank lines aside) the line it
-        is placed by, leave out a few original lines between them no shallower than those (or closers
-        themselves): lines the snippet deletes."""
-        i, j = block[0] + block[2], block[1] + block[2]
-        width = indent_width(seg[i - 1])
-        return (
-            all(is_closer(seg[k]) or is_trivial(line_key(seg[k])) for k in range(block[0], i))
-            and 0 < sum(1 for k in range(j, j + orig_gap) if self.keys[k]) <= _DELETED_AFTER_CLOSERS
-            and not any(seg[k].strip() for k in range(i, i + seg_gap))
-            and all(
-                not self.keys[k] or indent_width(self.lines[k]) >= width or is_closer(self.lines[k])
-                for k in range(j, j + orig_gap)
-            )
-        )
-
-    def _goes_on_alike(self, seg: list[str], block: tuple[int, int, int]) -> bool:
-        """Whether the segment ends with the block, or its next filled line after it is the original's."""
-        i, j = block[0] + block[2], block[1] + block[2]
-        while i < len(seg) and not seg[i].strip():
-            i += 1
-        while j < len(self.keys) and not self.keys[j]:
-            j += 1
-        return i == len(seg) or (j < len(self.keys) and line_key(seg[i]) == self.keys[j])
-
-    def _same_owner(self, seg: list[str], i: int, j: int) -> bool:
-        """For a trivial line matched across a gap: a closer closes the same kind of block on both sides, a
-        lone opener (`{`) opens the block of the same header (K&R-less C puts the header on the line above)."""
-        if line_key(seg[i]) in OPENERS:
-            mine_head = next((k for k in range(i - 1, -1, -1) if seg[k].strip()), None)
-            theirs_head = next((k for k in range(j - 1, -1, -1) if self.keys[k]), None)
-            return mine_head is None or (
-                theirs_head is not None
-                and (
-                    line_key(seg[mine_head]) == self.keys[theirs_head]
-                    or is_similar(seg[mine_head], self.lines[theirs_head])
-                )
-            )
-        if not is_closer(seg[i]):
-            return True
-        mine = block_owner(seg, i)
-        theirs = block_owner(self.lines, j)
-        if mine is None or theirs is None:
-            return mine is None
-        return line_key(seg[mine]) == self.keys[theirs] or is_similar(seg[mine], self.lines[theirs])
 
     def complete_blocks(self, place: Placement, seg: Segment) -> None:
         """Stretch the placement over whole original blocks whose header the segment closes.
