@@ -4,7 +4,8 @@ Chats are paced like a real model (100 deltas, one every 10 ms, about 1 s each),
 whether the server serialises anything. Tab is asked the way an editor asks while the user types, on an
 open 5,000-line document: an incremental `didChange` (the rest of a line deleted), then
 `textDocument/inlineCompletion` at the cursor (timed: request written → answer read), then the line put
-back. Its baseline is the same keystrokes on the idle server.
+back, through three rounds of the 50 chats (~270 requests, so p99 is not just the slowest one or two).
+Its baseline is the same keystrokes on the idle server.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ CHATS = 50
 DELTAS = 100
 INTERVAL_S = 0.01
 TAB_TARGET_S = 0.02
+TAB_ROUNDS = 3
+"""Tab is timed through this many rounds of the chats (~90 requests each); the chat figures are the first's."""
 DOC_URI = "file:///bench/tab_document.py"
 DOC_LINES = 5_000
 STDLIB_MODULES = ("tasks", "base_events", "streams", "selector_events", "events", "futures", "locks")
@@ -137,6 +140,10 @@ async def run(ctx: Context, quick: bool) -> list[Row]:
     total = time.monotonic() - started
     cpu = cpu_s(ctx.client.pid) - cpu_before
     assert all(t.chars == DELTAS for t in timings)
+    for _ in range(TAB_ROUNDS - 1 if tab and not quick else 0):  # more Tab samples: p99 is not the max
+        more = asyncio.gather(*(byok_chat(ctx.client, content) for _ in range(chats)))
+        busy += await tab_loop(keys, positions, more, 1000)
+        assert all(t.chars == DELTAS for t in await more)
 
     rows = [
         Row(
@@ -166,6 +173,7 @@ async def run(ctx: Context, quick: bool) -> list[Row]:
     ]
     if tab and busy:
         b99, i99 = percentile(busy, 99), percentile(idle, 99)
+        b95, i95 = percentile(busy, 95), percentile(idle, 95)
         rows.append(
             Row(
                 f"Tab p99 during {chats} chats, {DOC_LINES:,}-line file ({len(busy)} req)",
@@ -174,6 +182,16 @@ async def run(ctx: Context, quick: bool) -> list[Row]:
                 f"+{(b99 - i99) * 1000:.2f} ms",
                 "≤ 20 ms",
                 b99 <= TAB_TARGET_S,
+            )
+        )
+        rows.append(
+            Row(
+                f"Tab p95 during {chats} chats (max {ms(max(busy))})",
+                ms(b95),
+                f"{ms(i95)} (idle)",
+                f"+{(b95 - i95) * 1000:.2f} ms",
+                "",
+                None,
             )
         )
     else:

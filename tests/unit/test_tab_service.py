@@ -3,6 +3,7 @@ the unquoted URI: a percent-encoded URI must not leave the model a second, stale
 
 from __future__ import annotations
 
+import gc
 import threading
 from types import SimpleNamespace
 from typing import Any, cast
@@ -26,3 +27,18 @@ async def test_the_model_seeded_at_first_open_keys_documents_by_the_editors_uri(
     service.closed(ENCODED)
 
     assert service.model().open_uris() == frozenset()
+
+
+def test_building_the_model_takes_it_out_of_the_collectors_sight() -> None:
+    """A full collection must not walk the Tab engine and its indexes (it paused Tab answers 25-60 ms)."""
+    workspace = Workspace(None)
+    item = types.TextDocumentItem(uri="file:///a.py", language_id="python", version=1, text="x = 1\n" * 500)
+    workspace.put_text_document(item)
+    service = TabService(cast(Any, SimpleNamespace(documents_lock=threading.Lock(), workspace=workspace)))
+    gc.unfreeze()
+    try:
+        model = service.model()
+        assert gc.get_freeze_count() > 0
+        assert not any(obj is model for obj in gc.get_objects())  # frozen objects are not listed
+    finally:
+        gc.unfreeze()

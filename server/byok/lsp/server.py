@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 import threading
@@ -74,6 +75,10 @@ def _import_handlers_in_background(server: ByokServer) -> None:
 
     def handlers_imported() -> None:
         server.load_handlers()
+        # What start-up built (~75,000 objects: lsprotocol, pygls, httpx, the handlers) lives as long as the
+        # process: out of the collector's sight, a full collection no longer stops every thread for
+        # 25-60 ms (measured while 50 chats stream: it held up a Tab answer that long).
+        gc.freeze()
         log.info("byok %s ready", __version__)
 
     def import_handlers() -> None:

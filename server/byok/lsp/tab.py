@@ -8,6 +8,7 @@ call the same `TabService`.
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -54,6 +55,7 @@ class TabService:
             for uri, text in documents:
                 model.open(uri, text)
             self._model = model
+            gc.freeze()  # the Tab engine and its indexes, long-lived too: see `_import_handlers_in_background`
         return self._model
 
     def opened(self, uri: str, text: str) -> None:
