@@ -1,5 +1,6 @@
 """Of places a segment's context fits alike, the one holding every line of it in a row (its closer too)
-wins: at the other, a line the snippet does not show stands before the closer."""
+wins: at the other, a line the snippet does not show stands before the closer. Three lines or more so
+matched decide even when one of them only tells a place (the rest closers)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,41 @@ def test_the_place_holding_the_whole_context_in_a_row_wins(syntax: bool) -> None
     assert result.unresolved == []
     tail = "    this._harTracer.stop();\n  }\n  async captureSnapshot"
     assert result.new_text == ORIGINAL.replace(tail, tail.replace("  }\n", "  }\n" + NEW_METHOD))
+
+
+LINKS = """\
+export class LinkProvider {
+  register(entry: Entry): number {
+    if (entry.marker) {
+      marker.onDispose(() => this.remove(entry, marker));
+      this.data.set(entry.id, entry);
+      return entry.id;
+    }
+    marker.onDispose(() => this.remove(entry, marker));
+    return entry.id;
+  }
+
+  addMarker(entry: Entry): void {
+    if (entry.marker) {
+      marker.onDispose(() => this.remove(entry, marker));
+    }
+  }
+
+  dispose(): void {
+    this.data.clear();
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("syntax", [True, False])
+def test_one_line_and_its_closers_in_a_row_at_one_place_only(syntax: bool) -> None:
+    new = "  count(): number {\n    return this.data.size;\n  }\n"
+    snippet = (
+        "  // ... keep existing code ...\n      marker.onDispose(() => this.remove(entry, marker));\n    }\n  }\n\n"
+        + new
+        + "  // ... existing code ...\n"
+    )
+    result = apply_snippet(LINKS, snippet, path="links.ts", syntax=syntax)
+    assert result.unresolved == []
+    assert result.new_text == LINKS.replace("  dispose(): void {", new + "\n  dispose(): void {")

@@ -36,6 +36,9 @@ _MORE_ANCHORS = 2
 _TELLING_LENGTH = 12
 """Shortest line that, found once in the file, places a segment by itself over lines found in several places."""
 
+_WHOLE_RUN = 3
+"""Least lines a segment matched whole, in a row, at one place only needs to be placed there by one line."""
+
 _FAR_GAP = 10
 """Original lines a match may skip beyond the new lines before it: more is a lookalike elsewhere."""
 
@@ -175,7 +178,7 @@ class Planner:
                 return level[0]
             shown = sum(1 for line in seg if line.strip())
             whole = [place for place in tied if len(place.pairs) == shown and _snug(place)[0]]
-            if len(whole) == 1 and ranked[0].score > 1:
+            if len(whole) == 1 and (ranked[0].score > 1 or shown >= _WHOLE_RUN):
                 return whole[0]  # the one place holding every line of it in a row, closers too
             weak = ranked[0].score <= 1 and not _snug(ranked[0])[0]  # one line, no run to tell by
             # a place that changes nothing beside a lookalike that deletes lines: nothing tells (all in a
