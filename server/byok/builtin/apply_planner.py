@@ -177,9 +177,9 @@ class Planner:
             if len(level) == 1 and ranked[0].score > 1:
                 return level[0]
             shown = sum(1 for line in seg if line.strip())
-            whole = [place for place in tied if len(place.pairs) == shown and _snug(place)[0]]
+            whole = [place for place in tied if len(place.pairs) == shown and _snug(place) == (True, True)]
             if len(whole) == 1 and (ranked[0].score > 1 or shown >= _WHOLE_RUN):
-                return whole[0]  # the one place holding every line of it in a row, closers too
+                return whole[0]  # the one place holding every line of it in a row as indented, closers too
             weak = ranked[0].score <= 1 and not _snug(ranked[0])[0]  # one line, no run to tell by
             # a place that changes nothing beside a lookalike that deletes lines: nothing tells (all in a
             # row, none deletes: the one where the lines stand as indented as shown)
