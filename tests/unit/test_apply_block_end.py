@@ -1,5 +1,6 @@
-"""A segment inside a block a header segment opened, ending with that block's closer: the original lines
-between its last kept line and the block's end are lines the snippet deletes."""
+"""A segment inside a block a header segment opened (or starting at the left edge inside it, heredoc text),
+ending with that block's closer: the original lines between its last kept line and the block's end are
+lines the snippet deletes."""
 
 from __future__ import annotations
 
@@ -54,3 +55,36 @@ def test_a_closer_far_from_the_kept_lines_is_not_stretched_to() -> None:
     result = apply_snippet(long_else, snippet, path="Formatter.pm")
     assert result.unresolved
     assert result.new_text == long_else
+
+
+HEREDOC = """\
+package Config;
+
+sub _die_cant_write_config {
+    my ($configpm) = @_;
+    $Frontend->mydie(<<"END");
+WARNING: CPAN.pm is unable to write a configuration file.  You
+must be able to create and write to '$configpm'.
+
+Aborting configuration.
+END
+
+}
+
+sub _configpmtest {
+    return 1;
+}
+
+1;
+"""
+
+
+def test_a_segment_starting_at_the_left_edge_still_ends_with_its_blocks_closer() -> None:
+    snippet = (
+        "# …\nsub _die_cant_write_config {\n    # ... keep existing code ...\n"
+        "WARNING: CPAN.pm is unable to write a configuration file.  You\n"
+        "must be able to create and write to '$configpm'.\n\n}\n# ... keep existing code ...\n"
+    )
+    result = apply_snippet(HEREDOC, snippet, path="Config.pm")
+    assert result.unresolved == []
+    assert result.new_text == HEREDOC.replace("Aborting configuration.\nEND\n\n", "")

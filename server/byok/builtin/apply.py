@@ -261,6 +261,8 @@ def apply_snippet(
             continue
         if inside is not None:
             _close_block(planner, placement, seg, inside)
+        elif closed is not None and placement.start <= closed.end:
+            _close_block(planner, placement, seg, closed)  # it starts at the left edge (heredoc text)
         planner.complete_blocks(placement, seg)
         if drops_definitions(planner, placement):
             placement = insertion_by_context(planner, seg, lo, headers=True)
