@@ -42,7 +42,7 @@ PROCESS_BENCHES: dict[str, Callable[[bool], Awaitable[list[Row]]]] = {
     "caching": caching.run,
 }
 OTHER_SCRIPTS = ("tab.py", "apply.py")
-"""Benchmarks other engineers own; run with --quick when present."""
+"""The Tab and Apply benchmarks, run as scripts when present (with --quick on a quick run)."""
 OTHER_TIMEOUT_S = 600
 HEADERS = ("metric", "byok", "baseline", "ratio / added", "target", "")
 
@@ -99,17 +99,19 @@ async def run_benches(names: list[str], quick: bool) -> list[Row]:
     return rows
 
 
-def run_others() -> list[tuple[str, str]]:
-    """The Tab and Apply benchmarks' own output (`--quick`), when their scripts exist."""
+def run_others(quick: bool) -> list[tuple[str, str]]:
+    """The Tab and Apply benchmarks' own output (the full corpora; `--quick` on a quick run)."""
     outputs = []
+    flags = ["--quick"] if quick else []
     for script in OTHER_SCRIPTS:
         path = BENCH / script
         if not path.exists():
             continue
-        print(f"… {script} --quick", file=sys.stderr, flush=True)
+        command = " ".join([script, *flags])
+        print(f"… {command}", file=sys.stderr, flush=True)
         try:
             done = subprocess.run(
-                [sys.executable, str(path), "--quick"],
+                [sys.executable, str(path), *flags],
                 cwd=ROOT,
                 capture_output=True,
                 text=True,
@@ -120,7 +122,7 @@ def run_others() -> list[tuple[str, str]]:
                 output += f"\n(exit status {done.returncode})"
         except subprocess.TimeoutExpired:
             output = f"(timed out after {OTHER_TIMEOUT_S} s)"
-        outputs.append((f"bench/{script} --quick", output))
+        outputs.append((f"bench/{command}", output))
     return outputs
 
 
@@ -163,7 +165,7 @@ def main() -> None:
     load_before = loadavg()
     clock = time.monotonic()
     rows = asyncio.run(run_benches(names, args.quick))
-    others = [] if args.no_others or args.only else run_others()
+    others = [] if args.no_others or args.only else run_others(args.quick)
     elapsed = time.monotonic() - clock
     load_after = loadavg()
     info = machine()
