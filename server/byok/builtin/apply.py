@@ -12,6 +12,7 @@ in `unresolved` and left out. Edits are computed per replaced region, one per ch
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -140,14 +141,40 @@ def _filled_before(lines: list[str], number: int) -> str:
     return next((lines[k] for k in range(number - 1, -1, -1) if lines[k].strip()), "")
 
 
+_STUB_HEADER = re.compile(r"^\s*(?:async\s+)?(?:def|class)\s")
+"""The header of a definition (`def`, `class`): a bare `...` as its whole body is a stub's."""
+
+
+def _new_stub_body(lines: list[str], number: int, index: Mapping[str, object]) -> bool:
+    """Whether the bare `...` at `lines[number]` is the whole body of a definition whose header (ending with
+    `:`, perhaps closing a parameter list over several lines) the original does not have: the body of a
+    new stub (`def f(): ...`), which cannot stand for code the original has."""
+    if lines[number].strip() != "...":
+        return False
+    width = indent_width(lines[number])
+    opener = next((k for k in range(number - 1, -1, -1) if lines[k].strip()), None)
+    after = next((line for line in lines[number + 1 :] if line.strip()), None)
+    if opener is None or (after is not None and indent_width(after) >= width):
+        return False
+    top = indent_width(lines[opener])
+    if top >= width or not lines[opener].rstrip().endswith(":"):
+        return False
+    header = opener
+    if lines[opener].lstrip().startswith((")", "]")):
+        above = (k for k in range(opener - 1, -1, -1) if lines[k].strip() and indent_width(lines[k]) <= top)
+        header = next(above, opener)
+    return bool(_STUB_HEADER.match(lines[header])) and line_key(lines[header]) not in index
+
+
 def _segments(lines: list[str], planner: Planner) -> list[Segment]:
     """Split the snippet at its markers. A marker-looking line that the original has right after the same
     line is taken literally (`...` is also a Python statement), and so is one that reads as a marker by its
     words alone (`// break omitted`) right after a marker, when the original has it: two markers in a row
-    would say no more than one."""
+    would say no more than one. A bare `...` that is the whole body of a block the snippet opens anew is a
+    stub's body, not a marker."""
     cuts: list[int] = []
     for number, line in enumerate(lines):
-        if not is_marker(line):
+        if not is_marker(line) or _new_stub_body(lines, number, planner.index):
             continue
         key = line_key(line)
         if planner.follows(line_key(_filled_before(lines, number)), key):
