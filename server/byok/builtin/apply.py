@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from byok.base.text import FENCE, apply_edits, indent_of, newline_of, split_lines, utf16_len
 from byok.builtin.apply_gaps import OPENERS
-from byok.builtin.apply_insertions import drops_definitions, insertion_by_context
+from byok.builtin.apply_insertions import drops_definitions, insertion_by_context, unpair_stray_closers
 from byok.builtin.apply_lines import (
     COMMENT,
     has_dots,
@@ -291,6 +291,7 @@ def apply_snippet(
         elif closed is not None and placement.start <= closed.end:
             _close_block(planner, placement, seg, closed)  # it starts at the left edge (heredoc text)
         planner.complete_blocks(placement, seg)
+        unpair_stray_closers(planner, placement)
         if drops_definitions(planner, placement):
             placement = insertion_by_context(planner, seg, lo, headers=True)
             if placement is None:

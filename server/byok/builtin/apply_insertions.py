@@ -9,7 +9,7 @@ beside them; when the context cannot place it, the segment is left unresolved ra
 
 from __future__ import annotations
 
-from byok.builtin.apply_lines import block_end, definition_name, indent_width, line_key
+from byok.builtin.apply_lines import block_end, definition_name, indent_width, is_trivial, line_key
 from byok.builtin.apply_planner import Planner
 from byok.builtin.apply_segments import Placement, Segment, Shift
 
@@ -38,6 +38,29 @@ def drops_definitions(planner: Planner, place: Placement) -> bool:
         ):
             return True
     return _copies_body(planner, place, names)
+
+
+def unpair_stray_closers(planner: Planner, place: Placement) -> None:
+    """Unpair the closers (`}`, `end`) a placement matched last when they reach past an original
+    definition of a name the segment does not show, across new lines: a new definition's closers matched
+    onto those of the one after it, which would delete that one. The placement ends at its last matched
+    line before that definition; the original lines after it stay."""
+    pairs = sorted(place.pairs)
+    tail = len(pairs)
+    while tail and is_trivial(line_key(place.lines[pairs[tail - 1][0]])):
+        tail -= 1
+    for at in range(max(tail - 1, 0), len(pairs) - 1):
+        (i0, j0), (i1, j1) = pairs[at], pairs[at + 1]
+        if all(is_trivial(line_key(line)) for line in place.lines[i0 + 1 : i1]):
+            continue  # nothing new between: lines the snippet deletes
+        names = {name for line in place.lines if (name := definition_name(line)) is not None}
+        if any(
+            (name := definition_name(planner.lines[j])) is not None and name not in names
+            for j in range(j0 + 1, j1)
+        ):
+            place.pairs = pairs[: at + 1]
+            place.end = j0 + 1
+            return
 
 
 def _copies_body(planner: Planner, place: Placement, names: set[str]) -> bool:
