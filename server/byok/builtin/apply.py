@@ -12,7 +12,6 @@ in `unresolved` and left out. Edits are computed per replaced region, one per ch
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -28,6 +27,7 @@ from byok.builtin.apply_lines import (
     is_marker,
     is_trivial,
     line_key,
+    new_stub_body,
 )
 from byok.builtin.apply_loose import loose
 from byok.builtin.apply_planner import Planner
@@ -141,31 +141,6 @@ def _filled_before(lines: list[str], number: int) -> str:
     return next((lines[k] for k in range(number - 1, -1, -1) if lines[k].strip()), "")
 
 
-_STUB_HEADER = re.compile(r"^\s*(?:async\s+)?(?:def|class)\s")
-"""The header of a definition (`def`, `class`): a bare `...` as its whole body is a stub's."""
-
-
-def _new_stub_body(lines: list[str], number: int, index: Mapping[str, object]) -> bool:
-    """Whether the bare `...` at `lines[number]` is the whole body of a definition whose header (ending with
-    `:`, perhaps closing a parameter list over several lines) the original does not have: the body of a
-    new stub (`def f(): ...`), which cannot stand for code the original has."""
-    if lines[number].strip() != "...":
-        return False
-    width = indent_width(lines[number])
-    opener = next((k for k in range(number - 1, -1, -1) if lines[k].strip()), None)
-    after = next((line for line in lines[number + 1 :] if line.strip()), None)
-    if opener is None or (after is not None and indent_width(after) >= width):
-        return False
-    top = indent_width(lines[opener])
-    if top >= width or not lines[opener].rstrip().endswith(":"):
-        return False
-    header = opener
-    if lines[opener].lstrip().startswith((")", "]")):
-        above = (k for k in range(opener - 1, -1, -1) if lines[k].strip() and indent_width(lines[k]) <= top)
-        header = next(above, opener)
-    return bool(_STUB_HEADER.match(lines[header])) and line_key(lines[header]) not in index
-
-
 def _segments(lines: list[str], planner: Planner) -> list[Segment]:
     """Split the snippet at its markers. A marker-looking line that the original has right after the same
     line is taken literally (`...` is also a Python statement), and so is one that reads as a marker by its
@@ -174,7 +149,7 @@ def _segments(lines: list[str], planner: Planner) -> list[Segment]:
     stub's body, not a marker."""
     cuts: list[int] = []
     for number, line in enumerate(lines):
-        if not is_marker(line) or _new_stub_body(lines, number, planner.index):
+        if not is_marker(line) or new_stub_body(lines, number, planner.index):
             continue
         key = line_key(line)
         if planner.follows(line_key(_filled_before(lines, number)), key):
@@ -301,6 +276,7 @@ def apply_snippet(
         if overlaps or _adds_closers_only(placement):
             unresolved.append(seg.describe())
             continue
+        _drop_blank_tail(planner, placement)
         regions.append((placement.start, placement.end, placement.lines))
         lo = max(lo, placement.end)
         opened.extend(planner.open_blocks(placement, seg))
@@ -338,6 +314,21 @@ def _whole_file(seg: Segment, keys: list[str]) -> bool:
         and line_key(mine[-1]) == theirs[-1]
         and len(mine) * 5 >= len(theirs) * 4
     )
+
+
+def _drop_blank_tail(planner: Planner, place: Placement) -> None:
+    """Drop the blank lines a placement ends with, unmatched, as many as the original has right after it:
+    the snippet's blank line before a marker is the original's, not a new one."""
+    last = max((i for i, _ in place.pairs), default=-1)
+    end = place.end
+    while (
+        len(place.lines) - 1 > last
+        and not place.lines[-1].strip()
+        and end < len(planner.lines)
+        and not planner.keys[end]
+    ):
+        place.lines.pop()
+        end += 1
 
 
 def _adds_closers_only(place: Placement) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from difflib import SequenceMatcher
 
 from byok.base.text import indent_of
@@ -213,3 +214,28 @@ def definition_name(line: str) -> str | None:
         or _BARE_METHOD.match(line)
     )
     return match[1] if match else None
+
+
+_STUB_HEADER = re.compile(r"^\s*(?:async\s+)?(?:def|class)\s")
+"""The header of a definition (`def`, `class`): a bare `...` as its whole body is a stub's."""
+
+
+def new_stub_body(lines: list[str], number: int, index: Container[str]) -> bool:
+    """Whether the bare `...` at `lines[number]` is the whole body of a definition whose header (ending with
+    `:`, perhaps closing a parameter list over several lines) the original does not have: the body of a
+    new stub (`def f(): ...`), which cannot stand for code the original has."""
+    if lines[number].strip() != "...":
+        return False
+    width = indent_width(lines[number])
+    opener = next((k for k in range(number - 1, -1, -1) if lines[k].strip()), None)
+    after = next((line for line in lines[number + 1 :] if line.strip()), None)
+    if opener is None or (after is not None and indent_width(after) >= width):
+        return False
+    top = indent_width(lines[opener])
+    if top >= width or not lines[opener].rstrip().endswith(":"):
+        return False
+    header = opener
+    if lines[opener].lstrip().startswith((")", "]")):
+        above = (k for k in range(opener - 1, -1, -1) if lines[k].strip() and indent_width(lines[k]) <= top)
+        header = next(above, opener)
+    return bool(_STUB_HEADER.match(lines[header])) and line_key(lines[header]) not in index
