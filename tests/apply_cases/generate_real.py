@@ -26,10 +26,12 @@ toolchains, and `--per-file` cuts several edits from one file (real_tune4):
     python tests/apply_cases/generate_real.py --fresh --seed 17 --split tune --more-roots --per-file 3 \
         --crlf-rate 0.25 --out tests/apply_cases/real_tune4
 
-The third held-out set leaves Python's standard library out, as issue 15 measures without it:
+The third and fourth held-out sets leave Python's standard library out, as issue 15 measures without it:
 
     python tests/apply_cases/generate_real.py --fresh --seed 43 --split held3 --more-roots --no-stdlib \
         --per-file 3 --per-language 40 --out tests/apply_cases/real_held3
+    python tests/apply_cases/generate_real.py --fresh --seed 53 --split held4 --more-roots --no-stdlib \
+        --per-file 2 --per-language 60 --out tests/apply_cases/real_held4
 """
 
 from __future__ import annotations
@@ -530,7 +532,7 @@ def main() -> None:
     parser.add_argument(
         "--fresh", action="store_true", help="skip the sources the committed cases use; split `--split`"
     )
-    parser.add_argument("--split", default="held2", choices=["held2", "held3", "tune"], help="with --fresh")
+    parser.add_argument("--split", default="held2", choices=["held2", "held3", "held4", "tune"], help="with --fresh")
     parser.add_argument("--per-file", type=int, default=1, help="up to this many edits of one source file")
     parser.add_argument("--crlf-rate", type=float, default=0.12, help="share of cases with CRLF line ends")
     parser.add_argument(
