@@ -27,6 +27,7 @@ from byok.builtin.apply_lines import (
     is_marker,
     is_trivial,
     line_key,
+    new_string_lines,
     new_stub_body,
 )
 from byok.builtin.apply_loose import loose
@@ -148,8 +149,9 @@ def _segments(lines: list[str], planner: Planner) -> list[Segment]:
     would say no more than one. A bare `...` that is the whole body of a block the snippet opens anew is a
     stub's body, not a marker."""
     cuts: list[int] = []
+    text = new_string_lines(lines, planner.index)
     for number, line in enumerate(lines):
-        if not is_marker(line) or new_stub_body(lines, number, planner.index):
+        if not is_marker(line) or number in text or new_stub_body(lines, number, planner.index):
             continue
         key = line_key(line)
         if planner.follows(line_key(_filled_before(lines, number)), key):

@@ -239,3 +239,27 @@ def new_stub_body(lines: list[str], number: int, index: Container[str]) -> bool:
         above = (k for k in range(opener - 1, -1, -1) if lines[k].strip() and indent_width(lines[k]) <= top)
         header = next(above, opener)
     return bool(_STUB_HEADER.match(lines[header])) and line_key(lines[header]) not in index
+
+
+_STRING_OPENS = re.compile(r"^[rRbBuUfF]{0,2}(\"\"\"|''')\s*\w")
+"""A line opening a triple-quoted string with text after it (a docstring's first line); a closing one is
+alone or goes on with punctuation (`)`, `.strip()`)."""
+
+
+def new_string_lines(lines: list[str], index: Container[str]) -> set[int]:
+    """The numbers of the lines inside triple-quoted strings that open and close in the snippet on lines
+    the original does not have: text of a new string (a doctest's `...`), not markers."""
+    inside: set[int] = set()
+    number = 0
+    while number < len(lines):
+        opens = _STRING_OPENS.match(lines[number].strip())
+        if opens is None or opens[1] in lines[number].strip()[len(opens[0]) :]:
+            number += 1
+            continue
+        close = next((k for k in range(number + 1, len(lines)) if opens[1] in lines[k]), None)
+        if close is None:
+            break
+        if line_key(lines[number]) not in index:
+            inside.update(range(number + 1, close))
+        number = close + 1
+    return inside
