@@ -470,7 +470,8 @@ class Planner:
             end = self.block_end(j)
             if end is None or end + 1 <= place.end:
                 continue
-            if shape.ends[i] is None and marker is not None:
+            after = shape.ends[i]
+            if marker is not None and (after is None or _unclosed_brace(place.lines, i, after)):
                 if marker > shape.widths[i]:
                     continue
                 where = matched.get(shape.last)
@@ -539,3 +540,9 @@ class Planner:
             return None
         shift = Shift.between(self.lines[spots[0]], seg[head])
         return Placement(spots[0], spots[0] + 1, [shift(line) for line in seg], [(head, spots[0])], shift, 1)
+
+
+def _unclosed_brace(lines: list[str], header: int, after: int) -> bool:
+    """Whether the line after a `{` header's block, by indentation, is no closer: text at the left edge
+    inside the block (a string's lines), so the block does not visibly end in the segment."""
+    return lines[header].rstrip().endswith("{") and not is_closer(lines[after])
