@@ -33,6 +33,7 @@ from byok.builtin.apply_lines import (
 from byok.builtin.apply_loose import loose
 from byok.builtin.apply_planner import Planner
 from byok.builtin.apply_segments import OpenBlock, Placement, Segment, Shift
+from byok.builtin.apply_tags import closing_tags
 from byok.builtin.diff import changed_ranges
 from byok.builtin.syntax import Syntax, grammar_for
 
@@ -218,6 +219,7 @@ def apply_snippet(
     unresolved: list[str] = []
     lo = 0
     opened: list[OpenBlock] = []
+    placed = -1  # the number of the segment placed last
     segments = _segments(slines, planner)
     if len(segments) == 1 and _whole_file(segments[0], planner.keys):
         filled = [number for number, key in enumerate(planner.keys) if key]
@@ -260,6 +262,8 @@ def apply_snippet(
             placement = planner.fuzzy_locate(seg.lines, lo)
         if placement is None and inside is None:
             placement = insertion_by_context(planner, seg, lo, headers=True)
+        if placement is None and regions and placed == number - 1:
+            placement = closing_tags(planner.lines, planner.keys, seg, regions[-1], lo)
         if placement is None:
             unresolved.append(seg.describe())
             continue
@@ -280,6 +284,7 @@ def apply_snippet(
             continue
         _drop_blank_tail(planner, placement)
         regions.append((placement.start, placement.end, placement.lines))
+        placed = number
         lo = max(lo, placement.end)
         opened.extend(planner.open_blocks(placement, seg))
     return _result(original, olines, ofinal, nl, regions, unresolved)
