@@ -35,3 +35,16 @@ def test_the_blank_line_before_a_marker_is_the_originals(syntax: bool) -> None:
     assert result.unresolved == []
     deleted = '\t\t\tnode.parent.operator === "&&"\n\t\t) {\n\t\t\treturn isInFlaggedContext(node.parent);\n'
     assert result.new_text == ORIGINAL.replace(deleted, "")
+
+
+@pytest.mark.parametrize("syntax", [True, False])
+def test_a_blank_line_the_placed_region_already_holds_stays(syntax: bool) -> None:
+    original = 'def main():\n    print("hello")\n    return 0\n\n\ndef other():\n    return 1\n'
+    snippet = (
+        "from util import greet\n\n\ndef main():\n    greet()\n    return 0\n\n# ... existing code ...\n"
+    )
+    result = apply_snippet(original, snippet, path="app.py", syntax=syntax)
+    assert result.unresolved == []
+    assert result.new_text == (
+        "from util import greet\n\n\ndef main():\n    greet()\n    return 0\n\n\ndef other():\n    return 1\n"
+    )

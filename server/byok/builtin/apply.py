@@ -325,17 +325,21 @@ def _whole_file(seg: Segment, keys: list[str]) -> bool:
 
 def _drop_blank_tail(planner: Planner, place: Placement) -> None:
     """Drop the blank lines a placement ends with, unmatched, as many as the original has right after it:
-    the snippet's blank line before a marker is the original's, not a new one."""
-    last = max((i for i, _ in place.pairs), default=-1)
+    the snippet's blank line before a marker is the original's, not a new one. Those standing for the blank
+    lines the region itself ends with (after its last matched line) stay."""
+    last, matched = max(place.pairs, default=(-1, place.end - 1))
+    trailing = 0
+    while len(place.lines) - 1 - trailing > last and not place.lines[-1 - trailing].strip():
+        trailing += 1
     end = place.end
-    while (
-        len(place.lines) - 1 > last
-        and not place.lines[-1].strip()
-        and end < len(planner.lines)
-        and not planner.keys[end]
-    ):
+    held = 0
+    while end - held - 1 > matched and not planner.keys[end - held - 1]:
+        held += 1
+    extra = trailing - held
+    while extra > 0 and end < len(planner.lines) and not planner.keys[end]:
         place.lines.pop()
         end += 1
+        extra -= 1
 
 
 def _adds_closers_only(place: Placement) -> bool:
