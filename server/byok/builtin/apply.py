@@ -506,10 +506,7 @@ def _closers_inside(planner: Planner, shifted: list[str], lo: int, inside: OpenB
     if len(places) != 1:
         return None
     start, end = places.pop()
-    lines = list(shifted)
-    while lines and not lines[-1].strip() and end < len(planner.lines) and not planner.keys[end]:
-        lines.pop()  # the original's blank line after them stays
-    return Placement(start, end, lines, [], inside.shift, 0)
+    return Placement(start, end, list(shifted), [], inside.shift, 0)  # its blank tail: `_drop_blank_tail`
 
 
 def _known_inside(planner: Planner, shifted: list[str], lo: int, inside: OpenBlock) -> Placement | None:

@@ -49,11 +49,11 @@ def unpair_stray_closers(planner: Planner, place: Placement) -> None:
     tail = len(pairs)
     while tail and is_trivial(line_key(place.lines[pairs[tail - 1][0]])):
         tail -= 1
+    names = {name for line in place.lines if (name := definition_name(line)) is not None}
     for at in range(max(tail - 1, 0), len(pairs) - 1):
         (i0, j0), (i1, j1) = pairs[at], pairs[at + 1]
         if all(is_trivial(line_key(line)) for line in place.lines[i0 + 1 : i1]):
             continue  # nothing new between: lines the snippet deletes
-        names = {name for line in place.lines if (name := definition_name(line)) is not None}
         if any(
             (name := definition_name(planner.lines[j])) is not None and name not in names
             for j in range(j0 + 1, j1)

@@ -244,8 +244,7 @@ class Planner:
         if any(score == best[0] and j != best[2] for score, _, j in found):
             return None  # as close to two original lines: a guess
         _, anchor, spot = best
-        keys = [line_key(line) for line in seg]
-        return self._align(seg, keys, anchor, spot, lo)
+        return self.through(seg, anchor, spot, lo)
 
     def through(self, seg: list[str], anchor: int, spot: int, lo: int) -> Placement | None:
         """The placement of `seg` aligned through its line `anchor` standing at original line `spot`."""
