@@ -182,7 +182,9 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="a smaller run")
     parser.add_argument("--real-only", action="store_true", help="only the real-code cases")
-    parser.add_argument("--split", help="only this split of the real-code cases (tune, held, held2, held3, held4)")
+    parser.add_argument(
+        "--split", help="only this split of the real-code cases (tune, held, held2, held3, held4)"
+    )
     args = parser.parse_args()
     if not args.real_only:
         case_set(3 if args.quick else 20)
